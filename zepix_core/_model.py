@@ -1,0 +1,103 @@
+"""Typed records shared across the host: states, statuses, bars, contexts, alerts."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class PluginState(str, enum.Enum):
+    """Lifecycle state of a plugin (contract section 4)."""
+
+    DISCOVERED = "DISCOVERED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class HealthStatus(str, enum.Enum):
+    """Health of an active plugin (contract section 4), worst first in ``SEVERITY``."""
+
+    HEALTHY = "HEALTHY"
+    DEGRADED = "DEGRADED"
+    STALE = "STALE"
+    HUNG = "HUNG"
+    DEAD = "DEAD"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AlertLevel(str, enum.Enum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One closed OHLCV bar. ``ts`` is the bar's close time in epoch seconds."""
+
+    symbol: str
+    timeframe: str
+    ts: float
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What the host hands a plugin at activation. Picklable, so it crosses
+    into worker processes unchanged."""
+
+    plugin_id: str
+    version: str
+    api_version: str
+    data_dir: str
+
+    @property
+    def logger(self) -> logging.Logger:
+        return logging.getLogger(f"zepix.plugin.{self.plugin_id}")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data_dir)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert event handed to alert sinks.
+
+    ``kind`` is the condition (``status``, ``latency``, ``error_rate``,
+    ``memory``, ``cpu``, ``restart``, ...); together with ``plugin_id`` it is
+    the fingerprint alerts are deduplicated on. ``event`` is ``fired``,
+    ``repeated`` or ``resolved``.
+    """
+
+    plugin_id: str
+    kind: str
+    level: AlertLevel
+    message: str
+    timestamp: float
+    event: str = "fired"
+    resolved: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.plugin_id}:{self.kind}"

@@ -1,0 +1,171 @@
+"""Calling plugin hooks under deadlines.
+
+A *runner* owns the way one plugin's hooks are executed: ``InProcessRunner``
+gives each plugin its own thread inside the host; the worker-process runner
+(``_worker``) serves the same calls from a subprocess. Both hand back
+``concurrent.futures.Future`` objects, so the caller bounds every call with a
+deadline and a hung plugin delays nobody but itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Protocol
+
+import pluggy
+
+from ._errors import PluginBusy, PluginDead, describe
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one hook call gave: a value, or an error, or a missed deadline."""
+
+    plugin_id: str
+    hook: str
+    value: Any = None
+    error: str | None = None
+    timed_out: bool = False
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.timed_out
+
+
+class Runner(Protocol):
+    """Executes hook calls of one plugin."""
+
+    plugin_id: str
+
+    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+        """Start a hook call; the future fails with ``PluginBusy`` when a
+        previous call is still running and ``PluginDead`` when the plugin's
+        worker is gone."""
+
+    def alive(self) -> bool:
+        """Whether the plugin's executor is running."""
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop the executor; a hung call is abandoned."""
+
+
+class InProcessRunner:
+    """Runs one plugin's hooks on a dedicated daemon thread of the host.
+
+    A call that hangs keeps the thread; later calls fail at once with
+    ``PluginBusy`` instead of queueing behind it. The thread cannot be killed:
+    recovering a hung in-process plugin means abandoning it and building a
+    fresh instance (see docs/operations.md).
+    """
+
+    def __init__(self, plugin_id: str, pm: pluggy.PluginManager) -> None:
+        self.plugin_id = plugin_id
+        self._pm = pm
+        self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running: tuple[str, float] | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                future.set_exception(PluginDead(f"plugin {self.plugin_id} is stopped"))
+                return future
+            if self._running is not None:
+                busy_hook, since = self._running
+                held = time.monotonic() - since
+                future.set_exception(
+                    PluginBusy(f"{busy_hook} still running after {held:.1f}s",
+                               plugin_id=self.plugin_id)
+                )
+                return future
+            self._running = (hook, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name=f"zepix-{self.plugin_id}", daemon=True
+                )
+                self._thread.start()
+        self._jobs.put((hook, kwargs, future))
+        return future
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            hook, kwargs, future = job
+            try:
+                value = getattr(self._pm.hook, hook)(**kwargs)
+            except BaseException as exc:  # a plugin may raise anything, even SystemExit
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+            finally:
+                with self._lock:
+                    self._running = None
+
+    def alive(self) -> bool:
+        return not self._closed
+
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def close(self, timeout: float = 1.0) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._jobs.put(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+
+def wait(
+    plugin_id: str, hook: str, future: Future[Any], deadline: float, started: float,
+    clock: Clock = time.monotonic,
+) -> CallResult:
+    """Wait for a submitted call until the monotonic ``deadline``."""
+    try:
+        value = future.result(timeout=max(0.0, deadline - clock()))
+    except FutureTimeout:
+        return CallResult(plugin_id, hook, timed_out=True, duration=clock() - started,
+                          error=f"HookTimeout: no answer within {deadline - started:.2f}s")
+    except BaseException as exc:  # the plugin's own exception, carried by the future
+        return CallResult(plugin_id, hook, error=describe(exc), duration=clock() - started)
+    return CallResult(plugin_id, hook, value=value, duration=clock() - started)
+
+
+def call(
+    runner: Runner, hook: str, timeout: float, kwargs: Mapping[str, Any] | None = None,
+    clock: Clock = time.monotonic,
+) -> CallResult:
+    """Call one hook and wait at most ``timeout`` seconds for its answer."""
+    started = clock()
+    future = runner.submit(hook, kwargs or {})
+    return wait(runner.plugin_id, hook, future, started + timeout, started, clock)
+
+
+def call_many(
+    calls: Iterable[tuple[Runner, str, Mapping[str, Any], float]],
+    clock: Clock = time.monotonic,
+) -> list[CallResult]:
+    """Start every call at once, then collect each within its own deadline.
+
+    The whole batch takes at most the longest single timeout, however many
+    plugins hang.
+    """
+    pending = []
+    for runner, hook, kwargs, timeout in calls:
+        started = clock()
+        pending.append((runner.plugin_id, hook, runner.submit(hook, kwargs),
+                        started + timeout, started))
+    return [wait(pid, hook, fut, deadline, started, clock)
+            for pid, hook, fut, deadline, started in pending]
