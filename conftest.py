@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs with ZEPIX_HOME and ZEPIX_DB in a temporary directory."""
+"""Shared by tests/ and plugins/: every test runs with ZEPIX_HOME and ZEPIX_DB in a temporary directory."""
 
 from __future__ import annotations
 
@@ -14,3 +14,16 @@ def zepix_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ZEPIX_HOME", str(home))
     monkeypatch.setenv("ZEPIX_DB", str(home / "zepix.db"))
     return home
+
+
+@pytest.fixture
+def dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A ``DistFactory`` whose root is on sys.path; discovery reads ``[str(dists.root)]``."""
+    from tests.distfactory import DistFactory
+
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    factory = DistFactory(root)
+    yield factory
+    factory.cleanup()

@@ -1,0 +1,86 @@
+"""Real ``*.dist-info`` distributions on a temporary path, for discovery tests.
+
+``DistFactory.add`` writes a distribution's METADATA and entry_points.txt plus
+its module sources under one directory; discovery then reads them with
+``paths=[str(factory.root)]`` and imports them through ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class DistFactory:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules: list[str] = []
+
+    def add(self, name: str, version: str, entry_points: Mapping[str, str],
+            modules: Mapping[str, str] | None = None, group: str = "zepix.plugins") -> Path:
+        """Create distribution ``name`` ``version`` exposing ``entry_points`` (id -> value)."""
+        info = self.root / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8")
+        lines = [f"[{group}]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for module, source in (modules or {}).items():
+            (self.root / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+            self.modules.append(module)
+        return info
+
+    def cleanup(self) -> None:
+        for module in self.modules:
+            sys.modules.pop(module, None)
+
+
+GOOD_PLUGIN = '''
+from zepix_core import hookimpl
+
+class Plugin:
+    VERSION = "{version}"
+    REQUIRES = {requires!r}
+    API = "{api}"
+
+    def __init__(self):
+        self.bars = 0
+        self.active = False
+
+    @hookimpl
+    def plugin_version(self):
+        return {{"version": self.VERSION, "requires_api": self.API, "requires": self.REQUIRES}}
+
+    @hookimpl
+    def health_ping(self, now):
+        return {{"ok": True, "last_activity": now}}
+
+    @hookimpl
+    def get_metrics(self):
+        return {{"signals_processed": self.bars}}
+
+    @hookimpl
+    def self_test(self):
+        return True
+
+    @hookimpl
+    def activate(self, context, config):
+        self.active = True
+
+    @hookimpl
+    def deactivate(self, reason):
+        self.active = False
+
+    @hookimpl
+    def on_bar(self, bar):
+        self.bars += 1
+        return None
+'''
+
+
+def good_plugin(version: str = "1.0.0", requires: Mapping[str, str] | None = None,
+                api: str = ">=1.0,<2") -> str:
+    """Source of a module with a conforming plugin class ``Plugin``."""
+    return GOOD_PLUGIN.format(version=version, requires=dict(requires or {}), api=api)

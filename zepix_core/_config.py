@@ -1,0 +1,172 @@
+"""Configuration: one TOML file, every key optional, every error naming file, key and fix."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from ._errors import ConfigError
+from ._resolution import Policy
+
+ISOLATION_MODES = ("inprocess", "process")
+
+#: ``[host]`` keys with their defaults.
+HOST_DEFAULTS: Mapping[str, Any] = {
+    "interval": 30.0,             # seconds between monitoring rounds
+    "allow_prereleases": False,   # may pre-release plugin versions activate
+    "isolation": "inprocess",     # default isolation for plugins without their own
+    "heartbeat": 300.0,           # seconds without activity before STALE
+    "self_test_every": 10,        # rounds between periodic self tests
+    "retention_days": 30.0,       # health snapshots and resolved alerts kept this long
+    "market_seed": 7,             # seed of the bundled market replay
+    "market_symbols": ["BTCUSD", "ETHUSD"],
+    "bars_per_round": 5,          # 1m replay steps fed between monitoring rounds
+}
+
+#: Further top-level tables, read by the module that owns them.
+SECTIONS = ("thresholds", "alerts", "supervision", "store")
+
+#: Keys of a ``[plugins.<id>]`` table the host reads; any other key is passed to the plugin.
+PLUGIN_DEFAULTS: Mapping[str, Any] = {
+    "enabled": True,
+    "version": None,
+    "isolation": None,
+    "ping_timeout": 2.0,
+    "allow_prereleases": None,
+}
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    plugin_id: str
+    enabled: bool = True
+    version: SpecifierSet | None = None
+    isolation: str = "inprocess"
+    ping_timeout: float = 2.0
+    allow_prereleases: bool = False
+    table: Mapping[str, Any] = field(default_factory=dict)
+
+    def policy(self) -> Policy:
+        return Policy(enabled=self.enabled, pin=self.version,
+                      allow_prereleases=self.allow_prereleases)
+
+
+@dataclass(frozen=True)
+class Config:
+    host: Mapping[str, Any] = field(default_factory=lambda: dict(HOST_DEFAULTS))
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def plugin(self, plugin_id: str) -> PluginConfig:
+        table = dict(self.plugins.get(plugin_id, {}))
+        prerelease = table.get("allow_prereleases")
+        return PluginConfig(
+            plugin_id=plugin_id,
+            enabled=table.get("enabled", True),
+            version=_pin(self, plugin_id, table.get("version")),
+            isolation=table.get("isolation") or self.host["isolation"],
+            ping_timeout=float(table.get("ping_timeout", 2.0)),
+            allow_prereleases=bool(self.host["allow_prereleases"] if prerelease is None
+                                   else prerelease),
+            table=table,
+        )
+
+
+def _where(cfg: Config, key: str) -> str:
+    return f"{cfg.path or '<defaults>'}: {key}"
+
+
+def _pin(cfg: Config, plugin_id: str, text: Any) -> SpecifierSet | None:
+    if text is None:
+        return None
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ConfigError(f"{_where(cfg, f'plugins.{plugin_id}.version')}: {text!r} is not "
+                          "a PEP 440 specifier (e.g. \"~=3.2\" or \">=6,<7\")") from None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate the config at ``path``; no path or no file means all defaults."""
+    if path is None or not path.exists():
+        return Config(path=path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    host = _host_table(path, raw.pop("host", {}))
+    plugins = raw.pop("plugins", {})
+    if not isinstance(plugins, dict):
+        raise ConfigError(f"{path}: plugins must be a table of [plugins.<id>] tables")
+    for name, section in raw.items():
+        if name not in SECTIONS or not isinstance(section, dict):
+            hint = difflib.get_close_matches(name, [*SECTIONS, "host", "plugins"], n=1)
+            fix = f"did you mean [{hint[0]}]?" if hint else "remove it"
+            raise ConfigError(f"{path}: {name}: unknown or malformed section; {fix}")
+    cfg = Config(host=host, plugins=plugins, path=path, sections=raw)
+    for plugin_id, table in plugins.items():
+        _check_plugin(cfg, plugin_id, table)
+    return cfg
+
+
+def _host_table(path: Path, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: host must be a table ([host])")
+    merged = dict(HOST_DEFAULTS)
+    for key, value in table.items():
+        if key not in HOST_DEFAULTS:
+            hint = difflib.get_close_matches(key, HOST_DEFAULTS, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
+            raise ConfigError(f"{path}: host.{key}: unknown key; {fix}")
+        merged[key] = _typed(path, f"host.{key}", value, HOST_DEFAULTS[key])
+    if merged["isolation"] not in ISOLATION_MODES:
+        raise ConfigError(f"{path}: host.isolation: must be one of {', '.join(ISOLATION_MODES)}")
+    if merged["interval"] <= 0:
+        raise ConfigError(f"{path}: host.interval: must be a positive number of seconds")
+    return merged
+
+
+def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+        want = "true or false"
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        want = "a non-negative number"
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        want = "a list of strings"
+    else:
+        ok = isinstance(value, str)
+        want = "a string"
+    if not ok:
+        raise ConfigError(f"{path}: {key}: got {value!r}; expected {want}")
+    return float(value) if isinstance(default, float) else value
+
+
+def _check_plugin(cfg: Config, plugin_id: str, table: Any) -> None:
+    key = f"plugins.{plugin_id}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{_where(cfg, key)}: must be a table ([{key}])")
+    assert cfg.path is not None
+    for name in ("enabled", "allow_prereleases"):
+        if name in table:
+            _typed(cfg.path, f"{key}.{name}", table[name], False)
+    if "ping_timeout" in table:
+        _typed(cfg.path, f"{key}.ping_timeout", table["ping_timeout"], 2.0)
+        if table["ping_timeout"] <= 0:
+            raise ConfigError(f"{_where(cfg, key)}.ping_timeout: must be > 0 seconds")
+    isolation = table.get("isolation")
+    if isolation is not None and isolation not in ISOLATION_MODES:
+        raise ConfigError(f"{_where(cfg, key)}.isolation: got {isolation!r}; "
+                          f"expected one of {', '.join(ISOLATION_MODES)}")
+    cfg.plugin(plugin_id)  # parses the pin, raising ConfigError when it is malformed

@@ -1,0 +1,222 @@
+"""The host: discovery to activation at startup, the run loop, and clean shutdown.
+
+The host only sequences; each step is owned elsewhere: discovery
+(``_discovery``), resolution (``_resolution``), one plugin's lifecycle
+(``_lifecycle``), storage (``_storage``), work dispatch (``_dispatch``) and
+monitoring (``_monitor``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from packaging.version import Version
+
+from ._config import Config, load_config
+from ._discovery import enumerate_plugins
+from ._errors import StorageError
+from ._hookspecs import DEFAULT_DEADLINES
+from ._lifecycle import PluginSlot, RunnerFactory, activate, deactivate, inprocess_runner, load
+from ._lifecycle import read_meta
+from ._model import PluginState
+from ._paths import config_path, db_path
+from ._resolution import Candidate, resolve
+from ._runner import Clock, call_many
+from ._storage import Row, Store
+
+log = logging.getLogger("zepix.host")
+
+
+@dataclass
+class Clocks:
+    """Injectable time: ``monotonic`` for deadlines, ``wall`` for records, ``wait`` to sleep.
+
+    ``wait(seconds)`` returns True when the host was asked to stop meanwhile.
+    """
+
+    monotonic: Clock = time.monotonic
+    wall: Clock = time.time
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, seconds: float) -> bool:
+        return self.stop.wait(max(0.0, seconds))
+
+
+class Host:
+    """Discovers, resolves, activates and supervises plugins; see ``create_host``."""
+
+    def __init__(self, config: Config, store: Store, *, api_version: str,
+                 paths: Sequence[str] | None = None, clocks: Clocks | None = None,
+                 runner_factories: dict[str, RunnerFactory] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.api_version = api_version
+        self.paths = paths
+        self.clocks = clocks or Clocks()
+        self.factories: dict[str, RunnerFactory] = {"inprocess": inprocess_runner}
+        self.factories.update(runner_factories or {})
+        self.slots: dict[str, PluginSlot] = {}
+        self.order: list[str] = []
+        self.host_id = uuid.uuid4().hex
+        self.started = False
+
+    # -- startup -----------------------------------------------------------
+    def discover(self) -> list[PluginSlot]:
+        """Enumerate, load and read metadata of every plugin, then resolve; no activation."""
+        slots = [PluginSlot(record=rec, config=self.config.plugin(rec.plugin_id),
+                            state=rec.state, reason=rec.reason and f"{rec.label}: {rec.reason}")
+                 for rec in enumerate_plugins(self.paths)]
+        # A duplicated id is REJECTED in every record; keep the first for reporting.
+        self.slots = {}
+        for slot in slots:
+            self.slots.setdefault(slot.plugin_id, slot)
+        loadable = [s for s in slots if s.state is PluginState.DISCOVERED]
+        for slot in loadable:
+            if not slot.config.enabled:
+                slot.state, slot.reason = PluginState.INACTIVE, "disabled in config (enabled = false)"
+                continue
+            load(slot, self._factory(slot))
+        self._read_versions([s for s in loadable if s.runner is not None])
+        self._resolve()
+        return slots
+
+    def _factory(self, slot: PluginSlot) -> RunnerFactory:
+        return self.factories.get(slot.config.isolation, inprocess_runner)
+
+    def _read_versions(self, slots: list[PluginSlot]) -> None:
+        calls = [(s.runner, "plugin_version", {}, DEFAULT_DEADLINES["plugin_version"])
+                 for s in slots if s.runner is not None]
+        for slot, result in zip(slots, call_many(calls, self.clocks.monotonic)):
+            read_meta(slot, result)
+            if slot.state is PluginState.REJECTED:
+                slot.release()
+
+    def _resolve(self) -> None:
+        ready = {s.plugin_id: s for s in self.slots.values()
+                 if s.meta is not None and s.state is PluginState.DISCOVERED}
+        # The distribution's version is authoritative: it is what pip installed and
+        # what pins refer to; a differing self-reported version is only noted.
+        candidates = {pid: Candidate(pid, Version(s.version), s.meta)
+                      for pid, s in ready.items() if s.meta is not None}
+        res = resolve(candidates, self.api_version,
+                      {pid: s.config.policy() for pid, s in ready.items()})
+        for pid, (state, why) in res.verdicts.items():
+            ready[pid].fail(state, why)
+            ready[pid].release()
+        self.order = res.order
+
+    def start(self) -> list[PluginSlot]:
+        """Recover from a killed predecessor, discover, resolve and activate in order."""
+        now = self.clocks.wall()
+        self.recover()
+        self.store.begin_host(self.host_id, os.getpid(), now)
+        self.started = True
+        slots = self.discover()
+        for slot in slots:
+            self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
+                                      slot.record.location or "environment", now)
+        for pid in self.order:
+            self._activate(self.slots[pid], "startup")
+        for slot in slots:
+            self._save_status(slot)
+        return slots
+
+    def _activate(self, slot: PluginSlot, reason: str) -> bool:
+        blocked = [dep for dep in (slot.meta.requires if slot.meta else {})
+                   if self.slots.get(dep) is None
+                   or self.slots[dep].state is not PluginState.ACTIVE]
+        if blocked:
+            slot.fail(PluginState.FAILED, f"required plugin(s) {', '.join(blocked)} did not "
+                      "activate")
+            slot.release()
+            return False
+        if not activate(slot, self.api_version, self.clocks.monotonic):
+            log.warning("activation failed plugin=%s reason=%s", slot.plugin_id, slot.reason)
+            return False
+        now = self.clocks.wall()
+        slot.activated_at = now
+        slot.activation_id = self.store.open_activation(
+            slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
+        log.info("activated plugin=%s version=%s reason=%s", slot.plugin_id, slot.version,
+                 reason)
+        return True
+
+    def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
+        """Deactivate one plugin, close its activation record and set its new state."""
+        error = deactivate(slot, reason, self.clocks.monotonic)
+        if error:
+            log.warning("deactivate raised plugin=%s error=%s", slot.plugin_id, error)
+        if slot.activation_id is not None:
+            self.store.close_activation(slot.activation_id, self.clocks.wall(), reason)
+            slot.activation_id = None
+        slot.state = state
+        self._save_status(slot)
+
+    def _save_status(self, slot: PluginSlot) -> None:
+        self.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
+                              slot.state.value, slot.reason, self.clocks.wall())
+
+    # -- recovery ----------------------------------------------------------
+    def recover(self) -> list[Row]:
+        """Close what a host that died without shutting down left open.
+
+        Refuses to start beside a host that is still running on the same database.
+        """
+        closed = []
+        for host in self.store.running_hosts():
+            if host["host_id"] != self.host_id and _alive(host["pid"], host["started_at"]):
+                raise StorageError(
+                    f"{self.store.path}: another zepix host (pid {host['pid']}) is running on "
+                    "this database; stop it first or use --db for a separate one")
+            reason = (f"crash: host pid {host['pid']} ended without shutting down "
+                      "(killed?); closed at next start")
+            count = self.store.close_dead_host(host, reason)
+            log.warning("recovered host=%s pid=%s closed_activations=%d", host["host_id"],
+                        host["pid"], count)
+            closed.append(host)
+        return closed
+
+    # -- shutdown ----------------------------------------------------------
+    def active(self) -> list[PluginSlot]:
+        return [self.slots[pid] for pid in self.order
+                if pid in self.slots and self.slots[pid].state is PluginState.ACTIVE]
+
+    def shutdown(self, reason: str = "shutdown") -> None:
+        """Deactivate in reverse dependency order and close the host record."""
+        for slot in reversed(self.active()):
+            self.deactivate(slot, reason, PluginState.INACTIVE)
+        for slot in self.slots.values():
+            slot.release()
+        if self.started:
+            self.store.end_host(self.host_id, self.clocks.wall(), reason)
+            self.started = False
+
+
+def _alive(pid: int, started_at: float) -> bool:
+    """Whether ``pid`` is a live process that could be the host started at ``started_at``."""
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= started_at + 1
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def create_host(config: Path | str | None = None, db: Path | str | None = None, *,
+                paths: Sequence[str] | None = None, clocks: Clocks | None = None,
+                runner_factories: dict[str, RunnerFactory] | None = None) -> Host:
+    """Build a host from a config file and a database path (defaults per the contract)."""
+    from . import API_VERSION
+
+    cfg = load_config(config_path(config))
+    store = Store(db_path(db))
+    return Host(cfg, store, api_version=API_VERSION, paths=paths, clocks=clocks,
+                runner_factories=runner_factories)
+

@@ -1,0 +1,107 @@
+"""The database schema, as an ordered list of migrations.
+
+Each migration runs once, in its own transaction, and bumps ``PRAGMA
+user_version``; a database is never edited by hand or by other modules.
+Times are REAL epoch seconds (UTC); structured payloads are JSON text.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: core history, health, alerts, version store and operator requests.
+    """
+    CREATE TABLE hosts (
+        host_id      TEXT PRIMARY KEY,
+        pid          INTEGER NOT NULL,
+        started_at   REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        stopped_at   REAL,
+        stop_reason  TEXT
+    );
+    CREATE TABLE plugin_versions (
+        plugin_id    TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        distribution TEXT NOT NULL,
+        source       TEXT NOT NULL DEFAULT 'environment',
+        first_seen   REAL NOT NULL,
+        last_active  REAL,
+        deprecated   INTEGER NOT NULL DEFAULT 0,
+        gate_passed  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (plugin_id, version)
+    );
+    CREATE TABLE activations (
+        id                  INTEGER PRIMARY KEY,
+        plugin_id           TEXT NOT NULL,
+        version             TEXT NOT NULL,
+        distribution        TEXT NOT NULL,
+        host_id             TEXT NOT NULL REFERENCES hosts(host_id),
+        activated_at        REAL NOT NULL,
+        activation_reason   TEXT NOT NULL,
+        deactivated_at      REAL,
+        deactivation_reason TEXT
+    );
+    CREATE INDEX activations_plugin ON activations(plugin_id, activated_at);
+    CREATE INDEX activations_open ON activations(deactivated_at) WHERE deactivated_at IS NULL;
+    CREATE TABLE plugin_status (
+        plugin_id    TEXT PRIMARY KEY,
+        distribution TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        reason       TEXT,
+        updated_at   REAL NOT NULL
+    );
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        ts        REAL NOT NULL,
+        plugin_id TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        version   TEXT,
+        actor     TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    CREATE INDEX events_plugin ON events(plugin_id, ts);
+    CREATE TABLE health_snapshots (
+        id        INTEGER PRIMARY KEY,
+        plugin_id TEXT NOT NULL,
+        ts        REAL NOT NULL,
+        status    TEXT NOT NULL,
+        data      TEXT NOT NULL
+    );
+    CREATE INDEX snapshots_plugin ON health_snapshots(plugin_id, ts);
+    CREATE TABLE alerts (
+        id           INTEGER PRIMARY KEY,
+        fingerprint  TEXT NOT NULL,
+        plugin_id    TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        level        TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        fired_at     REAL NOT NULL,
+        last_sent_at REAL NOT NULL,
+        repeats      INTEGER NOT NULL DEFAULT 0,
+        resolved     INTEGER NOT NULL DEFAULT 0,
+        resolved_at  REAL,
+        details      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX alerts_open ON alerts(fingerprint) WHERE resolved = 0;
+    CREATE TABLE alert_deliveries (
+        id        INTEGER PRIMARY KEY,
+        alert_id  INTEGER REFERENCES alerts(id),
+        sink      TEXT NOT NULL,
+        delivered INTEGER NOT NULL,
+        error     TEXT,
+        ts        REAL NOT NULL
+    );
+    CREATE TABLE requests (
+        id           INTEGER PRIMARY KEY,
+        plugin_id    TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        version      TEXT,
+        force        INTEGER NOT NULL DEFAULT 0,
+        actor        TEXT NOT NULL,
+        requested_at REAL NOT NULL,
+        applied_at   REAL,
+        outcome      TEXT
+    );
+    CREATE INDEX requests_pending ON requests(plugin_id) WHERE applied_at IS NULL;
+    """,
+]
