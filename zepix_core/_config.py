@@ -21,7 +21,6 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "interval": 30.0,             # seconds between monitoring rounds
     "allow_prereleases": False,   # may pre-release plugin versions activate
     "isolation": "inprocess",     # default isolation for plugins without their own
-    "heartbeat": 300.0,           # seconds without activity before STALE
     "self_test_every": 10,        # rounds between periodic self tests
     "retention_days": 30.0,       # health snapshots and resolved alerts kept this long
     "market_seed": 7,             # seed of the bundled market replay

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +22,14 @@ from packaging.version import Version
 
 from ._config import Config, load_config
 from ._discovery import enumerate_plugins
+from ._dispatch import Dispatcher
 from ._errors import StorageError
 from ._hookspecs import DEFAULT_DEADLINES
 from ._lifecycle import PluginSlot, RunnerFactory, activate, deactivate, inprocess_runner, load
 from ._lifecycle import read_meta
+from ._market import MarketReplay
 from ._model import PluginState
+from ._monitor import Monitor
 from ._paths import config_path, db_path
 from ._resolution import Candidate, resolve
 from ._runner import Clock, call_many
@@ -67,6 +70,10 @@ class Host:
         self.order: list[str] = []
         self.host_id = uuid.uuid4().hex
         self.started = False
+        self.monitor = Monitor(self)
+        self.dispatcher = Dispatcher(self.monitor.on_work, self.clocks.monotonic)
+        self.market = MarketReplay(symbols=config.host["market_symbols"],
+                                   seed=int(config.host["market_seed"]))
 
     # -- startup -----------------------------------------------------------
     def discover(self) -> list[PluginSlot]:
@@ -145,12 +152,14 @@ class Host:
         slot.activated_at = now
         slot.activation_id = self.store.open_activation(
             slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
+        self.monitor.attach(slot)
         log.info("activated plugin=%s version=%s reason=%s", slot.plugin_id, slot.version,
                  reason)
         return True
 
     def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
         """Deactivate one plugin, close its activation record and set its new state."""
+        self.monitor.detach(slot.plugin_id)
         error = deactivate(slot, reason, self.clocks.monotonic)
         if error:
             log.warning("deactivate raised plugin=%s error=%s", slot.plugin_id, error)
@@ -184,7 +193,64 @@ class Host:
             closed.append(host)
         return closed
 
+    # -- the run loop ------------------------------------------------------
+    def interval(self, override: float | None = None) -> float:
+        return float(override if override is not None else self.config.host["interval"])
+
+    def run(self, *, once: bool = False, duration: float | None = None,
+            interval: float | None = None,
+            on_start: Callable[[list[PluginSlot]], None] | None = None,
+            on_round: Callable[[str], None] | None = None) -> None:
+        """Start, then alternate market data and monitoring rounds until told to stop.
+
+        Rounds start on a fixed monotonic schedule; a slow round shortens the next
+        wait instead of pushing every later round back.
+        """
+        period = self.interval(interval)
+        slots = self.start()
+        try:
+            if on_start:
+                on_start(slots)
+            mono = self.clocks.monotonic
+            begin = mono()
+            end = begin + duration if duration is not None else None
+            rounds = 0
+            while not self.clocks.stop.is_set():
+                self.work()
+                summary = self.round()
+                rounds += 1
+                if on_round:
+                    on_round(summary)
+                if once:
+                    break
+                wake = begin + rounds * period
+                if end is not None and wake >= end:
+                    self.clocks.wait(end - mono())
+                    break
+                if self.clocks.wait(wake - mono()):
+                    break
+        finally:
+            self.shutdown()
+
+    def work(self) -> None:
+        """Feed this round's market bars to every active plugin the breaker lets through."""
+        runners = [s.runner for s in self.active()
+                   if s.runner is not None and self.monitor.accepts_work(s.plugin_id)]
+        for _ in range(int(self.config.host["bars_per_round"])):
+            self.dispatcher.feed(runners, self.market.next_bars())
+
+    def round(self) -> str:
+        """One monitoring round over the active plugins; returns a one-line summary."""
+        summary = self.monitor.round(self.active())
+        self.store.heartbeat(self.host_id, self.clocks.wall())
+        return summary
+
     # -- shutdown ----------------------------------------------------------
+    def release(self) -> None:
+        """Stop every runner without deactivation hooks (after a discovery-only use)."""
+        for slot in self.slots.values():
+            slot.release()
+
     def active(self) -> list[PluginSlot]:
         return [self.slots[pid] for pid in self.order
                 if pid in self.slots and self.slots[pid].state is PluginState.ACTIVE]

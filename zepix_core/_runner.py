@@ -47,9 +47,11 @@ class Runner(Protocol):
     plugin_id: str
 
     def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
-        """Start a hook call; the future fails with ``PluginBusy`` when a
-        previous call is still running and ``PluginDead`` when the plugin's
-        worker is gone."""
+        """Queue a hook call; calls of one plugin run one at a time, in order.
+
+        The future fails with ``PluginBusy`` when too many calls are already
+        waiting (a hung plugin), and with ``PluginDead`` when the plugin's
+        executor is gone. A cancelled future's call never starts."""
 
     def alive(self) -> bool:
         """Whether the plugin's executor is running."""
@@ -59,20 +61,24 @@ class Runner(Protocol):
 
 
 class InProcessRunner:
-    """Runs one plugin's hooks on a dedicated daemon thread of the host.
+    """Runs one plugin's hooks, one at a time, on a dedicated daemon thread of the host.
 
-    A call that hangs keeps the thread; later calls fail at once with
-    ``PluginBusy`` instead of queueing behind it. The thread cannot be killed:
-    recovering a hung in-process plugin means abandoning it and building a
-    fresh instance (see docs/operations.md).
+    Calls queue behind each other (a monitoring round submits several at once);
+    a call whose caller gave up waiting is cancelled and never starts. When
+    ``max_pending`` calls are already waiting, typically behind a hung call,
+    ``submit`` fails at once with ``PluginBusy`` instead of queueing more. The
+    thread cannot be killed: recovering a hung in-process plugin means
+    abandoning it and building a fresh instance (see docs/supervision.md).
     """
 
-    def __init__(self, plugin_id: str, pm: pluggy.PluginManager) -> None:
+    def __init__(self, plugin_id: str, pm: pluggy.PluginManager, max_pending: int = 8) -> None:
         self.plugin_id = plugin_id
-        self._pm = pm
+        self.pm = pm
+        self.max_pending = max_pending
         self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._pending = 0
         self._running: tuple[str, float] | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -81,37 +87,44 @@ class InProcessRunner:
         future: Future[Any] = Future()
         with self._lock:
             if self._closed:
-                future.set_exception(PluginDead(f"plugin {self.plugin_id} is stopped"))
+                future.set_exception(PluginDead(f"plugin {self.plugin_id} is stopped",
+                                                plugin_id=self.plugin_id))
                 return future
-            if self._running is not None:
-                busy_hook, since = self._running
-                held = time.monotonic() - since
-                future.set_exception(
-                    PluginBusy(f"{busy_hook} still running after {held:.1f}s",
-                               plugin_id=self.plugin_id)
-                )
+            if self._pending >= self.max_pending:
+                future.set_exception(PluginBusy(self._busy_text(), plugin_id=self.plugin_id))
                 return future
-            self._running = (hook, time.monotonic())
+            self._pending += 1
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._serve, name=f"zepix-{self.plugin_id}", daemon=True
-                )
+                    target=self._serve, name=f"zepix-{self.plugin_id}", daemon=True)
                 self._thread.start()
         self._jobs.put((hook, kwargs, future))
         return future
 
+    def _busy_text(self) -> str:
+        running = self._running
+        if running is None:
+            return f"{self._pending} calls already waiting"
+        return f"{running[0]} still running after {time.monotonic() - running[1]:.1f}s"
+
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
             hook, kwargs, future = job
-            try:
-                value = getattr(self._pm.hook, hook)(**kwargs)
-            except BaseException as exc:  # a plugin may raise anything, even SystemExit
-                future.set_exception(exc)
-            else:
-                future.set_result(value)
-            finally:
+            if future.set_running_or_notify_cancel():
                 with self._lock:
-                    self._running = None
+                    self._running = (hook, time.monotonic())
+                self._execute(hook, kwargs, future)
+            with self._lock:
+                self._pending -= 1
+                self._running = None
+
+    def _execute(self, hook: str, kwargs: Mapping[str, Any], future: Future[Any]) -> None:
+        try:
+            value = getattr(self.pm.hook, hook)(**kwargs)
+        except BaseException as exc:  # a plugin may raise anything, even SystemExit
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
 
     def alive(self) -> bool:
         return not self._closed
@@ -136,6 +149,7 @@ def wait(
     try:
         value = future.result(timeout=max(0.0, deadline - clock()))
     except FutureTimeout:
+        future.cancel()  # if it has not started yet, it never will
         return CallResult(plugin_id, hook, timed_out=True, duration=clock() - started,
                           error=f"HookTimeout: no answer within {deadline - started:.2f}s")
     except BaseException as exc:  # the plugin's own exception, carried by the future

@@ -2,9 +2,10 @@
 
 from ._db import Database, Row
 from ._history import HistoryQueries
+from ._snapshots import SnapshotQueries
 
 
-class Store(HistoryQueries):
+class Store(HistoryQueries, SnapshotQueries):
     """All queries of the host over one database file."""
 
 
