@@ -2,7 +2,8 @@
 
 from ._base import Command
 from .core import COMMANDS as CORE
+from .health import COMMANDS as HEALTH
 
-COMMANDS: list[Command] = [*CORE]
+COMMANDS: list[Command] = [*CORE, *HEALTH]
 
 __all__ = ["COMMANDS", "Command"]

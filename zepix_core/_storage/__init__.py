@@ -1,11 +1,12 @@
 """Storage: the one owner of the SQLite schema, its migrations and every query."""
 
+from ._alerts import AlertQueries
 from ._db import Database, Row
 from ._history import HistoryQueries
 from ._snapshots import SnapshotQueries
 
 
-class Store(HistoryQueries, SnapshotQueries):
+class Store(HistoryQueries, SnapshotQueries, AlertQueries):
     """All queries of the host over one database file."""
 
 
