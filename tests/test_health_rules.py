@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import pytest
@@ -418,3 +419,17 @@ def test_error_records_count_each_kind_with_the_last_message_and_time(
     assert record.last_time == NOW + 60
     assert "returned int" in record.last_message
     assert "get_metrics" not in plugin.errors
+
+
+def test_work_recorded_from_several_threads_loses_no_error(plugin: PluginHealth) -> None:
+    def work() -> None:
+        for _ in range(500):
+            plugin.record_work(raised("on_bar"))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert plugin.errors["on_bar"].exceptions == 2000
+    assert plugin.work.snapshot().errors == 2000

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -366,7 +367,8 @@ class PluginHealth:
 
     Record each round's calls with ``record_ping``, ``record_metrics``,
     ``record_self_test`` and ``record_work``, then ``assess`` the round.
-    ``status`` is UNKNOWN until the first assessment.
+    ``status`` is UNKNOWN until the first assessment. ``record_work`` may
+    run on the threads that dispatch work while the round records the rest.
     """
 
     def __init__(self, plugin_id: str, *, clock: Callable[[], float] = time.monotonic,
@@ -381,18 +383,21 @@ class PluginHealth:
         self.metrics: MetricsReply | None = None
         self._wall = wall
         self._errors: dict[str, HookErrors] = {}
+        self._errors_lock = threading.Lock()
         self._ping: PingReading | None = None
         self._metrics_problem: str | None = None
 
     @property
     def errors(self) -> Mapping[str, HookErrors]:
-        return dict(self._errors)
+        with self._errors_lock:
+            return dict(self._errors)
 
     def record_error(self, hook: str, kind: ErrorKind, message: str) -> None:
-        old = self._errors.get(hook, HookErrors(hook))
-        name = _ERROR_FIELDS[kind]
-        self._errors[hook] = dataclasses.replace(
-            old, **{name: getattr(old, name) + 1}, last_message=message, last_time=self._wall())
+        name, now = _ERROR_FIELDS[kind], self._wall()
+        with self._errors_lock:
+            old = self._errors.get(hook, HookErrors(hook))
+            self._errors[hook] = dataclasses.replace(
+                old, **{name: getattr(old, name) + 1}, last_message=message, last_time=now)
 
     def record_call(self, result: CallResult) -> bool:
         """Record the error of a call that gave no value; True when it answered."""
@@ -417,6 +422,7 @@ class PluginHealth:
             self.last_activity = when
 
     def record_ping(self, result: CallResult) -> PingReading:
+        """A missed deadline extends the run of misses; any answer ends it."""
         if _missed(result):
             self.misses += 1
             self.record_call(result)
