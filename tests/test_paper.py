@@ -110,6 +110,15 @@ def test_same_direction_signal_does_not_pyramid() -> None:
     assert broker.orders_placed == 1
 
 
+def test_entries_are_refused_once_the_equity_is_gone() -> None:
+    broker = PaperBroker(equity=100.0, risk_per_trade=0.5)
+    long_at_100(broker)
+    broker.check_exits(bar(60.0, 61.0, 59.0, 60.0))  # a gap far through the stop
+    assert broker.equity < 0
+    assert long_at_100(broker) == []
+    assert (broker.entries_refused, broker.orders_placed) == (1, 2)
+
+
 def test_levels_on_the_wrong_side_are_refused() -> None:
     with pytest.raises(ValueError, match="either side"):
         PaperBroker().enter("X", "long", price=100.0, stop=101.0, target=104.0, ts=0.0, reason="")

@@ -101,6 +101,7 @@ class PaperBroker:
         self._positions: dict[str, Position] = {}
         self._trades: deque[Trade] = deque(maxlen=history)
         self.orders_placed = 0
+        self.entries_refused = 0
         self.closed_trades = 0
         self.wins = 0
         self.losses = 0
@@ -135,7 +136,8 @@ class PaperBroker:
         """Open a position at ``price``; reverse an opposite one first.
 
         Returns the fills (none when a position in ``direction`` is already
-        open). Raises ``ValueError`` when the stop and target are not on the
+        open). An entry is refused, and counted in ``entries_refused``, when
+        the equity left gives no positive size. Raises ``ValueError`` when the stop and target are not on the
         losing and winning sides of ``price``.
         """
         sign = 1.0 if direction == "long" else -1.0
@@ -149,6 +151,9 @@ class PaperBroker:
             return []
         fills = [] if held is None else [self._close(held, price, ts, f"reverse: {reason}")]
         quantity = self.equity * self.risk_per_trade / abs(price - stop)
+        if not (math.isfinite(quantity) and quantity > 0):
+            self.entries_refused += 1
+            return fills
         self._positions[symbol] = Position(symbol, direction, quantity, price, stop, target, ts)
         fills.append(
             self._fill(
@@ -349,6 +354,7 @@ class PaperSession:
                 "bars_received": self.bars_received,
                 "open_positions": len(broker.positions),
                 "closed_trades": broker.closed_trades,
+                "entries_refused": broker.entries_refused,
                 "realized_pnl": broker.realized_pnl,
                 "equity": broker.equity,
             }
