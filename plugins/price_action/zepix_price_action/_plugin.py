@@ -1,0 +1,162 @@
+"""Price action V6: pin bars, engulfing bars and inside-bar breakouts at swing levels.
+
+One implementation, four plugins: each subclass trades one timeframe with the
+``Profile`` tuned for it. Per symbol the plugin keeps the last
+``swing_lookback`` bars. A reversal setup (pin bar, engulfing) is traded only
+when its extreme lies at the window's swing low (long) or swing high
+(short); an inside-bar breakout is traded wherever it happens. The stop goes
+a tenth of the window's mean bar range beyond the setup's extreme, the target
+``reward`` times that risk beyond the entry (the bar's close).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from zepix_core import Bar, PluginContext, hookimpl
+from zepix_core.paper import Clock, Fill, PaperSession
+
+from ._patterns import Setup, at_swing_level, detect
+from ._selftest import run_self_test
+from ._version import __version__
+
+KINDS = ("engulfing", "pin_bar", "inside_breakout")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a timeframe's plugin looks for: faster timeframes are noisier, so
+    they look further back, demand longer wicks and take profits sooner."""
+
+    timeframe: str
+    swing_lookback: int
+    zone: float
+    reward: float
+    wick_ratio: float
+
+    @property
+    def plugin_id(self) -> str:
+        return f"price_action_{self.timeframe}"
+
+
+PROFILES: Mapping[str, Profile] = {
+    "1m": Profile("1m", swing_lookback=30, zone=0.25, reward=1.5, wick_ratio=2.5),
+    "5m": Profile("5m", swing_lookback=24, zone=0.30, reward=2.0, wick_ratio=2.0),
+    "15m": Profile("15m", swing_lookback=20, zone=0.30, reward=2.0, wick_ratio=2.0),
+    "1h": Profile("1h", swing_lookback=12, zone=0.35, reward=2.5, wick_ratio=2.0),
+}
+
+
+class PriceActionPlugin:
+    """The shared implementation; the entry points are its per-timeframe subclasses."""
+
+    profile: ClassVar[Profile]
+
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        if not hasattr(type(self), "profile"):
+            raise TypeError("use a per-timeframe subclass such as PriceAction5m")
+        self._session = PaperSession(self.profile.plugin_id, self.profile.timeframe, clock=clock)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._history: dict[str, deque[Bar]] = {}
+        self._setups = {f"setups_{kind}": 0 for kind in KINDS}
+        self._setups["setups_out_of_context"] = 0
+
+    @hookimpl
+    def plugin_version(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "requires_api": ">=1.0,<2",
+            "features": [
+                "on_bar",
+                "paper_fills",
+                "swing_context",
+                *KINDS,
+                f"timeframe:{self.profile.timeframe}",
+            ],
+            "author": "Zepix maintainers",
+        }
+
+    @hookimpl
+    def health_ping(self, now: float) -> dict[str, Any]:
+        return self._session.health(now)
+
+    @hookimpl
+    def get_metrics(self) -> dict[str, int | float]:
+        with self._session.lock:
+            return self._session.metrics() | self._setups
+
+    @hookimpl
+    def self_test(self) -> dict[str, Any]:
+        return run_self_test(self.profile, lambda: type(self)(clock=lambda: 0.0))
+
+    @hookimpl
+    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
+        with self._session.lock:
+            settings = self._session.start(config)
+            self._reset()
+        context.logger.info(
+            "activated plugin=%s timeframe=%s risk_per_trade=%s equity=%s",
+            context.plugin_id,
+            self.profile.timeframe,
+            settings.risk_per_trade,
+            settings.equity,
+        )
+
+    @hookimpl
+    def deactivate(self, reason: str) -> None:
+        self._session.stop(reason)
+
+    @hookimpl
+    def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:
+        return self._session.handle(bar, self._evaluate)
+
+    def _evaluate(self, bar: Bar) -> list[Fill]:
+        lookback = self.profile.swing_lookback
+        window = self._history.setdefault(bar.symbol, deque(maxlen=lookback))
+        setup = detect(window, bar, self.profile.wick_ratio) if len(window) == lookback else None
+        fills = [] if setup is None else self._trade(setup, window, bar)
+        window.append(bar)
+        return fills
+
+    def _trade(self, setup: Setup, window: deque[Bar], bar: Bar) -> list[Fill]:
+        self._setups[f"setups_{setup.kind}"] += 1
+        if setup.reversal and not at_swing_level(setup, window, self.profile.zone):
+            self._setups["setups_out_of_context"] += 1
+            return []
+        buffer = 0.1 * sum(b.high - b.low for b in window) / len(window)
+        sign = 1.0 if setup.direction == "long" else -1.0
+        stop = setup.extreme - sign * buffer
+        risk = sign * (bar.close - stop)
+        if risk <= 0:
+            return []
+        return self._session.broker.enter(
+            bar.symbol,
+            setup.direction,
+            price=bar.close,
+            stop=stop,
+            target=bar.close + sign * self.profile.reward * risk,
+            ts=bar.ts,
+            reason=f"{setup.direction}: {setup.kind} on {self.profile.timeframe}",
+        )
+
+
+class PriceAction1m(PriceActionPlugin):
+    profile = PROFILES["1m"]
+
+
+class PriceAction5m(PriceActionPlugin):
+    profile = PROFILES["5m"]
+
+
+class PriceAction15m(PriceActionPlugin):
+    profile = PROFILES["15m"]
+
+
+class PriceAction1h(PriceActionPlugin):
+    profile = PROFILES["1h"]
