@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
+import pluggy
 import pytest
 
-from zepix_core import Bar
+from zepix_core import Bar, PluginContext, hookimpl
+from zepix_core._hookspecs import PluginSpec
 from zepix_core.paper import (
     Check,
     Fill,
     PaperBroker,
     PaperSession,
+    PaperStrategy,
     SessionSettings,
     Strategy,
     bar_problem,
@@ -299,3 +303,73 @@ def test_synthetic_bars_chain_and_are_sound() -> None:
     assert [b.ts for b in bars] == [300.0, 600.0, 900.0]
     assert [b.open for b in bars] == [100.0, 100.0, 102.0]
     assert all(bar_problem(b) is None for b in bars)
+
+
+class BuyEveryBar(PaperStrategy):
+    """A minimal strategy plugin: buys on every 1m bar it evaluates."""
+
+    def __init__(self) -> None:
+        super().__init__("buy_every_bar", "1m", clock=lambda: 42.0)
+
+    def reset(self) -> None:
+        self.seen = 0
+
+    def strategy_metrics(self) -> dict[str, int | float]:
+        return {"seen": self.seen}
+
+    def evaluate(self, bar: Bar) -> list[Fill]:
+        self.seen += 1
+        return self.session.broker.enter(
+            bar.symbol,
+            "long",
+            price=bar.close,
+            stop=bar.low * 0.99,
+            target=bar.high * 1.01,
+            ts=bar.ts,
+            reason="always",
+        )
+
+    @hookimpl
+    def plugin_version(self) -> str:
+        return "0.1.0"
+
+    @hookimpl
+    def self_test(self) -> bool:
+        return True
+
+
+def test_paper_strategy_hooks_validate_and_run_through_pluggy(tmp_path: Any) -> None:
+    pm = pluggy.PluginManager("zepix")
+    pm.add_hookspecs(PluginSpec)
+    pm.register(BuyEveryBar())
+    pm.check_pending()
+    ctx = PluginContext("buy_every_bar", "0.1.0", "1.0", str(tmp_path))
+    pm.hook.activate(context=ctx, config={"equity": 1_000, "risk_per_trade": 0.05})
+    (b,) = synthetic_bars([100.0, 101.0])[1:]
+    (intent,) = pm.hook.on_bar(bar=b)
+    assert intent["side"] == "buy" and intent["reason"] == "always"
+    metrics = pm.hook.get_metrics()
+    assert (metrics["seen"], metrics["orders_placed"], metrics["equity"]) == (1, 1, 1_000.0)
+    assert pm.hook.health_ping(now=50.0) == {
+        "ok": True,
+        "last_activity": 42.0,
+        "detail": "1 1m bars evaluated, 1 open positions, 0 errors, idle 8s",
+    }
+    pm.hook.deactivate(reason="shutdown")
+    assert pm.hook.health_ping(now=50.0)["ok"] is False
+
+
+def test_paper_strategy_activation_rejects_bad_config_and_keeps_state(tmp_path: Any) -> None:
+    plugin = BuyEveryBar()
+    ctx = PluginContext("buy_every_bar", "0.1.0", "1.0", str(tmp_path))
+    plugin.on_bar(synthetic_bars([100.0])[0])
+    with pytest.raises(ValueError, match="'equity'"):
+        plugin.activate(ctx, {"equity": "lots"})
+    assert plugin.get_metrics()["seen"] == 1
+    plugin.activate(ctx, {})
+    assert plugin.get_metrics()["seen"] == 0
+
+
+def test_paper_strategy_is_abstract() -> None:
+    with pytest.raises(TypeError, match="abstract"):
+        PaperStrategy("x", "1m")  # type: ignore[abstract]

@@ -11,11 +11,14 @@ a positive P&L is a win, a negative one a loss.
 ``PaperSession`` wraps a broker with what every strategy plugin reports to the
 host: which bars it evaluated, what it ordered, its errors and warnings, and
 when it last did anything. Its methods hold one lock, so the health hooks may
-be called from another thread while ``on_bar`` runs.
+be called from another thread while ``on_bar`` runs. ``PaperStrategy`` turns a
+session into a plugin: it implements the health, lifecycle and work hooks, and
+a subclass supplies the strategy.
 """
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
 import threading
@@ -25,7 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._model import Bar
+from ._hookspecs import hookimpl
+from ._model import Bar, PluginContext
 
 Direction = Literal["long", "short"]
 Side = Literal["buy", "sell"]
@@ -330,8 +334,9 @@ class PaperSession:
             self.errors += 1
         else:
             self.warnings += 1
+        level = logging.ERROR if kind == "error" else logging.WARNING
         self.log.log(
-            logging.ERROR if kind == "error" else logging.WARNING,
+            level,
             "bar skipped plugin=%s symbol=%s timeframe=%s reason=%s",
             self.plugin_id,
             bar.symbol,
@@ -375,6 +380,67 @@ class PaperSession:
                 f"idle {max(0.0, now - seen):.0f}s"
             )
             return {"ok": True, "last_activity": seen, "detail": detail}
+
+
+class PaperStrategy(abc.ABC):
+    """Base of a strategy plugin that paper-trades one timeframe.
+
+    Implements ``health_ping``, ``get_metrics``, ``activate``, ``deactivate``
+    and ``on_bar`` over a ``PaperSession``. A subclass supplies the strategy
+    (``evaluate``, ``reset``, ``strategy_metrics``) and its own
+    ``plugin_version`` and ``self_test`` hooks. ``activate`` reads the
+    ``SessionSettings`` keys from the plugin's config and raises
+    ``ValueError`` naming a bad key.
+    """
+
+    def __init__(self, plugin_id: str, timeframe: str, *, clock: Clock = time.time) -> None:
+        self.session = PaperSession(plugin_id, timeframe, clock=clock)
+        self.reset()
+
+    @abc.abstractmethod
+    def evaluate(self, bar: Bar) -> list[Fill]:
+        """Trade one admitted bar through ``self.session.broker``; return the fills."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget the strategy's state; called at construction and at every activation."""
+
+    @abc.abstractmethod
+    def strategy_metrics(self) -> dict[str, int | float]:
+        """The strategy's own counters, reported beside the session's."""
+
+    @hookimpl
+    def health_ping(self, now: float) -> dict[str, Any]:
+        return self.session.health(now)
+
+    @hookimpl
+    def get_metrics(self) -> dict[str, int | float]:
+        with self.session.lock:
+            return self.session.metrics() | self.strategy_metrics()
+
+    @hookimpl
+    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
+        with self.session.lock:
+            settings = self.session.start(config)
+            self.reset()
+        symbols = "all" if settings.symbols is None else ",".join(sorted(settings.symbols))
+        context.logger.info(
+            "activated plugin=%s version=%s timeframe=%s symbols=%s risk_per_trade=%s equity=%s",
+            context.plugin_id,
+            context.version,
+            self.session.timeframe,
+            symbols,
+            settings.risk_per_trade,
+            settings.equity,
+        )
+
+    @hookimpl
+    def deactivate(self, reason: str) -> None:
+        self.session.stop(reason)
+
+    @hookimpl
+    def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:
+        return self.session.handle(bar, self.evaluate)
 
 
 @dataclass(frozen=True)

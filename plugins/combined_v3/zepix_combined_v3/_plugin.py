@@ -12,12 +12,11 @@ confirm is counted as a momentum rejection and not traded.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from zepix_core import Bar, PluginContext, hookimpl
-from zepix_core.paper import Clock, Fill, PaperSession
+from zepix_core import Bar, hookimpl
+from zepix_core.paper import Clock, Fill, PaperStrategy
 
 from ._indicators import Atr, Ema, Rsi
 from ._selftest import run_self_test
@@ -69,16 +68,18 @@ class _Tracker:
         return Reading(fast, slow, rsi, atr)
 
 
-class CombinedV3:
+class CombinedV3(PaperStrategy):
     """The ``combined_v3`` plugin: trend plus momentum on 5m bars, paper-filled."""
 
     def __init__(self, *, clock: Clock = time.time) -> None:
-        self._session = PaperSession("combined_v3", TIMEFRAME, clock=clock)
-        self._reset()
+        super().__init__("combined_v3", TIMEFRAME, clock=clock)
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
         self._trackers: dict[str, _Tracker] = {}
         self._signals = {"long_signals": 0, "short_signals": 0, "momentum_rejections": 0}
+
+    def strategy_metrics(self) -> dict[str, int | float]:
+        return dict(self._signals)
 
     @hookimpl
     def plugin_version(self) -> dict[str, Any]:
@@ -90,40 +91,10 @@ class CombinedV3:
         }
 
     @hookimpl
-    def health_ping(self, now: float) -> dict[str, Any]:
-        return self._session.health(now)
-
-    @hookimpl
-    def get_metrics(self) -> dict[str, int | float]:
-        with self._session.lock:
-            return {**self._session.metrics(), **self._signals}
-
-    @hookimpl
     def self_test(self) -> dict[str, Any]:
         return run_self_test(lambda: CombinedV3(clock=lambda: 0.0))
 
-    @hookimpl
-    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
-        with self._session.lock:
-            settings = self._session.start(config)
-            self._reset()
-        context.logger.info(
-            "activated plugin=%s version=%s risk_per_trade=%s symbols=%s",
-            context.plugin_id,
-            __version__,
-            settings.risk_per_trade,
-            sorted(settings.symbols) if settings.symbols is not None else "all",
-        )
-
-    @hookimpl
-    def deactivate(self, reason: str) -> None:
-        self._session.stop(reason)
-
-    @hookimpl
-    def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:
-        return self._session.handle(bar, self._evaluate)
-
-    def _evaluate(self, bar: Bar) -> list[Fill]:
+    def evaluate(self, bar: Bar) -> list[Fill]:
         tracker = self._trackers.setdefault(bar.symbol, _Tracker())
         reading = tracker.read(bar)
         if reading is None:
@@ -138,7 +109,7 @@ class CombinedV3:
             return []
         self._signals[f"{reading.stance}_signals"] += 1
         sign = 1.0 if reading.stance == "long" else -1.0
-        return self._session.broker.enter(
+        return self.session.broker.enter(
             bar.symbol,
             reading.stance,
             price=bar.close,

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from zepix_core import Bar, PluginContext, hookimpl
-from zepix_core.paper import Clock, Fill, PaperSession
+from zepix_core import Bar, hookimpl
+from zepix_core.paper import Clock, Fill, PaperStrategy
 
 from ._patterns import Setup, at_swing_level, detect
 from ._selftest import run_self_test
@@ -51,7 +51,7 @@ PROFILES: Mapping[str, Profile] = {
 }
 
 
-class PriceActionPlugin:
+class PriceActionPlugin(PaperStrategy):
     """The shared implementation; the entry points are its per-timeframe subclasses."""
 
     profile: ClassVar[Profile]
@@ -59,64 +59,33 @@ class PriceActionPlugin:
     def __init__(self, *, clock: Clock = time.time) -> None:
         if not hasattr(type(self), "profile"):
             raise TypeError("use a per-timeframe subclass such as PriceAction5m")
-        self._session = PaperSession(self.profile.plugin_id, self.profile.timeframe, clock=clock)
-        self._reset()
+        super().__init__(self.profile.plugin_id, self.profile.timeframe, clock=clock)
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
         self._history: dict[str, deque[Bar]] = {}
-        self._setups = {f"setups_{kind}": 0 for kind in KINDS}
-        self._setups["setups_out_of_context"] = 0
+        self._setups = dict.fromkeys(
+            [*(f"setups_{kind}" for kind in KINDS), "setups_out_of_context"], 0
+        )
+
+    def strategy_metrics(self) -> dict[str, int | float]:
+        return dict(self._setups)
 
     @hookimpl
     def plugin_version(self) -> dict[str, Any]:
+        features = ["on_bar", "paper_fills", "swing_context", *KINDS]
+        features.append(f"timeframe:{self.profile.timeframe}")
         return {
             "version": __version__,
             "requires_api": ">=1.0,<2",
-            "features": [
-                "on_bar",
-                "paper_fills",
-                "swing_context",
-                *KINDS,
-                f"timeframe:{self.profile.timeframe}",
-            ],
+            "features": features,
             "author": "Zepix maintainers",
         }
-
-    @hookimpl
-    def health_ping(self, now: float) -> dict[str, Any]:
-        return self._session.health(now)
-
-    @hookimpl
-    def get_metrics(self) -> dict[str, int | float]:
-        with self._session.lock:
-            return self._session.metrics() | self._setups
 
     @hookimpl
     def self_test(self) -> dict[str, Any]:
         return run_self_test(self.profile, lambda: type(self)(clock=lambda: 0.0))
 
-    @hookimpl
-    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
-        with self._session.lock:
-            settings = self._session.start(config)
-            self._reset()
-        context.logger.info(
-            "activated plugin=%s timeframe=%s risk_per_trade=%s equity=%s",
-            context.plugin_id,
-            self.profile.timeframe,
-            settings.risk_per_trade,
-            settings.equity,
-        )
-
-    @hookimpl
-    def deactivate(self, reason: str) -> None:
-        self._session.stop(reason)
-
-    @hookimpl
-    def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:
-        return self._session.handle(bar, self._evaluate)
-
-    def _evaluate(self, bar: Bar) -> list[Fill]:
+    def evaluate(self, bar: Bar) -> list[Fill]:
         lookback = self.profile.swing_lookback
         window = self._history.setdefault(bar.symbol, deque(maxlen=lookback))
         setup = detect(window, bar, self.profile.wick_ratio) if len(window) == lookback else None
@@ -135,7 +104,7 @@ class PriceActionPlugin:
         risk = sign * (bar.close - stop)
         if risk <= 0:
             return []
-        return self._session.broker.enter(
+        return self.session.broker.enter(
             bar.symbol,
             setup.direction,
             price=bar.close,
