@@ -261,6 +261,7 @@ class Host:
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():
             slot.release()
+        self.monitor.close()
         if self.started:
             self.store.end_host(self.host_id, self.clocks.wall(), reason)
             self.started = False

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._alerting import Alerting
 from ._config import Config
 from ._health import PluginHealth, Thresholds, Verdict
 from ._hookspecs import DEFAULT_DEADLINES
@@ -41,6 +42,8 @@ class Monitor:
     def __init__(self, host: Any) -> None:
         self.host = host
         self.sampler = ResourceSampler()
+        self.alerting = Alerting(host.store, host.config.sections.get("alerts", {}),
+                                 host.clocks.monotonic, host.clocks.wall)
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
 
@@ -54,6 +57,10 @@ class Monitor:
 
     def detach(self, plugin_id: str) -> None:
         self.watched.pop(plugin_id, None)
+        self.alerting.forget(plugin_id, "plugin deactivated")
+
+    def close(self) -> None:
+        self.alerting.close()
 
     def accepts_work(self, plugin_id: str) -> bool:
         return plugin_id in self.watched
@@ -110,6 +117,7 @@ class Monitor:
         resources = self.sampler.sample(pid) if pid else host_sample
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
                                   limits=w.limits, resources=resources)
+        self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:
             log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
                      verdict.status.value, "; ".join(b.message for b in verdict.reasons))

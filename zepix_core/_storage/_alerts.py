@@ -54,10 +54,12 @@ class AlertQueries(Database):
             row["details"] = json.loads(row["details"])
         return rows
 
-    def record_delivery(self, alert_id: int, sink: str, delivered: bool, error: str | None,
+    def record_delivery(self, fingerprint: str, sink: str, delivered: bool, error: str | None,
                         ts: float) -> None:
+        """Record one delivery attempt's outcome against the newest alert of ``fingerprint``."""
         self.execute("INSERT INTO alert_deliveries (alert_id, sink, delivered, error, ts) "
-                     "VALUES (?, ?, ?, ?, ?)", (alert_id or None, sink, int(delivered), error, ts))
+                     "VALUES ((SELECT MAX(id) FROM alerts WHERE fingerprint = ?), ?, ?, ?, ?)",
+                     (fingerprint, sink, int(delivered), error, ts))
 
     def deliveries(self, alert_id: int) -> list[Row]:
         return self.query("SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY id",
