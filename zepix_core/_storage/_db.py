@@ -40,8 +40,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
         except sqlite3.DatabaseError as exc:
-            raise StorageError(f"{path}: cannot open the database ({exc}); if the file is "
-                               "corrupt, move it aside and a new one will be created") from None
+            raise _failure(path, "cannot open the database", exc) from None
         except OSError as exc:
             raise StorageError(f"{path}: cannot create the database directory ({exc})") from None
         return conn
@@ -73,21 +72,23 @@ class Database:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
-                raise StorageError(f"{self.path}: cannot write ({exc})") from None
+                raise _failure(self.path, "cannot write", exc) from None
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:  # SQLite may have rolled back already
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise _failure(self.path, "cannot write", exc) from None
+                raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
             try:
                 return [dict(r) for r in self._conn.execute(sql, params).fetchall()]
             except sqlite3.DatabaseError as exc:
-                raise StorageError(f"{self.path}: query failed ({exc})") from None
+                raise _failure(self.path, "query failed", exc) from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write in its own transaction; returns the last row id."""
@@ -102,3 +103,15 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _failure(path: Path, what: str, exc: sqlite3.DatabaseError) -> StorageError:
+    """A ``StorageError`` that says what to do about the SQLite error ``exc``."""
+    text = str(exc)
+    if "malformed" in text or "not a database" in text:
+        fix = "the file is corrupt: move it aside (a new one will be created) or restore a backup"
+    elif "locked" in text or "busy" in text:
+        fix = "another process holds the database; stop it or use --db for a separate one"
+    else:
+        fix = "check the file's permissions and free disk space"
+    return StorageError(f"{path}: {what} ({text}); {fix}")

@@ -1,0 +1,165 @@
+"""The ``zepix`` command in-process: help, JSON output, exit codes and config errors.
+
+Discovery reads ``sys.path``, where the ``dists`` fixture puts its real
+dist-info entry points, so these plugins are found exactly as installed ones.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.distfactory import DistFactory, good_plugin
+from tests.e2e import one_json
+from zepix_core._cli import main
+from zepix_core._commands import COMMANDS
+from zepix_core._host import create_host
+
+NAMES = [c.name for c in COMMANDS]
+LISTINGS = [c.name for c in COMMANDS if c.listing]
+
+
+@pytest.fixture(autouse=True)
+def _keep_signal_handlers() -> Iterator[None]:
+    """``zepix run`` installs SIGINT/SIGTERM handlers; give pytest its own back."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``zepix argv`` in-process; returns (exit status, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse: --help and usage errors
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    return err
+
+
+@pytest.mark.parametrize("command", [None, *NAMES])
+def test_help_exits_0_and_teaches(capsys: pytest.CaptureFixture[str], command: str | None) -> None:
+    argv = ["--help"] if command is None else [command, "--help"]
+    code, out, _ = cli(capsys, *argv)
+    assert code == 0
+    if command is None:
+        assert all(name in out for name in NAMES)
+        assert "Exit status" in out
+    else:
+        assert out.startswith(f"usage: zepix {command}")
+        assert "--db" in out and "--config" in out
+
+
+def _seed_history(dists: DistFactory) -> None:
+    """A real run over a dist-info plugin, so every listing has rows to show."""
+    dists.add("zepix-seed", "1.2.0", {"seed": "seed_mod:Plugin"},
+              {"seed_mod": good_plugin("1.2.0")})
+    create_host(paths=[str(dists.root)]).run(once=True)
+
+
+@pytest.mark.parametrize("command", LISTINGS)
+def test_listing_json_is_one_document(capsys: pytest.CaptureFixture[str], dists: DistFactory,
+                                      command: str) -> None:
+    _seed_history(dists)
+    code, out, err = cli(capsys, command, "--json")
+    if code == 2 and "required" in err:  # the listing needs a plugin id
+        code, out, err = cli(capsys, command, "seed", "--json")
+    assert code == 0, err
+    document = one_json(out)
+    assert isinstance(document, (list, dict))
+    if command in ("plugins", "history", "health"):
+        assert isinstance(document, list)
+        ids = {row.get("plugin_id", row.get("id")) for row in document}
+        assert "seed" in ids
+
+
+def test_history_json_fields_and_utc_times(capsys: pytest.CaptureFixture[str],
+                                           dists: DistFactory) -> None:
+    _seed_history(dists)
+    code, out, _ = cli(capsys, "history", "seed", "--json")
+    assert code == 0
+    [row] = one_json(out)
+    assert {"plugin_id", "version", "activated_at", "deactivated_at", "reason"} <= set(row)
+    assert (row["plugin_id"], row["version"], row["reason"]) == ("seed", "1.2.0", "shutdown")
+    assert row["activated_at"].endswith("+00:00") and row["deactivated_at"].endswith("+00:00")
+
+
+BAD_CONFIGS = {
+    "invalid_toml": ("[host]\ninterval = = 3\n", ("not valid TOML", "line 2")),
+    "unknown_host_key": ("[host]\nintervall = 3\n",
+                         ("host.intervall", "unknown key", "did you mean 'interval'")),
+    "bad_pin": ('[plugins.combined_v3]\nversion = "~=banana"\n',
+                ("plugins.combined_v3.version", "'~=banana'", "PEP 440 specifier")),
+    "wrong_type": ('[host]\ninterval = "fast"\n',
+                   ("host.interval", "'fast'", "expected a non-negative number")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+@pytest.mark.parametrize("command", ["run", "plugins", "self-test"])
+def test_bad_config_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          case: str, command: str) -> None:
+    text, words = BAD_CONFIGS[case]
+    config = tmp_path / "zepix.toml"
+    config.write_text(text, encoding="utf-8")
+    argv = [command, "--config", str(config)] + (["--once"] if command == "run" else [])
+    code, out, err = cli(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    line = one_line(err)
+    assert line.startswith(f"zepix: error: {config}: ")
+    for word in words:
+        assert word in line, f"{word!r} missing from {line!r}"
+
+
+def test_default_config_in_the_data_directory_is_read(
+        capsys: pytest.CaptureFixture[str], zepix_home: Path) -> None:
+    (zepix_home / "zepix.toml").write_text("[host]\nbars_per_round = -1\n", encoding="utf-8")
+    code, _, err = cli(capsys, "plugins")
+    assert code == 2
+    assert f"{zepix_home / 'zepix.toml'}: host.bars_per_round" in one_line(err)
+
+
+def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "run", "--interval", "0")
+    assert code == 2 and "--interval must be > 0" in one_line(err)
+    code, _, err = cli(capsys, "self-test", "no_such_plugin")
+    assert code == 2 and "no plugin 'no_such_plugin'" in one_line(err)
+
+
+FAILING_SELF_TEST = good_plugin().replace(
+    "    def self_test(self):\n        return True",
+    "    def self_test(self):\n        return {'passed': False, 'checks': [\n"
+    "            {'name': 'feed', 'passed': True, 'detail': 'ok'},\n"
+    "            {'name': 'ledger', 'passed': False, 'detail': 'counts differ'}]}")
+
+
+def test_self_test_exit_status(capsys: pytest.CaptureFixture[str], dists: DistFactory) -> None:
+    dists.add("zepix-passing", "1.0.0", {"passing": "passing_mod:Plugin"},
+              {"passing_mod": good_plugin()})
+    dists.add("zepix-failing", "1.0.0", {"failing": "failing_mod:Plugin"},
+              {"failing_mod": FAILING_SELF_TEST})
+
+    code, out, _ = cli(capsys, "self-test", "passing", "--json")
+    assert code == 0
+    assert [(r["plugin_id"], r["passed"]) for r in one_json(out)] == [("passing", True)]
+
+    code, out, _ = cli(capsys, "self-test", "failing", "--json")
+    assert code == 1
+    [row] = one_json(out)
+    assert row["passed"] is False and "ledger" in row["detail"]
+    assert [c["name"] for c in row["checks"] if not c["passed"]] == ["ledger"]
+
+    code, out, _ = cli(capsys, "self-test", "--json")  # all plugins: one failure fails all
+    assert code == 1
+    results = {r["plugin_id"]: r["passed"] for r in one_json(out)}
+    assert results["passing"] is True and results["failing"] is False
