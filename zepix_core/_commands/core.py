@@ -7,6 +7,7 @@ import signal
 import sys
 from typing import Any
 
+from .._errors import ZepixError
 from .._hookspecs import DEFAULT_DEADLINES
 from .._lifecycle import PluginSlot
 from .._model import PluginState
@@ -39,7 +40,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.interval is not None and args.interval <= 0:
-        raise SystemExit("zepix run: error: --interval must be > 0 seconds")
+        raise ZepixError("run: --interval must be > 0 seconds")
     host = host_from(args)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())
@@ -125,8 +126,8 @@ def _self_test(args: argparse.Namespace) -> int:
     try:
         slots = [s for s in host.discover() if args.plugin_id in (None, s.plugin_id)]
         if args.plugin_id and not slots:
-            raise SystemExit(f"zepix self-test: error: no plugin '{args.plugin_id}' is "
-                             "installed; see 'zepix plugins'")
+            raise ZepixError(f"self-test: no plugin '{args.plugin_id}' is installed; "
+                             "see 'zepix plugins'")
         rows = [_one_self_test(slot, parse_self_test) for slot in slots]
     finally:
         host.release()
