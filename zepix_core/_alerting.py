@@ -1,20 +1,24 @@
 """From verdicts to delivered alerts: the monitor's alert pipeline.
 
 Each round, every breach a plugin's verdict holds is observed as firing and
-every condition still open for it but absent now as cleared; ``AlertManager``
-decides what is news, the store records it, and ``AlertDispatcher`` delivers
-it to the sinks on its own thread, so a failing sink never slows a round.
+every health condition still open for it but absent now as cleared;
+``AlertManager`` decides what is news, the store records it, and
+``AlertDispatcher`` delivers it to the sinks on its own thread, so a failing
+sink never slows a round. Conditions the health rules do not judge (a
+version change, a restart) are raised and cleared by their owners through
+``raise_event``; a verdict never resolves them.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._alerts import AlertManager
-from ._errors import ConfigError
-from ._health import Verdict
+from ._errors import ConfigError, StorageError
+from ._health import BREACH_KINDS, Verdict
 from ._model import Alert, AlertLevel
 from ._sinks import AlertDispatcher, WebhookSink, build_host_manager
 from ._storage import Store
@@ -27,6 +31,9 @@ SETTINGS = {"cooldown": 300.0, "webhook_url": None}
 #: Breaches of one condition share a fingerprint, so a missed ping that turns
 #: into HUNG escalates the same alert instead of raising a second one.
 CONDITION = {"ping_missed": "responsiveness", "hung": "responsiveness", "dead": "liveness"}
+
+#: The alert kinds verdicts own: opened by a breach, resolved when it is gone.
+HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS)
 
 
 class Alerting:
@@ -54,8 +61,9 @@ class Alerting:
                 firing[kind] = (breach.level, breach.message,
                                 {"status": verdict.status.value, "value": breach.value,
                                  "limit": breach.limit})
-        opened = {fp.split(":", 1)[1] for fp in self.manager.open_fingerprints()
-                  if fp.startswith(f"{plugin_id}:")}
+        prefix = f"{plugin_id}:"
+        opened = {fp[len(prefix):] for fp in self.manager.open_fingerprints()
+                  if fp.startswith(prefix) and fp[len(prefix):] in HEALTH_CONDITIONS}
         events: list[Alert] = []
         for kind in sorted(set(firing) | opened):
             level, message, details = firing.get(kind, (AlertLevel.INFO, "", {}))
@@ -83,7 +91,7 @@ class Alerting:
     def _delivered(self, alert: Alert, sink: str, delivered: bool, error: str | None) -> None:
         try:
             self.store.record_delivery(alert.fingerprint, sink, delivered, error, self.wall())
-        except Exception as exc:  # never let bookkeeping kill the delivery thread
+        except (StorageError, sqlite3.Error) as exc:  # bookkeeping never kills delivery
             log.warning("delivery not recorded sink=%s error=%s", sink, exc)
 
     def close(self, timeout: float = 5.0) -> None:

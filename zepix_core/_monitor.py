@@ -1,5 +1,17 @@
 """The monitoring round: call every active plugin's health hooks under deadlines,
 sample resources, judge, and persist one snapshot per plugin in one transaction.
+
+Each round sends every plugin ``health_ping`` and ``get_metrics`` (deadline
+``ping_timeout``), and every ``self_test_every`` rounds ``plugin_version``
+(2 s) and ``self_test`` (10 s); ``self_test`` also runs in the first round
+after activation. All plugins are checked side by side and each plugin's
+calls one after another (``_checks``), so a round waits at most for the
+slowest plugin's own deadlines: ``2 x ping_timeout`` on an ordinary round,
+plus 2 s + 10 s on a self-test round, and a plugin that misses a deadline
+costs the round only that one deadline. A plugin still stuck in a call from
+an earlier round gets no calls at all: its ping counts as missed at once.
+Snapshots and resolved alerts past ``retention_days`` are pruned at the
+first round and then once per hour of monotonic time.
 """
 
 from __future__ import annotations
@@ -7,18 +19,30 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.version import Version
+
 from ._alerting import Alerting
+from ._checks import Check, Outcome, run_checks
 from ._config import Config
-from ._health import PluginHealth, Thresholds, Verdict
+from ._errors import PluginBusy, PluginError
+from ._health import Thresholds, Verdict
 from ._hookspecs import DEFAULT_DEADLINES
 from ._lifecycle import PluginSlot
+from ._model import AlertLevel
+from ._resolution import parse_meta
 from ._resources import ResourceSample, ResourceSampler
-from ._runner import CallResult, call_many
+from ._runner import CallResult
+from ._shapes import PluginHealth
 
 log = logging.getLogger("zepix.monitor")
+
+#: Seconds of monotonic time between two retention prunes.
+PRUNE_EVERY = 3600.0
+DAY = 86400.0
 
 
 def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
@@ -30,10 +54,22 @@ def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
 
 @dataclass
 class Watched:
+    """One active plugin under watch. ``next_self_test`` and ``next_version``
+    are the round counts at which those checks are due; ``stuck`` is a call
+    that missed its deadline and is still running, ``stuck_since`` when it was
+    given up on (monotonic)."""
+
     slot: PluginSlot
     health: PluginHealth
     limits: Thresholds
+    baseline: Version | None
     rounds: int = 0
+    next_self_test: int = 0
+    next_version: int = 0
+    seen_version: Version | None = None
+    stuck: Future[Any] | None = None
+    stuck_hook: str = ""
+    stuck_since: float = 0.0
 
 
 class Monitor:
@@ -46,14 +82,18 @@ class Monitor:
                                  host.clocks.monotonic, host.clocks.wall)
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
+        self.every = max(1, int(host.config.host["self_test_every"]))
+        self.pruned_at: float | None = None
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
         clocks = self.host.clocks
         health = PluginHealth(slot.plugin_id, clock=clocks.monotonic, wall=clocks.wall)
         health.note_activity(clocks.wall())
+        reported = slot.meta.version if slot.meta else None
         self.watched[slot.plugin_id] = Watched(
-            slot, health, thresholds_for(self.host.config, slot.plugin_id))
+            slot, health, thresholds_for(self.host.config, slot.plugin_id), reported,
+            next_version=self.every, seen_version=reported)
 
     def detach(self, plugin_id: str) -> None:
         self.watched.pop(plugin_id, None)
@@ -63,7 +103,10 @@ class Monitor:
         self.alerting.close()
 
     def accepts_work(self, plugin_id: str) -> bool:
-        return plugin_id in self.watched
+        """Work goes only to a plugin that answers: bars sent to one that missed
+        its last ping would queue behind a call that may never return."""
+        watched = self.watched.get(plugin_id)
+        return watched is not None and watched.health.misses == 0 and not self._stuck(watched)
 
     def on_work(self, result: CallResult, problem: str | None) -> None:
         watched = self.watched.get(result.plugin_id)
@@ -74,41 +117,93 @@ class Monitor:
             watched.health.note_activity(self.host.clocks.wall())
 
     # -- the round ---------------------------------------------------------
-    def _calls(self, w: Watched, now: float) -> list[tuple[Any, str, Mapping[str, Any], float]]:
-        timeout = w.slot.config.ping_timeout
-        calls = [(w.slot.runner, "health_ping", {"now": now}, timeout),
-                 (w.slot.runner, "get_metrics", {}, timeout)]
-        if w.rounds % int(self.host.config.host["self_test_every"]) == 0:
-            calls.append((w.slot.runner, "self_test", {}, DEFAULT_DEADLINES["self_test"]))
-        return calls
-
     def round(self, slots: Sequence[PluginSlot]) -> str:
         """One round over ``slots``; every call is bounded, so the round is too."""
         clocks = self.host.clocks
         started, now = clocks.monotonic(), clocks.wall()
         self.rounds += 1
-        batch = [(self.watched[s.plugin_id], call)
-                 for s in slots if s.plugin_id in self.watched and s.runner is not None
-                 for call in self._calls(self.watched[s.plugin_id], now)]
-        results = call_many([call for _, call in batch], clocks.monotonic)
-        for (w, _), result in zip(batch, results):
-            self._record(w, result)
+        watched = [self.watched[s.plugin_id] for s in slots if s.plugin_id in self.watched]
+        stuck = {w.slot.plugin_id for w in watched if self._stuck(w)}
+        checked = [(w, w.slot.runner) for w in watched
+                   if w.slot.runner is not None and w.slot.plugin_id not in stuck]
+        outcomes = run_checks([(runner, self._plan(w, now)) for w, runner in checked],
+                              clocks.monotonic)
+        for (w, _), outcome in zip(checked, outcomes):
+            self._record(w, outcome)
+        for w in watched:
+            if w.slot.plugin_id in stuck:
+                self._still_stuck(w)
         # One host sample per round: every in-process plugin shares it, and a
         # second cpu_percent() read moments later would measure nothing.
         host_sample = self.sampler.sample_host()
-        snapshots = [self._assess(self.watched[s.plugin_id], now, host_sample)
-                     for s in slots if s.plugin_id in self.watched]
+        snapshots = [self._assess(w, now, host_sample) for w in watched]
         self.host.store.save_snapshots(now, snapshots)
+        if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
+            self.prune()
         took = (clocks.monotonic() - started) * 1000
         return self._summary(snapshots, took)
 
-    def _record(self, w: Watched, result: CallResult) -> None:
-        if result.hook == "health_ping":
-            w.health.record_ping(result)
-        elif result.hook == "get_metrics":
-            w.health.record_metrics(result)
-        elif result.hook == "self_test":
-            w.health.record_self_test(result)
+    def _plan(self, w: Watched, now: float) -> list[Check]:
+        timeout = w.slot.config.ping_timeout
+        checks = [Check("health_ping", timeout, {"now": now}), Check("get_metrics", timeout)]
+        if w.rounds >= w.next_version:
+            checks.append(Check("plugin_version", DEFAULT_DEADLINES["plugin_version"]))
+        if w.rounds >= w.next_self_test:
+            checks.append(Check("self_test", DEFAULT_DEADLINES["self_test"]))
+        return checks
+
+    def _stuck(self, w: Watched) -> bool:
+        if w.stuck is not None and w.stuck.done():
+            w.stuck = None
+        return w.stuck is not None
+
+    def _still_stuck(self, w: Watched) -> None:
+        """A plugin inside a call it was given up on is not called again: the
+        ping it could not answer counts as missed, without waiting."""
+        held = self.host.clocks.monotonic() - w.stuck_since
+        w.health.record_ping(CallResult(
+            w.slot.plugin_id, "health_ping",
+            error=f"{PluginBusy.__name__}: {w.stuck_hook} still running after {held:.1f}s"))
+
+    def _record(self, w: Watched, outcome: Outcome) -> None:
+        for result in outcome.results:
+            if result.hook == "health_ping":
+                w.health.record_ping(result)
+            elif result.hook == "get_metrics":
+                w.health.record_metrics(result)
+            elif result.hook == "self_test":
+                w.health.record_self_test(result)
+                w.next_self_test = w.rounds + self.every
+            elif result.hook == "plugin_version":
+                self._check_version(w, result)
+                w.next_version = w.rounds + self.every
+        if outcome.stuck is not None:
+            w.stuck, w.stuck_hook = outcome.stuck, outcome.results[-1].hook
+            w.stuck_since = self.host.clocks.monotonic()
+
+    def _check_version(self, w: Watched, result: CallResult) -> None:
+        """Notice a plugin that now reports another version than at activation:
+        an event in the history and a WARNING alert while it differs."""
+        if not w.health.record_call(result):
+            return
+        try:
+            reported = parse_meta(result.value).version
+        except PluginError as exc:
+            w.health.record_error(result.hook, "wrong_shape", str(exc))
+            return
+        pid, slot = w.slot.plugin_id, w.slot
+        message = (f"plugin_version reports {reported}; it reported {w.baseline} at "
+                   f"activation (distribution {slot.record.distribution} {slot.version})")
+        if reported != w.seen_version:
+            again = f"plugin_version reports {reported} again, as at activation"
+            detail = message if reported != w.baseline else again
+            self.host.store.record_event(pid, "version_changed", detail,
+                                         self.host.clocks.wall(), version=str(reported))
+            log.warning("version changed plugin=%s reported=%s activated=%s", pid, reported,
+                        w.baseline)
+            w.seen_version = reported
+        self.alerting.raise_event(pid, "version_changed", AlertLevel.WARNING, message,
+                                  firing=reported != w.baseline)
 
     def _assess(self, w: Watched, now: float, host_sample: ResourceSample) -> dict[str, Any]:
         w.rounds += 1
@@ -122,6 +217,19 @@ class Monitor:
             log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
                      verdict.status.value, "; ".join(b.message for b in verdict.reasons))
         return snapshot(w, verdict, resources, now)
+
+    # -- retention ---------------------------------------------------------
+    def prune(self) -> tuple[int, int]:
+        """Delete snapshots and resolved alerts older than ``retention_days``;
+        each plugin's newest snapshot is kept however old. Returns the counts."""
+        days = float(self.host.config.host["retention_days"])
+        before = self.host.clocks.wall() - days * DAY
+        store = self.host.store
+        counts = store.prune_snapshots(before), store.prune_alerts(before)
+        self.pruned_at = self.host.clocks.monotonic()
+        if any(counts):
+            log.info("retention pruned snapshots=%d alerts=%d days=%g", *counts, days)
+        return counts
 
     def _summary(self, snapshots: Sequence[Mapping[str, Any]], took_ms: float) -> str:
         counts = Counter(s["status"] for s in snapshots)
