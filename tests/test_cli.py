@@ -129,11 +129,23 @@ def test_default_config_in_the_data_directory_is_read(
     assert f"{zepix_home / 'zepix.toml'}: host.bars_per_round" in one_line(err)
 
 
-def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = cli(capsys, "run", "--interval", "0")
-    assert code == 2 and "--interval must be > 0" in one_line(err)
-    code, _, err = cli(capsys, "self-test", "no_such_plugin")
-    assert code == 2 and "no plugin 'no_such_plugin'" in one_line(err)
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--interval", "0"], ("--interval must be > 0",)),
+    (["self-test", "no_such_plugin"], ("no plugin 'no_such_plugin'", "zepix plugins")),
+    ([], ("required: COMMAND", "zepix --help")),
+    (["nonsense"], ("invalid choice: 'nonsense'",)),
+    (["history", "--limit", "many"], ("--limit: invalid int value: 'many'",
+                                      "see 'zepix history --help'")),
+    (["plugins", "--bogus"], ("unrecognized arguments: --bogus",)),
+])
+def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],
+                                           argv: list[str], words: tuple[str, ...]) -> None:
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert line.startswith("zepix")
+    for word in words:
+        assert word in line, f"{word!r} missing from {line!r}"
 
 
 FAILING_SELF_TEST = good_plugin().replace(

@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._errors import ZepixError
 
@@ -29,8 +30,15 @@ Exit status: 0 success, 1 a check failed, 2 usage or configuration error.
 """
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is the contract's one line on stderr and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def _common() -> _Parser:
+    common = _Parser(add_help=False)
     common.add_argument("--db", metavar="PATH",
                         help="SQLite database (default: $ZEPIX_DB, else zepix.db in the "
                              "data directory)")
@@ -42,8 +50,8 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _listing(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    listing = argparse.ArgumentParser(add_help=False, parents=[common])
+def _listing(common: _Parser) -> _Parser:
+    listing = _Parser(add_help=False, parents=[common])
     listing.add_argument("--json", action="store_true",
                          help="print one JSON document on stdout (times in ISO 8601 UTC)")
     return listing
@@ -54,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = _common()
     listing = _listing(common)
-    parser = argparse.ArgumentParser(prog="zepix", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="zepix", description=DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in _commands.COMMANDS:
         parent = listing if command.listing else common
