@@ -51,6 +51,7 @@ class LoadFailure(PluginError):
     def __init__(self, record: EntryRecord, state: PluginState, cause: str) -> None:
         super().__init__(f"{record.label}: {cause}", plugin_id=record.plugin_id)
         self.state = state
+        self.cause = cause
 
 
 def _distributions(paths: Sequence[str] | None) -> Iterable[md.Distribution]:

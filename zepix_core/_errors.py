@@ -27,6 +27,10 @@ class StorageError(ZepixError):
     """The database cannot be opened, migrated or written."""
 
 
+class RemoteError(PluginError):
+    """A hook raised inside a worker process; the message is already ``Type: message``."""
+
+
 class HookTimeout(PluginError):
     """A hook call missed its deadline."""
 
@@ -41,5 +45,7 @@ class PluginDead(PluginError):
 
 def describe(exc: BaseException) -> str:
     """One line naming the exception type and its message."""
+    if isinstance(exc, RemoteError):
+        return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

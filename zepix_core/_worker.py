@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._discovery import EntryRecord, LoadFailure, load_plugin
-from ._errors import PluginBusy, PluginDead, PluginError, describe
+from ._errors import PluginBusy, PluginDead, PluginError, RemoteError, describe
 from ._model import PluginState
 
 if TYPE_CHECKING:  # kept out of the worker's start-up, which pays for every import
@@ -117,7 +117,7 @@ def main(argv: Sequence[str]) -> int:
         pm = load_plugin(record)
     except LoadFailure as exc:
         _send(sock, ("load_failed", exc.state.value,
-                     str(exc).removeprefix(f"{record.label}: ")))
+                     exc.cause))
         return 1
     _send(sock, ("ready",))
     log.info("event=loaded distribution=%s version=%s", record.distribution,
@@ -413,7 +413,7 @@ class ProcessRunner:
             if kind == "ok":
                 _settle(call.future, value=message[2])
             else:
-                _settle(call.future, PluginError(message[2], plugin_id=self.plugin_id))
+                _settle(call.future, RemoteError(message[2], plugin_id=self.plugin_id))
 
     def _watch(self) -> None:
         code = self._wait_for_exit()
