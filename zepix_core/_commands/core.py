@@ -120,7 +120,7 @@ def _self_test_args(p: argparse.ArgumentParser) -> None:
 
 
 def _self_test(args: argparse.Namespace) -> int:
-    from .._health import parse_self_test
+    from .._shapes import parse_self_test
 
     host = host_from(args)
     try:
