@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import importlib_metadata as md
 import pluggy
@@ -61,7 +62,7 @@ def _distributions(paths: Sequence[str] | None) -> Iterable[md.Distribution]:
         name = canonicalize_name(dist.metadata["Name"] or "")
         if name and name not in seen:  # first on the path wins, as for imports
             seen.add(name)
-            yield dist
+            yield cast(md.Distribution, dist)
 
 
 def enumerate_plugins(paths: Sequence[str] | None = None) -> list[EntryRecord]:

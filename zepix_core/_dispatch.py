@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from ._errors import PluginError
 from ._hookspecs import DEFAULT_DEADLINES
@@ -57,7 +57,7 @@ def _intent(plugin_id: str, bar: Bar, index: int, item: Any) -> Intent:
                   None if price is None else float(price), str(item.get("reason", "")), bar.ts)
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
 
