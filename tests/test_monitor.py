@@ -380,6 +380,46 @@ def test_retention_prunes_at_start_then_once_an_hour(
     assert "stale" not in alert_rows(host)
 
 
+def test_firing_alerts_outlive_a_restart_without_firing_again(
+    make_host: HostFactory, ctl: ModuleType, clock: FakeTime,
+) -> None:
+    config = "[plugins.ctl]\nping_timeout = 0.05\n"
+    first = make_host(config)
+    ctl.STATE["block"] = True
+    first.round()
+    clock.advance(30)
+    first.round()
+    started = time.perf_counter()
+    first.shutdown()  # the stuck plugin's deactivate hook is not waited for
+    assert time.perf_counter() - started < 2.0
+    [open_alert] = first.store.alerts(plugin_id="ctl", unresolved=True)
+    assert open_alert["level"] == "CRITICAL"
+
+    clock.advance(60)
+    second = make_host(config)  # the plugin is still hung
+    second.round()
+    clock.advance(30)
+    second.round()
+    assert status(second) is HealthStatus.HUNG
+    [still] = second.store.alerts(plugin_id="ctl")  # restored: not fired again
+    assert (still["id"], still["repeats"], still["resolved"]) == (open_alert["id"], 0, 0)
+
+
+def test_alerts_left_open_for_a_plugin_no_longer_active_resolve_at_start(
+    make_host: HostFactory, ctl: ModuleType, clock: FakeTime,
+) -> None:
+    first = make_host("[plugins.ctl]\nping_timeout = 0.05\n")
+    ctl.STATE["block"] = True
+    first.round()
+    first.shutdown()
+    assert first.store.alerts(plugin_id="ctl", unresolved=True)
+    clock.advance(60)
+    second = make_host("[plugins.ctl]\nenabled = false\n")
+    second.round()
+    [resolved] = second.store.alerts(plugin_id="ctl")
+    assert resolved["resolved"] == 1 and resolved["resolved_at"] == T0 + 60
+
+
 # -- the calls of a round ------------------------------------------------------
 
 class OneAtATime:

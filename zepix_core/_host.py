@@ -159,7 +159,10 @@ class Host:
 
     def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
         """Deactivate one plugin, close its activation record and set its new state."""
-        self.monitor.detach(slot.plugin_id)
+        stuck = self.monitor.detach(slot.plugin_id)
+        if stuck is not None:  # its deactivate hook would only queue behind that call
+            log.warning("deactivate skipped plugin=%s reason=%s", slot.plugin_id, stuck)
+            slot.release()
         error = deactivate(slot, reason, self.clocks.monotonic)
         if error:
             log.warning("deactivate raised plugin=%s error=%s", slot.plugin_id, error)
@@ -257,6 +260,7 @@ class Host:
 
     def shutdown(self, reason: str = "shutdown") -> None:
         """Deactivate in reverse dependency order and close the host record."""
+        self.monitor.stop()
         for slot in reversed(self.active()):
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():

@@ -84,6 +84,7 @@ class Monitor:
         self.rounds = 0
         self.every = max(1, int(host.config.host["self_test_every"]))
         self.pruned_at: float | None = None
+        self.stopping = False
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
@@ -95,9 +96,22 @@ class Monitor:
             slot, health, thresholds_for(self.host.config, slot.plugin_id), reported,
             next_version=self.every, seen_version=reported)
 
-    def detach(self, plugin_id: str) -> None:
-        self.watched.pop(plugin_id, None)
-        self.alerting.forget(plugin_id, "plugin deactivated")
+    def detach(self, plugin_id: str) -> str | None:
+        """Stop watching a plugin; its open alerts resolve, unless the host is
+        stopping (``stop``). Returns why no further call can reach the plugin
+        (it is stuck in a call given up on), or None."""
+        watched = self.watched.pop(plugin_id, None)
+        if not self.stopping:
+            self.alerting.forget(plugin_id, "plugin deactivated")
+        if watched is None or not self._stuck(watched):
+            return None
+        held = self.host.clocks.monotonic() - watched.stuck_since
+        return f"stuck in {watched.stuck_hook} for {held:.1f}s"
+
+    def stop(self) -> None:
+        """The host is shutting down: firing alerts stay open, since their
+        conditions were never seen to clear; the next host restores them."""
+        self.stopping = True
 
     def close(self) -> None:
         self.alerting.close()
@@ -138,6 +152,8 @@ class Monitor:
         host_sample = self.sampler.sample_host()
         snapshots = [self._assess(w, now, host_sample) for w in watched]
         self.host.store.save_snapshots(now, snapshots)
+        if self.rounds == 1:
+            self._forget_inactive()
         if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
             self.prune()
         took = (clocks.monotonic() - started) * 1000
@@ -178,8 +194,9 @@ class Monitor:
                 self._check_version(w, result)
                 w.next_version = w.rounds + self.every
         if outcome.stuck is not None:
-            w.stuck, w.stuck_hook = outcome.stuck, outcome.results[-1].hook
-            w.stuck_since = self.host.clocks.monotonic()
+            given_up = outcome.results[-1]
+            w.stuck, w.stuck_hook = outcome.stuck, given_up.hook
+            w.stuck_since = self.host.clocks.monotonic() - given_up.duration
 
     def _check_version(self, w: Watched, result: CallResult) -> None:
         """Notice a plugin that now reports another version than at activation:
@@ -217,6 +234,14 @@ class Monitor:
             log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
                      verdict.status.value, "; ".join(b.message for b in verdict.reasons))
         return snapshot(w, verdict, resources, now)
+
+    def _forget_inactive(self) -> None:
+        """Alerts a previous host left open for plugins that are not active now
+        (uninstalled, disabled, failed to start) can no longer clear: resolve them."""
+        for fingerprint in self.alerting.manager.open_fingerprints():
+            plugin_id = fingerprint.split(":", 1)[0]
+            if plugin_id not in self.watched:
+                self.alerting.forget(plugin_id, "plugin not active after restart")
 
     # -- retention ---------------------------------------------------------
     def prune(self) -> tuple[int, int]:
