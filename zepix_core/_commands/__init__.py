@@ -1,9 +1,10 @@
 """The commands of the ``zepix`` CLI, one module per area."""
 
 from ._base import Command
+from .author import COMMANDS as AUTHOR
 from .core import COMMANDS as CORE
 from .health import COMMANDS as HEALTH
 
-COMMANDS: list[Command] = [*CORE, *HEALTH]
+COMMANDS: list[Command] = [*CORE, *HEALTH, *AUTHOR]
 
 __all__ = ["COMMANDS", "Command"]
