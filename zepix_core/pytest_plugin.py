@@ -6,8 +6,8 @@ the installed plugin ``ID``: one test item per check, named
 Fixtures: ``zepix_clock``, ``zepix_host``, ``zepix_make_host`` and
 ``zepix_load`` (see ``zepix_core.testing``).
 
-zepix_core is imported only when a fixture or the suite is used, so the
-plugin costs nothing in test runs that do not use it.
+The host's modules are imported only when a fixture or the suite is used,
+so the plugin costs next to nothing in test runs that do not use it.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def _new_plugin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", default=".", metavar="DIR",
                    help="create NAME/ inside DIR (default: the current directory)")
     p.add_argument("--id", dest="plugin_id", metavar="ID",
-                   help="plugin id (default: NAME with '-' and '.' as '_')")
+                   help="plugin id (default: NAME in lowercase, '-' and '.' as '_')")
 
 
 def _new_plugin(args: argparse.Namespace) -> int:
