@@ -114,6 +114,7 @@ isolation = "process"
 
 [plugins.fault_leak.thresholds]
 memory_mb = 100
+cpu_percent = 1000  # its own CPU is judged too, and a warming worker can pass 80 %
 """
 
 

@@ -22,6 +22,7 @@ import pytest
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import HealthStatus
 from zepix_core._checks import Check, run_checks
+from zepix_core._commands.health import age, health_row
 from zepix_core._errors import PluginBusy
 from zepix_core._host import Clocks, Host, create_host
 from zepix_core._monitor import PRUNE_EVERY
@@ -418,6 +419,18 @@ def test_alerts_left_open_for_a_plugin_no_longer_active_resolve_at_start(
     second.round()
     [resolved] = second.store.alerts(plugin_id="ctl")
     assert resolved["resolved"] == 1 and resolved["resolved_at"] == T0 + 60
+
+
+def test_the_dashboard_row_says_how_old_a_snapshot_is_and_whose_resources_it_shows(
+    make_host: HostFactory, clock: FakeTime,
+) -> None:
+    host = make_host()
+    host.round()
+    row = health_row(latest(host), now=T0 + 125)
+    assert row["age"] == "2m" and row["status"] == "HEALTHY"
+    assert row["rss_mb"].endswith(" (host)") and row["cpu"] is None  # first sample: unknown
+    assert row["err_rate"] == "0.0%" and row["reasons"] is None
+    assert [age(s) for s in (0.4, 59, 3600, 2 * DAY)] == ["0s", "59s", "1h", "2d"]
 
 
 # -- the calls of a round ------------------------------------------------------

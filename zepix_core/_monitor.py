@@ -270,7 +270,7 @@ def snapshot(w: Watched, verdict: Verdict, resources: ResourceSample,
     """The persisted record of one plugin in one round (the ``zepix health`` row)."""
     health = w.health
     metrics = dict(health.metrics.values) if health.metrics else {}
-    latency = health.work.snapshot()
+    latency = health.latency or health.work.snapshot()
     return {
         "plugin_id": w.slot.plugin_id, "version": w.slot.version,
         "status": verdict.status.value, "timestamp": now,

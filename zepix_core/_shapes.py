@@ -22,7 +22,7 @@ from ._health import Breach, Observation, PingReading, Thresholds, Verdict, judg
 from ._model import HealthStatus
 from ._resources import ResourceSample
 from ._runner import CallResult
-from ._sketch import WindowStats
+from ._sketch import LatencySnapshot, WindowStats
 
 #: Metric names the contract gives a meaning to; others are custom metrics.
 RECOGNISED_METRICS = ("signals_processed", "orders_placed", "wins", "losses", "errors", "warnings")
@@ -172,6 +172,7 @@ class PluginHealth:
         self.last_activity: float | None = None
         self.self_test_passed: bool | None = None
         self.metrics: MetricsReply | None = None
+        self.latency: LatencySnapshot | None = None  # as of the last assessment
         self._wall = wall
         self._errors: dict[str, HookErrors] = {}
         self._errors_lock = threading.Lock()
@@ -257,9 +258,10 @@ class PluginHealth:
     def assess(self, *, alive: bool, now: float, limits: Thresholds,
                resources: ResourceSample | None = None) -> Verdict:
         """Judge this round from what was recorded since the last one."""
+        self.latency = self.work.snapshot()
         verdict = judge(Observation(
             alive=alive, now=now, ping=self._ping, misses=self.misses,
-            last_activity=self.last_activity, latency=self.work.snapshot(),
+            last_activity=self.last_activity, latency=self.latency,
             resources=resources, self_test_passed=self.self_test_passed,
             metrics_problem=self._metrics_problem), limits)
         self.status, self.reasons = verdict.status, verdict.reasons

@@ -10,18 +10,29 @@ from typing import Any
 from .._render import table
 from ._base import Command, show, store_from
 
-HEALTH_COLUMNS = ("plugin_id", "status", "timestamp", "signals", "orders", "win_rate",
+HEALTH_COLUMNS = ("plugin_id", "status", "age", "signals", "orders", "win_rate",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "reasons")
+HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
+             "plugins; not attributable to one plugin\n")
 
 
-def health_row(snap: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot flattened for the dashboard table."""
+def age(seconds: float) -> str:
+    """``42s``, ``7m``, ``3h``, ``2d``: how long ago a snapshot was taken."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{max(0.0, seconds):.0f}s"
+
+
+def health_row(snap: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """A snapshot flattened for the dashboard table; ``age`` is relative to ``now``."""
     res = snap.get("resources") or {}
     rss = res.get("rss_bytes")
     scope = "" if res.get("scope") == "process" else " (host)"
     rate = snap.get("win_rate")
     return {
         **snap,
+        "age": age((now if now is not None else time.time()) - snap["timestamp"]),
         "signals": snap.get("signals_processed"), "orders": snap.get("orders_placed"),
         "win_rate": None if rate is None else f"{rate:.0%}",
         "p95_ms": (snap.get("latency_ms") or {}).get("p95"),
@@ -45,15 +56,20 @@ def _health(args: argparse.Namespace) -> int:
                  if args.plugin_id in (None, s["plugin_id"])]
         if args.watch is None or args.json:
             show(args, [health_row(s) for s in snaps], HEALTH_COLUMNS, document=snaps)
+            if not args.json and any(_shared(s) for s in snaps):
+                sys.stdout.write("\n" + HOST_NOTE)
             return 0
         sys.stdout.write("\x1b[2J\x1b[H")  # clear the terminal, cursor home
         sys.stdout.write(f"zepix health  {time.strftime('%H:%M:%S')}  "
                          f"(every {args.watch:g}s, Ctrl-C stops)\n\n")
         table([health_row(s) for s in snaps], HEALTH_COLUMNS)
-        sys.stdout.write("\nrss/cpu marked (host) are of the whole host process, shared by "
-                         "in-process plugins\n")
+        sys.stdout.write("\n" + HOST_NOTE)
         sys.stdout.flush()
         time.sleep(args.watch)
+
+
+def _shared(snap: dict[str, Any]) -> bool:
+    return bool((snap.get("resources") or {}).get("scope") == "host")
 
 
 def _alerts_args(p: argparse.ArgumentParser) -> None:
@@ -75,7 +91,8 @@ def _alerts(args: argparse.Namespace) -> int:
     store = store_from(args)
     rows = [alert_row(r) for r in store.alerts(plugin_id=args.plugin_id,
                                                unresolved=args.unresolved, limit=args.limit)]
-    show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "resolved"))
+    show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "repeats",
+                      "resolved"))
     return 0
 
 
