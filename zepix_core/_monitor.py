@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +85,8 @@ class Monitor:
         self.every = max(1, int(host.config.host["self_test_every"]))
         self.pruned_at: float | None = None
         self.stopping = False
+        #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
+        self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
@@ -233,7 +235,10 @@ class Monitor:
         if verdict.reasons:
             log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
                      verdict.status.value, "; ".join(b.message for b in verdict.reasons))
-        return snapshot(w, verdict, resources, now)
+        record = snapshot(w, verdict, resources, now)
+        for annotate in self.annotators:
+            record.update(annotate(w.slot.plugin_id))
+        return record
 
     def _forget_inactive(self) -> None:
         """Alerts a previous host left open for plugins that are not active now
