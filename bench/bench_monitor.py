@@ -194,7 +194,7 @@ def idle_cpu(duration: float) -> dict[str, float]:
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     floor = psutil_floor(2000 if quick else 20000)
-    bundled = time_rounds(None, 5 if quick else 8)
+    bundled = time_rounds(None, 10 if quick else 40)
     many = many_plugins(1000, 3 if quick else 8)
     idle = idle_cpu(6.0 if quick else 10.0)
     per_bundled = bundled["round"] / bundled["plugins"]

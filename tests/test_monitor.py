@@ -474,7 +474,7 @@ def test_each_plugin_gets_its_checks_one_after_another_and_all_plugins_at_once()
     started = time.perf_counter()
     outcomes = run_checks([(r, checks) for r in runners], time.monotonic)
     took = time.perf_counter() - started
-    assert 0.15 <= took < 0.15 + 0.5  # three calls in sequence, 20 plugins side by side
+    assert 0.15 <= took < 0.15 + 1.0  # three calls in sequence, 20 plugins side by side
     for runner, outcome in zip(runners, outcomes):
         assert runner.hooks == ["health_ping", "get_metrics", "self_test"]
         assert [r.value for r in outcome.results] == runner.hooks
@@ -482,11 +482,11 @@ def test_each_plugin_gets_its_checks_one_after_another_and_all_plugins_at_once()
 
 
 def test_a_missed_deadline_ends_that_plugins_checks_and_reports_the_stuck_call() -> None:
-    slow, quick = OneAtATime("slow", delay=0.5), OneAtATime("quick")
+    slow, quick = OneAtATime("slow", delay=3.0), OneAtATime("quick")
     checks = [Check("health_ping", 0.05), Check("get_metrics", 0.05)]
     started = time.perf_counter()
     [late, fine] = run_checks([(slow, checks), (quick, checks)], time.monotonic)
-    assert time.perf_counter() - started < 0.3
+    assert time.perf_counter() - started < 1.5
     assert late.results[0].timed_out and late.skipped == ["get_metrics"]
     assert late.stuck is not None and not late.stuck.done()
     assert [r.ok for r in fine.results] == [True, True]
@@ -496,6 +496,6 @@ def test_deadlines_hold_on_a_clock_that_never_moves() -> None:
     frozen = OneAtATime("frozen", delay=5.0)
     started = time.perf_counter()
     [outcome] = run_checks([(frozen, [Check("health_ping", 0.05)])], lambda: 42.0)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2.0
     assert outcome.results[0].timed_out
 
