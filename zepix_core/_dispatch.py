@@ -76,12 +76,20 @@ class Dispatcher:
         self.deadline = deadline
 
     def feed(self, runners: Sequence[Runner], bars: Sequence[Bar]) -> list[Intent]:
-        """Deliver ``bars`` in order; every runner sees each bar before the next one."""
+        """Deliver ``bars`` in order; every runner sees each bar before the next one.
+
+        A runner that misses the deadline gets none of the remaining bars of this
+        feed: they would only queue behind its stuck call, and each would cost the
+        other plugins another full deadline.
+        """
         intents: list[Intent] = []
+        live = list(runners)
         for bar in bars:
-            calls = [(r, "on_bar", {"bar": bar}, self.deadline) for r in runners]
-            for result in call_many(calls, self.clock):
+            calls = [(r, "on_bar", {"bar": bar}, self.deadline) for r in live]
+            results = call_many(calls, self.clock)
+            for result in results:
                 intents.extend(self._check(bar, result))
+            live = [r for r, res in zip(live, results, strict=True) if not res.timed_out]
         return intents
 
     def _check(self, bar: Bar, result: CallResult) -> list[Intent]:
