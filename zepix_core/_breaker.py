@@ -19,13 +19,10 @@ from dataclasses import dataclass
 Clock = Callable[[], float]
 
 
-class BreakerState(str, enum.Enum):
+class BreakerState(enum.StrEnum):
     CLOSED = "CLOSED"
     OPEN = "OPEN"
     HALF_OPEN = "HALF_OPEN"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-class PluginState(str, enum.Enum):
+class PluginState(enum.StrEnum):
     """Lifecycle state of a plugin (contract section 4)."""
 
     DISCOVERED = "DISCOVERED"
@@ -18,11 +18,8 @@ class PluginState(str, enum.Enum):
     ACTIVE = "ACTIVE"
     INACTIVE = "INACTIVE"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class HealthStatus(str, enum.Enum):
+class HealthStatus(enum.StrEnum):
     """Health of an active plugin (contract section 4), worst first in ``SEVERITY``."""
 
     HEALTHY = "HEALTHY"
@@ -32,18 +29,12 @@ class HealthStatus(str, enum.Enum):
     DEAD = "DEAD"
     UNKNOWN = "UNKNOWN"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class AlertLevel(str, enum.Enum):
+class AlertLevel(enum.StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     HIGH = "HIGH"
     CRITICAL = "CRITICAL"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
