@@ -31,6 +31,31 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 #: Further top-level tables, read by the module that owns them.
 SECTIONS = ("thresholds", "alerts", "supervision", "store")
 
+#: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
+#: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
+SUPERVISION_DEFAULTS: Mapping[str, Any] = {
+    "max_restarts": 3,            # restarts per incident before giving up
+    "restart_backoff": 1.0,       # seconds before the first restart; doubles per attempt
+    "restart_backoff_cap": 60.0,  # longest wait between restarts
+    "restart_jitter": 0.2,        # +-20 % spread on each wait
+    "restart_intensity": 5,       # at most this many restarts ...
+    "restart_window": 300.0,      # ... within this many seconds, across incidents
+    "stable_after": 120.0,        # seconds up that end an incident
+    "hung_grace": 30.0,           # seconds HUNG before a stop and restart
+    "stop_grace": 1.0,            # seconds between SIGTERM and SIGKILL for a worker
+    "memory_limit_mb": None,      # a worker's RSS above this ...
+    "memory_samples": 3,          # ... in this many rounds in a row is restarted
+    "breaker_failures": 5,        # consecutive on_bar failures that open the breaker
+    "breaker_open_for": 60.0,     # seconds open before trial calls
+}
+#: The least value a supervision key may have, and whether it must be whole (default: >= 0).
+_SUPERVISION_MINIMA: Mapping[str, tuple[float, bool]] = {
+    "max_restarts": (1, True), "restart_intensity": (1, True), "memory_samples": (1, True),
+    "breaker_failures": (1, True), "restart_backoff": (0.001, False),
+    "restart_backoff_cap": (0.001, False), "restart_window": (0.001, False),
+    "memory_limit_mb": (0.001, False),
+}
+
 #: Keys of a ``[plugins.<id>]`` table the host reads; any other key is passed to the plugin.
 PLUGIN_DEFAULTS: Mapping[str, Any] = {
     "enabled": True,
@@ -38,6 +63,7 @@ PLUGIN_DEFAULTS: Mapping[str, Any] = {
     "isolation": None,
     "ping_timeout": 2.0,
     "allow_prereleases": None,
+    **SUPERVISION_DEFAULTS,
 }
 
 
@@ -112,9 +138,32 @@ def load_config(path: Path | None) -> Config:
             fix = f"did you mean [{hint[0]}]?" if hint else "remove it"
             raise ConfigError(f"{path}: {name}: unknown or malformed section; {fix}")
     cfg = Config(host=host, plugins=plugins, path=path, sections=raw)
+    supervision = raw.get("supervision", {})
+    for name in supervision:
+        if name not in SUPERVISION_DEFAULTS:
+            hint = difflib.get_close_matches(name, SUPERVISION_DEFAULTS, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
+            raise ConfigError(f"{path}: supervision.{name}: unknown key; {fix}")
+    _check_supervision(path, "supervision", supervision)
     for plugin_id, table in plugins.items():
         _check_plugin(cfg, plugin_id, table)
     return cfg
+
+
+def _check_supervision(path: Path, key: str, table: Mapping[str, Any]) -> None:
+    """Types and ranges of the supervision keys present in ``table``."""
+    for name in SUPERVISION_DEFAULTS.keys() & table.keys():
+        value = table[name]
+        minimum, count = _SUPERVISION_MINIMA.get(name, (0, False))
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (count and not isinstance(value, int)) or value < minimum:
+            want = (f"a whole number >= {minimum}" if count else
+                    "a number > 0" if minimum else "a non-negative number")
+            raise ConfigError(f"{path}: {key}.{name}: got {value!r}; expected {want}")
+    jitter = table.get("restart_jitter")
+    if jitter is not None and jitter >= 1:
+        raise ConfigError(f"{path}: {key}.restart_jitter: got {jitter!r}; expected a "
+                          "fraction below 1 (0.2 spreads waits by +-20 %)")
 
 
 def _host_table(path: Path, table: Any) -> dict[str, Any]:
@@ -164,6 +213,7 @@ def _check_plugin(cfg: Config, plugin_id: str, table: Any) -> None:
         _typed(cfg.path, f"{key}.ping_timeout", table["ping_timeout"], 2.0)
         if table["ping_timeout"] <= 0:
             raise ConfigError(f"{_where(cfg, key)}.ping_timeout: must be > 0 seconds")
+    _check_supervision(cfg.path, key, table)
     isolation = table.get("isolation")
     if isolation is not None and isolation not in ISOLATION_MODES:
         raise ConfigError(f"{_where(cfg, key)}.isolation: got {isolation!r}; "

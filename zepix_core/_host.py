@@ -2,8 +2,8 @@
 
 The host only sequences; each step is owned elsewhere: discovery
 (``_discovery``), resolution (``_resolution``), one plugin's lifecycle
-(``_lifecycle``), storage (``_storage``), work dispatch (``_dispatch``) and
-monitoring (``_monitor``).
+(``_lifecycle``), storage (``_storage``), work dispatch (``_dispatch``),
+monitoring (``_monitor``) and supervision (``_supervisor``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import psutil
 from packaging.version import Version
 
 from ._config import Config, load_config
-from ._discovery import enumerate_plugins
+from ._discovery import EntryRecord, enumerate_plugins
 from ._dispatch import Dispatcher
 from ._errors import StorageError
 from ._hookspecs import DEFAULT_DEADLINES
@@ -32,8 +33,9 @@ from ._model import PluginState
 from ._monitor import Monitor
 from ._paths import config_path, db_path
 from ._resolution import Candidate, resolve
-from ._runner import Clock, call_many
+from ._runner import Clock, Runner, call, call_many
 from ._storage import Row, Store
+from ._supervisor import Supervisor
 
 log = logging.getLogger("zepix.host")
 
@@ -71,7 +73,8 @@ class Host:
         self.host_id = uuid.uuid4().hex
         self.started = False
         self.monitor = Monitor(self)
-        self.dispatcher = Dispatcher(self.monitor.on_work, self.clocks.monotonic)
+        self.supervisor = Supervisor(self)
+        self.dispatcher = Dispatcher(self.supervisor.on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
 
@@ -99,9 +102,11 @@ class Host:
         return self.factories.get(slot.config.isolation, inprocess_runner)
 
     def _read_versions(self, slots: list[PluginSlot]) -> None:
-        calls = [(s.runner, "plugin_version", {}, DEFAULT_DEADLINES["plugin_version"])
-                 for s in slots if s.runner is not None]
-        for slot, result in zip(slots, call_many(calls, self.clocks.monotonic)):
+        slots = [s for s in slots if s.runner is not None]
+        calls: list[tuple[Runner, str, Mapping[str, Any], float]] = [
+            (s.runner, "plugin_version", {}, DEFAULT_DEADLINES["plugin_version"])
+            for s in slots if s.runner is not None]
+        for slot, result in zip(slots, call_many(calls, self.clocks.monotonic), strict=True):
             read_meta(slot, result)
             if slot.state is PluginState.REJECTED:
                 slot.release()
@@ -131,7 +136,8 @@ class Host:
             self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
                                       slot.record.location or "environment", now)
         for pid in self.order:
-            self._activate(self.slots[pid], "startup")
+            if self.supervisor.admits(self.slots[pid]):
+                self._activate(self.slots[pid], "startup")
         for slot in slots:
             self._save_status(slot)
         return slots
@@ -156,6 +162,49 @@ class Host:
         log.info("activated plugin=%s version=%s reason=%s", slot.plugin_id, slot.version,
                  reason)
         return True
+
+    def reload(self, plugin_id: str, reason: str, record: EntryRecord | None = None) -> PluginSlot:
+        """Replace a plugin's instance: deactivate it if active, load ``record`` (default:
+        the same entry point again), check it against the active plugins, activate it.
+
+        Restarts, upgrades, rollbacks and operator restarts all go through here, so
+        each leaves one closed and one opened activation with its reason. Returns the
+        new slot; when it cannot be activated it is FAILED or REJECTED with the reason.
+        """
+        old = self.slots[plugin_id]
+        if old.state is PluginState.ACTIVE:
+            self.deactivate(old, reason, PluginState.INACTIVE)
+        old.release()
+        slot = PluginSlot(record=record or old.record, config=self.config.plugin(plugin_id))
+        self.slots[plugin_id] = slot
+        if plugin_id not in self.order:
+            self.order.append(plugin_id)
+        load(slot, self._factory(slot))
+        if slot.runner is not None:
+            read_meta(slot, call(slot.runner, "plugin_version",
+                                 DEFAULT_DEADLINES["plugin_version"], {}, self.clocks.monotonic))
+        if slot.state is PluginState.DISCOVERED:
+            self._admit(slot)
+        if slot.state is PluginState.DISCOVERED:
+            self.store.record_version(plugin_id, slot.version, slot.record.distribution,
+                                      slot.record.location or "environment", self.clocks.wall())
+            self._activate(slot, reason)
+        if slot.state is not PluginState.ACTIVE:
+            slot.release()
+        self._save_status(slot)
+        return slot
+
+    def _admit(self, slot: PluginSlot) -> None:
+        """Resolve one plugin against the plugins active now."""
+        assert slot.meta is not None
+        others = {s.plugin_id: Candidate(s.plugin_id, Version(s.version), s.meta)
+                  for s in self.active() if s.meta is not None and s is not slot}
+        own = Candidate(slot.plugin_id, Version(slot.version), slot.meta)
+        res = resolve({**others, slot.plugin_id: own}, self.api_version,
+                      {slot.plugin_id: slot.config.policy()})
+        if slot.plugin_id in res.verdicts:
+            state, why = res.verdicts[slot.plugin_id]
+            slot.fail(state, why)
 
     def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
         """Deactivate one plugin, close its activation record and set its new state."""
@@ -211,6 +260,7 @@ class Host:
         """
         period = self.interval(interval)
         slots = self.start()
+        self.supervisor.hold()
         try:
             if on_start:
                 on_start(slots)
@@ -228,24 +278,30 @@ class Host:
                     break
                 wake = begin + rounds * period
                 if end is not None and wake >= end:
-                    self.clocks.wait(end - mono())
+                    self.supervisor.idle(end)
                     break
-                if self.clocks.wait(wake - mono()):
+                if self.supervisor.idle(wake):
                     break
         finally:
             self.shutdown()
+            self.supervisor.let_go()
 
     def work(self) -> None:
-        """Feed this round's market bars to every active plugin the breaker lets through."""
-        runners = [s.runner for s in self.active()
-                   if s.runner is not None and self.monitor.accepts_work(s.plugin_id)]
+        """Feed this round's market bars to every active plugin that answers and whose
+        breaker lets the bar through (asked per bar: HALF_OPEN admits a few trials)."""
         for _ in range(int(self.config.host["bars_per_round"])):
-            self.dispatcher.feed(runners, self.market.next_bars())
+            for bar in self.market.next_bars():
+                runners = [s.runner for s in self.active()
+                           if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
+                           and self.supervisor.admits_work(s)]
+                self.dispatcher.feed(runners, [bar])
 
     def round(self) -> str:
         """One monitoring round over the active plugins; returns a one-line summary."""
+        self.supervisor.flush()
         summary = self.monitor.round(self.active())
         self.store.heartbeat(self.host_id, self.clocks.wall())
+        self.supervisor.after_round()
         return summary
 
     # -- shutdown ----------------------------------------------------------
@@ -261,6 +317,7 @@ class Host:
     def shutdown(self, reason: str = "shutdown") -> None:
         """Deactivate in reverse dependency order and close the host record."""
         self.monitor.stop()
+        self.supervisor.stop()
         for slot in reversed(self.active()):
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():

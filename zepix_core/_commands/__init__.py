@@ -4,7 +4,8 @@ from ._base import Command
 from .author import COMMANDS as AUTHOR
 from .core import COMMANDS as CORE
 from .health import COMMANDS as HEALTH
+from .supervision import COMMANDS as SUPERVISION
 
-COMMANDS: list[Command] = [*CORE, *HEALTH, *AUTHOR]
+COMMANDS: list[Command] = [*CORE, *HEALTH, *SUPERVISION, *AUTHOR]
 
 __all__ = ["COMMANDS", "Command"]

@@ -92,6 +92,9 @@ def _plugins(args: argparse.Namespace) -> int:
 def _history_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
     p.add_argument("--limit", type=int, default=200, help="at most this many rows (200)")
+    p.add_argument("--events", action="store_true",
+                   help="one timeline: activations, deactivations and events (crashes, "
+                        "restarts, give-ups, breaker, operator requests)")
 
 
 def history_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +110,11 @@ def history_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def _history(args: argparse.Namespace) -> int:
     store = store_from(args)
+    if args.events:
+        from .supervision import TIMELINE_COLUMNS, timeline
+
+        show(args, timeline(store, args.plugin_id, args.limit), TIMELINE_COLUMNS)
+        return 0
     rows = [history_row(r) for r in store.history(args.plugin_id, args.limit)]
     show(args, rows, ("plugin_id", "version", "activated_at", "deactivated_at",
                       "activation_reason", "deactivation_reason"))
@@ -165,7 +173,9 @@ COMMANDS = [
             "live host has it active now. Runtime failures of the last run stay visible.",
             _plugins, listing=True),
     Command("history", "activation history, newest first",
-            "Every activation and deactivation with its version and reason.",
+            "Every activation and deactivation with its version and reason. --events\n"
+            "adds what happened in between (crashes, restarts, give-ups, breaker changes,\n"
+            "operator requests) as one timeline, newest first.",
             _history, _history_args, listing=True),
     Command("self-test", "run plugins' self tests; exit 0 only if all pass",
             "Load each plugin (without activating it) and call its self_test hook.",

@@ -3,10 +3,11 @@
 from ._alerts import AlertQueries
 from ._db import Database, Row
 from ._history import HistoryQueries
+from ._requests import RequestQueries
 from ._snapshots import SnapshotQueries
 
 
-class Store(HistoryQueries, SnapshotQueries, AlertQueries):
+class Store(HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries):
     """All queries of the host over one database file."""
 
 
