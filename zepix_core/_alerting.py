@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,9 +52,16 @@ class Alerting:
         self.pm = build_host_manager(extra)
         self.dispatcher = AlertDispatcher(self.pm, on_result=self._delivered)
         self.manager.restore(_open_records(store))
+        # AlertManager is not thread safe; crash callbacks raise alerts from worker
+        # watcher threads while a round may be observing verdicts.
+        self._lock = threading.RLock()
 
     def observe(self, plugin_id: str, verdict: Verdict) -> list[Alert]:
         """Turn one plugin's verdict into alert events, record and deliver them."""
+        with self._lock:
+            return self._observe(plugin_id, verdict)
+
+    def _observe(self, plugin_id: str, verdict: Verdict) -> list[Alert]:
         firing: dict[str, tuple[AlertLevel, str, dict[str, Any]]] = {}
         for breach in verdict.reasons:
             kind = CONDITION.get(breach.kind, breach.kind)
@@ -74,10 +82,16 @@ class Alerting:
     def raise_event(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
                     firing: bool = True) -> list[Alert]:
         """An alert from outside the health rules (restarts, breaker, versions)."""
-        return self.emit(self.manager.observe(plugin_id, kind, level, firing, message))
+        with self._lock:
+            return self.emit(self.manager.observe(plugin_id, kind, level, firing, message))
 
     def forget(self, plugin_id: str, why: str) -> list[Alert]:
-        return self.emit(self.manager.resolve_plugin(plugin_id, why))
+        with self._lock:
+            return self.emit(self.manager.resolve_plugin(plugin_id, why))
+
+    def open_fingerprints(self) -> list[str]:
+        with self._lock:
+            return self.manager.open_fingerprints()
 
     def emit(self, events: list[Alert]) -> list[Alert]:
         if events:

@@ -11,7 +11,7 @@ from .._render import table
 from ._base import Command, show, store_from
 
 HEALTH_COLUMNS = ("plugin_id", "status", "age", "signals", "orders", "win_rate",
-                  "p95_ms", "err_rate", "rss_mb", "cpu", "reasons")
+                  "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
 
