@@ -243,7 +243,7 @@ class Monitor:
     def _forget_inactive(self) -> None:
         """Alerts a previous host left open for plugins that are not active now
         (uninstalled, disabled, failed to start) can no longer clear: resolve them."""
-        for fingerprint in self.alerting.manager.open_fingerprints():
+        for fingerprint in self.alerting.open_fingerprints():
             plugin_id = fingerprint.split(":", 1)[0]
             if plugin_id not in self.watched:
                 self.alerting.forget(plugin_id, "plugin not active after restart")
