@@ -56,6 +56,13 @@ _SUPERVISION_MINIMA: Mapping[str, tuple[float, bool]] = {
     "memory_limit_mb": (0.001, False),
 }
 
+#: ``[store]`` keys (version management, ``_reconcile``), each a number > 0; docs/operations.md.
+STORE_DEFAULTS: Mapping[str, Any] = {
+    "probation_rounds": 3,        # healthy monitoring rounds a new version must pass (whole)
+    "canary_p95_ratio": 3.0,      # a candidate's on_bar p95 may be this many times the active's
+    "canary_p95_floor_ms": 50.0,  # ... and is never judged slower while under this
+}
+
 #: Keys of a ``[plugins.<id>]`` table the host reads; any other key is passed to the plugin.
 PLUGIN_DEFAULTS: Mapping[str, Any] = {
     "enabled": True,
@@ -145,6 +152,7 @@ def load_config(path: Path | None) -> Config:
             fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
             raise ConfigError(f"{path}: supervision.{name}: unknown key; {fix}")
     _check_supervision(path, "supervision", supervision)
+    _check_store(path, raw.get("store", {}))
     for plugin_id, table in plugins.items():
         _check_plugin(cfg, plugin_id, table)
     return cfg
@@ -164,6 +172,19 @@ def _check_supervision(path: Path, key: str, table: Mapping[str, Any]) -> None:
     if jitter is not None and jitter >= 1:
         raise ConfigError(f"{path}: {key}.restart_jitter: got {jitter!r}; expected a "
                           "fraction below 1 (0.2 spreads waits by +-20 %)")
+
+
+def _check_store(path: Path, table: Mapping[str, Any]) -> None:
+    for name, value in table.items():
+        if name not in STORE_DEFAULTS:
+            hint = difflib.get_close_matches(name, STORE_DEFAULTS, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
+            raise ConfigError(f"{path}: store.{name}: unknown key; {fix}")
+        whole = isinstance(STORE_DEFAULTS[name], int)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or value <= 0 or (whole and not isinstance(value, int)):
+            want = "a whole number > 0" if whole else "a number > 0"
+            raise ConfigError(f"{path}: store.{name}: got {value!r}; expected {want}")
 
 
 def _host_table(path: Path, table: Any) -> dict[str, Any]:

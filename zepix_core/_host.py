@@ -32,8 +32,9 @@ from ._market import MarketReplay
 from ._model import PluginState
 from ._monitor import Monitor
 from ._paths import config_path, db_path
+from ._reconcile import HostVersions
 from ._resolution import Candidate, resolve
-from ._runner import Clock, Runner, call, call_many
+from ._runner import CallResult, Clock, Runner, call, call_many
 from ._storage import Row, Store
 from ._supervisor import Supervisor
 
@@ -74,7 +75,8 @@ class Host:
         self.started = False
         self.monitor = Monitor(self)
         self.supervisor = Supervisor(self)
-        self.dispatcher = Dispatcher(self.supervisor.on_work, self.clocks.monotonic)
+        self.versions = HostVersions(self)
+        self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
 
@@ -83,7 +85,7 @@ class Host:
         """Enumerate, load and read metadata of every plugin, then resolve; no activation."""
         slots = [PluginSlot(record=rec, config=self.config.plugin(rec.plugin_id),
                             state=rec.state, reason=rec.reason and f"{rec.label}: {rec.reason}")
-                 for rec in enumerate_plugins(self.paths)]
+                 for rec in self.versions.select(enumerate_plugins(self.paths))]
         # A duplicated id is REJECTED in every record; keep the first for reporting.
         self.slots = {}
         for slot in slots:
@@ -99,6 +101,8 @@ class Host:
         return slots
 
     def _factory(self, slot: PluginSlot) -> RunnerFactory:
+        if self.versions.in_store(slot.record):  # never in process: see _pluginstore
+            return self.versions.factory_for(slot.record)
         return self.factories.get(slot.config.isolation, inprocess_runner)
 
     def _read_versions(self, slots: list[PluginSlot]) -> None:
@@ -294,7 +298,12 @@ class Host:
                 runners = [s.runner for s in self.active()
                            if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
                            and self.supervisor.admits_work(s)]
-                self.dispatcher.feed(runners, [bar])
+                runners += self.versions.shadow_runners()  # canaries: same bar, in shadow
+                self.versions.on_intents(self.dispatcher.feed(runners, [bar]))
+
+    def _on_work(self, result: CallResult, problem: str | None) -> None:
+        self.supervisor.on_work(result, problem)
+        self.versions.on_work(result, problem)
 
     def round(self) -> str:
         """One monitoring round over the active plugins; returns a one-line summary."""
@@ -302,6 +311,7 @@ class Host:
         summary = self.monitor.round(self.active())
         self.store.heartbeat(self.host_id, self.clocks.wall())
         self.supervisor.after_round()
+        self.versions.reconcile()
         return summary
 
     # -- shutdown ----------------------------------------------------------
@@ -318,6 +328,7 @@ class Host:
         """Deactivate in reverse dependency order and close the host record."""
         self.monitor.stop()
         self.supervisor.stop()
+        self.versions.close()
         for slot in reversed(self.active()):
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():

@@ -28,3 +28,8 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def plugin_data_dir(plugin_id: str) -> Path:
     return data_dir() / "plugins" / plugin_id
+
+
+def store_dir() -> Path:
+    """The versioned plugin store: one directory per installed distribution version."""
+    return data_dir() / "store"

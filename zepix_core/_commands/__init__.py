@@ -5,7 +5,8 @@ from .author import COMMANDS as AUTHOR
 from .core import COMMANDS as CORE
 from .health import COMMANDS as HEALTH
 from .supervision import COMMANDS as SUPERVISION
+from .versions import COMMANDS as VERSIONS
 
-COMMANDS: list[Command] = [*CORE, *HEALTH, *SUPERVISION, *AUTHOR]
+COMMANDS: list[Command] = [*CORE, *HEALTH, *SUPERVISION, *VERSIONS, *AUTHOR]
 
 __all__ = ["COMMANDS", "Command"]

@@ -104,4 +104,52 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX requests_pending ON requests(plugin_id) WHERE applied_at IS NULL;
     """,
+    # 2: version management: the version each plugin should run, probations in
+    # progress, and canary runs with the intents both sides produced.
+    """
+    CREATE TABLE desired_versions (
+        plugin_id  TEXT PRIMARY KEY,
+        version    TEXT NOT NULL,
+        previous   TEXT,
+        request_id INTEGER REFERENCES requests(id),
+        actor      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        set_at     REAL NOT NULL
+    );
+    CREATE TABLE probations (
+        plugin_id  TEXT PRIMARY KEY,
+        version    TEXT NOT NULL,
+        previous   TEXT,
+        rounds     INTEGER NOT NULL,
+        rounds_ok  INTEGER NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL
+    );
+    CREATE TABLE canary_runs (
+        id           INTEGER PRIMARY KEY,
+        plugin_id    TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        baseline     TEXT,
+        state        TEXT NOT NULL,
+        request_id   INTEGER REFERENCES requests(id),
+        requested_at REAL NOT NULL,
+        started_at   REAL,
+        ended_at     REAL,
+        end_actor    TEXT,
+        end_reason   TEXT,
+        stats        TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE UNIQUE INDEX canary_open ON canary_runs(plugin_id) WHERE ended_at IS NULL;
+    CREATE TABLE canary_intents (
+        id        INTEGER PRIMARY KEY,
+        canary_id INTEGER NOT NULL REFERENCES canary_runs(id),
+        arm       TEXT NOT NULL,
+        bar_ts    REAL NOT NULL,
+        symbol    TEXT NOT NULL,
+        side      TEXT NOT NULL,
+        quantity  REAL NOT NULL,
+        price     REAL,
+        reason    TEXT NOT NULL
+    );
+    CREATE INDEX canary_intents_run ON canary_intents(canary_id, arm);
+    """,
 ]
