@@ -152,4 +152,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX canary_intents_run ON canary_intents(canary_id, arm);
     """,
+    # 3: retention deletes snapshots and resolved alerts by age; without these
+    # indexes the hourly prune scans both tables.
+    """
+    CREATE INDEX snapshots_ts ON health_snapshots(ts);
+    CREATE INDEX alerts_resolved_at ON alerts(resolved_at) WHERE resolved = 1;
+    """,
 ]
