@@ -6,6 +6,7 @@ dist-info entry points, so these plugins are found exactly as installed ones.
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,17 @@ def test_self_test_exit_status(capsys: pytest.CaptureFixture[str], dists: DistFa
     assert code == 1
     results = {r["plugin_id"]: r["passed"] for r in one_json(out)}
     assert results["passing"] is True and results["failing"] is False
+
+
+@pytest.mark.parametrize("argv", [
+    ["--db", "{db}", "history", "--json"],
+    ["history", "--db", "{db}", "--json"],
+])
+def test_common_options_before_or_after_the_command(tmp_path: Path, argv: list[str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from zepix_core._cli import main
+
+    db = tmp_path / "elsewhere.db"
+    assert main([a.format(db=db) for a in argv]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert db.exists()

@@ -37,15 +37,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
-def _common() -> _Parser:
+def _common(top: bool) -> _Parser:
+    """Options every command takes, before or after the command name.
+
+    The copy on each subcommand defaults to SUPPRESS, so a value given before
+    the command name is not overwritten by the subcommand's default.
+    """
+    unset: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
     common = _Parser(add_help=False)
-    common.add_argument("--db", metavar="PATH",
+    common.add_argument("--db", metavar="PATH", **unset,  # type: ignore[arg-type]
                         help="SQLite database (default: $ZEPIX_DB, else zepix.db in the "
                              "data directory)")
-    common.add_argument("--config", metavar="PATH",
+    common.add_argument("--config", metavar="PATH", **unset,  # type: ignore[arg-type]
                         help="TOML config (default: zepix.toml in the data directory; "
                              "a missing file means all defaults)")
-    common.add_argument("-v", "--verbose", action="count", default=0,
+    common.add_argument("-v", "--verbose", action="count",
+                        default=0 if top else argparse.SUPPRESS,
                         help="log more to stderr (-v info, -vv debug)")
     return common
 
@@ -60,9 +67,9 @@ def _listing(common: _Parser) -> _Parser:
 def build_parser() -> argparse.ArgumentParser:
     from . import _commands
 
-    common = _common()
+    common = _common(top=False)
     listing = _listing(common)
-    parser = _Parser(prog="zepix", description=DESCRIPTION,
+    parser = _Parser(prog="zepix", description=DESCRIPTION, parents=[_common(top=True)],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in _commands.COMMANDS:
