@@ -34,8 +34,8 @@ BROKEN = {
     "import_error": ("import_error_mod", "import not_a_module_anywhere\n",
                      PluginState.FAILED, "ModuleNotFoundError"),
     "missing_attr": ("missing_attr_mod", "x = 1\n", PluginState.FAILED, "cannot import"),
-    "ctor_raises": ("ctor_raises_mod", "class Plugin:\n    def __init__(self):\n"
-                    "        raise RuntimeError('no api key')\n",
+    "ctor_raises": ("ctor_raises_mod", ("class Plugin:\n    def __init__(self):\n"
+                    "        raise RuntimeError('no api key')\n"),
                     PluginState.FAILED, "RuntimeError: no api key"),
     "bad_signature": ("bad_signature_mod", good_plugin().replace(
         "def health_ping(self, now)", "def health_ping(self, now, extra)"),

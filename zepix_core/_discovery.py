@@ -23,7 +23,8 @@ from ._hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from ._model import PluginState
 
 GROUP = "zepix.plugins"
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+#: A valid plugin id (contract section 1): lowercase letters, digits and _, a letter first.
+PLUGIN_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def enumerate_plugins(paths: Sequence[str] | None = None) -> list[EntryRecord]:
 
 
 def _screen(rec: EntryRecord, same_id: list[EntryRecord]) -> EntryRecord:
-    if not _ID.match(rec.plugin_id):
+    if not PLUGIN_ID.match(rec.plugin_id):
         cause = ("invalid plugin id: use lowercase letters, digits and '_', "
                  "starting with a letter")
         return replace(rec, state=PluginState.REJECTED, reason=cause)

@@ -14,9 +14,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 from packaging.version import Version
@@ -26,8 +26,15 @@ from ._discovery import EntryRecord, enumerate_plugins
 from ._dispatch import Dispatcher
 from ._errors import StorageError
 from ._hookspecs import DEFAULT_DEADLINES
-from ._lifecycle import PluginSlot, RunnerFactory, activate, deactivate, inprocess_runner, load
-from ._lifecycle import read_meta
+from ._lifecycle import (
+    PluginSlot,
+    RunnerFactory,
+    activate,
+    deactivate,
+    inprocess_runner,
+    load,
+    read_meta,
+)
 from ._market import MarketReplay
 from ._model import PluginState
 from ._monitor import Monitor
@@ -237,7 +244,7 @@ class Host:
         """
         closed = []
         for host in self.store.running_hosts():
-            if host["host_id"] != self.host_id and _alive(host["pid"], host["started_at"]):
+            if host["host_id"] != self.host_id and alive(host["pid"], host["started_at"]):
                 raise StorageError(
                     f"{self.store.path}: another zepix host (pid {host['pid']}) is running on "
                     "this database; stop it first or use --db for a separate one")
@@ -339,7 +346,7 @@ class Host:
             self.started = False
 
 
-def _alive(pid: int, started_at: float) -> bool:
+def alive(pid: int, started_at: float) -> bool:
     """Whether ``pid`` is a live process that could be the host started at ``started_at``."""
     try:
         proc = psutil.Process(pid)

@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pluggy
@@ -121,7 +121,7 @@ class InProcessRunner:
     def _execute(self, hook: str, kwargs: Mapping[str, Any], future: Future[Any]) -> None:
         try:
             value = getattr(self.pm.hook, hook)(**kwargs)
-        except BaseException as exc:  # a plugin may raise anything, even SystemExit
+        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
             future.set_exception(exc)
         else:
             future.set_result(value)
@@ -152,7 +152,7 @@ def wait(
         future.cancel()  # if it has not started yet, it never will
         return CallResult(plugin_id, hook, timed_out=True, duration=clock() - started,
                           error=f"HookTimeout: no answer within {deadline - started:.2f}s")
-    except BaseException as exc:  # the plugin's own exception, carried by the future
+    except BaseException as exc:  # noqa: BLE001 - the plugin's own exception, via the future
         return CallResult(plugin_id, hook, error=describe(exc), duration=clock() - started)
     return CallResult(plugin_id, hook, value=value, duration=clock() - started)
 

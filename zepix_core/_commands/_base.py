@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._host import Host, create_host
+from .._host import Host, alive, create_host
 from .._render import emit_json, table
-from .._storage import Store
+from .._storage import Row, Store
+
+#: Seconds between looks at the database while ``--wait`` waits for the host.
+POLL = 0.1
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -41,3 +46,27 @@ def show(args: argparse.Namespace, rows: Sequence[Mapping[str, Any]], columns: S
         emit_json(rows if document is None else document)
     else:
         table(rows, columns)
+
+
+def actor() -> str:
+    """Who is asking, for the history: the login name, or ``operator``."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "operator"
+
+
+def live_host(store: Store) -> Row | None:
+    """The host running on this database now, if any."""
+    return next((h for h in store.running_hosts() if alive(h["pid"], h["started_at"])), None)
+
+
+def await_request(store: Store, request_id: int, seconds: float) -> Row:
+    """Poll until the host applied request ``request_id`` or ``seconds`` passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        row = store.request(request_id)
+        assert row is not None
+        if row["applied_at"] is not None or time.monotonic() >= deadline:
+            return row
+        time.sleep(POLL)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from .._discovery import PLUGIN_ID
 from .._errors import ZepixError
 from ._base import Command
 
 _DIST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -46,7 +46,7 @@ class Names:
             raise ZepixError(f"'{name}' gives the package name '{package}', which Python "
                              "cannot import; start the name with a letter")
         plugin_id = plugin_id or package
-        if not _ID.match(plugin_id):
+        if not PLUGIN_ID.match(plugin_id):
             raise ZepixError(f"plugin id '{plugin_id}' is invalid; use lowercase letters, "
                              "digits and '_', starting with a letter (set it with --id)")
         class_name = "".join(part.capitalize() for part in plugin_id.split("_"))

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 import time
 from typing import Any
 
 from .._errors import ZepixError
-from .._host import _alive
 from .._operator import clear_mark
 from .._render import emit_json
 from .._storage import Row, Store
-from ._base import Command, store_from
-
-POLL = 0.1
+from ._base import Command, actor, await_request, live_host, store_from
 
 
 def _restart_args(p: argparse.ArgumentParser) -> None:
@@ -25,25 +21,10 @@ def _restart_args(p: argparse.ArgumentParser) -> None:
                         "outcome; exit 1 if it did not")
 
 
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        return "operator"
 
 
-def _live_host(store: Store) -> Row | None:
-    return next((h for h in store.running_hosts() if _alive(h["pid"], h["started_at"])), None)
 
 
-def _await(store: Store, request_id: int, seconds: float) -> Row:
-    deadline = time.monotonic() + seconds
-    while True:
-        row = store.request(request_id)
-        assert row is not None
-        if row["applied_at"] is not None or time.monotonic() >= deadline:
-            return row
-        time.sleep(POLL)
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -55,12 +36,12 @@ def _restart(args: argparse.Namespace) -> int:
         if status is None:
             raise ZepixError(f"restart: no plugin '{args.plugin_id}' is known to {store.path}; "
                              "see 'zepix plugins'")
-        request_id = store.add_request(args.plugin_id, "restart", _actor(), time.time())
-        host = _live_host(store)
+        request_id = store.add_request(args.plugin_id, "restart", actor(), time.time())
+        host = live_host(store)
         if host is None:
             clear_mark(store, request_id, status, time.time())
         elif args.wait is not None:
-            _await(store, request_id, args.wait)
+            await_request(store, request_id, args.wait)
         row = store.request(request_id)
     finally:
         store.close()

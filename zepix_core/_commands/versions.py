@@ -8,7 +8,6 @@ state. docs/operations.md walks through all of them.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 import time
 from collections.abc import Sequence
@@ -18,34 +17,25 @@ from .. import API_VERSION
 from .._config import load_config
 from .._discovery import enumerate_plugins
 from .._errors import ZepixError
-from .._host import _alive
 from .._paths import config_path, store_dir
 from .._pluginstore import PluginStore
 from .._render import emit_json, table
 from .._storage import Row, Store, VersionBook
 from .._versions import Operator, Recorded, current_version, gather
-from ._base import Command, show, store_from
+from ._base import Command, actor, await_request, live_host, show, store_from
 
-POLL = 0.1
 VERSION_COLUMNS = ("version", "state", "source", "first_seen", "last_active", "gate_passed",
                    "note")
 
 
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        return "operator"
 
 
 def _operator(args: argparse.Namespace, store: Store) -> Operator:
     config = load_config(config_path(args.config))
     return Operator(store, PluginStore(store_dir()), config, enumerate_plugins(), API_VERSION,
-                    actor=_actor())
+                    actor=actor())
 
 
-def _live_host(store: Store) -> Row | None:
-    return next((h for h in store.running_hosts() if _alive(h["pid"], h["started_at"])), None)
 
 
 def _json_arg(p: argparse.ArgumentParser) -> None:
@@ -75,7 +65,7 @@ def _install(args: argparse.Namespace) -> int:
             if not stored.already:
                 store.record_event(rec.plugin_id, "installed", f"{stored.distribution} "
                                    f"{stored.version} into the store from {args.source}",
-                                   now, rec.dist_version, _actor())
+                                   now, rec.dist_version, actor())
     finally:
         store.close()
     document = {"distribution": stored.distribution, "version": stored.version,
@@ -170,13 +160,13 @@ def _upgrade_args(p: argparse.ArgumentParser) -> None:
 
 def _report(args: argparse.Namespace, store: Store, done: Recorded) -> int:
     """Print what was recorded and, with --wait, the running host's outcome."""
-    host = _live_host(store)
+    host = live_host(store)
     row = store.request(done.request_id) if done.request_id is not None else None
     wait = getattr(args, "wait", None)
     if wait is not None and wait < 0:
         raise ZepixError(f"{args.command}: --wait must be >= 0 seconds")
     if row is not None and host is not None and wait is not None:
-        row = _await(store, int(row["id"]), wait)
+        row = await_request(store, int(row["id"]), wait)
     if done.warning:
         sys.stderr.write(f"zepix: warning: {done.warning}\n")
     pending = row is not None and row["applied_at"] is None
@@ -204,14 +194,6 @@ def _describe(done: Recorded, row: Row | None, host: Row | None) -> None:
                   f"{done.plugin_id} {done.version}\n")
 
 
-def _await(store: Store, request_id: int, seconds: float) -> Row:
-    deadline = time.monotonic() + seconds
-    while True:
-        row = store.request(request_id)
-        assert row is not None
-        if row["applied_at"] is not None or time.monotonic() >= deadline:
-            return row
-        time.sleep(POLL)
 
 
 def _run(args: argparse.Namespace, action: str) -> int:
