@@ -315,7 +315,7 @@ def test_a_sigkilled_zepix_run_leaves_no_worker_alive(cli_env: dict[str, str]) -
     try:
         host = psutil.Process(run.pid)
         workers = wait_until(lambda: [c.pid for c in host.children()
-                                      if "zepix_core._worker" in " ".join(c.cmdline())]
+                                      if "zepix_core._workerproc" in " ".join(c.cmdline())]
                              if len(host.children()) >= 2 else None, timeout=20, step=0.05)
         assert len(workers) == 2
         run.kill()

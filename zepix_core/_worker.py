@@ -1,29 +1,22 @@
-"""Plugins in worker processes: ``ProcessRunner`` in the host, ``main`` in the worker.
+"""Plugins in worker processes, the host's side: ``ProcessRunner``.
 
 The host starts ``python -P -c <boot> --fd N ...`` with one end of a Unix
-socketpair as its only extra file descriptor. Frames are a 4-byte length and
-a pickle. Host -> worker: ``("load", record, extra_paths)`` once, then
-``("call", id, hook, pickled_kwargs)`` and finally ``("stop",)``. Worker ->
-host: ``("ready",)`` or ``("load_failed", state, cause)``, then one
-``("ok", id, value)`` or ``("err", id, "Type: message")`` per call. Answers
-hold plain data only and the host unpickles them refusing every class, so a
-plugin's own types never load into the host. docs/supervision.md explains the
-choices (why not ``multiprocessing``, how orphans are avoided).
+socketpair as its only extra file descriptor; the worker runs
+``_workerproc.main``, and both sides talk in ``_frames``. The host unpickles
+answers refusing every class, so a plugin's own types never load into the
+host. docs/supervision.md explains the choices (why not ``multiprocessing``,
+how orphans are avoided).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import logging
-import numbers
 import os
 import pickle
-import queue
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -34,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._discovery import EntryRecord, LoadFailure, load_plugin
+from ._discovery import EntryRecord, LoadFailure
 from ._errors import PluginBusy, PluginDead, PluginError, RemoteError, describe
+from ._frames import recv_frame, send_frame
 from ._model import PluginState
 
-if TYPE_CHECKING:  # kept out of the worker's start-up, which pays for every import
-    import pluggy
-
+if TYPE_CHECKING:
     from ._config import PluginConfig
     from ._runner import Runner
 
@@ -48,42 +40,12 @@ log = logging.getLogger("zepix.worker")
 
 OnExit = Callable[[int | None, int | None], None]
 
-_HEADER = struct.Struct("!I")
-_HOST_GONE_EXIT = 70
 _KILL_WAIT = 10.0  # SIGKILL is final, but a process in uninterruptible sleep dies late
-_PR_SET_PDEATHSIG = 1
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 # The worker imports the very zepix_core the host runs, even from a source
 # checkout; -P keeps the host's working directory off its sys.path.
 _BOOT = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
-         "from zepix_core._worker import main; sys.exit(main(sys.argv[1:]))")
-
-
-# -- framing, used on both sides ---------------------------------------------
-
-def _send(sock: socket.socket, message: tuple[Any, ...]) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_HEADER.pack(len(payload)) + payload)
-
-
-def _recv(sock: socket.socket) -> bytes | None:
-    """One frame, or None at end of stream (the other side is gone)."""
-    try:
-        header = _recv_exact(sock, _HEADER.size)
-        return None if header is None else _recv_exact(sock, _HEADER.unpack(header)[0])
-    except OSError:
-        return None
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    buf = bytearray(size)
-    view, got = memoryview(buf), 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            return None
-        got += n
-    return bytes(buf)
+         "from zepix_core._workerproc import main; sys.exit(main(sys.argv[1:]))")
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -94,115 +56,6 @@ class _PlainUnpickler(pickle.Unpickler):
 def _loads_plain(data: bytes) -> Any:
     return _PlainUnpickler(io.BytesIO(data)).load()
 
-
-# -- the worker process -------------------------------------------------------
-
-def main(argv: Sequence[str]) -> int:
-    """Entry of the worker process: load one plugin, then serve its hook calls."""
-    args = dict(zip(argv[::2], argv[1::2], strict=True))  # --fd N --host-pid P --plugin ID
-    os.dup2(2, 1)  # a plugin's print() must never reach the host's stdout (--json output)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s %(name)s %(levelname)s plugin={args['--plugin']} "
-                               "pid=%(process)d %(message)s")
-    _arm_parent_death_signal(int(args["--host-pid"]))
-    sock = socket.socket(fileno=int(args["--fd"]))
-    sock.set_inheritable(False)  # the plugin's own subprocesses must not hold it open
-    jobs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    threading.Thread(target=_read_host, args=(sock, jobs), name="zepix-host-reader",
-                     daemon=True).start()
-    _, record, paths = pickle.loads(jobs.get())
-    _extend_path(record, paths)
-    try:
-        pm = load_plugin(record)
-    except LoadFailure as exc:
-        _send(sock, ("load_failed", exc.state.value,
-                     exc.cause))
-        return 1
-    _send(sock, ("ready",))
-    log.info("event=loaded distribution=%s version=%s", record.distribution,
-             record.dist_version)
-    _serve(pm, sock, jobs)
-    return 0
-
-
-def _extend_path(record: EntryRecord, extra_paths: Sequence[str]) -> None:
-    # extra_paths (a versioned plugin store) come first; the directory where
-    # discovery found the distribution is appended if missing, so the worker
-    # imports the plugin that was discovered without reordering site-packages.
-    sys.path[:0] = list(extra_paths)
-    home = str(Path(record.location).parent) if record.location else ""
-    if home and home not in sys.path:
-        sys.path.append(home)
-
-
-def _read_host(sock: socket.socket, jobs: queue.SimpleQueue[bytes]) -> None:
-    # End of stream means the host is gone (exited, crashed or SIGKILLed).
-    # os._exit ends the worker whatever its main thread is doing, even a
-    # plugin spinning forever inside a hook.
-    while (data := _recv(sock)) is not None:
-        jobs.put(data)
-    log.warning("event=host_gone action=exit")
-    os._exit(_HOST_GONE_EXIT)
-
-
-def _arm_parent_death_signal(host_pid: int) -> None:
-    """On Linux the kernel SIGKILLs us when the thread that started us ends.
-
-    This covers what the end-of-stream thread cannot: a plugin stuck in C
-    code that holds the GIL. The host starts workers from one long-lived
-    thread (``_SPAWNER``), so that thread ends only with the host.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-        log.warning("event=pdeathsig_unavailable errno=%d", ctypes.get_errno())
-    if os.getppid() != host_pid:  # the host died before prctl took effect
-        os._exit(_HOST_GONE_EXIT)
-
-
-def _serve(pm: pluggy.PluginManager, sock: socket.socket,
-           jobs: queue.SimpleQueue[bytes]) -> None:
-    while (message := pickle.loads(jobs.get()))[0] != "stop":
-        _, call_id, hook, blob = message
-        _send(sock, _answer(pm, call_id, hook, blob))
-    log.info("event=stopping")
-
-
-def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,
-            blob: bytes) -> tuple[Any, ...]:
-    try:
-        kwargs = pickle.loads(blob)
-        return ("ok", call_id, _plain(getattr(pm.hook, hook)(**kwargs)))
-    except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
-        return ("err", call_id, describe(exc))
-
-
-def _plain(value: object) -> Any:
-    """``value`` as builtin data the host can unpickle without importing anything.
-
-    Number and string subclasses (numpy floats, enums) become their base type.
-    """
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    raise TypeError(f"{type(value).__name__} cannot cross to the host; return plain "
-                    "data (dict, list, str, int, float, bool, None)")
-
-
-# -- the host side ------------------------------------------------------------
 
 # Linux's parent-death signal fires when the *thread* that started the worker
 # ends, not the host process: a worker started from a short-lived thread (a
@@ -362,7 +215,7 @@ class ProcessRunner:
 
     def _send_frame(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
-            _send(self._sock, message)
+            send_frame(self._sock, message)
 
     def _refusal(self) -> PluginError | None:
         if self._stopping or self._exited.is_set():
@@ -395,7 +248,7 @@ class ProcessRunner:
             return call
 
     def _read(self) -> None:
-        while (data := _recv(self._sock)) is not None:
+        while (data := recv_frame(self._sock)) is not None:
             try:
                 self._dispatch(_loads_plain(data))
             except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol

@@ -1,0 +1,44 @@
+"""Frames on the socket between the host and a worker process, used on both sides.
+
+A frame is a 4-byte big-endian length and a pickle of one message tuple.
+Host -> worker: ``("load", record, extra_paths)`` once, then ``("call", id,
+hook, pickled_kwargs)`` and finally ``("stop",)``. Worker -> host:
+``("ready",)`` or ``("load_failed", state, cause)``, then one ``("ok", id,
+value)`` or ``("err", id, "Type: message")`` per call. Answers hold plain data
+only (``_workerproc``), and the host unpickles them refusing every class
+(``_worker``), so a plugin's own types never load into the host.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import struct
+from typing import Any
+
+_HEADER = struct.Struct("!I")
+
+
+def send_frame(sock: socket.socket, message: tuple[Any, ...]) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEADER.pack(len(payload)) + payload)
+
+
+def recv_frame(sock: socket.socket) -> bytes | None:
+    """One frame, or None at end of stream (the other side is gone)."""
+    try:
+        header = _recv_exact(sock, _HEADER.size)
+        return None if header is None else _recv_exact(sock, _HEADER.unpack(header)[0])
+    except OSError:
+        return None
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            return None
+        got += n
+    return bytes(buf)
