@@ -269,6 +269,43 @@ def test_a_restart_that_cannot_activate_counts_as_another_failure(
     assert host.slots["crasher"].state is PluginState.ACTIVE
 
 
+
+# -- another owner replaces the plugin -----------------------------------------------
+
+def test_a_restart_due_for_an_instance_another_owner_replaced_is_cancelled(
+        build: Build, dists: DistFactory, clock: FakeClock) -> None:
+    install(dists, "crasher")
+    host = build(FAST.format(pid="crasher", extra=""))
+    worker(host).exit(3)
+    # What a gate rollback does in the same round (HostVersions._move): reload, started.
+    fresh = host.reload("crasher", "gate: rollback to 1.0.0")
+    host.supervisor.started("crasher")
+    assert host.supervisor.admits_work(fresh)  # fed from the next bar, not after the backoff
+    clock.advance(5)
+    host.round()
+    assert host.slots["crasher"] is fresh and fresh.state is PluginState.ACTIVE
+    assert kinds(host, "crasher") == ["crashed"]
+    assert [a for a, _ in reasons(host, "crasher")] == ["startup", "gate: rollback to 1.0.0"]
+
+
+def test_a_restart_is_not_made_over_a_replacement_that_did_not_activate(
+        build: Build, dists: DistFactory, clock: FakeClock, tmp_path: Path) -> None:
+    flag = tmp_path / "refuse"
+    install(dists, "crasher", good_plugin().replace(
+        "        self.active = True\n",
+        f"        import os\n        if os.path.exists({str(flag)!r}):\n"
+        "            raise RuntimeError('no broker session')\n        self.active = True\n"))
+    host = build(FAST.format(pid="crasher", extra=""))
+    worker(host).exit(3)
+    flag.touch()
+    replaced = host.reload("crasher", "gate: rollback to 1.0.0")
+    assert replaced.state is PluginState.FAILED
+    clock.advance(5)
+    host.supervisor.service()
+    assert host.slots["crasher"] is replaced  # the other owner's outcome stands
+    assert kinds(host, "crasher") == ["crashed"]
+    assert len(reasons(host, "crasher")) == 1
+
 # -- hung plugins ------------------------------------------------------------------
 
 HANGS_ONCE = '''

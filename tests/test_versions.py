@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,60 @@ def test_a_crashed_store_version_is_restarted_as_the_same_version(rig: pv.Rig) -
     assert rig.host.versions.in_store(again.record)
     assert rig.host.store.history("alpha")[0]["activation_reason"].startswith("restart 1 of")
 
+
+
+def test_a_crashed_store_version_comes_back_between_rounds_after_its_backoff(
+        rig: pv.Rig) -> None:
+    with (store_dir().parent / "zepix.toml").open("a") as config:
+        config.write("\n[supervision]\nrestart_backoff = 0.05\nrestart_jitter = 0.0\n")
+    rig.install("1.0.0")
+    rig.start()
+    rig.rounds(1)
+    host, slot = rig.host, rig.host.slots["alpha"]
+    back: list[float] = []
+    service = host.supervisor.service
+
+    def watch() -> None:
+        service()
+        now = host.slots["alpha"]
+        if not back and now is not slot and now.state is PluginState.ACTIVE:
+            back.append(time.monotonic())
+            host.clocks.stop.set()  # seen: end the wait early
+
+    host.supervisor.service = watch  # type: ignore[method-assign]
+    killer = threading.Timer(0.3, os.kill, (slot.runner.pid, signal.SIGKILL))  # type: ignore[union-attr]
+    started = time.monotonic()
+    killer.start()
+    host.supervisor.idle(started + 10.0)  # the wait between two rounds 10 s apart
+    killer.join()
+    assert back, "not restarted during the wait"
+    # The backoff (0.05 s) and a worker start, not the 10 s to the next round:
+    assert back[0] - (started + 0.3) < 4.0
+    again = host.slots["alpha"]
+    assert (again.version, again.state) == ("1.0.0", PluginState.ACTIVE)
+    assert host.versions.in_store(again.record)
+    assert [e["kind"] for e in reversed(rig.host.store.events("alpha"))
+            if e["kind"] in ("crashed", "restart")] == ["crashed", "restart"]
+
+
+def test_a_crash_during_probation_is_rolled_back_not_restarted_over(rig: pv.Rig) -> None:
+    with (store_dir().parent / "zepix.toml").open("a") as config:
+        config.write("\n[supervision]\nrestart_backoff = 30\n")
+    started_on_good_1_0(rig)
+    rig.install("1.1.0")
+    assert rig.zepix("upgrade", "alpha", "1.1.0")[0] == 0
+    rig.rounds(1)
+    os.kill(rig.host.slots["alpha"].runner.pid, signal.SIGKILL)  # type: ignore[union-attr]
+    wait_for(lambda: rig.events("crashed"), "the supervisor to see the crash")
+    rig.rounds(1)  # DEAD fails the gate: back to 1.0.0 before the restart is due
+    assert rig.running() == ("1.0.0", PluginState.ACTIVE)
+    [failed] = rig.events("gate_failed")
+    assert "DEAD" in failed["detail"], failed["detail"]
+    rig.rounds(1)
+    # The restart scheduled for 1.1.0 is cancelled: 1.0.0 gets bars at once.
+    watched = rig.host.monitor.watched["alpha"]
+    assert watched.health.work.snapshot().calls > 0
+    assert not rig.events("restart")
 
 def test_a_plugin_first_installed_while_the_host_runs_starts_with_an_upgrade(
         rig: pv.Rig) -> None:

@@ -16,7 +16,7 @@ A version is installed into a staging directory and renamed into place, so a
 half-installed version is never visible and two installs of the same
 version cannot mix: the second finds the first in place. Store versions run
 in a worker process each, with their directory first on the worker's
-``sys.path`` (``store_runner``): two versions of one module cannot share a
+``sys.path`` (``store_paths``): two versions of one module cannot share a
 process, and a store version must win over an environment copy.
 """
 
@@ -40,11 +40,9 @@ import importlib_metadata as md
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ._config import PluginConfig
 from ._discovery import GROUP, EntryRecord, enumerate_plugins
 from ._errors import PluginError, ZepixError
 from ._resolution import PluginMeta, parse_meta
-from ._worker import OnExit, ProcessRunner
 
 #: Written into each version directory by ``install``.
 MARKER = "zepix-install.json"
@@ -265,8 +263,7 @@ def _parse_declared(path: Path, record: EntryRecord) -> PluginMeta | None:
         raise PluginError(f"{path}: {exc}", plugin_id=record.plugin_id) from None
 
 
-def store_runner(record: EntryRecord, config: PluginConfig, *, on_exit: OnExit | None = None,
-                 grace: float = 1.0) -> ProcessRunner:
-    """``RunnerFactory`` for store versions: a worker with the version directory first."""
-    return ProcessRunner(record, extra_paths=[str(Path(record.location).parent)],
-                         on_exit=on_exit, grace=grace)
+def store_paths(record: EntryRecord) -> list[str]:
+    """What goes first on the ``sys.path`` of a store version's worker: its version
+    directory, so it wins over an environment copy of the same distribution."""
+    return [str(Path(record.location).parent)]

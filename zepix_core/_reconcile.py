@@ -1,4 +1,5 @@
-"""The host's side of version management: what runs, probation, automatic rollback.
+"""The host's side of version management: which version runs, and the requests that
+change it.
 
 ``HostVersions`` is the host's ``versions``. At discovery it picks each
 plugin's version among the environment and the store (the desired version
@@ -8,12 +9,7 @@ verdicts, runs the canaries' round, applies the upgrade, rollback and
 promote requests the command line recorded, and warns about active
 deprecated versions. Only the plugin a request names is touched.
 
-The gate: a version that never passed it must pass ``self_test`` and stay
-HEALTHY, with its circuit breaker closed, through ``probation_rounds``
-monitoring rounds. Any other status, a failed self-test, an open breaker, or
-the plugin leaving ACTIVE fails it: the host returns to the version that ran
-before (unless that is deprecated, then to the last known good one), records
-why with the actor ``gate``, and raises a HIGH alert.
+The probation gate and its automatic rollback are ``_gate``'s.
 """
 
 from __future__ import annotations
@@ -30,31 +26,22 @@ from ._config import STORE_DEFAULTS, Config, PluginConfig
 from ._discovery import EntryRecord, LoadFailure
 from ._dispatch import Intent
 from ._errors import PluginError
+from ._gate import GATE, Gate
 from ._hookspecs import DEFAULT_DEADLINES
 from ._lifecycle import PluginSlot, RunnerFactory
-from ._model import AlertLevel, HealthStatus, PluginState
+from ._model import AlertLevel, PluginState
 from ._paths import store_dir
-from ._pluginstore import PluginStore, declared_meta, store_runner
+from ._pluginstore import PluginStore, declared_meta, store_paths
 from ._resolution import Candidate, PluginMeta, parse_meta
 from ._runner import CallResult, Runner, call
 from ._storage import Row
-from ._versions import (
-    MOVES,
-    VersionFacts,
-    admission_problem,
-    find,
-    gather,
-    last_known_good,
-    select,
-    skipped_below,
-)
-from ._worker import ProcessRunner
+from ._versions import MOVES, admission_problem, same, select
 
 if TYPE_CHECKING:
     from ._host import Host
 
 log = logging.getLogger("zepix.versions")
-GATE = "gate"
+
 
 @dataclass(frozen=True)
 class StoreSettings:
@@ -69,30 +56,6 @@ class StoreSettings:
         return cls(**{**STORE_DEFAULTS, **config.sections.get("store", {})})
 
 
-@dataclass
-class Probation:
-    """A version on probation, judged on one activation (``activation``).
-
-    ``quiet``: the version started as it did before, nobody asked for a change.
-    It earns its gate after ``rounds`` healthy rounds in a row, counted from the
-    monitor's round ``base``, without events, alerts or rollback: there is
-    nothing to roll back to, and the monitor already alerts on its health.
-    """
-
-    plugin_id: str
-    version: str
-    previous: str | None
-    rounds: int
-    activation: int | None
-    quiet: bool = False
-    rounds_ok: int = 0
-    base: int = 0
-
-
-def same(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and Version(a) == Version(b)
-
-
 class HostVersions:
     """Version management inside a running host (see the module docstring)."""
 
@@ -101,9 +64,9 @@ class HostVersions:
         self.settings = StoreSettings.from_config(host.config)
         self.plugins = PluginStore(store_dir(), clock=host.clocks.wall)
         self.env: dict[str, EntryRecord] = {}
-        self.probations: dict[str, Probation] = {}
         self.seen_desired: dict[str, Row] = {}  # as discovery saw them
         self.canaries = Canaries(host, self.settings, self.lookup, self.factory_for, self.admit)
+        self.gate = Gate(host, self.settings.probation_rounds, self.installed, self._move)
         self.adopted = False
 
     # -- discovery ---------------------------------------------------------
@@ -129,15 +92,8 @@ class HostVersions:
         return self.host.factories["process"]
 
     def store_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
-        """A store version's worker; an exit nobody asked for is a crash the
-        supervisor handles, as for any worker."""
-        supervisor = self.host.supervisor
-        box: list[ProcessRunner] = []
-        runner = store_runner(
-            record, config, grace=supervisor.guard(record.plugin_id).limits.stop_grace,
-            on_exit=lambda code, sig: supervisor.crashed(record.plugin_id, box, code, sig))
-        box.append(runner)
-        return runner
+        """A store version's worker, started by the supervisor like any other."""
+        return self.host.supervisor.spawn(record, store_paths(record))
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
         env = self.env.get(plugin_id)
@@ -170,7 +126,7 @@ class HostVersions:
         if not self.adopted:
             self.adopted = True
             self._adopt()
-        self._advance()
+        self.gate.advance()
         self.canaries.round()
         self._apply_moves()
         self._warn_deprecated()
@@ -199,120 +155,11 @@ class HostVersions:
                 continue
             kept = saved.get(pid)
             if kept and same(kept["version"], slot.version):  # a host stopped mid-probation
-                self._begin(slot, kept["previous"])
+                self.gate.begin(slot, kept["previous"])
             elif wish and wished and wish["previous"] and wish["actor"] not in ("startup", GATE):
-                self._begin(slot, wish["previous"])  # a change asked for while no host ran
+                self.gate.begin(slot, wish["previous"])  # a change asked for while no host ran
             else:
-                self._begin(slot, None, quiet=True)
-
-    # -- probation ---------------------------------------------------------
-    def _begin(self, slot: PluginSlot, previous: str | None, quiet: bool = False) -> Probation:
-        p = Probation(slot.plugin_id, slot.version, previous, self.settings.probation_rounds,
-                      slot.activation_id, quiet)
-        self.probations[p.plugin_id] = p
-        if quiet:
-            return p
-        now = self.host.clocks.wall()
-        self.host.store.save_probation(p.plugin_id, p.version, previous, p.rounds, 0, now)
-        self.host.store.record_event(
-            p.plugin_id, "probation_started", f"{p.version} on probation for {p.rounds} "
-            f"round(s)" + (f"; falls back to {previous}" if previous else ""), now, p.version,
-            GATE)
-        return p
-
-    def _advance(self) -> None:
-        for p in list(self.probations.values()):
-            slot = self.host.slots.get(p.plugin_id)
-            if slot is None or slot.version != p.version:
-                del self.probations[p.plugin_id]
-                self.host.store.end_probation(p.plugin_id, p.version, None)
-                continue
-            watched = self.host.monitor.watched.get(p.plugin_id)
-            trouble = self._trouble(slot, p)
-            if trouble is not None and p.quiet:  # start counting again
-                p.activation, p.rounds_ok = slot.activation_id, 0
-                p.base = watched.rounds if watched else 0
-                continue
-            if trouble is not None:
-                self._fail(p, trouble)
-                continue
-            rounds = min(watched.rounds - p.base, p.rounds) if watched else 0
-            if rounds > p.rounds_ok:
-                p.rounds_ok = rounds
-                if not p.quiet:
-                    self.host.store.save_probation(p.plugin_id, p.version, p.previous,
-                                                   p.rounds, rounds, self.host.clocks.wall())
-            if watched and rounds >= p.rounds and watched.health.self_test_passed:
-                self._pass(p)
-
-    def _trouble(self, slot: PluginSlot, p: Probation) -> str | None:
-        """What fails the gate this round, or None."""
-        if slot.state is not PluginState.ACTIVE:
-            return f"it is {slot.state.value}: {slot.reason}"
-        if slot.activation_id != p.activation:
-            return "it was restarted during its probation (see 'zepix history --events')"
-        watched = self.host.monitor.watched.get(slot.plugin_id)
-        if watched is None or watched.rounds == 0:
-            return None  # activated after this round's checks: judged next round
-        health = watched.health
-        if health.self_test_passed is False:
-            return "self_test failed"
-        breaker = self.host.supervisor.snapshot_fields(slot.plugin_id).get("breaker")
-        if breaker not in (None, "CLOSED"):  # bars stopped reaching it: its errors stop too
-            return f"its circuit breaker is {breaker} after failed on_bar calls"
-        if health.status is not HealthStatus.HEALTHY:
-            return f"{health.status.value}: " + "; ".join(b.message for b in health.reasons)
-        return None
-
-    def _pass(self, p: Probation) -> None:
-        del self.probations[p.plugin_id]
-        self.host.store.end_probation(p.plugin_id, p.version, True)
-        if p.quiet:
-            log.info("gate passed plugin=%s version=%s (as started)", p.plugin_id, p.version)
-            return
-        message = f"{p.plugin_id} {p.version} passed its gate ({p.rounds} healthy rounds)"
-        self.host.store.record_event(p.plugin_id, "gate_passed", message,
-                                     self.host.clocks.wall(), p.version, GATE)
-        self.host.monitor.alerting.raise_event(p.plugin_id, "version_gate", AlertLevel.INFO,
-                                               message, firing=False)
-        log.info("gate passed plugin=%s version=%s", p.plugin_id, p.version)
-
-    def _fail(self, p: Probation, why: str) -> None:
-        pid, db, now = p.plugin_id, self.host.store, self.host.clocks.wall()
-        del self.probations[pid]
-        db.end_probation(pid, p.version, False)
-        message = (f"{pid} {p.version} failed its gate after {p.rounds_ok}/{p.rounds} "
-                   f"healthy round(s): {why}")
-        db.record_event(pid, "gate_failed", message, now, p.version, GATE)
-        log.warning("gate failed plugin=%s version=%s why=%s", pid, p.version, why)
-        facts = gather(self.installed(pid), db.all_versions().get(pid, {}))
-        target = self._fallback(facts, p)
-        alerting = self.host.monitor.alerting
-        if target is None or target.record is None:
-            skipped = "; ".join(skipped_below(facts, p.version)) or "no earlier version"
-            alerting.raise_event(pid, "version_gate", AlertLevel.CRITICAL,
-                                 f"{message}; no version to roll back to ({skipped})")
-            return
-        reason = f"gate: {message}; rollback to {target.version}"
-        if not db.set_desired_if(pid, target.version, p.version, GATE, reason, now,
-                                 expect=p.version):
-            db.record_event(pid, "rollback_skipped", f"{message}; a newer request decides "
-                            "what runs next", now, p.version, GATE)
-            return
-        slot = self._move(pid, target.record, reason)
-        tail = "" if slot.state is PluginState.ACTIVE else (
-            f"; {target.version} is {slot.state.value}: {slot.reason}")
-        alerting.raise_event(pid, "version_gate", AlertLevel.HIGH, reason + tail)
-        if slot.state is PluginState.ACTIVE and not target.gate_passed:
-            self._begin(slot, None)
-
-    @staticmethod
-    def _fallback(facts: Sequence[VersionFacts], p: Probation) -> VersionFacts | None:
-        previous = find(facts, p.previous)
-        if (previous is not None and previous.record is not None and not previous.deprecated
-                and not same(previous.version, p.version)):
-            return previous
-        return last_known_good(facts, p.version)
+                self.gate.begin(slot, None, quiet=True)
 
     # -- requests ----------------------------------------------------------
     def _apply_moves(self) -> None:
@@ -351,10 +198,10 @@ class HostVersions:
         gated = self.host.store.all_versions().get(pid, {}).get(version, {}).get("gate_passed")
         if new.state is PluginState.ACTIVE and gated:
             return f"applied: {version} is active (it passed its gate before)"
-        p = self._begin(new, running)
+        p = self.gate.begin(new, running)
         if new.state is PluginState.ACTIVE:
             return f"applied: {version} is active, on probation for {p.rounds} round(s)"
-        self._fail(p, f"it is {new.state.value}: {new.reason}")
+        self.gate.fail(p, f"it is {new.state.value}: {new.reason}")
         after = self.host.slots[pid]
         return (f"failed: {version} is {new.state.value} ({new.reason}); now {after.version} "
                 f"is {after.state.value}")

@@ -10,9 +10,7 @@ so, and applies operator restart requests. docs/supervision.md has the design.
 Threads: a crash arrives on the worker's watcher thread, where the event, the
 DEAD snapshot and the restart decision are recorded at once. Whatever changes
 the host's plugins (restart, give up, requests) runs on the host's loop
-thread, which holds ``busy`` except while it waits between rounds; an alert
-raised while the loop is busy waits for it, since alert bookkeeping is not
-shared between threads.
+thread; an alert raised while the loop is busy waits for it (``_loopthread``).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import logging
 import random
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -32,6 +30,7 @@ from ._discovery import EntryRecord
 from ._guard import Guard, Limits, new_breaker, new_guard
 from ._health import Breach, Verdict
 from ._lifecycle import PluginSlot
+from ._loopthread import LoopThread
 from ._model import AlertLevel, HealthStatus, PluginState
 from ._monitor import snapshot
 from ._operator import Operator, config_fingerprint
@@ -59,10 +58,8 @@ class Supervisor:
         self.host = host
         self.rand = rand
         self.guards: dict[str, Guard] = {}
-        self.busy = threading.RLock()
-        self._lock = threading.Lock()
-        self._outbox: list[tuple[str, str, AlertLevel, str, bool]] = []
-        self._held = 0
+        self._lock = threading.Lock()  # guards' fields: crashes arrive on watcher threads
+        self.loop = LoopThread(self._raise)
         self._stopping = False
         self.operator = Operator(self)
         for plugin_id in ("", *host.config.plugins):
@@ -90,11 +87,16 @@ class Supervisor:
 
     # -- worker processes ----------------------------------------------------
     def process_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
-        """``RunnerFactory`` for ``isolation = "process"``: a worker whose exit nobody
-        asked for is reported to ``crashed``."""
+        """``RunnerFactory`` for ``isolation = "process"`` (see ``spawn``)."""
+        return self.spawn(record)
+
+    def spawn(self, record: EntryRecord, extra_paths: Sequence[str] = ()) -> ProcessRunner:
+        """Every worker the host starts, for an environment or a store version: stopped
+        with the plugin's ``stop_grace``, and an exit nobody asked for is reported to
+        ``crashed``, so crash handling does not depend on where the plugin came from."""
         box: list[ProcessRunner] = []
         runner = ProcessRunner(
-            record, grace=self.guard(record.plugin_id).limits.stop_grace,
+            record, extra_paths, grace=self.guard(record.plugin_id).limits.stop_grace,
             on_exit=lambda code, sig: self.crashed(record.plugin_id, box, code, sig))
         box.append(runner)
         return runner
@@ -115,7 +117,7 @@ class Supervisor:
         decision = self._fail(slot, cause)
         # The alert first: the round's own DEAD verdict shares its fingerprint, and the
         # first to fire sets the message operators see.
-        self._alert(plugin_id, "liveness", AlertLevel.CRITICAL, f"worker {how}; {decision}")
+        self.loop.alert(plugin_id, "liveness", AlertLevel.CRITICAL, f"worker {how}; {decision}")
         self._mark_dead(slot, cause)
         self.event(plugin_id, "crashed", f"worker pid {runner.pid} {how}; {decision}")
         log.warning("crash plugin=%s pid=%d code=%s signal=%s decision=%r", plugin_id,
@@ -161,7 +163,7 @@ class Supervisor:
     def _judge(self, slot: PluginSlot, now: float) -> None:
         guard = self.guard(slot.plugin_id)
         watched = self.host.monitor.watched.get(slot.plugin_id)
-        if watched is None or guard.due is not None or guard.gave_up is not None:
+        if watched is None or _pending(guard, slot) or guard.gave_up is not None:
             return
         health = watched.health
         if health.status is HealthStatus.HUNG:
@@ -183,7 +185,7 @@ class Supervisor:
         guard.dead_rounds = 0
         over = self._over_memory(slot, guard)
         if over is not None:
-            self._alert(slot.plugin_id, "memory_limit", AlertLevel.HIGH, over)
+            self.loop.alert(slot.plugin_id, "memory_limit", AlertLevel.HIGH, over)
             self._stop(slot, over, "memory_limit")
         elif health.status in _UP:
             with self._lock:
@@ -217,15 +219,6 @@ class Supervisor:
             slot.runner.kill()
 
     # -- the loop thread -------------------------------------------------------
-    def flush(self) -> None:
-        """Raise the alerts held back while the loop thread was busy (loop thread)."""
-        if not self._outbox:
-            return
-        with self._lock:
-            outbox, self._outbox = self._outbox, []
-        for alert in outbox:
-            self._raise(*alert)
-
     def service(self) -> None:
         """Deliver alerts held back while the loop was busy; give up or restart what is due."""
         self.flush()
@@ -240,14 +233,12 @@ class Supervisor:
 
     def _restart(self, plugin_id: str, guard: Guard) -> None:
         with self._lock:
-            attempt, cause, guard.due = guard.attempt, guard.cause, None
-        current = self.host.slots.get(plugin_id)
-        if (current is not None and current is not guard.instance
-                and current.state is PluginState.ACTIVE):
-            # Another owner (a version rollback) loaded a fresh instance meanwhile.
-            self.event(plugin_id, "restart", f"restart {attempt} not needed: a fresh "
-                       f"instance already runs after {cause}")
-            self.started(plugin_id)
+            attempt, cause, failed, guard.due = guard.attempt, guard.cause, guard.instance, None
+        if self.host.slots.get(plugin_id) is not failed:
+            # Another owner (a version rollback) replaced the failed instance meanwhile;
+            # its outcome stands, whether the replacement activated or not.
+            log.info("restart cancelled plugin=%s attempt=%d: the instance that failed "
+                     "was replaced", plugin_id, attempt)
             return
         reason = f"restart {attempt} of {guard.limits.max_restarts} after {cause}"
         self.event(plugin_id, "restart", reason)
@@ -260,9 +251,14 @@ class Supervisor:
         self.event(plugin_id, "restart_failed", f"{slot.reason}; {decision}")
 
     def started(self, plugin_id: str) -> None:
-        """A fresh instance runs: its stable period starts, with a closed breaker."""
+        """A fresh instance runs, whoever loaded it: its stable period starts, with a
+        closed breaker, and a restart still due for the instance it replaced is off."""
         guard = self.guard(plugin_id)
         with self._lock:
+            if guard.due is not None:
+                log.info("restart cancelled plugin=%s attempt=%d: a fresh instance runs",
+                         plugin_id, guard.attempt)
+            guard.due = None
             guard.policy.on_started(self.host.clocks.monotonic())
             guard.hung_since, guard.over_limit, guard.dead_rounds = None, 0, 0
         guard.breaker = new_breaker(guard.limits, self.host.clocks.monotonic,
@@ -275,7 +271,7 @@ class Supervisor:
             guard.policy.reset()
             guard.due, guard.gave_up, guard.down = None, None, False
             guard.hung_since, guard.over_limit, guard.cause = None, 0, ""
-        self._alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"restarted by {actor}",
+        self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"restarted by {actor}",
                     firing=False)
         self.event(plugin_id, "operator_restart", f"request {request_id}: restart",
                    actor=actor)
@@ -303,7 +299,7 @@ class Supervisor:
             self._save(slot)
         self.event(plugin_id, "gave_up",
                    f"{reason} [config {config_fingerprint(slot.config.table)}]")
-        self._alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"{reason}; FAILED, {until}")
+        self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"{reason}; FAILED, {until}")
         log.error("gave up plugin=%s reason=%r", plugin_id, reason)
 
     def idle(self, until: float) -> bool:
@@ -321,7 +317,7 @@ class Supervisor:
                 step = min(step, max(0.0, min(due) - now))
             if self._workers():  # a crash may schedule a restart sooner than ``until``
                 step = min(step, TICK)
-            if self._wait(step):
+            if self.loop.wait(clocks.wait, step):
                 return True
         return True
 
@@ -329,25 +325,16 @@ class Supervisor:
         return any(isinstance(s.runner, ProcessRunner) and s.runner.alive()
                    for s in self.host.active())
 
-    def _wait(self, seconds: float) -> bool:
-        held, self._held = self._held, 0
-        for _ in range(held):
-            self.busy.release()
-        try:
-            return self.host.clocks.wait(seconds)
-        finally:
-            for _ in range(held):
-                self.busy.acquire()
-            self._held = held
-
     def hold(self) -> None:
-        """The loop thread works on the host until ``let_go`` (``run``)."""
-        self.busy.acquire()
-        self._held += 1
+        """The loop thread works on the host until ``let_go`` (``Host.run``)."""
+        self.loop.hold()
 
     def let_go(self) -> None:
-        self._held -= 1
-        self.busy.release()
+        self.loop.let_go()
+
+    def flush(self) -> None:
+        """Raise the alerts held back while the loop thread was busy (loop thread)."""
+        self.loop.flush()
 
     def stop(self) -> None:
         """The host shuts down: no more restarts; exits of its workers are expected."""
@@ -361,7 +348,7 @@ class Supervisor:
         if runner is None or not runner.alive():
             return False
         guard = self.guard(slot.plugin_id)
-        return guard.due is None and guard.breaker.allow()
+        return not _pending(guard, slot) and guard.breaker.allow()
 
     def on_work(self, result: CallResult, problem: str | None) -> None:
         """The dispatcher's sink: the monitor's record, then the breaker's."""
@@ -377,11 +364,11 @@ class Supervisor:
                     change.new, change.reason)
         if change.new is BreakerState.OPEN:
             retry = self.guard(plugin_id).limits.breaker_open_for
-            self._alert(plugin_id, "breaker", AlertLevel.HIGH,
+            self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
                         f"circuit breaker OPEN: {change.reason}; no market data until it "
                         f"closes (trial calls after {retry:g}s)")
         elif change.new is BreakerState.CLOSED:
-            self._alert(plugin_id, "breaker", AlertLevel.HIGH,
+            self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
                         f"circuit breaker closed again: {change.reason}", firing=False)
 
     def snapshot_fields(self, plugin_id: str) -> dict[str, Any]:
@@ -407,21 +394,14 @@ class Supervisor:
         self.host.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
                                    slot.state.value, slot.reason, self.host.clocks.wall())
 
-    def _alert(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
-               firing: bool = True) -> None:
-        """Raise now when the loop thread is not inside the host, else when it is done."""
-        if self.busy.acquire(blocking=False):
-            try:
-                self._raise(plugin_id, kind, level, message, firing)
-            finally:
-                self.busy.release()
-            return
-        with self._lock:
-            self._outbox.append((plugin_id, kind, level, message, firing))
-
     def _raise(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
                firing: bool) -> None:
         self.host.monitor.alerting.raise_event(plugin_id, kind, level, message, firing)
+
+
+def _pending(guard: Guard, slot: PluginSlot) -> bool:
+    """Whether a restart is due for ``slot`` itself, not for an instance it replaced."""
+    return guard.due is not None and guard.instance is slot
 
 
 def _rss(pid: int) -> int | None:

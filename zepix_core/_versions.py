@@ -62,6 +62,11 @@ class VersionFacts:
         return None
 
 
+def same(a: str | None, b: str | None) -> bool:
+    """Whether two version strings, both given, name the same version (1.0 == 1.0.0)."""
+    return a is not None and b is not None and Version(a) == Version(b)
+
+
 def parse_version(plugin_id: str, text: str) -> Version:
     try:
         return Version(text)
