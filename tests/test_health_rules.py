@@ -423,3 +423,13 @@ def test_work_recorded_from_several_threads_loses_no_error(plugin: PluginHealth)
         thread.join()
     assert plugin.errors["on_bar"].exceptions == 2000
     assert plugin.work.snapshot().errors == 2000
+
+
+def test_dead_names_how_the_worker_ended() -> None:
+    obs = Observation(alive=False, now=1_700_000_000.0,
+                      exit_detail="worker of plugin p (pid 7) was killed by SIGKILL")
+    verdict = judge(obs, Thresholds())
+    assert verdict.status is HealthStatus.DEAD
+    assert verdict.reasons[0].message == (
+        "not running: worker of plugin p (pid 7) was killed by SIGKILL")
+

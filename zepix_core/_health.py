@@ -119,6 +119,7 @@ class Observation:
     resources: ResourceSample | None = None
     self_test_passed: bool | None = None
     metrics_problem: str | None = None
+    exit_detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ def judge(obs: Observation, limits: Thresholds) -> Verdict:
 
 def _dead(obs: Observation) -> Breach | None:
     if not obs.alive:
-        return Breach("dead", HealthStatus.DEAD, "not running")
+        why = f": {obs.exit_detail}" if obs.exit_detail else ""
+        return Breach("dead", HealthStatus.DEAD, f"not running{why}")
     if obs.resources is not None and not obs.resources.running:
         why = obs.resources.detail or "no such process"
         return Breach("dead", HealthStatus.DEAD, f"process {obs.resources.pid} not running: {why}")

@@ -230,7 +230,8 @@ class Monitor:
         pid = getattr(runner, "pid", None)
         resources = self.sampler.sample(pid) if pid else host_sample
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
-                                  limits=w.limits, resources=resources)
+                                  limits=w.limits, resources=resources,
+                                  exit_detail=getattr(runner, "exit_description", None))
         self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:
             log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,

@@ -256,14 +256,15 @@ class PluginHealth:
         return reply
 
     def assess(self, *, alive: bool, now: float, limits: Thresholds,
-               resources: ResourceSample | None = None) -> Verdict:
+               resources: ResourceSample | None = None,
+               exit_detail: str | None = None) -> Verdict:
         """Judge this round from what was recorded since the last one."""
         self.latency = self.work.snapshot()
         verdict = judge(Observation(
             alive=alive, now=now, ping=self._ping, misses=self.misses,
             last_activity=self.last_activity, latency=self.latency,
             resources=resources, self_test_passed=self.self_test_passed,
-            metrics_problem=self._metrics_problem), limits)
+            metrics_problem=self._metrics_problem, exit_detail=exit_detail), limits)
         self.status, self.reasons = verdict.status, verdict.reasons
         self._ping = self._metrics_problem = None
         return verdict

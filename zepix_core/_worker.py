@@ -226,6 +226,11 @@ class ProcessRunner:
                               plugin_id=self.plugin_id)
         return None
 
+    @property
+    def exit_description(self) -> str | None:
+        """How the worker ended (code or signal), or None while it runs."""
+        return None if self._returncode is None else self._exit_text()
+
     def _exit_text(self) -> str:
         who = f"worker of plugin {self.plugin_id} (pid {self.pid})"
         code = self._returncode
