@@ -66,8 +66,9 @@ class Supervisor:
             limits = Limits.of(host.config, plugin_id)  # stops the start, not a later restart
             if (plugin_id and limits.memory_limit_mb is not None
                     and host.config.plugin(plugin_id).isolation != "process"):
-                log.warning("memory limit ignored plugin=%s: memory_limit_mb needs "
-                            "isolation = \"process\"", plugin_id)
+                log.warning("memory limit applies only in a worker plugin=%s: set "
+                            "isolation = \"process\" (versions from the plugin store "
+                            "always run in one)", plugin_id)
         if host.factories.get("process", process_runner) is process_runner:
             host.factories["process"] = self.process_runner
         host.monitor.annotators.append(self.snapshot_fields)
