@@ -259,3 +259,21 @@ def test_sigterm_shuts_a_running_host_down_cleanly(plugins: Plugins, dists: Dist
     assert store.running_hosts() == [] and store.open_activations() == []
     ours = [r for r in store.history() if r["plugin_id"] in ("upstream", "downstream")]
     assert len(ours) == 2 and {r["deactivation_reason"] for r in ours} == {"shutdown"}
+
+
+def test_warm_up_feeds_history_before_the_first_round(dists: DistFactory,
+                                                      tmp_path: Path) -> None:
+    from tests.distfactory import good_plugin
+
+    dists.add("zepix-counter", "1.0.0", {"counter": "counter_mod:Plugin"},
+              {"counter_mod": good_plugin()})
+    host = host_for(dists, tmp_path, '[host]\nwarmup_bars = 10\nbars_per_round = 2\n'
+                                     'market_symbols = ["BTCUSD"]\n')
+    rounds: list[str] = []
+    host.run(once=True, on_round=rounds.append)
+    [snap] = host.store.latest_snapshots()
+    # 10 warm-up steps and 2 round steps of one symbol: 12 one-minute bars, plus the
+    # 5m bars closing at minutes 5 and 10.
+    assert snap["signals_processed"] == 14
+    [summary] = rounds
+    assert summary.startswith("round 1: 1 HEALTHY") and summary.endswith("; 2 bars, 0 trade intents")

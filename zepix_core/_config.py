@@ -26,6 +26,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "market_seed": 7,             # seed of the bundled market replay
     "market_symbols": ["BTCUSD", "ETHUSD"],
     "bars_per_round": 5,          # 1m replay steps fed between monitoring rounds
+    "warmup_bars": 240,           # 1m replay steps fed at start, so indicators have history
 }
 
 #: Further top-level tables, read by the module that owns them.

@@ -279,9 +279,11 @@ class Host:
             begin = mono()
             end = begin + duration if duration is not None else None
             rounds = 0
+            self.warm_up()
             while not self.clocks.stop.is_set():
-                self.work()
-                summary = self.round()
+                bars, intents = self.work()
+                summary = (f"{self.round()}; {bars} bars, {intents} trade "
+                           f"intent{'' if intents == 1 else 's'}")
                 rounds += 1
                 if on_round:
                     on_round(summary)
@@ -297,16 +299,39 @@ class Host:
             self.shutdown()
             self.supervisor.let_go()
 
-    def work(self) -> None:
+    def work(self) -> tuple[int, int]:
         """Feed this round's market bars to every active plugin that answers and whose
-        breaker lets the bar through (asked per bar: HALF_OPEN admits a few trials)."""
+        breaker lets the bar through (asked per bar: HALF_OPEN admits a few trials).
+
+        Returns how many bars were fed and how many trade intents active plugins
+        returned (a canary's shadow intents are recorded, not counted).
+        """
+        bars = intents = 0
         for _ in range(int(self.config.host["bars_per_round"])):
             for bar in self.market.next_bars():
                 runners = [s.runner for s in self.active()
                            if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
                            and self.supervisor.admits_work(s)]
+                active = {r.plugin_id for r in runners}
                 runners += self.versions.shadow_runners()  # canaries: same bar, in shadow
-                self.versions.on_intents(self.dispatcher.feed(runners, [bar]))
+                found = self.dispatcher.feed(runners, [bar])
+                self.versions.on_intents(found)
+                bars += 1
+                intents += sum(1 for i in found if i.plugin_id in active)
+        return bars, intents
+
+    def warm_up(self) -> None:
+        """Feed ``warmup_bars`` replay steps before the first round, in one batch.
+
+        Strategies need indicator history before they can signal; one batch means a
+        plugin that hangs costs one deadline here, not one per bar.
+        """
+        steps = int(self.config.host["warmup_bars"])
+        bars = [bar for _ in range(steps) for bar in self.market.next_bars()]
+        runners = [s.runner for s in self.active() if s.runner is not None]
+        if bars and runners:
+            self.dispatcher.feed(runners, bars)
+            log.info("warmed up plugins=%d bars=%d", len(runners), len(bars))
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
         self.supervisor.on_work(result, problem)
