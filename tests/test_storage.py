@@ -149,3 +149,29 @@ def test_no_sql_outside_the_storage_package() -> None:
                  for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if sql.search(line)]
     assert offenders == []
+
+
+def test_two_hosts_registering_at_once_exactly_one_wins(tmp_path: Path) -> None:
+    import threading
+
+    from zepix_core._storage import Store
+
+    path = tmp_path / "race.db"
+    Store(path).close()
+    stores = [Store(path) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    blocked: list[object] = []
+
+    def start(i: int) -> None:
+        barrier.wait()
+        blocked.append(stores[i].begin_host(f"h{i}", 1000 + i, 1.0, lambda row: True))
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(b is None for b in blocked) == 1
+    assert len(stores[0].running_hosts()) == 1
+    for store in stores:
+        store.close()

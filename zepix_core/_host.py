@@ -140,7 +140,10 @@ class Host:
         """Recover from a killed predecessor, discover, resolve and activate in order."""
         now = self.clocks.wall()
         self.recover()
-        self.store.begin_host(self.host_id, os.getpid(), now)
+        other = self.store.begin_host(self.host_id, os.getpid(), now,
+                                      lambda h: alive(h["pid"], h["started_at"]))
+        if other is not None:
+            raise _busy(self.store, other)
         self.started = True
         slots = self.discover()
         for slot in slots:
@@ -245,9 +248,7 @@ class Host:
         closed = []
         for host in self.store.running_hosts():
             if host["host_id"] != self.host_id and alive(host["pid"], host["started_at"]):
-                raise StorageError(
-                    f"{self.store.path}: another zepix host (pid {host['pid']}) is running on "
-                    "this database; stop it first or use --db for a separate one")
+                raise _busy(self.store, host)
             reason = (f"crash: host pid {host['pid']} ended without shutting down "
                       "(killed?); closed at next start")
             count = self.store.close_dead_host(host, reason)
@@ -369,6 +370,11 @@ class Host:
         if self.started:
             self.store.end_host(self.host_id, self.clocks.wall(), reason)
             self.started = False
+
+
+def _busy(store: Store, host: Row) -> StorageError:
+    return StorageError(f"{store.path}: another zepix host (pid {host['pid']}) is running on "
+                        "this database; stop it first or use --db for a separate one")
 
 
 def alive(pid: int, started_at: float) -> bool:

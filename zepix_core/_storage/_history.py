@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._db import Database, Row
@@ -9,9 +10,21 @@ from ._db import Database, Row
 
 class HistoryQueries(Database):
     # -- hosts -------------------------------------------------------------
-    def begin_host(self, host_id: str, pid: int, now: float) -> None:
-        self.execute("INSERT INTO hosts (host_id, pid, started_at, heartbeat_at) "
-                     "VALUES (?, ?, ?, ?)", (host_id, pid, now, now))
+    def begin_host(self, host_id: str, pid: int, now: float,
+                   alive: Callable[[Row], bool] = lambda row: False) -> Row | None:
+        """Register a host, unless a host for which ``alive`` holds is already running.
+
+        Check and insert share one write transaction, so of two hosts starting at
+        the same moment exactly one registers. Returns the running host that
+        prevented it, or None once registered.
+        """
+        with self.transaction() as conn:
+            for row in conn.execute("SELECT * FROM hosts WHERE stopped_at IS NULL"):
+                if alive(dict(row)):
+                    return dict(row)
+            conn.execute("INSERT INTO hosts (host_id, pid, started_at, heartbeat_at) "
+                         "VALUES (?, ?, ?, ?)", (host_id, pid, now, now))
+        return None
 
     def heartbeat(self, host_id: str, now: float) -> None:
         self.execute("UPDATE hosts SET heartbeat_at = ? WHERE host_id = ?", (now, host_id))
