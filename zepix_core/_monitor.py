@@ -40,6 +40,9 @@ from ._shapes import PluginHealth
 
 log = logging.getLogger("zepix.monitor")
 
+#: Seconds a round waits for a worker's watcher to reap a worker seen gone.
+REAP_WAIT = 0.25
+
 #: Seconds of monotonic time between two retention prunes.
 PRUNE_EVERY = 3600.0
 DAY = 86400.0
@@ -229,6 +232,10 @@ class Monitor:
         runner = w.slot.runner
         pid = getattr(runner, "pid", None)
         resources = self.sampler.sample(pid) if pid else host_sample
+        if pid and not resources.running and runner is not None and runner.alive():
+            # The process is gone (a zombie) but the runner's watcher has not reaped it
+            # yet; it is about to, and then the verdict can say how the worker ended.
+            getattr(runner, "wait_exited", lambda timeout: False)(REAP_WAIT)
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
                                   limits=w.limits, resources=resources,
                                   exit_detail=getattr(runner, "exit_description", None))

@@ -145,6 +145,10 @@ class ProcessRunner:
     def alive(self) -> bool:
         return not (self._stopping or self._exited.is_set())
 
+    def wait_exited(self, timeout: float) -> bool:
+        """Wait until the watcher has seen the worker exit; True once it has."""
+        return self._exited.wait(timeout)
+
     def busy(self) -> bool:
         return self._pending is not None
 
