@@ -74,7 +74,8 @@ def test_hung_plugin_costs_one_deadline_per_feed() -> None:
     intents = dispatcher.feed([good, hung, bad], [BAR] * 5)
     took = time.monotonic() - start
     hangs.release.set()
-    assert took < 0.2 * 2, f"a hung plugin held the feed for {took:.2f}s"
+    # One deadline (0.2 s), not one per bar (5 x 0.2 s); the rest is slack for a busy CI.
+    assert took < 0.2 * 3, f"a hung plugin held the feed for {took:.2f}s"
     assert [i.plugin_id for i in intents] == ["good"] * 5
     by_plugin: dict[str, list[tuple[CallResult, str | None]]] = {}
     for result, problem in seen:
