@@ -91,10 +91,9 @@ class _Sequence:
         """The call missed its deadline: give up on it and on the rest."""
         assert self.check is not None
         future.cancel()  # a call that has not started never will
-        self.outcome.results.append(CallResult(
-            self.runner.plugin_id, self.check.hook, timed_out=True,
-            duration=self.clock() - self.started,
-            error=f"HookTimeout: no answer within {self.check.timeout:.2f}s"))
+        self.outcome.results.append(CallResult.missed(
+            self.runner.plugin_id, self.check.hook, self.check.timeout,
+            self.clock() - self.started))
         if not future.done():
             self.outcome.stuck = future
         self._stop()

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import pluggy
 
-from ._errors import PluginBusy, PluginDead, describe
+from ._errors import HookTimeout, PluginBusy, PluginDead, describe
 
 Clock = Callable[[], float]
 
@@ -39,6 +39,12 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.error is None and not self.timed_out
+
+    @classmethod
+    def missed(cls, plugin_id: str, hook: str, deadline: float, waited: float) -> CallResult:
+        """The result of a call that gave no answer within its ``deadline`` seconds."""
+        return cls(plugin_id, hook, timed_out=True, duration=waited,
+                   error=describe(HookTimeout(f"no answer within {deadline:.2f}s")))
 
 
 class Runner(Protocol):
@@ -150,8 +156,7 @@ def wait(
         value = future.result(timeout=max(0.0, deadline - clock()))
     except FutureTimeout:
         future.cancel()  # if it has not started yet, it never will
-        return CallResult(plugin_id, hook, timed_out=True, duration=clock() - started,
-                          error=f"HookTimeout: no answer within {deadline - started:.2f}s")
+        return CallResult.missed(plugin_id, hook, deadline - started, clock() - started)
     except BaseException as exc:  # noqa: BLE001 - the plugin's own exception, via the future
         return CallResult(plugin_id, hook, error=describe(exc), duration=clock() - started)
     return CallResult(plugin_id, hook, value=value, duration=clock() - started)
