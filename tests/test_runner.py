@@ -1,0 +1,99 @@
+"""The in-process runner: calls in order, a bounded queue behind a hung call,
+cancellation of calls nobody waits for, and missed deadlines recorded as such."""
+
+from __future__ import annotations
+
+import threading
+
+import pluggy
+import pytest
+
+from zepix_core import hookimpl
+from zepix_core._errors import PluginBusy, PluginDead
+from zepix_core._hookspecs import PluginSpec
+from zepix_core._runner import InProcessRunner, call, call_many
+
+
+class Gate:
+    """health_ping blocks until ``release`` is set; every call is logged."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls: list[str] = []
+
+    @hookimpl
+    def health_ping(self, now: float) -> bool:
+        self.calls.append(f"ping {now}")
+        self.release.wait(10)
+        return True
+
+    @hookimpl
+    def get_metrics(self) -> dict[str, int]:
+        self.calls.append("metrics")
+        return {"signals_processed": len(self.calls)}
+
+    @hookimpl
+    def self_test(self) -> bool:
+        raise SystemExit("a plugin may raise anything")
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def runner(gate: Gate):  # type: ignore[no-untyped-def]
+    pm = pluggy.PluginManager("zepix")
+    pm.add_hookspecs(PluginSpec)
+    pm.register(gate, name="gate")
+    runner = InProcessRunner("gate", pm, max_pending=3)
+    yield runner
+    gate.release.set()
+    runner.close(1.0)
+
+
+def test_calls_run_in_order_and_return_values(runner: InProcessRunner, gate: Gate) -> None:
+    gate.release.set()
+    results = call_many([(runner, "health_ping", {"now": 1.0}, 1.0),
+                         (runner, "get_metrics", {}, 1.0)])
+    assert [r.value for r in results] == [True, {"signals_processed": 2}]
+    assert gate.calls == ["ping 1.0", "metrics"]
+
+
+def test_a_missed_deadline_is_recorded_and_the_queued_call_never_runs(
+        runner: InProcessRunner, gate: Gate) -> None:
+    missed = call(runner, "health_ping", 0.05, {"now": 1.0})
+    assert missed.timed_out and not missed.ok
+    assert missed.error == "HookTimeout: no answer within 0.05s"
+    behind = call(runner, "get_metrics", 0.05)  # waits behind the hung ping, then gives up
+    assert behind.timed_out
+    gate.release.set()
+    assert call(runner, "get_metrics", 1.0).ok
+    assert gate.calls == ["ping 1.0", "metrics"]  # the cancelled metrics call never started
+
+
+def test_a_full_queue_refuses_at_once(runner: InProcessRunner) -> None:
+    hung = runner.submit("health_ping", {"now": 1.0})
+    for _ in range(1000):  # until the ping is running, not just queued
+        if runner.busy():
+            break
+        threading.Event().wait(0.005)
+    waiting = [runner.submit("get_metrics", {}) for _ in range(2)]
+    refused = runner.submit("get_metrics", {})
+    with pytest.raises(PluginBusy, match="health_ping still running after"):
+        refused.result(0)
+    assert not hung.done() and not any(f.done() for f in waiting)
+
+
+def test_any_exception_is_carried_back(runner: InProcessRunner) -> None:
+    result = call(runner, "self_test", 1.0)
+    assert result.error == "SystemExit: a plugin may raise anything"
+
+
+def test_a_closed_runner_refuses_calls(runner: InProcessRunner, gate: Gate) -> None:
+    gate.release.set()
+    runner.close(1.0)
+    assert not runner.alive()
+    with pytest.raises(PluginDead, match="plugin gate is stopped"):
+        runner.submit("get_metrics", {}).result(0)
