@@ -65,6 +65,8 @@ def test_a_canary_runs_in_shadow_on_the_same_bars_and_is_promoted(rig: pv.Rig) -
     assert work - before == theirs["bars"]
     recorded = rig.host.store.canary_intents(doc["id"], "candidate")
     assert len(recorded) == ours["intents"] and {i["reason"] for i in recorded} == {"1.1.0"}
+    arms = [i["arm"] for i in doc["intents"]]  # --json carries every recorded intent
+    assert arms.count("candidate") == ours["intents"] and arms.count("active") == theirs["intents"]
     code, out, _ = rig.zepix("canary", "status", "alpha")
     assert code == 0 and "on_bar p95 ms" in out and "only candidate: 0" in out
 

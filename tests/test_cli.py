@@ -190,3 +190,27 @@ def test_common_options_before_or_after_the_command(tmp_path: Path, argv: list[s
     assert main([a.format(db=db) for a in argv]) == 0
     assert json.loads(capsys.readouterr().out) == []
     assert db.exists()
+
+
+def test_alerts_json_says_which_sinks_got_each_alert(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zepix_core import Alert, AlertLevel
+    from zepix_core._storage import Store
+
+    db = tmp_path / "alerts.db"
+    store = Store(db)
+    fired = Alert("p", "hung", AlertLevel.CRITICAL, "2 pings missed", 1_700_000_000.0)
+    store.record_alerts([fired, Alert("q", "stale", AlertLevel.HIGH, "idle", 1_700_000_001.0)])
+    store.record_delivery(fired.fingerprint, "log", True, None, 1_700_000_000.5)
+    store.record_delivery(fired.fingerprint, "webhook", False, "HTTP 503 (after 4 attempts)",
+                          1_700_000_009.0)
+    store.close()
+    assert main(["alerts", "--json", "--db", str(db)]) == 0
+    q, p = json.loads(capsys.readouterr().out)
+    assert (q["plugin_id"], q["delivered"], q["deliveries"]) == ("q", None, [])
+    assert p["delivered"] is False
+    assert p["deliveries"] == [
+        {"sink": "log", "delivered": True, "error": None,
+         "timestamp": "2023-11-14T22:13:20.500+00:00"},
+        {"sink": "webhook", "delivered": False, "error": "HTTP 503 (after 4 attempts)",
+         "timestamp": "2023-11-14T22:13:29.000+00:00"}]

@@ -153,7 +153,3 @@ class HostSpec:
         it never blocks monitoring.
         """
 
-
-def implemented_hooks(spec: type) -> Sequence[str]:
-    """The names of the hooks a spec class declares, in declaration order."""
-    return [name for name in vars(spec) if not name.startswith("_")]

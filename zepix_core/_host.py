@@ -113,10 +113,10 @@ class Host:
         return self.factories.get(slot.config.isolation, inprocess_runner)
 
     def _read_versions(self, slots: list[PluginSlot]) -> None:
-        slots = [s for s in slots if s.runner is not None]
         calls: list[tuple[Runner, str, Mapping[str, Any], float]] = [
             (s.runner, "plugin_version", {}, DEFAULT_DEADLINES["plugin_version"])
             for s in slots if s.runner is not None]
+        slots = [s for s in slots if s.runner is not None]
         for slot, result in zip(slots, call_many(calls, self.clocks.monotonic), strict=True):
             read_meta(slot, result)
             if slot.state is PluginState.REJECTED:
@@ -169,7 +169,6 @@ class Host:
             log.warning("activation failed plugin=%s reason=%s", slot.plugin_id, slot.reason)
             return False
         now = self.clocks.wall()
-        slot.activated_at = now
         slot.activation_id = self.store.open_activation(
             slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
         self.monitor.attach(slot)

@@ -37,7 +37,6 @@ class PluginSlot:
     meta: PluginMeta | None = None
     note: str | None = None
     activation_id: int | None = None
-    activated_at: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -78,21 +78,26 @@ def _alerts_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100, help="at most this many (100)")
 
 
-def alert_row(row: dict[str, Any]) -> dict[str, Any]:
+def alert_row(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "plugin_id": row["plugin_id"], "level": row["level"], "message": row["message"],
         "timestamp": row["fired_at"], "resolved": bool(row["resolved"]),
         "kind": row["kind"], "resolved_at": row["resolved_at"],
         "repeats": row["repeats"], "last_sent_at": row["last_sent_at"],
+        "delivered": all(d["delivered"] for d in deliveries) if deliveries else None,
+        "deliveries": [{"sink": d["sink"], "delivered": bool(d["delivered"]),
+                        "error": d["error"], "timestamp": d["ts"]} for d in deliveries],
     }
 
 
 def _alerts(args: argparse.Namespace) -> int:
     store = store_from(args)
-    rows = [alert_row(r) for r in store.alerts(plugin_id=args.plugin_id,
-                                               unresolved=args.unresolved, limit=args.limit)]
+    found = store.alerts(plugin_id=args.plugin_id, unresolved=args.unresolved,
+                         limit=args.limit)
+    sent = store.deliveries([r["id"] for r in found])
+    rows = [alert_row(r, sent[r["id"]]) for r in found]
     show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "repeats",
-                      "resolved"))
+                      "resolved", "delivered"))
     return 0
 
 

@@ -292,8 +292,8 @@ def _canary_status(args: argparse.Namespace, store: Store, plugin_id: str) -> in
         raise ZepixError(f"canary status: {plugin_id} never had a canary; start one with "
                          f"'zepix canary {plugin_id} VERSION'")
     run = runs[0]
-    if args.json:
-        emit_json(run)
+    if args.json:  # with every intent both sides produced, so they can be compared bar by bar
+        emit_json({**run, "intents": store.canary_intents(int(run["id"]))})
         return 0
     stats: dict[str, Any] = run["stats"] or {}
     active, candidate = stats.get("active", {}), stats.get("candidate", {})

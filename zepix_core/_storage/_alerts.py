@@ -61,9 +61,15 @@ class AlertQueries(Database):
                      "VALUES ((SELECT MAX(id) FROM alerts WHERE fingerprint = ?), ?, ?, ?, ?)",
                      (fingerprint, sink, int(delivered), error, ts))
 
-    def deliveries(self, alert_id: int) -> list[Row]:
-        return self.query("SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY id",
-                          (alert_id,))
+    def deliveries(self, alert_ids: Sequence[int]) -> dict[int, list[Row]]:
+        """Every delivery attempt's outcome for each of ``alert_ids``, oldest first."""
+        found: dict[int, list[Row]] = {int(i): [] for i in alert_ids}
+        marks = ", ".join("?" for _ in found)
+        if marks:
+            for row in self.query(f"SELECT * FROM alert_deliveries WHERE alert_id IN ({marks}) "
+                                  "ORDER BY id", list(found)):  # marks: one ? per id
+                found[int(row["alert_id"])].append(row)
+        return found
 
     def prune_alerts(self, before: float) -> int:
         """Delete resolved alerts (and their deliveries) resolved before ``before``."""
