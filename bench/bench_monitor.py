@@ -38,34 +38,10 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 
-PLUGIN = '''
-from zepix_core import hookimpl
+sys.path.insert(0, str(REPO))  # the same conforming test plugin the suite uses
+from tests.distfactory import good_plugin
 
-
-class Plugin:
-    def __init__(self):
-        self.bars = 0
-
-    @hookimpl
-    def plugin_version(self):
-        return {"version": "1.0.0", "requires_api": ">=1.0"}
-
-    @hookimpl
-    def health_ping(self, now):
-        return {"ok": True, "last_activity": now}
-
-    @hookimpl
-    def get_metrics(self):
-        return {"signals_processed": self.bars, "orders_placed": 0}
-
-    @hookimpl
-    def self_test(self):
-        return True
-
-    @hookimpl
-    def on_bar(self, bar):
-        self.bars += 1
-'''
+PLUGIN = good_plugin()
 
 
 def _row(what: str, **figures: Any) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class DistFactory:
 GOOD_PLUGIN = '''
 from zepix_core import hookimpl
 
-class Plugin:
+class {class_name}:
     VERSION = "{version}"
     REQUIRES = {requires!r}
     API = "{api}"
@@ -81,6 +81,8 @@ class Plugin:
 
 
 def good_plugin(version: str = "1.0.0", requires: Mapping[str, str] | None = None,
-                api: str = ">=1.0,<2") -> str:
-    """Source of a module with a conforming plugin class ``Plugin``."""
-    return GOOD_PLUGIN.format(version=version, requires=dict(requires or {}), api=api)
+                api: str = ">=1.0,<2", class_name: str = "Plugin") -> str:
+    """Source of a module with a conforming plugin class (``Plugin`` unless named):
+    every hook answers truthfully, ``on_bar`` counts bars as ``signals_processed``."""
+    return GOOD_PLUGIN.format(version=version, requires=dict(requires or {}), api=api,
+                              class_name=class_name)

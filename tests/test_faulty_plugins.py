@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.distfactory import DistFactory
+from tests.distfactory import DistFactory, good_plugin
 from zepix_core._storage import Store
 
 pytestmark = pytest.mark.slow
@@ -40,35 +40,8 @@ BUNDLED = ("combined_v3", "price_action_1m", "price_action_5m", "price_action_15
            "price_action_1h")
 MiB = 2**20
 
-BASE = '''
-import threading
-from zepix_core import hookimpl
-
-
-class Base:
-    def __init__(self):
-        self.bars = 0
-
-    @hookimpl
-    def plugin_version(self):
-        return {"version": "1.0.0", "requires_api": ">=1.0"}
-
-    @hookimpl
-    def health_ping(self, now):
-        return {"ok": True, "last_activity": now}
-
-    @hookimpl
-    def get_metrics(self):
-        return {"signals_processed": self.bars}
-
-    @hookimpl
-    def self_test(self):
-        return True
-
-    @hookimpl
-    def on_bar(self, bar):
-        self.bars += 1
-'''
+# The faulty plugins subclass a conforming one and break one thing each.
+BASE = "import threading\n" + good_plugin(class_name="Base")
 
 FAULTS = {
     "fault_hang": '''
