@@ -247,13 +247,18 @@ def test_the_intensity_limit_gives_up_across_incidents(
     assert "gave up: restart intensity exceeded: 2 restarts in 1000s" in (slot.reason or "")
 
 
+def refusing_plugin(flag: Path) -> str:
+    """A good plugin whose activate raises while ``flag`` exists."""
+    return good_plugin().replace(
+        "        self.active = True\n",
+        f"        import os\n        if os.path.exists({str(flag)!r}):\n"
+        "            raise RuntimeError('no broker session')\n        self.active = True\n")
+
+
 def test_a_restart_that_cannot_activate_counts_as_another_failure(
         build: Build, dists: DistFactory, clock: FakeClock, tmp_path: Path) -> None:
     flag = tmp_path / "refuse"
-    install(dists, "crasher", good_plugin().replace(
-        "        self.active = True\n",
-        f"        import os\n        if os.path.exists({str(flag)!r}):\n"
-        "            raise RuntimeError('no broker session')\n        self.active = True\n"))
+    install(dists, "crasher", refusing_plugin(flag))
     host = build(FAST.format(pid="crasher", extra=""))
     flag.touch()
     worker(host).exit(3)
@@ -291,10 +296,7 @@ def test_a_restart_due_for_an_instance_another_owner_replaced_is_cancelled(
 def test_a_restart_is_not_made_over_a_replacement_that_did_not_activate(
         build: Build, dists: DistFactory, clock: FakeClock, tmp_path: Path) -> None:
     flag = tmp_path / "refuse"
-    install(dists, "crasher", good_plugin().replace(
-        "        self.active = True\n",
-        f"        import os\n        if os.path.exists({str(flag)!r}):\n"
-        "            raise RuntimeError('no broker session')\n        self.active = True\n"))
+    install(dists, "crasher", refusing_plugin(flag))
     host = build(FAST.format(pid="crasher", extra=""))
     worker(host).exit(3)
     flag.touch()
