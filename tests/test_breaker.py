@@ -12,21 +12,14 @@ from zepix_core._breaker import BreakerState, CircuitBreaker, Transition
 from zepix_core._discovery import enumerate_plugins
 from zepix_core._runner import call
 from zepix_core._worker import ProcessRunner
+from zepix_core.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(monotonic=0.0)
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def events() -> list[Transition]:
 
 @pytest.fixture
 def breaker(clock: FakeClock, events: list[Transition]) -> CircuitBreaker:
-    return CircuitBreaker(clock=clock, on_transition=events.append)
+    return CircuitBreaker(clock=clock.monotonic, on_transition=events.append)
 
 
 def feed(breaker: CircuitBreaker, outcomes: str) -> None:
@@ -48,7 +41,7 @@ def feed(breaker: CircuitBreaker, outcomes: str) -> None:
 
 def trip(breaker: CircuitBreaker, clock: FakeClock) -> None:
     feed(breaker, "xxxxx")
-    clock.now += 60.0
+    clock.advance(60.0)
     assert breaker.state is HALF_OPEN
 
 
@@ -83,9 +76,9 @@ def test_open_turns_half_open_after_open_for(
         breaker: CircuitBreaker, clock: FakeClock, events: list[Transition]) -> None:
     feed(breaker, "xxxxx")
     assert breaker.stats().retry_at == 60.0
-    clock.now = 59.9
+    clock.advance(59.9)
     assert not breaker.allow()
-    clock.now = 60.0
+    clock.advance(0.1)
     assert breaker.allow()
     assert events[-1].new is HALF_OPEN and events[-1].at == 60.0
 
@@ -117,9 +110,9 @@ def test_failure_in_half_open_reopens_for_another_period(
     feed(breaker, ".x")
     assert breaker.state is OPEN
     assert events[-1].reason == "a trial call failed while half open"
-    clock.now += 59.0
+    clock.advance(59.0)
     assert not breaker.allow()
-    clock.now += 1.0
+    clock.advance(1.0)
     assert breaker.state is HALF_OPEN
 
 
@@ -128,7 +121,7 @@ def test_answers_that_arrive_while_open_are_ignored(
     feed(breaker, "xxxxx")
     breaker.record(True)
     breaker.record(True)
-    clock.now += 60.0
+    clock.advance(60.0)
     assert breaker.state is HALF_OPEN
     breaker.record(True)             # no trial was allowed yet: not a trial answer
     assert breaker.state is HALF_OPEN
@@ -174,7 +167,7 @@ def flaky_runner(dists: DistFactory) -> Iterator[ProcessRunner]:
 
 def test_real_failing_plugin_through_a_worker_trips_and_recovers(
         flaky_runner: ProcessRunner, clock: FakeClock, events: list[Transition]) -> None:
-    breaker = CircuitBreaker(clock=clock, on_transition=events.append)
+    breaker = CircuitBreaker(clock=clock.monotonic, on_transition=events.append)
     bar = Bar("BTCUSD", "1m", 60.0, 1.0, 2.0, 0.5, 1.5, 10.0)
     errors: list[str | None] = []
 
@@ -189,13 +182,13 @@ def test_real_failing_plugin_through_a_worker_trips_and_recovers(
     # Five failures opened it; the three later bars never reached the plugin.
     assert len(errors) == 5 and breaker.state is OPEN
     assert all(e is not None and "RuntimeError: feed gap at bar" in e for e in errors)
-    clock.now += 60.0
+    clock.advance(60.0)
     for _ in range(3):
         tick()
     # Trial 6 fails (the plugin's sixth bar) and reopens; after another
     # period two good bars close it.
     assert breaker.state is OPEN
-    clock.now += 60.0
+    clock.advance(60.0)
     tick()
     tick()
     assert breaker.state is CLOSED

@@ -18,19 +18,12 @@ from zepix_core import Bar, PluginContext
 from zepix_core._hookspecs import PluginSpec
 from zepix_core._market import MarketReplay
 from zepix_core.paper import accounting_check, synthetic_bars
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from zepix_core.testing import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(wall=5_000.0)
 
 
 @pytest.fixture
@@ -171,7 +164,7 @@ def test_activation_validates_config_and_resets_counts(plugin: CombinedV3, tmp_p
 def test_health_ping_tracks_last_activity(plugin: CombinedV3, clock: FakeClock) -> None:
     first = plugin.health_ping(now=5_030.0)
     assert first["ok"] is True and first["last_activity"] == 5_000.0
-    clock.now = 5_020.0
+    clock.advance(20.0)
     plugin.on_bar(five_minute([100.0])[0])
     answer = plugin.health_ping(now=5_030.0)
     assert answer["last_activity"] == 5_020.0

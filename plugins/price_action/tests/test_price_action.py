@@ -29,6 +29,7 @@ from zepix_core import Bar, PluginContext
 from zepix_core._hookspecs import PluginSpec
 from zepix_core._market import MarketReplay
 from zepix_core.paper import accounting_check, synthetic_bars
+from zepix_core.testing import FakeClock
 
 CLASSES = {
     "price_action_1m": PriceAction1m,
@@ -51,21 +52,13 @@ def after(bar: Bar, o: float, h: float, low: float, c: float) -> Bar:
     return ohlc(o, h, low, c, ts=bar.ts + 300.0)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 7_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(wall=7_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pa5(clock: Clock, tmp_path: Path) -> PriceAction5m:
+def pa5(clock: FakeClock, tmp_path: Path) -> PriceAction5m:
     plugin = PriceAction5m(clock=clock)
     plugin.activate(PluginContext("price_action_5m", __version__, "1.0", str(tmp_path)), {})
     return plugin
@@ -214,9 +207,9 @@ def test_each_plugin_evaluates_only_its_timeframe_and_reconciles() -> None:
         assert check.passed, f"{pid}: {check.detail}"
 
 
-def test_health_ping_reports_activity_and_deactivation(pa5: PriceAction5m, clock: Clock) -> None:
+def test_health_ping_reports_activity_and_deactivation(pa5: PriceAction5m, clock: FakeClock) -> None:
     assert pa5.health_ping(now=7_100.0)["last_activity"] == 7_000.0
-    clock.now = 7_050.0
+    clock.advance(50.0)
     pa5.on_bar(ohlc(100, 101, 99, 100, ts=60.0, tf="1m"))
     answer = pa5.health_ping(now=7_100.0)
     assert answer["ok"] is True and answer["last_activity"] == 7_050.0
