@@ -127,7 +127,8 @@ def test_writes_are_parameterised(tmp_path: Path) -> None:
     store.close_activation(aid, 3.0, HOSTILE)
     store.set_status(HOSTILE, HOSTILE, "1.0", "ACTIVE", HOSTILE, 4.0)
     store.record_event(HOSTILE, HOSTILE, HOSTILE, 5.0, actor=HOSTILE)
-    store.set_version_flags(HOSTILE, "1.0", deprecated=1)
+    with store.version_tx(HOSTILE, 6.0) as tx:
+        tx.set_deprecated("1.0", True)
 
     [row] = store.history(HOSTILE)
     assert (row["plugin_id"], row["activation_reason"], row["deactivation_reason"]) == (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ._db import Database, Row
 
@@ -63,14 +62,6 @@ class HistoryQueries(Database):
     def versions(self, plugin_id: str) -> list[Row]:
         return self.query("SELECT * FROM plugin_versions WHERE plugin_id = ? "
                           "ORDER BY first_seen", (plugin_id,))
-
-    def set_version_flags(self, plugin_id: str, version: str, **flags: Any) -> None:
-        allowed = {"deprecated", "gate_passed", "last_active"}
-        for key, value in flags.items():
-            if key not in allowed:
-                raise ValueError(f"unknown version flag {key}")
-            self.execute(f"UPDATE plugin_versions SET {key} = ? "  # key from the allow-list
-                         "WHERE plugin_id = ? AND version = ?", (value, plugin_id, version))
 
     # -- activations -------------------------------------------------------
     def open_activation(self, plugin_id: str, version: str, distribution: str,
