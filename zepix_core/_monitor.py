@@ -233,8 +233,8 @@ class Monitor:
         pid = getattr(runner, "pid", None)
         resources = self.sampler.sample(pid) if pid else host_sample
         if pid and not resources.running and runner is not None and runner.alive():
-            # The process is gone (a zombie) but the runner's watcher has not reaped it
-            # yet; it is about to, and then the verdict can say how the worker ended.
+            # The process is gone (a zombie) in the moment before the runner's watcher,
+            # woken by its exit, reaps it; then the verdict can say how it ended.
             getattr(runner, "wait_exited", lambda timeout: False)(REAP_WAIT)
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
                                   limits=w.limits, resources=resources,

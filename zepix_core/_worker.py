@@ -108,7 +108,8 @@ class ProcessRunner:
         self._stopping = False
         self._reaped = False
         self._returncode: int | None = None
-        self._exited = threading.Event()
+        self._exited = threading.Event()  # reaped, and outstanding calls failed
+        self._gone = threading.Event()  # reaped: the exit status is known
         self._ready: Future[None] = Future()
         self._sock, child = socket.socketpair()
         try:
@@ -143,11 +144,11 @@ class ProcessRunner:
         return -code if code is not None and code < 0 else None
 
     def alive(self) -> bool:
-        return not (self._stopping or self._exited.is_set())
+        return not (self._stopping or self._gone.is_set())
 
     def wait_exited(self, timeout: float) -> bool:
-        """Wait until the watcher has seen the worker exit; True once it has."""
-        return self._exited.wait(timeout)
+        """Wait until the watcher has reaped the worker; True once it has."""
+        return self._gone.wait(timeout)
 
     def busy(self) -> bool:
         return self._pending is not None
@@ -222,7 +223,7 @@ class ProcessRunner:
             send_frame(self._sock, message)
 
     def _refusal(self) -> PluginError | None:
-        if self._stopping or self._exited.is_set():
+        if self._stopping or self._gone.is_set():
             return PluginDead(self._exit_text(), plugin_id=self.plugin_id)
         if self._pending is not None:
             held = time.monotonic() - self._pending.started
@@ -279,11 +280,13 @@ class ProcessRunner:
 
     def _watch(self) -> None:
         code = self._wait_for_exit()
+        with self._lock:  # known at once: alive() and exit_description say so from here
+            self._returncode = code
+        self._gone.set()
         # Let the reader pass on answers the worker wrote before it exited;
         # it stops at end of stream, which normally comes with the exit.
         self._reader.join(0.05)
         with self._lock:
-            self._returncode = code
             self._exited.set()
             call, self._pending = self._pending, None
             # Only a loaded worker that nobody asked to stop has crashed; a
