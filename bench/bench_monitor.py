@@ -94,7 +94,7 @@ def _write_plugins(site: Path, count: int) -> None:
 
 def time_rounds(paths: list[str] | None, rounds: int) -> dict[str, Any]:
     """Start a host, run its first round, then time ``rounds`` ordinary rounds."""
-    from zepix_core._host import create_host
+    from zepix_core.host.host import create_host
 
     with _home() as home:
         (home / "zepix.toml").write_text(f"[host]\nself_test_every = {rounds + 2}\n",
@@ -137,7 +137,7 @@ def _zepix() -> list[str]:
     script = Path(sys.executable).with_name("zepix")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", ("import sys; from zepix_core._cli import main; "
+    return [sys.executable, "-c", ("import sys; from zepix_core.cli.main import main; "
             "sys.exit(main())")]
 
 

@@ -53,7 +53,7 @@ def _stevedore() -> None:
 
 
 def _host_startup() -> None:
-    from zepix_core._host import create_host
+    from zepix_core.host.host import create_host
 
     _forget_plugin_modules()
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,10 +80,10 @@ def startup(repeat: int) -> list[dict[str, Any]]:
 def dispatch(calls: int) -> list[dict[str, Any]]:
     import pluggy
 
-    from zepix_core._dispatch import Dispatcher
-    from zepix_core._hookspecs import PluginSpec
-    from zepix_core._market import MarketReplay
-    from zepix_core._runner import InProcessRunner
+    from zepix_core.contract.hookspecs import PluginSpec
+    from zepix_core.execution.dispatch import Dispatcher
+    from zepix_core.execution.runner import InProcessRunner
+    from zepix_core.market.replay import MarketReplay
 
     ep = next(iter(md.entry_points(group=GROUP, name="price_action_1m")))
 

@@ -45,7 +45,7 @@ restart_intensity = 1000
 
 
 def _record() -> Any:
-    from zepix_core._discovery import enumerate_plugins
+    from zepix_core.loading.discovery import enumerate_plugins
 
     return next(r for r in enumerate_plugins() if r.plugin_id == PLUGIN)
 
@@ -55,7 +55,7 @@ def _median(samples: list[float]) -> float:
 
 
 def worker_start(repeat: int) -> list[float]:
-    from zepix_core._worker import ProcessRunner
+    from zepix_core.execution.worker import ProcessRunner
 
     record, took = _record(), []
     for _ in range(repeat):
@@ -67,7 +67,7 @@ def worker_start(repeat: int) -> list[float]:
 
 
 def runner_detection(repeat: int) -> list[float]:
-    from zepix_core._worker import ProcessRunner
+    from zepix_core.execution.worker import ProcessRunner
 
     record, took = _record(), []
     for _ in range(repeat):
@@ -89,10 +89,10 @@ def runner_detection(repeat: int) -> list[float]:
 
 
 def hook_calls(calls: int) -> list[dict[str, Any]]:
-    from zepix_core._discovery import load_plugin
-    from zepix_core._market import MarketReplay
-    from zepix_core._runner import InProcessRunner, call
-    from zepix_core._worker import ProcessRunner
+    from zepix_core.execution.runner import InProcessRunner, call
+    from zepix_core.execution.worker import ProcessRunner
+    from zepix_core.loading.discovery import load_plugin
+    from zepix_core.market.replay import MarketReplay
 
     record = _record()
     replay = MarketReplay(seed=3)
@@ -120,7 +120,7 @@ def hook_calls(calls: int) -> list[dict[str, Any]]:
 
 
 def _host(tmp: str) -> tuple[Any, threading.Thread]:
-    from zepix_core._host import create_host
+    from zepix_core.host.host import create_host
 
     os.environ["ZEPIX_HOME"] = tmp
     path = Path(tmp) / "zepix.toml"

@@ -32,11 +32,11 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginState
-from zepix_core._cli import main
-from zepix_core._host import Clocks, Host, create_host
-from zepix_core._paths import data_dir, store_dir
-from zepix_core._pluginstore import PluginStore
-from zepix_core._storage import Row
+from zepix_core.cli.main import main
+from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.loading.paths import data_dir, store_dir
+from zepix_core.storage import Row
+from zepix_core.versions.store import PluginStore
 
 ALPHA = {"1.0.0": False, "1.1.0": False, "1.2.0": True, "2.0.0": False}  # version -> broken
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from zepix_core import Alert, AlertLevel
-from zepix_core._alerts import AlertManager
+from zepix_core.alerts.manager import AlertManager
 
 W, H, C = AlertLevel.WARNING, AlertLevel.HIGH, AlertLevel.CRITICAL
 T0 = 1_700_000_000.0

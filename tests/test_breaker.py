@@ -8,10 +8,10 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import Bar
-from zepix_core._breaker import BreakerState, CircuitBreaker, Transition
-from zepix_core._discovery import enumerate_plugins
-from zepix_core._runner import call
-from zepix_core._worker import ProcessRunner
+from zepix_core.execution.runner import call
+from zepix_core.execution.worker import ProcessRunner
+from zepix_core.loading.discovery import enumerate_plugins
+from zepix_core.supervision.breaker import BreakerState, CircuitBreaker, Transition
 from zepix_core.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

@@ -13,7 +13,7 @@ import pytest
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
 from zepix_core import PluginState
-from zepix_core._canary import SHADOW
+from zepix_core.versions.canary import SHADOW
 
 USER = getpass.getuser()
 

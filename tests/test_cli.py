@@ -15,9 +15,9 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from tests.e2e import one_json
-from zepix_core._cli import main
-from zepix_core._commands import COMMANDS
-from zepix_core._host import create_host
+from zepix_core.cli.commands import COMMANDS
+from zepix_core.cli.main import main
+from zepix_core.host.host import create_host
 
 NAMES = [c.name for c in COMMANDS]
 LISTINGS = [c.name for c in COMMANDS if c.listing]
@@ -184,7 +184,7 @@ def test_self_test_exit_status(capsys: pytest.CaptureFixture[str], dists: DistFa
 ])
 def test_common_options_before_or_after_the_command(tmp_path: Path, argv: list[str],
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from zepix_core._cli import main
+    from zepix_core.cli.main import main
 
     db = tmp_path / "elsewhere.db"
     assert main([a.format(db=db) for a in argv]) == 0
@@ -195,7 +195,7 @@ def test_common_options_before_or_after_the_command(tmp_path: Path, argv: list[s
 def test_alerts_json_says_which_sinks_got_each_alert(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from zepix_core import Alert, AlertLevel
-    from zepix_core._storage import Store
+    from zepix_core.storage import Store
 
     db = tmp_path / "alerts.db"
     store = Store(db)

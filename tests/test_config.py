@@ -8,7 +8,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from zepix_core import ConfigError
-from zepix_core._config import HOST_DEFAULTS, load_config
+from zepix_core.loading.config import HOST_DEFAULTS, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

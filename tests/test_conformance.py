@@ -10,7 +10,7 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginError, hookimpl
-from zepix_core._conformance import (
+from zepix_core.authoring.conformance import (
     CHECK_NAMES,
     CHECKS,
     CheckResult,
@@ -19,8 +19,8 @@ from zepix_core._conformance import (
     run_check,
     run_suite,
 )
-from zepix_core._conformance._leaks import Holdings, compare, leaks_after
-from zepix_core._discovery import LoadFailure, enumerate_plugins
+from zepix_core.authoring.conformance.leaks import Holdings, compare, leaks_after
+from zepix_core.loading.discovery import LoadFailure, enumerate_plugins
 from zepix_core.testing import load_installed, load_instance
 
 
@@ -42,7 +42,7 @@ def test_results_say_failed_skipped_or_passed() -> None:
 
 
 def test_checks_have_unique_names_and_name_only_spec_hooks() -> None:
-    from zepix_core.hookdoc import all_hooks
+    from zepix_core.authoring.hookdoc import all_hooks
 
     assert len(set(CHECK_NAMES)) == len(CHECKS)
     assert {hook for check in CHECKS for hook in check.hooks} <= set(all_hooks())

@@ -6,7 +6,7 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginState
-from zepix_core._discovery import LoadFailure, enumerate_plugins, load_plugin
+from zepix_core.loading.discovery import LoadFailure, enumerate_plugins, load_plugin
 
 
 def _load_all(dists: DistFactory) -> dict[str, tuple[PluginState, str | None]]:

@@ -9,9 +9,9 @@ import pluggy
 import pytest
 
 from zepix_core import Bar, PluginError, hookimpl
-from zepix_core._dispatch import Dispatcher, parse_intents
-from zepix_core._hookspecs import PluginSpec
-from zepix_core._runner import CallResult, InProcessRunner
+from zepix_core.contract.hookspecs import PluginSpec
+from zepix_core.execution.dispatch import Dispatcher, parse_intents
+from zepix_core.execution.runner import CallResult, InProcessRunner
 
 BAR = Bar("BTCUSD", "1m", 60.0, 1.0, 2.0, 0.5, 1.5, 10.0)
 

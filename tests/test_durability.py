@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from zepix_core._storage import Row, Store
+from zepix_core.storage import Row, Store
 
 pytestmark = pytest.mark.slow
 
-ZEPIX = (sys.executable, "-m", "zepix_core._cli")
+ZEPIX = (sys.executable, "-m", "zepix_core.cli.main")
 
 
 def _zepix(*args: str, db: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

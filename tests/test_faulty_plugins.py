@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
-from zepix_core._storage import Store
+from zepix_core.storage import Store
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def _zepix() -> list[str]:
     script = Path(sys.executable).with_name("zepix")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", ("import sys; from zepix_core._cli import main; "
+    return [sys.executable, "-c", ("import sys; from zepix_core.cli.main import main; "
             "sys.exit(main())")]
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from zepix_core import AlertLevel, ConfigError, HealthStatus
-from zepix_core._health import SEVERITY, Observation, PingReading, Thresholds, judge, worst
-from zepix_core._resources import ResourceSample
-from zepix_core._runner import CallResult
-from zepix_core._shapes import PluginHealth, parse_metrics, parse_ping, parse_self_test
-from zepix_core._sketch import LatencySnapshot
+from zepix_core.execution.runner import CallResult
+from zepix_core.health.resources import ResourceSample
+from zepix_core.health.rules import SEVERITY, Observation, PingReading, Thresholds, judge, worst
+from zepix_core.health.shapes import PluginHealth, parse_metrics, parse_ping, parse_self_test
+from zepix_core.health.sketch import LatencySnapshot
 
 MB = 2**20
 LIMITS = Thresholds()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from zepix_core import REQUIRED_HOOKS, hookspec
-from zepix_core._conformance import exercised_hooks
-from zepix_core.hookdoc import COMMAND, SECTIONS, HookDocError, all_hooks, render
+from zepix_core.authoring.conformance import exercised_hooks
+from zepix_core.authoring.hookdoc import COMMAND, SECTIONS, HookDocError, all_hooks, render
 
 HOOKS_MD = Path(__file__).resolve().parent.parent / "docs" / "hooks.md"
 
@@ -35,7 +35,7 @@ def test_hooks_md_is_generated_from_the_current_specs() -> None:
 def test_hook_documented(hook: str) -> None:
     spec = next(spec for _, spec, _ in SECTIONS if hook in vars(spec))
     doc = inspect.getdoc(vars(spec)[hook])
-    assert doc, f"hook {hook} has no docstring in zepix_core/_hookspecs.py"
+    assert doc, f"hook {hook} has no docstring in zepix_core/contract/hookspecs.py"
     text = section(hook)
     assert doc.splitlines()[0].replace("``", "`") in text
     assert f"def {hook}(" in text
@@ -81,7 +81,7 @@ def test_generated_page_names_required_and_optional_hooks() -> None:
 
 
 def test_command_prints_the_page() -> None:
-    done = subprocess.run([sys.executable, "-m", "zepix_core.hookdoc"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "zepix_core.authoring.hookdoc"], capture_output=True,
                           text=True, timeout=60, check=True)
     assert done.stdout == render()
     assert done.stderr == ""

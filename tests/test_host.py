@@ -21,8 +21,8 @@ from packaging.specifiers import SpecifierSet
 
 from tests.distfactory import DistFactory
 from zepix_core import PluginState
-from zepix_core._host import Host, create_host
-from zepix_core._storage import Store
+from zepix_core.host.host import Host, create_host
+from zepix_core.storage import Store
 
 RECORDING = '''
 import threading
@@ -237,7 +237,7 @@ def test_sigterm_shuts_a_running_host_down_cleanly(plugins: Plugins, dists: Dist
     plugins.add("downstream", requires={"upstream": ">=1"})
     db = tmp_path / "zepix.db"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(dists.root), *sys.path])}
-    proc = subprocess.Popen([sys.executable, "-m", "zepix_core._cli", "run", "--interval",
+    proc = subprocess.Popen([sys.executable, "-m", "zepix_core.cli.main", "run", "--interval",
                              "0.5", "--db", str(db)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

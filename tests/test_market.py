@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from zepix_core import Bar
-from zepix_core._market import DEFAULT_START, TIMEFRAME_MINUTES, MarketReplay, aggregate
+from zepix_core.market.replay import DEFAULT_START, TIMEFRAME_MINUTES, MarketReplay, aggregate
 
 
 def run(replay: MarketReplay, steps: int) -> list[list[Bar]]:

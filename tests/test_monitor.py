@@ -21,12 +21,12 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import HealthStatus
-from zepix_core._checks import Check, run_checks
-from zepix_core._commands.health import age, health_row
-from zepix_core._errors import PluginBusy
-from zepix_core._host import Clocks, Host, create_host
-from zepix_core._monitor import PRUNE_EVERY
-from zepix_core._storage import Store
+from zepix_core.cli.commands.health import age, health_row
+from zepix_core.contract.errors import PluginBusy
+from zepix_core.health.calls import Check, run_checks
+from zepix_core.health.monitor import PRUNE_EVERY
+from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.storage import Store
 
 T0 = 1_700_000_000.0
 DAY = 86400.0

@@ -9,7 +9,7 @@ import pluggy
 import pytest
 
 from zepix_core import Bar, PluginContext, hookimpl
-from zepix_core._hookspecs import PluginSpec
+from zepix_core.contract.hookspecs import PluginSpec
 from zepix_core.paper import (
     Check,
     Fill,

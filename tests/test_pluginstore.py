@@ -14,10 +14,10 @@ import pytest
 
 from tests import plugin_versions as pv
 from zepix_core import PluginState, ZepixError
-from zepix_core._cli import main
-from zepix_core._host import Host, create_host
-from zepix_core._paths import store_dir
-from zepix_core._pluginstore import META_FILE, PluginStore, declared_meta
+from zepix_core.cli.main import main
+from zepix_core.host.host import Host, create_host
+from zepix_core.loading.paths import store_dir
+from zepix_core.versions.store import META_FILE, PluginStore, declared_meta
 
 
 @pytest.fixture(scope="session")

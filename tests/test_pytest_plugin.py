@@ -13,7 +13,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
-from zepix_core._conformance import CHECK_NAMES
+from zepix_core.authoring.conformance import CHECK_NAMES
 
 pytest_plugins = ["pytester"]
 
@@ -358,7 +358,7 @@ def test_fixtures_give_a_host_a_loader_and_a_fake_clock(pytester: pytest.Pyteste
 
 def test_checks_run_from_code_without_pytest_machinery(tmp_path: Path,
                                                        dists: DistFactory) -> None:
-    from zepix_core._conformance import run_suite
+    from zepix_core.authoring.conformance import run_suite
 
     dists.add("zepix-good", "1.0.0", {"good": "good_mod:Plugin"}, {"good_mod": good_plugin()})
     results = run_suite("good", tmp_path, paths=[str(dists.root)])

@@ -7,7 +7,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from zepix_core import PluginError, PluginState
-from zepix_core._resolution import Candidate, Policy, parse_meta, resolve
+from zepix_core.loading.resolution import Candidate, Policy, parse_meta, resolve
 
 
 def cand(pid: str, version: str = "1.0.0", api: str = "", **requires: str) -> Candidate:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from zepix_core._resources import ResourceSampler
+from zepix_core.health.resources import ResourceSampler
 
 pytestmark = pytest.mark.slow     # real child processes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zepix_core._restart import RestartPolicy
+from zepix_core.supervision.restart import RestartPolicy
 
 
 class FakeClock:

@@ -9,9 +9,9 @@ import pluggy
 import pytest
 
 from zepix_core import hookimpl
-from zepix_core._errors import PluginBusy, PluginDead
-from zepix_core._hookspecs import PluginSpec
-from zepix_core._runner import InProcessRunner, call, call_many
+from zepix_core.contract.errors import PluginBusy, PluginDead
+from zepix_core.contract.hookspecs import PluginSpec
+from zepix_core.execution.runner import InProcessRunner, call, call_many
 
 
 class Gate:

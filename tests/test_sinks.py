@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from zepix_core import Alert, AlertLevel, ConfigError, hookimpl
-from zepix_core._sinks import (
+from zepix_core.alerts.sinks import (
     AlertDispatcher,
     LogSink,
     WebhookSink,

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from zepix_core._sketch import Sketch, WindowStats
+from zepix_core.health.sketch import Sketch, WindowStats
 
 
 class FakeClock:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from zepix_core import StorageError
-from zepix_core._cli import main
-from zepix_core._storage import Store
-from zepix_core._storage._schema import MIGRATIONS
+from zepix_core.cli.main import main
+from zepix_core.storage import Store
+from zepix_core.storage.schema import MIGRATIONS
 
 CORE = Path(__file__).resolve().parent.parent / "zepix_core"
 TABLES = {"hosts", "plugin_versions", "activations", "plugin_status", "events",
@@ -96,7 +96,7 @@ def test_damaged_table_fails_reads_and_writes_with_advice(
     damaged.close()
     _one_line_error(capsys, ["history", "--db", str(path)])
     # ``run`` writes activations: it too stops with one line, not a traceback.
-    done = subprocess.run([sys.executable, "-m", "zepix_core._cli", "run", "--once", "--db",
+    done = subprocess.run([sys.executable, "-m", "zepix_core.cli.main", "run", "--once", "--db",
                            str(path)], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "corrupt" in done.stderr
@@ -146,7 +146,7 @@ def test_no_sql_outside_the_storage_package() -> None:
     sql = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
                      r"CREATE\s+TABLE)\b")
     offenders = [f"{path.relative_to(CORE)}:{n}"
-                 for path in CORE.rglob("*.py") if "_storage" not in path.parts
+                 for path in CORE.rglob("*.py") if "storage" not in path.parts
                  for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if sql.search(line)]
     assert offenders == []
@@ -155,7 +155,7 @@ def test_no_sql_outside_the_storage_package() -> None:
 def test_two_hosts_registering_at_once_exactly_one_wins(tmp_path: Path) -> None:
     import threading
 
-    from zepix_core._storage import Store
+    from zepix_core.storage import Store
 
     path = tmp_path / "race.db"
     Store(path).close()

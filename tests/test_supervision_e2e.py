@@ -28,9 +28,9 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginState
-from zepix_core._host import Host, create_host
-from zepix_core._storage import Store
-from zepix_core._worker import ProcessRunner
+from zepix_core.execution.worker import ProcessRunner
+from zepix_core.host.host import Host, create_host
+from zepix_core.storage import Store
 
 pytestmark = pytest.mark.slow
 
@@ -318,7 +318,7 @@ def test_a_sigkilled_zepix_run_leaves_no_worker_alive(cli_env: dict[str, str]) -
     try:
         host = psutil.Process(run.pid)
         workers = wait_until(lambda: [c.pid for c in host.children()
-                                      if "zepix_core._workerproc" in " ".join(c.cmdline())]
+                                      if "zepix_core.execution.workerproc" in " ".join(c.cmdline())]
                              if len(host.children()) >= 2 else None, timeout=20, step=0.05)
         assert len(workers) == 2
         run.kill()

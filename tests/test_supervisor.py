@@ -20,13 +20,13 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginState
-from zepix_core._config import load_config
-from zepix_core._discovery import EntryRecord, load_plugin
-from zepix_core._errors import ConfigError
-from zepix_core._guard import Limits
-from zepix_core._host import Host
-from zepix_core._operator import clear_mark
-from zepix_core._runner import InProcessRunner
+from zepix_core.contract.errors import ConfigError
+from zepix_core.execution.runner import InProcessRunner
+from zepix_core.host.host import Host
+from zepix_core.loading.config import load_config
+from zepix_core.loading.discovery import EntryRecord, load_plugin
+from zepix_core.supervision.guard import Limits
+from zepix_core.supervision.operator import clear_mark
 from zepix_core.testing import FakeClock, make_host
 
 FAST = """

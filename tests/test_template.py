@@ -28,8 +28,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.distfactory import DistFactory
-from zepix_core._cli import main
-from zepix_core._conformance import CHECK_NAMES, run_suite
+from zepix_core.authoring.conformance import CHECK_NAMES, run_suite
+from zepix_core.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED = ["README.md", "my_strategy/__init__.py", "my_strategy/plugin.py",

@@ -24,8 +24,8 @@ import pytest
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
 from zepix_core import PluginState
-from zepix_core._paths import store_dir
-from zepix_core._storage import Store
+from zepix_core.loading.paths import store_dir
+from zepix_core.storage import Store
 
 USER = getpass.getuser()
 
@@ -271,7 +271,7 @@ def test_racing_upgrade_commands_and_a_running_host_leave_a_consistent_state(
         tmp_path_factory: pytest.TempPathFactory, zepix_home: Path) -> None:
     pv.fill_store(tmp_path_factory, store_dir(), "1.0.0", "1.1.0", "2.0.0")
     (zepix_home / "zepix.toml").write_text(pv.CONFIG)
-    zepix = [sys.executable, "-m", "zepix_core._cli"]
+    zepix = [sys.executable, "-m", "zepix_core.cli.main"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     first = subprocess.run([*zepix, "upgrade", "alpha", "1.0.0"], env=env, check=False)
     assert first.returncode == 0

@@ -18,12 +18,12 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import Bar, PluginContext, PluginState
-from zepix_core._config import PluginConfig
-from zepix_core._discovery import LoadFailure, enumerate_plugins, load_plugin
-from zepix_core._errors import PluginBusy, PluginDead, PluginError
-from zepix_core._resources import ResourceSampler
-from zepix_core._runner import call
-from zepix_core._worker import ProcessRunner, process_runner
+from zepix_core.contract.errors import PluginBusy, PluginDead, PluginError
+from zepix_core.execution.runner import call
+from zepix_core.execution.worker import ProcessRunner, process_runner
+from zepix_core.health.resources import ResourceSampler
+from zepix_core.loading.config import PluginConfig
+from zepix_core.loading.discovery import LoadFailure, enumerate_plugins, load_plugin
 
 MB = 2**20
 Spawn = Callable[..., ProcessRunner]
@@ -279,9 +279,9 @@ def test_load_failure_in_the_worker_matches_in_process(
 
 HOST = """
 import sys, threading, time
-from zepix_core._config import PluginConfig
-from zepix_core._discovery import enumerate_plugins
-from zepix_core._worker import ProcessRunner, process_runner
+from zepix_core.loading.config import PluginConfig
+from zepix_core.loading.discovery import enumerate_plugins
+from zepix_core.execution.worker import ProcessRunner, process_runner
 
 root, where = sys.argv[1], sys.argv[2]
 [rec] = enumerate_plugins([root])

@@ -3,12 +3,17 @@
 A plugin author needs only ``from zepix_core import hookimpl``.
 """
 
-from ._errors import ConfigError, PluginError, StorageError, ZepixError
-from ._hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
-from ._model import Alert, AlertLevel, Bar, HealthStatus, PluginContext, PluginState
-
-#: The plugin API version the host offers; plugins state ``requires_api`` against it.
-API_VERSION = "1.0"
+from zepix_core.contract.api import API_VERSION
+from zepix_core.contract.errors import ConfigError, PluginError, StorageError, ZepixError
+from zepix_core.contract.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
+from zepix_core.contract.model import (
+    Alert,
+    AlertLevel,
+    Bar,
+    HealthStatus,
+    PluginContext,
+    PluginState,
+)
 
 __all__ = [
     "API_VERSION",

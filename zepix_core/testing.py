@@ -22,11 +22,11 @@ from typing import ClassVar
 
 import pytest
 
-from ._conformance import CHECK_NAMES, CheckResult, Finding, run_check
-from ._discovery import EntryRecord, enumerate_plugins
-from ._harness import PluginHandle, load_installed, load_instance
-from ._host import Clocks, Host, create_host
-from ._lifecycle import RunnerFactory
+from zepix_core.authoring.conformance import CHECK_NAMES, CheckResult, Finding, run_check
+from zepix_core.authoring.harness import PluginHandle, load_installed, load_instance
+from zepix_core.execution.lifecycle import RunnerFactory
+from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 
 
 class FakeClock:

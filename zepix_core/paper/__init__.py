@@ -16,9 +16,21 @@ session into a plugin: it implements the health, lifecycle and work hooks, and
 a subclass supplies the strategy.
 """
 
-from ._broker import Clock, Direction, Fill, PaperBroker, Position, Side, Trade
-from ._selftest import Check, accounting_check, round_trips, self_test_report, synthetic_bars
-from ._session import PaperSession, PaperStrategy, SessionSettings, Strategy, bar_problem
+from zepix_core.paper._broker import Clock, Direction, Fill, PaperBroker, Position, Side, Trade
+from zepix_core.paper._selftest import (
+    Check,
+    accounting_check,
+    round_trips,
+    self_test_report,
+    synthetic_bars,
+)
+from zepix_core.paper._session import (
+    PaperSession,
+    PaperStrategy,
+    SessionSettings,
+    Strategy,
+    bar_problem,
+)
 
 __all__ = [
     "Check",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._model import Bar
+from zepix_core.contract.model import Bar
 
 Direction = Literal["long", "short"]
 Side = Literal["buy", "sell"]

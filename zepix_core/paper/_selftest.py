@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._model import Bar
+from zepix_core.contract.model import Bar
 
 
 @dataclass(frozen=True)

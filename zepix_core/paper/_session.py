@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._hookspecs import hookimpl
-from .._model import Bar, PluginContext
-from ._broker import Clock, Fill, PaperBroker
+from zepix_core.contract.hookspecs import hookimpl
+from zepix_core.contract.model import Bar, PluginContext
+from zepix_core.paper._broker import Clock, Fill, PaperBroker
 
 Strategy = Callable[[Bar], list[Fill]]
 

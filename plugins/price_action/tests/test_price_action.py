@@ -26,8 +26,8 @@ from zepix_price_action._selftest import choppy, ramp
 
 import zepix_core
 from zepix_core import Bar, PluginContext
-from zepix_core._hookspecs import PluginSpec
-from zepix_core._market import MarketReplay
+from zepix_core.contract.hookspecs import PluginSpec
+from zepix_core.market.replay import MarketReplay
 from zepix_core.paper import accounting_check, synthetic_bars
 from zepix_core.testing import FakeClock
 

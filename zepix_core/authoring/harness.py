@@ -1,0 +1,132 @@
+"""One plugin loaded for testing: its own plugin manager and runner, and hook calls under deadlines.
+
+Tests and the conformance checks load a plugin the way the host does (its
+real entry point, or an object registered under a plugin id) and call its
+hooks through an ``InProcessRunner``, so a hung hook costs its deadline and
+nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import pluggy
+
+from zepix_core.contract.errors import PluginError
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.model import PluginContext
+from zepix_core.execution.runner import CallResult, InProcessRunner, call
+from zepix_core.loading.discovery import (
+    GROUP,
+    EntryRecord,
+    build_manager,
+    enumerate_plugins,
+    load_plugin,
+)
+
+
+def find_record(plugin_id: str, paths: Sequence[str] | None = None) -> EntryRecord:
+    """The installed entry point named ``plugin_id``; raises ``PluginError`` naming the fix."""
+    records = enumerate_plugins(paths)
+    for record in records:
+        if record.plugin_id == plugin_id:
+            return record
+    installed = ", ".join(sorted({r.plugin_id for r in records})) or "none"
+    raise PluginError(
+        f"no plugin '{plugin_id}' is installed: no entry point named '{plugin_id}' in group "
+        f"'{GROUP}' (installed: {installed}); declare it under "
+        f'[project.entry-points."{GROUP}"] and pip install the package',
+        plugin_id=plugin_id)
+
+
+class PluginHandle:
+    """A loaded plugin with a runner of its own; close it (or use ``with``) when done."""
+
+    def __init__(self, record: EntryRecord, obj: object, pm: pluggy.PluginManager) -> None:
+        self.record = record
+        self.obj = obj
+        self.pm = pm
+        self.runner = InProcessRunner(record.plugin_id, pm)
+
+    @property
+    def plugin_id(self) -> str:
+        return self.record.plugin_id
+
+    def implements(self, hook: str) -> bool:
+        """Whether the plugin has an implementation of ``hook``."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
+    def call(self, hook: str, timeout: float | None = None, **kwargs: Any) -> CallResult:
+        """Call ``hook`` on the plugin's runner within ``timeout`` (default: its deadline)."""
+        limit = DEFAULT_DEADLINES.get(hook, 10.0) if timeout is None else timeout
+        return call(self.runner, hook, limit, kwargs)
+
+    def value(self, hook: str, timeout: float | None = None, **kwargs: Any) -> Any:
+        """The hook's answer; raises ``PluginError`` when it raised or missed its deadline."""
+        result = self.call(hook, timeout, **kwargs)
+        if not result.ok:
+            raise PluginError(f"{hook} of plugin {self.plugin_id} failed: {result.error}",
+                              plugin_id=self.plugin_id)
+        return result.value
+
+    def context(self, data_dir: Path | str) -> PluginContext:
+        """The context the host would hand this plugin, with ``data_dir`` as its directory."""
+        from zepix_core.contract.api import API_VERSION
+
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        return PluginContext(plugin_id=self.plugin_id, version=self.record.dist_version,
+                             api_version=API_VERSION, data_dir=str(data_dir))
+
+    def activate(self, data_dir: Path | str,
+                 config: Mapping[str, Any] | None = None) -> CallResult:
+        """Call ``activate`` as the host does, with ``config`` as the plugin's table."""
+        return self.call("activate", context=self.context(data_dir), config=dict(config or {}))
+
+    def deactivate(self, reason: str = "shutdown") -> CallResult:
+        return self.call("deactivate", reason=reason)
+
+    def close(self) -> None:
+        """Stop the runner; a call still hanging is abandoned."""
+        self.runner.close(timeout=0.5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def load_installed(plugin_id: str, paths: Sequence[str] | None = None) -> PluginHandle:
+    """Load an installed plugin through its real entry point, as the host does.
+
+    Raises ``PluginError`` when no such entry point exists and ``LoadFailure``
+    (a ``PluginError``) when it cannot be loaded, with the host's reason.
+    """
+    return load_record(find_record(plugin_id, paths))
+
+
+def load_record(record: EntryRecord) -> PluginHandle:
+    """Load the plugin of an entry point found by discovery; raises ``LoadFailure``."""
+    pm = load_plugin(record)
+    return PluginHandle(record, pm.get_plugin(record.plugin_id), pm)
+
+
+def load_instance(obj: object, plugin_id: str = "plugin", version: str = "0") -> PluginHandle:
+    """Register ``obj`` (a module, a class to instantiate, or an instance) as ``plugin_id``.
+
+    ``version`` stands in for the distribution's version. Validation is the
+    host's: a missing required hook or a mismatched signature raises
+    ``LoadFailure``.
+    """
+    value = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', type(obj).__name__)}"
+    record = EntryRecord(plugin_id=plugin_id, distribution="(in memory)", dist_version=version,
+                         value=value, location="")
+    instance = obj() if isinstance(obj, type) else obj
+    return PluginHandle(record, instance, build_manager(record, instance))
+
+
+__all__ = ["PluginHandle", "find_record", "load_installed", "load_instance", "load_record"]

@@ -1,0 +1,96 @@
+"""``zepix restart``, and the timeline ``zepix history --events`` shows."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from zepix_core.cli.commands.base import Command, actor, await_request, live_host, store_from
+from zepix_core.cli.render import emit_json
+from zepix_core.contract.errors import ZepixError
+from zepix_core.storage import Row, Store
+from zepix_core.supervision.operator import clear_mark
+
+
+def _restart_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plugin_id", metavar="ID", help="the plugin to restart")
+    p.add_argument("--wait", type=float, metavar="S",
+                   help="wait up to S seconds for the running host to apply it and print the "
+                        "outcome; exit 1 if it did not")
+
+
+
+
+
+
+
+
+def _restart(args: argparse.Namespace) -> int:
+    if args.wait is not None and args.wait < 0:
+        raise ZepixError("restart: --wait must be >= 0 seconds")
+    store = store_from(args)
+    try:
+        status = store.statuses().get(args.plugin_id)
+        if status is None:
+            raise ZepixError(f"restart: no plugin '{args.plugin_id}' is known to {store.path}; "
+                             "see 'zepix plugins'")
+        request_id = store.add_request(args.plugin_id, "restart", actor(), time.time())
+        host = live_host(store)
+        if host is None:
+            clear_mark(store, request_id, status, time.time())
+        elif args.wait is not None:
+            await_request(store, request_id, args.wait)
+        row = store.request(request_id)
+    finally:
+        store.close()
+    assert row is not None
+    applied = row["applied_at"] is not None
+    if args.json:
+        emit_json({**row, "host_pid": host["pid"] if host else None})
+    elif applied:
+        sys.stdout.write(f"restart of {row['plugin_id']} (request {row['id']}): "
+                         f"{row['outcome']}\n")
+    else:
+        assert host is not None
+        sys.stdout.write(f"restart of {row['plugin_id']} requested (request {row['id']}); "
+                         f"the running host (pid {host['pid']}) applies it within one round\n")
+    if applied or args.wait is None:
+        return 0
+    sys.stderr.write(f"zepix: the host did not apply request {row['id']} within "
+                     f"{args.wait:g}s; see 'zepix history {row['plugin_id']} --events'\n")
+    return 1
+
+
+def timeline(store: Store, plugin_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
+    operator requests) as one story, newest first."""
+    entries: list[dict[str, Any]] = []
+    for a in store.history(plugin_id, limit):
+        entries.append(_entry(a["activated_at"], a, "activated", "host", a["activation_reason"]))
+        if a["deactivated_at"] is not None:
+            entries.append(_entry(a["deactivated_at"], a, "deactivated", "host",
+                                  a["deactivation_reason"] or ""))
+    for e in store.events(plugin_id, limit):
+        entries.append(_entry(e["ts"], e, e["kind"], e["actor"], e["detail"]))
+    entries.sort(key=lambda e: e["timestamp"], reverse=True)
+    return entries[:limit]
+
+
+def _entry(ts: float, row: Row, kind: str, actor: str, detail: str) -> dict[str, Any]:
+    return {"timestamp": ts, "plugin_id": row["plugin_id"], "version": row["version"],
+            "kind": kind, "actor": actor, "detail": detail}
+
+
+TIMELINE_COLUMNS = ("timestamp", "plugin_id", "version", "kind", "detail")
+
+COMMANDS = [
+    Command("restart", "bring back a plugin the host gave up on (or restart any plugin)",
+            "Writes a restart request. A running host applies it within one round: it\n"
+            "forgets the plugin's failures, closes its circuit breaker and loads a fresh\n"
+            "instance. With no host running, the FAILED mark a host left when it gave up\n"
+            "is cleared, so the next 'zepix run' activates the plugin again.\n\n"
+            "  zepix restart crasher --wait 30   wait for the running host's outcome",
+            _restart, _restart_args, listing=True),
+]

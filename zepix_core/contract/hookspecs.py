@@ -1,0 +1,155 @@
+"""Hook specifications: the contract between the host and its plugins.
+
+Each docstring is the contract for that hook: arguments, return shape, the
+deadline the host gives it, when it is called and what happens when it raises.
+docs/hooks.md is generated from these docstrings (``python -m zepix_core.authoring.hookdoc``)
+and a test fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from zepix_core.contract.model import Alert, Bar, PluginContext
+
+PROJECT = "zepix"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Hooks every plugin must implement: the health surface of the contract.
+REQUIRED_HOOKS = ("plugin_version", "health_ping", "get_metrics", "self_test")
+
+#: Default deadline in seconds for each plugin hook; the config may override
+#: ``ping_timeout`` (health_ping, get_metrics) per plugin.
+DEFAULT_DEADLINES: Mapping[str, float] = {
+    "plugin_version": 2.0,
+    "health_ping": 2.0,
+    "get_metrics": 2.0,
+    "self_test": 10.0,
+    "activate": 10.0,
+    "deactivate": 5.0,
+    "on_bar": 1.0,
+}
+
+
+class PluginSpec:
+    """Hooks the host calls on each strategy plugin."""
+
+    @hookspec(firstresult=True)
+    def plugin_version(self) -> str | Mapping[str, Any]:
+        """Report the plugin's version and what it needs.
+
+        Returns a PEP 440 version string, or a mapping with ``version``
+        (required), ``requires_api`` (a PEP 440 specifier on
+        ``zepix_core.API_VERSION``), ``requires`` (mapping plugin id ->
+        specifier), ``features`` (list of str), ``commit``, ``build_date``
+        (ISO 8601) and ``author``.
+
+        Called at discovery, before activation, and now and then while the
+        plugin runs so the host notices a changed plugin. Deadline 2 s. The
+        version must equal the distribution's version; a mismatch is
+        reported. A call that raises, times out or returns another shape, or
+        an invalid version, makes the plugin ``REJECTED``.
+        """
+
+    @hookspec(firstresult=True)
+    def health_ping(self, now: float) -> bool | Mapping[str, Any]:
+        """Answer a liveness check.
+
+        ``now`` is the host's wall-clock time in epoch seconds. Returns
+        ``True``/``False``, or a mapping with ``ok`` (bool) and optional
+        ``last_activity`` (epoch seconds of the plugin's last real work) and
+        ``detail`` (str).
+
+        Called once per monitoring round. Deadline 2 s (``ping_timeout`` in
+        the plugin's config). A call past its deadline counts as a miss; the
+        status becomes ``HUNG`` after consecutive misses. ``ok`` false or an
+        exception counts as an error; ``last_activity`` older than the
+        heartbeat limit makes the plugin ``STALE``.
+        """
+
+    @hookspec(firstresult=True)
+    def get_metrics(self) -> Mapping[str, int | float]:
+        """Report counters of the plugin's own work.
+
+        Returns a mapping of metric name -> int or float. Recognised names:
+        ``signals_processed``, ``orders_placed``, ``wins``, ``losses``,
+        ``errors``, ``warnings``; any other numeric names are kept as custom
+        metrics. Counters are cumulative since activation.
+
+        Called once per monitoring round. Deadline 2 s (``ping_timeout``). A
+        non-mapping return or a non-numeric value is recorded as an error of
+        the plugin; the numeric entries of a partly wrong mapping are kept.
+        """
+
+    @hookspec(firstresult=True)
+    def self_test(self) -> bool | Mapping[str, Any]:
+        """Run the plugin's own checks; must be idempotent and side-effect free.
+
+        Returns ``True``/``False``, or a mapping with ``passed`` (bool) and
+        optional ``checks``: a list of mappings with ``name``, ``passed`` and
+        ``detail``.
+
+        Called at activation, every N monitoring rounds and by
+        ``zepix self-test``. Deadline 10 s. An exception or a wrong shape
+        counts as a failed self test.
+        """
+
+    @hookspec(firstresult=True)
+    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
+        """Start the plugin (optional hook).
+
+        ``context`` carries the plugin id, its version, the host API version
+        and a private data directory; ``config`` is the plugin's table from
+        the host's TOML config (``[plugins.<id>]``, host keys included).
+
+        Called once, in dependency order, before any ``on_bar``. Deadline
+        10 s. If it raises or times out the plugin is ``FAILED`` with the
+        reason and never receives market data; other plugins go on.
+        """
+
+    @hookspec(firstresult=True)
+    def deactivate(self, reason: str) -> None:
+        """Stop the plugin and release what it holds (optional hook).
+
+        ``reason`` says why: ``shutdown``, ``config``, ``failure``,
+        ``restart``, ``upgrade``. Called in reverse dependency order at
+        shutdown and whenever the host deactivates the plugin. Deadline 5 s.
+        An exception is recorded; the host deactivates the plugin anyway.
+        """
+
+    @hookspec(firstresult=True)
+    def on_bar(self, bar: Bar) -> Sequence[Mapping[str, Any]] | None:
+        """Process one closed market bar; the strategy's work hook (optional).
+
+        ``bar`` is a closed OHLCV bar of one symbol and timeframe (``1m``,
+        ``5m``, ``15m``, ``1h``); a plugin ignores timeframes it does not
+        trade. Returns ``None`` or a list of trade intents, each a mapping
+        with ``symbol``, ``side`` (``buy`` or ``sell``), ``quantity`` (> 0)
+        and optional ``price`` and ``reason``.
+
+        Called for every closed bar while the plugin is active. Deadline 1 s.
+        The host measures the latency and errors of every call; an exception,
+        a timeout or a wrong-shaped return counts as an error of the plugin
+        and its intents are dropped.
+        """
+
+
+class HostSpec:
+    """Hooks of the host itself; built-in behaviour implements them too."""
+
+    @hookspec
+    def alert_sink(self, alert: Alert) -> None:
+        """Deliver one alert event (a new alert, a repeat, or a resolution).
+
+        Implemented by the built-in log sink and webhook sink, and by any
+        plugin registered on the host's own plugin manager. Called from the
+        alert delivery thread, never from the monitoring round. A sink that
+        raises is retried with backoff and the delivery recorded as failed;
+        it never blocks monitoring.
+        """
+

@@ -1,0 +1,112 @@
+"""One plugin's way from entry point to active and back: load, read metadata, activate, deactivate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from packaging.version import Version
+
+from zepix_core.contract.errors import PluginError
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.model import PluginContext, PluginState
+from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, call
+from zepix_core.loading.config import PluginConfig
+from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
+from zepix_core.loading.paths import plugin_data_dir
+from zepix_core.loading.resolution import PluginMeta, parse_meta
+
+#: Builds the runner for one plugin; raises ``LoadFailure`` when it cannot be loaded.
+RunnerFactory = Callable[[EntryRecord, PluginConfig], Runner]
+
+
+def inprocess_runner(record: EntryRecord, config: PluginConfig) -> Runner:
+    return InProcessRunner(record.plugin_id, load_plugin(record))
+
+
+@dataclass
+class PluginSlot:
+    """Everything the host knows about one discovered plugin."""
+
+    record: EntryRecord
+    config: PluginConfig
+    state: PluginState = PluginState.DISCOVERED
+    reason: str | None = None
+    runner: Runner | None = None
+    meta: PluginMeta | None = None
+    note: str | None = None
+    activation_id: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def plugin_id(self) -> str:
+        return self.record.plugin_id
+
+    @property
+    def version(self) -> str:
+        return self.record.dist_version
+
+    def fail(self, state: PluginState, cause: str) -> None:
+        """Move to ``state`` with a reason naming plugin, distribution and cause."""
+        self.state = state
+        self.reason = f"{self.record.label}: {cause}"
+
+    def release(self) -> None:
+        if self.runner is not None:
+            self.runner.close(timeout=0.5)
+            self.runner = None
+
+
+def load(slot: PluginSlot, factory: RunnerFactory) -> None:
+    """Build the slot's runner, or record why the plugin cannot be loaded."""
+    try:
+        slot.runner = factory(slot.record, slot.config)
+    except LoadFailure as exc:
+        slot.state, slot.reason = exc.state, str(exc)
+
+
+def read_meta(slot: PluginSlot, result: CallResult) -> None:
+    """Apply a ``plugin_version`` answer: metadata on success, ``REJECTED`` otherwise."""
+    if not result.ok:
+        slot.fail(PluginState.REJECTED, f"plugin_version failed: {result.error}")
+        return
+    try:
+        slot.meta = parse_meta(result.value)
+    except PluginError as exc:
+        slot.fail(PluginState.REJECTED, str(exc))
+        return
+    if slot.meta.version != Version(slot.version):
+        slot.note = (f"version mismatch: plugin reports {slot.meta.version}, distribution "
+                     f"{slot.record.distribution} is {slot.version}")
+
+
+def context_for(slot: PluginSlot, api_version: str) -> PluginContext:
+    data = plugin_data_dir(slot.plugin_id)
+    data.mkdir(parents=True, exist_ok=True)
+    return PluginContext(plugin_id=slot.plugin_id, version=slot.version,
+                         api_version=api_version, data_dir=str(data))
+
+
+def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic) -> bool:
+    """Call the plugin's ``activate`` hook; a failure leaves the slot ``FAILED``."""
+    assert slot.runner is not None
+    kwargs = {"context": context_for(slot, api_version), "config": dict(slot.config.table)}
+    result = call(slot.runner, "activate", DEFAULT_DEADLINES["activate"], kwargs, clock)
+    if not result.ok:
+        slot.fail(PluginState.FAILED, f"activate failed: {result.error}")
+        slot.release()
+        return False
+    slot.state, slot.reason = PluginState.ACTIVE, slot.note
+    return True
+
+
+def deactivate(slot: PluginSlot, reason: str, clock: Clock = time.monotonic) -> str | None:
+    """Call ``deactivate`` and stop the runner; returns the hook's error, if any."""
+    error = None
+    if slot.runner is not None and slot.runner.alive():
+        result = call(slot.runner, "deactivate", DEFAULT_DEADLINES["deactivate"],
+                      {"reason": reason}, clock)
+        error = result.error
+    slot.release()
+    return error

@@ -1,0 +1,190 @@
+"""Calling plugin hooks under deadlines.
+
+A *runner* owns the way one plugin's hooks are executed: ``InProcessRunner``
+gives each plugin its own thread inside the host; the worker-process runner
+(``_worker``) serves the same calls from a subprocess. Both hand back
+``concurrent.futures.Future`` objects, so the caller bounds every call with a
+deadline and a hung plugin delays nobody but itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pluggy
+
+from zepix_core.contract.errors import HookTimeout, PluginBusy, PluginDead, describe
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one hook call gave: a value, or an error, or a missed deadline."""
+
+    plugin_id: str
+    hook: str
+    value: Any = None
+    error: str | None = None
+    timed_out: bool = False
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.timed_out
+
+    @classmethod
+    def missed(cls, plugin_id: str, hook: str, deadline: float, waited: float) -> CallResult:
+        """The result of a call that gave no answer within its ``deadline`` seconds."""
+        return cls(plugin_id, hook, timed_out=True, duration=waited,
+                   error=describe(HookTimeout(f"no answer within {deadline:.2f}s")))
+
+
+class Runner(Protocol):
+    """Executes hook calls of one plugin."""
+
+    plugin_id: str
+
+    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+        """Queue a hook call; calls of one plugin run one at a time, in order.
+
+        The future fails with ``PluginBusy`` when too many calls are already
+        waiting (a hung plugin), and with ``PluginDead`` when the plugin's
+        executor is gone. A cancelled future's call never starts."""
+
+    def alive(self) -> bool:
+        """Whether the plugin's executor is running."""
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop the executor; a hung call is abandoned."""
+
+
+class InProcessRunner:
+    """Runs one plugin's hooks, one at a time, on a dedicated daemon thread of the host.
+
+    Calls queue behind each other (a monitoring round submits several at once);
+    a call whose caller gave up waiting is cancelled and never starts. When
+    ``max_pending`` calls are already waiting, typically behind a hung call,
+    ``submit`` fails at once with ``PluginBusy`` instead of queueing more. The
+    thread cannot be killed: recovering a hung in-process plugin means
+    abandoning it and building a fresh instance (see docs/supervision.md).
+    """
+
+    def __init__(self, plugin_id: str, pm: pluggy.PluginManager, max_pending: int = 8) -> None:
+        self.plugin_id = plugin_id
+        self.pm = pm
+        self.max_pending = max_pending
+        self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._running: tuple[str, float] | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                future.set_exception(PluginDead(f"plugin {self.plugin_id} is stopped",
+                                                plugin_id=self.plugin_id))
+                return future
+            if self._pending >= self.max_pending:
+                future.set_exception(PluginBusy(self._busy_text(), plugin_id=self.plugin_id))
+                return future
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name=f"zepix-{self.plugin_id}", daemon=True)
+                self._thread.start()
+        self._jobs.put((hook, kwargs, future))
+        return future
+
+    def _busy_text(self) -> str:
+        running = self._running
+        if running is None:
+            return f"{self._pending} calls already waiting"
+        return f"{running[0]} still running after {time.monotonic() - running[1]:.1f}s"
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            hook, kwargs, future = job
+            if future.set_running_or_notify_cancel():
+                with self._lock:
+                    self._running = (hook, time.monotonic())
+                self._execute(hook, kwargs, future)
+            with self._lock:
+                self._pending -= 1
+                self._running = None
+
+    def _execute(self, hook: str, kwargs: Mapping[str, Any], future: Future[Any]) -> None:
+        try:
+            value = getattr(self.pm.hook, hook)(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+
+    def alive(self) -> bool:
+        return not self._closed
+
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def close(self, timeout: float = 1.0) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._jobs.put(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+
+def wait(
+    plugin_id: str, hook: str, future: Future[Any], deadline: float, started: float,
+    clock: Clock = time.monotonic,
+) -> CallResult:
+    """Wait for a submitted call until the monotonic ``deadline``."""
+    try:
+        value = future.result(timeout=max(0.0, deadline - clock()))
+    except FutureTimeout:
+        future.cancel()  # if it has not started yet, it never will
+        return CallResult.missed(plugin_id, hook, deadline - started, clock() - started)
+    except BaseException as exc:  # noqa: BLE001 - the plugin's own exception, via the future
+        return CallResult(plugin_id, hook, error=describe(exc), duration=clock() - started)
+    return CallResult(plugin_id, hook, value=value, duration=clock() - started)
+
+
+def call(
+    runner: Runner, hook: str, timeout: float, kwargs: Mapping[str, Any] | None = None,
+    clock: Clock = time.monotonic,
+) -> CallResult:
+    """Call one hook and wait at most ``timeout`` seconds for its answer."""
+    started = clock()
+    future = runner.submit(hook, kwargs or {})
+    return wait(runner.plugin_id, hook, future, started + timeout, started, clock)
+
+
+def call_many(
+    calls: Iterable[tuple[Runner, str, Mapping[str, Any], float]],
+    clock: Clock = time.monotonic,
+) -> list[CallResult]:
+    """Start every call at once, then collect each within its own deadline.
+
+    The whole batch takes at most the longest single timeout, however many
+    plugins hang.
+    """
+    pending = []
+    for runner, hook, kwargs, timeout in calls:
+        started = clock()
+        pending.append((runner.plugin_id, hook, runner.submit(hook, kwargs),
+                        started + timeout, started))
+    return [wait(pid, hook, fut, deadline, started, clock)
+            for pid, hook, fut, deadline, started in pending]

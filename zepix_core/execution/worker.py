@@ -1,0 +1,346 @@
+"""Plugins in worker processes, the host's side: ``ProcessRunner``.
+
+The host starts ``python -P -c <boot> --fd N ...`` with one end of a Unix
+socketpair as its only extra file descriptor; the worker runs
+``_workerproc.main``, and both sides talk in ``_frames``. The host unpickles
+answers refusing every class, so a plugin's own types never load into the
+host. docs/supervision.md explains the choices (why not ``multiprocessing``,
+how orphans are avoided).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zepix_core.contract.errors import PluginBusy, PluginDead, PluginError, RemoteError, describe
+from zepix_core.contract.model import PluginState
+from zepix_core.execution.frames import recv_frame, send_frame
+from zepix_core.loading.discovery import EntryRecord, LoadFailure
+
+if TYPE_CHECKING:
+    from zepix_core.execution.runner import Runner
+    from zepix_core.loading.config import PluginConfig
+
+log = logging.getLogger("zepix.worker")
+
+OnExit = Callable[[int | None, int | None], None]
+
+_KILL_WAIT = 10.0  # SIGKILL is final, but a process in uninterruptible sleep dies late
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+# The worker imports the very zepix_core the host runs, even from a source
+# checkout; -P keeps the host's working directory off its sys.path.
+_BOOT = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
+         "from zepix_core.execution.workerproc import main; sys.exit(main(sys.argv[1:]))")
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+
+
+def _loads_plain(data: bytes) -> Any:
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
+# Linux's parent-death signal fires when the *thread* that started the worker
+# ends, not the host process: a worker started from a short-lived thread (a
+# restart timer) would die with it. So every worker is started from this one
+# pool thread, which ends only when the interpreter shuts down; workers still
+# running then are killed by the kernel, which is what "no orphans" asks.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zepix-spawner")
+
+
+@dataclass
+class _Call:
+    call_id: int
+    hook: str
+    started: float
+    future: Future[Any]
+
+
+def _settle(future: Future[Any], error: BaseException | None = None,
+            value: Any = None) -> None:
+    # The worker's answer and its death may race for a future; the first wins.
+    with contextlib.suppress(InvalidStateError):
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+class ProcessRunner:
+    """Runs one plugin in a worker process of its own (see the module docstring).
+
+    Raises ``LoadFailure`` from the constructor when the plugin cannot be
+    loaded, with the same state and reason as loading it in process.
+    ``on_exit(code, signal)`` is called from a watcher thread when the worker
+    exits without being asked to (crash, outside kill); ``close()`` and
+    ``kill()`` do not call it.
+    """
+
+    def __init__(self, record: EntryRecord, extra_paths: Sequence[str] = (),
+                 on_exit: OnExit | None = None, *, start_timeout: float = 30.0,
+                 grace: float = 1.0) -> None:
+        self.plugin_id = record.plugin_id
+        self.record = record
+        self.grace = grace
+        self._on_exit = on_exit
+        self._lock = threading.Lock()         # guards the fields below
+        self._send_lock = threading.Lock()    # one frame at a time on the socket
+        self._signal_lock = threading.Lock()  # no signal once the pid is reaped
+        self._pending: _Call | None = None
+        self._next_id = 0
+        self._stopping = False
+        self._reaped = False
+        self._returncode: int | None = None
+        self._exited = threading.Event()  # reaped, and outstanding calls failed
+        self._gone = threading.Event()  # reaped: the exit status is known
+        self._ready: Future[None] = Future()
+        self._sock, child = socket.socketpair()
+        try:
+            self._proc = self._spawn(child)
+        except OSError:
+            self._sock.close()
+            raise
+        finally:
+            child.close()
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name=f"zepix-{self.plugin_id}-reader")
+        self._watcher = threading.Thread(target=self._watch, daemon=True,
+                                         name=f"zepix-{self.plugin_id}-watcher")
+        self._reader.start()
+        self._watcher.start()
+        self._handshake(extra_paths, start_timeout)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The worker's exit status, when it exited by itself."""
+        code = self._returncode
+        return code if code is not None and code >= 0 else None
+
+    @property
+    def exit_signal(self) -> int | None:
+        """The signal that ended the worker, when one did."""
+        code = self._returncode
+        return -code if code is not None and code < 0 else None
+
+    def alive(self) -> bool:
+        return not (self._stopping or self._gone.is_set())
+
+    def wait_exited(self, timeout: float) -> bool:
+        """Wait until the watcher has reaped the worker; True once it has."""
+        return self._gone.wait(timeout)
+
+    def busy(self) -> bool:
+        return self._pending is not None
+
+    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            blob = pickle.dumps(dict(kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - pickling can fail with almost any type
+            future.set_exception(PluginError(
+                f"arguments of {hook} cannot be sent to the worker: {describe(exc)}",
+                plugin_id=self.plugin_id))
+            return future
+        with self._lock:
+            refusal = self._refusal()
+            if refusal is None:
+                self._next_id += 1
+                self._pending = _Call(self._next_id, hook, time.monotonic(), future)
+                frame = ("call", self._next_id, hook, blob)
+        if refusal is not None:
+            future.set_exception(refusal)
+            return future
+        # A failed send means the worker is gone; its watcher fails the call.
+        with contextlib.suppress(OSError):
+            self._send_frame(frame)
+        return future
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Ask the worker to exit; after ``timeout`` SIGTERM, ``grace``, SIGKILL."""
+        with self._lock:
+            self._stopping = True
+        with contextlib.suppress(OSError):
+            self._send_frame(("stop",))
+        if not self._exited.wait(timeout):
+            self._terminate()
+        self._finish()
+
+    def kill(self) -> None:
+        """Stop a frozen worker at once: SIGTERM, ``grace``, SIGKILL; reaped on return."""
+        with self._lock:
+            self._stopping = True
+        self._terminate()
+        self._finish()
+
+    def _spawn(self, child: socket.socket) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-P", "-c", _BOOT, "--fd", str(child.fileno()),
+                "--host-pid", str(os.getpid()), "--plugin", self.plugin_id]
+        return _SPAWNER.submit(subprocess.Popen, argv, stdin=subprocess.DEVNULL,
+                               pass_fds=(child.fileno(),)).result()
+
+    def _handshake(self, extra_paths: Sequence[str], timeout: float) -> None:
+        started = time.monotonic()
+        try:
+            self._send_frame(("load", self.record, list(extra_paths)))
+            self._ready.result(timeout)
+        except LoadFailure:
+            self.close(self.grace)
+            raise
+        except TimeoutError as exc:
+            self.kill()
+            raise LoadFailure(self.record, PluginState.FAILED,
+                              f"worker did not report within {timeout:g}s") from exc
+        except (PluginError, OSError) as exc:
+            self.kill()
+            raise LoadFailure(self.record, PluginState.FAILED,
+                              f"worker failed before loading: {describe(exc)}") from exc
+        log.info("event=worker_started plugin=%s pid=%d start_ms=%.0f", self.plugin_id,
+                 self.pid, (time.monotonic() - started) * 1000)
+
+    def _send_frame(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            send_frame(self._sock, message)
+
+    def _refusal(self) -> PluginError | None:
+        if self._stopping or self._gone.is_set():
+            return PluginDead(self._exit_text(), plugin_id=self.plugin_id)
+        if self._pending is not None:
+            held = time.monotonic() - self._pending.started
+            return PluginBusy(f"{self._pending.hook} still running after {held:.1f}s",
+                              plugin_id=self.plugin_id)
+        return None
+
+    @property
+    def exit_description(self) -> str | None:
+        """How the worker ended (code or signal), or None while it runs."""
+        return None if self._returncode is None else self._exit_text()
+
+    def _exit_text(self) -> str:
+        who = f"worker of plugin {self.plugin_id} (pid {self.pid})"
+        code = self._returncode
+        if code is None:
+            return f"{who} is stopping"
+        if code >= 0:
+            return f"{who} exited with code {code}"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"{who} was killed by {name}"
+
+    def _take(self, call_id: int) -> _Call | None:
+        with self._lock:
+            call = self._pending
+            if call is None or call.call_id != call_id:
+                return None
+            self._pending = None
+            return call
+
+    def _read(self) -> None:
+        while (data := recv_frame(self._sock)) is not None:
+            try:
+                self._dispatch(_loads_plain(data))
+            except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol
+                log.error("event=bad_answer plugin=%s error=%r", self.plugin_id, describe(exc))
+                self._signal(signal.SIGKILL)  # is not trusted; its watcher reports the exit
+                return
+
+    def _dispatch(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            _settle(self._ready)
+        elif kind == "load_failed":
+            _settle(self._ready, LoadFailure(self.record, PluginState(message[1]), message[2]))
+        elif (call := self._take(message[1])) is not None:
+            if kind == "ok":
+                _settle(call.future, value=message[2])
+            else:
+                _settle(call.future, RemoteError(message[2], plugin_id=self.plugin_id))
+
+    def _watch(self) -> None:
+        code = self._wait_for_exit()
+        with self._lock:  # known at once: alive() and exit_description say so from here
+            self._returncode = code
+        self._gone.set()
+        # Let the reader pass on answers the worker wrote before it exited;
+        # it stops at end of stream, which normally comes with the exit.
+        self._reader.join(0.05)
+        with self._lock:
+            self._exited.set()
+            call, self._pending = self._pending, None
+            # Only a loaded worker that nobody asked to stop has crashed; a
+            # failed start is reported by the constructor's LoadFailure.
+            expected = self._stopping or not (self._ready.done()
+                                              and self._ready.exception(0) is None)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a reader still blocked
+        dead = PluginDead(self._exit_text(), plugin_id=self.plugin_id)
+        if call is not None:
+            _settle(call.future, dead)
+        _settle(self._ready, dead)
+        log.log(logging.INFO if expected else logging.WARNING,
+                "event=worker_exit plugin=%s pid=%d code=%s signal=%s expected=%s",
+                self.plugin_id, self.pid, self.exit_code, self.exit_signal, expected)
+        if not expected and self._on_exit is not None:
+            try:
+                self._on_exit(self.exit_code, self.exit_signal)
+            except Exception:
+                log.exception("event=on_exit_failed plugin=%s", self.plugin_id)
+
+    def _wait_for_exit(self) -> int:
+        # WNOWAIT learns of the exit without reaping, so the pid stays ours
+        # (a zombie) until _signal_lock is taken: no signal can reach a reused pid.
+        if hasattr(os, "waitid"):
+            with contextlib.suppress(ChildProcessError):
+                os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOWAIT)
+        with self._signal_lock:
+            self._reaped = True
+            return self._proc.wait()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        with self._signal_lock:
+            if not self._reaped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._proc.pid, sig)
+
+    def _terminate(self) -> None:
+        if self._exited.is_set():
+            return
+        self._signal(signal.SIGTERM)
+        if not self._exited.wait(self.grace):
+            self._signal(signal.SIGKILL)
+            if not self._exited.wait(_KILL_WAIT):
+                log.error("event=worker_unkillable plugin=%s pid=%d", self.plugin_id, self.pid)
+
+    def _finish(self) -> None:
+        # close() may be called from on_exit, on the watcher thread itself.
+        if threading.current_thread() is not self._watcher:
+            self._watcher.join(_KILL_WAIT)
+            self._reader.join(1.0)
+        self._sock.close()
+
+
+def process_runner(record: EntryRecord, config: PluginConfig) -> Runner:
+    """``RunnerFactory`` for ``isolation = "process"``."""
+    return ProcessRunner(record)

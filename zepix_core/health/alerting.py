@@ -1,0 +1,119 @@
+"""From verdicts to delivered alerts: the monitor's alert pipeline.
+
+Each round, every breach a plugin's verdict holds is observed as firing and
+every health condition still open for it but absent now as cleared;
+``AlertManager`` decides what is news, the store records it, and
+``AlertDispatcher`` delivers it to the sinks on its own thread, so a failing
+sink never slows a round. Conditions the health rules do not judge (a
+version change, a restart) are raised and cleared by their owners through
+``raise_event``; a verdict never resolves them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from zepix_core.alerts.manager import AlertManager
+from zepix_core.alerts.sinks import AlertDispatcher, WebhookSink, build_host_manager
+from zepix_core.contract.errors import ConfigError, StorageError
+from zepix_core.contract.model import Alert, AlertLevel
+from zepix_core.health.rules import BREACH_KINDS, Verdict
+from zepix_core.storage import Store
+
+log = logging.getLogger("zepix.alerts")
+
+_RANK = {level: rank for rank, level in enumerate(AlertLevel)}
+SETTINGS = {"cooldown": 300.0, "webhook_url": None}
+
+#: Breaches of one condition share a fingerprint, so a missed ping that turns
+#: into HUNG escalates the same alert instead of raising a second one.
+CONDITION = {"ping_missed": "responsiveness", "hung": "responsiveness", "dead": "liveness"}
+
+#: The alert kinds verdicts own: opened by a breach, resolved when it is gone.
+HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS)
+
+
+class Alerting:
+    def __init__(self, store: Store, settings: Mapping[str, Any], clock: Any, wall: Any,
+                 sinks: Sequence[object] = ()) -> None:
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(f"[alerts] has unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(SETTINGS)}")
+        self.store = store
+        self.wall = wall
+        self.manager = AlertManager(clock, wall, float(settings.get("cooldown", 300.0)))
+        url = settings.get("webhook_url")
+        extra = [*sinks, *([WebhookSink(str(url))] if url else [])]
+        self.pm = build_host_manager(extra)
+        self.dispatcher = AlertDispatcher(self.pm, on_result=self._delivered)
+        self.manager.restore(_open_records(store))
+        # AlertManager is not thread safe; crash callbacks raise alerts from worker
+        # watcher threads while a round may be observing verdicts.
+        self._lock = threading.RLock()
+
+    def observe(self, plugin_id: str, verdict: Verdict) -> list[Alert]:
+        """Turn one plugin's verdict into alert events, record and deliver them."""
+        with self._lock:
+            return self._observe(plugin_id, verdict)
+
+    def _observe(self, plugin_id: str, verdict: Verdict) -> list[Alert]:
+        firing: dict[str, tuple[AlertLevel, str, dict[str, Any]]] = {}
+        for breach in verdict.reasons:
+            kind = CONDITION.get(breach.kind, breach.kind)
+            if kind not in firing or _RANK[breach.level] > _RANK[firing[kind][0]]:
+                firing[kind] = (breach.level, breach.message,
+                                {"status": verdict.status.value, "value": breach.value,
+                                 "limit": breach.limit})
+        prefix = f"{plugin_id}:"
+        opened = {fp[len(prefix):] for fp in self.manager.open_fingerprints()
+                  if fp.startswith(prefix) and fp[len(prefix):] in HEALTH_CONDITIONS}
+        events: list[Alert] = []
+        for kind in sorted(set(firing) | opened):
+            level, message, details = firing.get(kind, (AlertLevel.INFO, "", {}))
+            events += self.manager.observe(plugin_id, kind, level, kind in firing, message,
+                                           details)
+        return self.emit(events)
+
+    def raise_event(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
+                    firing: bool = True) -> list[Alert]:
+        """An alert from outside the health rules (restarts, breaker, versions)."""
+        with self._lock:
+            return self.emit(self.manager.observe(plugin_id, kind, level, firing, message))
+
+    def forget(self, plugin_id: str, why: str) -> list[Alert]:
+        with self._lock:
+            return self.emit(self.manager.resolve_plugin(plugin_id, why))
+
+    def open_fingerprints(self) -> list[str]:
+        with self._lock:
+            return self.manager.open_fingerprints()
+
+    def emit(self, events: list[Alert]) -> list[Alert]:
+        if events:
+            self.store.record_alerts(events)
+            for alert in events:
+                log.info("alert plugin=%s kind=%s level=%s event=%s", alert.plugin_id,
+                         alert.kind, alert.level.value, alert.event)
+                self.dispatcher.submit(alert)
+        return events
+
+    def _delivered(self, alert: Alert, sink: str, delivered: bool, error: str | None) -> None:
+        try:
+            self.store.record_delivery(alert.fingerprint, sink, delivered, error, self.wall())
+        except (StorageError, sqlite3.Error) as exc:  # bookkeeping never kills delivery
+            log.warning("delivery not recorded sink=%s error=%s", sink, exc)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.dispatcher.close(timeout)
+
+
+def _open_records(store: Store) -> list[dict[str, Any]]:
+    return [{"plugin_id": r["plugin_id"], "kind": r["kind"], "level": r["level"],
+             "message": r["message"], "fired_at": r["fired_at"], "sent_at": r["last_sent_at"],
+             "sent_level": r["level"], "details": r["details"]}
+            for r in store.alerts(unresolved=True, limit=10_000)]

@@ -1,0 +1,135 @@
+"""One monitoring round's hook calls: all plugins side by side, each plugin's in sequence.
+
+A plugin's executor runs one call at a time (a worker process even refuses a
+second call while one runs), so each plugin gets its checks one after
+another, every call under its own deadline counted from when it was sent,
+while all plugins proceed at once. A call that misses its deadline ends that
+plugin's checks for the round: nothing is queued behind a call that may
+never return, and no plugin waits for another.
+
+Deadlines are measured on the injected monotonic clock, but a wait that
+runs out is trusted even when that clock has not moved, so a fake clock in
+tests never turns a deadline into an endless wait.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent import futures
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from zepix_core.contract.errors import PluginBusy, PluginDead, describe
+from zepix_core.execution.runner import CallResult, Clock, Runner
+
+#: Errors meaning the call never started: the rest of the plugin's checks would not either.
+_NOT_STARTED = (f"{PluginBusy.__name__}:", f"{PluginDead.__name__}:")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One hook call of a round with its deadline in seconds."""
+
+    hook: str
+    timeout: float
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What one plugin's checks gave: a result per call made, the hooks not
+    called because an earlier call missed its deadline, and ``stuck``, the
+    future of a call that missed its deadline and is still running."""
+
+    results: list[CallResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stuck: Future[Any] | None = None
+
+
+class _Sequence:
+    """One plugin's checks, sent one at a time."""
+
+    def __init__(self, runner: Runner, checks: Sequence[Check], clock: Clock) -> None:
+        self.runner = runner
+        self.todo = deque(checks)
+        self.clock = clock
+        self.outcome = Outcome()
+        self.check: Check | None = None
+        self.started = 0.0
+
+    @property
+    def deadline(self) -> float:
+        assert self.check is not None
+        return self.started + self.check.timeout
+
+    def send(self) -> Future[Any] | None:
+        if not self.todo:
+            return None
+        self.check = self.todo.popleft()
+        self.started = self.clock()
+        return self.runner.submit(self.check.hook, self.check.kwargs)
+
+    def settle(self, future: Future[Any]) -> bool:
+        """Record the answer of a finished call; True when the next may be sent."""
+        assert self.check is not None
+        took = self.clock() - self.started
+        try:
+            result = CallResult(self.runner.plugin_id, self.check.hook,
+                                value=future.result(timeout=0), duration=took)
+        except BaseException as exc:  # noqa: BLE001 - the plugin's own exception
+            result = CallResult(self.runner.plugin_id, self.check.hook, error=describe(exc),
+                                duration=took)
+        self.outcome.results.append(result)
+        if (result.error or "").startswith(_NOT_STARTED):
+            self._stop()
+            return False
+        return True
+
+    def expire(self, future: Future[Any]) -> None:
+        """The call missed its deadline: give up on it and on the rest."""
+        assert self.check is not None
+        future.cancel()  # a call that has not started never will
+        self.outcome.results.append(CallResult.missed(
+            self.runner.plugin_id, self.check.hook, self.check.timeout,
+            self.clock() - self.started))
+        if not future.done():
+            self.outcome.stuck = future
+        self._stop()
+
+    def _stop(self) -> None:
+        self.outcome.skipped += [c.hook for c in self.todo]
+        self.todo.clear()
+
+
+def run_checks(plans: Sequence[tuple[Runner, Sequence[Check]]],
+               clock: Clock) -> list[Outcome]:
+    """Run every plugin's checks; returns one ``Outcome`` per plan, in order.
+
+    Takes at most the longest sum of one plugin's deadlines, however many
+    plugins hang, since a missed deadline ends that plugin's sequence.
+    """
+    sequences = [_Sequence(runner, checks, clock) for runner, checks in plans]
+    live: dict[Future[Any], _Sequence] = {}
+    for seq in sequences:
+        _send_next(seq, live)
+    while live:
+        soonest = min(seq.deadline for seq in live.values())
+        done, _ = futures.wait(list(live), timeout=max(0.0, soonest - clock()),
+                               return_when=futures.FIRST_COMPLETED)
+        # Nothing finished: the soonest deadlines have passed, whatever the clock says.
+        due = done or {f for f, seq in live.items() if seq.deadline <= soonest}
+        for future in due:
+            seq = live.pop(future)
+            if not future.done():
+                seq.expire(future)
+            elif seq.settle(future):
+                _send_next(seq, live)
+    return [seq.outcome for seq in sequences]
+
+
+def _send_next(seq: _Sequence, live: dict[Future[Any], _Sequence]) -> None:
+    future = seq.send()
+    if future is not None:
+        live[future] = seq

@@ -1,0 +1,306 @@
+"""The monitoring round: call every active plugin's health hooks under deadlines,
+sample resources, judge, and persist one snapshot per plugin in one transaction.
+
+Each round sends every plugin ``health_ping`` and ``get_metrics`` (deadline
+``ping_timeout``), and every ``self_test_every`` rounds ``plugin_version``
+(2 s) and ``self_test`` (10 s); ``self_test`` also runs in the first round
+after activation. All plugins are checked side by side and each plugin's
+calls one after another (``_checks``), so a round waits at most for the
+slowest plugin's own deadlines: ``2 x ping_timeout`` on an ordinary round,
+plus 2 s + 10 s on a self-test round, and a plugin that misses a deadline
+costs the round only that one deadline. A plugin still stuck in a call from
+an earlier round gets no calls at all: its ping counts as missed at once.
+Snapshots and resolved alerts past ``retention_days`` are pruned at the
+first round and then once per hour of monotonic time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import Version
+
+from zepix_core.contract.errors import PluginBusy, PluginError
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.model import AlertLevel
+from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.execution.runner import CallResult
+from zepix_core.health.alerting import Alerting
+from zepix_core.health.calls import Check, Outcome, run_checks
+from zepix_core.health.resources import ResourceSample, ResourceSampler
+from zepix_core.health.rules import Thresholds, Verdict
+from zepix_core.health.shapes import PluginHealth
+from zepix_core.loading.config import Config
+from zepix_core.loading.resolution import parse_meta
+
+log = logging.getLogger("zepix.monitor")
+
+#: Seconds a round waits for a worker's watcher to reap a worker seen gone.
+REAP_WAIT = 0.25
+
+#: Seconds of monotonic time between two retention prunes.
+PRUNE_EVERY = 3600.0
+DAY = 86400.0
+
+
+def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
+    """Defaults, then ``[thresholds]``, then ``[plugins.<id>.thresholds]``."""
+    limits = Thresholds().merged(config.sections.get("thresholds", {}))
+    own = config.plugins.get(plugin_id, {}).get("thresholds", {})
+    return limits.merged(own, plugin_id) if own else limits
+
+
+@dataclass
+class Watched:
+    """One active plugin under watch. ``next_self_test`` and ``next_version``
+    are the round counts at which those checks are due; ``stuck`` is a call
+    that missed its deadline and is still running, ``stuck_since`` when it was
+    given up on (monotonic)."""
+
+    slot: PluginSlot
+    health: PluginHealth
+    limits: Thresholds
+    baseline: Version | None
+    rounds: int = 0
+    next_self_test: int = 0
+    next_version: int = 0
+    seen_version: Version | None = None
+    stuck: Future[Any] | None = None
+    stuck_hook: str = ""
+    stuck_since: float = 0.0
+
+
+class Monitor:
+    """Keeps the health of every active plugin; the host calls ``round`` each interval."""
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self.sampler = ResourceSampler()
+        self.alerting = Alerting(host.store, host.config.sections.get("alerts", {}),
+                                 host.clocks.monotonic, host.clocks.wall)
+        self.watched: dict[str, Watched] = {}
+        self.rounds = 0
+        self.every = max(1, int(host.config.host["self_test_every"]))
+        self.pruned_at: float | None = None
+        self.stopping = False
+        #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
+        self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
+
+    # -- membership --------------------------------------------------------
+    def attach(self, slot: PluginSlot) -> None:
+        clocks = self.host.clocks
+        health = PluginHealth(slot.plugin_id, clock=clocks.monotonic, wall=clocks.wall)
+        health.note_activity(clocks.wall())
+        reported = slot.meta.version if slot.meta else None
+        self.watched[slot.plugin_id] = Watched(
+            slot, health, thresholds_for(self.host.config, slot.plugin_id), reported,
+            next_version=self.every, seen_version=reported)
+
+    def detach(self, plugin_id: str) -> str | None:
+        """Stop watching a plugin; its open alerts resolve, unless the host is
+        stopping (``stop``). Returns why no further call can reach the plugin
+        (it is stuck in a call given up on), or None."""
+        watched = self.watched.pop(plugin_id, None)
+        if not self.stopping:
+            self.alerting.forget(plugin_id, "plugin deactivated")
+        if watched is None or not self._stuck(watched):
+            return None
+        held = self.host.clocks.monotonic() - watched.stuck_since
+        return f"stuck in {watched.stuck_hook} for {held:.1f}s"
+
+    def stop(self) -> None:
+        """The host is shutting down: firing alerts stay open, since their
+        conditions were never seen to clear; the next host restores them."""
+        self.stopping = True
+
+    def close(self) -> None:
+        self.alerting.close()
+
+    def accepts_work(self, plugin_id: str) -> bool:
+        """Work goes only to a plugin that answers: bars sent to one that missed
+        its last ping would queue behind a call that may never return."""
+        watched = self.watched.get(plugin_id)
+        return watched is not None and watched.health.misses == 0 and not self._stuck(watched)
+
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        watched = self.watched.get(result.plugin_id)
+        if watched is None:
+            return
+        watched.health.record_work(result, problem)
+        if result.ok and problem is None:
+            watched.health.note_activity(self.host.clocks.wall())
+
+    # -- the round ---------------------------------------------------------
+    def round(self, slots: Sequence[PluginSlot]) -> str:
+        """One round over ``slots``; every call is bounded, so the round is too."""
+        clocks = self.host.clocks
+        started, now = clocks.monotonic(), clocks.wall()
+        self.rounds += 1
+        watched = [self.watched[s.plugin_id] for s in slots if s.plugin_id in self.watched]
+        stuck = {w.slot.plugin_id for w in watched if self._stuck(w)}
+        checked = [(w, w.slot.runner) for w in watched
+                   if w.slot.runner is not None and w.slot.plugin_id not in stuck]
+        outcomes = run_checks([(runner, self._plan(w, now)) for w, runner in checked],
+                              clocks.monotonic)
+        for (w, _), outcome in zip(checked, outcomes):
+            self._record(w, outcome)
+        for w in watched:
+            if w.slot.plugin_id in stuck:
+                self._still_stuck(w)
+        # One host sample per round: every in-process plugin shares it, and a
+        # second cpu_percent() read moments later would measure nothing.
+        host_sample = self.sampler.sample_host()
+        snapshots = [self._assess(w, now, host_sample) for w in watched]
+        self.host.store.save_snapshots(now, snapshots)
+        if self.rounds == 1:
+            self._forget_inactive()
+        if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
+            self.prune()
+        took = (clocks.monotonic() - started) * 1000
+        return self._summary(snapshots, took)
+
+    def _plan(self, w: Watched, now: float) -> list[Check]:
+        timeout = w.slot.config.ping_timeout
+        checks = [Check("health_ping", timeout, {"now": now}), Check("get_metrics", timeout)]
+        if w.rounds >= w.next_version:
+            checks.append(Check("plugin_version", DEFAULT_DEADLINES["plugin_version"]))
+        if w.rounds >= w.next_self_test:
+            checks.append(Check("self_test", DEFAULT_DEADLINES["self_test"]))
+        return checks
+
+    def _stuck(self, w: Watched) -> bool:
+        if w.stuck is not None and w.stuck.done():
+            w.stuck = None
+        return w.stuck is not None
+
+    def _still_stuck(self, w: Watched) -> None:
+        """A plugin inside a call it was given up on is not called again: the
+        ping it could not answer counts as missed, without waiting."""
+        held = self.host.clocks.monotonic() - w.stuck_since
+        w.health.record_ping(CallResult(
+            w.slot.plugin_id, "health_ping",
+            error=f"{PluginBusy.__name__}: {w.stuck_hook} still running after {held:.1f}s"))
+
+    def _record(self, w: Watched, outcome: Outcome) -> None:
+        for result in outcome.results:
+            if result.hook == "health_ping":
+                w.health.record_ping(result)
+            elif result.hook == "get_metrics":
+                w.health.record_metrics(result)
+            elif result.hook == "self_test":
+                w.health.record_self_test(result)
+                w.next_self_test = w.rounds + self.every
+            elif result.hook == "plugin_version":
+                self._check_version(w, result)
+                w.next_version = w.rounds + self.every
+        if outcome.stuck is not None:
+            given_up = outcome.results[-1]
+            w.stuck, w.stuck_hook = outcome.stuck, given_up.hook
+            w.stuck_since = self.host.clocks.monotonic() - given_up.duration
+
+    def _check_version(self, w: Watched, result: CallResult) -> None:
+        """Notice a plugin that now reports another version than at activation:
+        an event in the history and a WARNING alert while it differs."""
+        if not w.health.record_call(result):
+            return
+        try:
+            reported = parse_meta(result.value).version
+        except PluginError as exc:
+            w.health.record_error(result.hook, "wrong_shape", str(exc))
+            return
+        pid, slot = w.slot.plugin_id, w.slot
+        message = (f"plugin_version reports {reported}; it reported {w.baseline} at "
+                   f"activation (distribution {slot.record.distribution} {slot.version})")
+        if reported != w.seen_version:
+            again = f"plugin_version reports {reported} again, as at activation"
+            detail = message if reported != w.baseline else again
+            self.host.store.record_event(pid, "version_changed", detail,
+                                         self.host.clocks.wall(), version=str(reported))
+            log.warning("version changed plugin=%s reported=%s activated=%s", pid, reported,
+                        w.baseline)
+            w.seen_version = reported
+        self.alerting.raise_event(pid, "version_changed", AlertLevel.WARNING, message,
+                                  firing=reported != w.baseline)
+
+    def _assess(self, w: Watched, now: float, host_sample: ResourceSample) -> dict[str, Any]:
+        w.rounds += 1
+        runner = w.slot.runner
+        pid = getattr(runner, "pid", None)
+        resources = self.sampler.sample(pid) if pid else host_sample
+        if pid and not resources.running and runner is not None and runner.alive():
+            # The process is gone (a zombie) in the moment before the runner's watcher,
+            # woken by its exit, reaps it; then the verdict can say how it ended.
+            getattr(runner, "wait_exited", lambda timeout: False)(REAP_WAIT)
+        verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
+                                  limits=w.limits, resources=resources,
+                                  exit_detail=getattr(runner, "exit_description", None))
+        self.alerting.observe(w.slot.plugin_id, verdict)
+        if verdict.reasons:
+            log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
+                     verdict.status.value, "; ".join(b.message for b in verdict.reasons))
+        record = snapshot(w, verdict, resources, now)
+        for annotate in self.annotators:
+            record.update(annotate(w.slot.plugin_id))
+        return record
+
+    def _forget_inactive(self) -> None:
+        """Alerts a previous host left open for plugins that are not active now
+        (uninstalled, disabled, failed to start) can no longer clear: resolve them."""
+        for fingerprint in self.alerting.open_fingerprints():
+            plugin_id = fingerprint.split(":", 1)[0]
+            if plugin_id not in self.watched:
+                self.alerting.forget(plugin_id, "plugin not active after restart")
+
+    # -- retention ---------------------------------------------------------
+    def prune(self) -> tuple[int, int]:
+        """Delete snapshots and resolved alerts older than ``retention_days``;
+        each plugin's newest snapshot is kept however old. Returns the counts."""
+        days = float(self.host.config.host["retention_days"])
+        before = self.host.clocks.wall() - days * DAY
+        store = self.host.store
+        counts = store.prune_snapshots(before), store.prune_alerts(before)
+        self.pruned_at = self.host.clocks.monotonic()
+        if any(counts):
+            log.info("retention pruned snapshots=%d alerts=%d days=%g", *counts, days)
+        return counts
+
+    def _summary(self, snapshots: Sequence[Mapping[str, Any]], took_ms: float) -> str:
+        counts = Counter(s["status"] for s in snapshots)
+        bad = [f"{s['plugin_id']}={s['status']}" for s in snapshots
+               if s["status"] != "HEALTHY"]
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        tail = f" [{' '.join(bad)}]" if bad else ""
+        return f"round {self.rounds}: {parts or 'no active plugins'}{tail} ({took_ms:.0f} ms)"
+
+
+def snapshot(w: Watched, verdict: Verdict, resources: ResourceSample,
+             now: float) -> dict[str, Any]:
+    """The persisted record of one plugin in one round (the ``zepix health`` row)."""
+    health = w.health
+    metrics = dict(health.metrics.values) if health.metrics else {}
+    latency = health.latency or health.work.snapshot()
+    return {
+        "plugin_id": w.slot.plugin_id, "version": w.slot.version,
+        "status": verdict.status.value, "timestamp": now,
+        "reasons": [b.message for b in verdict.reasons],
+        **{k: metrics.get(k) for k in ("signals_processed", "orders_placed", "wins", "losses")},
+        "win_rate": health.metrics.win_rate if health.metrics else None,
+        "metrics": metrics,
+        "latency_ms": {"p50": latency.p50_ms, "p95": latency.p95_ms, "p99": latency.p99_ms},
+        "calls": latency.calls, "errors": latency.errors, "error_rate": latency.error_rate,
+        "resources": {"scope": resources.scope, "pid": resources.pid,
+                      "rss_bytes": resources.rss_bytes, "cpu_percent": resources.cpu_percent,
+                      "threads": resources.threads, "fds": resources.fds,
+                      "note": resources.note},
+        "hook_errors": {h: {"count": e.count, "exceptions": e.exceptions,
+                            "timeouts": e.timeouts, "wrong_shape": e.wrong_shape,
+                            "last_message": e.last_message, "last_error_at": e.last_time}
+                        for h, e in health.errors.items()},
+        "ping_misses": health.misses, "last_activity": health.last_activity,
+        "self_test_passed": health.self_test_passed,
+    }

@@ -1,0 +1,118 @@
+"""Queries on hosts, seen versions, activations, plugin states and events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zepix_core.storage.db import Database, Row
+
+
+class HistoryQueries(Database):
+    # -- hosts -------------------------------------------------------------
+    def begin_host(self, host_id: str, pid: int, now: float,
+                   alive: Callable[[Row], bool] = lambda row: False) -> Row | None:
+        """Register a host, unless a host for which ``alive`` holds is already running.
+
+        Check and insert share one write transaction, so of two hosts starting at
+        the same moment exactly one registers. Returns the running host that
+        prevented it, or None once registered.
+        """
+        with self.transaction() as conn:
+            for row in conn.execute("SELECT * FROM hosts WHERE stopped_at IS NULL"):
+                if alive(dict(row)):
+                    return dict(row)
+            conn.execute("INSERT INTO hosts (host_id, pid, started_at, heartbeat_at) "
+                         "VALUES (?, ?, ?, ?)", (host_id, pid, now, now))
+        return None
+
+    def heartbeat(self, host_id: str, now: float) -> None:
+        self.execute("UPDATE hosts SET heartbeat_at = ? WHERE host_id = ?", (now, host_id))
+
+    def end_host(self, host_id: str, now: float, reason: str) -> None:
+        self.execute("UPDATE hosts SET stopped_at = ?, heartbeat_at = ?, stop_reason = ? "
+                     "WHERE host_id = ?", (now, now, reason, host_id))
+
+    def running_hosts(self) -> list[Row]:
+        return self.query("SELECT * FROM hosts WHERE stopped_at IS NULL ORDER BY started_at")
+
+    def close_dead_host(self, host: Row, reason: str) -> int:
+        """Close a host that ended without shutting down, and its open activations.
+
+        The activations end at the host's last heartbeat: the last moment it is
+        known to have been running. Returns how many activations were closed.
+        """
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE activations SET deactivated_at = ?, deactivation_reason = ? "
+                "WHERE host_id = ? AND deactivated_at IS NULL",
+                (host["heartbeat_at"], reason, host["host_id"]))
+            conn.execute("UPDATE hosts SET stopped_at = ?, stop_reason = ? WHERE host_id = ?",
+                         (host["heartbeat_at"], reason, host["host_id"]))
+            return cur.rowcount
+
+    # -- versions ----------------------------------------------------------
+    def record_version(self, plugin_id: str, version: str, distribution: str,
+                       source: str, now: float) -> None:
+        self.execute(
+            "INSERT INTO plugin_versions (plugin_id, version, distribution, source, first_seen) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (plugin_id, version) DO UPDATE SET "
+            "distribution = excluded.distribution, source = excluded.source",
+            (plugin_id, version, distribution, source, now))
+
+    def versions(self, plugin_id: str) -> list[Row]:
+        return self.query("SELECT * FROM plugin_versions WHERE plugin_id = ? "
+                          "ORDER BY first_seen", (plugin_id,))
+
+    # -- activations -------------------------------------------------------
+    def open_activation(self, plugin_id: str, version: str, distribution: str,
+                        host_id: str, now: float, reason: str) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO activations (plugin_id, version, distribution, host_id, "
+                "activated_at, activation_reason) VALUES (?, ?, ?, ?, ?, ?)",
+                (plugin_id, version, distribution, host_id, now, reason))
+            conn.execute("UPDATE plugin_versions SET last_active = ? "
+                         "WHERE plugin_id = ? AND version = ?", (now, plugin_id, version))
+            return int(cur.lastrowid or 0)
+
+    def close_activation(self, activation_id: int, now: float, reason: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE activations SET deactivated_at = ?, deactivation_reason = ? "
+                "WHERE id = ? AND deactivated_at IS NULL", (now, reason, activation_id))
+            conn.execute(
+                "UPDATE plugin_versions SET last_active = ? WHERE (plugin_id, version) = "
+                "(SELECT plugin_id, version FROM activations WHERE id = ?)",
+                (now, activation_id))
+
+    def history(self, plugin_id: str | None = None, limit: int = 200) -> list[Row]:
+        where, params = ("WHERE plugin_id = ?", [plugin_id]) if plugin_id else ("", [])
+        return self.query(f"SELECT * FROM activations {where} "  # fixed fragment, no input
+                          "ORDER BY activated_at DESC, id DESC LIMIT ?", (*params, limit))
+
+    def open_activations(self) -> list[Row]:
+        return self.query("SELECT * FROM activations WHERE deactivated_at IS NULL")
+
+    # -- plugin states -----------------------------------------------------
+    def set_status(self, plugin_id: str, distribution: str, version: str, state: str,
+                   reason: str | None, now: float) -> None:
+        self.execute(
+            "INSERT INTO plugin_status (plugin_id, distribution, version, state, reason, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin_id) DO UPDATE SET "
+            "distribution = excluded.distribution, version = excluded.version, "
+            "state = excluded.state, reason = excluded.reason, updated_at = excluded.updated_at",
+            (plugin_id, distribution, version, state, reason, now))
+
+    def statuses(self) -> dict[str, Row]:
+        return {r["plugin_id"]: r for r in self.query("SELECT * FROM plugin_status")}
+
+    # -- events ------------------------------------------------------------
+    def record_event(self, plugin_id: str, kind: str, detail: str, now: float,
+                     version: str | None = None, actor: str = "host") -> None:
+        self.execute("INSERT INTO events (ts, plugin_id, kind, version, actor, detail) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (now, plugin_id, kind, version, actor, detail))
+
+    def events(self, plugin_id: str | None = None, limit: int = 200) -> list[Row]:
+        where, params = ("WHERE plugin_id = ?", [plugin_id]) if plugin_id else ("", [])
+        return self.query(f"SELECT * FROM events {where} "  # fixed fragment, no input
+                          "ORDER BY ts DESC, id DESC LIMIT ?", (*params, limit))

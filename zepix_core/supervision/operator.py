@@ -1,0 +1,122 @@
+"""What operators do about supervision: restart requests, and the give-up mark.
+
+``zepix restart ID`` writes a request. A running host applies it within one
+round (``apply_requests``): it forgets the plugin's failures and reloads it.
+When a host gives up on a plugin it records a ``gave_up`` event holding a
+digest of the plugin's config table; the plugin's status is FAILED. That pair
+is the mark: the next host keeps the plugin down (``admits``) until an
+``operator_restart`` event (a request, or ``clear_mark`` when no host ran) or
+a new version or config comes after it (then a ``retry`` event).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from zepix_core.contract.model import PluginState
+from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.storage import Row, Store
+
+if TYPE_CHECKING:
+    from zepix_core.supervision.supervisor import Supervisor
+
+log = logging.getLogger("zepix.supervisor")
+
+#: Events that set (``gave_up``) or clear the mark that keeps a plugin down across starts.
+MARK_KINDS = ("gave_up", "operator_restart", "retry")
+
+
+def config_fingerprint(table: Mapping[str, Any]) -> str:
+    """A short digest of a plugin's config table, to notice that it changed."""
+    text = json.dumps(table, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class Operator:
+    """Applies restart requests and the give-up mark for one host's supervisor."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self.host = supervisor.host
+        self._statuses: dict[str, Row] | None = None
+
+    def apply_requests(self) -> None:
+        """Every pending restart request, in order (the loop thread, once a round)."""
+        store = self.host.store
+        for request in store.pending_requests("restart"):
+            outcome = self._restart(request)
+            store.finish_request(request["id"], self.host.clocks.wall(), outcome)
+            log.info("request applied id=%s plugin=%s outcome=%r", request["id"],
+                     request["plugin_id"], outcome)
+
+    def _restart(self, request: Row) -> str:
+        plugin_id = request["plugin_id"]
+        slot = self.host.slots.get(plugin_id)
+        if slot is None:
+            return f"not restarted: no plugin {plugin_id} is installed"
+        if not slot.config.enabled:
+            return "not restarted: disabled in config (enabled = false)"
+        self.supervisor.forgive(plugin_id, request["id"], str(request["actor"]))
+        reason = f"operator restart (request {request['id']} by {request['actor']})"
+        slot = self.host.reload(plugin_id, reason)
+        if slot.state is PluginState.ACTIVE:
+            self.supervisor.started(plugin_id)
+        return slot.state.value + (f": {slot.reason}" if slot.reason else "")
+
+    def admits(self, slot: PluginSlot) -> bool:
+        """Whether startup may activate ``slot``: not when a previous host gave up on it
+        and neither an operator (``zepix restart``) nor a new version or config has
+        acted since. A restart request still pending is applied here."""
+        store, plugin_id = self.host.store, slot.plugin_id
+        if self._statuses is None:  # as the previous host left them
+            self._statuses = store.statuses()
+        for request in store.pending_requests("restart", plugin_id):
+            self.supervisor.forgive(plugin_id, request["id"], str(request["actor"]))
+            store.finish_request(request["id"], self.host.clocks.wall(),
+                                 "applied at host start")
+        mark = store.last_event(plugin_id, MARK_KINDS)
+        row = self._statuses.get(plugin_id)
+        if (mark is None or mark["kind"] != "gave_up" or row is None
+                or row["state"] != PluginState.FAILED.value):
+            return True
+        changed = _changed(slot, row, mark)
+        if changed:
+            self.supervisor.event(plugin_id, "retry",
+                                  f"{changed} since it was given up on; activating")
+            return True
+        self.supervisor.keep_down(plugin_id, mark["detail"])
+        slot.state, slot.reason = PluginState.FAILED, row["reason"]
+        slot.release()
+        log.warning("kept down plugin=%s reason=%r", plugin_id, row["reason"])
+        return False
+
+
+def clear_mark(store: Store, request_id: int, status: Row, now: float) -> None:
+    """``zepix restart`` while no host runs: apply the request at once by clearing the
+    give-up mark (an ``operator_restart`` event), so the next start activates the plugin."""
+    plugin_id, failed = status["plugin_id"], status["state"] == PluginState.FAILED.value
+    outcome = ("no host running: FAILED mark cleared; the next start activates it" if failed
+               else "no host running: the next start activates it")
+    if not store.finish_request(request_id, now, outcome):
+        return  # a host that started meanwhile took it
+    request = store.request(request_id) or {}
+    actor = str(request.get("actor", "operator"))
+    store.record_event(plugin_id, "operator_restart", f"request {request_id}: {outcome}", now,
+                       version=status["version"], actor=actor)
+    if failed:
+        store.set_status(plugin_id, status["distribution"], status["version"],
+                         PluginState.INACTIVE.value,
+                         f"restart requested by {actor}; the next start activates it", now)
+
+
+def _changed(slot: PluginSlot, row: Row, mark: Row) -> str | None:
+    """What changed since the give-up ``mark``: the installed version or the config."""
+    if row["version"] != slot.version:
+        return f"version {slot.version} installed (was {row['version']})"
+    if f"[config {config_fingerprint(slot.config.table)}]" not in mark["detail"]:
+        return "its config changed"
+    return None

@@ -1,0 +1,419 @@
+"""Supervision: keep each active plugin running, within its limits.
+
+The supervisor connects the pure pieces, one ``RestartPolicy`` and one
+``CircuitBreaker`` per plugin, to the host. It learns that a plugin went down
+from a worker's ``on_exit`` (a crash) and from each monitoring round's
+verdict (HUNG, memory over its limit), schedules a restart by the policy,
+performs it through ``host.reload`` when due, gives up when the policy says
+so, and applies operator restart requests. docs/supervision.md has the design.
+
+Threads: a crash arrives on the worker's watcher thread, where the event, the
+DEAD snapshot and the restart decision are recorded at once. Whatever changes
+the host's plugins (restart, give up, requests) runs on the host's loop
+thread; an alert raised while the loop is busy waits for it (``_loopthread``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
+from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.execution.runner import CallResult, Runner
+from zepix_core.execution.worker import ProcessRunner, process_runner
+from zepix_core.health.monitor import snapshot
+from zepix_core.health.resources import ResourceSample
+from zepix_core.health.rules import Breach, Verdict
+from zepix_core.loading.config import PluginConfig
+from zepix_core.loading.discovery import EntryRecord
+from zepix_core.supervision.breaker import BreakerState, Transition
+from zepix_core.supervision.guard import Guard, Limits, new_breaker, new_guard
+from zepix_core.supervision.loopthread import LoopThread
+from zepix_core.supervision.operator import Operator, config_fingerprint
+
+if TYPE_CHECKING:
+    from zepix_core.host.host import Host
+
+log = logging.getLogger("zepix.supervisor")
+
+#: Longest wait between two looks at crash reports while worker processes run.
+TICK = 0.05
+MB = 2**20
+_UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
+
+
+class Supervisor:
+    """Restarts, gives up and circuit-breaks for one host; the host calls ``admits`` at
+    start, ``admits_work`` per bar, ``after_round`` after each round and ``idle``
+    between rounds."""
+
+    def __init__(self, host: Host, rand: Callable[[], float] = random.random) -> None:
+        self.host = host
+        self.rand = rand
+        self.guards: dict[str, Guard] = {}
+        self._lock = threading.Lock()  # guards' fields: crashes arrive on watcher threads
+        self.loop = LoopThread(self._raise)
+        self._stopping = False
+        self.operator = Operator(self)
+        for plugin_id in ("", *host.config.plugins):
+            limits = Limits.of(host.config, plugin_id)  # stops the start, not a later restart
+            if (plugin_id and limits.memory_limit_mb is not None
+                    and host.config.plugin(plugin_id).isolation != "process"):
+                log.warning("memory limit applies only in a worker plugin=%s: set "
+                            "isolation = \"process\" (versions from the plugin store "
+                            "always run in one)", plugin_id)
+        if host.factories.get("process", process_runner) is process_runner:
+            host.factories["process"] = self.process_runner
+        host.monitor.annotators.append(self.snapshot_fields)
+
+    def guard(self, plugin_id: str) -> Guard:
+        with self._lock:
+            guard = self.guards.get(plugin_id)
+            if guard is None:
+                guard = new_guard(self.host.config, plugin_id, self.host.clocks.monotonic,
+                                  self.rand, lambda t: self._transition(plugin_id, t))
+                self.guards[plugin_id] = guard
+            return guard
+
+    def admits(self, slot: PluginSlot) -> bool:
+        """Whether startup may activate ``slot`` (see ``Operator.admits``)."""
+        return self.operator.admits(slot)
+
+    # -- worker processes ----------------------------------------------------
+    def process_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
+        """``RunnerFactory`` for ``isolation = "process"`` (see ``spawn``)."""
+        return self.spawn(record)
+
+    def spawn(self, record: EntryRecord, extra_paths: Sequence[str] = ()) -> ProcessRunner:
+        """Every worker the host starts, for an environment or a store version: stopped
+        with the plugin's ``stop_grace``, and an exit nobody asked for is reported to
+        ``crashed``, so crash handling does not depend on where the plugin came from."""
+        box: list[ProcessRunner] = []
+        runner = ProcessRunner(
+            record, extra_paths, grace=self.guard(record.plugin_id).limits.stop_grace,
+            on_exit=lambda code, sig: self.crashed(record.plugin_id, box, code, sig))
+        box.append(runner)
+        return runner
+
+    def crashed(self, plugin_id: str, box: list[ProcessRunner], code: int | None,
+                sig: int | None) -> None:
+        """A worker exited by itself (its watcher thread): DEAD, recorded with its exit
+        code or signal, alerted, and a restart scheduled, within milliseconds."""
+        slot = self.host.slots.get(plugin_id)
+        runner = box[0] if box else None
+        if (self._stopping or not self.host.started or slot is None or runner is None
+                or slot.runner is not runner):
+            log.info("exit ignored plugin=%s code=%s signal=%s (not the running instance)",
+                     plugin_id, code, sig)
+            return
+        how = f"exited with code {code}" if sig is None else f"was killed by {_signame(sig)}"
+        cause = f"crash: worker pid {runner.pid} {how}"
+        decision = self._fail(slot, cause)
+        # The alert first: the round's own DEAD verdict shares its fingerprint, and the
+        # first to fire sets the message operators see.
+        self.loop.alert(plugin_id, "liveness", AlertLevel.CRITICAL, f"worker {how}; {decision}")
+        self._mark_dead(slot, cause)
+        self.event(plugin_id, "crashed", f"worker pid {runner.pid} {how}; {decision}")
+        log.warning("crash plugin=%s pid=%d code=%s signal=%s decision=%r", plugin_id,
+                    runner.pid, code, sig, decision)
+
+    def _mark_dead(self, slot: PluginSlot, cause: str) -> None:
+        """Write a DEAD snapshot now rather than at the next round."""
+        watched = self.host.monitor.watched.get(slot.plugin_id)
+        if watched is None:
+            return
+        now = self.host.clocks.wall()
+        verdict = Verdict(HealthStatus.DEAD, (Breach("dead", HealthStatus.DEAD, cause),))
+        gone = ResourceSample(getattr(slot.runner, "pid", 0), False, None, None, None, None,
+                              "process", cause)
+        record = {**snapshot(watched, verdict, gone, now), **self.snapshot_fields(slot.plugin_id)}
+        self.host.store.save_snapshots(now, [record])
+
+    # -- decisions -------------------------------------------------------------
+    def _fail(self, slot: PluginSlot, cause: str) -> str:
+        """Ask the policy about one failure of ``slot`` (any thread); returns the decision
+        in words."""
+        guard = self.guard(slot.plugin_id)
+        now = self.host.clocks.monotonic()
+        with self._lock:
+            guard.cause, guard.instance = cause, slot
+            guard.hung_since, guard.over_limit, guard.dead_rounds = None, 0, 0
+            decision = guard.policy.on_failure(now)
+            if decision.restart:
+                guard.due, guard.attempt = now + decision.delay, decision.attempt
+                return decision.reason
+            guard.due, guard.gave_up = None, decision.reason
+            return f"no restart: {decision.reason}"
+
+    def after_round(self) -> None:
+        """After each monitoring round: act on the verdicts, apply operator requests, then
+        restart or give up what is due."""
+        now = self.host.clocks.monotonic()
+        for slot in self.host.active():
+            self._judge(slot, now)
+        self.operator.apply_requests()
+        self.service()
+
+    def _judge(self, slot: PluginSlot, now: float) -> None:
+        guard = self.guard(slot.plugin_id)
+        watched = self.host.monitor.watched.get(slot.plugin_id)
+        if watched is None or _pending(guard, slot) or guard.gave_up is not None:
+            return
+        health = watched.health
+        if health.status is HealthStatus.HUNG:
+            guard.hung_since = now if guard.hung_since is None else guard.hung_since
+            held = now - guard.hung_since
+            if held >= guard.limits.hung_grace:
+                why = next((b.message for b in health.reasons if b.kind == "hung"), "no answer")
+                self._stop(slot, f"hung: {why}; HUNG for {held:.0f}s", "hung")
+            return
+        guard.hung_since = None
+        if health.status is HealthStatus.DEAD:
+            # A worker's exit arrives through ``crashed`` within milliseconds; DEAD in two
+            # rounds with no report is a runner that reports nothing.
+            guard.dead_rounds += 1
+            if guard.dead_rounds >= 2:
+                self._stop(slot, f"dead: {'; '.join(b.message for b in health.reasons)}",
+                           "dead")
+            return
+        guard.dead_rounds = 0
+        over = self._over_memory(slot, guard)
+        if over is not None:
+            self.loop.alert(slot.plugin_id, "memory_limit", AlertLevel.HIGH, over)
+            self._stop(slot, over, "memory_limit")
+        elif health.status in _UP:
+            with self._lock:
+                ended = guard.policy.observe_healthy(now)
+            if ended:
+                self.event(slot.plugin_id, "stable", f"up for {guard.limits.stable_after:g}s; "
+                           "the next failure starts a new incident")
+
+    def _over_memory(self, slot: PluginSlot, guard: Guard) -> str | None:
+        limit, pid = guard.limits.memory_limit_mb, getattr(slot.runner, "pid", None)
+        if limit is None or pid is None:
+            return None  # in process the host's memory is everybody's: no limit can act
+        rss = _rss(pid)
+        if rss is None or rss <= limit * MB:
+            guard.over_limit = 0
+            return None
+        guard.over_limit += 1
+        if guard.over_limit < guard.limits.memory_samples:
+            return None
+        return (f"memory limit: RSS {rss / MB:.0f} MiB above {limit:g} MiB in "
+                f"{guard.over_limit} rounds in a row")
+
+    def _stop(self, slot: PluginSlot, cause: str, kind: str) -> None:
+        """Count a failure and stop the plugin now; the restart follows when due. A worker
+        is killed (SIGTERM, grace, SIGKILL); in process the stuck call is abandoned when
+        the fresh instance is loaded."""
+        decision = self._fail(slot, cause)
+        self.event(slot.plugin_id, kind, f"{cause}; {decision}")
+        log.warning("stopping plugin=%s cause=%r decision=%r", slot.plugin_id, cause, decision)
+        if isinstance(slot.runner, ProcessRunner):
+            slot.runner.kill()
+
+    # -- the loop thread -------------------------------------------------------
+    def service(self) -> None:
+        """Deliver alerts held back while the loop was busy; give up or restart what is due."""
+        self.flush()
+        if self._stopping:
+            return
+        now = self.host.clocks.monotonic()
+        for plugin_id, guard in list(self.guards.items()):
+            if guard.gave_up is not None and not guard.down:
+                self._give_up(plugin_id, guard)
+            elif guard.due is not None and guard.due <= now:
+                self._restart(plugin_id, guard)
+
+    def _restart(self, plugin_id: str, guard: Guard) -> None:
+        with self._lock:
+            attempt, cause, failed, guard.due = guard.attempt, guard.cause, guard.instance, None
+        if self.host.slots.get(plugin_id) is not failed:
+            # Another owner (a version rollback) replaced the failed instance meanwhile;
+            # its outcome stands, whether the replacement activated or not.
+            log.info("restart cancelled plugin=%s attempt=%d: the instance that failed "
+                     "was replaced", plugin_id, attempt)
+            return
+        reason = f"restart {attempt} of {guard.limits.max_restarts} after {cause}"
+        self.event(plugin_id, "restart", reason)
+        slot = self.host.reload(plugin_id, reason)
+        if slot.state is PluginState.ACTIVE:
+            self.started(plugin_id)
+            log.info("restarted plugin=%s attempt=%d", plugin_id, attempt)
+            return
+        decision = self._fail(slot, f"restart failed: {slot.reason}")
+        self.event(plugin_id, "restart_failed", f"{slot.reason}; {decision}")
+
+    def started(self, plugin_id: str) -> None:
+        """A fresh instance runs, whoever loaded it: its stable period starts, with a
+        closed breaker, and a restart still due for the instance it replaced is off."""
+        guard = self.guard(plugin_id)
+        with self._lock:
+            if guard.due is not None:
+                log.info("restart cancelled plugin=%s attempt=%d: a fresh instance runs",
+                         plugin_id, guard.attempt)
+            guard.due = None
+            guard.policy.on_started(self.host.clocks.monotonic())
+            guard.hung_since, guard.over_limit, guard.dead_rounds = None, 0, 0
+        guard.breaker = new_breaker(guard.limits, self.host.clocks.monotonic,
+                                    lambda t: self._transition(plugin_id, t))
+
+    def forgive(self, plugin_id: str, request_id: int, actor: str) -> None:
+        """Forget every failure of the plugin: an operator brought it back."""
+        guard = self.guard(plugin_id)
+        with self._lock:
+            guard.policy.reset()
+            guard.due, guard.gave_up, guard.down = None, None, False
+            guard.hung_since, guard.over_limit, guard.cause = None, 0, ""
+        self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"restarted by {actor}",
+                    firing=False)
+        self.event(plugin_id, "operator_restart", f"request {request_id}: restart",
+                   actor=actor)
+
+    def keep_down(self, plugin_id: str, why: str) -> None:
+        """A previous host gave up on the plugin and nothing changed since."""
+        guard = self.guard(plugin_id)
+        guard.gave_up, guard.down = why, True
+
+    def _give_up(self, plugin_id: str, guard: Guard) -> None:
+        """FAILED with the reason and a CRITICAL alert; down until an operator restarts it
+        or its config changes (``admits`` at the next start)."""
+        guard.down = True
+        slot = self.host.slots[plugin_id]
+        why = guard.gave_up or ""
+        reason = (f"{why if why.startswith('gave up') else f'gave up: {why}'}; "
+                  f"last failure: {guard.cause}")
+        until = f"down until `zepix restart {plugin_id}` or a change of its config"
+        self._mark_dead(slot, f"FAILED: {reason}; {until}")
+        slot.fail(PluginState.FAILED, f"{reason}; {until}")
+        if slot.activation_id is not None:
+            self.host.deactivate(slot, reason, PluginState.FAILED)
+        else:
+            slot.release()
+            self._save(slot)
+        self.event(plugin_id, "gave_up",
+                   f"{reason} [config {config_fingerprint(slot.config.table)}]")
+        self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"{reason}; FAILED, {until}")
+        log.error("gave up plugin=%s reason=%r", plugin_id, reason)
+
+    def idle(self, until: float) -> bool:
+        """Wait until monotonic ``until`` between rounds, restarting what falls due
+        meanwhile. Returns True when the host was asked to stop."""
+        clocks = self.host.clocks
+        while not clocks.stop.is_set():
+            self.service()
+            now = clocks.monotonic()
+            if now >= until:
+                return False
+            step = until - now
+            due = [g.due for g in list(self.guards.values()) if g.due is not None]
+            if due:
+                step = min(step, max(0.0, min(due) - now))
+            if self._workers():  # a crash may schedule a restart sooner than ``until``
+                step = min(step, TICK)
+            if self.loop.wait(clocks.wait, step):
+                return True
+        return True
+
+    def _workers(self) -> bool:
+        return any(isinstance(s.runner, ProcessRunner) and s.runner.alive()
+                   for s in self.host.active())
+
+    def hold(self) -> None:
+        """The loop thread works on the host until ``let_go`` (``Host.run``)."""
+        self.loop.hold()
+
+    def let_go(self) -> None:
+        self.loop.let_go()
+
+    def flush(self) -> None:
+        """Raise the alerts held back while the loop thread was busy (loop thread)."""
+        self.loop.flush()
+
+    def stop(self) -> None:
+        """The host shuts down: no more restarts; exits of its workers are expected."""
+        self._stopping = True
+
+    # -- work and the breaker ------------------------------------------------
+    def admits_work(self, slot: PluginSlot) -> bool:
+        """Whether ``slot`` gets the next bar: running, no restart pending, breaker not
+        OPEN. Ask last: a True in HALF_OPEN reserves one trial call."""
+        runner = slot.runner
+        if runner is None or not runner.alive():
+            return False
+        guard = self.guard(slot.plugin_id)
+        return not _pending(guard, slot) and guard.breaker.allow()
+
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        """The dispatcher's sink: the monitor's record, then the breaker's."""
+        self.flush()  # a crash inside on_bar: its alert before anything else
+        self.host.monitor.on_work(result, problem)
+        guard = self.guards.get(result.plugin_id)
+        if guard is not None:
+            guard.breaker.record(result.ok and problem is None)
+
+    def _transition(self, plugin_id: str, change: Transition) -> None:
+        self.event(plugin_id, "breaker", f"{change.old} -> {change.new}: {change.reason}")
+        log.warning("breaker plugin=%s old=%s new=%s reason=%r", plugin_id, change.old,
+                    change.new, change.reason)
+        if change.new is BreakerState.OPEN:
+            retry = self.guard(plugin_id).limits.breaker_open_for
+            self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
+                        f"circuit breaker OPEN: {change.reason}; no market data until it "
+                        f"closes (trial calls after {retry:g}s)")
+        elif change.new is BreakerState.CLOSED:
+            self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
+                        f"circuit breaker closed again: {change.reason}", firing=False)
+
+    def snapshot_fields(self, plugin_id: str) -> dict[str, Any]:
+        """``breaker`` (its state) and ``breaker_detail`` for the plugin's health snapshot."""
+        guard = self.guards.get(plugin_id)
+        if guard is None:
+            return {"breaker": BreakerState.CLOSED.value, "breaker_detail": None}
+        stats = guard.breaker.stats()
+        retry = stats.retry_at
+        return {"breaker": stats.state.value, "breaker_detail": {
+            "consecutive_failures": stats.consecutive_failures,
+            "calls_in_window": stats.calls_in_window, "failure_rate": stats.failure_rate,
+            "retry_in_s": None if retry is None
+            else max(0.0, retry - self.host.clocks.monotonic())}}
+
+    # -- records ---------------------------------------------------------------
+    def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None:
+        slot = self.host.slots.get(plugin_id)
+        self.host.store.record_event(plugin_id, kind, detail, self.host.clocks.wall(),
+                                     version=slot.version if slot else None, actor=actor)
+
+    def _save(self, slot: PluginSlot) -> None:
+        self.host.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
+                                   slot.state.value, slot.reason, self.host.clocks.wall())
+
+    def _raise(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
+               firing: bool) -> None:
+        self.host.monitor.alerting.raise_event(plugin_id, kind, level, message, firing)
+
+
+def _pending(guard: Guard, slot: PluginSlot) -> bool:
+    """Whether a restart is due for ``slot`` itself, not for an instance it replaced."""
+    return guard.due is not None and guard.instance is slot
+
+
+def _rss(pid: int) -> int | None:
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"

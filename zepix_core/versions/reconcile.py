@@ -1,0 +1,260 @@
+"""The host's side of version management: which version runs, and the requests that
+change it.
+
+``HostVersions`` is the host's ``versions``. At discovery it picks each
+plugin's version among the environment and the store (the desired version
+first, ``_versions.choose``) and has store versions built in workers. After
+every monitoring round, ``reconcile`` advances probations with that round's
+verdicts, runs the canaries' round, applies the upgrade, rollback and
+promote requests the command line recorded, and warns about active
+deprecated versions. Only the plugin a request names is touched.
+
+The probation gate and its automatic rollback are ``_gate``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from packaging.version import Version
+
+from zepix_core.contract.errors import PluginError
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.model import AlertLevel, PluginState
+from zepix_core.execution.dispatch import Intent
+from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
+from zepix_core.execution.runner import CallResult, Runner, call
+from zepix_core.loading.config import STORE_DEFAULTS, Config, PluginConfig
+from zepix_core.loading.discovery import EntryRecord, LoadFailure
+from zepix_core.loading.paths import store_dir
+from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
+from zepix_core.storage import Row
+from zepix_core.versions.canary import Canaries
+from zepix_core.versions.gate import GATE, Gate
+from zepix_core.versions.policy import MOVES, admission_problem, same, select
+from zepix_core.versions.store import PluginStore, declared_meta, store_paths
+
+if TYPE_CHECKING:
+    from zepix_core.host.host import Host
+
+log = logging.getLogger("zepix.versions")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The ``[store]`` settings (validated with the config, ``_config.STORE_DEFAULTS``)."""
+
+    probation_rounds: int
+    canary_p95_ratio: float
+    canary_p95_floor_ms: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> StoreSettings:
+        return cls(**{**STORE_DEFAULTS, **config.sections.get("store", {})})
+
+
+class HostVersions:
+    """Version management inside a running host (see the module docstring)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.settings = StoreSettings.from_config(host.config)
+        self.plugins = PluginStore(store_dir(), clock=host.clocks.wall)
+        self.env: dict[str, EntryRecord] = {}
+        self.seen_desired: dict[str, Row] = {}  # as discovery saw them
+        self.canaries = Canaries(host, self.settings, self.lookup, self.factory_for, self.admit)
+        self.gate = Gate(host, self.settings.probation_rounds, self.installed, self._move)
+        self.adopted = False
+
+    # -- discovery ---------------------------------------------------------
+    def select(self, records: list[EntryRecord]) -> list[EntryRecord]:
+        """Discovery's environment records, each plugin's version chosen among them
+        and the store."""
+        self.env = {r.plugin_id: r for r in records if r.state is PluginState.DISCOVERED}
+        stored: dict[str, dict[str, EntryRecord]] = {}
+        for version in self.plugins.versions():
+            for rec in version.records:
+                stored.setdefault(rec.plugin_id, {})[rec.dist_version] = rec
+        db = self.host.store
+        self.seen_desired = db.desired_versions()
+        return select(records, stored, db.all_versions(), self.seen_desired)
+
+    def in_store(self, record: EntryRecord) -> bool:
+        return self.plugins.holds(record)
+
+    def factory_for(self, record: EntryRecord) -> RunnerFactory:
+        """Store versions and canaries always run in a worker of their own."""
+        if self.plugins.holds(record):
+            return self.host.factories.get("store", self.store_runner)
+        return self.host.factories["process"]
+
+    def store_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
+        """A store version's worker, started by the supervisor like any other."""
+        return self.host.supervisor.spawn(record, store_paths(record))
+
+    def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
+        env = self.env.get(plugin_id)
+        return {**self.plugins.records(plugin_id), **({env.dist_version: env} if env else {})}
+
+    def lookup(self, plugin_id: str, version: str) -> EntryRecord | None:
+        return next((r for v, r in self.installed(plugin_id).items() if same(v, version)), None)
+
+    def admit(self, plugin_id: str, record: EntryRecord, meta: PluginMeta) -> str | None:
+        """Why ``record`` with ``meta`` cannot join the active plugins, or None."""
+        others = {s.plugin_id: Candidate(s.plugin_id, Version(s.version), s.meta)
+                  for s in self.host.active() if s.meta is not None and s.plugin_id != plugin_id}
+        policies = {pid: self.host.config.plugin(pid).policy() for pid in [*others, plugin_id]}
+        return admission_problem(plugin_id, record.dist_version, meta, others,
+                                 self.host.api_version, policies)
+
+    # -- work, relayed to the canaries -------------------------------------
+    def shadow_runners(self) -> list[Runner]:
+        return self.canaries.runners()
+
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        self.canaries.on_work(result, problem)
+
+    def on_intents(self, intents: Sequence[Intent]) -> None:
+        self.canaries.on_intents(intents)
+
+    # -- the round ---------------------------------------------------------
+    def reconcile(self) -> None:
+        """Called by the host after each monitoring round."""
+        if not self.adopted:
+            self.adopted = True
+            self._adopt()
+        self.gate.advance()
+        self.canaries.round()
+        self._apply_moves()
+        self._warn_deprecated()
+
+    def close(self) -> None:
+        self.canaries.close()
+
+    def _adopt(self) -> None:
+        """Record what the host started as desired, and put every version that
+        never passed its gate on probation. A desired version recorded since
+        discovery read them is a request, applied as such."""
+        db, now = self.host.store, self.host.clocks.wall()
+        saved, rows = db.probations(), db.all_versions()
+        for slot in list(self.host.slots.values()):
+            pid, wish = slot.plugin_id, self.seen_desired.get(slot.plugin_id)
+            wanted = wish["version"] if wish else None
+            wished = same(wanted, slot.version)
+            if slot.state is PluginState.ACTIVE and not wished:
+                why = f"startup: running {slot.version}" + (
+                    f"; the desired {wanted} is deprecated or not installed" if wish else "")
+                db.set_desired_if(pid, slot.version, wanted, "startup", why, now, expect=wanted)
+                if wish:
+                    db.record_event(pid, "desired_replaced", why, now, slot.version, "startup")
+            gated = rows.get(pid, {}).get(slot.version, {}).get("gate_passed")
+            if gated or not (slot.state is PluginState.ACTIVE or wished):
+                continue
+            kept = saved.get(pid)
+            if kept and same(kept["version"], slot.version):  # a host stopped mid-probation
+                self.gate.begin(slot, kept["previous"])
+            elif wish and wished and wish["previous"] and wish["actor"] not in ("startup", GATE):
+                self.gate.begin(slot, wish["previous"])  # a change asked for while no host ran
+            else:
+                self.gate.begin(slot, None, quiet=True)
+
+    # -- requests ----------------------------------------------------------
+    def _apply_moves(self) -> None:
+        db = self.host.store
+        groups: dict[str, list[Row]] = {}
+        for request in db.pending_requests():  # read before the desired versions: see below
+            if request["action"] in MOVES:
+                groups.setdefault(request["plugin_id"], []).append(request)
+        if not groups:
+            return
+        # A request recorded after this read finds its desired version applied next round.
+        desired = db.desired_versions()
+        for pid, requests in groups.items():
+            last = requests[-1]
+            for request in requests[:-1]:
+                db.finish_request(int(request["id"]), self.host.clocks.wall(),
+                                  f"superseded by request {last['id']}")
+            outcome = self._move_to_desired(pid, desired.get(pid))
+            db.finish_request(int(last["id"]), self.host.clocks.wall(), outcome)
+            log.info("request applied plugin=%s id=%s outcome=%s", pid, last["id"], outcome)
+
+    def _move_to_desired(self, pid: str, wish: Row | None) -> str:
+        if wish is None:
+            return "nothing to do: no desired version is recorded"
+        version = str(wish["version"])
+        slot = self.host.slots.get(pid)
+        running = slot.version if slot and slot.state is PluginState.ACTIVE else None
+        if same(running, version):
+            return f"{pid} {version} is running"
+        record = self.lookup(pid, version)
+        problem = "is not installed" if record is None else self._precheck(pid, record)
+        if problem is not None or record is None:
+            return self._refuse(pid, version, running, problem or "is not installed")
+        reason = f"{wish['actor']}: {wish['reason']} (request {wish['request_id']})"
+        new = self._move(pid, record, reason)
+        gated = self.host.store.all_versions().get(pid, {}).get(version, {}).get("gate_passed")
+        if new.state is PluginState.ACTIVE and gated:
+            return f"applied: {version} is active (it passed its gate before)"
+        p = self.gate.begin(new, running)
+        if new.state is PluginState.ACTIVE:
+            return f"applied: {version} is active, on probation for {p.rounds} round(s)"
+        self.gate.fail(p, f"it is {new.state.value}: {new.reason}")
+        after = self.host.slots[pid]
+        return (f"failed: {version} is {new.state.value} ({new.reason}); now {after.version} "
+                f"is {after.state.value}")
+
+    def _refuse(self, pid: str, version: str, running: str | None, problem: str) -> str:
+        db, now = self.host.store, self.host.clocks.wall()
+        why = f"refused {version}: it {problem}"
+        if running is not None:
+            db.set_desired_if(pid, running, version, "host", why, now, expect=version)
+        db.record_event(pid, "request_refused", why, now, version, "host")
+        return f"{why}; " + (f"{running} keeps running" if running else "nothing runs")
+
+    def _precheck(self, pid: str, record: EntryRecord) -> str | None:
+        """Declared requirements (no code runs); without a declaration, the
+        answer of ``plugin_version`` in a throwaway worker, before the running
+        version is touched."""
+        try:
+            meta = declared_meta(record) or self._preflight(record)
+        except PluginError as exc:
+            return str(exc)
+        return self.admit(pid, record, meta)
+
+    def _preflight(self, record: EntryRecord) -> PluginMeta:
+        config = self.host.config.plugin(record.plugin_id)
+        try:
+            runner = self.factory_for(record)(record, config)
+        except LoadFailure as exc:
+            raise PluginError(f"cannot load: {exc.cause}") from None
+        try:
+            answer = call(runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"], {},
+                          self.host.clocks.monotonic)
+        finally:
+            runner.close(0.5)
+        if not answer.ok:
+            raise PluginError(f"plugin_version failed: {answer.error}")
+        return parse_meta(answer.value)
+
+    def _move(self, pid: str, record: EntryRecord, reason: str) -> PluginSlot:
+        if pid not in self.host.slots:  # installed while the host runs: nothing to stop
+            self.host.slots[pid] = PluginSlot(record=record, config=self.host.config.plugin(pid),
+                                              state=PluginState.INACTIVE)
+        slot = self.host.reload(pid, reason, record)
+        if slot.state is PluginState.ACTIVE:
+            # Another version is a fresh instance: its breaker starts closed and its
+            # restart budget full, as after the supervisor's own restarts.
+            self.host.supervisor.started(pid)
+        return slot
+
+    def _warn_deprecated(self) -> None:
+        rows = self.host.store.all_versions()
+        for slot in self.host.active():
+            deprecated = bool(rows.get(slot.plugin_id, {}).get(slot.version, {}).get("deprecated"))
+            self.host.monitor.alerting.raise_event(
+                slot.plugin_id, "deprecated_version", AlertLevel.WARNING,
+                f"{slot.plugin_id} runs {slot.version}, which is deprecated; move off it with "
+                f"'zepix rollback {slot.plugin_id}' or 'zepix upgrade'", firing=deprecated)

@@ -1,0 +1,269 @@
+"""The versioned plugin store: several versions of one plugin distribution side by side.
+
+pip keeps one version of a distribution per environment, so the host keeps
+its own store: ``<data dir>/store/<canonical name>/<version>/`` is what
+``pip install --no-deps --target`` put there (the distribution's packages and
+its ``*.dist-info``) plus ``zepix-install.json`` (what was installed, when).
+
+Dependencies: only the plugin's own distribution goes into the store
+(``--no-deps``). Its other requirements, ``zepix-core`` included, must
+already be met by the host's environment; ``install`` checks them and names
+what is missing. Per-version copies of dependencies would shadow the host's
+own ``zepix_core`` and ``pluggy`` inside a worker, and a plugin's third-party
+libraries are the operator's to install and audit, once, in one place.
+
+A version is installed into a staging directory and renamed into place, so a
+half-installed version is never visible and two installs of the same
+version cannot mix: the second finds the first in place. Store versions run
+in a worker process each, with their directory first on the worker's
+``sys.path`` (``store_paths``): two versions of one module cannot share a
+process, and a store version must win over an environment copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import importlib_metadata as md
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from zepix_core.contract.errors import PluginError, ZepixError
+from zepix_core.loading.discovery import GROUP, EntryRecord, enumerate_plugins
+from zepix_core.loading.resolution import PluginMeta, parse_meta
+
+#: Written into each version directory by ``install``.
+MARKER = "zepix-install.json"
+#: Declared requirements of a plugin, read without importing it (see ``declared_meta``).
+META_FILE = "zepix-plugin.toml"
+_STAGING = ".staging"
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One distribution version in the store and the plugins it offers."""
+
+    distribution: str
+    version: str
+    path: Path
+    source: str
+    installed_at: float
+    records: tuple[EntryRecord, ...]
+    already: bool = False
+
+    @property
+    def plugin_ids(self) -> list[str]:
+        return [r.plugin_id for r in self.records]
+
+
+class PluginStore:
+    """The store under ``root``; ``python`` is the interpreter whose pip installs."""
+
+    def __init__(self, root: Path, python: str = sys.executable,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.root = root
+        self.python = python
+        self.clock = clock
+
+    # -- reading -----------------------------------------------------------
+    def versions(self) -> list[StoredVersion]:
+        """Every version in the store, by distribution then directory name."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for dist_dir in sorted(p for p in self.root.iterdir() if _visible(p)):
+            for path in sorted(p for p in dist_dir.iterdir() if _visible(p)):
+                stored = self._read(path)
+                if stored is not None:
+                    found.append(stored)
+        return found
+
+    def _read(self, path: Path) -> StoredVersion | None:
+        dists = list(md.distributions(path=[str(path)]))
+        if len(dists) != 1:
+            return None
+        marker = _marker(path)
+        return StoredVersion(
+            distribution=dists[0].metadata["Name"], version=dists[0].version, path=path,
+            source=str(marker.get("source", "?")),
+            installed_at=float(marker.get("installed_at", path.stat().st_mtime)),
+            records=tuple(enumerate_plugins([str(path)])))
+
+    def records(self, plugin_id: str) -> dict[str, EntryRecord]:
+        """version -> entry record of every stored version offering ``plugin_id``."""
+        return {rec.dist_version: rec for stored in self.versions()
+                for rec in stored.records if rec.plugin_id == plugin_id}
+
+    def holds(self, record: EntryRecord) -> bool:
+        """Whether ``record`` was found in this store (not in the environment)."""
+        if not record.location:
+            return False
+        root = self.root.resolve()
+        return root in Path(record.location).resolve().parents
+
+    def installed_at(self, record: EntryRecord) -> float | None:
+        if not self.holds(record):
+            return None
+        value = _marker(Path(record.location).parent).get("installed_at")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def source_of(self, record: EntryRecord) -> str:
+        if not self.holds(record):
+            return "environment"
+        return str(_marker(Path(record.location).parent).get("source", "store"))
+
+    # -- installing --------------------------------------------------------
+    def install(self, source: str, *, build_isolation: bool = True) -> StoredVersion:
+        """Install one distribution version from ``source`` (a wheel, an sdist, a
+        project directory or a requirement); raises ``ZepixError`` saying why not."""
+        if Path(source).exists():  # recorded as where it came from, wherever one stands
+            source = str(Path(source).resolve())
+        staging = self.root / _STAGING / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        try:
+            self._pip(source, staging, build_isolation)
+            dist = _only_distribution(staging, source)
+            _check_requirements(dist)
+            (staging / MARKER).write_text(json.dumps(
+                {"source": source, "installed_at": self.clock()}), encoding="utf-8")
+            dest = self.root / canonicalize_name(dist.metadata["Name"]) / dist.version
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staging, dest)
+            except OSError:
+                if not dest.is_dir():
+                    raise
+                stored = self._read(dest)
+                if stored is None:
+                    raise ZepixError(f"{dest} exists but holds no single distribution; "
+                                     "remove it and install again") from None
+                return dataclasses.replace(stored, already=True)
+            stored = self._read(dest)
+            assert stored is not None
+            return stored
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _pip(self, source: str, target: Path, build_isolation: bool) -> None:
+        args = [self.python, "-m", "pip", "install", "--no-deps", "--target", str(target),
+                "--disable-pip-version-check", "--no-warn-script-location", "--quiet"]
+        if Path(source).exists():
+            args.append("--no-index")  # a local file needs no index: offline and faster
+        if not build_isolation:
+            args.append("--no-build-isolation")
+        done = subprocess.run([*args, source], capture_output=True, text=True, check=False,
+                              stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+            why = lines[-1].strip() if lines else f"pip exited with {done.returncode}"
+            if "No module named pip" in done.stderr:
+                why = f"pip is not installed for {self.python}; install it there"
+            raise ZepixError(f"install {source}: pip failed: {why}")
+
+
+def _visible(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".")
+
+
+def _marker(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _only_distribution(staging: Path, source: str) -> md.Distribution:
+    dists: list[md.Distribution] = list(md.Distribution.discover(path=[str(staging)]))
+    if len(dists) != 1:
+        names = ", ".join(d.metadata["Name"] for d in dists) or "none"
+        raise ZepixError(f"install {source}: expected one distribution, pip installed {names}")
+    dist = dists[0]
+    if not dist.entry_points.select(group=GROUP):
+        raise ZepixError(f"install {source}: {dist.metadata['Name']} {dist.version} declares no "
+                         f"'{GROUP}' entry points, so it is not a zepix plugin distribution")
+    return dist
+
+
+def unmet_requirements(dist: md.Distribution) -> list[str]:
+    """Requirements of ``dist`` the host environment does not meet, each with why."""
+    missing = []
+    for text in dist.requires or []:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            missing.append(f"{text} (not a valid requirement)")
+            continue
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            have = md.version(req.name)
+        except md.PackageNotFoundError:
+            missing.append(f"{req} (not installed)")
+            continue
+        if not req.specifier.contains(have, prereleases=True):
+            missing.append(f"{req} (found {have})")
+    return missing
+
+
+def _check_requirements(dist: md.Distribution) -> None:
+    missing = unmet_requirements(dist)
+    if missing:
+        raise ZepixError(
+            f"{dist.metadata['Name']} {dist.version} needs {', '.join(missing)} in the host "
+            f"environment ({sys.prefix}); the store installs the plugin alone (--no-deps): "
+            "pip install its requirements into the host environment, then install again")
+
+
+def declared_meta(record: EntryRecord) -> PluginMeta | None:
+    """What ``record``'s plugin declares in ``zepix-plugin.toml``, without importing it.
+
+    The file sits in the package of the entry point's module (or a parent
+    package) and holds a ``[plugins.<id>]`` table with ``requires_api`` and
+    ``requires``. None when there is no such file or table; raises
+    ``PluginError`` naming the file when it is malformed.
+    """
+    if not record.location:
+        return None
+    base = Path(record.location).parent
+    parts = record.value.split(":")[0].strip().split(".")
+    for depth in range(len(parts), 0, -1):
+        path = base.joinpath(*parts[:depth], META_FILE)
+        if path.is_file():
+            return _parse_declared(path, record)
+    return None
+
+
+def _parse_declared(path: Path, record: EntryRecord) -> PluginMeta | None:
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("plugins", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PluginError(f"{path}: cannot read ({exc})", plugin_id=record.plugin_id) from None
+    own = table.get(record.plugin_id) if isinstance(table, dict) else None
+    if own is None:
+        return None
+    if not isinstance(own, dict):
+        raise PluginError(f"{path}: [plugins.{record.plugin_id}] must be a table",
+                          plugin_id=record.plugin_id)
+    try:
+        return parse_meta({"version": record.dist_version, **own})
+    except PluginError as exc:
+        raise PluginError(f"{path}: {exc}", plugin_id=record.plugin_id) from None
+
+
+def store_paths(record: EntryRecord) -> list[str]:
+    """What goes first on the ``sys.path`` of a store version's worker: its version
+    directory, so it wins over an environment copy of the same distribution."""
+    return [str(Path(record.location).parent)]
