@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from zepix_core.authoring.testing import FakeClock, PluginLoader
     from zepix_core.host.host import Host
     from zepix_core.loading.discovery import EntryRecord
-    from zepix_core.testing import FakeClock, PluginLoader
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -78,7 +78,7 @@ class ConformanceItem(pytest.Item):
         self.plugin_id = self.parent.plugin_id
 
     def runtest(self) -> None:
-        from zepix_core.testing import check_plugin
+        from zepix_core.authoring.testing import check_plugin
 
         with tempfile.TemporaryDirectory(prefix="zepix-conformance-") as workdir:
             check_plugin(self.plugin_id, self.name, Path(workdir),
@@ -91,7 +91,7 @@ class ConformanceItem(pytest.Item):
 @pytest.fixture
 def zepix_clock() -> FakeClock:
     """Time that moves only when told (``advance``); call it for the wall-clock time."""
-    from zepix_core.testing import FakeClock
+    from zepix_core.authoring.testing import FakeClock
 
     return FakeClock()
 
@@ -102,7 +102,7 @@ def zepix_make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     """Build hosts on a temporary database, ``$ZEPIX_HOME`` and ``$ZEPIX_DB`` in tmp_path and
     the ``zepix_clock`` time: ``zepix_make_host(config="[host]\\ninterval = 5\\n", paths=...)``.
     Every host is shut down at the end of the test."""
-    from zepix_core.testing import make_host
+    from zepix_core.authoring.testing import make_host
 
     home = tmp_path / "zepix-home"
     monkeypatch.setenv("ZEPIX_HOME", str(home))
@@ -129,7 +129,7 @@ def zepix_host(zepix_make_host: Callable[..., Host]) -> Host:
 def zepix_load() -> Iterator[PluginLoader]:
     """Load plugins: ``zepix_load("my_id")`` through the installed entry point, or
     ``zepix_load(MyPlugin, plugin_id="mine")`` from an object; closed after the test."""
-    from zepix_core.testing import PluginLoader
+    from zepix_core.authoring.testing import PluginLoader
 
     loader = PluginLoader()
     yield loader

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from zepix_core.contract import logs
 from zepix_core.contract.errors import ZepixError
 
 DESCRIPTION = """\
@@ -54,6 +56,10 @@ def _common(top: bool) -> _Parser:
     common.add_argument("-v", "--verbose", action="count",
                         default=0 if top else argparse.SUPPRESS,
                         help="log more to stderr (-v info, -vv debug)")
+    common.add_argument("--log-format", choices=("text", "json"),
+                        default="text" if top else argparse.SUPPRESS,
+                        help="stderr log lines as key=value text for people (default) or "
+                             "one JSON object per line for log shippers")
     return common
 
 
@@ -82,16 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbosity: int) -> None:
+def _configure_logging(verbosity: int, log_format: str) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(level, json_lines=log_format == "json", stream=sys.stderr)
+    os.environ["ZEPIX_LOG_FORMAT"] = log_format  # worker processes log the same way
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, args.log_format)
     try:
         return int(args.handler(args))
     except ZepixError as exc:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zepix_core.contract import logs
 from zepix_core.contract.errors import describe
 from zepix_core.execution.frames import recv_frame, send_frame
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
@@ -42,9 +43,9 @@ def main(argv: Sequence[str]) -> int:
     args = dict(zip(argv[::2], argv[1::2], strict=True))  # --fd N --host-pid P --plugin ID
     os.dup2(2, 1)  # a plugin's print() must never reach the host's stdout (--json output)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s %(name)s %(levelname)s plugin={args['--plugin']} "
-                               "pid=%(process)d %(message)s")
+    logs.configure(logging.INFO, json_lines=os.environ.get("ZEPIX_LOG_FORMAT") == "json",
+                   stream=sys.stderr, prefix=f"plugin={args['--plugin']} pid={os.getpid()} ",
+                   static={"plugin": args["--plugin"], "pid": os.getpid()})
     _arm_parent_death_signal(int(args["--host-pid"]))
     sock = socket.socket(fileno=int(args["--fd"]))
     sock.set_inheritable(False)  # the plugin's own subprocesses must not hold it open

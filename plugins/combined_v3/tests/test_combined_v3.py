@@ -15,10 +15,8 @@ from zepix_combined_v3._selftest import trend, waves, zigzag
 
 import zepix_core
 from zepix_core import Bar, PluginContext
-from zepix_core.contract.hookspecs import PluginSpec
-from zepix_core.market.replay import MarketReplay
 from zepix_core.paper import accounting_check, synthetic_bars
-from zepix_core.testing import FakeClock
+from zepix_core.testing import FakeClock, MarketReplay, PluginSpec
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ from zepix_price_action._selftest import choppy, ramp
 
 import zepix_core
 from zepix_core import Bar, PluginContext
-from zepix_core.contract.hookspecs import PluginSpec
-from zepix_core.market.replay import MarketReplay
 from zepix_core.paper import accounting_check, synthetic_bars
-from zepix_core.testing import FakeClock
+from zepix_core.testing import FakeClock, MarketReplay, PluginSpec
 
 CLASSES = {
     "price_action_1m": PriceAction1m,

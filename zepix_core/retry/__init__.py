@@ -1,0 +1,1 @@
+"""Retries for every outbound call (see the retry issue)."""
