@@ -23,9 +23,10 @@ from tests.distfactory import DistFactory, good_plugin
 from zepix_core import HealthStatus
 from zepix_core.cli.commands.health import age, health_row
 from zepix_core.contract.errors import PluginBusy
+from zepix_core.execution.ports import Clocks
 from zepix_core.health.calls import Check, run_checks
 from zepix_core.health.monitor import PRUNE_EVERY
-from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.host.host import Host, create_host
 from zepix_core.storage import Store
 
 T0 = 1_700_000_000.0

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +31,9 @@ from zepix_core.execution.lifecycle import (
     load,
     read_meta,
 )
-from zepix_core.execution.runner import CallResult, Clock, Runner, call, call_many
+from zepix_core.execution.ports import Clocks, Ports
+from zepix_core.execution.runner import CallResult, Runner, call, call_many
+from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
@@ -48,23 +47,12 @@ from zepix_core.versions.reconcile import HostVersions
 log = logging.getLogger("zepix.host")
 
 
-@dataclass
-class Clocks:
-    """Injectable time: ``monotonic`` for deadlines, ``wall`` for records, ``wait`` to sleep.
-
-    ``wait(seconds)`` returns True when the host was asked to stop meanwhile.
-    """
-
-    monotonic: Clock = time.monotonic
-    wall: Clock = time.time
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def wait(self, seconds: float) -> bool:
-        return self.stop.wait(max(0.0, seconds))
-
-
 class Host:
-    """Discovers, resolves, activates and supervises plugins; see ``create_host``."""
+    """Discovers, resolves, activates and supervises plugins; see ``create_host``.
+
+    The host owns the plugin slots. Its subsystems (monitor, supervisor, versions) see
+    them through ``Ports`` (the host is their ``PluginTable``) and never the host itself.
+    """
 
     def __init__(self, config: Config, store: Store, *, api_version: str,
                  paths: Sequence[str] | None = None, clocks: Clocks | None = None,
@@ -80,9 +68,16 @@ class Host:
         self.order: list[str] = []
         self.host_id = uuid.uuid4().hex
         self.started = False
-        self.monitor = Monitor(self)
-        self.supervisor = Supervisor(self)
-        self.versions = HostVersions(self)
+        self.ports = Ports(plugins=self, config=config, store=store, clocks=self.clocks,
+                           api_version=api_version, host_id=self.host_id)
+        self.monitor = Monitor(self.ports)
+        self.supervisor = Supervisor(self.ports, self.monitor)
+        if self.factories.get("process", process_runner) is process_runner:
+            self.factories["process"] = self.supervisor.process_runner
+        self.monitor.annotators.append(self.supervisor.snapshot_fields)
+        self.versions = HostVersions(self.ports, self.monitor, factories=self.factories,
+                                     spawn=self.supervisor.spawn,
+                                     breaker=self.supervisor.breaker_state)
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
@@ -153,7 +148,7 @@ class Host:
             if self.supervisor.admits(self.slots[pid]):
                 self._activate(self.slots[pid], "startup")
         for slot in slots:
-            self._save_status(slot)
+            self.save_status(slot)
         return slots
 
     def _activate(self, slot: PluginSlot, reason: str) -> bool:
@@ -181,14 +176,21 @@ class Host:
         the same entry point again), check it against the active plugins, activate it.
 
         Restarts, upgrades, rollbacks and operator restarts all go through here, so
-        each leaves one closed and one opened activation with its reason. Returns the
-        new slot; when it cannot be activated it is FAILED or REJECTED with the reason.
+        each leaves one closed and one opened activation with its reason, and the
+        supervisor learns that a fresh instance runs (closed breaker, full restart
+        budget). A plugin installed while the host runs gets its first slot here.
+        Returns the new slot; when it cannot be activated it is FAILED or REJECTED with
+        the reason.
         """
-        old = self.slots[plugin_id]
-        if old.state is PluginState.ACTIVE:
+        old = self.slots.get(plugin_id)
+        if old is not None and old.state is PluginState.ACTIVE:
             self.deactivate(old, reason, PluginState.INACTIVE)
-        old.release()
-        slot = PluginSlot(record=record or old.record, config=self.config.plugin(plugin_id))
+        if old is not None:
+            old.release()
+        if record is None and old is None:
+            raise KeyError(plugin_id)
+        slot = PluginSlot(record=record or old.record,  # type: ignore[union-attr]
+                          config=self.config.plugin(plugin_id))
         self.slots[plugin_id] = slot
         if plugin_id not in self.order:
             self.order.append(plugin_id)
@@ -202,9 +204,11 @@ class Host:
             self.store.record_version(plugin_id, slot.version, slot.record.distribution,
                                       slot.record.location or "environment", self.clocks.wall())
             self._activate(slot, reason)
-        if slot.state is not PluginState.ACTIVE:
+        if slot.state is PluginState.ACTIVE:
+            self.supervisor.started(plugin_id)
+        else:
             slot.release()
-        self._save_status(slot)
+        self.save_status(slot)
         return slot
 
     def _admit(self, slot: PluginSlot) -> None:
@@ -232,9 +236,20 @@ class Host:
             self.store.close_activation(slot.activation_id, self.clocks.wall(), reason)
             slot.activation_id = None
         slot.state = state
-        self._save_status(slot)
+        self.save_status(slot)
 
-    def _save_status(self, slot: PluginSlot) -> None:
+    # -- the plugin table (``PluginTable``) --------------------------------
+    @property
+    def running(self) -> bool:
+        return self.started
+
+    def get(self, plugin_id: str) -> PluginSlot | None:
+        return self.slots.get(plugin_id)
+
+    def all(self) -> list[PluginSlot]:
+        return list(self.slots.values())
+
+    def save_status(self, slot: PluginSlot) -> None:
         self.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
                               slot.state.value, slot.reason, self.clocks.wall())
 

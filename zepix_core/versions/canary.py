@@ -27,9 +27,10 @@ from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import AlertLevel, HealthStatus, PluginContext, PluginState
 from zepix_core.execution.dispatch import Intent
 from zepix_core.execution.lifecycle import RunnerFactory
+from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.health.calls import Check, run_checks
-from zepix_core.health.monitor import thresholds_for
+from zepix_core.health.monitor import Monitor, thresholds_for
 from zepix_core.health.resources import ResourceSampler
 from zepix_core.health.shapes import MetricsReply, PluginHealth
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
@@ -38,7 +39,6 @@ from zepix_core.loading.resolution import PluginMeta, parse_meta
 from zepix_core.storage import Row
 
 if TYPE_CHECKING:
-    from zepix_core.host.host import Host
     from zepix_core.versions.reconcile import StoreSettings
 
 log = logging.getLogger("zepix.canary")
@@ -126,10 +126,11 @@ class ShadowRun:
 class Canaries:
     """The host's open canaries; ``round`` is called once per monitoring round."""
 
-    def __init__(self, host: Host, settings: StoreSettings,
+    def __init__(self, ports: Ports, monitor: Monitor, settings: StoreSettings,
                  lookup: Callable[[str, str], EntryRecord | None],
                  factory_for: Callable[[EntryRecord], RunnerFactory], admit: Admit) -> None:
-        self.host = host
+        self.ports = ports
+        self.monitor = monitor
         self.settings = settings
         self.lookup = lookup
         self.factory_for = factory_for
@@ -162,7 +163,7 @@ class Canaries:
     def round(self) -> None:
         """Stop runs the operator ended, start requested ones, then probe, compare
         and judge every running candidate."""
-        open_rows = {r["plugin_id"]: r for r in self.host.store.open_canaries()}
+        open_rows = {r["plugin_id"]: r for r in self.ports.store.open_canaries()}
         for pid in [p for p, run in self.runs.items()
                     if p not in open_rows or open_rows[p]["id"] != run.row_id]:
             self._stop(self.runs.pop(pid), "canary ended")
@@ -186,12 +187,12 @@ class Canaries:
             self._fail_start(row, f"{version} is not installed any more")
             return
         try:
-            runner = ShadowRunner(self.factory_for(record)(record, self.host.config.plugin(pid)),
+            runner = ShadowRunner(self.factory_for(record)(record, self.ports.config.plugin(pid)),
                                   pid)
         except LoadFailure as exc:
             self._fail_start(row, f"cannot load: {exc.cause}")
             return
-        clocks = self.host.clocks
+        clocks = self.ports.clocks
         run = ShadowRun(int(row["id"]), pid, version, runner,
                         active=Arm(PluginHealth(pid, clock=clocks.monotonic, wall=clocks.wall,
                                                 window=WINDOW)),
@@ -205,18 +206,18 @@ class Canaries:
             return
         self._read_active(run)  # the active side's signal count at the start
         baseline = self._active_version(pid)
-        self.host.store.canary_started(run.row_id, baseline, clocks.wall())
+        self.ports.store.canary_started(run.row_id, baseline, clocks.wall())
         self.runs[pid] = run
         self._finish_requests(pid, f"started: {version} in shadow beside {baseline} "
                                    f"(worker pid {runner.pid})")
         self._event(pid, "canary_started", f"canary {version} running in shadow beside "
                                            f"{baseline}", version, "host")
-        self.host.monitor.alerting.raise_event(pid, "canary", AlertLevel.WARNING,
+        self.monitor.alerting.raise_event(pid, "canary", AlertLevel.WARNING,
                                                "a new canary started", firing=False)
 
     def _prepare(self, run: ShadowRun, record: EntryRecord) -> str | None:
         """Check, activate and self-test the candidate; why it cannot run, or None."""
-        clock, runner = self.host.clocks.monotonic, run.runner
+        clock, runner = self.ports.clocks.monotonic, run.runner
         answer = call(runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"], {}, clock)
         if not answer.ok:
             return f"plugin_version failed: {answer.error}"
@@ -229,8 +230,8 @@ class Canaries:
             return problem
         folder = data_dir() / "canaries" / run.plugin_id / run.version
         folder.mkdir(parents=True, exist_ok=True)
-        context = PluginContext(run.plugin_id, run.version, self.host.api_version, str(folder))
-        config = dict(self.host.config.plugin(run.plugin_id).table)
+        context = PluginContext(run.plugin_id, run.version, self.ports.api_version, str(folder))
+        config = dict(self.ports.config.plugin(run.plugin_id).table)
         result = call(runner, "activate", DEFAULT_DEADLINES["activate"],
                       {"context": context, "config": config}, clock)
         if not result.ok:
@@ -244,35 +245,35 @@ class Canaries:
     def _fail_start(self, row: Row, why: str) -> None:
         pid = str(row["plugin_id"])
         reason = f"canary {row['version']} could not start: {why}"
-        if self.host.store.finish_canary(int(row["id"]), "aborted", "host", reason,
-                                         self.host.clocks.wall()):
+        if self.ports.store.finish_canary(int(row["id"]), "aborted", "host", reason,
+                                         self.ports.clocks.wall()):
             self._finish_requests(pid, f"failed: {why}")
             self._event(pid, "canary_aborted", reason, str(row["version"]), "host")
             self._alert(pid, reason)
 
     # -- judging -------------------------------------------------------------
     def _judge(self, run: ShadowRun) -> None:
-        now = self.host.clocks.wall()
+        now = self.ports.clocks.wall()
         breach = self._probe(run, now)
         run.rounds += 1
         stats = self.stats(run, breach)
-        self.host.store.save_canary(run.row_id, stats, run.pending)
+        self.ports.store.save_canary(run.row_id, stats, run.pending)
         run.pending.clear()
         if breach is not None:
             reason = f"threshold breached: {breach}"
             self.runs.pop(run.plugin_id)
             self._stop(run, reason)
-            if self.host.store.finish_canary(run.row_id, "aborted", "canary", reason, now):
+            if self.ports.store.finish_canary(run.row_id, "aborted", "canary", reason, now):
                 told = f"canary {run.version} aborted automatically: {breach}"
                 self._event(run.plugin_id, "canary_aborted", told, run.version, "canary")
                 self._alert(run.plugin_id, told)
 
     def _probe(self, run: ShadowRun, now: float) -> str | None:
         """This round's checks of the candidate; the breach that aborts it, or None."""
-        config = self.host.config.plugin(run.plugin_id)
+        config = self.ports.config.plugin(run.plugin_id)
         checks = [Check("health_ping", config.ping_timeout, {"now": now}),
                   Check("get_metrics", config.ping_timeout)]
-        [outcome] = run_checks([(run.runner, checks)], self.host.clocks.monotonic)
+        [outcome] = run_checks([(run.runner, checks)], self.ports.clocks.monotonic)
         health = run.candidate.health
         for result in outcome.results:
             if result.hook == "health_ping":
@@ -283,7 +284,7 @@ class Canaries:
         run.candidate.read_signals(health.metrics)
         pid = run.runner.pid
         verdict = health.assess(alive=run.runner.alive(), now=now,
-                                limits=thresholds_for(self.host.config, run.plugin_id),
+                                limits=thresholds_for(self.ports.config, run.plugin_id),
                                 resources=self.sampler.sample(pid) if pid else None)
         if verdict.status is not HealthStatus.HEALTHY:
             return f"{verdict.status.value}: " + "; ".join(b.message for b in verdict.reasons)
@@ -317,32 +318,32 @@ class Canaries:
 
     # -- helpers -------------------------------------------------------------
     def _read_active(self, run: ShadowRun) -> None:
-        watched = self.host.monitor.watched.get(run.plugin_id)
+        watched = self.monitor.watched.get(run.plugin_id)
         run.active.read_signals(watched.health.metrics if watched else None)
 
     def _active_version(self, plugin_id: str) -> str | None:
-        slot = self.host.slots.get(plugin_id)
+        slot = self.ports.plugins.get(plugin_id)
         return slot.version if slot is not None and slot.state is PluginState.ACTIVE else None
 
     def _stop(self, run: ShadowRun, reason: str) -> None:
         if run.runner.alive():
             call(run.runner, "deactivate", DEFAULT_DEADLINES["deactivate"], {"reason": reason},
-                 self.host.clocks.monotonic)
+                 self.ports.clocks.monotonic)
         run.runner.close(0.5)
         if run.pending:
-            self.host.store.save_canary(run.row_id, self.stats(run), run.pending)
+            self.ports.store.save_canary(run.row_id, self.stats(run), run.pending)
         log.info("canary stopped plugin=%s version=%s reason=%s", run.plugin_id, run.version,
                  reason)
 
     def _finish_requests(self, plugin_id: str, outcome: str) -> None:
-        store, now = self.host.store, self.host.clocks.wall()
+        store, now = self.ports.store, self.ports.clocks.wall()
         for request in store.pending_requests("canary", plugin_id):
             store.finish_request(int(request["id"]), now, outcome)
 
     def _event(self, plugin_id: str, kind: str, detail: str, version: str, actor: str) -> None:
-        self.host.store.record_event(plugin_id, kind, detail, self.host.clocks.wall(),
+        self.ports.store.record_event(plugin_id, kind, detail, self.ports.clocks.wall(),
                                      version=version, actor=actor)
 
     def _alert(self, plugin_id: str, message: str) -> None:
         log.warning("canary aborted plugin=%s reason=%s", plugin_id, message)
-        self.host.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)
+        self.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)
