@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -19,6 +20,9 @@ from zepix_core.loading.resolution import PluginMeta, parse_meta
 
 #: Builds the runner for one plugin; raises ``LoadFailure`` when it cannot be loaded.
 RunnerFactory = Callable[[EntryRecord, PluginConfig], Runner]
+#: Checks a plugin whose metadata was read against the active plugins; fails the slot
+#: (``PluginSlot.fail``) when it may not join them.
+Admit = Callable[["PluginSlot"], None]
 
 
 def inprocess_runner(record: EntryRecord, config: PluginConfig) -> Runner:
@@ -52,6 +56,10 @@ class PluginSlot:
         self.state = state
         self.reason = f"{self.record.label}: {cause}"
 
+    def mark(self, state: PluginState, reason: str | None) -> None:
+        """Move to ``state`` with ``reason`` as it is (disabled, kept down, deactivated)."""
+        self.state, self.reason = state, reason
+
     def release(self) -> None:
         if self.runner is not None:
             self.runner.close(timeout=0.5)
@@ -81,17 +89,43 @@ def read_meta(slot: PluginSlot, result: CallResult) -> None:
                      f"{slot.record.distribution} is {slot.version}")
 
 
-def context_for(slot: PluginSlot, api_version: str) -> PluginContext:
-    data = plugin_data_dir(slot.plugin_id)
+def context_for(slot: PluginSlot, api_version: str,
+                data_dir: Path | None = None) -> PluginContext:
+    data = plugin_data_dir(slot.plugin_id) if data_dir is None else data_dir
     data.mkdir(parents=True, exist_ok=True)
     return PluginContext(plugin_id=slot.plugin_id, version=slot.version,
                          api_version=api_version, data_dir=str(data))
 
 
-def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic) -> bool:
+def bring_up(slot: PluginSlot, factory: RunnerFactory, api_version: str, clock: Clock, *,
+             admit: Admit, data_dir: Path | None = None) -> bool:
+    """The one way a plugin version starts: load it, read its metadata, admit it, activate it.
+
+    Startup (each plugin after the batch read of metadata), restarts, upgrades,
+    rollbacks, operator restarts and canaries all come through here. A step already
+    done (a runner loaded, metadata read) is not repeated. Whatever fails leaves the
+    slot FAILED or REJECTED with the reason and its runner released.
+    """
+    if slot.runner is None and slot.state is PluginState.DISCOVERED:
+        load(slot, factory)
+    if slot.runner is not None and slot.meta is None and slot.state is PluginState.DISCOVERED:
+        read_meta(slot, call(slot.runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"],
+                             {}, clock))
+    if slot.state is PluginState.DISCOVERED:
+        admit(slot)
+    if slot.state is PluginState.DISCOVERED:
+        activate(slot, api_version, clock, data_dir)
+    if slot.state is not PluginState.ACTIVE:
+        slot.release()
+    return slot.state is PluginState.ACTIVE
+
+
+def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic,
+             data_dir: Path | None = None) -> bool:
     """Call the plugin's ``activate`` hook; a failure leaves the slot ``FAILED``."""
     assert slot.runner is not None
-    kwargs = {"context": context_for(slot, api_version), "config": dict(slot.config.table)}
+    kwargs = {"context": context_for(slot, api_version, data_dir),
+              "config": dict(slot.config.table)}
     result = call(slot.runner, "activate", DEFAULT_DEADLINES["activate"], kwargs, clock)
     if not result.ok:
         slot.fail(PluginState.FAILED, f"activate failed: {result.error}")
@@ -101,12 +135,15 @@ def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic) 
     return True
 
 
-def deactivate(slot: PluginSlot, reason: str, clock: Clock = time.monotonic) -> str | None:
-    """Call ``deactivate`` and stop the runner; returns the hook's error, if any."""
+def deactivate(slot: PluginSlot, reason: str, clock: Clock = time.monotonic,
+               state: PluginState = PluginState.INACTIVE) -> str | None:
+    """Call ``deactivate``, stop the runner and leave the slot in ``state``; returns the
+    hook's error, if any."""
     error = None
     if slot.runner is not None and slot.runner.alive():
         result = call(slot.runner, "deactivate", DEFAULT_DEADLINES["deactivate"],
                       {"reason": reason}, clock)
         error = result.error
     slot.release()
+    slot.state = state
     return error

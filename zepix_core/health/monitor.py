@@ -27,6 +27,7 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
@@ -222,8 +223,8 @@ class Monitor:
             detail = message if reported != w.baseline else again
             self.ports.store.record_event(pid, "version_changed", detail,
                                          self.ports.clocks.wall(), version=str(reported))
-            log.warning("version changed plugin=%s reported=%s activated=%s", pid, reported,
-                        w.baseline)
+            log.warning("version changed", extra=fields(plugin=pid, reported=str(reported),
+                                                         activated=str(w.baseline)))
             w.seen_version = reported
         self.alerting.raise_event(pid, "version_changed", AlertLevel.WARNING, message,
                                   firing=reported != w.baseline)
@@ -242,8 +243,9 @@ class Monitor:
                                   exit_detail=getattr(runner, "exit_description", None))
         self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:
-            log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
-                     verdict.status.value, "; ".join(b.message for b in verdict.reasons))
+            log.info("health", extra=fields(
+                plugin=w.slot.plugin_id, status=verdict.status.value,
+                reasons="; ".join(b.message for b in verdict.reasons)))
         record = snapshot(w, verdict, resources, now)
         for annotate in self.annotators:
             record.update(annotate(w.slot.plugin_id))
@@ -267,7 +269,8 @@ class Monitor:
         counts = store.prune_snapshots(before), store.prune_alerts(before)
         self.pruned_at = self.ports.clocks.monotonic()
         if any(counts):
-            log.info("retention pruned snapshots=%d alerts=%d days=%g", *counts, days)
+            log.info("retention pruned", extra=fields(snapshots=counts[0], alerts=counts[1],
+                                                      days=days))
         return counts
 
     def _summary(self, snapshots: Sequence[Mapping[str, Any]], took_ms: float) -> str:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.storage import Row, Store
@@ -50,8 +51,9 @@ class Operator:
         for request in store.pending_requests("restart"):
             outcome = self._restart(request)
             store.finish_request(request["id"], self.ports.clocks.wall(), outcome)
-            log.info("request applied id=%s plugin=%s outcome=%r", request["id"],
-                     request["plugin_id"], outcome)
+            log.info("request applied", extra=fields(id=request["id"],
+                                                     plugin=request["plugin_id"],
+                                                     outcome=outcome))
 
     def _restart(self, request: Row) -> str:
         plugin_id = request["plugin_id"]
@@ -87,9 +89,9 @@ class Operator:
                                   f"{changed} since it was given up on; activating")
             return True
         self.supervisor.keep_down(plugin_id, mark["detail"])
-        slot.state, slot.reason = PluginState.FAILED, row["reason"]
+        slot.mark(PluginState.FAILED, row["reason"])
         slot.release()
-        log.warning("kept down plugin=%s reason=%r", plugin_id, row["reason"])
+        log.warning("kept down", extra=fields(plugin=plugin_id, reason=row["reason"]))
         return False
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
@@ -66,9 +67,9 @@ class Supervisor:
             limits = Limits.of(ports.config, plugin_id)  # stops the start, not a later restart
             if (plugin_id and limits.memory_limit_mb is not None
                     and ports.config.plugin(plugin_id).isolation != "process"):
-                log.warning("memory limit applies only in a worker plugin=%s: set "
-                            "isolation = \"process\" (versions from the plugin store "
-                            "always run in one)", plugin_id)
+                log.warning("memory limit applies only in a worker: set isolation = "
+                            "\"process\" (versions from the plugin store always run in one)",
+                            extra=fields(plugin=plugin_id))
 
     def guard(self, plugin_id: str) -> Guard:
         with self._lock:
@@ -107,8 +108,8 @@ class Supervisor:
         runner = box[0] if box else None
         if (self._stopping or not self.ports.plugins.running or slot is None or runner is None
                 or slot.runner is not runner):
-            log.info("exit ignored plugin=%s code=%s signal=%s (not the running instance)",
-                     plugin_id, code, sig)
+            log.info("exit ignored (not the running instance)",
+                     extra=fields(plugin=plugin_id, code=code, signal=sig))
             return
         how = f"exited with code {code}" if sig is None else f"was killed by {_signame(sig)}"
         cause = f"crash: worker pid {runner.pid} {how}"
@@ -118,8 +119,8 @@ class Supervisor:
         self.loop.alert(plugin_id, "liveness", AlertLevel.CRITICAL, f"worker {how}; {decision}")
         self._mark_dead(slot, cause)
         self.event(plugin_id, "crashed", f"worker pid {runner.pid} {how}; {decision}")
-        log.warning("crash plugin=%s pid=%d code=%s signal=%s decision=%r", plugin_id,
-                    runner.pid, code, sig, decision)
+        log.warning("crash", extra=fields(plugin=plugin_id, pid=runner.pid, code=code,
+                                          signal=sig, decision=decision))
 
     def _mark_dead(self, slot: PluginSlot, cause: str) -> None:
         """Write a DEAD snapshot now rather than at the next round."""
@@ -212,7 +213,8 @@ class Supervisor:
         the fresh instance is loaded."""
         decision = self._fail(slot, cause)
         self.event(slot.plugin_id, kind, f"{cause}; {decision}")
-        log.warning("stopping plugin=%s cause=%r decision=%r", slot.plugin_id, cause, decision)
+        log.warning("stopping", extra=fields(plugin=slot.plugin_id, cause=cause,
+                                             decision=decision))
         if isinstance(slot.runner, ProcessRunner):
             slot.runner.kill()
 
@@ -235,14 +237,14 @@ class Supervisor:
         if self.ports.plugins.get(plugin_id) is not failed:
             # Another owner (a version rollback) replaced the failed instance meanwhile;
             # its outcome stands, whether the replacement activated or not.
-            log.info("restart cancelled plugin=%s attempt=%d: the instance that failed "
-                     "was replaced", plugin_id, attempt)
+            log.info("restart cancelled: the instance that failed was replaced",
+                     extra=fields(plugin=plugin_id, attempt=attempt))
             return
         reason = f"restart {attempt} of {guard.limits.max_restarts} after {cause}"
         self.event(plugin_id, "restart", reason)
         slot = self.ports.plugins.reload(plugin_id, reason)  # a fresh instance: ``started``
         if slot.state is PluginState.ACTIVE:
-            log.info("restarted plugin=%s attempt=%d", plugin_id, attempt)
+            log.info("restarted", extra=fields(plugin=plugin_id, attempt=attempt))
             return
         decision = self._fail(slot, f"restart failed: {slot.reason}")
         self.event(plugin_id, "restart_failed", f"{slot.reason}; {decision}")
@@ -253,8 +255,8 @@ class Supervisor:
         guard = self.guard(plugin_id)
         with self._lock:
             if guard.due is not None:
-                log.info("restart cancelled plugin=%s attempt=%d: a fresh instance runs",
-                         plugin_id, guard.attempt)
+                log.info("restart cancelled: a fresh instance runs",
+                         extra=fields(plugin=plugin_id, attempt=guard.attempt))
             guard.due = None
             guard.policy.on_started(self.ports.clocks.monotonic())
             guard.hung_since, guard.over_limit, guard.dead_rounds = None, 0, 0
@@ -299,7 +301,7 @@ class Supervisor:
         self.event(plugin_id, "gave_up",
                    f"{reason} [config {config_fingerprint(slot.config.table)}]")
         self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"{reason}; FAILED, {until}")
-        log.error("gave up plugin=%s reason=%r", plugin_id, reason)
+        log.error("gave up", extra=fields(plugin=plugin_id, reason=reason))
 
     def idle(self, until: float) -> bool:
         """Wait until monotonic ``until`` between rounds, restarting what falls due
@@ -359,8 +361,8 @@ class Supervisor:
 
     def _transition(self, plugin_id: str, change: Transition) -> None:
         self.event(plugin_id, "breaker", f"{change.old} -> {change.new}: {change.reason}")
-        log.warning("breaker plugin=%s old=%s new=%s reason=%r", plugin_id, change.old,
-                    change.new, change.reason)
+        log.warning("breaker", extra=fields(plugin=plugin_id, old=change.old.value,
+                                            new=change.new.value, reason=change.reason))
         if change.new is BreakerState.OPEN:
             retry = self.guard(plugin_id).limits.breaker_open_for
             self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,

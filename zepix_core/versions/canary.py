@@ -22,20 +22,20 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import AlertLevel, HealthStatus, PluginContext, PluginState
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
 from zepix_core.execution.dispatch import Intent
-from zepix_core.execution.lifecycle import RunnerFactory
+from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory, bring_up
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.health.calls import Check, run_checks
 from zepix_core.health.monitor import Monitor, thresholds_for
 from zepix_core.health.resources import ResourceSampler
 from zepix_core.health.shapes import MetricsReply, PluginHealth
-from zepix_core.loading.discovery import EntryRecord, LoadFailure
+from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.paths import data_dir
-from zepix_core.loading.resolution import PluginMeta, parse_meta
+from zepix_core.loading.resolution import PluginMeta
 from zepix_core.storage import Row
 
 if TYPE_CHECKING:
@@ -186,12 +186,16 @@ class Canaries:
         if record is None:
             self._fail_start(row, f"{version} is not installed any more")
             return
-        try:
-            runner = ShadowRunner(self.factory_for(record)(record, self.ports.config.plugin(pid)),
-                                  pid)
-        except LoadFailure as exc:
-            self._fail_start(row, f"cannot load: {exc.cause}")
+        slot = PluginSlot(record=record, config=self.ports.config.plugin(pid))
+        factory = self.factory_for(record)
+        folder = data_dir() / "canaries" / pid / version
+        if not bring_up(slot, lambda r, c: ShadowRunner(factory(r, c), pid),
+                        self.ports.api_version, self.ports.clocks.monotonic,
+                        admit=lambda s: self._admit(s, record), data_dir=folder):
+            self._fail_start(row, slot.reason or f"it is {slot.state.value}")
             return
+        runner = slot.runner
+        assert isinstance(runner, ShadowRunner)
         clocks = self.ports.clocks
         run = ShadowRun(int(row["id"]), pid, version, runner,
                         active=Arm(PluginHealth(pid, clock=clocks.monotonic, wall=clocks.wall,
@@ -199,7 +203,7 @@ class Canaries:
                         candidate=Arm(PluginHealth(runner.plugin_id, clock=clocks.monotonic,
                                                    wall=clocks.wall, window=WINDOW),
                                       signals_base=0.0))
-        problem = self._prepare(run, record)
+        problem = self._self_test(run)
         if problem is not None:
             runner.close(0.5)
             self._fail_start(row, problem)
@@ -215,29 +219,17 @@ class Canaries:
         self.monitor.alerting.raise_event(pid, "canary", AlertLevel.WARNING,
                                                "a new canary started", firing=False)
 
-    def _prepare(self, run: ShadowRun, record: EntryRecord) -> str | None:
-        """Check, activate and self-test the candidate; why it cannot run, or None."""
-        clock, runner = self.ports.clocks.monotonic, run.runner
-        answer = call(runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"], {}, clock)
-        if not answer.ok:
-            return f"plugin_version failed: {answer.error}"
-        try:
-            meta = parse_meta(answer.value)
-        except PluginError as exc:
-            return str(exc)
-        problem = self.admit(run.plugin_id, record, meta)
+    def _admit(self, slot: PluginSlot, record: EntryRecord) -> None:
+        assert slot.meta is not None
+        problem = self.admit(slot.plugin_id, record, slot.meta)
         if problem is not None:
-            return problem
-        folder = data_dir() / "canaries" / run.plugin_id / run.version
-        folder.mkdir(parents=True, exist_ok=True)
-        context = PluginContext(run.plugin_id, run.version, self.ports.api_version, str(folder))
-        config = dict(self.ports.config.plugin(run.plugin_id).table)
-        result = call(runner, "activate", DEFAULT_DEADLINES["activate"],
-                      {"context": context, "config": config}, clock)
-        if not result.ok:
-            return f"activate failed: {result.error}"
+            slot.fail(PluginState.REJECTED, problem)
+
+    def _self_test(self, run: ShadowRun) -> str | None:
+        """The activated candidate's self test; why it cannot run, or None."""
         reply = run.candidate.health.record_self_test(
-            call(runner, "self_test", DEFAULT_DEADLINES["self_test"], {}, clock))
+            call(run.runner, "self_test", DEFAULT_DEADLINES["self_test"], {},
+                 self.ports.clocks.monotonic))
         if not reply.passed:
             return f"self_test failed: {'; '.join(reply.problems) or 'it reported failure'}"
         return None
@@ -332,8 +324,8 @@ class Canaries:
         run.runner.close(0.5)
         if run.pending:
             self.ports.store.save_canary(run.row_id, self.stats(run), run.pending)
-        log.info("canary stopped plugin=%s version=%s reason=%s", run.plugin_id, run.version,
-                 reason)
+        log.info("canary stopped", extra=fields(plugin=run.plugin_id, version=run.version,
+                                                reason=reason))
 
     def _finish_requests(self, plugin_id: str, outcome: str) -> None:
         store, now = self.ports.store, self.ports.clocks.wall()
@@ -345,5 +337,5 @@ class Canaries:
                                      version=version, actor=actor)
 
     def _alert(self, plugin_id: str, message: str) -> None:
-        log.warning("canary aborted plugin=%s reason=%s", plugin_id, message)
+        log.warning("canary aborted", extra=fields(plugin=plugin_id, reason=message))
         self.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)

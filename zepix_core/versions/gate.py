@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
@@ -135,14 +136,15 @@ class Gate:
         del self.probations[p.plugin_id]
         self.ports.store.end_probation(p.plugin_id, p.version, True)
         if p.quiet:
-            log.info("gate passed plugin=%s version=%s (as started)", p.plugin_id, p.version)
+            log.info("gate passed (as started)", extra=fields(plugin=p.plugin_id,
+                                                              version=p.version))
             return
         message = f"{p.plugin_id} {p.version} passed its gate ({p.rounds} healthy rounds)"
         self.ports.store.record_event(p.plugin_id, "gate_passed", message,
                                      self.ports.clocks.wall(), p.version, GATE)
         self.monitor.alerting.raise_event(p.plugin_id, "version_gate", AlertLevel.INFO,
                                                message, firing=False)
-        log.info("gate passed plugin=%s version=%s", p.plugin_id, p.version)
+        log.info("gate passed", extra=fields(plugin=p.plugin_id, version=p.version))
 
     def fail(self, p: Probation, why: str) -> None:
         """End ``p`` failed and roll back, unless a newer request decides what runs."""
@@ -152,7 +154,7 @@ class Gate:
         message = (f"{pid} {p.version} failed its gate after {p.rounds_ok}/{p.rounds} "
                    f"healthy round(s): {why}")
         db.record_event(pid, "gate_failed", message, now, p.version, GATE)
-        log.warning("gate failed plugin=%s version=%s why=%s", pid, p.version, why)
+        log.warning("gate failed", extra=fields(plugin=pid, version=p.version, why=why))
         facts = gather(self.installed(pid), db.all_versions().get(pid, {}))
         target = self._fallback(facts, p)
         alerting = self.monitor.alerting

@@ -22,6 +22,7 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, PluginState
 from zepix_core.execution.dispatch import Intent
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
@@ -186,7 +187,7 @@ class HostVersions:
                                   f"superseded by request {last['id']}")
             outcome = self._move_to_desired(pid, desired.get(pid))
             db.finish_request(int(last["id"]), self.ports.clocks.wall(), outcome)
-            log.info("request applied plugin=%s id=%s outcome=%s", pid, last["id"], outcome)
+            log.info("request applied", extra=fields(plugin=pid, id=last["id"], outcome=outcome))
 
     def _move_to_desired(self, pid: str, wish: Row | None) -> str:
         if wish is None:

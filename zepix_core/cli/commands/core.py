@@ -71,9 +71,9 @@ def _plugins(args: argparse.Namespace) -> int:
         running = {r["plugin_id"] for r in host.store.open_activations()}
         rows = []
         for slot in slots:
-            if slot.state is PluginState.DISCOVERED:  # resolved: a host activates it
-                slot.state = PluginState.ACTIVE
             row = plugin_row(slot)
+            if slot.state is PluginState.DISCOVERED:  # resolved: a host activates it
+                row["state"] = PluginState.ACTIVE.value
             last = recorded.get(slot.plugin_id)
             # Failures seen only at run time (activate raised, restarts exhausted)
             # stay visible until the version changes or an operator restarts it.
