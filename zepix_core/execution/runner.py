@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -170,21 +170,3 @@ def call(
     started = clock()
     future = runner.submit(hook, kwargs or {})
     return wait(runner.plugin_id, hook, future, started + timeout, started, clock)
-
-
-def call_many(
-    calls: Iterable[tuple[Runner, str, Mapping[str, Any], float]],
-    clock: Clock = time.monotonic,
-) -> list[CallResult]:
-    """Start every call at once, then collect each within its own deadline.
-
-    The whole batch takes at most the longest single timeout, however many
-    plugins hang.
-    """
-    pending = []
-    for runner, hook, kwargs, timeout in calls:
-        started = clock()
-        pending.append((runner.plugin_id, hook, runner.submit(hook, kwargs),
-                        started + timeout, started))
-    return [wait(pid, hook, fut, deadline, started, clock)
-            for pid, hook, fut, deadline, started in pending]

@@ -29,11 +29,11 @@ from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
+from zepix_core.execution.calls import HookCall, Outcome, run_calls
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.alerting import Alerting
-from zepix_core.health.calls import Check, Outcome, run_checks
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
 from zepix_core.health.shapes import PluginHealth
@@ -147,7 +147,7 @@ class Monitor:
         stuck = {w.slot.plugin_id for w in watched if self._stuck(w)}
         checked = [(w, w.slot.runner) for w in watched
                    if w.slot.runner is not None and w.slot.plugin_id not in stuck]
-        outcomes = run_checks([(runner, self._plan(w, now)) for w, runner in checked],
+        outcomes = run_calls([(runner, self._plan(w, now)) for w, runner in checked],
                               clocks.monotonic)
         for (w, _), outcome in zip(checked, outcomes):
             self._record(w, outcome)
@@ -166,13 +166,13 @@ class Monitor:
         took = (clocks.monotonic() - started) * 1000
         return self._summary(snapshots, took)
 
-    def _plan(self, w: Watched, now: float) -> list[Check]:
+    def _plan(self, w: Watched, now: float) -> list[HookCall]:
         timeout = w.slot.config.ping_timeout
-        checks = [Check("health_ping", timeout, {"now": now}), Check("get_metrics", timeout)]
+        checks = [HookCall("health_ping", timeout, {"now": now}), HookCall("get_metrics", timeout)]
         if w.rounds >= w.next_version:
-            checks.append(Check("plugin_version", DEFAULT_DEADLINES["plugin_version"]))
+            checks.append(HookCall("plugin_version", DEFAULT_DEADLINES["plugin_version"]))
         if w.rounds >= w.next_self_test:
-            checks.append(Check("self_test", DEFAULT_DEADLINES["self_test"]))
+            checks.append(HookCall("self_test", DEFAULT_DEADLINES["self_test"]))
         return checks
 
     def _stuck(self, w: Watched) -> bool:

@@ -22,6 +22,7 @@ from zepix_core.contract.errors import StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
+from zepix_core.execution.calls import call_many
 from zepix_core.execution.dispatch import Dispatcher
 from zepix_core.execution.lifecycle import (
     Admit,
@@ -34,7 +35,7 @@ from zepix_core.execution.lifecycle import (
     read_meta,
 )
 from zepix_core.execution.ports import Clocks, Ports
-from zepix_core.execution.runner import CallResult, Runner, call_many
+from zepix_core.execution.runner import CallResult, Runner
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import Config, load_config

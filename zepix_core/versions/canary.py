@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
+from zepix_core.execution.calls import HookCall, run_calls
 from zepix_core.execution.dispatch import Intent
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory, bring_up
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
-from zepix_core.health.calls import Check, run_checks
 from zepix_core.health.monitor import Monitor, thresholds_for
 from zepix_core.health.resources import ResourceSampler
 from zepix_core.health.shapes import MetricsReply, PluginHealth
@@ -263,9 +263,9 @@ class Canaries:
     def _probe(self, run: ShadowRun, now: float) -> str | None:
         """This round's checks of the candidate; the breach that aborts it, or None."""
         config = self.ports.config.plugin(run.plugin_id)
-        checks = [Check("health_ping", config.ping_timeout, {"now": now}),
-                  Check("get_metrics", config.ping_timeout)]
-        [outcome] = run_checks([(run.runner, checks)], self.ports.clocks.monotonic)
+        checks = [HookCall("health_ping", config.ping_timeout, {"now": now}),
+                  HookCall("get_metrics", config.ping_timeout)]
+        [outcome] = run_calls([(run.runner, checks)], self.ports.clocks.monotonic)
         health = run.candidate.health
         for result in outcome.results:
             if result.hook == "health_ping":
