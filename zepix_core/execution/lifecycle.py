@@ -56,6 +56,10 @@ class PluginSlot:
         self.state = state
         self.reason = f"{self.record.label}: {cause}"
 
+    def add_note(self, text: str) -> None:
+        """A warning shown as the reason while the plugin is ACTIVE."""
+        self.note = text if not self.note else f"{self.note}; {text}"
+
     def mark(self, state: PluginState, reason: str | None) -> None:
         """Move to ``state`` with ``reason`` as it is (disabled, kept down, deactivated)."""
         self.state, self.reason = state, reason
@@ -72,6 +76,9 @@ def load(slot: PluginSlot, factory: RunnerFactory) -> None:
         slot.runner = factory(slot.record, slot.config)
     except LoadFailure as exc:
         slot.state, slot.reason = exc.state, str(exc)
+        return
+    for warning in getattr(slot.runner, "warnings", ()):  # not every runner lints
+        slot.add_note(warning)
 
 
 def read_meta(slot: PluginSlot, result: CallResult) -> None:
@@ -85,8 +92,8 @@ def read_meta(slot: PluginSlot, result: CallResult) -> None:
         slot.fail(PluginState.REJECTED, str(exc))
         return
     if slot.meta.version != Version(slot.version):
-        slot.note = (f"version mismatch: plugin reports {slot.meta.version}, distribution "
-                     f"{slot.record.distribution} is {slot.version}")
+        slot.add_note(f"version mismatch: plugin reports {slot.meta.version}, distribution "
+                      f"{slot.record.distribution} is {slot.version}")
 
 
 def context_for(slot: PluginSlot, api_version: str,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pluggy
 
 from zepix_core.contract.errors import HookTimeout, PluginBusy, PluginDead, describe
+from zepix_core.loading.discovery import unmarked_hooks, unmarked_warning
 
 Clock = Callable[[], float]
 
@@ -80,6 +81,9 @@ class InProcessRunner:
     def __init__(self, plugin_id: str, pm: pluggy.PluginManager, max_pending: int = 8) -> None:
         self.plugin_id = plugin_id
         self.pm = pm
+        #: Problems a plugin author should hear of (methods that look like hooks but
+        #: are not marked), for the plugin's reason.
+        self.warnings = plugin_warnings(pm)
         self.max_pending = max_pending
         self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
         self._jobs = queue.SimpleQueue()
@@ -170,3 +174,10 @@ def call(
     started = clock()
     future = runner.submit(hook, kwargs or {})
     return wait(runner.plugin_id, hook, future, started + timeout, started, clock)
+
+
+def plugin_warnings(pm: pluggy.PluginManager) -> list[str]:
+    """Warnings about the plugin objects registered on ``pm`` (see ``unmarked_hooks``)."""
+    found = [pair for obj in pm.get_plugins() for pair in unmarked_hooks(obj)]
+    warning = unmarked_warning(found)
+    return [warning] if warning else []

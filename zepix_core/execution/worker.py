@@ -112,6 +112,7 @@ class ProcessRunner:
         self._exited = threading.Event()  # reaped, and outstanding calls failed
         self._gone = threading.Event()  # reaped: the exit status is known
         self._ready: Future[None] = Future()
+        self.warnings: list[str] = []  # from the worker's ready frame (plugin_warnings)
         self._sock, child = socket.socketpair()
         try:
             self._proc = self._spawn(child)
@@ -271,6 +272,8 @@ class ProcessRunner:
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
+            told = message[1] if len(message) > 1 and isinstance(message[1], list) else []
+            self.warnings = [w[:500] for w in told[:5] if isinstance(w, str)]
             _settle(self._ready)
         elif kind == "load_failed":
             _settle(self._ready, LoadFailure(self.record, PluginState(message[1]), message[2]))
