@@ -84,6 +84,7 @@ class InProcessRunner:
         #: Problems a plugin author should hear of (methods that look like hooks but
         #: are not marked), for the plugin's reason.
         self.warnings = plugin_warnings(pm)
+        self.hooks = implemented_hooks(pm)
         self.max_pending = max_pending
         self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
         self._jobs = queue.SimpleQueue()
@@ -181,3 +182,10 @@ def plugin_warnings(pm: pluggy.PluginManager) -> list[str]:
     found = [pair for obj in pm.get_plugins() for pair in unmarked_hooks(obj)]
     warning = unmarked_warning(found)
     return [warning] if warning else []
+
+
+def implemented_hooks(pm: pluggy.PluginManager) -> list[str]:
+    """The spec hooks some plugin on ``pm`` implements, sorted."""
+    return sorted(name for name, caller in vars(pm.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and caller.spec is not None
+                  and caller.get_hookimpls())

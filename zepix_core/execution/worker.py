@@ -113,6 +113,7 @@ class ProcessRunner:
         self._gone = threading.Event()  # reaped: the exit status is known
         self._ready: Future[None] = Future()
         self.warnings: list[str] = []  # from the worker's ready frame (plugin_warnings)
+        self.hooks: list[str] = []  # ... and the hooks the plugin implements
         self._sock, child = socket.socketpair()
         try:
             self._proc = self._spawn(child)
@@ -272,8 +273,9 @@ class ProcessRunner:
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
-            told = message[1] if len(message) > 1 and isinstance(message[1], list) else []
-            self.warnings = [w[:500] for w in told[:5] if isinstance(w, str)]
+            told = message[1] if len(message) > 1 and isinstance(message[1], dict) else {}
+            self.warnings = _strings(told.get("warnings"), 5, 500)
+            self.hooks = _strings(told.get("hooks"), 64, 64)
             _settle(self._ready)
         elif kind == "load_failed":
             _settle(self._ready, LoadFailure(self.record, PluginState(message[1]), message[2]))
@@ -349,3 +351,10 @@ class ProcessRunner:
 def process_runner(record: EntryRecord, config: PluginConfig) -> Runner:
     """``RunnerFactory`` for ``isolation = "process"``."""
     return ProcessRunner(record)
+
+
+def _strings(value: object, most: int, longest: int) -> list[str]:
+    """A worker's list of strings, bounded: anything else in it is dropped."""
+    if not isinstance(value, list):
+        return []
+    return [v[:longest] for v in value[:most] if isinstance(v, str)]

@@ -28,7 +28,7 @@ from zepix_core.contract import logs
 from zepix_core.contract.errors import describe
 from zepix_core.contract.logs import fields
 from zepix_core.execution.frames import recv_frame, send_frame
-from zepix_core.execution.runner import plugin_warnings
+from zepix_core.execution.runner import implemented_hooks, plugin_warnings
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def main(argv: Sequence[str]) -> int:
     except LoadFailure as exc:
         send_frame(sock, ("load_failed", exc.state.value, exc.cause))
         return 1
-    send_frame(sock, ("ready", plugin_warnings(pm)))
+    send_frame(sock, ("ready", {"warnings": plugin_warnings(pm), "hooks": implemented_hooks(pm)}))
     log.info("loaded", extra=fields(distribution=record.distribution,
                                     version=record.dist_version))
     _serve(pm, sock, jobs)
