@@ -245,7 +245,9 @@ LEAKY = {
                      "        threading.Thread(target=self.stop.wait, name='leaky-worker', "
                      "daemon=True).start()"), ["1 thread(s) still running: 'leaky-worker'",
                                               "join it before deactivate returns"]),
-    "leaky_file": ("", "        self.journal = open(context.path / 'journal.log', 'a')",
+    # Held by the module, not the instance: a collected instance would close the file and
+    # hide the leak.
+    "leaky_file": ("JOURNALS = []", "        JOURNALS.append(open(context.path / 'journal.log', 'a'))",
                    ["more open file descriptor(s)", "journal.log",
                     "close files and sockets in deactivate"]),
     "leaky_child": ("import atexit, subprocess, sys",

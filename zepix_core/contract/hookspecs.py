@@ -33,6 +33,7 @@ DEFAULT_DEADLINES: Mapping[str, float] = {
     "activate": 10.0,
     "deactivate": 5.0,
     "on_bar": 1.0,
+    "plugin_settings": 2.0,
 }
 
 
@@ -54,6 +55,25 @@ class PluginSpec:
         version must equal the distribution's version; a mismatch is
         reported. A call that raises, times out or returns another shape, or
         an invalid version, makes the plugin ``REJECTED``.
+        """
+
+    @hookspec(firstresult=True)
+    def plugin_settings(self) -> Sequence[Mapping[str, Any]] | None:
+        """Declare the plugin's own settings (optional hook).
+
+        Returns a list of settings, each a mapping with ``name``, ``type``
+        (``int``, ``float``, ``bool``, ``str`` or ``list`` of strings),
+        ``default``, and optional ``min``, ``max``, ``choices`` and
+        ``description`` (``zepix_core.SettingSpec``).
+
+        Called before activation, on every (re)start. Deadline 2 s. The host
+        checks the plugin's ``[plugins.<id>]`` table against it: a wrong type,
+        a value out of range or a key that is neither declared nor the host's
+        (with "did you mean") makes the plugin ``REJECTED`` with a one-line
+        reason naming the file and key. ``activate`` then receives every
+        declared setting, typed, with the defaults filled in. A plugin without
+        the hook gets its table unchecked. A malformed declaration, an
+        exception or a timeout makes the plugin ``REJECTED``.
         """
 
     @hookspec(firstresult=True)
@@ -105,7 +125,8 @@ class PluginSpec:
 
         ``context`` carries the plugin id, its version, the host API version
         and a private data directory; ``config`` is the plugin's table from
-        the host's TOML config (``[plugins.<id>]``, host keys included).
+        the host's TOML config (``[plugins.<id>]``, host keys included), with
+        the settings declared by ``plugin_settings`` typed and defaulted.
 
         Called once, in dependency order, before any ``on_bar``. Deadline
         10 s. If it raises or times out the plugin is ``FAILED`` with the

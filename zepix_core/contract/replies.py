@@ -82,5 +82,21 @@ class IntentReply(TypedDict, total=False):
     reason: str
 
 
+class SettingSpec(TypedDict, total=False):
+    """One setting a plugin declares in ``plugin_settings``.
+
+    ``type`` is ``int``, ``float``, ``bool``, ``str`` or ``list`` (a list of
+    strings); ``min``/``max`` bound numbers, ``choices`` lists the allowed values.
+    """
+
+    name: Required[str]
+    type: Required[Literal["int", "float", "bool", "str", "list"]]
+    default: Required[int | float | bool | str | list[str] | None]
+    min: float
+    max: float
+    choices: list[int | float | str]
+    description: str
+
+
 __all__ = ["CheckReport", "HealthReply", "IntentReply", "KnownMetrics", "Metrics",
-           "SelfTestReply", "VersionInfo"]
+           "SelfTestReply", "SettingSpec", "VersionInfo"]

@@ -6,17 +6,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.version import Version
 
-from zepix_core.contract.errors import PluginError
+from zepix_core.contract.errors import PluginError, ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginContext, PluginState
 from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, call
-from zepix_core.loading.config import PluginConfig
+from zepix_core.loading.config import PLUGIN_DEFAULTS, PluginConfig
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
 from zepix_core.loading.paths import plugin_data_dir
 from zepix_core.loading.resolution import PluginMeta, parse_meta
+from zepix_core.loading.settings import Setting, apply_settings, parse_settings
 
 #: Builds the runner for one plugin; raises ``LoadFailure`` when it cannot be loaded.
 RunnerFactory = Callable[[EntryRecord, PluginConfig], Runner]
@@ -42,6 +44,11 @@ class PluginSlot:
     note: str | None = None
     activation_id: int | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    #: Declared by ``plugin_settings`` (None: read not yet, or nothing declared).
+    settings: tuple[Setting, ...] | None = None
+    #: The declared settings' values from the config table, typed, defaults filled in.
+    values: dict[str, Any] = field(default_factory=dict)
+    settings_read: bool = False
 
     @property
     def plugin_id(self) -> str:
@@ -96,6 +103,23 @@ def read_meta(slot: PluginSlot, result: CallResult) -> None:
                       f"{slot.record.distribution} is {slot.version}")
 
 
+def read_settings(slot: PluginSlot, result: CallResult) -> None:
+    """Apply a ``plugin_settings`` answer: check the config table against the declaration
+    and keep the typed values; ``REJECTED`` with a one-line reason otherwise."""
+    slot.settings_read = True
+    if not result.ok:
+        slot.fail(PluginState.REJECTED, f"plugin_settings failed: {result.error}")
+        return
+    try:
+        slot.settings = parse_settings(result.value)
+        if slot.settings is not None:
+            slot.values = apply_settings(slot.settings, slot.config.table,
+                                         where=slot.config.source, plugin_id=slot.plugin_id,
+                                         host_keys=PLUGIN_DEFAULTS)
+    except ZepixError as exc:
+        slot.fail(PluginState.REJECTED, str(exc))
+
+
 def context_for(slot: PluginSlot, api_version: str,
                 data_dir: Path | None = None) -> PluginContext:
     data = plugin_data_dir(slot.plugin_id) if data_dir is None else data_dir
@@ -118,6 +142,9 @@ def bring_up(slot: PluginSlot, factory: RunnerFactory, api_version: str, clock: 
     if slot.runner is not None and slot.meta is None and slot.state is PluginState.DISCOVERED:
         read_meta(slot, call(slot.runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"],
                              {}, clock))
+    if slot.runner is not None and slot.state is PluginState.DISCOVERED and not slot.settings_read:
+        read_settings(slot, call(slot.runner, "plugin_settings",
+                                 DEFAULT_DEADLINES["plugin_settings"], {}, clock))
     if slot.state is PluginState.DISCOVERED:
         admit(slot)
     if slot.state is PluginState.DISCOVERED:
@@ -132,7 +159,7 @@ def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic,
     """Call the plugin's ``activate`` hook; a failure leaves the slot ``FAILED``."""
     assert slot.runner is not None
     kwargs = {"context": context_for(slot, api_version, data_dir),
-              "config": dict(slot.config.table)}
+              "config": {**slot.config.table, **slot.values}}
     result = call(slot.runner, "activate", DEFAULT_DEADLINES["activate"], kwargs, clock)
     if not result.ok:
         slot.fail(PluginState.FAILED, f"activate failed: {result.error}")

@@ -33,6 +33,7 @@ from zepix_core.execution.lifecycle import (
     inprocess_runner,
     load,
     read_meta,
+    read_settings,
 )
 from zepix_core.execution.ports import Clocks, Ports
 from zepix_core.execution.runner import CallResult, Runner
@@ -102,6 +103,8 @@ class Host:
                 continue
             load(slot, self._factory(slot))
         self._read_versions([s for s in loadable if s.runner is not None])
+        self._read_settings([s for s in loadable if s.runner is not None
+                             and s.state is PluginState.DISCOVERED])
         self._resolve()
         return slots
 
@@ -117,6 +120,16 @@ class Host:
         slots = [s for s in slots if s.runner is not None]
         for slot, result in zip(slots, call_many(calls, self.clocks.monotonic), strict=True):
             read_meta(slot, result)
+            if slot.state is PluginState.REJECTED:
+                slot.release()
+
+    def _read_settings(self, slots: list[PluginSlot]) -> None:
+        """Every plugin's declared settings at once, each checked against its table."""
+        calls: list[tuple[Runner, str, Mapping[str, Any], float]] = [
+            (s.runner, "plugin_settings", {}, DEFAULT_DEADLINES["plugin_settings"])
+            for s in slots if s.runner is not None]
+        for slot, result in zip(slots, call_many(calls, self.clocks.monotonic), strict=True):
+            read_settings(slot, result)
             if slot.state is PluginState.REJECTED:
                 slot.release()
 

@@ -84,6 +84,8 @@ class PluginConfig:
     ping_timeout: float = 2.0
     allow_prereleases: bool = False
     table: Mapping[str, Any] = field(default_factory=dict)
+    #: The config file the table came from, for messages (``<defaults>`` without one).
+    source: str = "<defaults>"
 
     def policy(self) -> Policy:
         return Policy(enabled=self.enabled, pin=self.version,
@@ -109,6 +111,7 @@ class Config:
             allow_prereleases=bool(self.host["allow_prereleases"] if prerelease is None
                                    else prerelease),
             table=table,
+            source=str(self.path or "<defaults>"),
         )
 
 

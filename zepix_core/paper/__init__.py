@@ -25,6 +25,7 @@ from zepix_core.paper._selftest import (
     synthetic_bars,
 )
 from zepix_core.paper._session import (
+    SESSION_SETTINGS,
     PaperSession,
     PaperStrategy,
     SessionSettings,
@@ -33,6 +34,7 @@ from zepix_core.paper._session import (
 )
 
 __all__ = [
+    "SESSION_SETTINGS",
     "Check",
     "Clock",
     "Direction",

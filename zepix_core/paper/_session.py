@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, PluginContext
+from zepix_core.contract.replies import SettingSpec
 from zepix_core.paper._broker import Clock, Fill, PaperBroker
 
 Strategy = Callable[[Bar], list[Fill]]
@@ -49,6 +50,17 @@ class SessionSettings:
             config, "risk_per_trade", cls.risk_per_trade, lambda v: 0 < v < 1, "a number in (0, 1)"
         )
         return cls(None if symbols is None else frozenset(symbols), equity, risk)
+
+
+#: The declaration of ``SessionSettings`` for ``plugin_settings``.
+SESSION_SETTINGS: tuple[SettingSpec, ...] = (
+    {"name": "symbols", "type": "list", "default": None,
+     "description": "trade only these symbols (default: every symbol fed)"},
+    {"name": "equity", "type": "float", "default": 10_000.0, "min": 1e-9,
+     "description": "paper starting equity"},
+    {"name": "risk_per_trade", "type": "float", "default": 0.01, "min": 1e-9, "max": 0.999999,
+     "description": "fraction of equity lost when a stop is hit"},
+)
 
 
 def _number(
@@ -223,6 +235,12 @@ class PaperStrategy(abc.ABC):
     @abc.abstractmethod
     def strategy_metrics(self) -> dict[str, int | float]:
         """The strategy's own counters, reported beside the session's."""
+
+    @hookimpl
+    def plugin_settings(self) -> list[SettingSpec]:
+        """The ``SessionSettings`` keys, declared so the host checks them (extend it to add
+        a strategy's own settings)."""
+        return list(SESSION_SETTINGS)
 
     @hookimpl
     def health_ping(self, now: float) -> dict[str, Any]:

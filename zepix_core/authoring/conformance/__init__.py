@@ -22,6 +22,7 @@ from zepix_core.authoring.conformance.loading import (
     check_plugin_version,
     check_required_hooks,
     check_requires_api,
+    check_settings,
 )
 from zepix_core.authoring.conformance.subject import Blocked, Finding, Subject
 from zepix_core.authoring.conformance.surface import (
@@ -59,6 +60,8 @@ CHECKS: tuple[SuiteCheck, ...] = (
           check_hook_signatures),
     SuiteCheck("plugin_version", ("plugin_version",), "a valid PEP 440 version, equal to the "
           "distribution's", check_plugin_version),
+    SuiteCheck("settings", ("plugin_settings",), "declared settings are well formed and "
+          "leave the host's keys alone", check_settings),
     SuiteCheck("requires_api", ("plugin_version",), "requires_api parses and admits the host API",
           check_requires_api),
     SuiteCheck("health_ping", ("activate", "health_ping"), "answers ok, in shape, within its "

@@ -23,6 +23,7 @@ from zepix_core.authoring.harness import PluginHandle
 from zepix_core.contract.errors import PluginError, describe
 from zepix_core.contract.hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from zepix_core.execution.runner import CallResult
+from zepix_core.loading.config import PLUGIN_DEFAULTS
 from zepix_core.loading.discovery import (
     GROUP,
     LoadFailure,
@@ -31,6 +32,7 @@ from zepix_core.loading.discovery import (
     unmarked_hooks,
 )
 from zepix_core.loading.resolution import parse_meta
+from zepix_core.loading.settings import parse_settings
 
 
 def check_entry_point(subject: Subject) -> list[Finding]:
@@ -195,4 +197,28 @@ def check_requires_api(subject: Subject) -> list[Finding]:
     if not spec.contains(api, prereleases=True):
         return [Finding("plugin_version", f"requires_api to admit the host API {API_VERSION}",
                         f"'{spec}'", f"{fix}, or install a zepix-core whose API it admits")]
+    return []
+
+
+def check_settings(subject: Subject) -> list[Finding]:
+    handle = subject.load()
+    if not handle.implements("plugin_settings"):
+        return []  # optional: a plugin without it gets its table unchecked
+    result = handle.call("plugin_settings")
+    problem = call_problem(result, "a list of settings", "return a constant list")
+    if problem is not None:
+        return [problem]
+    example = ("return a list such as [{'name': 'fast', 'type': 'int', 'default': 5, "
+               "'min': 1, 'description': 'fast average length'}]")
+    try:
+        declared = parse_settings(result.value)
+    except PluginError as exc:
+        return [Finding("plugin_settings", "settings with name, type, default and optional "
+                        "min, max, choices, description", str(exc), example)]
+    clash = sorted({s.name for s in declared or ()} & set(PLUGIN_DEFAULTS))
+    if clash:
+        return [Finding("plugin_settings", "names of the plugin's own settings",
+                        f"{', '.join(clash)}, which the host reads itself",
+                        "rename them: [plugins.<id>] keys of docs/operations.md belong to "
+                        "the host")]
     return []

@@ -119,6 +119,8 @@ def _plugin_rows(store: Store, slots: list[PluginSlot]) -> list[dict[str, Any]]:
             row["reason"] = trouble if not row["reason"] else f"{row['reason']}; {trouble}"
         row["running"] = slot.plugin_id in running
         row["hooks"] = list(getattr(slot.runner, "hooks", []))
+        row["settings"] = [{**s.as_dict(), "value": slot.values.get(s.name, s.default)}
+                           for s in slot.settings or ()]
         rows.append(row)
     return rows
 
@@ -134,6 +136,15 @@ def _health_trouble(snapshot: Mapping[str, Any]) -> str | None:
         if isinstance(errors, Mapping) and errors.get("wrong_shape"):
             parts.append(f"{hook} answered in a wrong shape: {errors.get('last_message')}")
     return "; ".join(parts) or None
+
+
+def _range(setting: Mapping[str, Any]) -> str | None:
+    if setting.get("choices"):
+        return " | ".join(str(c) for c in setting["choices"])
+    low, high = setting.get("min"), setting.get("max")
+    if low is None and high is None:
+        return None
+    return f"{'' if low is None else f'{low:g} <= '}x{'' if high is None else f' <= {high:g}'}"
 
 
 def _plugin_detail(store: Store, row: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +169,12 @@ def _show_detail(detail: Mapping[str, Any], out: TextIO | None = None) -> None:
               ("reason", detail["reason"])]
     for name, value in fields:
         stream.write(wrapped(name, value))
+    stream.write("\nsettings (declared by the plugin; set them in [plugins.ID])\n")
+    if detail["settings"]:
+        table([{**s, "range": _range(s)} for s in detail["settings"]],
+              ("name", "type", "value", "default", "range", "description"), out=stream)
+    else:
+        stream.write("  (none declared: the plugin's table is passed on unchecked)\n")
     health = detail["last_health"]
     stream.write("\nlast health\n")
     if health is None:
