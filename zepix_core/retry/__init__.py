@@ -11,6 +11,7 @@ monitoring round or the bar path: ``run`` sleeps between tries)::
     from zepix_core.retry import Retrier, RetryFailed, RetryStats, from_status
 
     retrier = Retrier(policies, stats=RetryStats(store, alert_after=3, on_streak=alert))
+    # a host has one already, built from [retry] by retrier_from_config: host.retrier
     try:
         rows = retrier.run("sync", lambda: copy_trades(central))
     except RetryFailed as exc:       # exhausted, permanent, or stopped by shutdown
@@ -53,7 +54,8 @@ from zepix_core.retry.policy import (
     policies_from_config,
     policy_for,
 )
-from zepix_core.retry.retrier import Retrier, RetryFailed
+from zepix_core.retry.report import retry_report
+from zepix_core.retry.retrier import Retrier, RetryFailed, retrier_from_config
 from zepix_core.retry.stats import OnStreak, Outcome, RetryBook, RetryStats, by_category
 from zepix_core.retry.waits import delays
 
@@ -61,5 +63,6 @@ __all__ = [
     "GLOBAL_DEFAULTS", "OPERATIONS", "STRATEGIES", "Category", "Classified", "Classifier",
     "OnStreak", "OutboundError", "Outcome", "Policy", "Retrier", "RetryBook", "RetryFailed",
     "RetryStats", "alert_after", "by_category", "classify", "delays", "from_status",
-    "parse_retry_after", "policies_from_config", "policy_for", "status_category",
+    "parse_retry_after", "policies_from_config", "policy_for", "retrier_from_config", "retry_report",
+    "status_category",
 ]

@@ -5,14 +5,20 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.retry.categories import Category, Classified, Classifier, classify
-from zepix_core.retry.policy import OPERATIONS, Policy, policy_for
-from zepix_core.retry.stats import Outcome, Result, RetryStats
+from zepix_core.retry.policy import (
+    OPERATIONS,
+    Policy,
+    alert_after,
+    policies_from_config,
+    policy_for,
+)
+from zepix_core.retry.stats import Outcome, Result, RetryBook, RetryStats
 from zepix_core.retry.waits import policy_wait
 
 T = TypeVar("T")
@@ -140,3 +146,11 @@ def _classify(exc: BaseException, classifier: Classifier | None) -> Classified:
         if verdict is not None:
             return verdict
     return classify(exc)
+
+
+def retrier_from_config(table: Mapping[str, Any], book: RetryBook | None = None,
+                        where: str = "<config>") -> Retrier:
+    """A host's retrier: ``[retry]`` (``table``) over the default policies, with
+    statistics persisted to ``book``; raises ``ConfigError`` for a bad table."""
+    stats = RetryStats(book, alert_after=alert_after(table, where))
+    return Retrier(policies_from_config(table, where), stats=stats)
