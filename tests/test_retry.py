@@ -382,3 +382,19 @@ def test_an_answer_over_the_size_limit_is_a_permanent_failure(
         retry_http.request(s.url, body=b"{}", max_bytes=1000)
     assert caught.value.category is Category.PERMANENT
     assert "secretpath" not in str(caught.value)
+
+
+def test_the_defaults_table_in_operations_md_matches_the_code() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+    rows = {cells[0].strip("` "): cells for line in text.splitlines()
+            if line.startswith("| `") and len(cells := [c.strip() for c in
+                                                        line.strip("|").split("|")]) == 8}
+    assert set(rows) >= set(OPERATIONS)
+    for name, policy in OPERATIONS.items():
+        _, _, strategy, base, max_delay, attempts, jitter, waits = rows[name]
+        assert (strategy, base, max_delay, attempts) == (
+            policy.strategy, f"{policy.base:g} s", f"{policy.max_delay:g} s",
+            str(policy.max_attempts)), name
+        assert jitter == ("full" if policy.jitter else "none"), name
+        expected = delays(policy, policy.max_attempts - 1, rand=lambda: 1.0)
+        assert waits == ", ".join(f"{d:g}" for d in expected) + " s", name
