@@ -113,6 +113,11 @@ def test_a_run_against_503_503_200_then_401_shows_in_zepix_retries(
     assert webhook["policy"]["base"] == 0.05                 # from [retry."sink.webhook"]
     assert report["sync"]["attempts"] == 0                   # every operation is listed
 
+    stored = Store(home / "zepix.db")
+    rows = [d for ds in stored.deliveries([a["id"] for a in stored.alerts()]).values()
+            for d in ds]
+    assert len(rows) == 4                             # two alerts, log and webhook each
+    assert not [d for d in rows if "secretpath" in f"{d['sink']} {d['error']}"]
     shown = zepix(home, "alerts", "--json")
     assert "secretpath" not in shown.stdout and "s3cret" not in shown.stdout
     sinks = {d["sink"] for a in json.loads(shown.stdout) for d in a["deliveries"]}

@@ -4,6 +4,7 @@ SQLite file, reset, alerts on streaks, and shutdown while a retry waits."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import threading
@@ -398,3 +399,53 @@ def test_the_defaults_table_in_operations_md_matches_the_code() -> None:
         assert jitter == ("full" if policy.jitter else "none"), name
         expected = delays(policy, policy.max_attempts - 1, rand=lambda: 1.0)
         assert waits == ", ".join(f"{d:g}" for d in expected) + " s", name
+
+
+# -- asyncio callers -----------------------------------------------------------------
+
+def test_run_async_retries_a_coroutine_under_the_policy() -> None:
+    clock = FakeClock()
+    retrier = Retrier({"telegram": Policy(base=1.0, jitter=False)}, sleep=clock.sleep)
+    sync_call = failing(TimeoutError("slow"), TimeoutError("slow"), value="sent")
+
+    async def send() -> str:
+        await asyncio.sleep(0)
+        return str(sync_call())
+
+    assert asyncio.run(retrier.run_async("telegram", send)) == "sent"
+    outcome = retrier.stats.outcomes[-1]
+    assert (outcome.result, outcome.delays) == ("retried", (1.0, 2.0))
+
+
+def test_run_async_gives_up_at_once_on_a_permanent_failure() -> None:
+    import telegram.error as telegram_error
+
+    retrier = Retrier(sleep=FakeClock().sleep)
+
+    async def send() -> None:
+        raise telegram_error.InvalidToken()
+
+    with pytest.raises(RetryFailed, match="permanent") as caught:
+        asyncio.run(retrier.run_async("telegram", send))
+    assert caught.value.outcome.attempts == 1
+
+
+def test_stop_ends_an_async_retry_that_is_waiting() -> None:
+    import telegram.error as telegram_error
+
+    retrier = Retrier()                                   # real waits
+
+    async def send() -> None:
+        raise telegram_error.RetryAfter(timedelta(seconds=50))
+
+    async def main() -> RetryFailed:
+        asyncio.get_running_loop().call_later(0.3, retrier.stop)
+        with pytest.raises(RetryFailed) as caught:
+            await retrier.run_async("telegram", send)
+        return caught.value
+
+    started = time.monotonic()
+    failed = asyncio.run(main())
+    assert time.monotonic() - started < 5
+    assert failed.outcome.result == "stopped"
+    assert failed.outcome.failures[0].category is Category.RATE_LIMIT

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 import tenacity
 
@@ -22,6 +25,9 @@ from zepix_core.retry.stats import Outcome, Result, RetryBook, RetryStats
 from zepix_core.retry.waits import policy_wait
 
 T = TypeVar("T")
+
+#: Seconds between looks at the stop flag while an async retry waits.
+_SLICE = 0.1
 
 
 class RetryFailed(ZepixError):
@@ -77,30 +83,40 @@ class Retrier:
     def run(self, operation: str, fn: Callable[[], T], *,
             classifier: Classifier | None = None) -> T:
         """``fn()`` under ``operation``'s policy; its result, or ``RetryFailed``."""
-        policy = self.policy(operation)
-        failures: list[Classified] = []
-        waited: list[float] = []
+        run = _Run(self, operation, classifier)
 
         def attempt() -> T:
-            try:
+            with run.noting():
                 return fn()
-            except Exception as exc:
-                failures.append(_classify(exc, classifier))
-                raise
 
-        retrying = tenacity.Retrying(
-            stop=lambda state: self._give_up(policy, failures, state.attempt_number),
-            wait=policy_wait(policy, failures, self._rand, operation),
-            retry=tenacity.retry_if_exception_type(Exception),
-            sleep=lambda seconds: self._wait(seconds, waited), reraise=True)
+        retrying = tenacity.Retrying(sleep=run.sleep, **run.settings())
         try:
             value = retrying(attempt)
         except _Interrupted:
-            raise RetryFailed(self._finish(operation, "stopped", failures, waited)) from None
+            raise run.failed(stopped=True) from None
         except Exception as exc:
-            result = self._failed(policy, failures)
-            raise RetryFailed(self._finish(operation, result, failures, waited)) from exc
-        self._finish(operation, "retried" if failures else "first_try", failures, waited)
+            raise run.failed() from exc
+        run.succeeded()
+        return value
+
+    async def run_async(self, operation: str, fn: Callable[[], Awaitable[T]], *,
+                        classifier: Classifier | None = None) -> T:
+        """``await fn()`` under ``operation``'s policy, waiting with ``asyncio.sleep``
+        (for asyncio callers such as python-telegram-bot); as ``run`` otherwise."""
+        run = _Run(self, operation, classifier)
+
+        async def attempt() -> T:
+            with run.noting():
+                return await fn()
+
+        retrying = tenacity.AsyncRetrying(sleep=run.sleep_async, **run.settings())
+        try:
+            value = cast(T, await retrying(attempt))
+        except _Interrupted:
+            raise run.failed(stopped=True) from None
+        except Exception as exc:
+            raise run.failed() from exc
+        run.succeeded()
         return value
 
     def _give_up(self, policy: Policy, failures: list[Classified], attempts: int) -> bool:
@@ -112,22 +128,68 @@ class Retrier:
             return "permanent"
         return "stopped" if len(failures) < _limit(policy, last) else "exhausted"
 
-    def _wait(self, seconds: float, waited: list[float]) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-            interrupted = self._stop.is_set()
+
+class _Run:
+    """One ``run``: the failures seen, the waits made, and how it ended."""
+
+    def __init__(self, retrier: Retrier, operation: str, classifier: Classifier | None) -> None:
+        self.retrier, self.operation, self.classifier = retrier, operation, classifier
+        self.policy = retrier.policy(operation)
+        self.failures: list[Classified] = []
+        self.waited: list[float] = []
+
+    def settings(self) -> dict[str, Any]:
+        return {"stop": lambda state: self.retrier._give_up(
+                    self.policy, self.failures, state.attempt_number),
+                "wait": policy_wait(self.policy, self.failures, self.retrier._rand,
+                                    self.operation),
+                "retry": tenacity.retry_if_exception_type(Exception), "reraise": True}
+
+    @contextlib.contextmanager
+    def noting(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self.failures.append(_classify(exc, self.classifier))
+            raise
+
+    def sleep(self, seconds: float) -> None:
+        stop = self.retrier._stop
+        if self.retrier._sleep is not None:
+            self.retrier._sleep(seconds)
+            interrupted = stop.is_set()
         else:
-            interrupted = self._stop.wait(seconds)
-        waited.append(seconds)
+            interrupted = stop.wait(seconds)
+        self._waited(seconds, interrupted)
+
+    async def sleep_async(self, seconds: float) -> None:
+        stop = self.retrier._stop
+        if self.retrier._sleep is not None:
+            self.retrier._sleep(seconds)
+        else:   # in slices, so a stop is seen within _SLICE without a thread per wait
+            deadline = time.monotonic() + seconds
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                await asyncio.sleep(min(_SLICE, left))
+        self._waited(seconds, stop.is_set())
+
+    def _waited(self, seconds: float, interrupted: bool) -> None:
+        self.waited.append(seconds)
         if interrupted:
             raise _Interrupted
 
-    def _finish(self, operation: str, result: Result, failures: list[Classified],
-                waited: list[float]) -> Outcome:
-        outcome = Outcome(operation, result, attempts=len(failures) + (result in (
-            "first_try", "retried")), failures=tuple(failures), delay=sum(waited),
-            delays=tuple(waited))
-        self.stats.record(outcome)
+    def failed(self, stopped: bool = False) -> RetryFailed:
+        result = "stopped" if stopped else self.retrier._failed(self.policy, self.failures)
+        return RetryFailed(self._finish(result))
+
+    def succeeded(self) -> None:
+        self._finish("retried" if self.failures else "first_try")
+
+    def _finish(self, result: Result) -> Outcome:
+        ok = result in ("first_try", "retried")
+        outcome = Outcome(self.operation, result, attempts=len(self.failures) + ok,
+                          failures=tuple(self.failures), delay=sum(self.waited),
+                          delays=tuple(self.waited))
+        self.retrier.stats.record(outcome)
         return outcome
 
 
