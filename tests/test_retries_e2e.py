@@ -159,3 +159,17 @@ def test_a_bad_retry_table_is_a_config_error_naming_the_file(home: Path) -> None
         host_for(home, cfg)
     done = zepix(home, "retries", "--config", str(cfg))
     assert done.returncode == 2 and "max_attempts" in done.stderr
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("webhook_timeout = 0", "alerts.webhook_timeout: got 0; expected a number of seconds > 0"),
+    ('webhook_timeout = "10"', "alerts.webhook_timeout: got '10'"),
+    ("webhook_headers_file = 3", "alerts.webhook_headers_file: got int; expected a string"),
+    ('webhook_headers_file = "/nonexistent/headers"',
+     "alerts.webhook_headers_file: cannot read /nonexistent/headers"),
+])
+def test_bad_webhook_settings_are_config_errors(home: Path, line: str, message: str) -> None:
+    cfg = home / "zepix.toml"
+    cfg.write_text(f'[alerts]\nwebhook_url = "http://127.0.0.1:9/x"\n{line}\n')
+    with pytest.raises(ConfigError, match=message):
+        host_for(home, cfg)
