@@ -83,7 +83,7 @@ class Retrier:
     def run(self, operation: str, fn: Callable[[], T], *,
             classifier: Classifier | None = None) -> T:
         """``fn()`` under ``operation``'s policy; its result, or ``RetryFailed``."""
-        run = _Run(self, operation, classifier)
+        run = self._start(operation, classifier)
 
         def attempt() -> T:
             with run.noting():
@@ -103,7 +103,7 @@ class Retrier:
                         classifier: Classifier | None = None) -> T:
         """``await fn()`` under ``operation``'s policy, waiting with ``asyncio.sleep``
         (for asyncio callers such as python-telegram-bot); as ``run`` otherwise."""
-        run = _Run(self, operation, classifier)
+        run = self._start(operation, classifier)
 
         async def attempt() -> T:
             with run.noting():
@@ -119,31 +119,31 @@ class Retrier:
         run.succeeded()
         return value
 
-    def _give_up(self, policy: Policy, failures: list[Classified], attempts: int) -> bool:
-        return self._stop.is_set() or attempts >= _limit(policy, failures[-1].category)
-
-    def _failed(self, policy: Policy, failures: list[Classified]) -> Result:
-        last = failures[-1].category
-        if last is Category.PERMANENT:
-            return "permanent"
-        return "stopped" if len(failures) < _limit(policy, last) else "exhausted"
+    def _start(self, operation: str, classifier: Classifier | None) -> _Run:
+        return _Run(operation, self.policy(operation), classifier, stop=self._stop,
+                    sleep=self._sleep, rand=self._rand, stats=self.stats)
 
 
 class _Run:
     """One ``run``: the failures seen, the waits made, and how it ended."""
 
-    def __init__(self, retrier: Retrier, operation: str, classifier: Classifier | None) -> None:
-        self.retrier, self.operation, self.classifier = retrier, operation, classifier
-        self.policy = retrier.policy(operation)
+    def __init__(self, operation: str, policy: Policy, classifier: Classifier | None, *,
+                 stop: threading.Event, sleep: Callable[[float], None] | None,
+                 rand: Callable[[], float], stats: RetryStats) -> None:
+        self.operation, self.policy, self.classifier = operation, policy, classifier
+        self.stop, self.sleep_fn, self.rand, self.stats = stop, sleep, rand, stats
         self.failures: list[Classified] = []
         self.waited: list[float] = []
 
     def settings(self) -> dict[str, Any]:
-        return {"stop": lambda state: self.retrier._give_up(
-                    self.policy, self.failures, state.attempt_number),
-                "wait": policy_wait(self.policy, self.failures, self.retrier._rand,
-                                    self.operation),
+        """tenacity's stop, wait and retry for this run."""
+        return {"stop": self.give_up,
+                "wait": policy_wait(self.policy, self.failures, self.rand, self.operation),
                 "retry": tenacity.retry_if_exception_type(Exception), "reraise": True}
+
+    def give_up(self, state: tenacity.RetryCallState) -> bool:
+        return self.stop.is_set() or \
+            state.attempt_number >= _limit(self.policy, self.failures[-1].category)
 
     @contextlib.contextmanager
     def noting(self) -> Iterator[None]:
@@ -154,23 +154,21 @@ class _Run:
             raise
 
     def sleep(self, seconds: float) -> None:
-        stop = self.retrier._stop
-        if self.retrier._sleep is not None:
-            self.retrier._sleep(seconds)
-            interrupted = stop.is_set()
+        if self.sleep_fn is not None:
+            self.sleep_fn(seconds)
+            interrupted = self.stop.is_set()
         else:
-            interrupted = stop.wait(seconds)
+            interrupted = self.stop.wait(seconds)
         self._waited(seconds, interrupted)
 
     async def sleep_async(self, seconds: float) -> None:
-        stop = self.retrier._stop
-        if self.retrier._sleep is not None:
-            self.retrier._sleep(seconds)
+        if self.sleep_fn is not None:
+            self.sleep_fn(seconds)
         else:   # in slices, so a stop is seen within _SLICE without a thread per wait
             deadline = time.monotonic() + seconds
-            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
                 await asyncio.sleep(min(_SLICE, left))
-        self._waited(seconds, stop.is_set())
+        self._waited(seconds, self.stop.is_set())
 
     def _waited(self, seconds: float, interrupted: bool) -> None:
         self.waited.append(seconds)
@@ -178,7 +176,10 @@ class _Run:
             raise _Interrupted
 
     def failed(self, stopped: bool = False) -> RetryFailed:
-        result = "stopped" if stopped else self.retrier._failed(self.policy, self.failures)
+        last = self.failures[-1].category
+        result: Result = ("stopped" if stopped else "permanent" if last is Category.PERMANENT
+                          else "stopped" if len(self.failures) < _limit(self.policy, last)
+                          else "exhausted")
         return RetryFailed(self._finish(result))
 
     def succeeded(self) -> None:
@@ -189,7 +190,7 @@ class _Run:
         outcome = Outcome(self.operation, result, attempts=len(self.failures) + ok,
                           failures=tuple(self.failures), delay=sum(self.waited),
                           delays=tuple(self.waited))
-        self.retrier.stats.record(outcome)
+        self.stats.record(outcome)
         return outcome
 
 
@@ -204,7 +205,10 @@ def _limit(policy: Policy, category: Category) -> int:
 
 def _classify(exc: BaseException, classifier: Classifier | None) -> Classified:
     if classifier is not None:
-        verdict = classifier(exc)
+        try:
+            verdict = classifier(exc)
+        except Exception:  # noqa: BLE001 - a broken classifier must not hide the failure
+            verdict = None
         if verdict is not None:
             return verdict
     return classify(exc)
