@@ -328,6 +328,7 @@ def test_stop_ends_a_retry_that_is_waiting(server: Callable[..., ScriptedServer]
     assert time.monotonic() - started < 5                # not the 60 s asked for
     [exc] = failed
     assert exc.outcome.result == "stopped" and exc.outcome.attempts == 1
+    assert exc.outcome.delay < 5                         # what was waited, not the 60 s
     assert len(s.requests) == 1
     with pytest.raises(RetryFailed, match="stopped"):    # after stop: one try, no retry
         retrier.run("sink.webhook", failing(TimeoutError("t")))
@@ -449,3 +450,12 @@ def test_stop_ends_an_async_retry_that_is_waiting() -> None:
     assert time.monotonic() - started < 5
     assert failed.outcome.result == "stopped"
     assert failed.outcome.failures[0].category is Category.RATE_LIMIT
+
+
+def test_os_errors_are_transient_only_when_the_network_is_down() -> None:
+    import errno
+
+    assert classify(OSError(errno.ENETUNREACH, "Network is unreachable")).category \
+        is Category.TRANSIENT
+    assert classify(PermissionError(errno.EACCES, "denied")).category is Category.UNKNOWN
+    assert classify(BrokenPipeError(errno.EPIPE, "pipe")).category is Category.TRANSIENT

@@ -156,21 +156,25 @@ class _Run:
     def sleep(self, seconds: float) -> None:
         if self.sleep_fn is not None:
             self.sleep_fn(seconds)
-            interrupted = self.stop.is_set()
-        else:
-            interrupted = self.stop.wait(seconds)
-        self._waited(seconds, interrupted)
+            self._waited(seconds, self.stop.is_set())
+            return
+        started = time.monotonic()
+        interrupted = self.stop.wait(seconds)
+        self._waited(time.monotonic() - started if interrupted else seconds, interrupted)
 
     async def sleep_async(self, seconds: float) -> None:
         if self.sleep_fn is not None:
             self.sleep_fn(seconds)
-        else:   # in slices, so a stop is seen within _SLICE without a thread per wait
-            deadline = time.monotonic() + seconds
-            while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
-                await asyncio.sleep(min(_SLICE, left))
-        self._waited(seconds, self.stop.is_set())
+            self._waited(seconds, self.stop.is_set())
+            return
+        started = time.monotonic()   # in slices: a stop is seen within _SLICE, no thread
+        while not self.stop.is_set() and (left := started + seconds - time.monotonic()) > 0:
+            await asyncio.sleep(min(_SLICE, left))
+        interrupted = self.stop.is_set()
+        self._waited(time.monotonic() - started if interrupted else seconds, interrupted)
 
     def _waited(self, seconds: float, interrupted: bool) -> None:
+        """Note a wait (the part actually waited, when a stop cut it short)."""
         self.waited.append(seconds)
         if interrupted:
             raise _Interrupted
