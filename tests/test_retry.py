@@ -178,6 +178,7 @@ def test_a_malformed_url_is_permanent(url: str) -> None:
     assert classify(_urlopen_error(url)).category is Category.PERMANENT
 
 
+@pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")  # PTB's own constructor
 def test_categories_of_python_telegram_bot_errors() -> None:
     import telegram.error as telegram_error  # imported here: zepix_core never imports it
 
@@ -431,6 +432,7 @@ def test_run_async_gives_up_at_once_on_a_permanent_failure() -> None:
     assert caught.value.outcome.attempts == 1
 
 
+@pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")  # PTB's own constructor
 def test_stop_ends_an_async_retry_that_is_waiting() -> None:
     import telegram.error as telegram_error
 
