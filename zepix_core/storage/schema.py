@@ -158,4 +158,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX snapshots_ts ON health_snapshots(ts);
     CREATE INDEX alerts_resolved_at ON alerts(resolved_at) WHERE resolved = 1;
     """,
+    # issue 19: operator aborts of canaries were recorded as 'canary_abortd'; the
+    # documented kind is 'canary_aborted'.
+    """
+    UPDATE events SET kind = 'canary_aborted' WHERE kind = 'canary_abortd';
+    """,
 ]

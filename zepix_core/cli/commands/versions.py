@@ -182,6 +182,10 @@ def _describe(done: Recorded, row: Row | None, host: Row | None) -> None:
     out = sys.stdout
     ref = f" (request {done.request_id})" if done.request_id is not None else ""
     out.write(f"{done.plugin_id}: {done.message}{ref}\n")
+    if done.action == "canary_abort":
+        out.write(f"the running host (pid {host['pid']}) stops the shadow worker at its next "
+                  "round\n" if host is not None else "no host is running on this database; "
+                  "no shadow worker runs\n")
     if row is None or row["applied_at"] is not None:
         if row is not None:
             out.write(f"outcome: {row['outcome']}\n")
