@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from zepix_core.cli.main import main
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
 
@@ -27,3 +30,31 @@ def test_the_misspelt_canary_abort_events_are_renamed_by_a_migration(tmp_path: P
     finally:
         store.close()
     assert kinds == ["canary_promoted", "canary_aborted"]
+
+
+def zepix(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``zepix argv`` in process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- 4: install and upgrade name the real problem ------------------------------
+@pytest.mark.parametrize("source", ["nonexistent.whl", "dist/zepix_demo-1.0.0.tar.gz",
+                                    "./nowhere"])
+def test_installing_a_missing_file_says_no_such_file(capsys: pytest.CaptureFixture[str],
+                                                      source: str) -> None:
+    code, _, err = zepix(capsys, "install", source)
+    assert code == 2
+    assert err == f"zepix: error: install: no such file: {source}\n"
+
+
+def test_upgrading_an_unknown_plugin_names_it(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (("upgrade", "nosuch", "1.0.0"), ("canary", "nosuch", "1.0.0")):
+        code, _, err = zepix(capsys, *argv)
+        assert code == 2
+        assert f"{argv[0]}: unknown plugin 'nosuch'; see 'zepix plugins'" in err, err

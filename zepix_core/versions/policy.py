@@ -208,8 +208,11 @@ class Operator:
         return gather(self.installed(book.plugin_id), book.versions)
 
     def _target(self, plugin_id: str, version: str, verb: str) -> EntryRecord:
-        wanted = parse_version(plugin_id, version)
         installed = self.installed(plugin_id)
+        if not installed and not self.db.versions(plugin_id):
+            raise ZepixError(f"{verb}: unknown plugin '{plugin_id}'; see 'zepix plugins' for "
+                             "the installed ones", plugin_id=plugin_id)
+        wanted = parse_version(plugin_id, version)
         for text, record in installed.items():
             if Version(text) == wanted:
                 return record

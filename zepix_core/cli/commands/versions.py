@@ -8,9 +8,11 @@ state. docs/operations.md walks through all of them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from zepix_core.cli.commands.base import Command, actor, await_request, live_host, show, store_from
@@ -54,7 +56,21 @@ def _install_args(p: argparse.ArgumentParser) -> None:
     _json_arg(p)
 
 
+#: How a SOURCE that names a file ends (anything else may be a requirement).
+ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+def _check_source(source: str) -> None:
+    """A missing file is "no such file", not whatever pip makes of the name."""
+    path = Path(source)
+    if path.exists() or "://" in source or "@" in source:  # a URL or a direct reference
+        return
+    if source.endswith(ARCHIVES) or os.sep in source or source.startswith("."):
+        raise ZepixError(f"install: no such file: {source}")
+
+
 def _install(args: argparse.Namespace) -> int:
+    _check_source(args.source)
     stored = PluginStore(store_dir()).install(args.source, build_isolation=args.isolation)
     store = store_from(args)
     try:
