@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.distfactory import DistFactory, good_plugin
 from zepix_core.cli.main import main
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
@@ -58,3 +61,43 @@ def test_upgrading_an_unknown_plugin_names_it(capsys: pytest.CaptureFixture[str]
         code, _, err = zepix(capsys, *argv)
         assert code == 2
         assert f"{argv[0]}: unknown plugin 'nosuch'; see 'zepix plugins'" in err, err
+
+
+@pytest.fixture
+def _signals() -> Iterator[None]:
+    """``zepix run`` installs SIGINT/SIGTERM handlers; give pytest its own back."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def seed(dists: DistFactory) -> None:
+    dists.add("zepix-seed", "1.2.0", {"seed": "seed_mod:Plugin"},
+              {"seed_mod": good_plugin("1.2.0")})
+
+
+# -- 9: run --once says what it does --------------------------------------------
+@pytest.mark.usefixtures("_signals")
+def test_run_once_does_not_claim_a_schedule(capsys: pytest.CaptureFixture[str],
+                                            dists: DistFactory) -> None:
+    seed(dists)
+    code, out, err = zepix(capsys, "run", "--once")
+    assert code == 0, err
+    assert " active; one monitoring round, then shut down\n" in out
+    assert "monitoring every" not in out
+    code, out, err = zepix(capsys, "run", "--duration", "0.2", "--interval", "5")
+    assert code == 0, err
+    assert "monitoring every 5s for 0.2s" in out
+
+
+# -- 11: the running version in the health table --------------------------------
+@pytest.mark.usefixtures("_signals")
+def test_health_shows_the_version_column(capsys: pytest.CaptureFixture[str],
+                                         dists: DistFactory) -> None:
+    seed(dists)
+    assert zepix(capsys, "run", "--once")[0] == 0
+    code, out, _ = zepix(capsys, "health")
+    head, *rows = out.splitlines()
+    assert code == 0 and head.split()[:3] == ["PLUGIN_ID", "VERSION", "STATUS"]
+    assert ["seed", "1.2.0", "HEALTHY"] in [row.split()[:3] for row in rows]

@@ -48,8 +48,8 @@ def _run(args: argparse.Namespace) -> int:
 
     def started(slots: list[PluginSlot]) -> None:
         table([plugin_row(s) for s in slots], PLUGIN_COLUMNS, out=out)
-        out.write(f"\n{len(host.active())} active; monitoring every "
-                  f"{host.interval(args.interval):g}s (Ctrl-C stops)\n")
+        schedule = _schedule(args, host.interval(args.interval))
+        out.write(f"\n{len(host.active())} active; {schedule}\n")
         out.flush()
 
     def each_round(summary: str) -> None:
@@ -60,6 +60,15 @@ def _run(args: argparse.Namespace) -> int:
              on_start=started, on_round=each_round)
     out.write("shut down cleanly\n")
     return 0
+
+
+def _schedule(args: argparse.Namespace, period: float) -> str:
+    """What the run will do, as the operator asked for it."""
+    if args.once:
+        return "one monitoring round, then shut down"
+    if args.duration is not None:
+        return f"monitoring every {period:g}s for {args.duration:g}s (Ctrl-C stops)"
+    return f"monitoring every {period:g}s (Ctrl-C stops)"
 
 
 # -- plugins ---------------------------------------------------------------

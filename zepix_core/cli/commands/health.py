@@ -10,7 +10,7 @@ from typing import Any
 from zepix_core.cli.commands.base import Command, show, store_from
 from zepix_core.cli.render import table
 
-HEALTH_COLUMNS = ("plugin_id", "status", "age", "signals", "orders", "win_rate",
+HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
