@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from zepix_core import Alert, AlertLevel
+from zepix_core.cli.commands.base import since
 from zepix_core.cli.main import main
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
@@ -101,3 +107,51 @@ def test_health_shows_the_version_column(capsys: pytest.CaptureFixture[str],
     head, *rows = out.splitlines()
     assert code == 0 and head.split()[:3] == ["PLUGIN_ID", "VERSION", "STATUS"]
     assert ["seed", "1.2.0", "HEALTHY"] in [row.split()[:3] for row in rows]
+
+
+# -- 12: time and plugin filters on alerts and history ---------------------------
+def test_since_reads_durations_and_iso_times() -> None:
+    now = 1_700_000_000.0
+    assert since("24h", now) == now - 86400 and since("1h30m", now) == now - 5400
+    assert since("90s", now) == now - 90 and since("2w", now) == now - 14 * 86400
+    assert since("2023-11-14T22:13:20Z") == now == since("2023-11-14T22:13:20")
+    assert since("2023-11-14T23:13:20+01:00") == now
+    with pytest.raises(argparse.ArgumentTypeError, match="neither a duration"):
+        since("yesterday")
+
+
+def test_alerts_and_history_filter_by_time_and_plugin(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, now = tmp_path / "filters.db", time.time()
+    store = Store(db)
+    store.record_alerts([Alert("p", "hung", AlertLevel.CRITICAL, "old", now - 3 * 86400),
+                         Alert("p", "stale", AlertLevel.HIGH, "new", now - 600),
+                         Alert("q", "stale", AlertLevel.HIGH, "other", now - 60)])
+    store.begin_host("h", 1, now - 4 * 86400, lambda h: False)
+    for pid, start, end in (("p", 4 * 86400, 3 * 86400), ("p", 3 * 86400, None),
+                            ("q", 3600, 1800)):
+        row = store.open_activation(pid, "1.0.0", "d", "h", now - start, "startup")
+        if end is not None:
+            store.close_activation(row, now - end, "shutdown")
+    store.record_event("p", "crashed", "old", now - 2 * 86400)
+    store.record_event("p", "restarted", "new", now - 120)
+    store.close()
+
+    def listed(*argv: str) -> list[dict[str, Any]]:
+        code, out, err = zepix(capsys, *argv, "--json", "--db", str(db))
+        assert code == 0, err
+        return json.loads(out)  # type: ignore[no-any-return]
+
+    assert [a["message"] for a in listed("alerts")] == ["other", "new", "old"]
+    assert [a["message"] for a in listed("alerts", "--since", "24h")] == ["other", "new"]
+    assert [a["message"] for a in listed("alerts", "--since", "24h", "--plugin", "p")] == ["new"]
+    # the run still going, which started before then, is part of "since then"
+    ran = listed("history", "--plugin", "p", "--since", "1d")
+    assert [(r["plugin_id"], r["deactivated_at"]) for r in ran] == [("p", None)]
+    assert len(listed("history", "--since", "2h")) == 2
+    story = listed("history", "p", "--events", "--since", "1d")
+    assert [e["kind"] for e in story] == ["restarted"]
+    code, _, err = zepix(capsys, "alerts", "p", "--plugin", "q", "--db", str(db))
+    assert code == 2 and "ID and --plugin name different plugins" in err
+    code, _, err = zepix(capsys, "alerts", "--since", "yesterday", "--db", str(db))
+    assert code == 2 and "neither a duration" in err and err.count("\n") == 1

@@ -7,7 +7,14 @@ import signal
 import sys
 from typing import Any
 
-from zepix_core.cli.commands.base import Command, host_from, show, store_from
+from zepix_core.cli.commands.base import (
+    Command,
+    filter_args,
+    host_from,
+    plugin_filter,
+    show,
+    store_from,
+)
 from zepix_core.cli.render import table
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
@@ -99,7 +106,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 # -- history ---------------------------------------------------------------
 def _history_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
+    filter_args(p)
     p.add_argument("--limit", type=int, default=200, help="at most this many rows (200)")
     p.add_argument("--events", action="store_true",
                    help="one timeline: activations, deactivations and events (crashes, "
@@ -119,12 +126,13 @@ def history_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def _history(args: argparse.Namespace) -> int:
     store = store_from(args)
+    plugin_id = plugin_filter(args)
     if args.events:
         from zepix_core.cli.commands.supervision import TIMELINE_COLUMNS, timeline
 
-        show(args, timeline(store, args.plugin_id, args.limit), TIMELINE_COLUMNS)
+        show(args, timeline(store, plugin_id, args.limit, args.since), TIMELINE_COLUMNS)
         return 0
-    rows = [history_row(r) for r in store.history(args.plugin_id, args.limit)]
+    rows = [history_row(r) for r in store.history(plugin_id, args.limit, args.since)]
     show(args, rows, ("plugin_id", "version", "activated_at", "deactivated_at",
                       "activation_reason", "deactivation_reason"))
     return 0
@@ -184,7 +192,9 @@ COMMANDS = [
     Command("history", "activation history, newest first",
             "Every activation and deactivation with its version and reason. --events\n"
             "adds what happened in between (crashes, restarts, give-ups, breaker changes,\n"
-            "operator requests) as one timeline, newest first.",
+            "operator requests) as one timeline, newest first. --since keeps what ran or\n"
+            "happened since then.\n\n"
+            "  zepix history --plugin combined_v3 --since 2026-11-30T08:00:00Z --events",
             _history, _history_args, listing=True),
     Command("self-test", "run plugins' self tests; exit 0 only if all pass",
             "Load each plugin (without activating it) and call its self_test hook.",

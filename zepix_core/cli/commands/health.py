@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from zepix_core.cli.commands.base import Command, show, store_from
+from zepix_core.cli.commands.base import Command, filter_args, plugin_filter, show, store_from
 from zepix_core.cli.render import table
 
 HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
@@ -73,7 +73,7 @@ def _shared(snap: dict[str, Any]) -> bool:
 
 
 def _alerts_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
+    filter_args(p)
     p.add_argument("--unresolved", action="store_true", help="only alerts still firing")
     p.add_argument("--limit", type=int, default=100, help="at most this many (100)")
 
@@ -92,8 +92,8 @@ def alert_row(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str
 
 def _alerts(args: argparse.Namespace) -> int:
     store = store_from(args)
-    found = store.alerts(plugin_id=args.plugin_id, unresolved=args.unresolved,
-                         limit=args.limit)
+    found = store.alerts(plugin_id=plugin_filter(args), unresolved=args.unresolved,
+                         limit=args.limit, since=args.since)
     sent = store.deliveries([r["id"] for r in found])
     rows = [alert_row(r, sent[r["id"]]) for r in found]
     show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "repeats",
@@ -109,5 +109,6 @@ COMMANDS = [
             _health, _health_args, listing=True),
     Command("alerts", "recent alerts, newest first",
             "Alerts the monitor raised, deduplicated per plugin and condition, with their\n"
-            "resolved state.", _alerts, _alerts_args, listing=True),
+            "resolved state. --since keeps those fired, repeated or resolved since then.\n\n"
+            "  zepix alerts --since 24h --plugin combined_v3", _alerts, _alerts_args, listing=True),
 ]

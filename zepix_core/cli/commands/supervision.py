@@ -63,17 +63,20 @@ def _restart(args: argparse.Namespace) -> int:
     return 1
 
 
-def timeline(store: Store, plugin_id: str | None, limit: int) -> list[dict[str, Any]]:
+def timeline(store: Store, plugin_id: str | None, limit: int,
+             since: float | None = None) -> list[dict[str, Any]]:
     """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
-    operator requests) as one story, newest first."""
+    operator requests) as one story, newest first; with ``since``, from then on."""
     entries: list[dict[str, Any]] = []
-    for a in store.history(plugin_id, limit):
+    for a in store.history(plugin_id, limit, since):
         entries.append(_entry(a["activated_at"], a, "activated", "host", a["activation_reason"]))
         if a["deactivated_at"] is not None:
             entries.append(_entry(a["deactivated_at"], a, "deactivated", "host",
                                   a["deactivation_reason"] or ""))
-    for e in store.events(plugin_id, limit):
+    for e in store.events(plugin_id, limit, since):
         entries.append(_entry(e["ts"], e, e["kind"], e["actor"], e["detail"]))
+    if since is not None:
+        entries = [e for e in entries if e["timestamp"] >= since]
     entries.sort(key=lambda e: e["timestamp"], reverse=True)
     return entries[:limit]
 
