@@ -17,6 +17,7 @@ from tests.distfactory import DistFactory, good_plugin
 from zepix_core import Alert, AlertLevel
 from zepix_core.cli.commands.base import since
 from zepix_core.cli.main import main
+from zepix_core.loading.paths import data_dir
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
 
@@ -155,3 +156,23 @@ def test_alerts_and_history_filter_by_time_and_plugin(
     assert code == 2 and "ID and --plugin name different plugins" in err
     code, _, err = zepix(capsys, "alerts", "--since", "yesterday", "--db", str(db))
     assert code == 2 and "neither a duration" in err and err.count("\n") == 1
+
+
+# -- 8: workers log at the verbosity the user asked for --------------------------
+def test_workers_log_at_the_cli_verbosity(capfd: pytest.CaptureFixture[str],
+                                          dists: DistFactory,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(dists)
+    for name in ("ZEPIX_LOG_LEVEL", "ZEPIX_LOG_FORMAT"):  # main sets them; restore after
+        monkeypatch.setenv(name, "")
+    (data_dir() / "zepix.toml").write_text('[plugins.seed]\nisolation = "process"\n',
+                                           encoding="utf-8")
+    for argv in (("plugins",), ("self-test", "seed")):
+        capfd.readouterr()
+        assert main(list(argv)) == 0
+        err = capfd.readouterr().err
+        assert " INFO " not in err and "plugin loaded" not in err, err
+    assert main(["-v", "self-test", "seed"]) == 0
+    err = capfd.readouterr().err
+    assert "INFO zepix.worker plugin=seed" in err and "plugin loaded" in err
+    assert "distribution=zepix-seed version=1.2.0" in err

@@ -43,7 +43,7 @@ def main(argv: Sequence[str]) -> int:
     args = dict(zip(argv[::2], argv[1::2], strict=True))  # --fd N --host-pid P --plugin ID
     os.dup2(2, 1)  # a plugin's print() must never reach the host's stdout (--json output)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
-    logs.configure(logging.INFO, json_lines=os.environ.get("ZEPIX_LOG_FORMAT") == "json",
+    logs.configure(_level(), json_lines=os.environ.get("ZEPIX_LOG_FORMAT") == "json",
                    stream=sys.stderr, prefix=f"plugin={args['--plugin']} pid={os.getpid()} ",
                    static={"plugin": args["--plugin"], "pid": os.getpid()})
     _arm_parent_death_signal(int(args["--host-pid"]))
@@ -60,10 +60,16 @@ def main(argv: Sequence[str]) -> int:
         send_frame(sock, ("load_failed", exc.state.value, exc.cause))
         return 1
     send_frame(sock, ("ready",))
-    log.info("event=loaded distribution=%s version=%s", record.distribution,
-             record.dist_version)
+    log.info("plugin loaded", extra=logs.fields(distribution=record.distribution,
+                                                 version=record.dist_version))
     _serve(pm, sock, jobs)
     return 0
+
+
+def _level() -> int:
+    """The host's verbosity (``$ZEPIX_LOG_LEVEL``, set by the CLI); INFO when unset."""
+    level = logging.getLevelName(os.environ.get("ZEPIX_LOG_LEVEL", "INFO").upper())
+    return level if isinstance(level, int) else logging.INFO
 
 
 def _extend_path(record: EntryRecord, extra_paths: Sequence[str]) -> None:
