@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import logging
 import signal
 import sqlite3
 import time
@@ -13,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from tests import plugin_versions as pv
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import Alert, AlertLevel
 from zepix_core.cli.commands.base import since
 from zepix_core.cli.main import main
+from zepix_core.contract.logs import fields_of
 from zepix_core.loading.paths import data_dir
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
@@ -176,3 +180,77 @@ def test_workers_log_at_the_cli_verbosity(capfd: pytest.CaptureFixture[str],
     err = capfd.readouterr().err
     assert "INFO zepix.worker plugin=seed" in err and "plugin loaded" in err
     assert "distribution=zepix-seed version=1.2.0" in err
+
+
+# -- 7: version transitions in the host's log and round line ---------------------
+@pytest.fixture
+def rig(tmp_path_factory: pytest.TempPathFactory, dists: DistFactory,
+        capsys: pytest.CaptureFixture[str]) -> Iterator[pv.Rig]:
+    rig = pv.Rig(tmp_path_factory, dists, capsys)
+    rig.install("1.0.0")
+    rig.start()
+    rig.rounds(3)  # 1.0.0 passes its (quiet) gate
+    yield rig
+    rig.close()
+
+
+class Records(logging.Handler):
+    """Every record of the ``zepix`` loggers at INFO and above. (``zepix`` commands
+    reconfigure the root logger, so pytest's caplog handler would not survive them.)"""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def said(self, event: str) -> list[dict[str, Any]]:
+        return [fields_of(r) for r in self.records if r.getMessage() == event]
+
+
+@pytest.fixture
+def logged() -> Iterator[Records]:
+    handler, logger = Records(), logging.getLogger("zepix")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_version_transitions_are_logged_once_each_and_shown_in_the_round_line(
+        rig: pv.Rig, logged: Records) -> None:
+    rig.install("1.1.0", "1.2.0")
+    assert rig.zepix("upgrade", "alpha", "1.1.0")[0] == 0
+    rig.wall.now += 30.0
+    rig.host.work()
+    line = rig.host.round()
+    assert line.endswith("; versions: alpha 1.0.0 -> 1.1.0"), line
+    [up] = logged.said("plugin upgraded")
+    assert (up["plugin"], up["old"], up["new"], up["probation_rounds"]) == (
+        "alpha", "1.0.0", "1.1.0", 3)
+    rig.wall.now += 30.0
+    rig.host.work()
+    assert "versions:" not in rig.host.round()  # nothing changed this round
+    rig.rounds(2)
+    [passed] = logged.said("probation passed")
+    assert (passed["version"], passed["quiet"]) == ("1.1.0", False)
+
+    logged.records.clear()
+    assert rig.zepix("upgrade", "alpha", "1.2.0")[0] == 0  # its on_bar raises
+    rig.rounds(3)
+    [failed] = logged.said("gate failed, rolled back")
+    assert (failed["version"], failed["to"]) == ("1.2.0", "1.1.0")
+    assert "circuit breaker" in failed["why"]
+
+    logged.records.clear()
+    assert rig.zepix("canary", "alpha", "1.0.0")[0] == 0
+    rig.rounds(1)
+    [started] = logged.said("canary started")
+    assert (started["version"], started["beside"]) == ("1.0.0", "1.1.0")
+    assert rig.zepix("canary", "abort", "alpha")[0] == 0
+    rig.rounds(1)
+    [aborted] = logged.said("canary aborted")
+    assert (aborted["version"], aborted["by"]) == ("1.0.0", getpass.getuser())

@@ -88,7 +88,7 @@ def _read_host(sock: socket.socket, jobs: queue.SimpleQueue[bytes]) -> None:
     # plugin spinning forever inside a hook.
     while (data := recv_frame(sock)) is not None:
         jobs.put(data)
-    log.warning("event=host_gone action=exit")
+    log.warning("host gone, worker exits")
     os._exit(_HOST_GONE_EXIT)
 
 
@@ -103,7 +103,7 @@ def _arm_parent_death_signal(host_pid: int) -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-        log.warning("event=pdeathsig_unavailable errno=%d", ctypes.get_errno())
+        log.warning("parent death signal unavailable", extra=logs.fields(errno=ctypes.get_errno()))
     if os.getppid() != host_pid:  # the host died before prctl took effect
         os._exit(_HOST_GONE_EXIT)
 
@@ -113,7 +113,7 @@ def _serve(pm: pluggy.PluginManager, sock: socket.socket,
     while (message := pickle.loads(jobs.get()))[0] != "stop":
         _, call_id, hook, blob = message
         send_frame(sock, _answer(pm, call_id, hook, blob))
-    log.info("event=stopping")
+    log.info("worker stopping")
 
 
 def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,

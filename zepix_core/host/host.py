@@ -340,11 +340,12 @@ class Host:
     def round(self) -> str:
         """One monitoring round over the active plugins; returns a one-line summary."""
         self.supervisor.flush()
+        before = {s.plugin_id: s.version for s in self.active()}
         summary = self.monitor.round(self.active())
         self.store.heartbeat(self.host_id, self.clocks.wall())
         self.supervisor.after_round()
         self.versions.reconcile()
-        return summary
+        return summary + version_changes(before, {s.plugin_id: s.version for s in self.active()})
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:
@@ -369,6 +370,14 @@ class Host:
         if self.started:
             self.store.end_host(self.host_id, self.clocks.wall(), reason)
             self.started = False
+
+
+def version_changes(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    """``; versions: a 1.0.0 -> 1.1.0`` for the round line when an active plugin now runs
+    another version (``before`` and ``after`` map plugin id to version), else ""."""
+    moved = [f"{pid} {before[pid]} -> {version}" for pid, version in sorted(after.items())
+             if pid in before and before[pid] != version]
+    return f"; versions: {', '.join(moved)}" if moved else ""
 
 
 def _busy(store: Store, host: Row) -> StorageError:

@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, PluginState
 from zepix_core.execution.dispatch import Intent
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from zepix_core.host.host import Host
 
 log = logging.getLogger("zepix.versions")
+#: The log event of an applied request, by its action.
+MOVED = {"upgrade": "plugin upgraded", "rollback": "plugin rolled back",
+         "canary_promote": "canary promoted"}
 
 
 @dataclass(frozen=True)
@@ -177,11 +181,12 @@ class HostVersions:
             for request in requests[:-1]:
                 db.finish_request(int(request["id"]), self.host.clocks.wall(),
                                   f"superseded by request {last['id']}")
-            outcome = self._move_to_desired(pid, desired.get(pid))
+            outcome = self._move_to_desired(pid, desired.get(pid), str(last["action"]))
             db.finish_request(int(last["id"]), self.host.clocks.wall(), outcome)
-            log.info("request applied plugin=%s id=%s outcome=%s", pid, last["id"], outcome)
+            log.debug("request applied", extra=fields(plugin=pid, request=last["id"],
+                                                      outcome=outcome))
 
-    def _move_to_desired(self, pid: str, wish: Row | None) -> str:
+    def _move_to_desired(self, pid: str, wish: Row | None, action: str) -> str:
         if wish is None:
             return "nothing to do: no desired version is recorded"
         version = str(wish["version"])
@@ -196,10 +201,15 @@ class HostVersions:
         reason = f"{wish['actor']}: {wish['reason']} (request {wish['request_id']})"
         new = self._move(pid, record, reason)
         gated = self.host.store.all_versions().get(pid, {}).get(version, {}).get("gate_passed")
+        said = {"plugin": pid, "old": running, "new": version, "by": wish["actor"],
+                "request": wish["request_id"]}
+        event = MOVED.get(action, "plugin version changed")
         if new.state is PluginState.ACTIVE and gated:
+            log.info(event, extra=fields(**said, probation_rounds=0))
             return f"applied: {version} is active (it passed its gate before)"
         p = self.gate.begin(new, running)
         if new.state is PluginState.ACTIVE:
+            log.info(event, extra=fields(**said, probation_rounds=p.rounds))
             return f"applied: {version} is active, on probation for {p.rounds} round(s)"
         self.gate.fail(p, f"it is {new.state.value}: {new.reason}")
         after = self.host.slots[pid]
@@ -212,6 +222,8 @@ class HostVersions:
         if running is not None:
             db.set_desired_if(pid, running, version, "host", why, now, expect=version)
         db.record_event(pid, "request_refused", why, now, version, "host")
+        log.warning("version change refused", extra=fields(plugin=pid, version=version,
+                                                           running=running, why=problem))
         return f"{why}; " + (f"{running} keeps running" if running else "nothing runs")
 
     def _precheck(self, pid: str, record: EntryRecord) -> str | None:
