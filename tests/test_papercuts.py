@@ -17,10 +17,11 @@ import pytest
 
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory, good_plugin
-from zepix_core import Alert, AlertLevel
+from zepix_core import Alert, AlertLevel, PluginState
 from zepix_core.cli.commands.base import since
 from zepix_core.cli.main import main
 from zepix_core.contract.logs import fields_of
+from zepix_core.host.host import create_host
 from zepix_core.loading.paths import data_dir
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
@@ -254,3 +255,37 @@ def test_version_transitions_are_logged_once_each_and_shown_in_the_round_line(
     rig.rounds(1)
     [aborted] = logged.said("canary aborted")
     assert (aborted["version"], aborted["by"]) == ("1.0.0", getpass.getuser())
+
+
+# -- 5: zepix restart ID re-reads that plugin's table ----------------------------
+def test_restart_rereads_the_plugins_table(capsys: pytest.CaptureFixture[str],
+                                           dists: DistFactory) -> None:
+    seed(dists)
+    config = data_dir() / "zepix.toml"
+    config.write_text("[host]\ninterval = 5\n", encoding="utf-8")
+    host = create_host(paths=[str(dists.root)])
+    host.start()
+    try:
+        assert getattr(host.slots["seed"].runner, "pid", None) is None  # in process
+        config.write_text('[host]\ninterval = 60\n\n[plugins.seed]\nisolation = "process"\n'
+                          'ping_timeout = 3.0\n', encoding="utf-8")
+        code, out, _ = zepix(capsys, "restart", "seed")
+        assert code == 0 and "applies it within one round" in out
+        host.work()
+        host.round()
+        slot = host.slots["seed"]
+        assert slot.state is PluginState.ACTIVE and slot.config.isolation == "process"
+        assert isinstance(getattr(slot.runner, "pid", None), int)  # now in a worker
+        [request] = host.store.requests("seed")
+        assert request["outcome"] == ("[plugins.seed] re-read (isolation, ping_timeout "
+                                      "changed); ACTIVE")
+        assert host.config.host["interval"] == 5  # host keys wait for a host restart
+        config.write_text("[plugins.seed]\nisolation = \"sideways\"\n", encoding="utf-8")
+        assert zepix(capsys, "restart", "seed")[0] == 0
+        host.round()
+        request = host.store.requests("seed")[0]
+        assert request["outcome"].startswith("config not re-read, the old table stays (")
+        assert "plugins.seed.isolation" in request["outcome"]
+        assert host.slots["seed"].config.isolation == "process"
+    finally:
+        host.shutdown()

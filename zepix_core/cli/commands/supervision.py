@@ -91,8 +91,9 @@ TIMELINE_COLUMNS = ("timestamp", "plugin_id", "version", "kind", "detail")
 COMMANDS = [
     Command("restart", "bring back a plugin the host gave up on (or restart any plugin)",
             "Writes a restart request. A running host applies it within one round: it\n"
-            "forgets the plugin's failures, closes its circuit breaker and loads a fresh\n"
-            "instance. With no host running, the FAILED mark a host left when it gave up\n"
+            "re-reads the plugin's [plugins.ID] table from the config file (isolation, pin,\n"
+            "limits, its own keys; other sections need a host restart), forgets the\n"
+            "plugin's failures, closes its circuit breaker and loads a fresh instance. With no host running, the FAILED mark a host left when it gave up\n"
             "is cleared, so the next 'zepix run' activates the plugin again.\n\n"
             "  zepix restart crasher --wait 30   wait for the running host's outcome",
             _restart, _restart_args, listing=True),
