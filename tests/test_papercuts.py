@@ -22,7 +22,7 @@ from zepix_core.cli.commands.base import since
 from zepix_core.cli.main import main
 from zepix_core.contract.logs import fields_of
 from zepix_core.host.host import create_host
-from zepix_core.loading.paths import data_dir
+from zepix_core.loading.paths import data_dir, store_dir
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
 
@@ -289,3 +289,27 @@ def test_restart_rereads_the_plugins_table(capsys: pytest.CaptureFixture[str],
         assert host.slots["seed"].config.isolation == "process"
     finally:
         host.shutdown()
+
+
+# -- 10: the plugin store belongs to the database --------------------------------
+def test_each_database_has_its_own_store(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = tmp_path / "other.db"
+    assert store_dir() == data_dir() / "store"  # beside the default zepix.db, as before
+    assert store_dir(other) == tmp_path / "other.store"
+    assert store_dir(tmp_path / "zepix.db") == tmp_path / "store"
+    pv.fill_store(tmp_path_factory, store_dir(), "1.0.0")
+    pv.fill_store(tmp_path_factory, store_dir(other), "1.1.0")
+
+    def versions(*db: str) -> list[str]:
+        code, out, err = zepix(capsys, "versions", "alpha", "--json", *db)
+        assert code == 0, err
+        return [row["version"] for row in json.loads(out)]
+
+    assert versions() == ["1.0.0"]
+    assert versions("--db", str(other)) == ["1.1.0"]
+    host = create_host(db=other)
+    try:
+        assert host.versions.plugins.root == tmp_path / "other.store"
+    finally:
+        host.store.close()

@@ -66,7 +66,7 @@ class HostVersions:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.settings = StoreSettings.from_config(host.config)
-        self.plugins = PluginStore(store_dir(), clock=host.clocks.wall)
+        self.plugins = PluginStore(store_dir(host.store.path), clock=host.clocks.wall)
         self.env: dict[str, EntryRecord] = {}
         self.seen_desired: dict[str, Row] = {}  # as discovery saw them
         self.canaries = Canaries(host, self.settings, self.lookup, self.factory_for, self.admit)

@@ -21,6 +21,7 @@ from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
+from zepix_core.loading.paths import store_dir
 
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
 
@@ -56,7 +57,8 @@ def _run(args: argparse.Namespace) -> int:
     def started(slots: list[PluginSlot]) -> None:
         table([plugin_row(s) for s in slots], PLUGIN_COLUMNS, out=out)
         schedule = _schedule(args, host.interval(args.interval))
-        out.write(f"\n{len(host.active())} active; {schedule}\n")
+        out.write(f"\n{len(host.active())} active; {schedule}\n"
+                  f"database {host.store.path}; plugin store {store_dir(host.store.path)}\n")
         out.flush()
 
     def each_round(summary: str) -> None:

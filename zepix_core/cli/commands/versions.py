@@ -34,8 +34,8 @@ VERSION_COLUMNS = ("version", "state", "source", "first_seen", "last_active", "g
 
 def _operator(args: argparse.Namespace, store: Store) -> Operator:
     config = load_config(config_path(args.config))
-    return Operator(store, PluginStore(store_dir()), config, enumerate_plugins(), API_VERSION,
-                    actor=actor())
+    return Operator(store, PluginStore(store_dir(store.path)), config, enumerate_plugins(),
+                    API_VERSION, actor=actor())
 
 
 
@@ -71,7 +71,7 @@ def _check_source(source: str) -> None:
 
 def _install(args: argparse.Namespace) -> int:
     _check_source(args.source)
-    stored = PluginStore(store_dir()).install(args.source, build_isolation=args.isolation)
+    stored = PluginStore(store_dir(args.db)).install(args.source, build_isolation=args.isolation)
     store = store_from(args)
     try:
         now = time.time()
