@@ -313,3 +313,41 @@ def test_each_database_has_its_own_store(capsys: pytest.CaptureFixture[str], tmp
         assert host.versions.plugins.root == tmp_path / "other.store"
     finally:
         host.store.close()
+
+
+# -- 13: uninstall and store prune -------------------------------------------------
+def test_uninstall_and_prune_keep_the_active_and_last_known_good_versions(rig: pv.Rig) -> None:
+    rig.install("1.1.0", "1.2.0", "2.0.0")
+    assert rig.zepix("upgrade", "alpha", "1.1.0")[0] == 0
+    rig.rounds(4)  # 1.1.0 active and gated; 1.0.0 is the last known good below it
+    assert rig.running() == ("1.1.0", PluginState.ACTIVE)
+    code, _, err = rig.zepix("uninstall", "alpha", "1.1.0")
+    assert code == 2 and "1.1.0 is the running version; move off it first" in err
+    code, _, err = rig.zepix("uninstall", "alpha", "1.0.0")
+    assert code == 2 and "1.0.0 is the last known good version" in err
+    code, _, err = rig.zepix("uninstall", "alpha", "3.0.0")
+    assert code == 2 and "3.0.0 is not in the store (in the store: 1.0.0, 1.1.0, 1.2.0, 2.0.0)" in err
+    code, _, err = rig.zepix("uninstall", "beta", "1.0.0")
+    assert code == 2 and "comes from the host environment" in err and "pip uninstall zx-beta" in err
+    code, _, err = rig.zepix("uninstall", "nosuch", "1.0.0")
+    assert code == 2 and "unknown plugin 'nosuch'" in err
+
+    code, out, err = rig.zepix("uninstall", "alpha", "2.0.0")
+    assert code == 0 and out.startswith("zx-alpha 2.0.0 removed from the store"), err
+    assert not (store_dir() / "zx-alpha" / "2.0.0").exists()
+    assert "2.0.0" not in rig.versions()
+    [event] = rig.events("uninstalled")
+    assert event["version"] == "2.0.0" and "uninstall alpha 2.0.0" in event["detail"]
+
+    code, out, _ = rig.zepix("store", "prune", "--keep", "1", "--dry-run", "--json")
+    plan = {row["version"]: (row["action"], row["why"]) for row in json.loads(out)}
+    assert plan["1.2.0"] == ("kept", "one of the 1 newest of alpha")
+    assert plan["1.1.0"][1].startswith("the running version")
+    assert (store_dir() / "zx-alpha" / "1.2.0").is_dir()
+    code, out, _ = rig.zepix("store", "prune", "--keep", "0", "--json")
+    done = {row["version"]: row["action"] for row in json.loads(out)}
+    assert done == {"1.0.0": "kept", "1.1.0": "kept", "1.2.0": "removed"}
+    assert sorted(p.name for p in (store_dir() / "zx-alpha").iterdir()) == ["1.0.0", "1.1.0"]
+    rig.rounds(1)  # the running host goes on with what it runs
+    assert rig.running() == ("1.1.0", PluginState.ACTIVE)
+    assert rig.zepix("rollback", "alpha")[0] == 0  # its last known good is still there
