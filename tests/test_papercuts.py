@@ -6,8 +6,11 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -351,3 +354,30 @@ def test_uninstall_and_prune_keep_the_active_and_last_known_good_versions(rig: p
     rig.rounds(1)  # the running host goes on with what it runs
     assert rig.running() == ("1.1.0", PluginState.ACTIVE)
     assert rig.zepix("rollback", "alpha")[0] == 0  # its last known good is still there
+
+
+# -- 3: the walkthrough's build step works in the README's venv --------------------
+OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+
+
+@pytest.mark.slow
+def test_the_walkthroughs_wheel_build_works_in_a_bare_venv(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's venv has pip and the interpreter's bundled setuptools, no ``wheel``:
+    the guide's ``pip wheel`` line, exactly as written, must build the template there."""
+    lines = {ln.strip() for ln in OPERATIONS.read_text(encoding="utf-8").splitlines()
+             if ln.strip().startswith("pip wheel")}
+    [command] = lines
+    env_dir = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=300)
+    assert not (env_dir / "bin" / "wheel").exists()
+    assert zepix(capsys, "new-plugin", "zepix-demo", "--dir", str(tmp_path / "src"))[0] == 0
+    home = tmp_path / "home"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path / "src" / "zepix-demo", capture_output=True,
+        text=True, timeout=600, check=False,
+        env={**os.environ, "ZEPIX_HOME": str(home),
+             "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (home / "wheels").iterdir()] == [
+        "zepix_demo-0.1.0-py3-none-any.whl"]
