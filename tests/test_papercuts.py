@@ -345,6 +345,8 @@ def test_uninstall_and_prune_keep_the_active_and_last_known_good_versions(rig: p
     code, out, _ = rig.zepix("store", "prune", "--keep", "1", "--dry-run", "--json")
     plan = {row["version"]: (row["action"], row["why"]) for row in json.loads(out)}
     assert plan["1.2.0"] == ("kept", "one of the 1 newest of alpha")
+    code, out, _ = rig.zepix("store", "prune", "--keep", "0", "--dry-run")
+    assert "would remove" in out and "store prune --keep 0" in out
     assert plan["1.1.0"][1].startswith("the running version")
     assert (store_dir() / "zx-alpha" / "1.2.0").is_dir()
     code, out, _ = rig.zepix("store", "prune", "--keep", "0", "--json")

@@ -135,8 +135,8 @@ class Gate:
         del self.probations[p.plugin_id]
         self.host.store.end_probation(p.plugin_id, p.version, True)
         if p.quiet:
-            log.info("probation passed", extra=fields(plugin=p.plugin_id, version=p.version,
-                                                      rounds=p.rounds, quiet=True))
+            log.debug("probation passed", extra=fields(plugin=p.plugin_id, version=p.version,
+                                                       rounds=p.rounds, quiet=True))
             return
         message = f"{p.plugin_id} {p.version} passed its gate ({p.rounds} healthy rounds)"
         self.host.store.record_event(p.plugin_id, "gate_passed", message,

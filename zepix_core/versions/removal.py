@@ -42,11 +42,16 @@ class Verdict:
     path: Path
     removed: bool
     why: str
+    dry_run: bool = False
+
+    @property
+    def action(self) -> str:
+        return "removed" if self.removed else "would remove" if self.dry_run else "kept"
 
     def as_dict(self) -> dict[str, Any]:
         return {"distribution": self.distribution, "version": self.version,
                 "plugins": list(self.plugins), "path": str(self.path),
-                "action": "removed" if self.removed else "kept", "why": self.why}
+                "action": self.action, "why": self.why}
 
 
 def needed(operator: Operator, book: VersionBook) -> dict[Version, str]:
@@ -142,8 +147,10 @@ class Remover:
                 if reason is not None:
                     why = reason + (f" of {pid}" if len(pids) > 1 else "")
                     break
-            if why is not None or dry_run:
-                return _verdict(stored, False, why or "would be removed")
+            if why is not None:
+                return _verdict(stored, False, why)
+            if dry_run:
+                return _verdict(stored, False, how, dry_run=True)
             _discard(stored.path, self.op.plugins.root)
             for pid, tx in txs.items():
                 tx.event("uninstalled", f"{self.op.actor}: {how}: {stored.distribution} "
@@ -156,9 +163,9 @@ def _key(stored: StoredVersion) -> tuple[str, str]:
     return stored.distribution, stored.version
 
 
-def _verdict(stored: StoredVersion, removed: bool, why: str) -> Verdict:
+def _verdict(stored: StoredVersion, removed: bool, why: str, dry_run: bool = False) -> Verdict:
     return Verdict(stored.distribution, stored.version, tuple(stored.plugin_ids), stored.path,
-                   removed, why)
+                   removed, why, dry_run)
 
 
 def _discard(path: Path, root: Path) -> None:
