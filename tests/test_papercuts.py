@@ -273,7 +273,7 @@ def test_restart_rereads_the_plugins_table(capsys: pytest.CaptureFixture[str],
         config.write_text('[host]\ninterval = 60\n\n[plugins.seed]\nisolation = "process"\n'
                           'ping_timeout = 3.0\n', encoding="utf-8")
         code, out, _ = zepix(capsys, "restart", "seed")
-        assert code == 0 and "applies it within one round" in out
+        assert code == 0 and "applies it within one round, with [plugins.seed] as the " in out
         host.work()
         host.round()
         slot = host.slots["seed"]

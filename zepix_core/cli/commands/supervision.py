@@ -55,7 +55,8 @@ def _restart(args: argparse.Namespace) -> int:
     else:
         assert host is not None
         sys.stdout.write(f"restart of {row['plugin_id']} requested (request {row['id']}); "
-                         f"the running host (pid {host['pid']}) applies it within one round\n")
+                         f"the running host (pid {host['pid']}) applies it within one round, "
+                         f"with [plugins.{row['plugin_id']}] as the config file has it now\n")
     if applied or args.wait is None:
         return 0
     sys.stderr.write(f"zepix: the host did not apply request {row['id']} within "
