@@ -118,11 +118,13 @@ def test_the_operator_aborts_a_canary_and_commands_guard_an_open_one(rig: pv.Rig
     assert run.runner.plugin_id == "alpha" + SHADOW
 
     code, out, _ = rig.zepix("canary", "abort", "alpha")
-    assert code == 0 and "canary abort: 1.1.0 stopped" in out
+    assert code == 0 and "canary abort: 1.1.0 stop requested" in out
+    assert "stops the shadow worker at its next round" in out
     rig.rounds(1)
     assert rig.host.versions.canaries.runs == {} and not run.runner.alive()
     doc = status(rig)
     assert (doc["state"], doc["end_actor"]) == ("aborted", USER)
+    assert [e["actor"] for e in rig.events("canary_aborted")] == [USER]  # not canary_abortd
     assert rig.running() == ("1.0.0", PluginState.ACTIVE)
     code, _, err = rig.zepix("canary", "abort", "alpha")
     assert code == 2 and "no canary is open" in err

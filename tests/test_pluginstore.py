@@ -87,7 +87,9 @@ def test_a_distribution_without_plugins_is_refused(tmp_path: Path) -> None:
 
 def test_pip_failure_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str],
                                            tmp_path: Path) -> None:
-    assert main(["install", str(tmp_path / "missing-1.0-py3-none-any.whl")]) == 2
+    broken = tmp_path / "broken-1.0-py3-none-any.whl"
+    broken.write_bytes(b"not a zip")
+    assert main(["install", str(broken)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zepix: error: install ") and "pip failed" in err
     assert err.count("\n") == 1

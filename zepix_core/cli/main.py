@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbosity: int, log_format: str) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logs.configure(level, json_lines=log_format == "json", stream=sys.stderr)
-    os.environ["ZEPIX_LOG_FORMAT"] = log_format  # worker processes log the same way
+    # Worker processes log the same way, at the verbosity the user asked for.
+    os.environ["ZEPIX_LOG_FORMAT"] = log_format
+    os.environ["ZEPIX_LOG_LEVEL"] = logging.getLevelName(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

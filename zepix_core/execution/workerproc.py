@@ -45,7 +45,7 @@ def main(argv: Sequence[str]) -> int:
     args = dict(zip(argv[::2], argv[1::2], strict=True))  # --fd N --host-pid P --plugin ID
     os.dup2(2, 1)  # a plugin's print() must never reach the host's stdout (--json output)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
-    logs.configure(logging.INFO, json_lines=os.environ.get("ZEPIX_LOG_FORMAT") == "json",
+    logs.configure(_level(), json_lines=os.environ.get("ZEPIX_LOG_FORMAT") == "json",
                    stream=sys.stderr, prefix=f"plugin={args['--plugin']} pid={os.getpid()} ",
                    static={"plugin": args["--plugin"], "pid": os.getpid()})
     _arm_parent_death_signal(int(args["--host-pid"]))
@@ -62,10 +62,16 @@ def main(argv: Sequence[str]) -> int:
         send_frame(sock, ("load_failed", exc.state.value, exc.cause))
         return 1
     send_frame(sock, ("ready", {"warnings": plugin_warnings(pm), "hooks": implemented_hooks(pm)}))
-    log.info("loaded", extra=fields(distribution=record.distribution,
-                                    version=record.dist_version))
+    log.info("plugin loaded", extra=fields(distribution=record.distribution,
+                                           version=record.dist_version))
     _serve(pm, sock, jobs)
     return 0
+
+
+def _level() -> int:
+    """The host's verbosity (``$ZEPIX_LOG_LEVEL``, set by the CLI); INFO when unset."""
+    level = logging.getLevelName(os.environ.get("ZEPIX_LOG_LEVEL", "INFO").upper())
+    return level if isinstance(level, int) else logging.INFO
 
 
 def _extend_path(record: EntryRecord, extra_paths: Sequence[str]) -> None:
@@ -84,7 +90,7 @@ def _read_host(sock: socket.socket, jobs: queue.SimpleQueue[bytes]) -> None:
     # plugin spinning forever inside a hook.
     while (data := recv_frame(sock)) is not None:
         jobs.put(data)
-    log.warning("host gone", extra=fields(action="exit"))
+    log.warning("host gone, worker exits")
     os._exit(_HOST_GONE_EXIT)
 
 
@@ -99,7 +105,7 @@ def _arm_parent_death_signal(host_pid: int) -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-        log.warning("pdeathsig unavailable", extra=fields(errno=ctypes.get_errno()))
+        log.warning("parent death signal unavailable", extra=fields(errno=ctypes.get_errno()))
     if os.getppid() != host_pid:  # the host died before prctl took effect
         os._exit(_HOST_GONE_EXIT)
 
@@ -109,7 +115,7 @@ def _serve(pm: pluggy.PluginManager, sock: socket.socket,
     while (message := pickle.loads(jobs.get()))[0] != "stop":
         _, call_id, hook, blob = message
         send_frame(sock, _answer(pm, call_id, hook, blob))
-    log.info("stopping")
+    log.info("worker stopping")
 
 
 def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,

@@ -62,7 +62,6 @@ class Host:
     def __init__(self, config: Config, store: Store, *, api_version: str,
                  paths: Sequence[str] | None = None, clocks: Clocks | None = None,
                  runner_factories: dict[str, RunnerFactory] | None = None) -> None:
-        self.config = config
         self.store = store
         self.api_version = api_version
         self.paths = paths
@@ -76,6 +75,8 @@ class Host:
         #: Every outbound call of this host retries through it (``zepix_core.retry``).
         self.retrier = retrier_from_config(config.sections.get("retry", {}), store,
                                            str(config.path or "<defaults>"))
+        #: What the subsystems see instead of the host; ``config`` lives there, so a
+        #: config taken while running (``zepix restart ID``) is the one everybody reads.
         self.ports = Ports(plugins=self, config=config, store=store, clocks=self.clocks,
                            api_version=api_version, host_id=self.host_id)
         self.monitor = Monitor(self.ports, self.retrier)
@@ -89,6 +90,14 @@ class Host:
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
+
+    @property
+    def config(self) -> Config:
+        return self.ports.config
+
+    @config.setter
+    def config(self, value: Config) -> None:
+        self.ports.config = value
 
     # -- startup -----------------------------------------------------------
     def discover(self) -> list[PluginSlot]:
@@ -371,11 +380,12 @@ class Host:
     def round(self) -> str:
         """One monitoring round over the active plugins; returns a one-line summary."""
         self.supervisor.flush()
+        before = {s.plugin_id: s.version for s in self.active()}
         summary = self.monitor.round(self.active())
         self.store.heartbeat(self.host_id, self.clocks.wall())
         self.supervisor.after_round()
         self.versions.reconcile()
-        return summary
+        return summary + version_changes(before, {s.plugin_id: s.version for s in self.active()})
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:
@@ -401,6 +411,14 @@ class Host:
         if self.started:
             self.store.end_host(self.host_id, self.clocks.wall(), reason)
             self.started = False
+
+
+def version_changes(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    """``; versions: a 1.0.0 -> 1.1.0`` for the round line when an active plugin now runs
+    another version (``before`` and ``after`` map plugin id to version), else ""."""
+    moved = [f"{pid} {before[pid]} -> {version}" for pid, version in sorted(after.items())
+             if pid in before and before[pid] != version]
+    return f"; versions: {', '.join(moved)}" if moved else ""
 
 
 def _busy(store: Store, host: Row) -> StorageError:

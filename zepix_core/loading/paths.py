@@ -30,6 +30,10 @@ def plugin_data_dir(plugin_id: str) -> Path:
     return data_dir() / "plugins" / plugin_id
 
 
-def store_dir() -> Path:
-    """The versioned plugin store: one directory per installed distribution version."""
-    return data_dir() / "store"
+def store_dir(db: str | os.PathLike[str] | None = None) -> Path:
+    """The versioned plugin store of the database ``db`` (default: ``db_path()``), beside
+    it: ``store/`` next to a ``zepix.db``, ``<name>.store/`` next to any other database
+    file. A store belongs to one database, whose history and desired versions describe
+    it, so two databases never share one by accident."""
+    path = db_path(db)
+    return path.parent / ("store" if path.name == "zepix.db" else f"{path.stem}.store")

@@ -45,11 +45,13 @@ class AlertQueries(Database):
         return ids
 
     def alerts(self, plugin_id: str | None = None, unresolved: bool = False,
-               limit: int = 100) -> list[Row]:
+               limit: int = 100, since: float | None = None) -> list[Row]:
+        """Alerts newest first; with ``since``, those fired or repeated at or after it."""
         rows = self.query(
             "SELECT * FROM alerts WHERE (? IS NULL OR plugin_id = ?) AND (? = 0 OR resolved = 0) "
+            "AND (? IS NULL OR last_sent_at >= ? OR resolved_at >= ?) "
             "ORDER BY fired_at DESC, id DESC LIMIT ?",
-            (plugin_id, plugin_id, int(unresolved), limit))
+            (plugin_id, plugin_id, int(unresolved), since, since, since, limit))
         for row in rows:
             row["details"] = json.loads(row["details"])
         return rows

@@ -85,10 +85,14 @@ class HistoryQueries(Database):
                 "(SELECT plugin_id, version FROM activations WHERE id = ?)",
                 (now, activation_id))
 
-    def history(self, plugin_id: str | None = None, limit: int = 200) -> list[Row]:
-        where, params = ("WHERE plugin_id = ?", [plugin_id]) if plugin_id else ("", [])
-        return self.query(f"SELECT * FROM activations {where} "  # fixed fragment, no input
-                          "ORDER BY activated_at DESC, id DESC LIMIT ?", (*params, limit))
+    def history(self, plugin_id: str | None = None, limit: int = 200,
+                since: float | None = None) -> list[Row]:
+        """Activations, newest first; with ``since``, those running at or after it."""
+        return self.query(
+            "SELECT * FROM activations WHERE (? IS NULL OR plugin_id = ?) AND (? IS NULL OR "
+            "deactivated_at IS NULL OR deactivated_at >= ?) "
+            "ORDER BY activated_at DESC, id DESC LIMIT ?",
+            (plugin_id, plugin_id, since, since, limit))
 
     def open_activations(self) -> list[Row]:
         return self.query("SELECT * FROM activations WHERE deactivated_at IS NULL")
@@ -112,7 +116,8 @@ class HistoryQueries(Database):
         self.execute("INSERT INTO events (ts, plugin_id, kind, version, actor, detail) "
                      "VALUES (?, ?, ?, ?, ?, ?)", (now, plugin_id, kind, version, actor, detail))
 
-    def events(self, plugin_id: str | None = None, limit: int = 200) -> list[Row]:
-        where, params = ("WHERE plugin_id = ?", [plugin_id]) if plugin_id else ("", [])
-        return self.query(f"SELECT * FROM events {where} "  # fixed fragment, no input
-                          "ORDER BY ts DESC, id DESC LIMIT ?", (*params, limit))
+    def events(self, plugin_id: str | None = None, limit: int = 200,
+               since: float | None = None) -> list[Row]:
+        return self.query(
+            "SELECT * FROM events WHERE (? IS NULL OR plugin_id = ?) AND (? IS NULL OR ts >= ?) "
+            "ORDER BY ts DESC, id DESC LIMIT ?", (plugin_id, plugin_id, since, since, limit))

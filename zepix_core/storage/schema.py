@@ -185,4 +185,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (operation, category)
     );
     """,
+    # issue 19: operator aborts of canaries were recorded as 'canary_abortd'; the
+    # documented kind is 'canary_aborted'.
+    """
+    UPDATE events SET kind = 'canary_aborted' WHERE kind = 'canary_abortd';
+    """,
 ]

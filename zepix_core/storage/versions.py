@@ -131,6 +131,12 @@ class VersionQueries(Database):
         with self.transaction() as conn:
             yield VersionTx(conn, plugin_id, now)
 
+    @contextmanager
+    def versions_tx(self, plugin_ids: Sequence[str], now: float) -> Iterator[dict[str, VersionTx]]:
+        """``version_tx`` over several plugins at once (a distribution offering them)."""
+        with self.transaction() as conn:
+            yield {pid: VersionTx(conn, pid, now) for pid in plugin_ids}
+
     def version_book(self, plugin_id: str) -> VersionBook:
         with self.transaction() as conn:  # one consistent read
             return read_book(conn, plugin_id)

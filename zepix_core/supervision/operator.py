@@ -15,12 +15,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.loading.config import load_config
 from zepix_core.storage import Row, Store
+from zepix_core.supervision.guard import Limits
 
 if TYPE_CHECKING:
     from zepix_core.supervision.supervisor import Supervisor
@@ -60,12 +64,38 @@ class Operator:
         slot = self.ports.plugins.get(plugin_id)
         if slot is None:
             return f"not restarted: no plugin {plugin_id} is installed"
-        if not slot.config.enabled:
-            return "not restarted: disabled in config (enabled = false)"
+        note = self._reread(plugin_id)
+        if not self.ports.config.plugin(plugin_id).enabled:
+            return note + "not restarted: disabled in config (enabled = false)"
         self.supervisor.forgive(plugin_id, request["id"], str(request["actor"]))
         reason = f"operator restart (request {request['id']} by {request['actor']})"
         slot = self.ports.plugins.reload(plugin_id, reason)
-        return slot.state.value + (f": {slot.reason}" if slot.reason else "")
+        return note + slot.state.value + (f": {slot.reason}" if slot.reason else "")
+
+    def _reread(self, plugin_id: str) -> str:
+        """Take the plugin's ``[plugins.ID]`` table from the config file as it is now
+        (isolation, pin, limits, its own keys); the rest of the file waits for a host
+        restart. Returns a note for the outcome: what changed, or why it was kept."""
+        config = self.ports.config
+        if config.path is None:
+            return ""
+        try:
+            table = load_config(config.path).plugins.get(plugin_id)
+            plugins = {k: v for k, v in config.plugins.items() if k != plugin_id}
+            updated = replace(config, plugins={**plugins, **(
+                {plugin_id: table} if table is not None else {})})
+            Limits.of(updated, plugin_id)
+        except ZepixError as exc:
+            log.warning("plugin config kept", extra=fields(plugin=plugin_id, why=str(exc)))
+            return f"config not re-read, the old table stays ({exc}); "
+        old, new = dict(config.plugins.get(plugin_id, {})), dict(table or {})
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if not changed:
+            return ""
+        self.ports.config = updated
+        self.supervisor.guards.pop(plugin_id, None)  # rebuilt with the new limits
+        log.info("plugin config re-read", extra=fields(plugin=plugin_id, changed=changed))
+        return f"[plugins.{plugin_id}] re-read ({', '.join(changed)} changed); "
 
     def admits(self, slot: PluginSlot) -> bool:
         """Whether startup may activate ``slot``: not when a previous host gave up on it

@@ -166,7 +166,9 @@ class Canaries:
         open_rows = {r["plugin_id"]: r for r in self.ports.store.open_canaries()}
         for pid in [p for p, run in self.runs.items()
                     if p not in open_rows or open_rows[p]["id"] != run.row_id]:
-            self._stop(self.runs.pop(pid), "canary ended")
+            run = self.runs.pop(pid)
+            self._stop(run, "canary ended")
+            self._ended(run)
         for pid, row in open_rows.items():
             if pid not in self.runs:
                 self._start(row)
@@ -216,6 +218,8 @@ class Canaries:
                                    f"(worker pid {runner.pid})")
         self._event(pid, "canary_started", f"canary {version} running in shadow beside "
                                            f"{baseline}", version, "host")
+        log.info("canary started", extra=fields(plugin=pid, version=version, beside=baseline,
+                                                worker_pid=runner.pid))
         self.monitor.alerting.raise_event(pid, "canary", AlertLevel.WARNING,
                                                "a new canary started", firing=False)
 
@@ -241,7 +245,7 @@ class Canaries:
                                          self.ports.clocks.wall()):
             self._finish_requests(pid, f"failed: {why}")
             self._event(pid, "canary_aborted", reason, str(row["version"]), "host")
-            self._alert(pid, reason)
+            self._alert(pid, reason, "host")
 
     # -- judging -------------------------------------------------------------
     def _judge(self, run: ShadowRun) -> None:
@@ -258,7 +262,7 @@ class Canaries:
             if self.ports.store.finish_canary(run.row_id, "aborted", "canary", reason, now):
                 told = f"canary {run.version} aborted automatically: {breach}"
                 self._event(run.plugin_id, "canary_aborted", told, run.version, "canary")
-                self._alert(run.plugin_id, told)
+                self._alert(run.plugin_id, told, "canary")
 
     def _probe(self, run: ShadowRun, now: float) -> str | None:
         """This round's checks of the candidate; the breach that aborts it, or None."""
@@ -324,8 +328,17 @@ class Canaries:
         run.runner.close(0.5)
         if run.pending:
             self.ports.store.save_canary(run.row_id, self.stats(run), run.pending)
-        log.info("canary stopped", extra=fields(plugin=run.plugin_id, version=run.version,
-                                                reason=reason))
+        log.debug("canary worker stopped", extra=fields(plugin=run.plugin_id,
+                                                        version=run.version, reason=reason))
+
+    def _ended(self, run: ShadowRun) -> None:
+        """Say how a run the command line ended ended; a promotion's move is logged by
+        the request that applies it."""
+        row = next((r for r in self.ports.store.canary_runs(run.plugin_id)
+                    if r["id"] == run.row_id), None)
+        if row is not None and row["state"] == "aborted":
+            log.info("canary aborted", extra=fields(plugin=run.plugin_id, version=run.version,
+                                                    by=row["end_actor"], why=row["end_reason"]))
 
     def _finish_requests(self, plugin_id: str, outcome: str) -> None:
         store, now = self.ports.store, self.ports.clocks.wall()
@@ -336,6 +349,6 @@ class Canaries:
         self.ports.store.record_event(plugin_id, kind, detail, self.ports.clocks.wall(),
                                      version=version, actor=actor)
 
-    def _alert(self, plugin_id: str, message: str) -> None:
-        log.warning("canary aborted", extra=fields(plugin=plugin_id, reason=message))
+    def _alert(self, plugin_id: str, message: str, by: str) -> None:
+        log.warning("canary aborted", extra=fields(plugin=plugin_id, by=by, why=message))
         self.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)

@@ -136,15 +136,16 @@ class Gate:
         del self.probations[p.plugin_id]
         self.ports.store.end_probation(p.plugin_id, p.version, True)
         if p.quiet:
-            log.info("gate passed (as started)", extra=fields(plugin=p.plugin_id,
-                                                              version=p.version))
+            log.debug("probation passed", extra=fields(plugin=p.plugin_id, version=p.version,
+                                                       rounds=p.rounds, quiet=True))
             return
         message = f"{p.plugin_id} {p.version} passed its gate ({p.rounds} healthy rounds)"
         self.ports.store.record_event(p.plugin_id, "gate_passed", message,
                                      self.ports.clocks.wall(), p.version, GATE)
         self.monitor.alerting.raise_event(p.plugin_id, "version_gate", AlertLevel.INFO,
                                                message, firing=False)
-        log.info("gate passed", extra=fields(plugin=p.plugin_id, version=p.version))
+        log.info("probation passed", extra=fields(plugin=p.plugin_id, version=p.version,
+                                                  rounds=p.rounds, quiet=False))
 
     def fail(self, p: Probation, why: str) -> None:
         """End ``p`` failed and roll back, unless a newer request decides what runs."""
@@ -154,7 +155,7 @@ class Gate:
         message = (f"{pid} {p.version} failed its gate after {p.rounds_ok}/{p.rounds} "
                    f"healthy round(s): {why}")
         db.record_event(pid, "gate_failed", message, now, p.version, GATE)
-        log.warning("gate failed", extra=fields(plugin=pid, version=p.version, why=why))
+        said = {"plugin": pid, "version": p.version, "why": why}
         facts = gather(self.installed(pid), db.all_versions().get(pid, {}))
         target = self._fallback(facts, p)
         alerting = self.monitor.alerting
@@ -162,14 +163,18 @@ class Gate:
             skipped = "; ".join(skipped_below(facts, p.version)) or "no earlier version"
             alerting.raise_event(pid, "version_gate", AlertLevel.CRITICAL,
                                  f"{message}; no version to roll back to ({skipped})")
+            log.error("gate failed, nothing to roll back to", extra=fields(**said))
             return
         reason = f"gate: {message}; rollback to {target.version}"
         if not db.set_desired_if(pid, target.version, p.version, GATE, reason, now,
                                  expect=p.version):
             db.record_event(pid, "rollback_skipped", f"{message}; a newer request decides "
                             "what runs next", now, p.version, GATE)
+            log.warning("gate failed, a newer request decides", extra=fields(**said))
             return
         slot = self.move(pid, target.record, reason)
+        log.warning("gate failed, rolled back", extra=fields(**said, to=target.version,
+                                                             state=slot.state.value))
         tail = "" if slot.state is PluginState.ACTIVE else (
             f"; {target.version} is {slot.state.value}: {slot.reason}")
         alerting.raise_event(pid, "version_gate", AlertLevel.HIGH, reason + tail)

@@ -208,8 +208,11 @@ class Operator:
         return gather(self.installed(book.plugin_id), book.versions)
 
     def _target(self, plugin_id: str, version: str, verb: str) -> EntryRecord:
-        wanted = parse_version(plugin_id, version)
         installed = self.installed(plugin_id)
+        if not installed and not self.db.versions(plugin_id):
+            raise ZepixError(f"{verb}: unknown plugin '{plugin_id}'; see 'zepix plugins' for "
+                             "the installed ones", plugin_id=plugin_id)
+        wanted = parse_version(plugin_id, version)
         for text, record in installed.items():
             if Version(text) == wanted:
                 return record
@@ -352,15 +355,17 @@ class Operator:
                 raise ZepixError(f"canary {verb} {plugin_id}: no canary is open; start one with "
                                  f"'zepix canary {plugin_id} VERSION'", plugin_id=plugin_id)
             candidate = str(run["version"])
+            ended = "promoted" if promote else "aborted"
+            # The host stops the shadow worker at its next round, not now: say "requested".
             why = f"canary {verb}: {candidate} " + (
-                f"replaces {run['baseline'] or '(none)'}" if promote else "stopped")
-            tx.end_canary(int(run["id"]), "promoted" if promote else "aborted", self.actor, why)
+                f"replaces {run['baseline'] or '(none)'}" if promote else "stop requested")
+            tx.end_canary(int(run["id"]), ended, self.actor, why)
             rid = None
             if promote:
                 current = current_version(tx.book, self.env.get(plugin_id))
                 rid = tx.request("canary_promote", candidate, self.actor)
                 tx.set_desired(candidate, current, rid, self.actor, why)
-            tx.event(f"canary_{verb}d", f"{self.actor}: {why}", candidate, self.actor)
+            tx.event(f"canary_{ended}", f"{self.actor}: {why}", candidate, self.actor)
         return Recorded(plugin_id, f"canary_{verb}", candidate, why, rid)
 
 

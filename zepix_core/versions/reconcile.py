@@ -42,6 +42,9 @@ from zepix_core.versions.store import PluginStore, declared_meta, store_paths
 log = logging.getLogger("zepix.versions")
 #: Start a worker for ``record`` with ``extra_paths`` on its import path (the supervisor's).
 Spawn = Callable[[EntryRecord, Sequence[str]], Runner]
+#: The log event of an applied request, by its action.
+MOVED = {"upgrade": "plugin upgraded", "rollback": "plugin rolled back",
+         "canary_promote": "canary promoted"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class HostVersions:
         self.factories = factories
         self.spawn = spawn
         self.settings = StoreSettings.from_config(ports.config)
-        self.plugins = PluginStore(store_dir(), clock=ports.clocks.wall)
+        self.plugins = PluginStore(store_dir(ports.store.path), clock=ports.clocks.wall)
         self.env: dict[str, EntryRecord] = {}
         self.seen_desired: dict[str, Row] = {}  # as discovery saw them
         self.canaries = Canaries(ports, monitor, self.settings, self.lookup, self.factory_for,
@@ -185,11 +188,12 @@ class HostVersions:
             for request in requests[:-1]:
                 db.finish_request(int(request["id"]), self.ports.clocks.wall(),
                                   f"superseded by request {last['id']}")
-            outcome = self._move_to_desired(pid, desired.get(pid))
+            outcome = self._move_to_desired(pid, desired.get(pid), str(last["action"]))
             db.finish_request(int(last["id"]), self.ports.clocks.wall(), outcome)
-            log.info("request applied", extra=fields(plugin=pid, id=last["id"], outcome=outcome))
+            log.debug("request applied", extra=fields(plugin=pid, request=last["id"],
+                                                      outcome=outcome))
 
-    def _move_to_desired(self, pid: str, wish: Row | None) -> str:
+    def _move_to_desired(self, pid: str, wish: Row | None, action: str) -> str:
         if wish is None:
             return "nothing to do: no desired version is recorded"
         version = str(wish["version"])
@@ -204,10 +208,15 @@ class HostVersions:
         reason = f"{wish['actor']}: {wish['reason']} (request {wish['request_id']})"
         new = self._move(pid, record, reason)
         gated = self.ports.store.all_versions().get(pid, {}).get(version, {}).get("gate_passed")
+        said = {"plugin": pid, "old": running, "new": version, "by": wish["actor"],
+                "request": wish["request_id"]}
+        event = MOVED.get(action, "plugin version changed")
         if new.state is PluginState.ACTIVE and gated:
+            log.info(event, extra=fields(**said, probation_rounds=0))
             return f"applied: {version} is active (it passed its gate before)"
         p = self.gate.begin(new, running)
         if new.state is PluginState.ACTIVE:
+            log.info(event, extra=fields(**said, probation_rounds=p.rounds))
             return f"applied: {version} is active, on probation for {p.rounds} round(s)"
         self.gate.fail(p, f"it is {new.state.value}: {new.reason}")
         after = self.ports.plugins.get(pid) or new
@@ -220,6 +229,8 @@ class HostVersions:
         if running is not None:
             db.set_desired_if(pid, running, version, "host", why, now, expect=version)
         db.record_event(pid, "request_refused", why, now, version, "host")
+        log.warning("version change refused", extra=fields(plugin=pid, version=version,
+                                                           running=running, why=problem))
         return f"{why}; " + (f"{running} keeps running" if running else "nothing runs")
 
     def _precheck(self, pid: str, record: EntryRecord) -> str | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from zepix_core.cli.render import emit_json, table
+from zepix_core.contract.errors import ZepixError
 from zepix_core.host.host import Host, alive, create_host
 from zepix_core.storage import Row, Store
 
@@ -70,3 +73,43 @@ def await_request(store: Store, request_id: int, seconds: float) -> Row:
         if row["applied_at"] is not None or time.monotonic() >= deadline:
             return row
         time.sleep(POLL)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def since(text: str, now: float | None = None) -> float:
+    """``--since``: a duration back from now (``90s``, ``30m``, ``24h``, ``7d``, ``2w``,
+    or combined, ``1h30m``) or an ISO 8601 time (UTC unless it names an offset)."""
+    spec = text.strip().lower()
+    if spec and _DURATION.sub("", spec) == "":
+        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(spec))
+        return (time.time() if now is None else now) - seconds
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration (24h, 30m, 7d) nor an ISO 8601 time "
+            "(2026-11-30T08:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def filter_args(p: argparse.ArgumentParser) -> None:
+    """``[ID]``, ``--plugin ID`` and ``--since WHEN``, as ``alerts`` and ``history`` take."""
+    p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
+    p.add_argument("--plugin", dest="plugin_opt", metavar="ID",
+                   help="only this plugin (the same as ID)")
+    p.add_argument("--since", type=since, metavar="WHEN",
+                   help="only since then: a duration back from now (90s, 30m, 24h, 7d) or an "
+                        "ISO 8601 time (UTC unless it has an offset)")
+
+
+def plugin_filter(args: argparse.Namespace) -> str | None:
+    """The plugin ``ID`` or ``--plugin ID`` names (a usage error when they differ)."""
+    given = {v for v in (args.plugin_id, args.plugin_opt) if v is not None}
+    if len(given) > 1:
+        raise ZepixError(f"{args.command}: ID and --plugin name different plugins; give one")
+    return given.pop() if given else None

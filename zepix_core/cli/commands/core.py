@@ -8,13 +8,21 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from zepix_core.cli.commands.base import Command, host_from, show, store_from
+from zepix_core.cli.commands.base import (
+    Command,
+    filter_args,
+    host_from,
+    plugin_filter,
+    show,
+    store_from,
+)
 from zepix_core.cli.render import emit_json, iso, table, wrapped
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
+from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Store
 
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
@@ -50,8 +58,9 @@ def _run(args: argparse.Namespace) -> int:
 
     def started(slots: list[PluginSlot]) -> None:
         table([plugin_row(s) for s in slots], PLUGIN_COLUMNS, out=out)
-        out.write(f"\n{len(host.active())} active; monitoring every "
-                  f"{host.interval(args.interval):g}s (Ctrl-C stops)\n")
+        schedule = _schedule(args, host.interval(args.interval))
+        out.write(f"\n{len(host.active())} active; {schedule}\n"
+                  f"database {host.store.path}; plugin store {store_dir(host.store.path)}\n")
         out.flush()
 
     def each_round(summary: str) -> None:
@@ -62,6 +71,15 @@ def _run(args: argparse.Namespace) -> int:
              on_start=started, on_round=each_round)
     out.write("shut down cleanly\n")
     return 0
+
+
+def _schedule(args: argparse.Namespace, period: float) -> str:
+    """What the run will do, as the operator asked for it."""
+    if args.once:
+        return "one monitoring round, then shut down"
+    if args.duration is not None:
+        return f"monitoring every {period:g}s for {args.duration:g}s (Ctrl-C stops)"
+    return f"monitoring every {period:g}s (Ctrl-C stops)"
 
 
 # -- plugins ---------------------------------------------------------------
@@ -193,7 +211,7 @@ def _show_detail(detail: Mapping[str, Any], out: TextIO | None = None) -> None:
 
 # -- history ---------------------------------------------------------------
 def _history_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
+    filter_args(p)
     p.add_argument("--limit", type=int, default=200, help="at most this many rows (200)")
     p.add_argument("--events", action="store_true",
                    help="one timeline: activations, deactivations and events (crashes, "
@@ -213,12 +231,13 @@ def history_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def _history(args: argparse.Namespace) -> int:
     store = store_from(args)
+    plugin_id = plugin_filter(args)
     if args.events:
         from zepix_core.cli.commands.supervision import TIMELINE_COLUMNS, timeline
 
-        show(args, timeline(store, args.plugin_id, args.limit), TIMELINE_COLUMNS)
+        show(args, timeline(store, plugin_id, args.limit, args.since), TIMELINE_COLUMNS)
         return 0
-    rows = [history_row(r) for r in store.history(args.plugin_id, args.limit)]
+    rows = [history_row(r) for r in store.history(plugin_id, args.limit, args.since)]
     show(args, rows, ("plugin_id", "version", "activated_at", "deactivated_at",
                       "activation_reason", "deactivation_reason"))
     return 0
@@ -282,7 +301,9 @@ COMMANDS = [
     Command("history", "activation history, newest first",
             "Every activation and deactivation with its version and reason. --events\n"
             "adds what happened in between (crashes, restarts, give-ups, breaker changes,\n"
-            "operator requests) as one timeline, newest first.",
+            "operator requests) as one timeline, newest first. --since keeps what ran or\n"
+            "happened since then.\n\n"
+            "  zepix history --plugin combined_v3 --since 2026-11-30T08:00:00Z --events",
             _history, _history_args, listing=True),
     Command("self-test", "run plugins' self tests; exit 0 only if all pass",
             "Load each plugin (without activating it) and call its self_test hook.",

@@ -7,11 +7,11 @@ import sys
 import time
 from typing import Any
 
-from zepix_core.cli.commands.base import Command, show, store_from
+from zepix_core.cli.commands.base import Command, filter_args, plugin_filter, show, store_from
 from zepix_core.cli.render import table
 from zepix_core.contract.redact import redact_text
 
-HEALTH_COLUMNS = ("plugin_id", "status", "age", "signals", "orders", "win_rate",
+HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
@@ -74,7 +74,7 @@ def _shared(snap: dict[str, Any]) -> bool:
 
 
 def _alerts_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
+    filter_args(p)
     p.add_argument("--unresolved", action="store_true", help="only alerts still firing")
     p.add_argument("--limit", type=int, default=100, help="at most this many (100)")
 
@@ -103,8 +103,8 @@ def _shown_sink(name: str) -> str:
 
 def _alerts(args: argparse.Namespace) -> int:
     store = store_from(args)
-    found = store.alerts(plugin_id=args.plugin_id, unresolved=args.unresolved,
-                         limit=args.limit)
+    found = store.alerts(plugin_id=plugin_filter(args), unresolved=args.unresolved,
+                         limit=args.limit, since=args.since)
     sent = store.deliveries([r["id"] for r in found])
     rows = [alert_row(r, sent[r["id"]]) for r in found]
     show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "repeats",
@@ -120,5 +120,6 @@ COMMANDS = [
             _health, _health_args, listing=True),
     Command("alerts", "recent alerts, newest first",
             "Alerts the monitor raised, deduplicated per plugin and condition, with their\n"
-            "resolved state.", _alerts, _alerts_args, listing=True),
+            "resolved state. --since keeps those fired, repeated or resolved since then.\n\n"
+            "  zepix alerts --since 24h --plugin combined_v3", _alerts, _alerts_args, listing=True),
 ]

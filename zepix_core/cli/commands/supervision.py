@@ -55,7 +55,8 @@ def _restart(args: argparse.Namespace) -> int:
     else:
         assert host is not None
         sys.stdout.write(f"restart of {row['plugin_id']} requested (request {row['id']}); "
-                         f"the running host (pid {host['pid']}) applies it within one round\n")
+                         f"the running host (pid {host['pid']}) applies it within one round, "
+                         f"with [plugins.{row['plugin_id']}] as the config file has it now\n")
     if applied or args.wait is None:
         return 0
     sys.stderr.write(f"zepix: the host did not apply request {row['id']} within "
@@ -63,17 +64,20 @@ def _restart(args: argparse.Namespace) -> int:
     return 1
 
 
-def timeline(store: Store, plugin_id: str | None, limit: int) -> list[dict[str, Any]]:
+def timeline(store: Store, plugin_id: str | None, limit: int,
+             since: float | None = None) -> list[dict[str, Any]]:
     """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
-    operator requests) as one story, newest first."""
+    operator requests) as one story, newest first; with ``since``, from then on."""
     entries: list[dict[str, Any]] = []
-    for a in store.history(plugin_id, limit):
+    for a in store.history(plugin_id, limit, since):
         entries.append(_entry(a["activated_at"], a, "activated", "host", a["activation_reason"]))
         if a["deactivated_at"] is not None:
             entries.append(_entry(a["deactivated_at"], a, "deactivated", "host",
                                   a["deactivation_reason"] or ""))
-    for e in store.events(plugin_id, limit):
+    for e in store.events(plugin_id, limit, since):
         entries.append(_entry(e["ts"], e, e["kind"], e["actor"], e["detail"]))
+    if since is not None:
+        entries = [e for e in entries if e["timestamp"] >= since]
     entries.sort(key=lambda e: e["timestamp"], reverse=True)
     return entries[:limit]
 
@@ -88,8 +92,9 @@ TIMELINE_COLUMNS = ("timestamp", "plugin_id", "version", "kind", "detail")
 COMMANDS = [
     Command("restart", "bring back a plugin the host gave up on (or restart any plugin)",
             "Writes a restart request. A running host applies it within one round: it\n"
-            "forgets the plugin's failures, closes its circuit breaker and loads a fresh\n"
-            "instance. With no host running, the FAILED mark a host left when it gave up\n"
+            "re-reads the plugin's [plugins.ID] table from the config file (isolation, pin,\n"
+            "limits, its own keys; other sections need a host restart), forgets the\n"
+            "plugin's failures, closes its circuit breaker and loads a fresh instance. With no host running, the FAILED mark a host left when it gave up\n"
             "is cleared, so the next 'zepix run' activates the plugin again.\n\n"
             "  zepix restart crasher --wait 30   wait for the running host's outcome",
             _restart, _restart_args, listing=True),

@@ -8,9 +8,11 @@ state. docs/operations.md walks through all of them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from zepix_core.cli.commands.base import Command, actor, await_request, live_host, show, store_from
@@ -33,8 +35,8 @@ VERSION_COLUMNS = ("version", "state", "source", "first_seen", "last_active", "g
 
 def _operator(args: argparse.Namespace, store: Store) -> Operator:
     config = load_config(config_path(args.config))
-    return Operator(store, PluginStore(store_dir()), config, enumerate_plugins(), API_VERSION,
-                    actor=actor())
+    return Operator(store, PluginStore(store_dir(store.path)), config, enumerate_plugins(),
+                    API_VERSION, actor=actor())
 
 
 
@@ -55,14 +57,28 @@ def _install_args(p: argparse.ArgumentParser) -> None:
     _json_arg(p)
 
 
+#: How a SOURCE that names a file ends (anything else may be a requirement).
+ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+def _check_source(source: str) -> None:
+    """A missing file is "no such file", not whatever pip makes of the name."""
+    path = Path(source)
+    if path.exists() or "://" in source or "@" in source:  # a URL or a direct reference
+        return
+    if source.endswith(ARCHIVES) or os.sep in source or source.startswith("."):
+        raise ZepixError(f"install: no such file: {source}")
+
+
 def _install(args: argparse.Namespace) -> int:
+    _check_source(args.source)
     config = load_config(config_path(args.config))
     store = store_from(args)
     try:
         # Retries of an index that is down count in `zepix retries` (store.install).
         retrier = retrier_from_config(config.sections.get("retry", {}), store,
                                       str(config.path or "<defaults>"))
-        stored = PluginStore(store_dir(), retrier=retrier).install(
+        stored = PluginStore(store_dir(args.db), retrier=retrier).install(
             args.source, build_isolation=args.isolation)
         now = time.time()
         for rec in stored.records:
@@ -188,6 +204,10 @@ def _describe(done: Recorded, row: Row | None, host: Row | None) -> None:
     out = sys.stdout
     ref = f" (request {done.request_id})" if done.request_id is not None else ""
     out.write(f"{done.plugin_id}: {done.message}{ref}\n")
+    if done.action == "canary_abort":
+        out.write(f"the running host (pid {host['pid']}) stops the shadow worker at its next "
+                  "round\n" if host is not None else "no host is running on this database; "
+                  "no shadow worker runs\n")
     if row is None or row["applied_at"] is not None:
         if row is not None:
             out.write(f"outcome: {row['outcome']}\n")
