@@ -48,6 +48,9 @@ def _install_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE",
                    help="a wheel, an sdist, a project directory or a requirement "
                         "('zepix-foo==1.2.0', fetched from pip's configured index)")
+    p.add_argument("--reinstall", action="store_true",
+                   help="replace a version already in the store whose content differs "
+                        "(refused without it)")
     p.add_argument("--no-build-isolation", dest="isolation", action="store_false",
                    help="build an sdist or a project with the host environment's build tools "
                         "(offline) instead of a fresh build environment")
@@ -55,7 +58,8 @@ def _install_args(p: argparse.ArgumentParser) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    stored = PluginStore(store_dir()).install(args.source, build_isolation=args.isolation)
+    stored = PluginStore(store_dir()).install(args.source, build_isolation=args.isolation,
+                                              reinstall=args.reinstall)
     store = store_from(args)
     try:
         now = time.time()
@@ -64,7 +68,7 @@ def _install(args: argparse.Namespace) -> int:
                                  "store", now)
             if not stored.already:
                 store.record_event(rec.plugin_id, "installed", f"{stored.distribution} "
-                                   f"{stored.version} into the store from {args.source}",
+                                   f"{stored.version} into the store from {stored.source}",
                                    now, rec.dist_version, actor())
     finally:
         store.close()
