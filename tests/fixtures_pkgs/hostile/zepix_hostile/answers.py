@@ -7,7 +7,6 @@ import threading
 import time
 
 from zepix_core import hookimpl
-
 from zepix_hostile._base import Conforming
 
 print("zepix_hostile.answers imported")  # stdout, where --json output goes

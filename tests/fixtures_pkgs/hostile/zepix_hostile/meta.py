@@ -1,7 +1,6 @@
 """Metadata of the wrong shape."""
 
 from zepix_core import hookimpl
-
 from zepix_hostile._base import VERSION, Conforming
 
 
