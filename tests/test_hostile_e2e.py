@@ -75,6 +75,8 @@ def test_hostile_plugins_neither_end_nor_stall_nor_blind_the_host(
     done = hostile_venv.run("run", "--duration", "10", "--interval", "2", env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "shut down cleanly" in done.stdout
+    assert "exiting past threads plugins left running" in done.stderr
+    assert "lingering" in done.stderr and "zepix-spawner" not in done.stderr
     assert "zepix_hostile.answers imported" not in done.stdout  # plugin prints are logged
 
     listing = hostile_venv.run("plugins", "--json", env=env)

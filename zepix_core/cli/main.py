@@ -119,8 +119,10 @@ def _exit(code: int) -> NoReturn:
     The host has deactivated every plugin and closed its records by now; waiting
     for a thread the plugin never ends would turn ``--duration`` into for ever.
     """
+    # The host's own threads ("zepix-*", such as the worker spawner) end by themselves.
     stray = [t.name for t in threading.enumerate()
-             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+             if t is not threading.main_thread() and not t.daemon and t.is_alive()
+             and not t.name.startswith("zepix")]
     if not stray:
         sys.exit(code)
     logging.getLogger("zepix.cli").warning(
