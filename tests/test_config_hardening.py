@@ -65,3 +65,12 @@ def test_a_plugins_own_keys_pass_to_it(tmp_path: Path) -> None:
 ])
 def test_edit_distance(a: str, b: str, n: int) -> None:
     assert edits(a, b) == n
+
+
+@pytest.mark.parametrize("argv", [["--interval", "inf"], ["--interval", "nan"],
+                                  ["--duration", "nan"], ["--duration", "-1"]])
+def test_run_refuses_non_finite_or_negative_times(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    assert main(["run", "--db", str(tmp_path / "z.db"), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and argv[0] in err
