@@ -17,7 +17,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from zepix_core.execution.boundary import plain  # noqa: E402
+from zepix_core.execution.boundary import plain
 
 PING = {"ok": True, "last_activity": 1_800_000_000.0, "detail": "fine"}
 METRICS = {f"metric_{i}": float(i) for i in range(20)}
