@@ -260,3 +260,39 @@ def test_a_worker_that_breaks_the_frame_limits_is_killed_with_the_reason(
     assert not result.ok and "PluginDead" in (result.error or "")
     assert why in (runner.exit_description or "")
     assert "killed by SIGKILL" in (runner.exit_description or "")
+
+
+CHATTY = good_plugin(class_name="Base") + textwrap.dedent('''
+import threading
+
+print("printed while imported")
+
+class Plugin(Base):
+    def __init__(self):
+        super().__init__()
+        print("printed while constructed")
+        own = threading.Thread(target=print, args=("printed by its own thread",))
+        own.start()
+        own.join()
+
+    @hookimpl
+    def plugin_version(self):
+        print("printed in a hook")
+        return "1.0.0"
+''')
+
+
+def test_what_a_plugin_prints_is_logged_and_json_output_stays_pure(
+        dists: DistFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Defect: a plugin that prints to stdout corrupted `zepix plugins --json`.
+    from zepix_core.cli.main import main
+
+    dists.add("zepix-chatty", "1.0.0", {"chatty": "chatty_mod:Plugin"}, {"chatty_mod": CHATTY})
+    assert main(["plugins", "--json", "-v", "--db", str(tmp_path / "z.db")]) == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert [r["state"] for r in rows if r["id"] == "chatty"] == ["ACTIVE"]
+    assert "printed" not in out
+    for line in ("printed while imported", "printed while constructed", "printed in a hook"):
+        assert f'plugin output plugin=chatty line="{line}"' in err, err
+    assert 'line="printed by its own thread"' in err
