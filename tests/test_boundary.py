@@ -296,3 +296,23 @@ def test_what_a_plugin_prints_is_logged_and_json_output_stays_pure(
     for line in ("printed while imported", "printed while constructed", "printed in a hook"):
         assert f'plugin output plugin=chatty line="{line}"' in err, err
     assert 'line="printed by its own thread"' in err
+
+
+def test_what_a_plugin_prints_in_a_worker_is_logged(
+        dists: DistFactory, capfd: pytest.CaptureFixture[str]) -> None:
+    source = good_plugin(class_name="Base") + textwrap.dedent('''
+        class Plugin(Base):
+            @hookimpl
+            def health_ping(self, now):
+                print("printed in a worker")
+                return True
+    ''')
+    record = _record(dists, "worker_chatty", source)
+    runner = ProcessRunner(record, extra_paths=[str(dists.root)])
+    try:
+        assert call(runner, "health_ping", 20.0, {"now": 0.0}).value is True
+    finally:
+        runner.close()
+    out, err = capfd.readouterr()
+    assert "printed in a worker" not in out
+    assert 'plugin output plugin=worker_chatty line="printed in a worker"' in err
