@@ -157,3 +157,19 @@ def test_a_full_file_system_stops_nothing(dists: DistFactory, tmp_path: Path) ->
     assert during["alert"] is True
     assert after == {"outage": None, "pending": 0}
     assert len(Store(db).snapshots("alpha")) == 5
+
+
+def test_the_buffer_is_bounded_and_keeps_the_newest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zepix_core.storage import deferred
+
+    monkeypatch.setattr(deferred, "PENDING_LIMIT", 3)
+    db = tmp_path / "zepix.db"
+    store = Store(db, busy_timeout=0.1)
+    store.defer_writes = True
+    with locked(db):
+        for n in range(5):
+            store.record_event("alpha", "note", f"event {n}", float(n))
+        assert (store.pending, store.dropped) == (3, 2) and store.outage
+    assert store.flush_deferred() and store.outage is None
+    assert [e["detail"] for e in store.events("alpha")] == ["event 4", "event 3", "event 2"]

@@ -48,6 +48,10 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries):
 
     def flush_deferred(self) -> bool:
         """Write what waits, oldest first; True when nothing waits any more."""
+        with self._lock:  # the loop thread and a worker's watcher may both write
+            return self._flush()
+
+    def _flush(self) -> bool:
         while self._pending:
             _, write = self._pending[0]
             try:
@@ -65,7 +69,11 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries):
     def _deferred(self, what: str, write: _Write, default: Any = None) -> Any:
         if not self.defer_writes:
             return write()
-        if self._pending and not self.flush_deferred():
+        with self._lock:
+            return self._write_or_keep(what, write, default)
+
+    def _write_or_keep(self, what: str, write: _Write, default: Any) -> Any:
+        if self._pending and not self._flush():
             self._keep(what, write)
             return default
         try:
