@@ -22,6 +22,7 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginState
+from zepix_core.contract.errors import StorageError
 from zepix_core.host.host import HOST_ALERTS, Host, create_host
 from zepix_core.storage import Store
 
@@ -173,3 +174,48 @@ def test_the_buffer_is_bounded_and_keeps_the_newest(
         assert (store.pending, store.dropped) == (3, 2) and store.outage
     assert store.flush_deferred() and store.outage is None
     assert [e["detail"] for e in store.events("alpha")] == ["event 4", "event 3", "event 2"]
+
+
+RECORDER = textwrap.dedent('''
+import subprocess, sys
+
+LOG = {log!r}
+LOCKER = {locker!r}
+DB = {db!r}
+
+class Plugin(Base):
+    @hookimpl
+    def activate(self, context, config):
+        if context.plugin_id == "bravo":  # a backup tool takes the lock right now
+            self.locker = subprocess.Popen([sys.executable, "-c", LOCKER, DB],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           text=True)
+            assert self.locker.stdout.readline().strip() == "locked"
+
+    @hookimpl
+    def deactivate(self, reason):
+        with open(LOG, "a") as f:
+            f.write("deactivate " + reason + "\\n")
+        locker = getattr(self, "locker", None)
+        if locker is not None:
+            locker.stdin.close()
+            locker.wait()
+''')
+
+
+def test_a_start_that_fails_halfway_still_deactivates_what_it_activated(
+        dists: DistFactory, tmp_path: Path) -> None:
+    # Defect: Host.run called start() outside its try, so plugins activated before a
+    # failure never got deactivate.
+    log, db = tmp_path / "deactivated.log", tmp_path / "zepix.db"
+    body = RECORDER.format(log=str(log), locker=LOCKER, db=str(db))
+    for pid, requires in (("alpha", {}), ("bravo", {"alpha": ">=1"})):  # alpha goes first
+        source = good_plugin(class_name="Base", requires=requires) + body
+        dists.add(f"zepix-{pid}", "1.0.0", {pid: f"{pid}_mod:Plugin"}, {f"{pid}_mod": source})
+    config = tmp_path / "zepix.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    host = create_host(config, db, paths=[str(dists.root)])
+    with pytest.raises(StorageError, match="locked"):
+        host.run(once=True)
+    assert sorted(log.read_text().splitlines()) == ["deactivate shutdown"] * 2
+    assert {s.state for s in host.slots.values()} == {PluginState.INACTIVE}
