@@ -103,6 +103,10 @@ class RoutedStdout(LogLines):
     def fileno(self) -> int:
         return self.stream.fileno()
 
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # the real stream's, for callers
+        return str(getattr(self.stream, "encoding", None) or "utf-8")
+
 
 @contextmanager
 def routed_stdout() -> Iterator[None]:
