@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,20 @@ def zepix_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ZEPIX_HOME", str(home))
     monkeypatch.setenv("ZEPIX_DB", str(home / "zepix.db"))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _cli_log_settings() -> Iterator[None]:
+    """``zepix`` run in-process exports its log level and format for worker processes;
+    one test's CLI call must not set how the next test's workers log."""
+    keys = ("ZEPIX_LOG_LEVEL", "ZEPIX_LOG_FORMAT")
+    saved = {k: os.environ.get(k) for k in keys}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture

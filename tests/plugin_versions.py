@@ -171,12 +171,12 @@ def fill_store(factory: pytest.TempPathFactory, store: Path, *versions: str) -> 
 
 
 def handmade_wheel(dest: Path, name: str, version: str, *, requires: list[str] | None = None,
-                   plugin: bool = True) -> Path:
+                   plugin: bool = True, body: str = "class Plugin:\n    pass\n") -> Path:
     """A minimal valid wheel written with zipfile (for error paths of ``install``)."""
     module = name.replace("-", "_")
     info = f"{module}-{version}.dist-info"
     files = {
-        f"{module}/__init__.py": "class Plugin:\n    pass\n",
+        f"{module}/__init__.py": body,
         f"{info}/METADATA": "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}".format(
             name, version, "".join(f"Requires-Dist: {r}\n" for r in requires or [])),
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"

@@ -10,11 +10,14 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
 from zepix_core.contract import logs
 from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.logs import fields
+from zepix_core.contract.stdio import routed_stdout
 
 DESCRIPTION = """\
 Zepix runs trading strategies as plugins: it discovers them through the
@@ -101,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.log_format)
     try:
-        return int(args.handler(args))
+        with routed_stdout():  # what plugins print is logged, never mixed into --json
+            return int(args.handler(args))
     except ZepixError as exc:
         sys.stderr.write(f"zepix: error: {exc}\n")
         return 2
@@ -111,5 +115,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code`` even when a plugin left a non-daemon thread running.
+
+    The host has deactivated every plugin and closed its records by now; waiting
+    for a thread the plugin never ends would turn ``--duration`` into for ever.
+    """
+    # The host's own threads ("zepix-*", such as the worker spawner) end by themselves.
+    stray = [t.name for t in threading.enumerate()
+             if t is not threading.main_thread() and not t.daemon and t.is_alive()
+             and not t.name.startswith("zepix")]
+    if not stray:
+        sys.exit(code)
+    logging.getLogger("zepix.cli").warning(
+        "exiting past threads plugins left running", extra=fields(threads=stray))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def entry() -> NoReturn:
+    """The ``zepix`` console script."""
+    _exit(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -18,9 +19,13 @@ TIME_FIELDS = frozenset({
 
 
 def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC; None for no time or one no calendar can show (NaN, year 58883)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def jsonable(value: Any, key: str = "") -> Any:
@@ -31,14 +36,17 @@ def jsonable(value: Any, key: str = "") -> Any:
         return {str(k): jsonable(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
 
 
 def emit_json(document: Any, out: TextIO | None = None) -> None:
+    """One strict JSON document (no NaN, no Infinity) and a newline."""
     stream = out or sys.stdout
-    json.dump(jsonable(document), stream, indent=2, sort_keys=False)
+    json.dump(jsonable(document), stream, indent=2, sort_keys=False, allow_nan=False)
     stream.write("\n")
 
 
@@ -46,7 +54,8 @@ def _cell(value: Any, key: str) -> str:
     if value is None:
         return "-"
     if key in TIME_FIELDS and isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        shown = iso(float(value))
+        return "?" if shown is None else shown[:19].replace("T", " ")
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, bool):

@@ -28,7 +28,14 @@ class StorageError(ZepixError):
 
 
 class RemoteError(PluginError):
-    """A hook raised inside a worker process; the message is already ``Type: message``."""
+    """A hook raised (in process or in a worker); the message is already ``Type: message``.
+
+    The plugin's own exception never crosses the boundary: only this line does.
+    """
+
+
+class WrongShape(PluginError):
+    """A plugin's reply is not plain, bounded data (``execution.boundary``)."""
 
 
 class HookTimeout(PluginError):
@@ -43,9 +50,31 @@ class PluginDead(PluginError):
     """The plugin's worker is not running."""
 
 
+#: The longest exception message ``describe`` keeps.
+MESSAGE_LIMIT = 500
+
+
 def describe(exc: BaseException) -> str:
-    """One line naming the exception type and its message."""
-    if isinstance(exc, RemoteError):
-        return str(exc)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """One line naming the exception type and its message.
+
+    Safe on a plugin's exception: a ``__str__`` that raises, returns a non-string
+    or a huge text gives a placeholder or a cut line, never a new exception.
+    """
+    kind = type(exc)
+    if issubclass(kind, RemoteError):
+        return Exception.__str__(exc)
+    name = _type_name(kind)
+    try:
+        raw = str(exc)
+        text = str.__str__(raw).strip() if isinstance(raw, str) else ""
+    except BaseException:  # noqa: BLE001 - a plugin's __str__ may raise anything
+        text = "<str() of the exception raised>"
+    text = text.splitlines()[0] if text else ""
+    if len(text) > MESSAGE_LIMIT:
+        text = text[:MESSAGE_LIMIT] + "..."
+    return f"{name}: {text}" if text else name
+
+
+def _type_name(kind: type) -> str:
+    name = type.__dict__["__name__"].__get__(kind)
+    return name if type(name) is str else "Exception"

@@ -16,7 +16,16 @@ import socket
 import struct
 from typing import Any
 
+from zepix_core.contract.errors import PluginError
+
 _HEADER = struct.Struct("!I")
+#: The largest frame the host reads from a worker unless configured otherwise
+#: (``[host] max_frame_mb``): a reply within ``boundary.LIMITS`` pickles far smaller.
+DEFAULT_MAX_FRAME = 4 * 2**20
+
+
+class FrameTooLarge(PluginError):
+    """A frame's header announces more bytes than the reader accepts."""
 
 
 def send_frame(sock: socket.socket, message: tuple[Any, ...]) -> None:
@@ -24,11 +33,21 @@ def send_frame(sock: socket.socket, message: tuple[Any, ...]) -> None:
     sock.sendall(_HEADER.pack(len(payload)) + payload)
 
 
-def recv_frame(sock: socket.socket) -> bytes | None:
-    """One frame, or None at end of stream (the other side is gone)."""
+def recv_frame(sock: socket.socket, max_size: int | None = None) -> bytes | None:
+    """One frame, or None at end of stream (the other side is gone).
+
+    Raises ``FrameTooLarge`` before allocating anything when the header announces
+    more than ``max_size`` bytes.
+    """
     try:
         header = _recv_exact(sock, _HEADER.size)
-        return None if header is None else _recv_exact(sock, _HEADER.unpack(header)[0])
+        if header is None:
+            return None
+        size = _HEADER.unpack(header)[0]
+        if max_size is not None and size > max_size:
+            raise FrameTooLarge(f"a frame of {size} bytes exceeds the limit of {max_size} "
+                                "bytes ([host] max_frame_mb)")
+        return _recv_exact(sock, size)
     except OSError:
         return None
 

@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 import pluggy
 
-from zepix_core.contract.errors import HookTimeout, PluginBusy, PluginDead, describe
+from zepix_core.contract.errors import (
+    HookTimeout,
+    PluginBusy,
+    PluginDead,
+    RemoteError,
+    WrongShape,
+    describe,
+)
+from zepix_core.contract.stdio import plugin_output
+from zepix_core.execution.boundary import plain
 from zepix_core.loading.discovery import unmarked_hooks, unmarked_warning
 
 Clock = Callable[[], float]
@@ -130,10 +139,15 @@ class InProcessRunner:
                 self._running = None
 
     def _execute(self, hook: str, kwargs: Mapping[str, Any], future: Future[Any]) -> None:
+        # The boundary: the reply becomes plain data and an exception one line, here on
+        # the plugin's thread under the caller's deadline; no plugin object gets further.
         try:
-            value = getattr(self.pm.hook, hook)(**kwargs)
+            with plugin_output(self.plugin_id):
+                value = plain(getattr(self.pm.hook, hook)(**kwargs))
+        except WrongShape as exc:
+            future.set_exception(WrongShape(f"{hook} {exc}", plugin_id=self.plugin_id))
         except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
-            future.set_exception(exc)
+            future.set_exception(RemoteError(describe(exc), plugin_id=self.plugin_id))
         else:
             future.set_result(value)
 

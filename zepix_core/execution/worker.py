@@ -27,10 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zepix_core.contract.errors import PluginBusy, PluginDead, PluginError, RemoteError, describe
+from zepix_core.contract.errors import (
+    MESSAGE_LIMIT,
+    PluginBusy,
+    PluginDead,
+    PluginError,
+    RemoteError,
+    WrongShape,
+    describe,
+)
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
-from zepix_core.execution.frames import recv_frame, send_frame
+from zepix_core.execution.boundary import plain
+from zepix_core.execution.frames import DEFAULT_MAX_FRAME, recv_frame, send_frame
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 
 if TYPE_CHECKING:
@@ -96,10 +105,13 @@ class ProcessRunner:
 
     def __init__(self, record: EntryRecord, extra_paths: Sequence[str] = (),
                  on_exit: OnExit | None = None, *, start_timeout: float = 30.0,
-                 grace: float = 1.0) -> None:
+                 grace: float = 1.0, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.plugin_id = record.plugin_id
         self.record = record
         self.grace = grace
+        self.max_frame = max_frame
+        #: Why the host killed the worker for breaking the protocol, if it did.
+        self.kill_reason: str | None = None
         self._on_exit = on_exit
         self._lock = threading.Lock()         # guards the fields below
         self._send_lock = threading.Lock()    # one frame at a time on the socket
@@ -251,7 +263,8 @@ class ProcessRunner:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return f"{who} was killed by {name}"
+        why = f" ({self.kill_reason})" if self.kill_reason else ""
+        return f"{who} was killed by {name}{why}"
 
     def _take(self, call_id: int) -> _Call | None:
         with self._lock:
@@ -262,15 +275,22 @@ class ProcessRunner:
             return call
 
     def _read(self) -> None:
-        while (data := recv_frame(self._sock)) is not None:
-            try:
+        # Whatever happens here is reported: a worker that breaks the protocol is
+        # not trusted, so it is killed with the reason, and its watcher reports the exit.
+        try:
+            while (data := recv_frame(self._sock, self.max_frame)) is not None:
                 self._dispatch(_loads_plain(data))
-            except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol
-                log.error("bad answer", extra=fields(plugin=self.plugin_id, error=describe(exc)))
-                self._signal(signal.SIGKILL)  # is not trusted; its watcher reports the exit
-                return
+        except BaseException as exc:  # noqa: BLE001 - the reader must never die silently
+            self._reject(describe(exc))
 
-    def _dispatch(self, message: tuple[Any, ...]) -> None:
+    def _reject(self, why: str) -> None:
+        self.kill_reason = f"killed by the host: {why}"
+        log.error("worker broke the protocol", extra=fields(plugin=self.plugin_id, error=why))
+        self._signal(signal.SIGKILL)
+
+    def _dispatch(self, message: Any) -> None:
+        if type(message) is not tuple or not message or not isinstance(message[0], str):
+            raise WrongShape(f"a frame holds {type(message).__name__}, not a message tuple")
         kind = message[0]
         if kind == "ready":
             told = message[1] if len(message) > 1 and isinstance(message[1], dict) else {}
@@ -278,12 +298,20 @@ class ProcessRunner:
             self.hooks = _strings(told.get("hooks"), 64, 64)
             _settle(self._ready)
         elif kind == "load_failed":
-            _settle(self._ready, LoadFailure(self.record, PluginState(message[1]), message[2]))
-        elif (call := self._take(message[1])) is not None:
-            if kind == "ok":
-                _settle(call.future, value=message[2])
-            else:
-                _settle(call.future, RemoteError(message[2], plugin_id=self.plugin_id))
+            _settle(self._ready, LoadFailure(self.record, PluginState(message[1]),
+                                             _line(message[2])))
+        elif kind == "ok":
+            # The worker already made this plain; checked again, since a plugin in
+            # the worker could write to the socket itself.
+            value = plain(message[2])
+            if (call := self._take(message[1])) is not None:
+                _settle(call.future, value=value)
+        elif kind == "err":
+            text = _line(message[2])
+            if (call := self._take(message[1])) is not None:
+                _settle(call.future, RemoteError(text, plugin_id=self.plugin_id))
+        else:
+            raise WrongShape(f"unknown message kind {kind[:40]!r}")
 
     def _watch(self) -> None:
         code = self._wait_for_exit()
@@ -348,9 +376,15 @@ class ProcessRunner:
         self._sock.close()
 
 
+def _line(text: object) -> str:
+    if type(text) is not str:
+        raise WrongShape(f"an error message of type {type(text).__name__}")
+    return text if len(text) <= MESSAGE_LIMIT * 2 else text[:MESSAGE_LIMIT * 2] + "..."
+
+
 def process_runner(record: EntryRecord, config: PluginConfig) -> Runner:
     """``RunnerFactory`` for ``isolation = "process"``."""
-    return ProcessRunner(record)
+    return ProcessRunner(record, max_frame=config.max_frame)
 
 
 def _strings(value: object, most: int, longest: int) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import numbers
 import os
 import pickle
 import queue
@@ -20,13 +19,15 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract import logs
-from zepix_core.contract.errors import describe
+from zepix_core.contract.errors import WrongShape, describe
 from zepix_core.contract.logs import fields
+from zepix_core.contract.stdio import LogLines
+from zepix_core.execution.boundary import plain
 from zepix_core.execution.frames import recv_frame, send_frame
 from zepix_core.execution.runner import implemented_hooks, plugin_warnings
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
@@ -44,6 +45,7 @@ def main(argv: Sequence[str]) -> int:
     """Entry of the worker process: load one plugin, then serve its hook calls."""
     args = dict(zip(argv[::2], argv[1::2], strict=True))  # --fd N --host-pid P --plugin ID
     os.dup2(2, 1)  # a plugin's print() must never reach the host's stdout (--json output)
+    sys.stdout = LogLines(args["--plugin"])  # ... it is logged, one record per line
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
     logs.configure(_level(), json_lines=os.environ.get("ZEPIX_LOG_FORMAT") == "json",
                    stream=sys.stderr, prefix=f"plugin={args['--plugin']} pid={os.getpid()} ",
@@ -122,29 +124,8 @@ def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,
             blob: bytes) -> tuple[Any, ...]:
     try:
         kwargs = pickle.loads(blob)
-        return ("ok", call_id, _plain(getattr(pm.hook, hook)(**kwargs)))
+        return ("ok", call_id, plain(getattr(pm.hook, hook)(**kwargs)))
+    except WrongShape as exc:
+        return ("err", call_id, describe(WrongShape(f"{hook} {exc}")))
     except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
         return ("err", call_id, describe(exc))
-
-
-def _plain(value: object) -> Any:
-    """``value`` as builtin data the host can unpickle without importing anything.
-
-    Number and string subclasses (numpy floats, enums) become their base type.
-    """
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    raise TypeError(f"{type(value).__name__} cannot cross to the host; return plain "
-                    "data (dict, list, str, int, float, bool, None)")

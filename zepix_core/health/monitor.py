@@ -17,6 +17,7 @@ first round and then once per hour of monotonic time.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -25,7 +26,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from zepix_core.contract.errors import PluginBusy, PluginError
+from zepix_core.contract.errors import ConfigError, PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
@@ -49,6 +50,25 @@ REAP_WAIT = 0.25
 #: Seconds of monotonic time between two retention prunes.
 PRUNE_EVERY = 3600.0
 DAY = 86400.0
+
+
+def check_settings(config: Config) -> None:
+    """Validate ``[thresholds]``, every ``[plugins.<id>.thresholds]`` and ``[alerts]``
+    when the config is loaded, not at activation; the error names file and key."""
+    where = config.path or "<defaults>"
+    for section, table in [("thresholds", config.sections.get("thresholds", {})),
+                           *((f"plugins.{pid}.thresholds", t.get("thresholds", {}))
+                             for pid, t in config.plugins.items())]:
+        try:
+            Thresholds().merged(table)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {section}: {exc}") from None
+    alerts = config.sections.get("alerts", {})
+    cooldown = alerts.get("cooldown", 0.0)
+    if (isinstance(cooldown, bool) or not isinstance(cooldown, (int, float))
+            or not math.isfinite(cooldown) or cooldown < 0):
+        raise ConfigError(f"{where}: alerts.cooldown: got {cooldown!r}; expected a "
+                          "non-negative number of seconds")
 
 
 def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
@@ -82,6 +102,7 @@ class Monitor:
     """Keeps the health of every active plugin; the host calls ``round`` each interval."""
 
     def __init__(self, ports: Ports, retrier: Retrier | None = None) -> None:
+        check_settings(ports.config)
         self.ports = ports
         self.sampler = ResourceSampler()
         self.alerting = Alerting(ports.store, ports.config.sections.get("alerts", {}),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from zepix_core.contract.errors import PluginBusy
+from zepix_core.contract.errors import PluginBusy, WrongShape
 from zepix_core.contract.model import HealthStatus
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.resources import ResourceSample
@@ -65,10 +65,27 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def parse_ping(value: Any) -> PingReply:
+#: 2000-01-01T00:00:00Z: an epoch time before this is no plugin's last activity.
+EARLIEST = 946684800.0
+#: Seconds a reported time may lie ahead of the host's clock (clock skew).
+FUTURE_SLACK = 60.0
+
+
+def implausible_time(when: float, now: float) -> str | None:
+    """Why ``when`` (epoch seconds) cannot be a time a plugin saw, or None."""
+    if when < EARLIEST:
+        return f"{when:.0f} is before 2000 (epoch seconds expected)"
+    if when > now + FUTURE_SLACK:
+        return (f"{when:.0f} is {when - now:.0f}s in the future "
+                "(epoch seconds expected, not milliseconds)")
+    return None
+
+
+def parse_ping(value: Any, now: float | None = None) -> PingReply:
     """Check a ``health_ping`` answer: a bool, or a mapping with ``ok`` (bool)
-    and optional ``last_activity`` (number) and ``detail`` (str). A wrong
-    shape reads as not ok, with the problems listed."""
+    and optional ``last_activity`` (epoch seconds, not before 2000 nor more than
+    a minute after ``now``) and ``detail`` (str). A wrong shape reads as not ok,
+    with the problems listed."""
     if isinstance(value, bool):
         return PingReply(ok=value)
     if not isinstance(value, Mapping):
@@ -80,6 +97,10 @@ def parse_ping(value: Any) -> PingReply:
         problems.append(f"health_ping 'ok' must be a bool, got {ok!r:.40}")
     if activity is not None and not _is_number(activity):
         problems.append(f"health_ping 'last_activity' must be epoch seconds, got {activity!r:.40}")
+        activity = None
+    late = None if activity is None or now is None else implausible_time(activity, now)
+    if late is not None:
+        problems.append(f"health_ping 'last_activity' {late}")
         activity = None
     if detail is not None and not isinstance(detail, str):
         problems.append(f"health_ping 'detail' must be a str, got {type(detail).__name__}")
@@ -153,6 +174,11 @@ def _missed(result: CallResult) -> bool:
     return result.timed_out or (result.error or "").startswith(PluginBusy.__name__)
 
 
+def _wrong_shape(result: CallResult) -> bool:
+    """The reply did not pass the boundary (``execution.boundary``)."""
+    return (result.error or "").startswith(f"{WrongShape.__name__}:")
+
+
 class PluginHealth:
     """What the host remembers about one plugin's health between rounds.
 
@@ -195,7 +221,8 @@ class PluginHealth:
         """Record the error of a call that gave no value; True when it answered."""
         if result.ok:
             return True
-        kind: ErrorKind = "timeout" if _missed(result) else "exception"
+        kind: ErrorKind = ("timeout" if _missed(result) else
+                           "wrong_shape" if _wrong_shape(result) else "exception")
         self.record_error(result.hook, kind, result.error or "no answer")
         return False
 
@@ -224,7 +251,7 @@ class PluginHealth:
         if not self.record_call(result):
             self._ping = PingReading("error", result.error or "")
             return self._ping
-        reply = parse_ping(result.value)
+        reply = parse_ping(result.value, self._wall())
         if reply.last_activity is not None:
             self.note_activity(reply.last_activity)
         if reply.problems:

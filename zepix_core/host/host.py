@@ -21,7 +21,7 @@ from packaging.version import Version
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import PluginState
+from zepix_core.contract.model import AlertLevel, PluginState
 from zepix_core.execution.calls import call_many
 from zepix_core.execution.dispatch import Dispatcher
 from zepix_core.execution.lifecycle import (
@@ -50,6 +50,9 @@ from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.versions.reconcile import HostVersions
 
 log = logging.getLogger("zepix.host")
+
+#: The plugin id under which the host's own alerts (the database) are raised.
+HOST_ALERTS = "zepix"
 
 
 class Host:
@@ -250,18 +253,29 @@ class Host:
                                   slot.record.location or "environment", self.clocks.wall())
 
     def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
-        """Deactivate one plugin, close its activation record and set its new state."""
-        stuck = self.monitor.detach(slot.plugin_id)
+        """Deactivate one plugin, close its activation record and set its new state.
+
+        The plugin is deactivated first; a failed write of the records is logged
+        and does not stop it (or, at shutdown, the plugins after it).
+        """
+        try:
+            stuck = self.monitor.detach(slot.plugin_id)
+        except StorageError as exc:
+            stuck = None
+            self._storage_failed("deactivate", exc)
         if stuck is not None:  # its deactivate hook would only queue behind that call
             log.warning("deactivate skipped", extra=fields(plugin=slot.plugin_id, reason=stuck))
             slot.release()
         error = deactivate(slot, reason, self.clocks.monotonic, state)
         if error:
             log.warning("deactivate raised", extra=fields(plugin=slot.plugin_id, error=error))
-        if slot.activation_id is not None:
-            self.store.close_activation(slot.activation_id, self.clocks.wall(), reason)
-            slot.activation_id = None
-        self.save_status(slot)
+        activation, slot.activation_id = slot.activation_id, None
+        try:
+            if activation is not None:
+                self.store.close_activation(activation, self.clocks.wall(), reason)
+            self.save_status(slot)
+        except StorageError as exc:
+            self._storage_failed("deactivate", exc)
 
     # -- the plugin table (``PluginTable``) --------------------------------
     @property
@@ -310,9 +324,10 @@ class Host:
         wait instead of pushing every later round back.
         """
         period = self.interval(interval)
-        slots = self.start()
+        self.store.defer_writes = True  # a locked or full database never stops trading
         self.supervisor.hold()
         try:
+            slots = self.start()  # inside the try: what it activated is deactivated
             if on_start:
                 on_start(slots)
             mono = self.clocks.monotonic
@@ -374,18 +389,48 @@ class Host:
             log.info("warmed up", extra=fields(plugins=len(runners), bars=len(bars)))
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
-        self.supervisor.on_work(result, problem)
-        self.versions.on_work(result, problem)
+        try:
+            self.supervisor.on_work(result, problem)
+            self.versions.on_work(result, problem)
+        except StorageError as exc:  # bookkeeping; the next bar still goes out
+            self._storage_failed("work", exc)
 
     def round(self) -> str:
-        """One monitoring round over the active plugins; returns a one-line summary."""
-        self.supervisor.flush()
+        """One monitoring round over the active plugins; returns a one-line summary.
+
+        A database that is locked or full ends the round's bookkeeping early, never
+        the host: what could not be written waits (``storage.deferred``) and a
+        CRITICAL alert says so until the database is back.
+        """
+        summary = "round: database unavailable"
         before = {s.plugin_id: s.version for s in self.active()}
-        summary = self.monitor.round(self.active())
-        self.store.heartbeat(self.host_id, self.clocks.wall())
-        self.supervisor.after_round()
-        self.versions.reconcile()
+        try:
+            self.store.flush_deferred()
+            self.supervisor.flush()
+            summary = self.monitor.round(self.active())
+            self.store.heartbeat(self.host_id, self.clocks.wall())
+            self.supervisor.after_round()
+            self.versions.reconcile()
+        except StorageError as exc:
+            self._storage_failed("round", exc)
+        self._alert_storage()
         return summary + version_changes(before, {s.plugin_id: s.version for s in self.active()})
+
+    def _storage_failed(self, step: str, exc: StorageError) -> None:
+        self.store.outage = str(exc)
+        log.error("database write failed; trading goes on",
+                  extra=fields(step=step, error=str(exc), pending=self.store.pending))
+
+    def _alert_storage(self) -> None:
+        outage = self.store.outage
+        message = (f"database {self.store.path} unavailable: {outage}; "
+                   f"{self.store.pending} write(s) waiting" if outage else
+                   f"database {self.store.path} available")
+        try:
+            self.monitor.alerting.raise_event(HOST_ALERTS, "database", AlertLevel.CRITICAL,
+                                              message, firing=outage is not None)
+        except StorageError as exc:  # recorded once the database is back
+            self.store.outage = str(exc)
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:
@@ -402,15 +447,23 @@ class Host:
         self.retrier.stop()   # waiting retries end now; their work is reported undelivered
         self.monitor.stop()
         self.supervisor.stop()
-        self.versions.close()
+        self._best_effort("close versions", self.versions.close)
         for slot in reversed(self.active()):
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():
             slot.release()
-        self.monitor.close()
+        self._best_effort("flush", self.store.flush_deferred)
+        self._best_effort("close alerts", self.monitor.close)
         if self.started:
-            self.store.end_host(self.host_id, self.clocks.wall(), reason)
+            self._best_effort("end host", self.store.end_host, self.host_id,
+                              self.clocks.wall(), reason)
             self.started = False
+
+    def _best_effort(self, step: str, write: Callable[..., object], *args: object) -> None:
+        try:
+            write(*args)
+        except StorageError as exc:
+            self._storage_failed(step, exc)
 
 
 def version_changes(before: Mapping[str, str], after: Mapping[str, str]) -> str:
@@ -442,7 +495,7 @@ def create_host(config: Path | str | None = None, db: Path | str | None = None, 
     from zepix_core.contract.api import API_VERSION
 
     cfg = load_config(config_path(config))
-    store = Store(db_path(db))
+    store = Store(db_path(db), busy_timeout=float(cfg.host["db_busy_timeout"]))
     return Host(cfg, store, api_version=API_VERSION, paths=paths, clocks=clocks,
                 runner_factories=runner_factories)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "market_symbols": ["BTCUSD", "ETHUSD"],
     "bars_per_round": 5,          # 1m replay steps fed between monitoring rounds
     "warmup_bars": 240,           # 1m replay steps fed at start, so indicators have history
+    "max_frame_mb": 4.0,          # largest reply frame a worker may send; larger kills it
+    "db_busy_timeout": 30.0,      # seconds a database write waits for a lock held elsewhere
 }
 
 #: Further top-level tables, read by the module that owns them.
@@ -87,6 +90,7 @@ class PluginConfig:
     table: Mapping[str, Any] = field(default_factory=dict)
     #: The config file the table came from, for messages (``<defaults>`` without one).
     source: str = "<defaults>"
+    max_frame: int = 4 * 2**20
 
     def policy(self) -> Policy:
         return Policy(enabled=self.enabled, pin=self.version,
@@ -113,6 +117,7 @@ class Config:
                                    else prerelease),
             table=table,
             source=str(self.path or "<defaults>"),
+            max_frame=int(float(self.host["max_frame_mb"]) * 2**20),
         )
 
 
@@ -124,6 +129,8 @@ def _pin(cfg: Config, plugin_id: str, text: Any) -> SpecifierSet | None:
     if text is None:
         return None
     try:
+        if not isinstance(text, str):
+            raise InvalidSpecifier(text)
         return SpecifierSet(text)
     except InvalidSpecifier:
         raise ConfigError(f"{_where(cfg, f'plugins.{plugin_id}.version')}: {text!r} is not "
@@ -140,6 +147,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    for name, value in raw.items():
+        _nonfinite(path, name, value)
     host = _host_table(path, raw.pop("host", {}))
     plugins = raw.pop("plugins", {})
     if not isinstance(plugins, dict):
@@ -169,8 +178,9 @@ def _check_supervision(path: Path, key: str, table: Mapping[str, Any]) -> None:
     for name in SUPERVISION_DEFAULTS.keys() & table.keys():
         value = table[name]
         minimum, count = _SUPERVISION_MINIMA.get(name, (0, False))
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or (count and not isinstance(value, int)) or value < minimum:
+        if name == "memory_limit_mb" and value is None:
+            continue
+        if not _number(value) or (count and not isinstance(value, int)) or value < minimum:
             want = (f"a whole number >= {minimum}" if count else
                     "a number > 0" if minimum else "a non-negative number")
             raise ConfigError(f"{path}: {key}.{name}: got {value!r}; expected {want}")
@@ -187,8 +197,7 @@ def _check_store(path: Path, table: Mapping[str, Any]) -> None:
             fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
             raise ConfigError(f"{path}: store.{name}: unknown key; {fix}")
         whole = isinstance(STORE_DEFAULTS[name], int)
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or value <= 0 or (whole and not isinstance(value, int)):
+        if not _number(value) or value <= 0 or (whole and not isinstance(value, int)):
             want = "a whole number > 0" if whole else "a number > 0"
             raise ConfigError(f"{path}: store.{name}: got {value!r}; expected {want}")
 
@@ -215,7 +224,7 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
         ok = isinstance(value, bool)
         want = "true or false"
     elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        ok = _number(value) and value >= 0
         want = "a non-negative number"
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -228,11 +237,62 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
     return float(value) if isinstance(default, float) else value
 
 
+def _number(value: Any) -> bool:
+    """A real, finite number: not a bool, not NaN, not infinity."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+#: Keys of a ``[plugins.<id>]`` table the host reads; a plugin's own key one or two
+#: edits away from one of these is taken for a typo (``enable``, ``verison``).
+HOST_PLUGIN_KEYS = (*PLUGIN_DEFAULTS, "thresholds")
+
+
+def edits(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb)))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def _misspelt(cfg: Config, key: str, table: Mapping[str, Any]) -> None:
+    for name in table:
+        if name in HOST_PLUGIN_KEYS:
+            continue
+        near = sorted((edits(name, known), known) for known in HOST_PLUGIN_KEYS)
+        if near and near[0][0] <= 2:
+            raise ConfigError(f"{_where(cfg, f'{key}.{name}')}: did you mean "
+                              f"'{near[0][1]}'? (a plugin's own key must not be this close "
+                              "to a host key; rename it)")
+
+
+def _nonfinite(path: Path, key: str, value: Any) -> None:
+    """Reject NaN and infinity anywhere under ``key``: no setting means either."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{path}: {key}: got {value!r}; expected a finite number")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _nonfinite(path, f"{key}.{name}", item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _nonfinite(path, f"{key}[{index}]", item)
+
+
 def _check_plugin(cfg: Config, plugin_id: str, table: Any) -> None:
     key = f"plugins.{plugin_id}"
     if not isinstance(table, dict):
         raise ConfigError(f"{_where(cfg, key)}: must be a table ([{key}])")
     assert cfg.path is not None
+    _misspelt(cfg, key, table)
+    if not isinstance(table.get("thresholds", {}), dict):
+        raise ConfigError(f"{_where(cfg, key)}.thresholds: must be a table "
+                          f"([{key}.thresholds])")
     for name in ("enabled", "allow_prereleases"):
         if name in table:
             _typed(cfg.path, f"{key}.{name}", table[name], False)

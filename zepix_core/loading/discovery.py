@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from zepix_core.contract.errors import PluginError, describe
 from zepix_core.contract.hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from zepix_core.contract.model import PluginState
+from zepix_core.contract.stdio import plugin_output
 
 GROUP = "zepix.plugins"
 #: A valid plugin id (contract section 1): lowercase letters, digits and _, a letter first.
@@ -103,18 +104,28 @@ def _screen(rec: EntryRecord, same_id: list[EntryRecord]) -> EntryRecord:
 
 
 def load_object(record: EntryRecord) -> object:
-    """Import the entry point and build the plugin object (a class is instantiated)."""
-    try:
-        obj = record.entry_point().load()
-    except Exception as exc:
-        raise LoadFailure(record, PluginState.FAILED,
-                          f"cannot import '{record.value}': {describe(exc)}") from exc
-    if isinstance(obj, type):
+    """Import the entry point and build the plugin object (a class is instantiated).
+
+    Whatever the plugin's import or constructor raises, ``SystemExit`` included,
+    becomes a ``LoadFailure``; only Ctrl-C (``KeyboardInterrupt``) is the host's own.
+    """
+    with plugin_output(record.plugin_id):
         try:
-            obj = obj()
-        except Exception as exc:
+            obj = record.entry_point().load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() too
             raise LoadFailure(record, PluginState.FAILED,
-                              f"constructing {obj.__name__}() raised {describe(exc)}") from exc
+                              f"cannot import '{record.value}': {describe(exc)}") from None
+        if isinstance(obj, type):
+            try:
+                obj = obj()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() too
+                raise LoadFailure(record, PluginState.FAILED,
+                                  f"constructing {record.value}() raised {describe(exc)}"
+                                  ) from None
     return obj
 
 
@@ -123,9 +134,15 @@ def build_manager(record: EntryRecord, obj: object) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(PluginSpec)
     try:
-        pm.register(obj, name=record.plugin_id)
+        with plugin_output(record.plugin_id):  # registering reads the object's attributes
+            pm.register(obj, name=record.plugin_id)
     except pluggy.PluginValidationError as exc:
         raise LoadFailure(record, PluginState.REJECTED, _validation_cause(exc)) from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a hostile __getattr__ or __dir__
+        raise LoadFailure(record, PluginState.FAILED,
+                          f"reading its hook implementations raised {describe(exc)}") from None
     unknown = sorted(name for name, caller in vars(pm.hook).items()
                      if isinstance(caller, pluggy.HookCaller) and caller.spec is None
                      and any(not impl.optionalhook for impl in caller.get_hookimpls()))

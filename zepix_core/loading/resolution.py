@@ -52,7 +52,7 @@ def parse_meta(value: object) -> PluginMeta:
                           "return a version string or a mapping with 'version'")
     if "version" not in value:
         raise PluginError("plugin_version mapping has no 'version' key")
-    unknown = sorted(set(value) - _META_KEYS)
+    unknown = sorted(k if isinstance(k, str) else repr(k) for k in value if k not in _META_KEYS)
     if unknown:
         raise PluginError(f"plugin_version mapping has unknown key(s) {', '.join(unknown)}")
     return PluginMeta(
@@ -85,15 +85,15 @@ def _specifier(key: str, text: object) -> SpecifierSet:
 
 
 def _requires(value: object) -> dict[str, SpecifierSet]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise PluginError("requires must be a mapping of plugin id -> specifier")
-    return {str(k): _specifier(f"requires[{k}]", v) for k, v in value.items()}
+    return {k: _specifier(f"requires[{k}]", v) for k, v in value.items()}
 
 
 def _features(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not all(isinstance(f, str) for f in value):  # type: ignore[attr-defined]
-        raise PluginError("features must be a list of strings")
-    return tuple(value)  # type: ignore[arg-type]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(f, str) for f in value):
+        raise PluginError(f"features must be a list of strings, got {type(value).__name__}")
+    return tuple(value)
 
 
 def _opt_str(key: str, value: object) -> str | None:

@@ -2,6 +2,7 @@
 
 from zepix_core.storage.alerts import AlertQueries
 from zepix_core.storage.db import Database, Row
+from zepix_core.storage.deferred import DeferredWrites
 from zepix_core.storage.history import HistoryQueries
 from zepix_core.storage.requests import RequestQueries
 from zepix_core.storage.retries import RetryQueries
@@ -9,9 +10,10 @@ from zepix_core.storage.snapshots import SnapshotQueries
 from zepix_core.storage.versions import VersionBook, VersionQueries
 
 
-class Store(HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
+class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
             VersionQueries, RetryQueries):
-    """All queries of the host over one database file."""
+    """All queries of the host over one database file; see ``DeferredWrites`` for
+    the writes a running host lets wait while the database is unavailable."""
 
 
 __all__ = ["Database", "Row", "Store", "VersionBook"]

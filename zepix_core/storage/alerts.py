@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from zepix_core.contract import jsondoc
 from zepix_core.contract.model import Alert
 from zepix_core.storage.db import Database, Row
 
@@ -21,7 +22,7 @@ class AlertQueries(Database):
             for alert in alerts:
                 row = conn.execute("SELECT id FROM alerts WHERE fingerprint = ? AND resolved = 0",
                                    (alert.fingerprint,)).fetchone()
-                details = json.dumps(alert.details, default=str)
+                details = jsondoc.dumps(alert.details)
                 if row is None and alert.event != "resolved":
                     cur = conn.execute(
                         "INSERT INTO alerts (fingerprint, plugin_id, kind, level, message, "

@@ -22,23 +22,23 @@ class Database:
     process is killed (only a power loss can drop the last ones).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._conn = self._connect(path)
+        self._conn = self._connect(path, busy_timeout)
         self._migrate()
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
+            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except sqlite3.DatabaseError as exc:
             raise _failure(path, "cannot open the database", exc) from None
         except OSError as exc:

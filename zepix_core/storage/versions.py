@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from zepix_core.contract import jsondoc
 from zepix_core.storage.db import Database, Row
 
 
@@ -210,7 +211,7 @@ class VersionQueries(Database):
         quantity, price, reason) seen since the last call, in one transaction."""
         with self.transaction() as conn:
             conn.execute("UPDATE canary_runs SET stats = ? WHERE id = ?",
-                         (json.dumps(stats, default=str), canary_id))
+                         (jsondoc.dumps(stats), canary_id))
             conn.executemany(
                 "INSERT INTO canary_intents (canary_id, arm, bar_ts, symbol, side, quantity, "
                 "price, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

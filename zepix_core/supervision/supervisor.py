@@ -96,7 +96,8 @@ class Supervisor:
         box: list[ProcessRunner] = []
         runner = ProcessRunner(
             record, extra_paths, grace=self.guard(record.plugin_id).limits.stop_grace,
-            on_exit=lambda code, sig: self.crashed(record.plugin_id, box, code, sig))
+            on_exit=lambda code, sig: self.crashed(record.plugin_id, box, code, sig),
+            max_frame=self.ports.config.plugin(record.plugin_id).max_frame)
         box.append(runner)
         return runner
 
@@ -112,6 +113,8 @@ class Supervisor:
                      extra=fields(plugin=plugin_id, code=code, signal=sig))
             return
         how = f"exited with code {code}" if sig is None else f"was killed by {_signame(sig)}"
+        if getattr(runner, "kill_reason", None):  # the host killed it: protocol broken
+            how = f"{how} ({runner.kill_reason})"
         cause = f"crash: worker pid {runner.pid} {how}"
         decision = self._fail(slot, cause)
         # The alert first: the round's own DEAD verdict shares its fingerprint, and the

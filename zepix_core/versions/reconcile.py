@@ -84,6 +84,7 @@ class HostVersions:
     def select(self, records: list[EntryRecord]) -> list[EntryRecord]:
         """Discovery's environment records, each plugin's version chosen among them
         and the store."""
+        self.plugins.clean_staging()  # left by an install that was killed
         self.env = {r.plugin_id: r for r in records if r.state is PluginState.DISCOVERED}
         stored: dict[str, dict[str, EntryRecord]] = {}
         for version in self.plugins.versions():
@@ -103,7 +104,11 @@ class HostVersions:
         return self.factories["process"]
 
     def store_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
-        """A store version's worker, started by the supervisor like any other."""
+        """A store version's worker, started by the supervisor like any other, once
+        its files are still those that were installed."""
+        changed = self.plugins.verify(record)
+        if changed is not None:
+            raise LoadFailure(record, PluginState.FAILED, changed)
         return self.spawn(record, store_paths(record))
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:

@@ -23,6 +23,7 @@ process, and a store version must win over an environment copy.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -40,9 +41,10 @@ from typing import Any
 import importlib_metadata as md
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from zepix_core.contract.errors import PluginError, ZepixError
-from zepix_core.contract.redact import redact_text
+from zepix_core.contract.redact import redact_source, redact_text
 from zepix_core.loading.discovery import GROUP, EntryRecord, enumerate_plugins
 from zepix_core.loading.resolution import PluginMeta, parse_meta
 from zepix_core.retry import Category, OutboundError, Retrier, RetryFailed
@@ -80,15 +82,18 @@ class StoredVersion:
 
 
 class PluginStore:
-    """The store under ``root``; ``python`` is the interpreter whose pip installs."""
+    """The store under ``root``; ``python`` is the interpreter whose pip installs,
+    within ``pip_timeout`` seconds."""
 
     def __init__(self, root: Path, python: str = sys.executable,
-                 clock: Callable[[], float] = time.time, retrier: Retrier | None = None) -> None:
+                 clock: Callable[[], float] = time.time, retrier: Retrier | None = None,
+                 pip_timeout: float = 600.0) -> None:
         self.root = root
         self.python = python
         self.clock = clock
         #: Installs that reach an index retry under the ``store.install`` policy.
         self.retrier = retrier if retrier is not None else Retrier()
+        self.pip_timeout = pip_timeout
 
     # -- reading -----------------------------------------------------------
     def versions(self) -> list[StoredVersion]:
@@ -110,7 +115,7 @@ class PluginStore:
         marker = _marker(path)
         return StoredVersion(
             distribution=dists[0].metadata["Name"], version=dists[0].version, path=path,
-            source=str(marker.get("source", "?")),
+            source=redact_source(str(marker.get("source", "?"))),
             installed_at=float(marker.get("installed_at", path.stat().st_mtime)),
             records=tuple(enumerate_plugins([str(path)])))
 
@@ -135,39 +140,106 @@ class PluginStore:
     def source_of(self, record: EntryRecord) -> str:
         if not self.holds(record):
             return "environment"
-        return str(_marker(Path(record.location).parent).get("source", "store"))
+        return redact_source(str(_marker(Path(record.location).parent).get("source", "store")))
+
+    def verify(self, record: EntryRecord) -> str | None:
+        """Why the store copy of ``record`` cannot be trusted (changed since it was
+        installed), or None. Versions installed before digests were kept pass."""
+        if not self.holds(record):
+            return None
+        path = Path(record.location).parent
+        expected = _marker(path).get("content_sha256")
+        if not isinstance(expected, str):
+            return None
+        found = content_digest(path)
+        if found != expected:
+            return (f"its files in {path} changed since it was installed (sha256 {found[:12]}, "
+                    f"installed {expected[:12]}); install it again with --reinstall")
+        return None
+
+    def clean_staging(self) -> list[Path]:
+        """Remove staging directories of installs whose process is gone (killed)."""
+        removed = []
+        staging = self.root / _STAGING
+        for path in sorted(staging.iterdir()) if staging.is_dir() else []:
+            owner = path.name.split("-", 1)[0]
+            if owner.isdigit() and _running(int(owner)):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        return removed
 
     # -- installing --------------------------------------------------------
-    def install(self, source: str, *, build_isolation: bool = True) -> StoredVersion:
+    def install(self, source: str, *, build_isolation: bool = True,
+                reinstall: bool = False) -> StoredVersion:
         """Install one distribution version from ``source`` (a wheel, an sdist, a
-        project directory or a requirement); raises ``ZepixError`` saying why not."""
+        project directory or a requirement); raises ``ZepixError`` saying why not.
+
+        The same version with the same content is already there (``already``); with
+        different content it is refused unless ``reinstall`` replaces it.
+        """
         if Path(source).exists():  # recorded as where it came from, wherever one stands
             source = str(Path(source).resolve())
-        staging = self.root / _STAGING / uuid.uuid4().hex
+        shown = redact_source(source)
+        self.clean_staging()
+        staging = self.root / _STAGING / f"{os.getpid()}-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         try:
             self._fetch(source, staging, build_isolation)
-            dist = _only_distribution(staging, source)
+            dist = _only_distribution(staging, shown)
             _check_requirements(dist)
-            (staging / MARKER).write_text(json.dumps(
-                {"source": source, "installed_at": self.clock()}), encoding="utf-8")
-            dest = self.root / canonicalize_name(dist.metadata["Name"]) / dist.version
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(staging, dest)
-            except OSError:
-                if not dest.is_dir():
-                    raise
+            dest = self._destination(dist, shown)
+            marker = {"source": shown, "installed_at": self.clock(),
+                      "content_sha256": content_digest(staging)}
+            if source.endswith(".whl") and Path(source).is_file():
+                marker["wheel_sha256"] = _sha256(Path(source))
+            (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+            return self._place(staging, dest, str(marker["content_sha256"]), reinstall)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _destination(self, dist: md.Distribution, shown: str) -> Path:
+        """``<root>/<name>/<version>``, refused unless it is a real place in the store."""
+        name, version = dist.metadata["Name"] or "", dist.version
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise ZepixError(f"install {shown}: version {version!r} is not a PEP 440 "
+                             "version") from None
+        root = self.root.resolve()
+        dest = (root / canonicalize_name(name) / version).resolve()
+        if dest.parent.parent != root or not canonicalize_name(name) or dest.name != version:
+            raise ZepixError(f"install {shown}: {name!r} {version!r} would install outside "
+                             f"the store {root}; refused")
+        return dest
+
+    def _place(self, staging: Path, dest: Path, digest: str, reinstall: bool) -> StoredVersion:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir():
+            old = _marker(dest).get("content_sha256") or content_digest(dest)
+            if old == digest:
                 stored = self._read(dest)
                 if stored is None:
                     raise ZepixError(f"{dest} exists but holds no single distribution; "
-                                     "remove it and install again") from None
+                                     "remove it and install again")
                 return dataclasses.replace(stored, already=True)
-            stored = self._read(dest)
-            assert stored is not None
-            return stored
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if not reinstall:
+                raise ZepixError(
+                    f"{dest.parent.name} {dest.name} is already in the store with different "
+                    f"content (sha256 {str(old)[:12]}, new {digest[:12]}); give --reinstall "
+                    "to replace it, or install it under a new version")
+            aside = staging.with_name(staging.name + "-replaced")
+            os.rename(dest, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.rename(staging, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise
+            return self._place(staging, dest, digest, reinstall=False)  # a racing install
+        stored = self._read(dest)
+        assert stored is not None
+        return stored
 
     def _fetch(self, source: str, staging: Path, build_isolation: bool) -> None:
         """pip into ``staging``; when pip reaches an index, under the retry policy."""
@@ -196,15 +268,21 @@ class PluginStore:
         args += ["--retries", "0", "-vv"] if index else ["--no-index", "--quiet"]
         if not build_isolation:
             args.append("--no-build-isolation")
-        done = subprocess.run([*args, source], capture_output=True, text=True, check=False,
-                              stdin=subprocess.DEVNULL)
+        shown = redact_source(source)
+        try:
+            done = subprocess.run([*args, source], capture_output=True, text=True, check=False,
+                                  stdin=subprocess.DEVNULL, timeout=self.pip_timeout)
+        except subprocess.TimeoutExpired:
+            raise ZepixError(f"install {shown}: pip did not finish within "
+                             f"{self.pip_timeout:g}s; check the network or the index, "
+                             "then try again") from None
         if done.returncode == 0:
             return
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
         why = lines[-1].strip() if lines else f"pip exited with {done.returncode}"
         if "No module named pip" in done.stderr:
             why = f"pip is not installed for {self.python}; install it there"
-        message = redact_text(f"install {source}: pip failed: {why}")
+        message = f"install {shown}: pip failed: {redact_text(why)}"
         if not index:
             raise ZepixError(message)
         category, seen = _pip_category(done.stdout + done.stderr)
@@ -221,6 +299,33 @@ def _pip_category(output: str) -> tuple[Category, str]:
         if _UNREACHABLE.search(line) and "Location" not in line:
             return Category.TRANSIENT, line.strip()[:200]
     return Category.PERMANENT, ""
+
+
+def content_digest(path: Path) -> str:
+    """sha256 over every installed file's relative path and content (bytecode caches
+    and the install marker left out): what ``verify`` compares at load."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != MARKER
+                   and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    for file in files:
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(_sha256(file).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _sha256(file: Path) -> str:
+    with file.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _visible(path: Path) -> bool:

@@ -7,6 +7,7 @@ compare.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +77,9 @@ def compare(before: Holdings, after: Holdings) -> list[Leak]:
 
 def leaks_after(action: Callable[[], None], settle: float = 1.0) -> list[Leak]:
     """Run ``action`` and report what it left behind after up to ``settle`` seconds."""
+    # Earlier checks' abandoned plugin objects may still hold files; collected during
+    # ``action`` they would hide a leak of the same size.
+    gc.collect()
     before = sample()
     action()
     deadline = time.monotonic() + settle

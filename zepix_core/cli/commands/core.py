@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Mapping
@@ -49,8 +50,10 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.interval is not None and args.interval <= 0:
-        raise ZepixError("run: --interval must be > 0 seconds")
+    if args.interval is not None and not (math.isfinite(args.interval) and args.interval > 0):
+        raise ZepixError("run: --interval must be > 0 seconds, and finite")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration >= 0):
+        raise ZepixError("run: --duration must be >= 0 seconds, and finite")
     host = host_from(args)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())

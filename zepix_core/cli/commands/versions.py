@@ -51,6 +51,9 @@ def _install_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE",
                    help="a wheel, an sdist, a project directory or a requirement "
                         "('zepix-foo==1.2.0', fetched from pip's configured index)")
+    p.add_argument("--reinstall", action="store_true",
+                   help="replace a version already in the store whose content differs "
+                        "(refused without it)")
     p.add_argument("--no-build-isolation", dest="isolation", action="store_false",
                    help="build an sdist or a project with the host environment's build tools "
                         "(offline) instead of a fresh build environment")
@@ -79,14 +82,14 @@ def _install(args: argparse.Namespace) -> int:
         retrier = retrier_from_config(config.sections.get("retry", {}), store,
                                       str(config.path or "<defaults>"))
         stored = PluginStore(store_dir(args.db), retrier=retrier).install(
-            args.source, build_isolation=args.isolation)
+            args.source, build_isolation=args.isolation, reinstall=args.reinstall)
         now = time.time()
         for rec in stored.records:
             store.record_version(rec.plugin_id, rec.dist_version, rec.distribution,
                                  "store", now)
             if not stored.already:
                 store.record_event(rec.plugin_id, "installed", f"{stored.distribution} "
-                                   f"{stored.version} into the store from {args.source}",
+                                   f"{stored.version} into the store from {stored.source}",
                                    now, rec.dist_version, actor())
     finally:
         store.close()

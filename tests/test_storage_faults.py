@@ -1,0 +1,221 @@
+"""A locked or full database never stops trading (issue 10, item 4).
+
+Defect covered: a ``StorageError`` during a round (the database locked past
+``busy_timeout`` by a backup tool, or a full disk) escaped and stopped every
+strategy, and shutdown stopped halfway when its writes failed.
+
+The lock is held by a real second process (``BEGIN IMMEDIATE``); the full
+file system is real too: a child process runs the host under ``RLIMIT_FSIZE``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.distfactory import DistFactory, good_plugin
+from zepix_core import PluginState
+from zepix_core.contract.errors import StorageError
+from zepix_core.host.host import HOST_ALERTS, Host, create_host
+from zepix_core.storage import Store
+
+CONFIG = """
+[host]
+db_busy_timeout = 0.2
+bars_per_round = 2
+warmup_bars = 0
+"""
+
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+@contextmanager
+def locked(db: Path) -> Iterator[None]:
+    """A second process holding the database's write lock until the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", LOCKER, str(db)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+
+
+def _host(dists: DistFactory, tmp_path: Path, *ids: str) -> Host:
+    for pid in ids:
+        dists.add(f"zepix-{pid}", "1.0.0", {pid: f"{pid}_mod:Plugin"}, {f"{pid}_mod": good_plugin()})
+    config = tmp_path / "zepix.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    host = create_host(config, tmp_path / "zepix.db", paths=[str(dists.root)])
+    host.store.defer_writes = True  # as Host.run does
+    host.start()
+    return host
+
+
+def _plugin(host: Host, pid: str) -> object:
+    runner = host.slots[pid].runner
+    return runner.pm.get_plugin(pid)  # type: ignore[union-attr]
+
+
+def test_a_database_locked_past_busy_timeout_stops_nothing(
+        dists: DistFactory, tmp_path: Path) -> None:
+    host = _host(dists, tmp_path, "alpha", "bravo")
+    try:
+        host.round()
+        with locked(tmp_path / "zepix.db"):
+            before = _plugin(host, "alpha").bars  # type: ignore[attr-defined]
+            for _ in range(3):
+                bars, _ = host.work()
+                summary = host.round()
+                assert bars > 0 and summary.startswith("round")
+            assert _plugin(host, "alpha").bars > before  # type: ignore[attr-defined]
+            assert host.store.outage is not None and "locked" in host.store.outage
+            assert host.store.pending >= 3  # each locked round's snapshots wait
+            assert f"{HOST_ALERTS}:database" in host.monitor.alerting.open_fingerprints()
+        host.round()
+        assert host.store.outage is None and host.store.pending == 0
+    finally:
+        host.shutdown()
+    store = Store(tmp_path / "zepix.db")
+    assert len(store.snapshots("alpha")) == 5  # none of the locked rounds is lost
+    [alert] = store.alerts(plugin_id=HOST_ALERTS)
+    assert alert["level"] == "CRITICAL" and "unavailable" in alert["message"]
+    assert alert["resolved"]
+    assert all(r["deactivated_at"] is not None for r in store.history())
+
+
+def test_shutdown_deactivates_every_plugin_while_its_writes_fail(
+        dists: DistFactory, tmp_path: Path) -> None:
+    host = _host(dists, tmp_path, "alpha", "bravo", "charlie")
+    plugins = [_plugin(host, pid) for pid in ("alpha", "bravo", "charlie")]
+    with locked(tmp_path / "zepix.db"):
+        host.shutdown()
+    assert [p.active for p in plugins] == [False, False, False]  # type: ignore[attr-defined]
+    assert {s.state for s in host.slots.values()} == {PluginState.INACTIVE}
+
+
+FULL_DISK = """
+import json, os, resource, signal, sqlite3, sys
+from zepix_core.host.host import create_host
+
+root, config, db = sys.argv[1:4]
+sys.path.insert(0, root)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+host = create_host(config, db, paths=[root])
+host.store.defer_writes = True
+host.start()
+host.round()
+sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the next write must grow a file
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))  # no file may grow past 1 KiB
+plugin = host.slots["alpha"].runner.pm.get_plugin("alpha")
+before = plugin.bars
+for _ in range(3):
+    host.work()
+    host.round()
+during = {"outage": host.store.outage, "pending": host.store.pending,
+          "bars": plugin.bars - before,
+          "alert": "zepix:database" in host.monitor.alerting.open_fingerprints()}
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+host.round()
+after = {"outage": host.store.outage, "pending": host.store.pending}
+host.shutdown()
+print(json.dumps({"during": during, "after": after}))
+"""
+
+
+@pytest.mark.slow
+def test_a_full_file_system_stops_nothing(dists: DistFactory, tmp_path: Path) -> None:
+    dists.add("zepix-alpha", "1.0.0", {"alpha": "alpha_mod:Plugin"},
+              {"alpha_mod": good_plugin()})
+    config = tmp_path / "zepix.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    db = tmp_path / "zepix.db"
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(FULL_DISK), str(dists.root),
+                           str(config), str(db)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    during, after = report["during"], report["after"]
+    assert during["outage"] and during["pending"] >= 3 and during["bars"] > 0
+    assert during["alert"] is True
+    assert after == {"outage": None, "pending": 0}
+    assert len(Store(db).snapshots("alpha")) == 5
+
+
+def test_the_buffer_is_bounded_and_keeps_the_newest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zepix_core.storage import deferred
+
+    monkeypatch.setattr(deferred, "PENDING_LIMIT", 3)
+    db = tmp_path / "zepix.db"
+    store = Store(db, busy_timeout=0.1)
+    store.defer_writes = True
+    with locked(db):
+        for n in range(5):
+            store.record_event("alpha", "note", f"event {n}", float(n))
+        assert (store.pending, store.dropped) == (3, 2) and store.outage
+    assert store.flush_deferred() and store.outage is None
+    assert [e["detail"] for e in store.events("alpha")] == ["event 4", "event 3", "event 2"]
+
+
+RECORDER = textwrap.dedent('''
+import subprocess, sys
+
+LOG = {log!r}
+LOCKER = {locker!r}
+DB = {db!r}
+
+class Plugin(Base):
+    @hookimpl
+    def activate(self, context, config):
+        if context.plugin_id == "bravo":  # a backup tool takes the lock right now
+            self.locker = subprocess.Popen([sys.executable, "-c", LOCKER, DB],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           text=True)
+            assert self.locker.stdout.readline().strip() == "locked"
+
+    @hookimpl
+    def deactivate(self, reason):
+        with open(LOG, "a") as f:
+            f.write("deactivate " + reason + "\\n")
+        locker = getattr(self, "locker", None)
+        if locker is not None:
+            locker.stdin.close()
+            locker.wait()
+''')
+
+
+def test_a_start_that_fails_halfway_still_deactivates_what_it_activated(
+        dists: DistFactory, tmp_path: Path) -> None:
+    # Defect: Host.run called start() outside its try, so plugins activated before a
+    # failure never got deactivate.
+    log, db = tmp_path / "deactivated.log", tmp_path / "zepix.db"
+    body = RECORDER.format(log=str(log), locker=LOCKER, db=str(db))
+    for pid, requires in (("alpha", {}), ("bravo", {"alpha": ">=1"})):  # alpha goes first
+        source = good_plugin(class_name="Base", requires=requires) + body
+        dists.add(f"zepix-{pid}", "1.0.0", {pid: f"{pid}_mod:Plugin"}, {f"{pid}_mod": source})
+    config = tmp_path / "zepix.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    host = create_host(config, db, paths=[str(dists.root)])
+    with pytest.raises(StorageError, match="locked"):
+        host.run(once=True)
+    assert sorted(log.read_text().splitlines()) == ["deactivate shutdown"] * 2
+    assert {s.state for s in host.slots.values()} == {PluginState.INACTIVE}
