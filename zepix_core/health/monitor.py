@@ -31,6 +31,8 @@ from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.alerting import Alerting
+from zepix_core.health.anomaly import breaches, with_anomalies
+from zepix_core.health.baselines import PluginBaseline, check_settings, settings_for
 from zepix_core.health.calls import Check, Outcome, run_checks
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
@@ -46,6 +48,8 @@ REAP_WAIT = 0.25
 #: Seconds of monotonic time between two retention prunes.
 PRUNE_EVERY = 3600.0
 DAY = 86400.0
+#: Rounds between two saves of a plugin's anomaly baselines (and at detach).
+SAVE_BASELINES_EVERY = 10
 
 
 def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
@@ -73,6 +77,7 @@ class Watched:
     stuck: Future[Any] | None = None
     stuck_hook: str = ""
     stuck_since: float = 0.0
+    anomaly: PluginBaseline | None = None
 
 
 class Monitor:
@@ -90,6 +95,7 @@ class Monitor:
         self.stopping = False
         #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
         self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
+        check_settings(host.config)
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
@@ -99,13 +105,28 @@ class Monitor:
         reported = slot.meta.version if slot.meta else None
         self.watched[slot.plugin_id] = Watched(
             slot, health, thresholds_for(self.host.config, slot.plugin_id), reported,
-            next_version=self.every, seen_version=reported)
+            next_version=self.every, seen_version=reported,
+            anomaly=self._baseline(slot.plugin_id))
+
+    def _baseline(self, plugin_id: str) -> PluginBaseline:
+        """The plugin's anomaly feed, with the baselines an earlier run saved."""
+        feed = PluginBaseline(settings_for(self.host.config, plugin_id),
+                              self.host.clocks.monotonic)
+        saved = self.host.store.baseline(plugin_id)
+        try:
+            feed.detector.restore(saved or {})
+        except ValueError as exc:  # learn afresh rather than refuse to watch
+            log.warning("baseline not restored plugin=%s error=%s", plugin_id, exc)
+        return feed
 
     def detach(self, plugin_id: str) -> str | None:
         """Stop watching a plugin; its open alerts resolve, unless the host is
         stopping (``stop``). Returns why no further call can reach the plugin
         (it is stuck in a call given up on), or None."""
         watched = self.watched.pop(plugin_id, None)
+        if watched is not None and watched.anomaly is not None:
+            self.host.store.save_baseline(plugin_id, watched.anomaly.detector.state(),
+                                          self.host.clocks.wall())
         if not self.stopping:
             self.alerting.forget(plugin_id, "plugin deactivated")
         if watched is None or not self._stuck(watched):
@@ -132,6 +153,8 @@ class Monitor:
         if watched is None:
             return
         watched.health.record_work(result, problem)
+        if watched.anomaly is not None:
+            watched.anomaly.record_work(result, problem)
         if result.ok and problem is None:
             watched.health.note_activity(self.host.clocks.wall())
 
@@ -239,6 +262,7 @@ class Monitor:
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
                                   limits=w.limits, resources=resources,
                                   exit_detail=getattr(runner, "exit_description", None))
+        verdict = self._anomalies(w, verdict, now, resources)
         self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:
             log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
@@ -246,7 +270,23 @@ class Monitor:
         record = snapshot(w, verdict, resources, now)
         for annotate in self.annotators:
             record.update(annotate(w.slot.plugin_id))
+        if w.anomaly is not None:
+            record["anomaly"] = w.anomaly.record()
         return record
+
+    def _anomalies(self, w: Watched, verdict: Verdict, now: float,
+                   resources: ResourceSample) -> Verdict:
+        """Judge the round against the plugin's own baselines too (health/anomaly.py)."""
+        feed = w.anomaly
+        if feed is None or not feed.enabled or not w.slot.runner or not w.slot.runner.alive():
+            return verdict
+        metrics = w.health.metrics.values if w.health.metrics else None
+        found = feed.assess(feed.sample(now, metrics, resources, w.limits.memory_mb))
+        if w.rounds % SAVE_BASELINES_EVERY == 0:
+            self.host.store.save_baseline(w.slot.plugin_id, feed.detector.state(), now)
+        verdict = with_anomalies(verdict, breaches(found.findings))
+        w.health.status, w.health.reasons = verdict.status, verdict.reasons
+        return verdict
 
     def _forget_inactive(self) -> None:
         """Alerts a previous host left open for plugins that are not active now

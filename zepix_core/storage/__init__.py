@@ -1,6 +1,7 @@
 """Storage: the one owner of the SQLite schema, its migrations and every query."""
 
 from zepix_core.storage.alerts import AlertQueries
+from zepix_core.storage.baselines import BaselineQueries
 from zepix_core.storage.db import Database, Row
 from zepix_core.storage.history import HistoryQueries
 from zepix_core.storage.requests import RequestQueries
@@ -9,7 +10,7 @@ from zepix_core.storage.versions import VersionBook, VersionQueries
 
 
 class Store(HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
-            VersionQueries):
+            VersionQueries, BaselineQueries):
     """All queries of the host over one database file."""
 
 

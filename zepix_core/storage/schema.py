@@ -158,4 +158,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX snapshots_ts ON health_snapshots(ts);
     CREATE INDEX alerts_resolved_at ON alerts(resolved_at) WHERE resolved = 1;
     """,
+    # anomaly detection (issue 17): each plugin's learned baselines, as one JSON
+    # state, so a restarted host does not relearn from zero.
+    """
+    CREATE TABLE anomaly_baselines (
+        plugin_id  TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
