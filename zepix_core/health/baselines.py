@@ -42,10 +42,14 @@ def settings_for(config: Config, plugin_id: str) -> AnomalySettings:
 
 
 def check_settings(config: Config) -> None:
-    """Validate every anomaly table of ``config``; ``ConfigError`` names the key."""
-    settings_for(config, "")
-    for plugin_id in config.plugins:
-        settings_for(config, plugin_id)
+    """Validate every anomaly table of ``config``; ``ConfigError`` names file and key."""
+    try:
+        settings_for(config, "")
+        for plugin_id in config.plugins:
+            settings_for(config, plugin_id)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.path or '<defaults>'}: {exc}",
+                          plugin_id=exc.plugin_id) from None
 
 
 class PluginBaseline:
