@@ -178,26 +178,36 @@ def run(source: Source, plugin_ids: Sequence[str], rounds: int, *, fault: str | 
 @dataclass(frozen=True)
 class Profile:
     """Per round: ``calls`` on_bar calls; ``signals`` new signals every ``every``
-    rounds; intents at ``intent_rate`` per signal; latency median and spread."""
+    rounds; ``intents`` intents on average; per-call latency log-normal with
+    median ``latency_ms`` and log-spread ``sigma``."""
 
     calls: int
     signals: int
     every: int
-    intent_rate: float
+    intents: float
     latency_ms: float
-    sigma: float = 0.35
+    sigma: float
     rss_mb: float = 42.0
 
 
-#: Measured from the bundled plugins under the replay at 5 steps per round
-#: (bench/bench_anomaly.py prints the same shape from the real plugins).
+#: Measured from the bundled plugins on the replay at 5 steps per round (direct
+#: on_bar calls: p50 and p95 per call, intents per round; bench/bench_anomaly.py).
 PROFILES = {
-    "combined_v3": Profile(13, 2, 1, 0.05, 0.045),
-    "price_action_1m": Profile(13, 10, 1, 0.02, 0.040),
-    "price_action_5m": Profile(13, 2, 1, 0.05, 0.035),
-    "price_action_15m": Profile(13, 2, 3, 0.08, 0.030),
-    "price_action_1h": Profile(13, 2, 12, 0.10, 0.030),
+    "combined_v3": Profile(13, 2, 1, 0.09, 0.0006, 1.6),
+    "price_action_1m": Profile(13, 10, 1, 2.4, 0.004, 0.73),
+    "price_action_5m": Profile(13, 2, 1, 0.39, 0.0006, 1.56),
+    "price_action_15m": Profile(13, 2, 3, 0.12, 0.0006, 1.14),
+    "price_action_1h": Profile(13, 2, 12, 0.02, 0.0006, 0.6),
 }
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's method; the means here are small)."""
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
 
 
 class StreamSource:
@@ -213,13 +223,13 @@ class StreamSource:
         rng = self.rngs.setdefault(plugin_id, random.Random(f"{self.seed}:{plugin_id}"))
         signals = p.signals if index % p.every == 0 else 0
         total = self.totals[plugin_id] = self.totals.get(plugin_id, 0) + signals
+        intents = poisson(rng, p.intents)
         calls = []
-        for _ in range(p.calls):
+        for i in range(p.calls):
             ms = p.latency_ms * math.exp(rng.gauss(0.0, p.sigma))
             if rng.random() < 0.002:  # a GC pause or a busy machine
                 ms *= rng.uniform(5, 50)
-            intents = 1 if signals and rng.random() < p.intent_rate * p.signals else 0
-            calls.append(Call(ms / 1000.0, intents, rng.random() < 0.0005))
+            calls.append(Call(ms / 1000.0, intents if i == 0 else 0, rng.random() < 0.0005))
         rss = p.rss_mb + rng.gauss(0.0, 0.15) + (0.8 if rng.random() < 0.01 else 0.0)
         return Round(calls, total, rss, max(0.0, rng.gauss(3.0, 0.6)))
 
@@ -270,8 +280,8 @@ def samples(plugin_id: str, rounds: int, *, fault: str | None = None, start: int
         signals = p.signals if index % p.every == 0 else 0
         if faulty and fault == "signal_stop":
             signals = 0
-        intents = sum(1 for _ in range(signals) if rng.random() < p.intent_rate * 2)
-        p95 = p.latency_ms * math.exp(1.645 * p.sigma + rng.gauss(0.0, 0.08))
+        intents = poisson(rng, p.intents)
+        p95 = p.latency_ms * math.exp(1.645 * p.sigma + rng.gauss(0.0, 0.15))
         if rng.random() < 0.01:  # a pause lands in the 5-minute window
             p95 *= rng.uniform(2, 8)
         calls = p.calls * 10

@@ -71,7 +71,7 @@ class MetricSpec:
 
 
 METRICS: Mapping[str, MetricSpec] = {
-    "p95_latency_ms": MetricSpec("p95 latency", "ms", "high", 0.25, 0.05),
+    "p95_latency_ms": MetricSpec("p95 latency", "ms", "high", 0.25, 0.002),
     "error_rate": MetricSpec("error rate", "", "high", 0.25, 0.005),
     "signals_per_hour": MetricSpec("signals per hour", "/h", "both", 0.1, 2.0),
     "intents_per_hour": MetricSpec("intents per hour", "/h", "high", 0.25, 5.0, counts=True),
