@@ -274,15 +274,18 @@ def samples(plugin_id: str, rounds: int, *, fault: str | None = None, start: int
     rng = random.Random(f"{seed}:{plugin_id}:streams")
     recent_signals: list[int] = []
     recent_intents: list[int] = []
-    leaked = 0.0
+    leaked = drift = 0.0
     for index in range(rounds):
         faulty = fault is not None and index >= start
         signals = p.signals if index % p.every == 0 else 0
         if faulty and fault == "signal_stop":
             signals = 0
         intents = poisson(rng, p.intents)
-        p95 = p.latency_ms * math.exp(1.645 * p.sigma + rng.gauss(0.0, 0.15))
-        if rng.random() < 0.01:  # a pause lands in the 5-minute window
+        # The windowed p95 of the replay wanders: on a log scale about 0.3 either
+        # way, slowly (windows overlap by 9 rounds in 10), with rare pauses on top.
+        drift = 0.9 * drift + rng.gauss(0.0, 0.3 * math.sqrt(1 - 0.81))
+        p95 = p.latency_ms * math.exp(1.645 * p.sigma + drift)
+        if rng.random() < 0.01:
             p95 *= rng.uniform(2, 8)
         calls = p.calls * 10
         rate = 0.10 if faulty and fault == "error_burst" else 0.0005

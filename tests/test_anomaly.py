@@ -11,6 +11,7 @@ plugins over the market replay for docs/health.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,11 +51,11 @@ def test_a_single_spike_neither_moves_the_baseline_nor_alerts() -> None:
     detector = Detector(AnomalySettings(warmup=50))
     feed(detector, steady(200))
     base = detector.baselines["p95_latency_ms"]
-    before = base.center
+    before = base.typical(0)
     for i, value in enumerate([500.0, 1.0, 1.0, 1.0]):
         found = detector.observe(Sample(T0 + 30 * (200 + i), {"p95_latency_ms": value}))
         assert found.findings == ()
-    assert base.center == pytest.approx(before, rel=0.02)
+    assert base.typical(0) == pytest.approx(before, rel=0.02)
 
 
 def test_k_rounds_out_of_band_make_an_anomaly_naming_metric_value_and_band() -> None:
@@ -65,7 +66,8 @@ def test_k_rounds_out_of_band_make_an_anomaly_naming_metric_value_and_band() -> 
     assert found[0] == () and found[1] == ()
     [finding] = found[2]
     assert finding.metric == "p95_latency_ms" and finding.value == 6.0
-    assert "p95 latency 6 ms outside its band 0 ms .. 0." in finding.message
+    assert re.search(r"p95 latency 6 ms outside its band 0\.\d+ ms \.\. 0\.\d+ ms",
+                     finding.message), finding.message
     assert finding.message.endswith("for 3 rounds")
     band = next(b for b in detector.observe(
         Sample(T0 + 30 * 203, {"p95_latency_ms": 6.0})).bands if b.metric == "p95_latency_ms")
@@ -124,14 +126,14 @@ def test_a_signal_stop_while_bars_arrive_is_silence_but_no_bars_is_not() -> None
 
 def test_the_hour_of_day_season_is_learned() -> None:
     detector = Detector(AnomalySettings(warmup=10))
-    hour3 = 0
-    for i in range(2880 * 3):  # three days; every day 03:00-04:00 runs at 3x
+    late = 0
+    for i in range(2880 * 4):  # four days; every day 03:00-04:00 runs at 4x the CPU
         hour = int((T0 + 30 * i) // 3600) % 24
-        found = detector.observe(Sample(T0 + 30 * i, {"p95_latency_ms": 3.0 if hour == 3 else 1.0}))
-        hour3 += bool(found.findings) and i >= 2880
-    assert hour3 == 0  # after the first day, 03:00 is expected to be slow
-    at_five = T0 + 2880 * 3 * 30 + 5 * 3600
-    found = [detector.observe(Sample(at_five + 30 * j, {"p95_latency_ms": 3.0})).findings
+        found = detector.observe(Sample(T0 + 30 * i, {"cpu_percent": 40.0 if hour == 3 else 10.0}))
+        late += bool(found.findings) and i >= 2880 * 2
+    assert late == 0  # after two days of it, 03:00 is expected to be busy
+    at_five = T0 + 2880 * 4 * 30 + 5 * 3600
+    found = [detector.observe(Sample(at_five + 30 * j, {"cpu_percent": 40.0})).findings
              for j in range(3)]
     assert found[-1]  # the same value at 05:00 is an anomaly
 
@@ -210,7 +212,7 @@ SPARSE = {("signal_stop", "price_action_1h"): 24}
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_every_injected_fault_is_alerted_within_10_rounds(fault: str) -> None:
-    start = 600
+    start = 601  # just after a signal of every plugin: the worst moment for a signal stop
     for plugin_id in plugin_ids():
         stream = samples(plugin_id, start + 40, fault=fault, start=start, seed=11)
         opened = [r for r in alerts_opened(stream, AnomalySettings()) if r >= start]

@@ -47,7 +47,9 @@ MAD_TO_SIGMA = 1.4826
 #: Weight of a new round once warm: ~200 rounds of memory (100 minutes at 30 s).
 ALPHA = 0.005
 SEASON_ALPHA = 0.05
-SEASON_AFTER = 30
+#: Rounds of one hour of the day (after warm-up) before its season counts:
+#: two days at the 30 s default.
+SEASON_AFTER = 240
 TREND_WINDOW = 12
 #: Gaps between new signals remembered for the silence detector.
 GAPS_KEPT = 24
@@ -60,7 +62,10 @@ class MetricSpec:
     centre or an absolute amount, whichever is wider. A ``counts`` metric is a
     rate of rare events (intents): its band is never narrower than the
     Poisson noise of the count behind it, so a few intents close together in
-    a quiet hour are not news."""
+    a quiet hour are not news. A ``log`` metric (latency) is learned on
+    ``ln(value + abs_floor)``: its noise is multiplicative and heavy-tailed,
+    so a band of robust deviations is only honest on that scale; there
+    ``rel_floor`` is in log units."""
 
     label: str
     unit: str
@@ -68,10 +73,17 @@ class MetricSpec:
     rel_floor: float
     abs_floor: float
     counts: bool = False
+    log: bool = False
+
+    def scaled(self, value: float) -> float:
+        return math.log(max(0.0, value) + self.abs_floor) if self.log else value
+
+    def unscaled(self, value: float) -> float:
+        return max(0.0, math.exp(value) - self.abs_floor) if self.log else max(0.0, value)
 
 
 METRICS: Mapping[str, MetricSpec] = {
-    "p95_latency_ms": MetricSpec("p95 latency", "ms", "high", 0.25, 0.002),
+    "p95_latency_ms": MetricSpec("p95 latency", "ms", "high", 0.25, 0.002, log=True),
     "error_rate": MetricSpec("error rate", "", "high", 0.25, 0.005),
     "signals_per_hour": MetricSpec("signals per hour", "/h", "both", 0.1, 2.0),
     "intents_per_hour": MetricSpec("intents per hour", "/h", "high", 0.25, 5.0, counts=True),
@@ -192,20 +204,28 @@ class Baseline:
         self.anomalous = False
 
     def expected(self, hour: int) -> float:
+        """The expected value at ``hour`` on the learning scale."""
         return self.center + (self.season[hour] if self.seen[hour] >= SEASON_AFTER else 0.0)
 
-    def half_width(self, sensitivity: float, expected: float, hours: float | None) -> float:
-        floor = max(self.spec.rel_floor * abs(expected), self.spec.abs_floor)
-        if self.spec.counts and hours:
+    def typical(self, hour: int) -> float:
+        """The expected value at ``hour`` in the metric's own unit."""
+        return self.spec.unscaled(self.expected(hour))
+
+    def floor(self, expected: float, hours: float | None = None) -> float:
+        spec = self.spec
+        if spec.log:
+            return spec.rel_floor
+        floor = max(spec.rel_floor * abs(expected), spec.abs_floor)
+        if spec.counts and hours:
             floor = max(floor, math.sqrt(abs(expected) * hours + 1.0) / hours)
-        return sensitivity * max(MAD_TO_SIGMA * self.spread, floor)
+        return floor
 
     def band(self, hour: int, sensitivity: float,
              hours: float | None = None) -> tuple[float, float]:
-        """The band of ``hour``; never below 0, since no metric here can be."""
+        """The band of ``hour`` in the metric's unit; never below 0, since no metric can be."""
         mid = self.expected(hour)
-        width = self.half_width(sensitivity, mid, hours)
-        return max(0.0, mid - width), mid + width
+        width = sensitivity * max(MAD_TO_SIGMA * self.spread, self.floor(mid, hours))
+        return self.spec.unscaled(mid - width), self.spec.unscaled(mid + width)
 
     def judge(self, value: float, low: float, high: float, k: int) -> bool:
         """Count this round against its band (before learning from it); True
@@ -220,14 +240,16 @@ class Baseline:
             self.anomalous = False
         return self.anomalous
 
-    def learn(self, value: float, hour: int) -> None:
+    def learn(self, raw: float, hour: int, seasonal: bool = True) -> None:
+        """Learn from this round; the season only once warm (``seasonal``), since
+        the first rounds of a plugin (indicators filling up) are not its day."""
+        value = self.spec.scaled(raw)
         season = self.season[hour] if self.seen[hour] >= SEASON_AFTER else 0.0
         if self.n == 0:
             self.center = value
         alpha = max(ALPHA, 1.0 / (self.n + 1))
         expected = self.center + season
-        width = max(MAD_TO_SIGMA * self.spread,
-                    self.spec.rel_floor * abs(expected), self.spec.abs_floor)
+        width = max(MAD_TO_SIGMA * self.spread, self.floor(expected))
         deviation = value - expected
         clipped = max(-CLIP * width, min(CLIP * width, deviation))
         self.spread += alpha * (abs(clipped) - self.spread)
@@ -236,8 +258,9 @@ class Baseline:
         mid = len(ordered) // 2
         median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
         self.center += alpha * (median - self.center)
-        self.seen[hour] += 1
-        self.season[hour] += SEASON_ALPHA * (clipped + season - self.season[hour])
+        if seasonal:
+            self.seen[hour] += 1
+            self.season[hour] += SEASON_ALPHA * (clipped + season - self.season[hour])
         self.n += 1
 
     def state(self) -> dict[str, Any]:
@@ -318,14 +341,14 @@ class Detector:
                 continue
             if base.n == 0:
                 bands.append(Band(name, value, None, None, None, 0, False))
-                base.learn(value, hour)
+                base.learn(value, hour, not warming)
                 continue
             low, high = base.band(hour, s.sensitivity, sample.rate_hours)
             bad = not warming and base.judge(value, low, high, s.consecutive)
-            bands.append(Band(name, value, low, high, base.expected(hour), base.out, bad))
+            bands.append(Band(name, value, low, high, base.typical(hour), base.out, bad))
             if bad:
                 found.append(_band_finding(name, value, low, high, base.out))
-            base.learn(value, hour)
+            base.learn(value, hour, not warming)
         found += self._silence(sample, warming)
         found += self._trend(sample, warming)
         return Assessment(tuple(bands), tuple(found), warming)
