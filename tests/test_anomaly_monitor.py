@@ -172,3 +172,16 @@ def test_a_bad_anomaly_setting_stops_the_host_with_a_line_naming_file_and_key(
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and f"{config}: anomaly.consecutive: got -1" in err
+
+
+def test_an_unreadable_saved_baseline_is_learned_afresh(
+    hosts: list[Host], dists: DistFactory, tmp_path: Path,
+) -> None:
+    from zepix_core.storage import Store
+
+    store = Store(tmp_path / "zepix.db")
+    store.save_baseline("sig", {"rounds": 50, "metrics": {"rss_mb": {"n": "x"}}}, 0.0)
+    store.close()
+    host = start(hosts, dists, tmp_path, FakeClock())
+    feed = host.monitor.watched["sig"].anomaly
+    assert feed is not None and feed.detector.rounds == 0

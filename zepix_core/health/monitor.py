@@ -27,6 +27,7 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import CallResult
@@ -110,13 +111,13 @@ class Monitor:
 
     def _baseline(self, plugin_id: str) -> PluginBaseline:
         """The plugin's anomaly feed, with the baselines an earlier run saved."""
-        feed = PluginBaseline(settings_for(self.host.config, plugin_id),
-                              self.host.clocks.monotonic)
-        saved = self.host.store.baseline(plugin_id)
+        settings = settings_for(self.host.config, plugin_id)
+        feed = PluginBaseline(settings, self.host.clocks.monotonic)
         try:
-            feed.detector.restore(saved or {})
+            feed.detector.restore(self.host.store.baseline(plugin_id) or {})
         except ValueError as exc:  # learn afresh rather than refuse to watch
-            log.warning("baseline not restored plugin=%s error=%s", plugin_id, exc)
+            log.warning("baseline not restored", extra=fields(plugin=plugin_id, error=str(exc)))
+            feed = PluginBaseline(settings, self.host.clocks.monotonic)
         return feed
 
     def detach(self, plugin_id: str) -> str | None:
