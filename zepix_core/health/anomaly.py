@@ -31,13 +31,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from zepix_core.contract.errors import ConfigError
-from zepix_core.contract.model import AlertLevel, HealthStatus
-from zepix_core.health.rules import SEVERITY, Breach, Verdict
 
 Side = Literal["high", "low", "both"]
 
@@ -410,20 +408,3 @@ def _duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
-
-
-def breaches(findings: Iterable[Finding]) -> list[Breach]:
-    """Findings as breaches: DEGRADED; a memory trend alerts HIGH."""
-    return [Breach("memory_trend" if f.kind == "memory_trend" else "anomaly",
-                   HealthStatus.DEGRADED, f.message, f.value, f.limit,
-                   alert=AlertLevel.HIGH if f.kind == "memory_trend" else None)
-            for f in findings]
-
-
-def with_anomalies(verdict: Verdict, found: Sequence[Breach]) -> Verdict:
-    """``verdict`` with anomaly breaches added; a DEAD plugin is not judged further."""
-    if not found or verdict.status is HealthStatus.DEAD:
-        return verdict
-    reasons = sorted((*verdict.reasons, *found), key=lambda b: SEVERITY.index(b.status))
-    status = min((verdict.status, HealthStatus.DEGRADED), key=SEVERITY.index)
-    return Verdict(status, tuple(reasons))

@@ -6,20 +6,23 @@ step shows within a round or two, where the fixed rules' one-hour window
 takes many), counts the intents it returns, turns the plugin's
 ``signals_processed`` counter into new signals per round and a rate, and hands
 the round to its ``Detector``. ``settings_for`` reads ``[anomaly]`` and
-``[plugins.<id>.anomaly]``.
+``[plugins.<id>.anomaly]``; ``breaches`` and ``with_anomalies`` put the
+detector's findings into the round's verdict beside the fixed rules.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from zepix_core.contract.errors import ConfigError
+from zepix_core.contract.model import AlertLevel, HealthStatus
 from zepix_core.execution.runner import CallResult
-from zepix_core.health.anomaly import AnomalySettings, Assessment, Detector, Sample
+from zepix_core.health.anomaly import AnomalySettings, Assessment, Detector, Finding, Sample
 from zepix_core.health.resources import ResourceSample
+from zepix_core.health.rules import SEVERITY, Breach, Verdict
 from zepix_core.health.sketch import WindowStats
 from zepix_core.loading.config import Config
 
@@ -126,3 +129,20 @@ class PluginBaseline:
         return {"enabled": self.enabled, "warming_up": self.last.warming,
                 "rounds_learned": self.detector.rounds,
                 "bands": {b.metric: b.record() for b in self.last.bands}}
+
+
+def breaches(findings: Iterable[Finding]) -> list[Breach]:
+    """Findings as breaches: DEGRADED; a memory trend alerts HIGH."""
+    return [Breach("memory_trend" if f.kind == "memory_trend" else "anomaly",
+                   HealthStatus.DEGRADED, f.message, f.value, f.limit,
+                   alert=AlertLevel.HIGH if f.kind == "memory_trend" else None)
+            for f in findings]
+
+
+def with_anomalies(verdict: Verdict, found: Sequence[Breach]) -> Verdict:
+    """``verdict`` with anomaly breaches added; a DEAD plugin is not judged further."""
+    if not found or verdict.status is HealthStatus.DEAD:
+        return verdict
+    reasons = sorted((*verdict.reasons, *found), key=lambda b: SEVERITY.index(b.status))
+    status = min((verdict.status, HealthStatus.DEGRADED), key=SEVERITY.index)
+    return Verdict(status, tuple(reasons))

@@ -32,8 +32,13 @@ from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.alerting import Alerting
-from zepix_core.health.anomaly import breaches, with_anomalies
-from zepix_core.health.baselines import PluginBaseline, check_settings, settings_for
+from zepix_core.health.baselines import (
+    PluginBaseline,
+    breaches,
+    check_settings,
+    settings_for,
+    with_anomalies,
+)
 from zepix_core.health.calls import Check, Outcome, run_checks
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
