@@ -116,6 +116,7 @@ def test_a_signal_stop_degrades_alerts_and_shows_against_its_band(
     assert (alert["kind"], alert["level"], alert["resolved"]) == ("anomaly", "WARNING", 0)
     bands = snap["anomaly"]["bands"]
     assert {"p95_latency_ms", "signals_per_hour", "intents_per_hour"} <= set(bands)
+    assert "rss_mb" not in bands  # in process: the host's memory, not the plugin's
     assert bands["signals_per_hour"]["low"] > 0 and bands["signals_per_hour"]["high"] > 0
 
     db = str(tmp_path / "zepix.db")
@@ -185,3 +186,31 @@ def test_an_unreadable_saved_baseline_is_learned_afresh(
     host = start(hosts, dists, tmp_path, FakeClock())
     feed = host.monitor.watched["sig"].anomaly
     assert feed is not None and feed.detector.rounds == 0
+
+
+def test_a_memory_trend_escalates_the_plugins_anomaly_alert_to_high(tmp_path: Path) -> None:
+    from zepix_core.health.alerting import Alerting
+    from zepix_core.health.anomaly import Finding
+    from zepix_core.health.baselines import breaches
+    from zepix_core.health.rules import Verdict
+    from zepix_core.storage import Store
+
+    clock = FakeClock()
+    store = Store(tmp_path / "zepix.db")
+    alerting = Alerting(store, {}, clock.monotonic, clock.time)
+    try:
+        band = Finding("rss_mb", "band", "anomaly: RSS 60 MB outside its band 38 MB .. 46 MB")
+        trend = Finding("rss_mb", "memory_trend", "memory grows 1 MB/min: RSS 60 MB reaches "
+                        "the 500 MB limit in about 7.3 h", 60.0, 500.0, 7.3 * 3600)
+        alerting.observe("p", Verdict(HealthStatus.DEGRADED, tuple(breaches([band]))))
+        clock.advance(30)  # inside the cooldown: only an escalation is news
+        alerting.observe("p", Verdict(HealthStatus.DEGRADED, tuple(breaches([band, trend]))))
+        [row] = store.alerts(plugin_id="p")
+        assert (row["kind"], row["level"]) == ("anomaly", "HIGH")
+        assert row["details"]["escalated_from"] == "WARNING" and "in about 7.3 h" in row["message"]
+        clock.advance(30)
+        alerting.observe("p", Verdict(HealthStatus.HEALTHY))
+        assert store.alerts(plugin_id="p")[0]["resolved"] == 1
+    finally:
+        alerting.close()
+        store.close()
