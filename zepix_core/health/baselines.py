@@ -114,7 +114,11 @@ class PluginBaseline:
         return int(counter - last if counter >= last else counter)  # a restart resets it
 
     def _rates(self) -> dict[str, float | None]:
-        if len(self._points) < 2 or self._points[-1][0] <= self._points[0][0]:
+        # Only over a full window: a rate over the first round or two after a
+        # (re)start is 0 or several times the usual for any strategy that signals
+        # every few rounds, and the restored baseline would judge it at once.
+        full = len(self._points) == self._points.maxlen
+        if not full or self._points[-1][0] <= self._points[0][0]:
             return {"signals_per_hour": None, "intents_per_hour": None}
         (t0, s0, i0), (t1, s1, i1) = self._points[0], self._points[-1]
         per_hour = 3600.0 / (t1 - t0)
