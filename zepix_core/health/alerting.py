@@ -39,8 +39,10 @@ SETTINGS = {"cooldown": 300.0, "webhook_url": None, "webhook_timeout": 10.0,
 HOST_ALERTS = "host"
 
 #: Breaches of one condition share a fingerprint, so a missed ping that turns
-#: into HUNG escalates the same alert instead of raising a second one.
-CONDITION = {"ping_missed": "responsiveness", "hung": "responsiveness", "dead": "liveness"}
+#: into HUNG escalates the same alert instead of raising a second one; a memory
+#: trend escalates the plugin's ``anomaly`` alert to HIGH.
+CONDITION = {"ping_missed": "responsiveness", "hung": "responsiveness", "dead": "liveness",
+             "memory_trend": "anomaly"}
 
 #: The alert kinds verdicts own: opened by a breach, resolved when it is gone.
 HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS)

@@ -35,6 +35,13 @@ from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.alerting import Alerting
+from zepix_core.health.baselines import (
+    PluginBaseline,
+    breaches,
+    settings_for,
+    with_anomalies,
+)
+from zepix_core.health.baselines import check_settings as check_anomaly_settings
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
 from zepix_core.health.shapes import PluginHealth
@@ -50,6 +57,8 @@ REAP_WAIT = 0.25
 #: Seconds of monotonic time between two retention prunes.
 PRUNE_EVERY = 3600.0
 DAY = 86400.0
+#: Rounds between two saves of a plugin's anomaly baselines (and at detach).
+SAVE_BASELINES_EVERY = 10
 
 
 def check_settings(config: Config) -> None:
@@ -96,6 +105,7 @@ class Watched:
     stuck: Future[Any] | None = None
     stuck_hook: str = ""
     stuck_since: float = 0.0
+    anomaly: PluginBaseline | None = None
 
 
 class Monitor:
@@ -114,6 +124,7 @@ class Monitor:
         self.stopping = False
         #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
         self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
+        check_anomaly_settings(ports.config)
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
@@ -123,13 +134,28 @@ class Monitor:
         reported = slot.meta.version if slot.meta else None
         self.watched[slot.plugin_id] = Watched(
             slot, health, thresholds_for(self.ports.config, slot.plugin_id), reported,
-            next_version=self.every, seen_version=reported)
+            next_version=self.every, seen_version=reported,
+            anomaly=self._baseline(slot.plugin_id))
+
+    def _baseline(self, plugin_id: str) -> PluginBaseline:
+        """The plugin's anomaly feed, with the baselines an earlier run saved."""
+        settings = settings_for(self.ports.config, plugin_id)
+        feed = PluginBaseline(settings, self.ports.clocks.monotonic)
+        try:
+            feed.detector.restore(self.ports.store.baseline(plugin_id) or {})
+        except ValueError as exc:  # learn afresh rather than refuse to watch
+            log.warning("baseline not restored", extra=fields(plugin=plugin_id, error=str(exc)))
+            feed = PluginBaseline(settings, self.ports.clocks.monotonic)
+        return feed
 
     def detach(self, plugin_id: str) -> str | None:
         """Stop watching a plugin; its open alerts resolve, unless the host is
         stopping (``stop``). Returns why no further call can reach the plugin
         (it is stuck in a call given up on), or None."""
         watched = self.watched.pop(plugin_id, None)
+        if watched is not None and watched.anomaly is not None:
+            self.ports.store.save_baseline(plugin_id, watched.anomaly.detector.state(),
+                                          self.ports.clocks.wall())
         if not self.stopping:
             self.alerting.forget(plugin_id, "plugin deactivated")
         if watched is None or not self._stuck(watched):
@@ -156,6 +182,8 @@ class Monitor:
         if watched is None:
             return
         watched.health.record_work(result, problem)
+        if watched.anomaly is not None:
+            watched.anomaly.record_work(result, problem)
         if result.ok and problem is None:
             watched.health.note_activity(self.ports.clocks.wall())
 
@@ -263,6 +291,7 @@ class Monitor:
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
                                   limits=w.limits, resources=resources,
                                   exit_detail=getattr(runner, "exit_description", None))
+        verdict = self._anomalies(w, verdict, now, resources)
         self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:
             log.info("health", extra=fields(
@@ -271,7 +300,23 @@ class Monitor:
         record = snapshot(w, verdict, resources, now)
         for annotate in self.annotators:
             record.update(annotate(w.slot.plugin_id))
+        if w.anomaly is not None:
+            record["anomaly"] = w.anomaly.record()
         return record
+
+    def _anomalies(self, w: Watched, verdict: Verdict, now: float,
+                   resources: ResourceSample) -> Verdict:
+        """Judge the round against the plugin's own baselines too (health/anomaly.py)."""
+        feed = w.anomaly
+        if feed is None or not feed.enabled or not w.slot.runner or not w.slot.runner.alive():
+            return verdict
+        metrics = w.health.metrics.values if w.health.metrics else None
+        found = feed.assess(feed.sample(now, metrics, resources, w.limits.memory_mb))
+        if w.rounds % SAVE_BASELINES_EVERY == 0:
+            self.ports.store.save_baseline(w.slot.plugin_id, feed.detector.state(), now)
+        verdict = with_anomalies(verdict, breaches(found.findings))
+        w.health.status, w.health.reasons = verdict.status, verdict.reasons
+        return verdict
 
     def _forget_inactive(self) -> None:
         """Alerts a previous host left open for plugins that are not active now

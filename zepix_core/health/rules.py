@@ -40,7 +40,7 @@ ALERT_LEVELS: Mapping[HealthStatus, AlertLevel] = {
 #: version changes) are raised and resolved by their owners, not by verdicts.
 BREACH_KINDS = frozenset({
     "dead", "hung", "ping_missed", "stale", "latency", "error_rate", "memory", "cpu",
-    "ping_failed", "ping_error", "self_test", "metrics",
+    "ping_failed", "ping_error", "self_test", "metrics", "anomaly", "memory_trend",
 })
 
 PingOutcome = Literal["ok", "failed", "error", "missed"]
@@ -125,17 +125,19 @@ class Observation:
 @dataclass(frozen=True)
 class Breach:
     """One rule that applied: the condition ``kind``, the status it implies,
-    a message for people, and the measured value against its limit."""
+    a message for people, and the measured value against its limit. ``alert``
+    overrides the level the status implies (a memory trend is DEGRADED, HIGH)."""
 
     kind: str
     status: HealthStatus
     message: str
     value: float | None = None
     limit: float | None = None
+    alert: AlertLevel | None = None
 
     @property
     def level(self) -> AlertLevel:
-        return ALERT_LEVELS[self.status]
+        return self.alert or ALERT_LEVELS[self.status]
 
 
 @dataclass(frozen=True)

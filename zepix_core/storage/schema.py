@@ -190,4 +190,13 @@ MIGRATIONS: list[str] = [
     """
     UPDATE events SET kind = 'canary_aborted' WHERE kind = 'canary_abortd';
     """,
+    # anomaly detection (issue 17): each plugin's learned baselines, as one JSON
+    # state, so a restarted host does not relearn from zero.
+    """
+    CREATE TABLE anomaly_baselines (
+        plugin_id  TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]

@@ -59,6 +59,9 @@ def _health(args: argparse.Namespace) -> int:
             show(args, [health_row(s) for s in snaps], HEALTH_COLUMNS, document=snaps)
             if not args.json and any(_shared(s) for s in snaps):
                 sys.stdout.write("\n" + HOST_NOTE)
+            if not args.json and args.plugin_id:
+                for snap in snaps:
+                    _bands(snap)
             return 0
         sys.stdout.write("\x1b[2J\x1b[H")  # clear the terminal, cursor home
         sys.stdout.write(f"zepix health  {time.strftime('%H:%M:%S')}  "
@@ -67,6 +70,33 @@ def _health(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + HOST_NOTE)
         sys.stdout.flush()
         time.sleep(args.watch)
+
+
+BAND_COLUMNS = ("metric", "value", "band", "center", "state")
+
+
+def band_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each metric of a snapshot against the band its baseline allows."""
+    anomaly = snap.get("anomaly") or {}
+    rows = []
+    for name, b in (anomaly.get("bands") or {}).items():
+        learning = anomaly.get("warming_up") or b.get("low") is None
+        state = ("ANOMALY" if b.get("anomalous") else "learning" if learning
+                 else f"out {b['rounds']} round(s)" if b.get("rounds") else "ok")
+        band = None if b.get("low") is None else f"{b['low']:.3g} .. {b['high']:.3g}"
+        rows.append({"metric": name, "value": b.get("value"), "band": band,
+                     "center": b.get("center"), "state": state})
+    return rows
+
+
+def _bands(snap: dict[str, Any]) -> None:
+    anomaly = snap.get("anomaly")
+    sys.stdout.write(f"\n{snap['plugin_id']}: metrics against their baseline bands")
+    if not anomaly or not anomaly.get("enabled"):
+        sys.stdout.write(" (anomaly detection off)\n")
+        return
+    sys.stdout.write(f" ({anomaly.get('rounds_learned', 0)} rounds learned)\n")
+    table(band_rows(snap), BAND_COLUMNS)
 
 
 def _shared(snap: dict[str, Any]) -> bool:
@@ -116,6 +146,7 @@ COMMANDS = [
     Command("health", "latest health snapshot per plugin (a dashboard)",
             "The newest snapshot the monitor wrote for each plugin: status, work metrics,\n"
             "latency percentiles, error rate, resources and the reasons for the status.\n"
+            "With ID, also each metric against the band of its learned baseline.\n"
             "Resource figures of in-process plugins are of the whole host process.",
             _health, _health_args, listing=True),
     Command("alerts", "recent alerts, newest first",
