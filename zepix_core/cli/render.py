@@ -8,32 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-#: Record fields holding epoch seconds, shown as ISO 8601 UTC.
-TIME_FIELDS = frozenset({
-    "timestamp", "ts", "activated_at", "deactivated_at", "first_seen", "last_active",
-    "fired_at", "last_sent_at", "resolved_at", "requested_at", "applied_at", "started_at",
-    "stopped_at", "heartbeat_at", "last_activity", "updated_at", "last_error_at",
-})
+from zepix_core.views.jsonable import TIME_FIELDS, iso, jsonable
 
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
-
-
-def jsonable(value: Any, key: str = "") -> Any:
-    """Times to ISO strings (by field name), enums and other objects to plain data."""
-    if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return iso(float(value))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
+__all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "sparkline", "table"]
 
 def emit_json(document: Any, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
@@ -71,3 +48,22 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
 def _cut(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None], width: int = 60) -> str:
+    """``values`` as one line of block characters, scaled from 0 to their maximum and
+    averaged into at most ``width`` cells; a cell without values is a space."""
+    if len(values) > width:
+        step = len(values) / width
+        groups = [values[int(i * step):int((i + 1) * step)] for i in range(width)]
+    else:
+        groups = [[v] for v in values]
+    cells = [[v for v in g if v is not None] for g in groups]
+    means = [sum(c) / len(c) if c else None for c in cells]
+    top = max((m for m in means if m is not None), default=0.0)
+    return "".join(" " if m is None else
+                   _BARS[0] if top <= 0 else _BARS[min(7, int(m / top * 7.999))]
+                   for m in means)

@@ -11,22 +11,11 @@ from zepix_core.cli.commands.base import Command, host_from, show, store_from
 from zepix_core.cli.render import table
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
+from zepix_core.views.records import history_rows, plugin_row, plugin_rows, timeline
 
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
-
-
-def plugin_row(slot: PluginSlot) -> dict[str, Any]:
-    meta = slot.meta.as_dict() if slot.meta else {}
-    return {
-        "id": slot.plugin_id, "distribution": slot.record.distribution,
-        "version": slot.version, "state": slot.state.value, "reason": slot.reason,
-        "reported_version": meta.get("version"), "requires_api": meta.get("requires_api"),
-        "requires": meta.get("requires", {}), "features": meta.get("features", []),
-        "isolation": slot.config.isolation, "entry_point": slot.record.value,
-    }
 
 
 # -- run -------------------------------------------------------------------
@@ -42,6 +31,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.interval is not None and args.interval <= 0:
         raise ZepixError("run: --interval must be > 0 seconds")
     host = host_from(args)
+    from zepix_core.api import start as start_api
+
+    server = start_api(host, host.interval(args.interval))  # a port in use stops us here
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())
     out = sys.stdout
@@ -50,14 +42,20 @@ def _run(args: argparse.Namespace) -> int:
         table([plugin_row(s) for s in slots], PLUGIN_COLUMNS, out=out)
         out.write(f"\n{len(host.active())} active; monitoring every "
                   f"{host.interval(args.interval):g}s (Ctrl-C stops)\n")
+        if server is not None:
+            out.write(f"HTTP API and dashboard: {server.url}/\n")
         out.flush()
 
     def each_round(summary: str) -> None:
         out.write(summary + "\n")
         out.flush()
 
-    host.run(once=args.once, duration=args.duration, interval=args.interval,
-             on_start=started, on_round=each_round)
+    try:
+        host.run(once=args.once, duration=args.duration, interval=args.interval,
+                 on_start=started, on_round=each_round)
+    finally:
+        if server is not None:
+            server.stop()
     out.write("shut down cleanly\n")
     return 0
 
@@ -67,21 +65,8 @@ def _plugins(args: argparse.Namespace) -> int:
     host = host_from(args)
     try:
         slots = host.discover()
-        recorded = host.store.statuses()
         running = {r["plugin_id"] for r in host.store.open_activations()}
-        rows = []
-        for slot in slots:
-            if slot.state is PluginState.DISCOVERED:  # resolved: a host activates it
-                slot.state = PluginState.ACTIVE
-            row = plugin_row(slot)
-            last = recorded.get(slot.plugin_id)
-            # Failures seen only at run time (activate raised, restarts exhausted)
-            # stay visible until the version changes or an operator restarts it.
-            if (last and last["state"] == PluginState.FAILED.value
-                    and last["version"] == slot.version and slot.state is PluginState.ACTIVE):
-                row["state"], row["reason"] = last["state"], last["reason"]
-            row["running"] = slot.plugin_id in running
-            rows.append(row)
+        rows = plugin_rows(slots, host.store.statuses(), running)
     finally:
         host.release()
     show(args, rows, PLUGIN_COLUMNS)
@@ -97,25 +82,14 @@ def _history_args(p: argparse.ArgumentParser) -> None:
                         "restarts, give-ups, breaker, operator requests)")
 
 
-def history_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "plugin_id": row["plugin_id"], "version": row["version"],
-        "activated_at": row["activated_at"], "deactivated_at": row["deactivated_at"],
-        "reason": row["deactivation_reason"] or row["activation_reason"],
-        "activation_reason": row["activation_reason"],
-        "deactivation_reason": row["deactivation_reason"],
-        "distribution": row["distribution"],
-    }
-
-
 def _history(args: argparse.Namespace) -> int:
     store = store_from(args)
     if args.events:
-        from zepix_core.cli.commands.supervision import TIMELINE_COLUMNS, timeline
+        from zepix_core.cli.commands.supervision import TIMELINE_COLUMNS
 
         show(args, timeline(store, args.plugin_id, args.limit), TIMELINE_COLUMNS)
         return 0
-    rows = [history_row(r) for r in store.history(args.plugin_id, args.limit)]
+    rows = history_rows(store, args.plugin_id, args.limit)
     show(args, rows, ("plugin_id", "version", "activated_at", "deactivated_at",
                       "activation_reason", "deactivation_reason"))
     return 0
