@@ -191,7 +191,9 @@ class AlertDispatcher:
 
     def _deliver(self, impl: pluggy.HookImpl, alert: Alert) -> None:
         error = ""
-        for attempt in range(self.retries + 1):
+        # A sink that retries through the retry framework itself gets one call.
+        attempts = 1 if getattr(impl.plugin, "retries_itself", False) else self.retries + 1
+        for attempt in range(attempts):
             if attempt:
                 self._sleep(self._rand() * min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
             try:
@@ -202,9 +204,9 @@ class AlertDispatcher:
                 self._report(alert, impl.plugin_name, True, None)
                 return
         log.warning("alert undelivered sink=%s plugin=%s kind=%s attempts=%d error=%s",
-                    impl.plugin_name, alert.plugin_id, alert.kind, self.retries + 1, error)
+                    impl.plugin_name, alert.plugin_id, alert.kind, attempts, error)
         self._report(alert, impl.plugin_name, False,
-                     f"{error} (after {self.retries + 1} attempts)")
+                     error if attempts == 1 else f"{error} (after {attempts} attempts)")
 
     def _report(self, alert: Alert, sink: str, delivered: bool, error: str | None) -> None:
         if self._on_result is None:

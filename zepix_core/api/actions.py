@@ -46,7 +46,7 @@ def actions(ctx: Context) -> APIRouter:
 
     @api.post("/retries/reset", summary="clear retry statistics")
     def reset_retries() -> JSONResponse:
-        raise HTTPException(409, "this host has no retry statistics to reset yet")
+        return document({"cleared_operations": ctx.store.reset_retry_stats()})
 
     @api.post("/snapshots", summary="persist a snapshot of every plugin now")
     def persist() -> JSONResponse:

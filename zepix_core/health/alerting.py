@@ -17,17 +17,20 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zepix_core.alerts.alertmanager import AlertmanagerSink
 from zepix_core.alerts.manager import AlertManager
 from zepix_core.alerts.sinks import AlertDispatcher, WebhookSink, build_host_manager
 from zepix_core.contract.errors import ConfigError, StorageError
 from zepix_core.contract.model import Alert, AlertLevel
 from zepix_core.health.rules import BREACH_KINDS, Verdict
+from zepix_core.retry import Retrier, RetryStats, policies_from_config
 from zepix_core.storage import Store
 
 log = logging.getLogger("zepix.alerts")
 
 _RANK = {level: rank for rank, level in enumerate(AlertLevel)}
-SETTINGS = {"cooldown": 300.0, "webhook_url": None}
+SETTINGS = {"cooldown": 300.0, "webhook_url": None, "alertmanager_url": None,
+            "alertmanager_resend": 60.0}
 
 #: Breaches of one condition share a fingerprint, so a missed ping that turns
 #: into HUNG escalates the same alert instead of raising a second one.
@@ -39,7 +42,7 @@ HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS
 
 class Alerting:
     def __init__(self, store: Store, settings: Mapping[str, Any], clock: Any, wall: Any,
-                 sinks: Sequence[object] = ()) -> None:
+                 sinks: Sequence[object] = (), retry: Mapping[str, Any] | None = None) -> None:
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise ConfigError(f"[alerts] has unknown key(s) {', '.join(unknown)}; known: "
@@ -48,7 +51,13 @@ class Alerting:
         self.wall = wall
         self.manager = AlertManager(clock, wall, float(settings.get("cooldown", 300.0)))
         url = settings.get("webhook_url")
-        extra = [*sinks, *([WebhookSink(str(url))] if url else [])]
+        self.retrier = Retrier(policies_from_config(retry or {}, "retry"),
+                               stats=RetryStats(store))
+        self.alertmanager = _alertmanager(settings, self.retrier, wall)
+        if self.alertmanager is not None:
+            self.alertmanager.restore(_open_records(store))
+        extra = [*sinks, *([WebhookSink(str(url))] if url else []),
+                 *([self.alertmanager] if self.alertmanager else [])]
         self.pm = build_host_manager(extra)
         self.dispatcher = AlertDispatcher(self.pm, on_result=self._delivered)
         self.manager.restore(_open_records(store))
@@ -110,6 +119,19 @@ class Alerting:
 
     def close(self, timeout: float = 5.0) -> None:
         self.dispatcher.close(timeout)
+        if self.alertmanager is not None:
+            self.alertmanager.close()
+
+
+def _alertmanager(settings: Mapping[str, Any], retrier: Retrier,
+                  wall: Any) -> AlertmanagerSink | None:
+    url = settings.get("alertmanager_url")
+    if not url:
+        return None
+    resend = settings.get("alertmanager_resend", 60.0)
+    if not isinstance(resend, (int, float)) or isinstance(resend, bool) or resend <= 0:
+        raise ConfigError(f"alerts.alertmanager_resend: got {resend!r}; expected seconds > 0")
+    return AlertmanagerSink(str(url), retrier, resend=float(resend), wall=wall)
 
 
 def _open_records(store: Store) -> list[dict[str, Any]]:

@@ -84,7 +84,8 @@ class Monitor:
         self.host = host
         self.sampler = ResourceSampler()
         self.alerting = Alerting(host.store, host.config.sections.get("alerts", {}),
-                                 host.clocks.monotonic, host.clocks.wall)
+                                 host.clocks.monotonic, host.clocks.wall,
+                                 retry=host.config.sections.get("retry", {}))
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
         self.every = max(1, int(host.config.host["self_test_every"]))
