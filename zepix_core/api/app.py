@@ -48,7 +48,9 @@ def build_app(ctx: Context) -> App:
         return JSONResponse({"status": "ok", "rounds": ctx.host.monitor.rounds,
                              "last_round_age_s": round(age, 3)})
 
-    @app.get("/metrics", summary="Prometheus text exposition", response_class=Response)
+    @app.get("/metrics", summary="Prometheus text exposition", response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+                              "description": "series named zepix_*"}})
     def prometheus() -> Response:
         return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 

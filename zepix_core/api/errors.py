@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+
+from zepix_core.contract.errors import describe
+from zepix_core.contract.logs import fields
+
+log = logging.getLogger("zepix.api")
 
 
 class Error(BaseModel):
@@ -27,6 +33,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _crash)
+
+
+async def _crash(request: Request, exc: Exception) -> JSONResponse:
+    log.error("api request failed", exc_info=exc,
+              extra=fields(method=request.method, path=request.url.path, error=describe(exc)))
+    return JSONResponse({"error": "internal error; the host's log has the traceback"},
+                        status_code=500)
 
 
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
