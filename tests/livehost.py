@@ -76,7 +76,7 @@ def live_host(home: Path, dists: DistFactory | None = None, config: str = "",
     thread = threading.Thread(target=host.run, kwargs={"interval": interval}, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: host.monitor.rounds >= 1, timeout=60)
+        wait_until(lambda: host.monitor.last_round is not None, timeout=60)  # one round done
         yield Live(host, server, home)
     finally:
         host.clocks.stop.set()
