@@ -203,3 +203,24 @@ def test_a_hung_plugin_shows_in_unhealthy_and_incidents(zepix_home: Path,
             found = wait_until(lambda: [p for p in http.get("/api/v1/incidents").json()
                                         if p["ended_at"]])
             assert found[0]["plugin_id"] == "stuck" and found[0]["worst"] in ("HUNG", "DEGRADED")
+
+
+def test_zepix_run_serves_the_api_and_says_where(zepix_home: Path) -> None:
+    (zepix_home / "zepix.toml").write_text(FAST, encoding="utf-8")
+    run = subprocess.Popen([str(Path(sys.executable).with_name("zepix")), "run",
+                            "--duration", "30", "--interval", "0.5"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        url = next(line.split(": ", 1)[1].strip() for line in run.stdout
+                   if line.startswith("HTTP API and dashboard: "))
+        with httpx.Client(base_url=url, timeout=30) as http:
+            wait_until(lambda: http.get("/healthz").status_code == 200)
+            assert "zepix_rounds_total" in http.get("/metrics").text
+            assert http.post("/api/v1/snapshots").status_code == 401
+            assert "<title>Zepix</title>" in http.get("/").text
+    finally:
+        run.terminate()
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err[-2000:]
+    assert "shut down cleanly" in out

@@ -34,6 +34,7 @@ class HostCollector(Collector):
         yield from self._work()
         yield from self._alerts()
         yield from self._rounds()
+        yield from self._retries()
 
     def _states(self) -> Iterator[Metric]:
         state = GaugeMetricFamily("zepix_plugin_state", "1 for the plugin's lifecycle state",
@@ -104,6 +105,26 @@ class HostCollector(Collector):
             took.add_metric([], seconds)
             age.add_metric([], max(0.0, time.time() - ended))
         yield from (rounds, took, age)
+
+
+    def _retries(self) -> Iterator[Metric]:
+        """The retry framework's statistics per operation (a bounded set of names)."""
+        families = {name: CounterMetricFamily(f"zepix_retry_{name}", help_text,
+                                              labels=["operation"])
+                    for name, help_text in RETRY_COUNTERS.items()}
+        for row in self.store.retry_stats():
+            for name, family in families.items():
+                family.add_metric([row["operation"]], float(row[name] or 0))
+        yield from families.values()
+
+
+RETRY_COUNTERS = {
+    "attempts": "tries of retried outbound operations",
+    "first_try_successes": "operations that succeeded at the first try",
+    "retry_successes": "operations that succeeded after retrying",
+    "exhausted": "operations that ran out of attempts",
+    "permanent_failures": "operations that failed in a way never retried",
+}
 
 
 def registry(host: Host, store: Store) -> CollectorRegistry:
