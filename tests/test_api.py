@@ -49,7 +49,8 @@ def test_reads_answer_with_the_cli_documents(zepix_home: Path) -> None:
         # Documents read from the database: the very same as the CLI prints.
         for path, args in (("/api/v1/history", ("history",)),
                            ("/api/v1/alerts", ("alerts",)),
-                           ("/api/v1/versions/combined_v3", ("versions", "combined_v3"))):
+                           ("/api/v1/versions/combined_v3", ("versions", "combined_v3")),
+                           ("/api/v1/retries", ("retries",))):
             assert http.get(path).json() == cli(*args), path
         health = http.get("/api/v1/health").json()
         assert {s["plugin_id"] for s in health} == set(BUNDLED)

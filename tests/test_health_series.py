@@ -15,6 +15,8 @@ import pytest
 
 from tests.retryserver import ScriptedServer
 from zepix_core.alerts.alertmanager import AlertmanagerSink
+from zepix_core.alerts.delivery import AlertDispatcher
+from zepix_core.alerts.sinks import build_host_manager
 from zepix_core.cli.main import main
 from zepix_core.cli.render import sparkline
 from zepix_core.contract.model import Alert, AlertLevel
@@ -113,29 +115,39 @@ def bodies(server: ScriptedServer) -> list[list[dict[str, Any]]]:
 
 def test_the_alertmanager_sink_fires_resends_retries_and_resolves() -> None:
     server = ScriptedServer([503])  # the first send fails once, then is retried
-    policy = Policy(strategy="fixed", base=0.01, max_delay=0.01, max_attempts=3, jitter=0.0)
+    policy = Policy(strategy="fixed", base=0.01, max_delay=0.01, max_attempts=3, jitter=False)
     retrier = Retrier({"sink.alertmanager": policy})
     sink = AlertmanagerSink(server.url.split("/hooks")[0], retrier, resend=0.2)
+    results: list[tuple[str, bool]] = []
+    dispatcher = AlertDispatcher(build_host_manager([sink], log_sink=False), retrier=retrier,
+                                 on_result=lambda a, name, ok, err: results.append((name, ok)))
+
+    def until(what: Any) -> None:
+        deadline = time.monotonic() + 20
+        while not what() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert what()
+
     try:
-        sink.alert_sink(alert())
+        dispatcher.submit(alert())
+        until(lambda: results)
+        assert results == [("alertmanager", True)] and len(server.requests) == 2  # 503, 200
         first = bodies(server)[-1][0]
         assert first["labels"] == {"alertname": "zepix_responsiveness", "plugin": "stuck",
                                    "kind": "responsiveness", "severity": "critical",
                                    "source": "zepix"}
         assert first["annotations"]["summary"] == "2 pings missed"
         assert first["endsAt"] > first["startsAt"]
-        assert len(server.requests) == 2  # 503, then 200
-        deadline = time.monotonic() + 20
-        while len(bodies(server)) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until(lambda: len(bodies(server)) >= 4)  # re-sent while firing
         resent = bodies(server)[-1][0]
         assert resent["startsAt"] == first["startsAt"] and resent["endsAt"] >= first["endsAt"]
-        sink.alert_sink(alert("resolved", resolved=True))
-        last = bodies(server)[-1][0]
-        assert last["labels"]["plugin"] == "stuck" and last["endsAt"] < resent["endsAt"]
-        assert sink.firing == []
-        stats = retrier.stats.outcomes
-        assert stats[0].operation == "sink.alertmanager" and stats[0].result == "retried"
+        dispatcher.submit(alert("resolved", resolved=True))
+        until(lambda: len(results) == 2)
+        last = next(b[0] for b in reversed(bodies(server)) if b[0]["endsAt"] < resent["endsAt"])
+        assert last["labels"]["plugin"] == "stuck" and sink.firing == []
+        assert retrier.stats.outcomes[0].operation == "sink.alertmanager"
+        assert retrier.stats.outcomes[0].result == "retried"
     finally:
+        dispatcher.close()
         sink.close()
         server.stop()

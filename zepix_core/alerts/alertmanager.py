@@ -42,8 +42,7 @@ class AlertmanagerSink:
     """Delivers alerts to the Alertmanager at ``url`` (its base, e.g. ``http://am:9093``)."""
 
     name = "alertmanager"
-    #: The dispatcher makes one call: the retry framework does the retrying.
-    retries_itself = True
+    retry_operation = OPERATION
 
     def __init__(self, url: str, retrier: Retrier, *, resend: float = 60.0,
                  timeout: float = 5.0, wall: Callable[[], float] = time.time) -> None:
@@ -72,11 +71,11 @@ class AlertmanagerSink:
                 payload = self._payload(alert.plugin_id, alert.kind, alert.level.value,
                                         alert.message, alert.timestamp)
             payload["endsAt"] = _iso(self.wall())
-            self.send([payload])
+            self.post([payload])
             return
         payload = self._remember(alert.plugin_id, alert.kind, alert.level.value,
                                  alert.message, alert.timestamp)
-        self.send([self._due(payload)])
+        self.post([self._due(payload)])
 
     def _remember(self, plugin_id: str, kind: str, level: str, message: str,
                   fired_at: float) -> dict[str, Any]:
@@ -104,11 +103,11 @@ class AlertmanagerSink:
     def _due(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {**payload, "endsAt": _iso(self.wall() + 4 * self.resend)}
 
-    def send(self, alerts: list[dict[str, Any]]) -> None:
+    def post(self, alerts: list[dict[str, Any]]) -> None:
+        """One POST; raises on failure (the caller retries)."""
         body = json.dumps(alerts).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "zepix-alerts"}
-        self.retrier.run(OPERATION, lambda: request(self.endpoint, body=body, headers=headers,
-                                                    timeout=self.timeout))
+        request(self.endpoint, body=body, headers=headers, timeout=self.timeout)
 
     def _resend_loop(self) -> None:
         while not self._stop.wait(self.resend):
@@ -117,7 +116,7 @@ class AlertmanagerSink:
             if not firing:
                 continue
             try:
-                self.send(firing)
+                self.retrier.run(OPERATION, lambda batch=firing: self.post(batch))  # type: ignore[misc]
             except RetryFailed as exc:
                 log.warning("alertmanager resend failed",
                             extra=fields(alerts=len(firing), error=str(exc)))

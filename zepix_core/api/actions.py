@@ -46,7 +46,7 @@ def actions(ctx: Context) -> APIRouter:
 
     @api.post("/retries/reset", summary="clear retry statistics")
     def reset_retries() -> JSONResponse:
-        return document({"cleared_operations": ctx.store.reset_retry_stats()})
+        return document({"reset": True, "operations": ctx.store.reset_retry_stats()})
 
     @api.post("/snapshots", summary="persist a snapshot of every plugin now")
     def persist() -> JSONResponse:

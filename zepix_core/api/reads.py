@@ -13,6 +13,7 @@ from zepix_core.api.errors import ERRORS
 from zepix_core.contract.api import API_VERSION
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
+from zepix_core.retry import policies_from_config, retry_report
 from zepix_core.versions.policy import Operator
 from zepix_core.versions.store import PluginStore
 from zepix_core.views.records import alert_rows, history_rows, plugin_rows, timeline
@@ -103,8 +104,7 @@ def reads(ctx: Context) -> APIRouter:
 
     @api.get("/retries", summary="retry statistics per operation (zepix retries --json)")
     def retries() -> JSONResponse:
-        # The rows ``zepix retries --json`` prints; that command's own shaping, when it
-        # lands with the retry issue, should move into views and be used here too.
-        return document(ctx.store.retry_stats())
+        policies = policies_from_config(ctx.host.config.sections.get("retry", {}))
+        return document(retry_report(ctx.store, policies))
 
     return api

@@ -85,7 +85,7 @@ class Monitor:
         self.sampler = ResourceSampler()
         self.alerting = Alerting(host.store, host.config.sections.get("alerts", {}),
                                  host.clocks.monotonic, host.clocks.wall,
-                                 retry=host.config.sections.get("retry", {}))
+                                 retrier=host.retrier)
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
         self.every = max(1, int(host.config.host["self_test_every"]))

@@ -41,6 +41,7 @@ from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, db_path
 from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
+from zepix_core.retry import retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.versions.reconcile import HostVersions
@@ -80,6 +81,9 @@ class Host:
         self.order: list[str] = []
         self.host_id = uuid.uuid4().hex
         self.started = False
+        #: Every outbound call of this host retries through it (``zepix_core.retry``).
+        self.retrier = retrier_from_config(config.sections.get("retry", {}), store,
+                                           str(config.path or "<defaults>"))
         self.monitor = Monitor(self)
         self.supervisor = Supervisor(self)
         self.versions = HostVersions(self)
@@ -359,6 +363,7 @@ class Host:
 
     def shutdown(self, reason: str = "shutdown") -> None:
         """Deactivate in reverse dependency order and close the host record."""
+        self.retrier.stop()   # waiting retries end now; their work is reported undelivered
         self.monitor.stop()
         self.supervisor.stop()
         self.versions.close()

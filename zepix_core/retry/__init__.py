@@ -11,12 +11,15 @@ monitoring round or the bar path: ``run`` sleeps between tries)::
     from zepix_core.retry import Retrier, RetryFailed, RetryStats, from_status
 
     retrier = Retrier(policies, stats=RetryStats(store, alert_after=3, on_streak=alert))
+    # a host has one already, built from [retry] by retrier_from_config: host.retrier
     try:
         rows = retrier.run("sync", lambda: copy_trades(central))
     except RetryFailed as exc:       # exhausted, permanent, or stopped by shutdown
         log.warning("sync failed", extra=fields(error=str(exc)))
         exc.outcome.result           # "exhausted" | "permanent" | "stopped"
 
+An asyncio caller (python-telegram-bot) awaits ``retrier.run_async(operation,
+coroutine_function)`` instead: the same policy, with ``asyncio.sleep`` waits.
 ``fn`` signals failure by raising. ``classify`` sorts exceptions from urllib,
 http.client, socket, ssl, DB-API drivers and python-telegram-bot; an HTTP
 answer becomes an exception with ``from_status(status, headers)`` (429 ->
@@ -53,7 +56,8 @@ from zepix_core.retry.policy import (
     policies_from_config,
     policy_for,
 )
-from zepix_core.retry.retrier import Retrier, RetryFailed
+from zepix_core.retry.report import retry_report
+from zepix_core.retry.retrier import Retrier, RetryFailed, retrier_from_config
 from zepix_core.retry.stats import OnStreak, Outcome, RetryBook, RetryStats, by_category
 from zepix_core.retry.waits import delays
 
@@ -61,5 +65,6 @@ __all__ = [
     "GLOBAL_DEFAULTS", "OPERATIONS", "STRATEGIES", "Category", "Classified", "Classifier",
     "OnStreak", "OutboundError", "Outcome", "Policy", "Retrier", "RetryBook", "RetryFailed",
     "RetryStats", "alert_after", "by_category", "classify", "delays", "from_status",
-    "parse_retry_after", "policies_from_config", "policy_for", "status_category",
+    "parse_retry_after", "policies_from_config", "policy_for", "retrier_from_config", "retry_report",
+    "status_category",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zepix_core.contract.model import PluginState
+from zepix_core.contract.redact import redact_text
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.storage import Row, Store
 
@@ -65,9 +66,19 @@ def alert_row(row: Mapping[str, Any], deliveries: list[Row]) -> dict[str, Any]:
         "kind": row["kind"], "resolved_at": row["resolved_at"],
         "repeats": row["repeats"], "last_sent_at": row["last_sent_at"],
         "delivered": all(d["delivered"] for d in deliveries) if deliveries else None,
-        "deliveries": [{"sink": d["sink"], "delivered": bool(d["delivered"]),
-                        "error": d["error"], "timestamp": d["ts"]} for d in deliveries],
+        # Rows written before redaction existed may hold a webhook's secret path.
+        "deliveries": [{"sink": _shown_sink(d["sink"]), "delivered": bool(d["delivered"]),
+                        "error": d["error"] and redact_text(d["error"]), "timestamp": d["ts"]}
+                       for d in deliveries],
     }
+
+
+def _shown_sink(name: str) -> str:
+    """A sink name without secrets; older webhook names were ``webhook:host:port/path``."""
+    kind, _, rest = name.partition(":")
+    if kind == "webhook" and rest and "://" not in rest:
+        return redact_text(f"webhook:http://{rest}").replace("http://", "", 1)
+    return redact_text(name)
 
 
 def alert_rows(store: Store, plugin_id: str | None = None, unresolved: bool = False,
