@@ -15,6 +15,8 @@ def zepix_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("ZEPIX_HOME", str(home))
     monkeypatch.setenv("ZEPIX_DB", str(home / "zepix.db"))
+    # Every host a test starts serves its HTTP API on a free loopback port, never 8787.
+    monkeypatch.setenv("ZEPIX_HTTP_LISTEN", "127.0.0.1:0")
     return home
 
 

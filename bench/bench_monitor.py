@@ -144,7 +144,7 @@ def _zepix() -> list[str]:
 def idle_cpu(duration: float) -> dict[str, float]:
     """CPU of a real ``zepix run`` with the bundled plugins at a 1 s interval."""
     with _home() as home:
-        env = {**os.environ, "ZEPIX_DB": str(home / "zepix.db")}
+        env = {**os.environ, "ZEPIX_DB": str(home / "zepix.db"), "ZEPIX_HTTP_LISTEN": ""}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         begun = time.monotonic()
         proc = subprocess.Popen([*_zepix(), "run", "--duration", f"{duration:g}",

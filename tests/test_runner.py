@@ -98,3 +98,21 @@ def test_a_closed_runner_refuses_calls(runner: InProcessRunner, gate: Gate) -> N
     assert not runner.alive()
     with pytest.raises(PluginDead, match="plugin gate is stopped"):
         runner.submit("get_metrics", {}).result(0)
+
+
+def test_a_batch_reports_each_call_its_own_duration_not_the_wait_behind_another(
+        runner: InProcessRunner, gate: Gate) -> None:
+    pm = pluggy.PluginManager("zepix")
+    pm.add_hookspecs(PluginSpec)
+    quick = Gate()
+    pm.register(quick, name="quick")
+    other = InProcessRunner("quick", pm)
+    try:
+        threading.Timer(0.6, gate.release.set).start()
+        slow, fast = call_many([(runner, "health_ping", {"now": 1.0}, 5.0),
+                                (other, "get_metrics", {}, 5.0)])
+        assert slow.ok and fast.ok
+        # The quick answer was collected after the slow one, but took far less.
+        assert slow.duration >= 0.5 and fast.duration < slow.duration / 2
+    finally:
+        other.close(1.0)

@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
-#: Record fields holding epoch seconds, shown as ISO 8601 UTC.
-TIME_FIELDS = frozenset({
-    "timestamp", "ts", "activated_at", "deactivated_at", "first_seen", "last_active",
-    "fired_at", "last_sent_at", "resolved_at", "requested_at", "applied_at", "started_at",
-    "stopped_at", "heartbeat_at", "last_activity", "updated_at", "last_error_at",
-})
+from zepix_core.views.jsonable import TIME_FIELDS, iso, jsonable
 
-
-def iso(ts: float | None) -> str | None:
-    """ISO 8601 UTC; None for no time or one no calendar can show (NaN, year 58883)."""
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def jsonable(value: Any, key: str = "") -> Any:
-    """Times to ISO strings (by field name), enums and other objects to plain data."""
-    if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return iso(float(value))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
+__all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "sparkline", "table"]
 
 def emit_json(document: Any, out: TextIO | None = None) -> None:
     """One strict JSON document (no NaN, no Infinity) and a newline."""
@@ -90,3 +59,22 @@ def wrapped(name: str, value: Any, indent: int = 0, width: int = 76) -> str:
     head = " " * indent + f"{name + ':':<14} "
     lines = _wrap(_cell(value, name), max(20, width - len(head)))
     return head + ("\n" + " " * len(head)).join(lines) + "\n"
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None], width: int = 60) -> str:
+    """``values`` as one line of block characters, scaled from 0 to their maximum and
+    averaged into at most ``width`` cells; a cell without values is a space."""
+    if len(values) > width:
+        step = len(values) / width
+        groups = [values[int(i * step):int((i + 1) * step)] for i in range(width)]
+    else:
+        groups = [[v] for v in values]
+    cells = [[v for v in g if v is not None] for g in groups]
+    means = [sum(c) / len(c) if c else None for c in cells]
+    top = max((m for m in means if m is not None), default=0.0)
+    return "".join(" " if m is None else
+                   _BARS[0] if top <= 0 else _BARS[min(7, int(m / top * 7.999))]
+                   for m in means)

@@ -168,17 +168,28 @@ class InProcessRunner:
 
 def wait(
     plugin_id: str, hook: str, future: Future[Any], deadline: float, started: float,
-    clock: Clock = time.monotonic,
+    clock: Clock = time.monotonic, done: list[float] | None = None,
 ) -> CallResult:
-    """Wait for a submitted call until the monotonic ``deadline``."""
+    """Wait for a submitted call until the monotonic ``deadline``. ``done`` (from
+    ``stamp``) holds when the call finished, so its duration is its own, not the
+    time it waited behind another plugin's slower call in a batch."""
     try:
         value = future.result(timeout=max(0.0, deadline - clock()))
     except FutureTimeout:
         future.cancel()  # if it has not started yet, it never will
         return CallResult.missed(plugin_id, hook, deadline - started, clock() - started)
     except BaseException as exc:  # noqa: BLE001 - the plugin's own exception, via the future
-        return CallResult(plugin_id, hook, error=describe(exc), duration=clock() - started)
-    return CallResult(plugin_id, hook, value=value, duration=clock() - started)
+        took = (done[0] if done else clock()) - started
+        return CallResult(plugin_id, hook, error=describe(exc), duration=took)
+    return CallResult(plugin_id, hook, value=value,
+                      duration=(done[0] if done else clock()) - started)
+
+
+def stamp(future: Future[Any], clock: Clock) -> list[float]:
+    """A list that receives the monotonic time ``future`` finished at."""
+    box: list[float] = []
+    future.add_done_callback(lambda _: box.append(clock()))
+    return box
 
 
 def call(

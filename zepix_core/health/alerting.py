@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zepix_core.alerts.alertmanager import AlertmanagerSink
 from zepix_core.alerts.delivery import AlertDispatcher
 from zepix_core.alerts.manager import AlertManager
 from zepix_core.alerts.sinks import WebhookSink, build_host_manager, webhook_headers
@@ -33,7 +34,8 @@ log = logging.getLogger("zepix.alerts")
 
 _RANK = {level: rank for rank, level in enumerate(AlertLevel)}
 SETTINGS = {"cooldown": 300.0, "webhook_url": None, "webhook_timeout": 10.0,
-            "webhook_headers_file": None, "webhook_headers_env": None}
+            "webhook_headers_file": None, "webhook_headers_env": None,
+            "alertmanager_url": None, "alertmanager_resend": 60.0}
 
 #: The plugin id of alerts about the host itself (an outbound operation failing).
 HOST_ALERTS = "host"
@@ -58,9 +60,14 @@ class Alerting:
         self.store = store
         self.wall = wall
         self.manager = AlertManager(clock, wall, float(settings.get("cooldown", 300.0)))
-        self.pm = build_host_manager([*sinks, *_webhook(settings)])
+        retrier = retrier if retrier is not None else Retrier()
+        self.alertmanager = _alertmanager(settings, retrier, wall)
+        extra = [*_webhook(settings), *([self.alertmanager] if self.alertmanager else [])]
+        self.pm = build_host_manager([*sinks, *extra])
         self.dispatcher = AlertDispatcher(self.pm, on_result=self._delivered, retrier=retrier)
         self.dispatcher.retrier.stats.on_streak = self._retry_streak
+        if self.alertmanager is not None:  # alerts a previous host left firing
+            self.alertmanager.restore(_open_records(store))
         self.manager.restore(_open_records(store))
         # AlertManager is not thread safe; crash callbacks raise alerts from worker
         # watcher threads while a round may be observing verdicts.
@@ -129,6 +136,19 @@ class Alerting:
 
     def close(self, timeout: float = 5.0) -> None:
         self.dispatcher.close(timeout)
+        if self.alertmanager is not None:
+            self.alertmanager.close()
+
+
+def _alertmanager(settings: Mapping[str, Any], retrier: Retrier,
+                  wall: Any) -> AlertmanagerSink | None:
+    url = settings.get("alertmanager_url")
+    if not url:
+        return None
+    resend = settings.get("alertmanager_resend", 60.0)
+    if not isinstance(resend, (int, float)) or isinstance(resend, bool) or resend <= 0:
+        raise ConfigError(f"alerts.alertmanager_resend: got {resend!r}; expected seconds > 0")
+    return AlertmanagerSink(str(url), retrier, resend=float(resend), wall=wall)
 
 
 def _webhook(settings: Mapping[str, Any]) -> list[WebhookSink]:

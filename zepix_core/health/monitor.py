@@ -42,9 +42,11 @@ from zepix_core.health.baselines import (
     with_anomalies,
 )
 from zepix_core.health.baselines import check_settings as check_anomaly_settings
+from zepix_core.health.histogram import HookLatency
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
 from zepix_core.health.shapes import PluginHealth
+from zepix_core.health.sketch import LatencySnapshot
 from zepix_core.loading.config import Config
 from zepix_core.loading.resolution import parse_meta
 from zepix_core.retry import Retrier
@@ -125,12 +127,21 @@ class Monitor:
         #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
         self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
         check_anomaly_settings(ports.config)
+        #: What /metrics reads at scrape time: hook latencies, intents per plugin, the
+        #: last round (wall time it ended, its duration in seconds) and each plugin's
+        #: latest snapshot record.
+        self.latency = HookLatency()
+        self.intents: Counter[str] = Counter()
+        self.last_round: tuple[float, float] | None = None
+        self.latest: dict[str, dict[str, Any]] = {}
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
         clocks = self.ports.clocks
         health = PluginHealth(slot.plugin_id, clock=clocks.monotonic, wall=clocks.wall)
         health.note_activity(clocks.wall())
+        if self.rounds == 0:  # the host is starting: carry the windows over a restart
+            self._restore(slot.plugin_id, health)
         reported = slot.meta.version if slot.meta else None
         self.watched[slot.plugin_id] = Watched(
             slot, health, thresholds_for(self.ports.config, slot.plugin_id), reported,
@@ -147,6 +158,17 @@ class Monitor:
             log.warning("baseline not restored", extra=fields(plugin=plugin_id, error=str(exc)))
             feed = PluginBaseline(settings, self.ports.clocks.monotonic)
         return feed
+
+    def _restore(self, plugin_id: str, health: PluginHealth) -> None:
+        """Seed the latency and error window from the plugin's latest snapshot, when it
+        is recent enough to still be inside the window."""
+        snap = self.ports.store.latest_snapshot(plugin_id)
+        if snap is None or not snap.get("calls"):
+            return
+        latency = snap.get("latency_ms") or {}
+        health.work.seed(self.ports.clocks.wall() - float(snap["timestamp"]), LatencySnapshot(
+            latency.get("p50"), latency.get("p95"), latency.get("p99"), int(snap["calls"]),
+            int(snap.get("errors") or 0), float(snap.get("error_rate") or 0.0)))
 
     def detach(self, plugin_id: str) -> str | None:
         """Stop watching a plugin; its open alerts resolve, unless the host is
@@ -184,6 +206,7 @@ class Monitor:
         watched.health.record_work(result, problem)
         if watched.anomaly is not None:
             watched.anomaly.record_work(result, problem)
+        self.latency.observe(result.plugin_id, result.hook, result.duration)
         if result.ok and problem is None:
             watched.health.note_activity(self.ports.clocks.wall())
 
@@ -214,7 +237,34 @@ class Monitor:
         if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
             self.prune()
         took = (clocks.monotonic() - started) * 1000
+        self.last_round = (clocks.wall(), took / 1000)
+        self.latest = {s["plugin_id"]: s for s in snapshots}
         return self._summary(snapshots, took)
+
+    def persist_now(self) -> list[dict[str, Any]]:
+        """Write a snapshot of every watched plugin now, without calling it: its last
+        round's record with the latency window, error counts and annotations as of
+        now (the caller holds the host's loop, so no round runs meanwhile)."""
+        now = self.ports.clocks.wall()
+        records = []
+        for pid, w in list(self.watched.items()):
+            last = self.latest.get(pid)
+            if last is None:
+                continue
+            latency = w.health.work.snapshot()
+            record = {**last, "timestamp": now, "persisted": "on request",
+                      "latency_ms": {"p50": latency.p50_ms, "p95": latency.p95_ms,
+                                     "p99": latency.p99_ms},
+                      "calls": latency.calls, "errors": latency.errors,
+                      "error_rate": latency.error_rate, "ping_misses": w.health.misses,
+                      "last_activity": w.health.last_activity}
+            for annotate in self.annotators:
+                record.update(annotate(pid))
+            records.append(record)
+        if records:
+            self.ports.store.save_snapshots(now, records)
+            self.latest.update({r["plugin_id"]: r for r in records})
+        return records
 
     def _plan(self, w: Watched, now: float) -> list[HookCall]:
         timeout = w.slot.config.ping_timeout
@@ -238,8 +288,12 @@ class Monitor:
             w.slot.plugin_id, "health_ping",
             error=f"{PluginBusy.__name__}: {w.stuck_hook} still running after {held:.1f}s"))
 
+    def count_intents(self, plugin_ids: Sequence[str]) -> None:
+        self.intents.update(plugin_ids)
+
     def _record(self, w: Watched, outcome: Outcome) -> None:
         for result in outcome.results:
+            self.latency.observe(result.plugin_id, result.hook, result.duration)
             if result.hook == "health_ping":
                 w.health.record_ping(result)
             elif result.hook == "get_metrics":

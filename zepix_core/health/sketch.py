@@ -59,15 +59,15 @@ class Sketch:
         self.zeros = 0
         self.count = 0
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, times: int = 1) -> None:
         if not math.isfinite(value):
             raise ValueError(f"cannot record a non-finite value: {value}")
-        self.count += 1
+        self.count += times
         if value < self.min_value:
-            self.zeros += 1
+            self.zeros += times
             return
         key = math.ceil(math.log(value) / self._log_gamma)
-        self.buckets[key] = self.buckets.get(key, 0) + 1
+        self.buckets[key] = self.buckets.get(key, 0) + times
         if len(self.buckets) > self.max_buckets:
             self._collapse()
 
@@ -154,6 +154,28 @@ class WindowStats:
             slot.sketch.add(duration_s)
             slot.calls += 1
             slot.errors += error
+
+    def seed(self, age: float, snap: LatencySnapshot) -> None:
+        """Refill the window from a summary taken ``age`` seconds ago (a host restarted):
+        ``snap.calls`` values placed so that p50, p95 and p99 read back as in ``snap``,
+        ``snap.errors`` of them errors, all in the sub-window of that moment, so they
+        age out of the window as the real calls would have."""
+        if snap.calls <= 0 or snap.p50_ms is None or age >= self.window:
+            return
+        ranks = [math.floor(q * (snap.calls - 1)) + 1 for q in (0.50, 0.95, 0.99)]
+        values = [v / 1000.0 for v in (snap.p50_ms, snap.p95_ms or snap.p50_ms,
+                                       snap.p99_ms or snap.p95_ms or snap.p50_ms)]
+        counts = [ranks[0], ranks[1] - ranks[0], snap.calls - ranks[1]]
+        epoch = math.floor((self._clock() - max(0.0, age)) / self._width)
+        with self._lock:
+            slot = self._ring[epoch % self.slots]
+            if slot is None or slot.epoch != epoch:
+                slot = self._ring[epoch % self.slots] = _Slot(epoch, self._new_sketch())
+            for value, times in zip(values, counts, strict=True):
+                if times > 0:
+                    slot.sketch.add(value, times)
+            slot.calls += snap.calls
+            slot.errors += min(snap.errors, snap.calls)
 
     def _live(self) -> Iterable[_Slot]:
         now = math.floor(self._clock() / self._width)

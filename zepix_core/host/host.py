@@ -370,6 +370,7 @@ class Host:
                 active = {r.plugin_id for r in runners}
                 runners += self.versions.shadow_runners()  # canaries: same bar, in shadow
                 found = self.dispatcher.feed(runners, [bar])
+                self.monitor.count_intents([i.plugin_id for i in found if i.plugin_id in active])
                 self.versions.on_intents(found)
                 bars += 1
                 intents += sum(1 for i in found if i.plugin_id in active)

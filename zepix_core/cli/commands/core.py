@@ -25,19 +25,9 @@ from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
 from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Store
+from zepix_core.views.records import history_row, history_rows, plugin_row, plugin_rows, timeline
 
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
-
-
-def plugin_row(slot: PluginSlot) -> dict[str, Any]:
-    meta = slot.meta.as_dict() if slot.meta else {}
-    return {
-        "id": slot.plugin_id, "distribution": slot.record.distribution,
-        "version": slot.version, "state": slot.state.value, "reason": slot.reason,
-        "reported_version": meta.get("version"), "requires_api": meta.get("requires_api"),
-        "requires": meta.get("requires", {}), "features": meta.get("features", []),
-        "isolation": slot.config.isolation, "entry_point": slot.record.value,
-    }
 
 
 # -- run -------------------------------------------------------------------
@@ -55,6 +45,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration >= 0):
         raise ZepixError("run: --duration must be >= 0 seconds, and finite")
     host = host_from(args)
+    from zepix_core.api import start as start_api
+
+    server = start_api(host, host.interval(args.interval))  # a port in use stops us here
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())
     out = sys.stdout
@@ -64,14 +57,20 @@ def _run(args: argparse.Namespace) -> int:
         schedule = _schedule(args, host.interval(args.interval))
         out.write(f"\n{len(host.active())} active; {schedule}\n"
                   f"database {host.store.path}; plugin store {store_dir(host.store.path)}\n")
+        if server is not None:
+            out.write(f"HTTP API and dashboard: {server.url}/\n")
         out.flush()
 
     def each_round(summary: str) -> None:
         out.write(summary + "\n")
         out.flush()
 
-    host.run(once=args.once, duration=args.duration, interval=args.interval,
-             on_start=started, on_round=each_round)
+    try:
+        host.run(once=args.once, duration=args.duration, interval=args.interval,
+                 on_start=started, on_round=each_round)
+    finally:
+        if server is not None:
+            server.stop()
     out.write("shut down cleanly\n")
     return 0
 
@@ -102,7 +101,9 @@ def _plugins(args: argparse.Namespace) -> int:
             known = ", ".join(sorted({s.plugin_id for s in slots})) or "none"
             raise ZepixError(f"plugins: no plugin '{args.plugin_id}' is installed "
                              f"(installed: {known})")
-        rows = _plugin_rows(host.store, slots)
+        running = {r["plugin_id"] for r in host.store.open_activations()}
+        latest = {r["plugin_id"]: r for r in host.store.latest_snapshots()}
+        rows = plugin_rows(slots, host.store.statuses(), running, latest)
     finally:
         host.release()
     if args.plugin_id:
@@ -117,46 +118,6 @@ def _plugins(args: argparse.Namespace) -> int:
     broken = [r for r in rows if r["state"] in (PluginState.REJECTED.value,
                                                  PluginState.FAILED.value)]
     return 1 if args.check and broken else 0
-
-
-def _plugin_rows(store: Store, slots: list[PluginSlot]) -> list[dict[str, Any]]:
-    recorded = store.statuses()
-    running = {r["plugin_id"] for r in store.open_activations()}
-    health = {r["plugin_id"]: r for r in store.latest_snapshots()}
-    rows = []
-    for slot in slots:
-        row = plugin_row(slot)
-        if slot.state is PluginState.DISCOVERED:  # resolved: a host activates it
-            row["state"] = PluginState.ACTIVE.value
-        last = recorded.get(slot.plugin_id)
-        # Failures seen only at run time (activate raised, restarts exhausted)
-        # stay visible until the version changes or an operator restarts it.
-        if (last and last["state"] == PluginState.FAILED.value
-                and last["version"] == slot.version and row["state"] == "ACTIVE"):
-            row["state"], row["reason"] = last["state"], last["reason"]
-        seen = health.get(slot.plugin_id)
-        trouble = _health_trouble(seen) if seen and seen.get("version") == slot.version else None
-        if trouble and row["state"] == PluginState.ACTIVE.value:
-            row["reason"] = trouble if not row["reason"] else f"{row['reason']}; {trouble}"
-        row["running"] = slot.plugin_id in running
-        row["hooks"] = list(getattr(slot.runner, "hooks", []))
-        row["settings"] = [{**s.as_dict(), "value": slot.values.get(s.name, s.default)}
-                           for s in slot.settings or ()]
-        rows.append(row)
-    return rows
-
-
-def _health_trouble(snapshot: Mapping[str, Any]) -> str | None:
-    """What the last health snapshot holds against the plugin: its status if not HEALTHY,
-    and hooks that answered in a wrong shape."""
-    parts = []
-    if snapshot.get("status") not in ("HEALTHY", None):
-        reasons = "; ".join(str(r) for r in snapshot.get("reasons") or [])
-        parts.append(f"last health {snapshot['status']}" + (f": {reasons}" if reasons else ""))
-    for hook, errors in sorted((snapshot.get("hook_errors") or {}).items()):
-        if isinstance(errors, Mapping) and errors.get("wrong_shape"):
-            parts.append(f"{hook} answered in a wrong shape: {errors.get('last_message')}")
-    return "; ".join(parts) or None
 
 
 def _range(setting: Mapping[str, Any]) -> str | None:
@@ -221,26 +182,15 @@ def _history_args(p: argparse.ArgumentParser) -> None:
                         "restarts, give-ups, breaker, operator requests)")
 
 
-def history_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "plugin_id": row["plugin_id"], "version": row["version"],
-        "activated_at": row["activated_at"], "deactivated_at": row["deactivated_at"],
-        "reason": row["deactivation_reason"] or row["activation_reason"],
-        "activation_reason": row["activation_reason"],
-        "deactivation_reason": row["deactivation_reason"],
-        "distribution": row["distribution"],
-    }
-
-
 def _history(args: argparse.Namespace) -> int:
     store = store_from(args)
     plugin_id = plugin_filter(args)
     if args.events:
-        from zepix_core.cli.commands.supervision import TIMELINE_COLUMNS, timeline
+        from zepix_core.cli.commands.supervision import TIMELINE_COLUMNS
 
         show(args, timeline(store, plugin_id, args.limit, args.since), TIMELINE_COLUMNS)
         return 0
-    rows = [history_row(r) for r in store.history(plugin_id, args.limit, args.since)]
+    rows = history_rows(store, plugin_id, args.limit, args.since)
     show(args, rows, ("plugin_id", "version", "activated_at", "deactivated_at",
                       "activation_reason", "deactivation_reason"))
     return 0

@@ -9,7 +9,9 @@ from typing import Any
 
 from zepix_core.cli.commands.base import Command, filter_args, plugin_filter, show, store_from
 from zepix_core.cli.render import table
-from zepix_core.contract.redact import redact_text
+from zepix_core.contract.errors import ZepixError
+from zepix_core.storage import Store
+from zepix_core.views.records import alert_rows
 
 HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
@@ -48,10 +50,16 @@ def _health_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("plugin_id", nargs="?", metavar="ID", help="only this plugin")
     p.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="S",
                    help="redraw every S seconds (default 2) until Ctrl-C")
+    p.add_argument("--hours", type=float, metavar="H",
+                   help="with ID: its p95 and error rate over the last H hours (1-168)")
+    p.add_argument("--incidents", action="store_true",
+                   help="periods of non-HEALTHY status over the last --hours (default 24)")
 
 
 def _health(args: argparse.Namespace) -> int:
     store = store_from(args)
+    if args.incidents or args.hours is not None:
+        return _over_time(args, store)
     while True:
         snaps = [s for s in store.latest_snapshots()
                  if args.plugin_id in (None, s["plugin_id"])]
@@ -97,6 +105,15 @@ def _bands(snap: dict[str, Any]) -> None:
         return
     sys.stdout.write(f" ({anomaly.get('rounds_learned', 0)} rounds learned)\n")
     table(band_rows(snap), BAND_COLUMNS)
+def _over_time(args: argparse.Namespace, store: Store) -> int:
+    from zepix_core.cli.commands.trends import show_incidents, show_series
+
+    if args.incidents:
+        args.hours = 24.0 if args.hours is None else args.hours
+        return show_incidents(args, store)
+    if args.plugin_id is None:
+        raise ZepixError("health: --hours needs a plugin ID (or --incidents for all)")
+    return show_series(args, store)
 
 
 def _shared(snap: dict[str, Any]) -> bool:
@@ -109,34 +126,9 @@ def _alerts_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100, help="at most this many (100)")
 
 
-def alert_row(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "plugin_id": row["plugin_id"], "level": row["level"], "message": row["message"],
-        "timestamp": row["fired_at"], "resolved": bool(row["resolved"]),
-        "kind": row["kind"], "resolved_at": row["resolved_at"],
-        "repeats": row["repeats"], "last_sent_at": row["last_sent_at"],
-        "delivered": all(d["delivered"] for d in deliveries) if deliveries else None,
-        # Rows written before redaction existed may hold a webhook's secret path.
-        "deliveries": [{"sink": _shown_sink(d["sink"]), "delivered": bool(d["delivered"]),
-                        "error": d["error"] and redact_text(d["error"]), "timestamp": d["ts"]}
-                       for d in deliveries],
-    }
-
-
-def _shown_sink(name: str) -> str:
-    """A sink name without secrets; older webhook names were ``webhook:host:port/path``."""
-    kind, _, rest = name.partition(":")
-    if kind == "webhook" and rest and "://" not in rest:
-        return redact_text(f"webhook:http://{rest}").replace("http://", "", 1)
-    return redact_text(name)
-
-
 def _alerts(args: argparse.Namespace) -> int:
     store = store_from(args)
-    found = store.alerts(plugin_id=plugin_filter(args), unresolved=args.unresolved,
-                         limit=args.limit, since=args.since)
-    sent = store.deliveries([r["id"] for r in found])
-    rows = [alert_row(r, sent[r["id"]]) for r in found]
+    rows = alert_rows(store, plugin_filter(args), args.unresolved, args.limit, args.since)
     show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "repeats",
                       "resolved", "delivered"))
     return 0

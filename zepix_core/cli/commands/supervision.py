@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 from zepix_core.cli.commands.base import Command, actor, await_request, live_host, store_from
 from zepix_core.cli.render import emit_json
 from zepix_core.contract.errors import ZepixError
-from zepix_core.storage import Row, Store
 from zepix_core.supervision.operator import clear_mark
 
 
@@ -62,29 +60,6 @@ def _restart(args: argparse.Namespace) -> int:
     sys.stderr.write(f"zepix: the host did not apply request {row['id']} within "
                      f"{args.wait:g}s; see 'zepix history {row['plugin_id']} --events'\n")
     return 1
-
-
-def timeline(store: Store, plugin_id: str | None, limit: int,
-             since: float | None = None) -> list[dict[str, Any]]:
-    """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
-    operator requests) as one story, newest first; with ``since``, from then on."""
-    entries: list[dict[str, Any]] = []
-    for a in store.history(plugin_id, limit, since):
-        entries.append(_entry(a["activated_at"], a, "activated", "host", a["activation_reason"]))
-        if a["deactivated_at"] is not None:
-            entries.append(_entry(a["deactivated_at"], a, "deactivated", "host",
-                                  a["deactivation_reason"] or ""))
-    for e in store.events(plugin_id, limit, since):
-        entries.append(_entry(e["ts"], e, e["kind"], e["actor"], e["detail"]))
-    if since is not None:
-        entries = [e for e in entries if e["timestamp"] >= since]
-    entries.sort(key=lambda e: e["timestamp"], reverse=True)
-    return entries[:limit]
-
-
-def _entry(ts: float, row: Row, kind: str, actor: str, detail: str) -> dict[str, Any]:
-    return {"timestamp": ts, "plugin_id": row["plugin_id"], "version": row["version"],
-            "kind": kind, "actor": actor, "detail": detail}
 
 
 TIMELINE_COLUMNS = ("timestamp", "plugin_id", "version", "kind", "detail")

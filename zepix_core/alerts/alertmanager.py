@@ -1,0 +1,130 @@
+"""Alert sink for Prometheus Alertmanager's v2 API (``POST /api/v2/alerts``).
+
+Each alert becomes an Alertmanager alert with labels ``alertname``,
+``plugin``, ``kind`` and ``severity`` (bounded: no message, no version),
+the message as the ``summary`` annotation and ``startsAt`` from when it
+first fired. Alertmanager forgets an alert that is not re-sent before its
+``endsAt``, so a firing alert is sent again every ``resend`` seconds with
+``endsAt`` four resends ahead (a host that dies lets its alerts lapse
+instead of firing for ever); a resolution is sent once with ``endsAt`` now.
+Every send goes through the retry framework as operation
+``sink.alertmanager``, so the dispatcher does not retry it a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from zepix_core.contract.errors import ConfigError
+from zepix_core.contract.hookspecs import hookimpl
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import Alert
+from zepix_core.contract.redact import redact_url
+from zepix_core.retry import Retrier, RetryFailed
+from zepix_core.retry.http import request
+
+log = logging.getLogger("zepix.alerts")
+
+OPERATION = "sink.alertmanager"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class AlertmanagerSink:
+    """Delivers alerts to the Alertmanager at ``url`` (its base, e.g. ``http://am:9093``)."""
+
+    name = "alertmanager"
+    retry_operation = OPERATION
+
+    def __init__(self, url: str, retrier: Retrier, *, resend: float = 60.0,
+                 timeout: float = 5.0, wall: Callable[[], float] = time.time) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"alerts.alertmanager_url must be http:// or https://, got "
+                              f"{redact_url(url)!r}")
+        self.endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self.retrier, self.resend, self.timeout, self.wall = retrier, resend, timeout, wall
+        self._firing: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def restore(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Alerts a previous host left firing: keep re-sending them."""
+        for r in records:
+            self._remember(str(r["plugin_id"]), str(r["kind"]), str(r["level"]),
+                           str(r["message"]), float(r["fired_at"]))
+
+    @hookimpl
+    def alert_sink(self, alert: Alert) -> None:
+        if alert.resolved:
+            with self._lock:
+                payload = self._firing.pop(alert.fingerprint, None)
+            if payload is None:
+                payload = self._payload(alert.plugin_id, alert.kind, alert.level.value,
+                                        alert.message, alert.timestamp)
+            payload["endsAt"] = _iso(self.wall())
+            self.post([payload])
+            return
+        payload = self._remember(alert.plugin_id, alert.kind, alert.level.value,
+                                 alert.message, alert.timestamp)
+        self.post([self._due(payload)])
+
+    def _remember(self, plugin_id: str, kind: str, level: str, message: str,
+                  fired_at: float) -> dict[str, Any]:
+        fingerprint = f"{plugin_id}:{kind}"
+        with self._lock:
+            old = self._firing.get(fingerprint)
+            payload = self._payload(plugin_id, kind, level, message,
+                                    fired_at if old is None else 0.0)
+            if old is not None:
+                payload["startsAt"] = old["startsAt"]
+            self._firing[fingerprint] = payload
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._resend_loop, daemon=True,
+                                                name="zepix-alertmanager")
+                self._thread.start()
+        return payload
+
+    @staticmethod
+    def _payload(plugin_id: str, kind: str, level: str, message: str,
+                 fired_at: float) -> dict[str, Any]:
+        return {"labels": {"alertname": f"zepix_{kind}", "plugin": plugin_id, "kind": kind,
+                           "severity": level.lower(), "source": "zepix"},
+                "annotations": {"summary": message}, "startsAt": _iso(fired_at)}
+
+    def _due(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "endsAt": _iso(self.wall() + 4 * self.resend)}
+
+    def post(self, alerts: list[dict[str, Any]]) -> None:
+        """One POST; raises on failure (the caller retries)."""
+        body = json.dumps(alerts).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "zepix-alerts"}
+        request(self.endpoint, body=body, headers=headers, timeout=self.timeout)
+
+    def _resend_loop(self) -> None:
+        while not self._stop.wait(self.resend):
+            with self._lock:
+                firing = [self._due(p) for p in self._firing.values()]
+            if not firing:
+                continue
+            try:
+                self.retrier.run(OPERATION, lambda batch=firing: self.post(batch))  # type: ignore[misc]
+            except RetryFailed as exc:
+                log.warning("alertmanager resend failed",
+                            extra=fields(alerts=len(firing), error=str(exc)))
+
+    def close(self) -> None:
+        self._stop.set()
+
+    @property
+    def firing(self) -> list[str]:
+        with self._lock:
+            return sorted(self._firing)

@@ -1,0 +1,92 @@
+"""POST routes: operator actions, each the same operation the CLI command runs, with
+``api`` recorded as who asked. The guard has checked the bearer token already."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from zepix_core.api.context import ACTOR, Context, document
+from zepix_core.api.errors import ERRORS
+from zepix_core.api.reads import breaker, operator
+from zepix_core.contract.errors import ZepixError
+from zepix_core.versions.policy import Recorded
+
+#: Seconds persist-now waits for a round in progress to finish.
+ROUND_WAIT = 30.0
+
+
+class Upgrade(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    force: bool = False
+
+
+def recorded(done: Recorded) -> JSONResponse:
+    """As ``zepix upgrade --json``: what was recorded; the host applies it within a round."""
+    return document({**done.as_dict(), "outcome": None, "applied": False,
+                     "host_pid": os.getpid()})
+
+
+def actions(ctx: Context) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+    @api.post("/breakers/{plugin_id}/reset", summary="close a circuit breaker")
+    def reset_breaker(plugin_id: str) -> JSONResponse:
+        if plugin_id not in ctx.host.slots:
+            raise HTTPException(404, f"no plugin '{plugin_id}' in this host")
+        ctx.host.supervisor.guard(plugin_id).breaker.reset()
+        ctx.host.supervisor.event(plugin_id, "breaker_reset", "reset through the API",
+                                  actor=ACTOR)
+        return document(breaker(ctx, plugin_id))
+
+    @api.post("/retries/reset", summary="clear retry statistics")
+    def reset_retries() -> JSONResponse:
+        return document({"reset": True, "operations": ctx.store.reset_retry_stats()})
+
+    @api.post("/snapshots", summary="persist a snapshot of every plugin now")
+    def persist() -> JSONResponse:
+        busy = ctx.host.supervisor.loop.busy
+        if not busy.acquire(timeout=ROUND_WAIT):
+            raise HTTPException(409, f"a round is still running after {ROUND_WAIT:g}s; "
+                                "try again")
+        try:
+            return document(ctx.host.monitor.persist_now())
+        finally:
+            busy.release()
+
+    @api.post("/plugins/{plugin_id}/restart", summary="as zepix restart ID")
+    def restart(plugin_id: str) -> JSONResponse:
+        ctx.require(plugin_id)
+        request_id = ctx.store.add_request(plugin_id, "restart", ACTOR, time.time())
+        return document({**(ctx.store.request(request_id) or {}), "host_pid": os.getpid()})
+
+    @api.post("/plugins/{plugin_id}/upgrade", summary="as zepix upgrade ID VERSION")
+    def upgrade(plugin_id: str, body: Upgrade) -> JSONResponse:
+        ctx.require(plugin_id)
+        try:
+            return recorded(operator(ctx).upgrade(plugin_id, body.version, body.force))
+        except ZepixError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @api.post("/plugins/{plugin_id}/rollback", summary="as zepix rollback ID")
+    def rollback(plugin_id: str) -> JSONResponse:
+        ctx.require(plugin_id)
+        try:
+            return recorded(operator(ctx).rollback(plugin_id))
+        except ZepixError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @api.post("/config/reload", summary="as zepix config reload")
+    def reload_config() -> JSONResponse:
+        raise HTTPException(409, "this host does not watch its config file yet")
+
+    @api.post("/sync", summary="as zepix sync --now")
+    def sync() -> JSONResponse:
+        raise HTTPException(409, "this host has no central ledger to sync yet")
+
+    return api

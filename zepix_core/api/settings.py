@@ -1,0 +1,110 @@
+"""``[http]``: where the API listens, where its token comes from, how big a body may be."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zepix_core.contract.errors import ConfigError
+
+DEFAULTS: Mapping[str, Any] = {
+    "listen": "127.0.0.1:8787",   # "" turns the server off
+    "token_file": None,           # else $ZEPIX_API_TOKEN, else <data dir>/api-token
+    "max_body": 65536,            # bytes a request body may have
+}
+TOKEN_ENV = "ZEPIX_API_TOKEN"
+#: Overrides ``[http] listen`` (test suites set ``127.0.0.1:0``: any free port).
+LISTEN_ENV = "ZEPIX_HTTP_LISTEN"
+TOKEN_FILE = "api-token"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str
+    port: int
+    token: str
+    explicit_token: bool          # from the environment or token_file, not generated
+    max_body: int = 65536
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8787`` for IPv6) into its parts."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise ConfigError(f"http.listen: got {text!r}; expected HOST:PORT such as "
+                          "\"127.0.0.1:8787\", or \"\" to turn the server off")
+    return host.strip("[]"), int(port)
+
+
+def read_settings(table: Mapping[str, Any], data_dir: Path) -> HttpSettings | None:
+    """The server's settings, or None when ``listen`` is ``""``."""
+    unknown = sorted(set(table) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"[http] has unknown key(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(DEFAULTS)}")
+    merged = {**DEFAULTS, **table}
+    if LISTEN_ENV in os.environ:
+        merged["listen"] = os.environ[LISTEN_ENV]
+    if not isinstance(merged["listen"], str):
+        raise ConfigError("http.listen: must be a string such as \"127.0.0.1:8787\"")
+    if merged["listen"] == "":
+        return None
+    host, port = parse_listen(merged["listen"])
+    limit = merged["max_body"]
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConfigError(f"http.max_body: got {limit!r}; expected a whole number of bytes > 0")
+    token, explicit = _token(merged["token_file"], data_dir)
+    if not explicit and not is_loopback(host):
+        raise ConfigError(f"http.listen: {host} is not a loopback address, so every request "
+                          f"needs a token: set ${TOKEN_ENV} or http.token_file")
+    return HttpSettings(host, port, token, explicit, limit)
+
+
+def _token(token_file: Any, data_dir: Path) -> tuple[str, bool]:
+    """``$ZEPIX_API_TOKEN``, else ``token_file``, else the generated ``api-token``."""
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    if env:
+        return env, True
+    if token_file is not None:
+        path = Path(str(token_file)).expanduser()
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"http.token_file: cannot read {path} ({exc.strerror})") from None
+        if not token:
+            raise ConfigError(f"http.token_file: {path} is empty; put a token in it")
+        return token, True
+    return _generated(data_dir / TOKEN_FILE), False
+
+
+def _generated(path: Path) -> str:
+    """The token in ``path``, created (mode 0600) at first start."""
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token

@@ -1,0 +1,54 @@
+"""Cumulative hook-latency histograms with fixed buckets, for Prometheus.
+
+The sliding windows of ``sketch`` answer percentiles over the last hour; a
+Prometheus histogram needs counts that only grow, per fixed bucket, so that
+``rate()`` and ``histogram_quantile()`` work across scrapes. Labels stay
+bounded: one series set per (plugin id, hook).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass, field
+
+#: Upper bounds in seconds; the last bucket (+Inf) is implied.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+           10.0)
+
+
+@dataclass
+class Histogram:
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    total: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """``(le, count)`` pairs as the exposition format wants them, +Inf last."""
+        running, out = 0, []
+        for bound, n in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return out
+
+
+class HookLatency:
+    """Thread safe: work calls are recorded from dispatch threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, plugin_id: str, hook: str, seconds: float) -> None:
+        index = bisect.bisect_left(BUCKETS, seconds)
+        with self._lock:
+            hist = self._series.setdefault((plugin_id, hook), Histogram())
+            hist.counts[index] += 1
+            hist.total += seconds
+
+    def snapshot(self) -> dict[tuple[str, str], Histogram]:
+        with self._lock:
+            return {key: Histogram(list(h.counts), h.total) for key, h in self._series.items()}

@@ -1,0 +1,41 @@
+"""Records to plain JSON data: epoch-second time fields become ISO 8601 UTC strings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+#: Record fields holding epoch seconds, shown as ISO 8601 UTC.
+TIME_FIELDS = frozenset({
+    "timestamp", "ts", "activated_at", "deactivated_at", "first_seen", "last_active",
+    "fired_at", "last_sent_at", "resolved_at", "requested_at", "applied_at", "started_at",
+    "stopped_at", "heartbeat_at", "last_activity", "updated_at", "last_error_at",
+    "ended_at", "last_seen",
+})
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC; None for no time or one no calendar can show (NaN, year 58883)."""
+    if ts is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def jsonable(value: Any, key: str = "") -> Any:
+    """Times to ISO strings (by field name), enums and other objects to plain data."""
+    if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return iso(float(value))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
