@@ -1,0 +1,1 @@
+"""The sync manager: copies trades from plugin databases into the central ledger."""
