@@ -38,11 +38,14 @@ from zepix_core.execution.runner import CallResult, Clock, Runner, call, call_ma
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
-from zepix_core.loading.paths import config_path, db_path
+from zepix_core.loading.paths import config_path, data_dir, db_path
 from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
+from zepix_core.plugindb import health_fields
+from zepix_core.retry import Retrier, RetryStats, policies_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.supervisor import Supervisor
+from zepix_core.sync import SyncLoop, SyncManager
 from zepix_core.versions.reconcile import HostVersions
 
 log = logging.getLogger("zepix.host")
@@ -86,6 +89,8 @@ class Host:
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
+        self.sync = sync_loop(config, store, self.clocks)
+        self.monitor.annotators.append(self._db_fields)
 
     # -- startup -----------------------------------------------------------
     def discover(self) -> list[PluginSlot]:
@@ -344,7 +349,15 @@ class Host:
         self.store.heartbeat(self.host_id, self.clocks.wall())
         self.supervisor.after_round()
         self.versions.reconcile()
+        for decision in self.sync.tick():
+            self.monitor.alerting.raise_event(decision.plugin_id, "sync", decision.level,
+                                              decision.message, decision.firing)
         return summary
+
+    def _db_fields(self, plugin_id: str) -> dict[str, Any]:
+        """The snapshot's ``db_*`` fields: the plugin database's connections and queries."""
+        slot = self.slots.get(plugin_id)
+        return health_fields(slot.database) if slot and slot.database else {}
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:
@@ -365,10 +378,23 @@ class Host:
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():
             slot.release()
+        if self.started:
+            self.sync.finish()  # what the plugins recorded last reaches the ledger
         self.monitor.close()
         if self.started:
             self.store.end_host(self.host_id, self.clocks.wall(), reason)
             self.started = False
+
+
+def sync_loop(config: Config, store: Store, clocks: Clocks) -> SyncLoop:
+    """The sync manager for ``[sync]``, on the host's timer, retrying through the
+    ``sync`` policy of ``[retry]``."""
+    settings = config.sync()
+    retrier = Retrier(policies_from_config(config.sections.get("retry", {})),
+                      stats=RetryStats(store))
+    manager = SyncManager(store, settings, data_dir() / "plugins", retrier=retrier,
+                          wall=clocks.wall)
+    return SyncLoop(manager, settings.interval, clocks.monotonic)
 
 
 def _busy(store: Store, host: Row) -> StorageError:

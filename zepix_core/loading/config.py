@@ -12,7 +12,9 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import Policy
+from zepix_core.loading.syncconfig import SyncSettings
 
 ISOLATION_MODES = ("inprocess", "process")
 
@@ -30,7 +32,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 }
 
 #: Further top-level tables, read by the module that owns them.
-SECTIONS = ("thresholds", "alerts", "supervision", "store")
+SECTIONS = ("thresholds", "alerts", "supervision", "store", "sync")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
@@ -97,6 +99,11 @@ class Config:
     path: Path | None = None
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def sync(self) -> SyncSettings:
+        """``[sync]`` with its defaults (the ledger in the data directory)."""
+        return SyncSettings.from_config(self.sections.get("sync", {}), data_dir(),
+                                        str(self.path or "<defaults>"))
+
     def plugin(self, plugin_id: str) -> PluginConfig:
         table = dict(self.plugins.get(plugin_id, {}))
         prerelease = table.get("allow_prereleases")
@@ -154,6 +161,7 @@ def load_config(path: Path | None) -> Config:
             raise ConfigError(f"{path}: supervision.{name}: unknown key; {fix}")
     _check_supervision(path, "supervision", supervision)
     _check_store(path, raw.get("store", {}))
+    cfg.sync()  # validates [sync], raising ConfigError naming the key
     for plugin_id, table in plugins.items():
         _check_plugin(cfg, plugin_id, table)
     return cfg

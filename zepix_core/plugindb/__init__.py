@@ -7,10 +7,16 @@ own database and the central ledger. docs/plugin-databases.md documents the
 tables and the API.
 """
 
-from zepix_core.plugindb._database import Migration, PluginDatabase, database_file, prepare
+from zepix_core.plugindb._database import (
+    Migration,
+    PluginDatabase,
+    database_file,
+    health_fields,
+    prepare,
+)
 from zepix_core.plugindb._pool import DatabaseLocked, DbStats
 from zepix_core.plugindb._records import DailyStats, Trade, day_of
 from zepix_core.plugindb._schema import MIGRATIONS, TRADE_COLUMNS
 
 __all__ = ["MIGRATIONS", "TRADE_COLUMNS", "DailyStats", "DatabaseLocked", "DbStats",
-           "Migration", "PluginDatabase", "Trade", "database_file", "day_of", "prepare"]
+           "Migration", "PluginDatabase", "Trade", "database_file", "day_of", "health_fields", "prepare"]

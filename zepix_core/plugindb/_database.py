@@ -97,6 +97,11 @@ class PluginDatabase:
                                "move it aside (a new one is created) or restore a backup")
 
     @property
+    def opened(self) -> bool:
+        """Whether this object holds connections (it was used in this process)."""
+        return self._pool is not None
+
+    @property
     def schema_version(self) -> int:
         return int(self._run("schema version",
                              lambda c: c.execute("PRAGMA user_version").fetchone()[0]))
@@ -281,6 +286,36 @@ class PluginDatabase:
                 s.connections_max, now)), write=True, counted=False)
         except StorageError:
             pass  # statistics are best effort; the next call tries again
+
+
+def health_fields(db: PluginDatabase) -> dict[str, Any]:
+    """The health snapshot's ``db_*`` fields for ``db``'s plugin.
+
+    Live counts when ``db`` is open in this process (an in-process plugin),
+    else the counts the plugin's own process last wrote to the file (a worker).
+    """
+    if db.opened:
+        stats = db.stats()
+        counts: dict[str, Any] | None = {
+            "queries": stats.queries, "query_time_ms": stats.query_time_ms,
+            "connections_active": stats.connections_active,
+            "connections_max": stats.connections_max}
+    else:
+        reader = PluginDatabase(db.path, db.plugin_id, track=False, lock_wait=0.2)
+        try:
+            counts = reader.saved_stats() if db.path.exists() else None
+        except StorageError:
+            counts = None
+        finally:
+            reader.close()
+    if not counts:
+        return {"db_connections_active": None, "db_connections_max": None,
+                "db_query_time_avg_ms": None, "db_queries": None}
+    queries = int(counts["queries"])
+    return {"db_connections_active": int(counts["connections_active"]),
+            "db_connections_max": int(counts["connections_max"]),
+            "db_query_time_avg_ms": counts["query_time_ms"] / queries if queries else 0.0,
+            "db_queries": queries}
 
 
 def prepare(db: PluginDatabase) -> str | None:

@@ -6,11 +6,12 @@ from zepix_core.storage.history import HistoryQueries
 from zepix_core.storage.requests import RequestQueries
 from zepix_core.storage.retries import RetryQueries
 from zepix_core.storage.snapshots import SnapshotQueries
+from zepix_core.storage.sync import SyncQueries
 from zepix_core.storage.versions import VersionBook, VersionQueries
 
 
 class Store(HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
-            VersionQueries, RetryQueries):
+            VersionQueries, RetryQueries, SyncQueries):
     """All queries of the host over one database file."""
 
 
