@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zepix_core.contract.errors import ConfigError
+from zepix_core.contract.redact import redact_url
 
 #: The environment variable holding the PostgreSQL password of the central ledger.
 PASSWORD_ENV = "ZEPIX_SYNC_PASSWORD"
@@ -59,6 +60,11 @@ class SyncSettings:
                 raise ConfigError(f"{where}: sync.{key}: expected a non-empty string")
         if "enabled" in table and not isinstance(table["enabled"], bool):
             raise ConfigError(f"{where}: sync.enabled: expected true or false")
+        url = table.get("url")
+        if url is not None and not url.startswith(("sqlite:///", "postgresql://",
+                                                   "postgres://")):
+            raise ConfigError(f"{where}: sync.url: got {redact_url(url)!r}; expected "
+                              "sqlite:///ABSOLUTE/PATH or postgresql://user@host:port/db")
         values = dict(table)
         values.setdefault("url", f"sqlite://{(data_dir / 'central.db').resolve()}")
         settings = cls(**values)
