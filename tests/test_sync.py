@@ -260,3 +260,20 @@ def test_defaults_put_the_ledger_in_the_data_directory(zepix_home: Path) -> None
     settings = Config().sync()
     assert settings.url == f"sqlite://{(zepix_home / 'central.db').resolve()}"
     assert (settings.interval, settings.batch) == (300.0, 1000)
+
+
+def test_a_hostile_row_fails_only_its_plugin_and_never_reaches_the_ledger(rig: Rig) -> None:
+    evil, fine = plugin_db(rig.home, "evil"), plugin_db(rig.home, "fine")
+    evil.open_trade("X", "buy", 1, 10)
+    fine.open_trade("Y", "buy", 1, 10)
+    with evil.connection() as conn:  # the plugin owns its file and can write anything
+        conn.execute("INSERT INTO trades (symbol, side, quantity, entry_price, opened_at, "
+                     "updated_at, rev) VALUES ('Z', 'buy', 'lots', 1, 1, 1, 2)")
+    run = rig.manager.run()
+    result = {p.plugin_id: p for p in run.plugins}
+    assert result["fine"].ok and result["fine"].rows == 1
+    assert "quantity = 'lots'; expected a finite number" in (result["evil"].error or "")
+    assert str(evil.path) in (result["evil"].error or "") and rig.waits == []
+    assert [r[0] for r in ledger_rows(rig.central)] == ["fine"]
+    evil.close()
+    fine.close()

@@ -33,6 +33,7 @@ from zepix_core.loading.syncconfig import SyncSettings, host_prefix
 from zepix_core.plugindb import PluginDatabase
 from zepix_core.retry import Retrier, RetryFailed
 from zepix_core.storage.central import Ledger, open_ledger
+from zepix_core.sync.rows import BadRow, checked
 
 log = logging.getLogger("zepix.sync")
 
@@ -160,14 +161,15 @@ class SyncManager:
         try:
             if self._down is not None:  # no more tries in this run
                 raise _LedgerDown(self._down)
-            while rows := db.changes_since(cursor, self.settings.batch):
+            while found := db.changes_since(cursor, self.settings.batch):
+                rows = [checked(r, str(path)) for r in found]
                 self._upsert(plugin_id, rows)
                 cursor = int(rows[-1]["rev"])
                 self.book.advance_sync_cursor(plugin_id, cursor, len(rows))
                 copied += len(rows)
-        except (StorageError, RetryFailed, _LedgerDown) as exc:
-            error = str(exc) if isinstance(exc, StorageError | _LedgerDown) else _ledger_text(exc)
-            if isinstance(exc, RetryFailed):
+        except (StorageError, BadRow, RetryFailed, _LedgerDown) as exc:
+            error = _ledger_text(exc) if isinstance(exc, RetryFailed) else str(exc)
+            if isinstance(exc, RetryFailed) and exc.outcome.result != "permanent":
                 self._down = error
             failures = self.book.sync_failed(plugin_id, self._wall(), error,
                                              self._lag(db, cursor))
