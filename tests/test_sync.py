@@ -277,3 +277,27 @@ def test_a_hostile_row_fails_only_its_plugin_and_never_reaches_the_ledger(rig: R
     assert [r[0] for r in ledger_rows(rig.central)] == ["fine"]
     evil.close()
     fine.close()
+
+
+@pytest.mark.slow
+def test_zepix_run_leaves_exactly_the_plugin_trades_in_the_ledger(zepix_home: Path) -> None:
+    """The issue's acceptance run, shortened: the five bundled plugins in worker processes,
+    a sync every 3 s and a last one at shutdown."""
+    (zepix_home / "zepix.toml").write_text(
+        '[host]\nisolation = "process"\n[sync]\ninterval = 3\n', encoding="utf-8")
+    env = {**os.environ, "ZEPIX_HOME": str(zepix_home), "ZEPIX_DB": str(zepix_home / "zepix.db")}
+    done = subprocess.run([sys.executable, "-m", "zepix_core.cli.main", "run", "--duration", "8",
+                           "--interval", "2"], env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    local = set()
+    for path in sorted((zepix_home / "plugins").glob("*/zepix_*.db")):
+        with sqlite3.connect(path) as conn:
+            local |= {(path.parent.name, *r) for r in conn.execute(
+                "SELECT id, status, rev FROM trades")}
+    assert len({p for p, *_ in local}) >= 3 and len(local) > 5  # the strategies did trade
+    assert set(ledger_rows(zepix_home / "central.db")) == local
+    store = Store(zepix_home / "zepix.db")
+    triggers = [r["trigger"] for r in store.sync_runs()]
+    store.close()
+    assert triggers[0] == "shutdown" and "timer" in triggers
