@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ class Rig:
         self.central = home / "central.db"
         self.settings = SyncSettings(url=f"sqlite://{self.central}", **settings)  # type: ignore[arg-type]
         self.lock_timeout = 30.0
+        self.on_wait: Callable[[int], None] | None = None  # told the count of waits so far
         self.manager = SyncManager(
             self.store, self.settings, home / "plugins", wall=self.clock,
             retrier=Retrier(sleep=self._sleep),
@@ -58,6 +60,8 @@ class Rig:
     def _sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         self.clock.advance(seconds)
+        if self.on_wait is not None:
+            self.on_wait(len(self.waits))
 
 
 @pytest.fixture
@@ -143,6 +147,31 @@ def test_ledger_down_is_retried_alerted_and_caught_up(rig: Rig) -> None:
     assert rig.store.sync_status()[0]["consecutive_failures"] == 0
     runs = rig.store.sync_runs()
     assert [r["ok"] for r in runs] == [1, 0, 0, 0]
+    (state,) = rig.store.sync_status()  # the outage stays visible after the catch-up
+    assert "unreachable" in state["last_error"] and state["last_failure"] is not None
+
+
+def test_a_ledger_outage_shorter_than_the_retries_is_ridden_out_and_shown(rig: Rig) -> None:
+    a = plugin_db(rig.home, "alpha")
+    a.open_trade("X", "buy", 1, 10)
+    rig.lock_timeout = 0.05
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(rig.central)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    released = []
+
+    def release(waits: int) -> None:  # the lock goes away during the second wait
+        if waits == 2:
+            holder.communicate("\n", timeout=30)
+            released.append(True)
+    rig.on_wait = release
+    run = rig.manager.run()
+    assert released and run.ok and run.rows == 1 and rig.waits == [5.0, 10.0]
+    (state,) = rig.store.sync_status()
+    assert state["consecutive_failures"] == 0
+    assert state["last_error"].startswith("recovered after 2 failed tries")
+    assert rig.store.sync_runs()[0]["failed_tries"] == 2
+    a.close()
     a.close()
 
 

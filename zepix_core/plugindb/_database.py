@@ -141,7 +141,8 @@ class PluginDatabase:
 
         def write(conn: sqlite3.Connection) -> int:
             cur = conn.execute(q.INSERT_TRADE, (ref, symbol, side, float(quantity), float(price),
-                                                stop, target, when, reason, _json(extra), when))
+                                                stop, target, when, reason, _json(extra),
+                                                self._clock()))
             _bump(conn, when, trades_opened=1)
             return int(cur.lastrowid or 0)
         return self._trade_or_fail(self._run("open_trade", write, write=True))
@@ -157,7 +158,7 @@ class PluginDatabase:
         names = sorted(changes)
         assignments = ", ".join(f"{name} = ?" for name in names)  # names: from UPDATABLE only
         statement = f"UPDATE trades SET {assignments}, updated_at = ?, rev = {q.NEXT_REV} WHERE id = ?"
-        values = [changes[n] for n in names] + [self._now(None), trade_id]
+        values = [changes[n] for n in names] + [self._clock(), trade_id]
         self._run("update_trade", lambda c: c.execute(statement, values), write=True)
         return self._trade_or_fail(trade_id)
 
@@ -177,7 +178,8 @@ class PluginDatabase:
             total_fee = float(row["fee"]) + fee
             gain = (sign * (price - row["entry_price"]) * row["quantity"] - total_fee
                     if pnl is None else pnl)
-            conn.execute(q.CLOSE_TRADE, (price, when, gain, total_fee, reason, when, trade_id))
+            conn.execute(q.CLOSE_TRADE, (price, when, gain, total_fee, reason, self._clock(),
+                                         trade_id))
             _bump(conn, when, trades_closed=1, wins=int(gain > 0), losses=int(gain < 0),
                   pnl=gain, fees=total_fee)
         self._run("close_trade", write, write=True)

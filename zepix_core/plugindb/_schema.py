@@ -7,7 +7,9 @@ plugin keeps its own tables beside them through ``PluginDatabase.migrate``,
 tracked by name in ``plugin_schema``. ``DB_SCHEMA_VERSION`` (what plugins
 state ``requires_db_schema`` against) names the shape of these tables.
 
-Times are REAL epoch seconds (UTC). ``rev`` is the database's change counter:
+Times are REAL epoch seconds (UTC); ``opened_at``/``closed_at`` are the
+trade's own times (a bar's, in a replay), ``updated_at`` the wall-clock time
+of the last write. ``rev`` is the database's change counter:
 every insert or update of a trade takes the next value, so a reader that
 remembers the last ``rev`` it saw reads only what changed since (the sync
 manager's cursor).

@@ -201,7 +201,8 @@ MIGRATIONS: list[str] = [
         last_attempt         REAL,
         lag_seconds          REAL,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
-        last_error           TEXT
+        last_error           TEXT,
+        last_failure         REAL
     );
     CREATE TABLE sync_runs (
         id         INTEGER PRIMARY KEY,
@@ -213,6 +214,7 @@ MIGRATIONS: list[str] = [
         rows       INTEGER NOT NULL DEFAULT 0,
         plugins    INTEGER NOT NULL DEFAULT 0,
         failed     INTEGER NOT NULL DEFAULT 0,
+        failed_tries INTEGER NOT NULL DEFAULT 0,
         error      TEXT
     );
     CREATE INDEX sync_runs_started ON sync_runs(started_at);

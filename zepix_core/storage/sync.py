@@ -38,17 +38,23 @@ class SyncQueries(Database):
         self.execute("UPDATE sync_state SET rev = MAX(rev, ?), rows = rows + ? "
                      "WHERE plugin_id = ?", (rev, rows, plugin_id))
 
-    def sync_succeeded(self, plugin_id: str, now: float, lag: float | None) -> None:
+    def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
+                       recovered: str | None = None) -> None:
+        """A sync of ``plugin_id`` that went through; ``recovered`` says which failed
+        tries it took (kept as the last error, so an outage stays visible)."""
         self.execute("UPDATE sync_state SET last_success = ?, last_attempt = ?, "
-                     "lag_seconds = ?, consecutive_failures = 0, last_error = NULL "
-                     "WHERE plugin_id = ?", (now, now, lag, plugin_id))
+                     "lag_seconds = ?, consecutive_failures = 0, "
+                     "last_error = COALESCE(?, last_error), "
+                     "last_failure = CASE WHEN ? IS NULL THEN last_failure ELSE ? END "
+                     "WHERE plugin_id = ?", (now, now, lag, recovered, recovered, now, plugin_id))
 
     def sync_failed(self, plugin_id: str, now: float, error: str, lag: float | None) -> int:
         """Count one more failure in a row; returns how many there are now."""
         with self.transaction() as conn:
             conn.execute("UPDATE sync_state SET last_attempt = ?, last_error = ?, "
-                         "lag_seconds = ?, consecutive_failures = consecutive_failures + 1 "
-                         "WHERE plugin_id = ?", (now, error, lag, plugin_id))
+                         "last_failure = ?, lag_seconds = ?, "
+                         "consecutive_failures = consecutive_failures + 1 "
+                         "WHERE plugin_id = ?", (now, error, now, lag, plugin_id))
             row = conn.execute("SELECT consecutive_failures FROM sync_state WHERE plugin_id = ?",
                                (plugin_id,)).fetchone()
             return 0 if row is None else int(row["consecutive_failures"])
@@ -61,10 +67,12 @@ class SyncQueries(Database):
                             "VALUES (?, ?, ?)", (started_at, trigger, target))
 
     def end_sync_run(self, run_id: int, ended_at: float, ok: bool, rows: int, plugins: int,
-                     failed: int, error: str | None) -> None:
+                     failed: int, failed_tries: int, error: str | None) -> None:
+        """Close run ``run_id``: ``failed`` plugins, ``failed_tries`` ledger calls that
+        failed (retried or not)."""
         self.execute("UPDATE sync_runs SET ended_at = ?, ok = ?, rows = ?, plugins = ?, "
-                     "failed = ?, error = ? WHERE id = ?",
-                     (ended_at, int(ok), rows, plugins, failed, error, run_id))
+                     "failed = ?, failed_tries = ?, error = ? WHERE id = ?",
+                     (ended_at, int(ok), rows, plugins, failed, failed_tries, error, run_id))
 
     def sync_runs(self, limit: int = 50) -> list[Row]:
         """Runs, newest first; a run with no ``ended_at`` was interrupted (or is going on)."""

@@ -47,11 +47,12 @@ class SyncBook(Protocol):
     def sync_host_id(self, prefix: str) -> str: ...
     def sync_cursor(self, plugin_id: str, database: str) -> int: ...
     def advance_sync_cursor(self, plugin_id: str, rev: int, rows: int) -> None: ...
-    def sync_succeeded(self, plugin_id: str, now: float, lag: float | None) -> None: ...
+    def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
+                       recovered: str | None = None) -> None: ...
     def sync_failed(self, plugin_id: str, now: float, error: str, lag: float | None) -> int: ...
     def begin_sync_run(self, started_at: float, trigger: str, target: str) -> int: ...
     def end_sync_run(self, run_id: int, ended_at: float, ok: bool, rows: int, plugins: int,
-                     failed: int, error: str | None) -> None: ...
+                     failed: int, failed_tries: int, error: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class SyncManager:
         self._connect = connect or _connect
         self._ledger: Ledger | None = None
         self._down: str | None = None  # why the ledger is out of reach for this run
+        self._failed_tries: list[tuple[str, str]] = []  # (plugin id, error) of this run
         self.host_id = settings.host_id or book.sync_host_id(host_prefix())
 
     @property
@@ -136,6 +138,7 @@ class SyncManager:
         results: list[PluginSync] = []
         alerts: list[AlertDecision] = []
         self._down = None
+        self._failed_tries = []
         try:
             for plugin_id, path in plugin_databases(self.plugins_dir).items():
                 result = self._one(plugin_id, path)
@@ -147,11 +150,12 @@ class SyncManager:
         ended = self._wall()
         run = SyncRun(run_id, trigger, started, ended, tuple(results), down, tuple(alerts))
         failed = sum(1 for r in results if not r.ok)
-        self.book.end_sync_run(run_id, ended, run.ok, run.rows, len(results), failed,
+        tries = len(self._failed_tries)
+        self.book.end_sync_run(run_id, ended, run.ok, run.rows, len(results), failed, tries,
                                down or next((r.error for r in results if r.error), None))
         log.info("sync run", extra=fields(trigger=trigger, ok=run.ok, rows=run.rows,
                                             plugins=len(results), failed=failed,
-                                            target=self.target))
+                                            failed_tries=tries, target=self.target))
         return run
 
     def _one(self, plugin_id: str, path: Path) -> PluginSync:
@@ -178,7 +182,10 @@ class SyncManager:
             return PluginSync(plugin_id, copied, error, failures)
         finally:
             db.close()
-        self.book.sync_succeeded(plugin_id, self._wall(), 0.0)
+        tries = [error for pid, error in self._failed_tries if pid == plugin_id]
+        recovered = (f"recovered after {len(tries)} failed tr{'y' if len(tries) == 1 else 'ies'}: "
+                     f"{tries[-1]}" if tries else None)
+        self.book.sync_succeeded(plugin_id, self._wall(), 0.0, recovered)
         return PluginSync(plugin_id, copied)
 
     def _upsert(self, plugin_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -187,7 +194,8 @@ class SyncManager:
                 if self._ledger is None:
                     self._ledger = self._connect(self.settings)
                 self._ledger.upsert(self.host_id, plugin_id, rows, self._wall())
-            except Exception:
+            except Exception as exc:
+                self._failed_tries.append((plugin_id, redact_text(describe(exc))))
                 self._close()  # a broken connection is not reused by the next try
                 raise
         self.retrier.run(OPERATION, attempt)

@@ -38,7 +38,8 @@ def sync_status(store: Store, plugins_dir: Path, now: float) -> list[dict[str, A
                      "rows": int(known.get("rows") or 0), "lag_seconds": lag,
                      "consecutive_failures": int(known.get("consecutive_failures") or 0),
                      "last_attempt": known.get("last_attempt"),
-                     "last_error": known.get("last_error"), "database": str(path)})
+                     "last_error": known.get("last_error"),
+                     "last_failure": known.get("last_failure"), "database": str(path)})
     return rows
 
 

@@ -15,9 +15,9 @@ from zepix_core.sync import SyncManager
 from zepix_core.sync.reading import stats, sync_status, trades
 
 STATUS_COLUMNS = ("plugin_id", "last_success", "rows", "lag_seconds", "consecutive_failures",
-                  "last_error")
+                  "last_failure", "last_error")
 HISTORY_COLUMNS = ("id", "started_at", "ended_at", "trigger", "ok", "rows", "plugins",
-                   "failed", "error")
+                   "failed", "failed_tries", "error")
 TRADE_COLUMNS = ("plugin_id", "id", "ref", "symbol", "side", "quantity", "entry_price",
                  "status", "exit_price", "pnl", "opened_at", "closed_at")
 STATS_COLUMNS = ("plugin_id", "day", "signals", "trades_opened", "trades_closed", "wins",
