@@ -73,12 +73,15 @@ class PluginHandle:
         return result.value
 
     def context(self, data_dir: Path | str) -> PluginContext:
-        """The context the host would hand this plugin, with ``data_dir`` as its directory."""
+        """The context the host would hand this plugin, with ``data_dir`` as its directory
+        (and its database, ``context.database``, in there)."""
         from zepix_core.contract.api import API_VERSION
+        from zepix_core.plugindb import PluginDatabase, database_file
 
         Path(data_dir).mkdir(parents=True, exist_ok=True)
+        database = PluginDatabase(database_file(self.plugin_id, data_dir), self.plugin_id)
         return PluginContext(plugin_id=self.plugin_id, version=self.record.dist_version,
-                             api_version=API_VERSION, data_dir=str(data_dir))
+                             api_version=API_VERSION, data_dir=str(data_dir), database=database)
 
     def activate(self, data_dir: Path | str,
                  config: Mapping[str, Any] | None = None) -> CallResult:

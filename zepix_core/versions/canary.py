@@ -35,6 +35,7 @@ from zepix_core.health.shapes import MetricsReply, PluginHealth
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import PluginMeta, parse_meta
+from zepix_core.plugindb import PluginDatabase, database_file
 from zepix_core.storage import Row
 
 if TYPE_CHECKING:
@@ -229,7 +230,10 @@ class Canaries:
             return problem
         folder = data_dir() / "canaries" / run.plugin_id / run.version
         folder.mkdir(parents=True, exist_ok=True)
-        context = PluginContext(run.plugin_id, run.version, self.host.api_version, str(folder))
+        # A shadow's trades go to a database of its own, never the ledger's plugin files.
+        shadow_db = PluginDatabase(database_file(run.plugin_id, folder), run.plugin_id)
+        context = PluginContext(run.plugin_id, run.version, self.host.api_version, str(folder),
+                                database=shadow_db)
         config = dict(self.host.config.plugin(run.plugin_id).table)
         result = call(runner, "activate", DEFAULT_DEADLINES["activate"],
                       {"context": context, "config": config}, clock)
