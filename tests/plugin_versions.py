@@ -33,7 +33,8 @@ import pytest
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import PluginState
 from zepix_core.cli.main import main
-from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.execution.ports import Clocks
+from zepix_core.host.host import Host, create_host
 from zepix_core.loading.paths import data_dir, store_dir
 from zepix_core.storage import Row
 from zepix_core.versions.store import PluginStore

@@ -8,10 +8,11 @@ import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import Bar
+from zepix_core.contract.model import BreakerState
 from zepix_core.execution.runner import call
 from zepix_core.execution.worker import ProcessRunner
 from zepix_core.loading.discovery import enumerate_plugins
-from zepix_core.supervision.breaker import BreakerState, CircuitBreaker, Transition
+from zepix_core.supervision.breaker import CircuitBreaker, Transition
 from zepix_core.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

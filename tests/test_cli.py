@@ -214,3 +214,60 @@ def test_alerts_json_says_which_sinks_got_each_alert(
          "timestamp": "2023-11-14T22:13:20.500+00:00"},
         {"sink": "webhook", "delivered": False, "error": "HTTP 503 (after 4 attempts)",
          "timestamp": "2023-11-14T22:13:29.000+00:00"}]
+
+
+LONG_REASON = "x" * 30 + " and then a very long explanation of what went wrong " * 4
+
+
+def test_plugins_check_exits_1_when_a_plugin_is_rejected(
+        capsys: pytest.CaptureFixture[str], dists: DistFactory) -> None:
+    dists.add("zepix-good", "1.0.0", {"good": "good_mod:Plugin"}, {"good_mod": good_plugin()})
+    assert cli(capsys, "plugins", "--check")[0] == 0
+    dists.add("zepix-future", "1.0.0", {"future": "future_mod:Plugin"},
+              {"future_mod": good_plugin(api=">=9")})
+    code, out, _ = cli(capsys, "plugins", "--check")
+    assert code == 1 and "REJECTED" in out
+    assert cli(capsys, "plugins")[0] == 0  # without --check the listing is not a check
+
+
+def test_plugins_table_wraps_long_reasons_instead_of_cutting_them(
+        capsys: pytest.CaptureFixture[str], dists: DistFactory) -> None:
+    dists.add("zepix-future", "1.0.0", {"future": "future_mod:Plugin"},
+              {"future_mod": good_plugin(api=">=9")})
+    code, out, _ = cli(capsys, "plugins")
+    assert code == 0
+    _, as_json, _ = cli(capsys, "plugins", "--json")
+    [reason] = [r["reason"] for r in json.loads(as_json) if r["id"] == "future"]
+    assert len(reason) > 60 and "…" not in out
+    assert " ".join(out.split()).count(" ".join(reason.split()[-3:])) == 1
+
+
+def test_plugins_id_shows_everything_about_one_plugin(
+        capsys: pytest.CaptureFixture[str], dists: DistFactory, tmp_path: Path) -> None:
+    dists.add("zepix-good", "1.0.0", {"good": "good_mod:Plugin"}, {"good_mod": good_plugin()})
+    host = create_host(None, None, paths=[str(dists.root)])
+    host.run(once=True)
+    code, out, _ = cli(capsys, "plugins", "good")
+    assert code == 0
+    for expected in ("entry point:   good_mod:Plugin", "distribution:  zepix-good 1.0.0",
+                     "hooks:         activate, deactivate, get_metrics, health_ping, on_bar,",
+                     "last health", "status:        HEALTHY", "state history"):
+        assert expected in out
+    _, doc, _ = cli(capsys, "plugins", "good", "--json")
+    detail = json.loads(doc)
+    assert detail["last_health"]["status"] == "HEALTHY"
+    assert detail["history"][0]["deactivation_reason"] == "shutdown"
+    code, _, err = cli(capsys, "plugins", "nosuch")
+    assert code == 2 and "no plugin 'nosuch' is installed (installed: " in err
+
+
+def test_plugins_shows_a_wrong_shaped_health_answer_as_the_reason(
+        capsys: pytest.CaptureFixture[str], dists: DistFactory) -> None:
+    listing = good_plugin().replace('return {"signals_processed": self.bars}', "return [1, 2]")
+    dists.add("zepix-listy", "1.0.0", {"listy": "listy_mod:Plugin"}, {"listy_mod": listing})
+    host = create_host(None, None, paths=[str(dists.root)])
+    host.run(once=True)
+    _, doc, _ = cli(capsys, "plugins", "--json")
+    [row] = [r for r in json.loads(doc) if r["id"] == "listy"]
+    assert row["state"] == "ACTIVE"
+    assert "get_metrics answered in a wrong shape" in row["reason"]

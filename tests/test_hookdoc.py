@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from zepix_core import REQUIRED_HOOKS, hookspec
 from zepix_core.authoring.conformance import exercised_hooks
 from zepix_core.authoring.hookdoc import COMMAND, SECTIONS, HookDocError, all_hooks, render
+from zepix_core.contract.hookspecs import REQUIRED_HOOKS, hookspec
 
 HOOKS_MD = Path(__file__).resolve().parent.parent / "docs" / "hooks.md"
 

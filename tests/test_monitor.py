@@ -23,9 +23,10 @@ from tests.distfactory import DistFactory, good_plugin
 from zepix_core import HealthStatus
 from zepix_core.cli.commands.health import age, health_row
 from zepix_core.contract.errors import PluginBusy
-from zepix_core.health.calls import Check, run_checks
+from zepix_core.execution.calls import HookCall, run_calls
+from zepix_core.execution.ports import Clocks
 from zepix_core.health.monitor import PRUNE_EVERY
-from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.host.host import Host, create_host
 from zepix_core.storage import Store
 
 T0 = 1_700_000_000.0
@@ -470,9 +471,9 @@ class OneAtATime:
 
 def test_each_plugin_gets_its_checks_one_after_another_and_all_plugins_at_once() -> None:
     runners = [OneAtATime(f"p{i}", delay=0.05) for i in range(20)]
-    checks = [Check("health_ping", 1.0), Check("get_metrics", 1.0), Check("self_test", 1.0)]
+    checks = [HookCall("health_ping", 1.0), HookCall("get_metrics", 1.0), HookCall("self_test", 1.0)]
     started = time.perf_counter()
-    outcomes = run_checks([(r, checks) for r in runners], time.monotonic)
+    outcomes = run_calls([(r, checks) for r in runners], time.monotonic)
     took = time.perf_counter() - started
     assert 0.15 <= took < 0.15 + 1.0  # three calls in sequence, 20 plugins side by side
     for runner, outcome in zip(runners, outcomes):
@@ -483,9 +484,9 @@ def test_each_plugin_gets_its_checks_one_after_another_and_all_plugins_at_once()
 
 def test_a_missed_deadline_ends_that_plugins_checks_and_reports_the_stuck_call() -> None:
     slow, quick = OneAtATime("slow", delay=3.0), OneAtATime("quick")
-    checks = [Check("health_ping", 0.05), Check("get_metrics", 0.05)]
+    checks = [HookCall("health_ping", 0.05), HookCall("get_metrics", 0.05)]
     started = time.perf_counter()
-    [late, fine] = run_checks([(slow, checks), (quick, checks)], time.monotonic)
+    [late, fine] = run_calls([(slow, checks), (quick, checks)], time.monotonic)
     assert time.perf_counter() - started < 1.5
     assert late.results[0].timed_out and late.skipped == ["get_metrics"]
     assert late.stuck is not None and not late.stuck.done()
@@ -495,7 +496,7 @@ def test_a_missed_deadline_ends_that_plugins_checks_and_reports_the_stuck_call()
 def test_deadlines_hold_on_a_clock_that_never_moves() -> None:
     frozen = OneAtATime("frozen", delay=5.0)
     started = time.perf_counter()
-    [outcome] = run_checks([(frozen, [Check("health_ping", 0.05)])], lambda: 42.0)
+    [outcome] = run_calls([(frozen, [HookCall("health_ping", 0.05)])], lambda: 42.0)
     assert time.perf_counter() - started < 2.0
     assert outcome.results[0].timed_out
 

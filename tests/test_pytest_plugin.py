@@ -71,7 +71,7 @@ BROKEN: dict[str, Broken] = {
         HOOKS_ONLY),
     "unknown_hook": Broken(variant(("def on_bar", "def on_barr")), {"hook_signatures": [
         "on_barr: expected a hook of the spec", "unknown hook 'on_barr'",
-        "rename it to 'on_bar'"]}, HOOKS_ONLY),
+        "rename 'on_barr' to 'on_bar'"]}, HOOKS_ONLY),
     "bad_version": Broken(variant(('"version": self.VERSION', '"version": "one"')), {
         "plugin_version": ["plugin_version: expected a PEP 440 version", "not a valid PEP 440",
                            "return a string such as '1.2.0'"]}),

@@ -11,7 +11,8 @@ import pytest
 from zepix_core import hookimpl
 from zepix_core.contract.errors import PluginBusy, PluginDead
 from zepix_core.contract.hookspecs import PluginSpec
-from zepix_core.execution.runner import InProcessRunner, call, call_many
+from zepix_core.execution.calls import call_many
+from zepix_core.execution.runner import InProcessRunner, call
 
 
 class Gate:

@@ -227,3 +227,26 @@ def test_template_and_guide_install_pass_the_suite_and_are_discovered(tmp_path: 
         row = rows[plugin_id]
         assert (row["state"], row["distribution"], row["version"]) == (
             "ACTIVE", dist, "0.1.0"), row
+
+
+def test_generated_plugin_passes_mypy_strict_with_the_public_reply_types(tmp_path: Path) -> None:
+    """The template annotates its hooks with zepix_core's TypedDicts; mypy checks the replies."""
+    root = generate(tmp_path)
+    plugin = (root / "my_strategy/plugin.py").read_text(encoding="utf-8")
+    assert "-> VersionInfo:" in plugin and "-> list[IntentReply] | None:" in plugin
+    env = {**os.environ, "MYPYPATH": str(REPO)}
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         "--no-incremental", str(root / "my_strategy")],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert checked.returncode == 0, checked.stdout
+    # A wrong reply is caught: a side that is not "buy" or "sell".
+    (root / "my_strategy/plugin.py").write_text(
+        plugin.replace('side: Literal["buy", "sell"] = "buy" if above else "sell"',
+                       'side: Literal["buy", "sell"] = "buy" if above else "hold"'),
+        encoding="utf-8")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         "--no-incremental", str(root / "my_strategy")],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert wrong.returncode == 1 and "hold" in wrong.stdout

@@ -1,11 +1,18 @@
 """Zepix: the plugin host for trading-bot strategies.
 
-A plugin author needs only ``from zepix_core import hookimpl``.
+A plugin author needs only ``from zepix_core import hookimpl``, plus the records a hook
+receives (``Bar``, ``PluginContext``) and the typed reply shapes its hooks return
+(``VersionInfo``, ``HealthReply``, ``Metrics``, ``SelfTestReply``, ``IntentReply``).
+Its own database (``context.database``) is a ``PluginDatabase`` of ``Trade`` and
+``DailyStats`` records. Tests of a plugin use ``zepix_core.testing``; the bundled strategies' paper-trading
+helpers are ``zepix_core.paper``. Nothing else is public.
 """
+
+from typing import Any
 
 from zepix_core.contract.api import API_VERSION, DB_SCHEMA_VERSION
 from zepix_core.contract.errors import ConfigError, PluginError, StorageError, ZepixError
-from zepix_core.contract.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
+from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import (
     Alert,
     AlertLevel,
@@ -14,25 +21,59 @@ from zepix_core.contract.model import (
     PluginContext,
     PluginState,
 )
+from zepix_core.contract.replies import (
+    CheckReport,
+    HealthReply,
+    IntentReply,
+    KnownMetrics,
+    Metrics,
+    SelfTestReply,
+    VersionInfo,
+)
 from zepix_core.plugindb import DailyStats, PluginDatabase, Trade
+
+_MOVED = {
+    "hookspec": ("zepix_core.contract.hookspecs", "hookspec"),
+    "REQUIRED_HOOKS": ("zepix_core.contract.hookspecs", "REQUIRED_HOOKS"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that left the public surface keep working, with a warning, until 1.2."""
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        module, attr = _MOVED[name]
+        warnings.warn(f"zepix_core.{name} is not for plugin authors and goes away in 1.2; "
+                      f"import it from {module} if the host's internals are what you need",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'zepix_core' has no attribute {name!r}")
+
 
 __all__ = [
     "API_VERSION",
     "DB_SCHEMA_VERSION",
-    "REQUIRED_HOOKS",
     "Alert",
     "AlertLevel",
     "Bar",
+    "CheckReport",
     "ConfigError",
     "DailyStats",
+    "HealthReply",
     "HealthStatus",
+    "IntentReply",
+    "KnownMetrics",
+    "Metrics",
     "PluginContext",
     "PluginDatabase",
     "PluginError",
     "PluginState",
+    "SelfTestReply",
     "StorageError",
     "Trade",
+    "VersionInfo",
     "ZepixError",
     "hookimpl",
-    "hookspec",
 ]

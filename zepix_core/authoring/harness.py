@@ -50,6 +50,7 @@ class PluginHandle:
         self.obj = obj
         self.pm = pm
         self.runner = InProcessRunner(record.plugin_id, pm)
+        self._databases: list[Any] = []  # handed out by context(); closed like the host does
 
     @property
     def plugin_id(self) -> str:
@@ -80,6 +81,7 @@ class PluginHandle:
 
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         database = PluginDatabase(database_file(self.plugin_id, data_dir), self.plugin_id)
+        self._databases.append(database)
         return PluginContext(plugin_id=self.plugin_id, version=self.record.dist_version,
                              api_version=API_VERSION, data_dir=str(data_dir), database=database)
 
@@ -89,11 +91,19 @@ class PluginHandle:
         return self.call("activate", context=self.context(data_dir), config=dict(config or {}))
 
     def deactivate(self, reason: str = "shutdown") -> CallResult:
-        return self.call("deactivate", reason=reason)
+        """Call ``deactivate``, then close the plugin's database, as the host does."""
+        result = self.call("deactivate", reason=reason)
+        self._close_databases()
+        return result
 
     def close(self) -> None:
         """Stop the runner; a call still hanging is abandoned."""
         self.runner.close(timeout=0.5)
+        self._close_databases()
+
+    def _close_databases(self) -> None:
+        while self._databases:
+            self._databases.pop().close()
 
     def __enter__(self) -> Self:
         return self

@@ -25,7 +25,8 @@ import pytest
 from zepix_core.authoring.conformance import CHECK_NAMES, CheckResult, Finding, run_check
 from zepix_core.authoring.harness import PluginHandle, load_installed, load_instance
 from zepix_core.execution.lifecycle import RunnerFactory
-from zepix_core.host.host import Clocks, Host, create_host
+from zepix_core.execution.ports import Clocks
+from zepix_core.host.host import Host, create_host
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -58,18 +59,27 @@ def _cell(value: Any, key: str) -> str:
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
           headers: Sequence[str] | None = None, out: TextIO | None = None,
           width: int = 60) -> None:
-    """A plain aligned table; long cells are cut to ``width`` with an ellipsis."""
+    """A plain aligned table; a cell longer than ``width`` wraps onto further lines."""
     stream = out or sys.stdout
     heads = list(headers or [c.upper() for c in columns])
-    cells = [[_cut(_cell(row.get(c), c), width) for c in columns] for row in rows]
-    sizes = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
-    lines = [heads, *cells]
-    for line in lines:
-        stream.write("  ".join(v.ljust(sizes[i]) for i, v in enumerate(line)).rstrip() + "\n")
+    cells = [[_wrap(_cell(row.get(c), c), width) for c in columns] for row in rows]
+    sizes = [max([len(h)] + [len(line) for r in cells for line in r[i]])
+             for i, h in enumerate(heads)]
+    for row in [[[h] for h in heads], *cells]:
+        for n in range(max(len(c) for c in row)):
+            parts = [(c[n] if n < len(c) else "").ljust(sizes[i]) for i, c in enumerate(row)]
+            stream.write("  ".join(parts).rstrip() + "\n")
     if not rows:
         stream.write("(none)\n")
 
 
-def _cut(text: str, width: int) -> str:
+def _wrap(text: str, width: int) -> list[str]:
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def wrapped(name: str, value: Any, indent: int = 0, width: int = 76) -> str:
+    """``name: value`` for a detail view, the value wrapped under itself."""
+    head = " " * indent + f"{name + ':':<14} "
+    lines = _wrap(_cell(value, name), max(20, width - len(head)))
+    return head + ("\n" + " " * len(head)).join(lines) + "\n"

@@ -98,3 +98,12 @@ class Alert:
     @property
     def fingerprint(self) -> str:
         return f"{self.plugin_id}:{self.kind}"
+
+
+class BreakerState(enum.StrEnum):
+    """A plugin's circuit breaker around ``on_bar``: CLOSED lets bars through, OPEN stops
+    them, HALF_OPEN admits a few trial calls."""
+
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"

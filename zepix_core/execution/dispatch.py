@@ -11,7 +11,8 @@ from typing import Any, TypeGuard
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar
-from zepix_core.execution.runner import CallResult, Clock, Runner, call_many
+from zepix_core.execution.calls import call_many
+from zepix_core.execution.runner import CallResult, Clock, Runner
 
 _SIDES = ("buy", "sell")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -20,6 +21,9 @@ from zepix_core.plugindb import PluginDatabase, database_file, prepare
 
 #: Builds the runner for one plugin; raises ``LoadFailure`` when it cannot be loaded.
 RunnerFactory = Callable[[EntryRecord, PluginConfig], Runner]
+#: Checks a plugin whose metadata was read against the active plugins; fails the slot
+#: (``PluginSlot.fail``) when it may not join them.
+Admit = Callable[["PluginSlot"], None]
 
 
 def inprocess_runner(record: EntryRecord, config: PluginConfig) -> Runner:
@@ -54,6 +58,14 @@ class PluginSlot:
         self.state = state
         self.reason = f"{self.record.label}: {cause}"
 
+    def add_note(self, text: str) -> None:
+        """A warning shown as the reason while the plugin is ACTIVE."""
+        self.note = text if not self.note else f"{self.note}; {text}"
+
+    def mark(self, state: PluginState, reason: str | None) -> None:
+        """Move to ``state`` with ``reason`` as it is (disabled, kept down, deactivated)."""
+        self.state, self.reason = state, reason
+
     def release(self) -> None:
         if self.runner is not None:
             self.runner.close(timeout=0.5)
@@ -69,6 +81,9 @@ def load(slot: PluginSlot, factory: RunnerFactory) -> None:
         slot.runner = factory(slot.record, slot.config)
     except LoadFailure as exc:
         slot.state, slot.reason = exc.state, str(exc)
+        return
+    for warning in getattr(slot.runner, "warnings", ()):  # not every runner lints
+        slot.add_note(warning)
 
 
 def read_meta(slot: PluginSlot, result: CallResult) -> None:
@@ -82,19 +97,44 @@ def read_meta(slot: PluginSlot, result: CallResult) -> None:
         slot.fail(PluginState.REJECTED, str(exc))
         return
     if slot.meta.version != Version(slot.version):
-        slot.note = (f"version mismatch: plugin reports {slot.meta.version}, distribution "
-                     f"{slot.record.distribution} is {slot.version}")
+        slot.add_note(f"version mismatch: plugin reports {slot.meta.version}, distribution "
+                      f"{slot.record.distribution} is {slot.version}")
 
 
-def context_for(slot: PluginSlot, api_version: str) -> PluginContext:
-    data = plugin_data_dir(slot.plugin_id)
+def context_for(slot: PluginSlot, api_version: str,
+                data_dir: Path | None = None) -> PluginContext:
+    data = plugin_data_dir(slot.plugin_id) if data_dir is None else data_dir
     data.mkdir(parents=True, exist_ok=True)
     database = PluginDatabase(database_file(slot.plugin_id, data), slot.plugin_id)
     return PluginContext(plugin_id=slot.plugin_id, version=slot.version,
                          api_version=api_version, data_dir=str(data), database=database)
 
 
-def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic) -> bool:
+def bring_up(slot: PluginSlot, factory: RunnerFactory, api_version: str, clock: Clock, *,
+             admit: Admit, data_dir: Path | None = None) -> bool:
+    """The one way a plugin version starts: load it, read its metadata, admit it, activate it.
+
+    Startup (each plugin after the batch read of metadata), restarts, upgrades,
+    rollbacks, operator restarts and canaries all come through here. A step already
+    done (a runner loaded, metadata read) is not repeated. Whatever fails leaves the
+    slot FAILED or REJECTED with the reason and its runner released.
+    """
+    if slot.runner is None and slot.state is PluginState.DISCOVERED:
+        load(slot, factory)
+    if slot.runner is not None and slot.meta is None and slot.state is PluginState.DISCOVERED:
+        read_meta(slot, call(slot.runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"],
+                             {}, clock))
+    if slot.state is PluginState.DISCOVERED:
+        admit(slot)
+    if slot.state is PluginState.DISCOVERED:
+        activate(slot, api_version, clock, data_dir)
+    if slot.state is not PluginState.ACTIVE:
+        slot.release()
+    return slot.state is PluginState.ACTIVE
+
+
+def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic,
+             data_dir: Path | None = None) -> bool:
     """Call the plugin's ``activate`` hook; a failure leaves the slot ``FAILED``.
 
     The plugin's database is created, migrated and checked first (in the host);
@@ -103,7 +143,7 @@ def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic) 
     process isolation).
     """
     assert slot.runner is not None
-    context = context_for(slot, api_version)
+    context = context_for(slot, api_version, data_dir)
     problem = prepare(context.database)
     if problem is not None:
         slot.fail(PluginState.FAILED, problem)
@@ -120,12 +160,15 @@ def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic) 
     return True
 
 
-def deactivate(slot: PluginSlot, reason: str, clock: Clock = time.monotonic) -> str | None:
-    """Call ``deactivate`` and stop the runner; returns the hook's error, if any."""
+def deactivate(slot: PluginSlot, reason: str, clock: Clock = time.monotonic,
+               state: PluginState = PluginState.INACTIVE) -> str | None:
+    """Call ``deactivate``, stop the runner and leave the slot in ``state``; returns the
+    hook's error, if any."""
     error = None
     if slot.runner is not None and slot.runner.alive():
         result = call(slot.runner, "deactivate", DEFAULT_DEADLINES["deactivate"],
                       {"reason": reason}, clock)
         error = result.error
     slot.release()
+    slot.state = state
     return error

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pluggy
 
 from zepix_core.contract.errors import HookTimeout, PluginBusy, PluginDead, describe
+from zepix_core.loading.discovery import unmarked_hooks, unmarked_warning
 
 Clock = Callable[[], float]
 
@@ -80,6 +81,10 @@ class InProcessRunner:
     def __init__(self, plugin_id: str, pm: pluggy.PluginManager, max_pending: int = 8) -> None:
         self.plugin_id = plugin_id
         self.pm = pm
+        #: Problems a plugin author should hear of (methods that look like hooks but
+        #: are not marked), for the plugin's reason.
+        self.warnings = plugin_warnings(pm)
+        self.hooks = implemented_hooks(pm)
         self.max_pending = max_pending
         self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
         self._jobs = queue.SimpleQueue()
@@ -172,19 +177,15 @@ def call(
     return wait(runner.plugin_id, hook, future, started + timeout, started, clock)
 
 
-def call_many(
-    calls: Iterable[tuple[Runner, str, Mapping[str, Any], float]],
-    clock: Clock = time.monotonic,
-) -> list[CallResult]:
-    """Start every call at once, then collect each within its own deadline.
+def plugin_warnings(pm: pluggy.PluginManager) -> list[str]:
+    """Warnings about the plugin objects registered on ``pm`` (see ``unmarked_hooks``)."""
+    found = [pair for obj in pm.get_plugins() for pair in unmarked_hooks(obj)]
+    warning = unmarked_warning(found)
+    return [warning] if warning else []
 
-    The whole batch takes at most the longest single timeout, however many
-    plugins hang.
-    """
-    pending = []
-    for runner, hook, kwargs, timeout in calls:
-        started = clock()
-        pending.append((runner.plugin_id, hook, runner.submit(hook, kwargs),
-                        started + timeout, started))
-    return [wait(pid, hook, fut, deadline, started, clock)
-            for pid, hook, fut, deadline, started in pending]
+
+def implemented_hooks(pm: pluggy.PluginManager) -> list[str]:
+    """The spec hooks some plugin on ``pm`` implements, sorted."""
+    return sorted(name for name, caller in vars(pm.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and caller.spec is not None
+                  and caller.get_hookimpls())

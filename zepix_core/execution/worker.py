@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract.errors import PluginBusy, PluginDead, PluginError, RemoteError, describe
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.frames import recv_frame, send_frame
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
@@ -111,6 +112,8 @@ class ProcessRunner:
         self._exited = threading.Event()  # reaped, and outstanding calls failed
         self._gone = threading.Event()  # reaped: the exit status is known
         self._ready: Future[None] = Future()
+        self.warnings: list[str] = []  # from the worker's ready frame (plugin_warnings)
+        self.hooks: list[str] = []  # ... and the hooks the plugin implements
         self._sock, child = socket.socketpair()
         try:
             self._proc = self._spawn(child)
@@ -215,8 +218,9 @@ class ProcessRunner:
             self.kill()
             raise LoadFailure(self.record, PluginState.FAILED,
                               f"worker failed before loading: {describe(exc)}") from exc
-        log.info("event=worker_started plugin=%s pid=%d start_ms=%.0f", self.plugin_id,
-                 self.pid, (time.monotonic() - started) * 1000)
+        log.info("worker started", extra=fields(
+            plugin=self.plugin_id, pid=self.pid,
+            start_ms=round((time.monotonic() - started) * 1000)))
 
     def _send_frame(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
@@ -262,13 +266,16 @@ class ProcessRunner:
             try:
                 self._dispatch(_loads_plain(data))
             except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol
-                log.error("event=bad_answer plugin=%s error=%r", self.plugin_id, describe(exc))
+                log.error("bad answer", extra=fields(plugin=self.plugin_id, error=describe(exc)))
                 self._signal(signal.SIGKILL)  # is not trusted; its watcher reports the exit
                 return
 
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
+            told = message[1] if len(message) > 1 and isinstance(message[1], dict) else {}
+            self.warnings = _strings(told.get("warnings"), 5, 500)
+            self.hooks = _strings(told.get("hooks"), 64, 64)
             _settle(self._ready)
         elif kind == "load_failed":
             _settle(self._ready, LoadFailure(self.record, PluginState(message[1]), message[2]))
@@ -306,7 +313,7 @@ class ProcessRunner:
             try:
                 self._on_exit(self.exit_code, self.exit_signal)
             except Exception:
-                log.exception("event=on_exit_failed plugin=%s", self.plugin_id)
+                log.exception("on_exit failed", extra=fields(plugin=self.plugin_id))
 
     def _wait_for_exit(self) -> int:
         # WNOWAIT learns of the exit without reaping, so the pid stays ours
@@ -331,7 +338,7 @@ class ProcessRunner:
         if not self._exited.wait(self.grace):
             self._signal(signal.SIGKILL)
             if not self._exited.wait(_KILL_WAIT):
-                log.error("event=worker_unkillable plugin=%s pid=%d", self.plugin_id, self.pid)
+                log.error("worker unkillable", extra=fields(plugin=self.plugin_id, pid=self.pid))
 
     def _finish(self) -> None:
         # close() may be called from on_exit, on the watcher thread itself.
@@ -344,3 +351,10 @@ class ProcessRunner:
 def process_runner(record: EntryRecord, config: PluginConfig) -> Runner:
     """``RunnerFactory`` for ``isolation = "process"``."""
     return ProcessRunner(record)
+
+
+def _strings(value: object, most: int, longest: int) -> list[str]:
+    """A worker's list of strings, bounded: anything else in it is dropped."""
+    if not isinstance(value, list):
+        return []
+    return [v[:longest] for v in value[:most] if isinstance(v, str)]

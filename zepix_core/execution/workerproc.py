@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract import logs
 from zepix_core.contract.errors import describe
+from zepix_core.contract.logs import fields
 from zepix_core.execution.frames import recv_frame, send_frame
+from zepix_core.execution.runner import implemented_hooks, plugin_warnings
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
 
 if TYPE_CHECKING:
@@ -59,9 +61,9 @@ def main(argv: Sequence[str]) -> int:
     except LoadFailure as exc:
         send_frame(sock, ("load_failed", exc.state.value, exc.cause))
         return 1
-    send_frame(sock, ("ready",))
-    log.info("event=loaded distribution=%s version=%s", record.distribution,
-             record.dist_version)
+    send_frame(sock, ("ready", {"warnings": plugin_warnings(pm), "hooks": implemented_hooks(pm)}))
+    log.info("loaded", extra=fields(distribution=record.distribution,
+                                    version=record.dist_version))
     _serve(pm, sock, jobs)
     return 0
 
@@ -82,7 +84,7 @@ def _read_host(sock: socket.socket, jobs: queue.SimpleQueue[bytes]) -> None:
     # plugin spinning forever inside a hook.
     while (data := recv_frame(sock)) is not None:
         jobs.put(data)
-    log.warning("event=host_gone action=exit")
+    log.warning("host gone", extra=fields(action="exit"))
     os._exit(_HOST_GONE_EXIT)
 
 
@@ -97,7 +99,7 @@ def _arm_parent_death_signal(host_pid: int) -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-        log.warning("event=pdeathsig_unavailable errno=%d", ctypes.get_errno())
+        log.warning("pdeathsig unavailable", extra=fields(errno=ctypes.get_errno()))
     if os.getppid() != host_pid:  # the host died before prctl took effect
         os._exit(_HOST_GONE_EXIT)
 
@@ -107,7 +109,7 @@ def _serve(pm: pluggy.PluginManager, sock: socket.socket,
     while (message := pickle.loads(jobs.get()))[0] != "stop":
         _, call_id, hook, blob = message
         send_frame(sock, _answer(pm, call_id, hook, blob))
-    log.info("event=stopping")
+    log.info("stopping")
 
 
 def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,

@@ -20,6 +20,7 @@ from typing import Any
 from zepix_core.alerts.manager import AlertManager
 from zepix_core.alerts.sinks import AlertDispatcher, WebhookSink, build_host_manager
 from zepix_core.contract.errors import ConfigError, StorageError
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Alert, AlertLevel
 from zepix_core.health.rules import BREACH_KINDS, Verdict
 from zepix_core.storage import Store
@@ -97,8 +98,8 @@ class Alerting:
         if events:
             self.store.record_alerts(events)
             for alert in events:
-                log.info("alert plugin=%s kind=%s level=%s event=%s", alert.plugin_id,
-                         alert.kind, alert.level.value, alert.event)
+                log.info("alert", extra=fields(plugin=alert.plugin_id, kind=alert.kind,
+                                               level=alert.level.value, event=alert.event))
                 self.dispatcher.submit(alert)
         return events
 
@@ -106,7 +107,7 @@ class Alerting:
         try:
             self.store.record_delivery(alert.fingerprint, sink, delivered, error, self.wall())
         except (StorageError, sqlite3.Error) as exc:  # bookkeeping never kills delivery
-            log.warning("delivery not recorded sink=%s error=%s", sink, exc)
+            log.warning("delivery not recorded", extra=fields(sink=sink, error=str(exc)))
 
     def close(self, timeout: float = 5.0) -> None:
         self.dispatcher.close(timeout)

@@ -27,11 +27,13 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
+from zepix_core.execution.calls import HookCall, Outcome, run_calls
 from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.alerting import Alerting
-from zepix_core.health.calls import Check, Outcome, run_checks
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
 from zepix_core.health.shapes import PluginHealth
@@ -78,14 +80,14 @@ class Watched:
 class Monitor:
     """Keeps the health of every active plugin; the host calls ``round`` each interval."""
 
-    def __init__(self, host: Any) -> None:
-        self.host = host
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
         self.sampler = ResourceSampler()
-        self.alerting = Alerting(host.store, host.config.sections.get("alerts", {}),
-                                 host.clocks.monotonic, host.clocks.wall)
+        self.alerting = Alerting(ports.store, ports.config.sections.get("alerts", {}),
+                                 ports.clocks.monotonic, ports.clocks.wall)
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
-        self.every = max(1, int(host.config.host["self_test_every"]))
+        self.every = max(1, int(ports.config.host["self_test_every"]))
         self.pruned_at: float | None = None
         self.stopping = False
         #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
@@ -93,12 +95,12 @@ class Monitor:
 
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
-        clocks = self.host.clocks
+        clocks = self.ports.clocks
         health = PluginHealth(slot.plugin_id, clock=clocks.monotonic, wall=clocks.wall)
         health.note_activity(clocks.wall())
         reported = slot.meta.version if slot.meta else None
         self.watched[slot.plugin_id] = Watched(
-            slot, health, thresholds_for(self.host.config, slot.plugin_id), reported,
+            slot, health, thresholds_for(self.ports.config, slot.plugin_id), reported,
             next_version=self.every, seen_version=reported)
 
     def detach(self, plugin_id: str) -> str | None:
@@ -110,7 +112,7 @@ class Monitor:
             self.alerting.forget(plugin_id, "plugin deactivated")
         if watched is None or not self._stuck(watched):
             return None
-        held = self.host.clocks.monotonic() - watched.stuck_since
+        held = self.ports.clocks.monotonic() - watched.stuck_since
         return f"stuck in {watched.stuck_hook} for {held:.1f}s"
 
     def stop(self) -> None:
@@ -133,19 +135,19 @@ class Monitor:
             return
         watched.health.record_work(result, problem)
         if result.ok and problem is None:
-            watched.health.note_activity(self.host.clocks.wall())
+            watched.health.note_activity(self.ports.clocks.wall())
 
     # -- the round ---------------------------------------------------------
     def round(self, slots: Sequence[PluginSlot]) -> str:
         """One round over ``slots``; every call is bounded, so the round is too."""
-        clocks = self.host.clocks
+        clocks = self.ports.clocks
         started, now = clocks.monotonic(), clocks.wall()
         self.rounds += 1
         watched = [self.watched[s.plugin_id] for s in slots if s.plugin_id in self.watched]
         stuck = {w.slot.plugin_id for w in watched if self._stuck(w)}
         checked = [(w, w.slot.runner) for w in watched
                    if w.slot.runner is not None and w.slot.plugin_id not in stuck]
-        outcomes = run_checks([(runner, self._plan(w, now)) for w, runner in checked],
+        outcomes = run_calls([(runner, self._plan(w, now)) for w, runner in checked],
                               clocks.monotonic)
         for (w, _), outcome in zip(checked, outcomes):
             self._record(w, outcome)
@@ -156,7 +158,7 @@ class Monitor:
         # second cpu_percent() read moments later would measure nothing.
         host_sample = self.sampler.sample_host()
         snapshots = [self._assess(w, now, host_sample) for w in watched]
-        self.host.store.save_snapshots(now, snapshots)
+        self.ports.store.save_snapshots(now, snapshots)
         if self.rounds == 1:
             self._forget_inactive()
         if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
@@ -164,13 +166,13 @@ class Monitor:
         took = (clocks.monotonic() - started) * 1000
         return self._summary(snapshots, took)
 
-    def _plan(self, w: Watched, now: float) -> list[Check]:
+    def _plan(self, w: Watched, now: float) -> list[HookCall]:
         timeout = w.slot.config.ping_timeout
-        checks = [Check("health_ping", timeout, {"now": now}), Check("get_metrics", timeout)]
+        checks = [HookCall("health_ping", timeout, {"now": now}), HookCall("get_metrics", timeout)]
         if w.rounds >= w.next_version:
-            checks.append(Check("plugin_version", DEFAULT_DEADLINES["plugin_version"]))
+            checks.append(HookCall("plugin_version", DEFAULT_DEADLINES["plugin_version"]))
         if w.rounds >= w.next_self_test:
-            checks.append(Check("self_test", DEFAULT_DEADLINES["self_test"]))
+            checks.append(HookCall("self_test", DEFAULT_DEADLINES["self_test"]))
         return checks
 
     def _stuck(self, w: Watched) -> bool:
@@ -181,7 +183,7 @@ class Monitor:
     def _still_stuck(self, w: Watched) -> None:
         """A plugin inside a call it was given up on is not called again: the
         ping it could not answer counts as missed, without waiting."""
-        held = self.host.clocks.monotonic() - w.stuck_since
+        held = self.ports.clocks.monotonic() - w.stuck_since
         w.health.record_ping(CallResult(
             w.slot.plugin_id, "health_ping",
             error=f"{PluginBusy.__name__}: {w.stuck_hook} still running after {held:.1f}s"))
@@ -201,7 +203,7 @@ class Monitor:
         if outcome.stuck is not None:
             given_up = outcome.results[-1]
             w.stuck, w.stuck_hook = outcome.stuck, given_up.hook
-            w.stuck_since = self.host.clocks.monotonic() - given_up.duration
+            w.stuck_since = self.ports.clocks.monotonic() - given_up.duration
 
     def _check_version(self, w: Watched, result: CallResult) -> None:
         """Notice a plugin that now reports another version than at activation:
@@ -219,10 +221,10 @@ class Monitor:
         if reported != w.seen_version:
             again = f"plugin_version reports {reported} again, as at activation"
             detail = message if reported != w.baseline else again
-            self.host.store.record_event(pid, "version_changed", detail,
-                                         self.host.clocks.wall(), version=str(reported))
-            log.warning("version changed plugin=%s reported=%s activated=%s", pid, reported,
-                        w.baseline)
+            self.ports.store.record_event(pid, "version_changed", detail,
+                                         self.ports.clocks.wall(), version=str(reported))
+            log.warning("version changed", extra=fields(plugin=pid, reported=str(reported),
+                                                         activated=str(w.baseline)))
             w.seen_version = reported
         self.alerting.raise_event(pid, "version_changed", AlertLevel.WARNING, message,
                                   firing=reported != w.baseline)
@@ -241,8 +243,9 @@ class Monitor:
                                   exit_detail=getattr(runner, "exit_description", None))
         self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:
-            log.info("health plugin=%s status=%s reasons=%s", w.slot.plugin_id,
-                     verdict.status.value, "; ".join(b.message for b in verdict.reasons))
+            log.info("health", extra=fields(
+                plugin=w.slot.plugin_id, status=verdict.status.value,
+                reasons="; ".join(b.message for b in verdict.reasons)))
         record = snapshot(w, verdict, resources, now)
         for annotate in self.annotators:
             record.update(annotate(w.slot.plugin_id))
@@ -260,13 +263,14 @@ class Monitor:
     def prune(self) -> tuple[int, int]:
         """Delete snapshots and resolved alerts older than ``retention_days``;
         each plugin's newest snapshot is kept however old. Returns the counts."""
-        days = float(self.host.config.host["retention_days"])
-        before = self.host.clocks.wall() - days * DAY
-        store = self.host.store
+        days = float(self.ports.config.host["retention_days"])
+        before = self.ports.clocks.wall() - days * DAY
+        store = self.ports.store
         counts = store.prune_snapshots(before), store.prune_alerts(before)
-        self.pruned_at = self.host.clocks.monotonic()
+        self.pruned_at = self.ports.clocks.monotonic()
         if any(counts):
-            log.info("retention pruned snapshots=%d alerts=%d days=%g", *counts, days)
+            log.info("retention pruned", extra=fields(snapshots=counts[0], alerts=counts[1],
+                                                      days=days))
         return counts
 
     def _summary(self, snapshots: Sequence[Mapping[str, Any]], took_ms: float) -> str:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +20,23 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
+from zepix_core.execution.calls import call_many
 from zepix_core.execution.dispatch import Dispatcher
 from zepix_core.execution.lifecycle import (
+    Admit,
     PluginSlot,
     RunnerFactory,
-    activate,
+    bring_up,
     deactivate,
     inprocess_runner,
     load,
     read_meta,
 )
-from zepix_core.execution.runner import CallResult, Clock, Runner, call, call_many
+from zepix_core.execution.ports import Clocks, Ports
+from zepix_core.execution.runner import CallResult, Runner
+from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
@@ -51,23 +53,12 @@ from zepix_core.versions.reconcile import HostVersions
 log = logging.getLogger("zepix.host")
 
 
-@dataclass
-class Clocks:
-    """Injectable time: ``monotonic`` for deadlines, ``wall`` for records, ``wait`` to sleep.
-
-    ``wait(seconds)`` returns True when the host was asked to stop meanwhile.
-    """
-
-    monotonic: Clock = time.monotonic
-    wall: Clock = time.time
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def wait(self, seconds: float) -> bool:
-        return self.stop.wait(max(0.0, seconds))
-
-
 class Host:
-    """Discovers, resolves, activates and supervises plugins; see ``create_host``."""
+    """Discovers, resolves, activates and supervises plugins; see ``create_host``.
+
+    The host owns the plugin slots. Its subsystems (monitor, supervisor, versions) see
+    them through ``Ports`` (the host is their ``PluginTable``) and never the host itself.
+    """
 
     def __init__(self, config: Config, store: Store, *, api_version: str,
                  paths: Sequence[str] | None = None, clocks: Clocks | None = None,
@@ -83,9 +74,16 @@ class Host:
         self.order: list[str] = []
         self.host_id = uuid.uuid4().hex
         self.started = False
-        self.monitor = Monitor(self)
-        self.supervisor = Supervisor(self)
-        self.versions = HostVersions(self)
+        self.ports = Ports(plugins=self, config=config, store=store, clocks=self.clocks,
+                           api_version=api_version, host_id=self.host_id)
+        self.monitor = Monitor(self.ports)
+        self.supervisor = Supervisor(self.ports, self.monitor)
+        if self.factories.get("process", process_runner) is process_runner:
+            self.factories["process"] = self.supervisor.process_runner
+        self.monitor.annotators.append(self.supervisor.snapshot_fields)
+        self.versions = HostVersions(self.ports, self.monitor, factories=self.factories,
+                                     spawn=self.supervisor.spawn,
+                                     breaker=self.supervisor.breaker_state)
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
@@ -105,7 +103,7 @@ class Host:
         loadable = [s for s in slots if s.state is PluginState.DISCOVERED]
         for slot in loadable:
             if not slot.config.enabled:
-                slot.state, slot.reason = PluginState.INACTIVE, "disabled in config (enabled = false)"
+                slot.mark(PluginState.INACTIVE, "disabled in config (enabled = false)")
                 continue
             load(slot, self._factory(slot))
         self._read_versions([s for s in loadable if s.runner is not None])
@@ -156,64 +154,67 @@ class Host:
                                       slot.record.location or "environment", now)
         for pid in self.order:
             if self.supervisor.admits(self.slots[pid]):
-                self._activate(self.slots[pid], "startup")
+                self._bring_up(self.slots[pid], "startup", self._requires_active)
         for slot in slots:
-            self._save_status(slot)
+            self.save_status(slot)
         return slots
 
-    def _activate(self, slot: PluginSlot, reason: str) -> bool:
+    def _bring_up(self, slot: PluginSlot, reason: str, admit: Admit) -> bool:
+        """``lifecycle.bring_up``, then the host's records: the activation row and the
+        monitor's watch."""
+        if not bring_up(slot, self._factory(slot), self.api_version, self.clocks.monotonic,
+                        admit=admit):
+            if slot.state is PluginState.FAILED:
+                log.warning("activation failed", extra=fields(plugin=slot.plugin_id,
+                                                              reason=slot.reason))
+            return False
+        now = self.clocks.wall()
+        slot.activation_id = self.store.open_activation(
+            slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
+        self.monitor.attach(slot)
+        log.info("activated", extra=fields(plugin=slot.plugin_id, version=slot.version,
+                                           reason=reason))
+        return True
+
+    def _requires_active(self, slot: PluginSlot) -> None:
+        """At startup: the plugins it requires were activated before it."""
         blocked = [dep for dep in (slot.meta.requires if slot.meta else {})
                    if self.slots.get(dep) is None
                    or self.slots[dep].state is not PluginState.ACTIVE]
         if blocked:
             slot.fail(PluginState.FAILED, f"required plugin(s) {', '.join(blocked)} did not "
                       "activate")
-            slot.release()
-            return False
-        if not activate(slot, self.api_version, self.clocks.monotonic):
-            log.warning("activation failed plugin=%s reason=%s", slot.plugin_id, slot.reason)
-            return False
-        now = self.clocks.wall()
-        slot.activation_id = self.store.open_activation(
-            slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
-        self.monitor.attach(slot)
-        log.info("activated plugin=%s version=%s reason=%s", slot.plugin_id, slot.version,
-                 reason)
-        return True
 
     def reload(self, plugin_id: str, reason: str, record: EntryRecord | None = None) -> PluginSlot:
         """Replace a plugin's instance: deactivate it if active, load ``record`` (default:
         the same entry point again), check it against the active plugins, activate it.
 
         Restarts, upgrades, rollbacks and operator restarts all go through here, so
-        each leaves one closed and one opened activation with its reason. Returns the
-        new slot; when it cannot be activated it is FAILED or REJECTED with the reason.
+        each leaves one closed and one opened activation with its reason, and the
+        supervisor learns that a fresh instance runs (closed breaker, full restart
+        budget). A plugin installed while the host runs gets its first slot here.
+        Returns the new slot; when it cannot be activated it is FAILED or REJECTED with
+        the reason.
         """
-        old = self.slots[plugin_id]
-        if old.state is PluginState.ACTIVE:
+        old = self.slots.get(plugin_id)
+        if old is not None and old.state is PluginState.ACTIVE:
             self.deactivate(old, reason, PluginState.INACTIVE)
-        old.release()
-        slot = PluginSlot(record=record or old.record, config=self.config.plugin(plugin_id))
+        if old is not None:
+            old.release()
+        if record is None and old is None:
+            raise KeyError(plugin_id)
+        slot = PluginSlot(record=record or old.record,  # type: ignore[union-attr]
+                          config=self.config.plugin(plugin_id))
         self.slots[plugin_id] = slot
         if plugin_id not in self.order:
             self.order.append(plugin_id)
-        load(slot, self._factory(slot))
-        if slot.runner is not None:
-            read_meta(slot, call(slot.runner, "plugin_version",
-                                 DEFAULT_DEADLINES["plugin_version"], {}, self.clocks.monotonic))
-        if slot.state is PluginState.DISCOVERED:
-            self._admit(slot)
-        if slot.state is PluginState.DISCOVERED:
-            self.store.record_version(plugin_id, slot.version, slot.record.distribution,
-                                      slot.record.location or "environment", self.clocks.wall())
-            self._activate(slot, reason)
-        if slot.state is not PluginState.ACTIVE:
-            slot.release()
-        self._save_status(slot)
+        if self._bring_up(slot, reason, self._admit):
+            self.supervisor.started(plugin_id)
+        self.save_status(slot)
         return slot
 
     def _admit(self, slot: PluginSlot) -> None:
-        """Resolve one plugin against the plugins active now."""
+        """Resolve one plugin against the plugins active now; record the version seen."""
         assert slot.meta is not None
         others = {s.plugin_id: Candidate(s.plugin_id, Version(s.version), s.meta)
                   for s in self.active() if s.meta is not None and s is not slot}
@@ -223,23 +224,36 @@ class Host:
         if slot.plugin_id in res.verdicts:
             state, why = res.verdicts[slot.plugin_id]
             slot.fail(state, why)
+            return
+        self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
+                                  slot.record.location or "environment", self.clocks.wall())
 
     def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
         """Deactivate one plugin, close its activation record and set its new state."""
         stuck = self.monitor.detach(slot.plugin_id)
         if stuck is not None:  # its deactivate hook would only queue behind that call
-            log.warning("deactivate skipped plugin=%s reason=%s", slot.plugin_id, stuck)
+            log.warning("deactivate skipped", extra=fields(plugin=slot.plugin_id, reason=stuck))
             slot.release()
-        error = deactivate(slot, reason, self.clocks.monotonic)
+        error = deactivate(slot, reason, self.clocks.monotonic, state)
         if error:
-            log.warning("deactivate raised plugin=%s error=%s", slot.plugin_id, error)
+            log.warning("deactivate raised", extra=fields(plugin=slot.plugin_id, error=error))
         if slot.activation_id is not None:
             self.store.close_activation(slot.activation_id, self.clocks.wall(), reason)
             slot.activation_id = None
-        slot.state = state
-        self._save_status(slot)
+        self.save_status(slot)
 
-    def _save_status(self, slot: PluginSlot) -> None:
+    # -- the plugin table (``PluginTable``) --------------------------------
+    @property
+    def running(self) -> bool:
+        return self.started
+
+    def get(self, plugin_id: str) -> PluginSlot | None:
+        return self.slots.get(plugin_id)
+
+    def all(self) -> list[PluginSlot]:
+        return list(self.slots.values())
+
+    def save_status(self, slot: PluginSlot) -> None:
         self.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
                               slot.state.value, slot.reason, self.clocks.wall())
 
@@ -256,8 +270,8 @@ class Host:
             reason = (f"crash: host pid {host['pid']} ended without shutting down "
                       "(killed?); closed at next start")
             count = self.store.close_dead_host(host, reason)
-            log.warning("recovered host=%s pid=%s closed_activations=%d", host["host_id"],
-                        host["pid"], count)
+            log.warning("recovered", extra=fields(host=host["host_id"], pid=host["pid"],
+                                                  closed_activations=count))
             closed.append(host)
         return closed
 
@@ -336,7 +350,7 @@ class Host:
         runners = [s.runner for s in self.active() if s.runner is not None]
         if bars and runners:
             self.dispatcher.feed(runners, bars)
-            log.info("warmed up plugins=%d bars=%d", len(runners), len(bars))
+            log.info("warmed up", extra=fields(plugins=len(runners), bars=len(bars)))
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
         self.supervisor.on_work(result, problem)

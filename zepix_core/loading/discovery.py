@@ -131,14 +131,88 @@ def build_manager(record: EntryRecord, obj: object) -> pluggy.PluginManager:
                      and any(not impl.optionalhook for impl in caller.get_hookimpls()))
     if unknown:
         raise LoadFailure(record, PluginState.REJECTED,
-                          f"implements unknown hook(s) {', '.join(unknown)}; fix the name, "
-                          "or mark it @hookimpl(optionalhook=True)")
+                          f"implements unknown hook(s) {', '.join(unknown)}; "
+                          f"{misspelt_hook_fix(unknown)}")
     missing = [h for h in REQUIRED_HOOKS if not getattr(pm.hook, h).get_hookimpls()]
     if missing:
         raise LoadFailure(record, PluginState.REJECTED,
                           f"missing required hook(s) {', '.join(missing)}; "
                           "implement them with @zepix_core.hookimpl")
     return pm
+
+
+def hook_names() -> list[str]:
+    """Every hook a plugin may implement, from the spec."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(PluginSpec)
+    return sorted(name for name, caller in vars(pm.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and caller.spec is not None)
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance between two short names."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def near_hook(name: str, hooks: Sequence[str] | None = None, most: int = 2) -> str | None:
+    """The hook ``name`` equals or is at most ``most`` edits away from, or None."""
+    best = min(((_edits(name, h), h) for h in hooks or hook_names()), default=None)
+    return best[1] if best is not None and best[0] <= most else None
+
+
+def misspelt_hook_fix(names: Sequence[str]) -> str:
+    """How to fix hook implementations whose names are no hook (never ``optionalhook``:
+    that would silence the typo)."""
+    fixes = []
+    for name in names:
+        near = near_hook(name, most=3)
+        fixes.append(f"rename '{name}' to '{near}'" if near else
+                     f"'{name}' is no hook: rename it to one of docs/hooks.md or drop @hookimpl")
+    return "; ".join(fixes)
+
+
+def unmarked_hooks(obj: object) -> list[tuple[str, str]]:
+    """Public methods that look like hooks but lack ``@hookimpl``: ``(method, hook)``.
+
+    pluggy ignores a method without the marker, so a plugin that forgot it never
+    receives that hook; a name one or two edits from a hook is most likely a typo
+    of one that is also unmarked.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(PluginSpec)
+    hooks = hook_names()
+    found = []
+    try:
+        names = [n for n in dir(obj) if isinstance(n, str) and not n.startswith("_")]
+    except Exception:  # noqa: BLE001 - a hostile __dir__: nothing to lint
+        return []
+    for name in names:
+        near = near_hook(name, hooks)
+        if near is None or _is_marked_or_data(pm, obj, name):
+            continue
+        found.append((name, near))
+    return found
+
+
+def _is_marked_or_data(pm: pluggy.PluginManager, obj: object, name: str) -> bool:
+    try:
+        return pm.parse_hookimpl_opts(obj, name) is not None or not callable(getattr(obj, name))
+    except Exception:  # noqa: BLE001 - an attribute that raises on access is no hook
+        return True
+
+
+def unmarked_warning(found: Sequence[tuple[str, str]]) -> str | None:
+    """The warning for a plugin's reason when ``unmarked_hooks`` found any."""
+    if not found:
+        return None
+    names = ", ".join(m if m == h else f"{m} (like {h})" for m, h in found)
+    return (f"warning: method(s) {names} not marked @hookimpl, so the host never calls "
+            "them; add @hookimpl (from zepix_core import hookimpl) or rename them")
 
 
 def _validation_cause(exc: pluggy.PluginValidationError) -> str:

@@ -77,6 +77,8 @@ class Book(Protocol):
 
     def closed(self, trade: Trade) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class PaperBroker:
     """Positions (at most one per symbol), fills and realised P&L.

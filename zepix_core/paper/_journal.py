@@ -55,6 +55,10 @@ class Journal:
             self._write(lambda: self.db.close_trade(trade_id, trade.exit, ts=trade.closed_at,
                                                     reason=trade.reason, pnl=trade.pnl))
 
+    def close(self) -> None:
+        """Release the database's connections (deactivation); a later write reopens it."""
+        self.db.close()
+
     def _write(self, work: Callable[[], object]) -> None:
         try:
             work()

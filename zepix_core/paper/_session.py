@@ -120,6 +120,8 @@ class PaperSession:
     def stop(self, reason: str) -> None:
         with self.lock:
             self.stopped = reason
+            if self.broker.book is not None:
+                self.broker.book.close()  # the database's connections, in this process
 
     def handle(self, bar: Bar, strategy: Strategy) -> list[dict[str, Any]] | None:
         """Admit ``bar``, apply stops and targets, run ``strategy``; return the intents.

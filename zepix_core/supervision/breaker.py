@@ -9,20 +9,15 @@ call and ``record()``s its outcome. Design notes are in docs/supervision.md
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from zepix_core.contract.model import BreakerState
+
 Clock = Callable[[], float]
-
-
-class BreakerState(enum.StrEnum):
-    CLOSED = "CLOSED"
-    OPEN = "OPEN"
-    HALF_OPEN = "HALF_OPEN"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.storage import Row, Store
@@ -41,42 +42,41 @@ class Operator:
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
-        self.host = supervisor.host
+        self.ports = supervisor.ports
         self._statuses: dict[str, Row] | None = None
 
     def apply_requests(self) -> None:
         """Every pending restart request, in order (the loop thread, once a round)."""
-        store = self.host.store
+        store = self.ports.store
         for request in store.pending_requests("restart"):
             outcome = self._restart(request)
-            store.finish_request(request["id"], self.host.clocks.wall(), outcome)
-            log.info("request applied id=%s plugin=%s outcome=%r", request["id"],
-                     request["plugin_id"], outcome)
+            store.finish_request(request["id"], self.ports.clocks.wall(), outcome)
+            log.info("request applied", extra=fields(id=request["id"],
+                                                     plugin=request["plugin_id"],
+                                                     outcome=outcome))
 
     def _restart(self, request: Row) -> str:
         plugin_id = request["plugin_id"]
-        slot = self.host.slots.get(plugin_id)
+        slot = self.ports.plugins.get(plugin_id)
         if slot is None:
             return f"not restarted: no plugin {plugin_id} is installed"
         if not slot.config.enabled:
             return "not restarted: disabled in config (enabled = false)"
         self.supervisor.forgive(plugin_id, request["id"], str(request["actor"]))
         reason = f"operator restart (request {request['id']} by {request['actor']})"
-        slot = self.host.reload(plugin_id, reason)
-        if slot.state is PluginState.ACTIVE:
-            self.supervisor.started(plugin_id)
+        slot = self.ports.plugins.reload(plugin_id, reason)
         return slot.state.value + (f": {slot.reason}" if slot.reason else "")
 
     def admits(self, slot: PluginSlot) -> bool:
         """Whether startup may activate ``slot``: not when a previous host gave up on it
         and neither an operator (``zepix restart``) nor a new version or config has
         acted since. A restart request still pending is applied here."""
-        store, plugin_id = self.host.store, slot.plugin_id
+        store, plugin_id = self.ports.store, slot.plugin_id
         if self._statuses is None:  # as the previous host left them
             self._statuses = store.statuses()
         for request in store.pending_requests("restart", plugin_id):
             self.supervisor.forgive(plugin_id, request["id"], str(request["actor"]))
-            store.finish_request(request["id"], self.host.clocks.wall(),
+            store.finish_request(request["id"], self.ports.clocks.wall(),
                                  "applied at host start")
         mark = store.last_event(plugin_id, MARK_KINDS)
         row = self._statuses.get(plugin_id)
@@ -89,9 +89,9 @@ class Operator:
                                   f"{changed} since it was given up on; activating")
             return True
         self.supervisor.keep_down(plugin_id, mark["detail"])
-        slot.state, slot.reason = PluginState.FAILED, row["reason"]
+        slot.mark(PluginState.FAILED, row["reason"])
         slot.release()
-        log.warning("kept down plugin=%s reason=%r", plugin_id, row["reason"])
+        log.warning("kept down", extra=fields(plugin=plugin_id, reason=row["reason"]))
         return False
 
 

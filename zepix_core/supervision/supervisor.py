@@ -20,26 +20,25 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
-from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner
-from zepix_core.execution.worker import ProcessRunner, process_runner
-from zepix_core.health.monitor import snapshot
+from zepix_core.execution.worker import ProcessRunner
+from zepix_core.health.monitor import Monitor, snapshot
 from zepix_core.health.resources import ResourceSample
 from zepix_core.health.rules import Breach, Verdict
 from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord
-from zepix_core.supervision.breaker import BreakerState, Transition
+from zepix_core.supervision.breaker import Transition
 from zepix_core.supervision.guard import Guard, Limits, new_breaker, new_guard
 from zepix_core.supervision.loopthread import LoopThread
 from zepix_core.supervision.operator import Operator, config_fingerprint
-
-if TYPE_CHECKING:
-    from zepix_core.host.host import Host
 
 log = logging.getLogger("zepix.supervisor")
 
@@ -54,30 +53,29 @@ class Supervisor:
     start, ``admits_work`` per bar, ``after_round`` after each round and ``idle``
     between rounds."""
 
-    def __init__(self, host: Host, rand: Callable[[], float] = random.random) -> None:
-        self.host = host
+    def __init__(self, ports: Ports, monitor: Monitor,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.ports = ports
+        self.monitor = monitor
         self.rand = rand
         self.guards: dict[str, Guard] = {}
         self._lock = threading.Lock()  # guards' fields: crashes arrive on watcher threads
         self.loop = LoopThread(self._raise)
         self._stopping = False
         self.operator = Operator(self)
-        for plugin_id in ("", *host.config.plugins):
-            limits = Limits.of(host.config, plugin_id)  # stops the start, not a later restart
+        for plugin_id in ("", *ports.config.plugins):
+            limits = Limits.of(ports.config, plugin_id)  # stops the start, not a later restart
             if (plugin_id and limits.memory_limit_mb is not None
-                    and host.config.plugin(plugin_id).isolation != "process"):
-                log.warning("memory limit applies only in a worker plugin=%s: set "
-                            "isolation = \"process\" (versions from the plugin store "
-                            "always run in one)", plugin_id)
-        if host.factories.get("process", process_runner) is process_runner:
-            host.factories["process"] = self.process_runner
-        host.monitor.annotators.append(self.snapshot_fields)
+                    and ports.config.plugin(plugin_id).isolation != "process"):
+                log.warning("memory limit applies only in a worker: set isolation = "
+                            "\"process\" (versions from the plugin store always run in one)",
+                            extra=fields(plugin=plugin_id))
 
     def guard(self, plugin_id: str) -> Guard:
         with self._lock:
             guard = self.guards.get(plugin_id)
             if guard is None:
-                guard = new_guard(self.host.config, plugin_id, self.host.clocks.monotonic,
+                guard = new_guard(self.ports.config, plugin_id, self.ports.clocks.monotonic,
                                   self.rand, lambda t: self._transition(plugin_id, t))
                 self.guards[plugin_id] = guard
             return guard
@@ -106,12 +104,12 @@ class Supervisor:
                 sig: int | None) -> None:
         """A worker exited by itself (its watcher thread): DEAD, recorded with its exit
         code or signal, alerted, and a restart scheduled, within milliseconds."""
-        slot = self.host.slots.get(plugin_id)
+        slot = self.ports.plugins.get(plugin_id)
         runner = box[0] if box else None
-        if (self._stopping or not self.host.started or slot is None or runner is None
+        if (self._stopping or not self.ports.plugins.running or slot is None or runner is None
                 or slot.runner is not runner):
-            log.info("exit ignored plugin=%s code=%s signal=%s (not the running instance)",
-                     plugin_id, code, sig)
+            log.info("exit ignored (not the running instance)",
+                     extra=fields(plugin=plugin_id, code=code, signal=sig))
             return
         how = f"exited with code {code}" if sig is None else f"was killed by {_signame(sig)}"
         cause = f"crash: worker pid {runner.pid} {how}"
@@ -121,27 +119,27 @@ class Supervisor:
         self.loop.alert(plugin_id, "liveness", AlertLevel.CRITICAL, f"worker {how}; {decision}")
         self._mark_dead(slot, cause)
         self.event(plugin_id, "crashed", f"worker pid {runner.pid} {how}; {decision}")
-        log.warning("crash plugin=%s pid=%d code=%s signal=%s decision=%r", plugin_id,
-                    runner.pid, code, sig, decision)
+        log.warning("crash", extra=fields(plugin=plugin_id, pid=runner.pid, code=code,
+                                          signal=sig, decision=decision))
 
     def _mark_dead(self, slot: PluginSlot, cause: str) -> None:
         """Write a DEAD snapshot now rather than at the next round."""
-        watched = self.host.monitor.watched.get(slot.plugin_id)
+        watched = self.monitor.watched.get(slot.plugin_id)
         if watched is None:
             return
-        now = self.host.clocks.wall()
+        now = self.ports.clocks.wall()
         verdict = Verdict(HealthStatus.DEAD, (Breach("dead", HealthStatus.DEAD, cause),))
         gone = ResourceSample(getattr(slot.runner, "pid", 0), False, None, None, None, None,
                               "process", cause)
         record = {**snapshot(watched, verdict, gone, now), **self.snapshot_fields(slot.plugin_id)}
-        self.host.store.save_snapshots(now, [record])
+        self.ports.store.save_snapshots(now, [record])
 
     # -- decisions -------------------------------------------------------------
     def _fail(self, slot: PluginSlot, cause: str) -> str:
         """Ask the policy about one failure of ``slot`` (any thread); returns the decision
         in words."""
         guard = self.guard(slot.plugin_id)
-        now = self.host.clocks.monotonic()
+        now = self.ports.clocks.monotonic()
         with self._lock:
             guard.cause, guard.instance = cause, slot
             guard.hung_since, guard.over_limit, guard.dead_rounds = None, 0, 0
@@ -155,15 +153,15 @@ class Supervisor:
     def after_round(self) -> None:
         """After each monitoring round: act on the verdicts, apply operator requests, then
         restart or give up what is due."""
-        now = self.host.clocks.monotonic()
-        for slot in self.host.active():
+        now = self.ports.clocks.monotonic()
+        for slot in self.ports.plugins.active():
             self._judge(slot, now)
         self.operator.apply_requests()
         self.service()
 
     def _judge(self, slot: PluginSlot, now: float) -> None:
         guard = self.guard(slot.plugin_id)
-        watched = self.host.monitor.watched.get(slot.plugin_id)
+        watched = self.monitor.watched.get(slot.plugin_id)
         if watched is None or _pending(guard, slot) or guard.gave_up is not None:
             return
         health = watched.health
@@ -215,7 +213,8 @@ class Supervisor:
         the fresh instance is loaded."""
         decision = self._fail(slot, cause)
         self.event(slot.plugin_id, kind, f"{cause}; {decision}")
-        log.warning("stopping plugin=%s cause=%r decision=%r", slot.plugin_id, cause, decision)
+        log.warning("stopping", extra=fields(plugin=slot.plugin_id, cause=cause,
+                                             decision=decision))
         if isinstance(slot.runner, ProcessRunner):
             slot.runner.kill()
 
@@ -225,7 +224,7 @@ class Supervisor:
         self.flush()
         if self._stopping:
             return
-        now = self.host.clocks.monotonic()
+        now = self.ports.clocks.monotonic()
         for plugin_id, guard in list(self.guards.items()):
             if guard.gave_up is not None and not guard.down:
                 self._give_up(plugin_id, guard)
@@ -235,18 +234,17 @@ class Supervisor:
     def _restart(self, plugin_id: str, guard: Guard) -> None:
         with self._lock:
             attempt, cause, failed, guard.due = guard.attempt, guard.cause, guard.instance, None
-        if self.host.slots.get(plugin_id) is not failed:
+        if self.ports.plugins.get(plugin_id) is not failed:
             # Another owner (a version rollback) replaced the failed instance meanwhile;
             # its outcome stands, whether the replacement activated or not.
-            log.info("restart cancelled plugin=%s attempt=%d: the instance that failed "
-                     "was replaced", plugin_id, attempt)
+            log.info("restart cancelled: the instance that failed was replaced",
+                     extra=fields(plugin=plugin_id, attempt=attempt))
             return
         reason = f"restart {attempt} of {guard.limits.max_restarts} after {cause}"
         self.event(plugin_id, "restart", reason)
-        slot = self.host.reload(plugin_id, reason)
+        slot = self.ports.plugins.reload(plugin_id, reason)  # a fresh instance: ``started``
         if slot.state is PluginState.ACTIVE:
-            self.started(plugin_id)
-            log.info("restarted plugin=%s attempt=%d", plugin_id, attempt)
+            log.info("restarted", extra=fields(plugin=plugin_id, attempt=attempt))
             return
         decision = self._fail(slot, f"restart failed: {slot.reason}")
         self.event(plugin_id, "restart_failed", f"{slot.reason}; {decision}")
@@ -257,12 +255,12 @@ class Supervisor:
         guard = self.guard(plugin_id)
         with self._lock:
             if guard.due is not None:
-                log.info("restart cancelled plugin=%s attempt=%d: a fresh instance runs",
-                         plugin_id, guard.attempt)
+                log.info("restart cancelled: a fresh instance runs",
+                         extra=fields(plugin=plugin_id, attempt=guard.attempt))
             guard.due = None
-            guard.policy.on_started(self.host.clocks.monotonic())
+            guard.policy.on_started(self.ports.clocks.monotonic())
             guard.hung_since, guard.over_limit, guard.dead_rounds = None, 0, 0
-        guard.breaker = new_breaker(guard.limits, self.host.clocks.monotonic,
+        guard.breaker = new_breaker(guard.limits, self.ports.clocks.monotonic,
                                     lambda t: self._transition(plugin_id, t))
 
     def forgive(self, plugin_id: str, request_id: int, actor: str) -> None:
@@ -286,7 +284,9 @@ class Supervisor:
         """FAILED with the reason and a CRITICAL alert; down until an operator restarts it
         or its config changes (``admits`` at the next start)."""
         guard.down = True
-        slot = self.host.slots[plugin_id]
+        slot = self.ports.plugins.get(plugin_id)
+        if slot is None:
+            return
         why = guard.gave_up or ""
         reason = (f"{why if why.startswith('gave up') else f'gave up: {why}'}; "
                   f"last failure: {guard.cause}")
@@ -294,19 +294,19 @@ class Supervisor:
         self._mark_dead(slot, f"FAILED: {reason}; {until}")
         slot.fail(PluginState.FAILED, f"{reason}; {until}")
         if slot.activation_id is not None:
-            self.host.deactivate(slot, reason, PluginState.FAILED)
+            self.ports.plugins.deactivate(slot, reason, PluginState.FAILED)
         else:
             slot.release()
             self._save(slot)
         self.event(plugin_id, "gave_up",
                    f"{reason} [config {config_fingerprint(slot.config.table)}]")
         self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"{reason}; FAILED, {until}")
-        log.error("gave up plugin=%s reason=%r", plugin_id, reason)
+        log.error("gave up", extra=fields(plugin=plugin_id, reason=reason))
 
     def idle(self, until: float) -> bool:
         """Wait until monotonic ``until`` between rounds, restarting what falls due
         meanwhile. Returns True when the host was asked to stop."""
-        clocks = self.host.clocks
+        clocks = self.ports.clocks
         while not clocks.stop.is_set():
             self.service()
             now = clocks.monotonic()
@@ -324,7 +324,7 @@ class Supervisor:
 
     def _workers(self) -> bool:
         return any(isinstance(s.runner, ProcessRunner) and s.runner.alive()
-                   for s in self.host.active())
+                   for s in self.ports.plugins.active())
 
     def hold(self) -> None:
         """The loop thread works on the host until ``let_go`` (``Host.run``)."""
@@ -354,15 +354,15 @@ class Supervisor:
     def on_work(self, result: CallResult, problem: str | None) -> None:
         """The dispatcher's sink: the monitor's record, then the breaker's."""
         self.flush()  # a crash inside on_bar: its alert before anything else
-        self.host.monitor.on_work(result, problem)
+        self.monitor.on_work(result, problem)
         guard = self.guards.get(result.plugin_id)
         if guard is not None:
             guard.breaker.record(result.ok and problem is None)
 
     def _transition(self, plugin_id: str, change: Transition) -> None:
         self.event(plugin_id, "breaker", f"{change.old} -> {change.new}: {change.reason}")
-        log.warning("breaker plugin=%s old=%s new=%s reason=%r", plugin_id, change.old,
-                    change.new, change.reason)
+        log.warning("breaker", extra=fields(plugin=plugin_id, old=change.old.value,
+                                            new=change.new.value, reason=change.reason))
         if change.new is BreakerState.OPEN:
             retry = self.guard(plugin_id).limits.breaker_open_for
             self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
@@ -371,6 +371,11 @@ class Supervisor:
         elif change.new is BreakerState.CLOSED:
             self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
                         f"circuit breaker closed again: {change.reason}", firing=False)
+
+    def breaker_state(self, plugin_id: str) -> BreakerState:
+        """The state of the plugin's circuit breaker (CLOSED before its first bar)."""
+        guard = self.guards.get(plugin_id)
+        return BreakerState.CLOSED if guard is None else guard.breaker.stats().state
 
     def snapshot_fields(self, plugin_id: str) -> dict[str, Any]:
         """``breaker`` (its state) and ``breaker_detail`` for the plugin's health snapshot."""
@@ -383,21 +388,20 @@ class Supervisor:
             "consecutive_failures": stats.consecutive_failures,
             "calls_in_window": stats.calls_in_window, "failure_rate": stats.failure_rate,
             "retry_in_s": None if retry is None
-            else max(0.0, retry - self.host.clocks.monotonic())}}
+            else max(0.0, retry - self.ports.clocks.monotonic())}}
 
     # -- records ---------------------------------------------------------------
     def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None:
-        slot = self.host.slots.get(plugin_id)
-        self.host.store.record_event(plugin_id, kind, detail, self.host.clocks.wall(),
+        slot = self.ports.plugins.get(plugin_id)
+        self.ports.store.record_event(plugin_id, kind, detail, self.ports.clocks.wall(),
                                      version=slot.version if slot else None, actor=actor)
 
     def _save(self, slot: PluginSlot) -> None:
-        self.host.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
-                                   slot.state.value, slot.reason, self.host.clocks.wall())
+        self.ports.plugins.save_status(slot)
 
     def _raise(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
                firing: bool) -> None:
-        self.host.monitor.alerting.raise_event(plugin_id, kind, level, message, firing)
+        self.monitor.alerting.raise_event(plugin_id, kind, level, message, firing)
 
 
 def _pending(guard: Guard, slot: PluginSlot) -> bool:

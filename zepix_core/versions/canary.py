@@ -22,24 +22,23 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import AlertLevel, HealthStatus, PluginContext, PluginState
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
+from zepix_core.execution.calls import HookCall, run_calls
 from zepix_core.execution.dispatch import Intent
-from zepix_core.execution.lifecycle import RunnerFactory
+from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory, bring_up
+from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
-from zepix_core.health.calls import Check, run_checks
-from zepix_core.health.monitor import thresholds_for
+from zepix_core.health.monitor import Monitor, thresholds_for
 from zepix_core.health.resources import ResourceSampler
 from zepix_core.health.shapes import MetricsReply, PluginHealth
-from zepix_core.loading.discovery import EntryRecord, LoadFailure
+from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.paths import data_dir
-from zepix_core.loading.resolution import PluginMeta, parse_meta
-from zepix_core.plugindb import PluginDatabase, database_file
+from zepix_core.loading.resolution import PluginMeta
 from zepix_core.storage import Row
 
 if TYPE_CHECKING:
-    from zepix_core.host.host import Host
     from zepix_core.versions.reconcile import StoreSettings
 
 log = logging.getLogger("zepix.canary")
@@ -127,10 +126,11 @@ class ShadowRun:
 class Canaries:
     """The host's open canaries; ``round`` is called once per monitoring round."""
 
-    def __init__(self, host: Host, settings: StoreSettings,
+    def __init__(self, ports: Ports, monitor: Monitor, settings: StoreSettings,
                  lookup: Callable[[str, str], EntryRecord | None],
                  factory_for: Callable[[EntryRecord], RunnerFactory], admit: Admit) -> None:
-        self.host = host
+        self.ports = ports
+        self.monitor = monitor
         self.settings = settings
         self.lookup = lookup
         self.factory_for = factory_for
@@ -163,7 +163,7 @@ class Canaries:
     def round(self) -> None:
         """Stop runs the operator ended, start requested ones, then probe, compare
         and judge every running candidate."""
-        open_rows = {r["plugin_id"]: r for r in self.host.store.open_canaries()}
+        open_rows = {r["plugin_id"]: r for r in self.ports.store.open_canaries()}
         for pid in [p for p, run in self.runs.items()
                     if p not in open_rows or open_rows[p]["id"] != run.row_id]:
             self._stop(self.runs.pop(pid), "canary ended")
@@ -186,61 +186,50 @@ class Canaries:
         if record is None:
             self._fail_start(row, f"{version} is not installed any more")
             return
-        try:
-            runner = ShadowRunner(self.factory_for(record)(record, self.host.config.plugin(pid)),
-                                  pid)
-        except LoadFailure as exc:
-            self._fail_start(row, f"cannot load: {exc.cause}")
+        slot = PluginSlot(record=record, config=self.ports.config.plugin(pid))
+        factory = self.factory_for(record)
+        folder = data_dir() / "canaries" / pid / version
+        if not bring_up(slot, lambda r, c: ShadowRunner(factory(r, c), pid),
+                        self.ports.api_version, self.ports.clocks.monotonic,
+                        admit=lambda s: self._admit(s, record), data_dir=folder):
+            self._fail_start(row, slot.reason or f"it is {slot.state.value}")
             return
-        clocks = self.host.clocks
+        runner = slot.runner
+        assert isinstance(runner, ShadowRunner)
+        clocks = self.ports.clocks
         run = ShadowRun(int(row["id"]), pid, version, runner,
                         active=Arm(PluginHealth(pid, clock=clocks.monotonic, wall=clocks.wall,
                                                 window=WINDOW)),
                         candidate=Arm(PluginHealth(runner.plugin_id, clock=clocks.monotonic,
                                                    wall=clocks.wall, window=WINDOW),
                                       signals_base=0.0))
-        problem = self._prepare(run, record)
+        problem = self._self_test(run)
         if problem is not None:
             runner.close(0.5)
             self._fail_start(row, problem)
             return
         self._read_active(run)  # the active side's signal count at the start
         baseline = self._active_version(pid)
-        self.host.store.canary_started(run.row_id, baseline, clocks.wall())
+        self.ports.store.canary_started(run.row_id, baseline, clocks.wall())
         self.runs[pid] = run
         self._finish_requests(pid, f"started: {version} in shadow beside {baseline} "
                                    f"(worker pid {runner.pid})")
         self._event(pid, "canary_started", f"canary {version} running in shadow beside "
                                            f"{baseline}", version, "host")
-        self.host.monitor.alerting.raise_event(pid, "canary", AlertLevel.WARNING,
+        self.monitor.alerting.raise_event(pid, "canary", AlertLevel.WARNING,
                                                "a new canary started", firing=False)
 
-    def _prepare(self, run: ShadowRun, record: EntryRecord) -> str | None:
-        """Check, activate and self-test the candidate; why it cannot run, or None."""
-        clock, runner = self.host.clocks.monotonic, run.runner
-        answer = call(runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"], {}, clock)
-        if not answer.ok:
-            return f"plugin_version failed: {answer.error}"
-        try:
-            meta = parse_meta(answer.value)
-        except PluginError as exc:
-            return str(exc)
-        problem = self.admit(run.plugin_id, record, meta)
+    def _admit(self, slot: PluginSlot, record: EntryRecord) -> None:
+        assert slot.meta is not None
+        problem = self.admit(slot.plugin_id, record, slot.meta)
         if problem is not None:
-            return problem
-        folder = data_dir() / "canaries" / run.plugin_id / run.version
-        folder.mkdir(parents=True, exist_ok=True)
-        # A shadow's trades go to a database of its own, never the ledger's plugin files.
-        shadow_db = PluginDatabase(database_file(run.plugin_id, folder), run.plugin_id)
-        context = PluginContext(run.plugin_id, run.version, self.host.api_version, str(folder),
-                                database=shadow_db)
-        config = dict(self.host.config.plugin(run.plugin_id).table)
-        result = call(runner, "activate", DEFAULT_DEADLINES["activate"],
-                      {"context": context, "config": config}, clock)
-        if not result.ok:
-            return f"activate failed: {result.error}"
+            slot.fail(PluginState.REJECTED, problem)
+
+    def _self_test(self, run: ShadowRun) -> str | None:
+        """The activated candidate's self test; why it cannot run, or None."""
         reply = run.candidate.health.record_self_test(
-            call(runner, "self_test", DEFAULT_DEADLINES["self_test"], {}, clock))
+            call(run.runner, "self_test", DEFAULT_DEADLINES["self_test"], {},
+                 self.ports.clocks.monotonic))
         if not reply.passed:
             return f"self_test failed: {'; '.join(reply.problems) or 'it reported failure'}"
         return None
@@ -248,35 +237,35 @@ class Canaries:
     def _fail_start(self, row: Row, why: str) -> None:
         pid = str(row["plugin_id"])
         reason = f"canary {row['version']} could not start: {why}"
-        if self.host.store.finish_canary(int(row["id"]), "aborted", "host", reason,
-                                         self.host.clocks.wall()):
+        if self.ports.store.finish_canary(int(row["id"]), "aborted", "host", reason,
+                                         self.ports.clocks.wall()):
             self._finish_requests(pid, f"failed: {why}")
             self._event(pid, "canary_aborted", reason, str(row["version"]), "host")
             self._alert(pid, reason)
 
     # -- judging -------------------------------------------------------------
     def _judge(self, run: ShadowRun) -> None:
-        now = self.host.clocks.wall()
+        now = self.ports.clocks.wall()
         breach = self._probe(run, now)
         run.rounds += 1
         stats = self.stats(run, breach)
-        self.host.store.save_canary(run.row_id, stats, run.pending)
+        self.ports.store.save_canary(run.row_id, stats, run.pending)
         run.pending.clear()
         if breach is not None:
             reason = f"threshold breached: {breach}"
             self.runs.pop(run.plugin_id)
             self._stop(run, reason)
-            if self.host.store.finish_canary(run.row_id, "aborted", "canary", reason, now):
+            if self.ports.store.finish_canary(run.row_id, "aborted", "canary", reason, now):
                 told = f"canary {run.version} aborted automatically: {breach}"
                 self._event(run.plugin_id, "canary_aborted", told, run.version, "canary")
                 self._alert(run.plugin_id, told)
 
     def _probe(self, run: ShadowRun, now: float) -> str | None:
         """This round's checks of the candidate; the breach that aborts it, or None."""
-        config = self.host.config.plugin(run.plugin_id)
-        checks = [Check("health_ping", config.ping_timeout, {"now": now}),
-                  Check("get_metrics", config.ping_timeout)]
-        [outcome] = run_checks([(run.runner, checks)], self.host.clocks.monotonic)
+        config = self.ports.config.plugin(run.plugin_id)
+        checks = [HookCall("health_ping", config.ping_timeout, {"now": now}),
+                  HookCall("get_metrics", config.ping_timeout)]
+        [outcome] = run_calls([(run.runner, checks)], self.ports.clocks.monotonic)
         health = run.candidate.health
         for result in outcome.results:
             if result.hook == "health_ping":
@@ -287,7 +276,7 @@ class Canaries:
         run.candidate.read_signals(health.metrics)
         pid = run.runner.pid
         verdict = health.assess(alive=run.runner.alive(), now=now,
-                                limits=thresholds_for(self.host.config, run.plugin_id),
+                                limits=thresholds_for(self.ports.config, run.plugin_id),
                                 resources=self.sampler.sample(pid) if pid else None)
         if verdict.status is not HealthStatus.HEALTHY:
             return f"{verdict.status.value}: " + "; ".join(b.message for b in verdict.reasons)
@@ -321,32 +310,32 @@ class Canaries:
 
     # -- helpers -------------------------------------------------------------
     def _read_active(self, run: ShadowRun) -> None:
-        watched = self.host.monitor.watched.get(run.plugin_id)
+        watched = self.monitor.watched.get(run.plugin_id)
         run.active.read_signals(watched.health.metrics if watched else None)
 
     def _active_version(self, plugin_id: str) -> str | None:
-        slot = self.host.slots.get(plugin_id)
+        slot = self.ports.plugins.get(plugin_id)
         return slot.version if slot is not None and slot.state is PluginState.ACTIVE else None
 
     def _stop(self, run: ShadowRun, reason: str) -> None:
         if run.runner.alive():
             call(run.runner, "deactivate", DEFAULT_DEADLINES["deactivate"], {"reason": reason},
-                 self.host.clocks.monotonic)
+                 self.ports.clocks.monotonic)
         run.runner.close(0.5)
         if run.pending:
-            self.host.store.save_canary(run.row_id, self.stats(run), run.pending)
-        log.info("canary stopped plugin=%s version=%s reason=%s", run.plugin_id, run.version,
-                 reason)
+            self.ports.store.save_canary(run.row_id, self.stats(run), run.pending)
+        log.info("canary stopped", extra=fields(plugin=run.plugin_id, version=run.version,
+                                                reason=reason))
 
     def _finish_requests(self, plugin_id: str, outcome: str) -> None:
-        store, now = self.host.store, self.host.clocks.wall()
+        store, now = self.ports.store, self.ports.clocks.wall()
         for request in store.pending_requests("canary", plugin_id):
             store.finish_request(int(request["id"]), now, outcome)
 
     def _event(self, plugin_id: str, kind: str, detail: str, version: str, actor: str) -> None:
-        self.host.store.record_event(plugin_id, kind, detail, self.host.clocks.wall(),
+        self.ports.store.record_event(plugin_id, kind, detail, self.ports.clocks.wall(),
                                      version=version, actor=actor)
 
     def _alert(self, plugin_id: str, message: str) -> None:
-        log.warning("canary aborted plugin=%s reason=%s", plugin_id, message)
-        self.host.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)
+        log.warning("canary aborted", extra=fields(plugin=plugin_id, reason=message))
+        self.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.execution.ports import Ports
+from zepix_core.health.monitor import Monitor
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.versions.policy import (
     VersionFacts,
@@ -28,9 +30,6 @@ from zepix_core.versions.policy import (
     same,
     skipped_below,
 )
-
-if TYPE_CHECKING:
-    from zepix_core.host.host import Host
 
 log = logging.getLogger("zepix.versions")
 GATE = "gate"
@@ -62,9 +61,12 @@ class Gate:
     """The host's probations; ``installed(plugin_id)`` lists the versions to fall back
     to, ``move`` loads one."""
 
-    def __init__(self, host: Host, rounds: int,
-                 installed: Callable[[str], dict[str, EntryRecord]], move: Move) -> None:
-        self.host = host
+    def __init__(self, ports: Ports, monitor: Monitor, breaker: Callable[[str], BreakerState],
+                 rounds: int, installed: Callable[[str], dict[str, EntryRecord]],
+                 move: Move) -> None:
+        self.ports = ports
+        self.monitor = monitor
+        self.breaker = breaker
         self.rounds = rounds
         self.installed = installed
         self.move = move
@@ -77,9 +79,9 @@ class Gate:
         self.probations[p.plugin_id] = p
         if quiet:
             return p
-        now = self.host.clocks.wall()
-        self.host.store.save_probation(p.plugin_id, p.version, previous, p.rounds, 0, now)
-        self.host.store.record_event(
+        now = self.ports.clocks.wall()
+        self.ports.store.save_probation(p.plugin_id, p.version, previous, p.rounds, 0, now)
+        self.ports.store.record_event(
             p.plugin_id, "probation_started", f"{p.version} on probation for {p.rounds} "
             f"round(s)" + (f"; falls back to {previous}" if previous else ""), now, p.version,
             GATE)
@@ -88,12 +90,12 @@ class Gate:
     def advance(self) -> None:
         """Judge every probation on this round's verdicts (after each round)."""
         for p in list(self.probations.values()):
-            slot = self.host.slots.get(p.plugin_id)
+            slot = self.ports.plugins.get(p.plugin_id)
             if slot is None or slot.version != p.version:
                 del self.probations[p.plugin_id]
-                self.host.store.end_probation(p.plugin_id, p.version, None)
+                self.ports.store.end_probation(p.plugin_id, p.version, None)
                 continue
-            watched = self.host.monitor.watched.get(p.plugin_id)
+            watched = self.monitor.watched.get(p.plugin_id)
             trouble = self._trouble(slot, p)
             if trouble is not None and p.quiet:  # start counting again
                 p.activation, p.rounds_ok = slot.activation_id, 0
@@ -106,8 +108,8 @@ class Gate:
             if rounds > p.rounds_ok:
                 p.rounds_ok = rounds
                 if not p.quiet:
-                    self.host.store.save_probation(p.plugin_id, p.version, p.previous,
-                                                   p.rounds, rounds, self.host.clocks.wall())
+                    self.ports.store.save_probation(p.plugin_id, p.version, p.previous,
+                                                   p.rounds, rounds, self.ports.clocks.wall())
             if watched and rounds >= p.rounds and watched.health.self_test_passed:
                 self._pass(p)
 
@@ -117,44 +119,45 @@ class Gate:
             return f"it is {slot.state.value}: {slot.reason}"
         if slot.activation_id != p.activation:
             return "it was restarted during its probation (see 'zepix history --events')"
-        watched = self.host.monitor.watched.get(slot.plugin_id)
+        watched = self.monitor.watched.get(slot.plugin_id)
         if watched is None or watched.rounds == 0:
             return None  # activated after this round's checks: judged next round
         health = watched.health
         if health.self_test_passed is False:
             return "self_test failed"
-        breaker = self.host.supervisor.snapshot_fields(slot.plugin_id).get("breaker")
-        if breaker not in (None, "CLOSED"):  # bars stopped reaching it: its errors stop too
-            return f"its circuit breaker is {breaker} after failed on_bar calls"
+        breaker = self.breaker(slot.plugin_id)
+        if breaker is not BreakerState.CLOSED:  # bars stopped reaching it: its errors stop too
+            return f"its circuit breaker is {breaker.value} after failed on_bar calls"
         if health.status is not HealthStatus.HEALTHY:
             return f"{health.status.value}: " + "; ".join(b.message for b in health.reasons)
         return None
 
     def _pass(self, p: Probation) -> None:
         del self.probations[p.plugin_id]
-        self.host.store.end_probation(p.plugin_id, p.version, True)
+        self.ports.store.end_probation(p.plugin_id, p.version, True)
         if p.quiet:
-            log.info("gate passed plugin=%s version=%s (as started)", p.plugin_id, p.version)
+            log.info("gate passed (as started)", extra=fields(plugin=p.plugin_id,
+                                                              version=p.version))
             return
         message = f"{p.plugin_id} {p.version} passed its gate ({p.rounds} healthy rounds)"
-        self.host.store.record_event(p.plugin_id, "gate_passed", message,
-                                     self.host.clocks.wall(), p.version, GATE)
-        self.host.monitor.alerting.raise_event(p.plugin_id, "version_gate", AlertLevel.INFO,
+        self.ports.store.record_event(p.plugin_id, "gate_passed", message,
+                                     self.ports.clocks.wall(), p.version, GATE)
+        self.monitor.alerting.raise_event(p.plugin_id, "version_gate", AlertLevel.INFO,
                                                message, firing=False)
-        log.info("gate passed plugin=%s version=%s", p.plugin_id, p.version)
+        log.info("gate passed", extra=fields(plugin=p.plugin_id, version=p.version))
 
     def fail(self, p: Probation, why: str) -> None:
         """End ``p`` failed and roll back, unless a newer request decides what runs."""
-        pid, db, now = p.plugin_id, self.host.store, self.host.clocks.wall()
+        pid, db, now = p.plugin_id, self.ports.store, self.ports.clocks.wall()
         del self.probations[pid]
         db.end_probation(pid, p.version, False)
         message = (f"{pid} {p.version} failed its gate after {p.rounds_ok}/{p.rounds} "
                    f"healthy round(s): {why}")
         db.record_event(pid, "gate_failed", message, now, p.version, GATE)
-        log.warning("gate failed plugin=%s version=%s why=%s", pid, p.version, why)
+        log.warning("gate failed", extra=fields(plugin=pid, version=p.version, why=why))
         facts = gather(self.installed(pid), db.all_versions().get(pid, {}))
         target = self._fallback(facts, p)
-        alerting = self.host.monitor.alerting
+        alerting = self.monitor.alerting
         if target is None or target.record is None:
             skipped = "; ".join(skipped_below(facts, p.version)) or "no earlier version"
             alerting.raise_event(pid, "version_gate", AlertLevel.CRITICAL,

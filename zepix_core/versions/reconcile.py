@@ -15,18 +15,20 @@ The probation gate and its automatic rollback are ``_gate``'s.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import AlertLevel, PluginState
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel, BreakerState, PluginState
 from zepix_core.execution.dispatch import Intent
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
+from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
+from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import STORE_DEFAULTS, Config, PluginConfig
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 from zepix_core.loading.paths import store_dir
@@ -37,10 +39,9 @@ from zepix_core.versions.gate import GATE, Gate
 from zepix_core.versions.policy import MOVES, admission_problem, same, select
 from zepix_core.versions.store import PluginStore, declared_meta, store_paths
 
-if TYPE_CHECKING:
-    from zepix_core.host.host import Host
-
 log = logging.getLogger("zepix.versions")
+#: Start a worker for ``record`` with ``extra_paths`` on its import path (the supervisor's).
+Spawn = Callable[[EntryRecord, Sequence[str]], Runner]
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,21 @@ class StoreSettings:
 class HostVersions:
     """Version management inside a running host (see the module docstring)."""
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.settings = StoreSettings.from_config(host.config)
-        self.plugins = PluginStore(store_dir(), clock=host.clocks.wall)
+    def __init__(self, ports: Ports, monitor: Monitor, *,
+                 factories: Mapping[str, RunnerFactory], spawn: Spawn,
+                 breaker: Callable[[str], BreakerState]) -> None:
+        self.ports = ports
+        self.monitor = monitor
+        self.factories = factories
+        self.spawn = spawn
+        self.settings = StoreSettings.from_config(ports.config)
+        self.plugins = PluginStore(store_dir(), clock=ports.clocks.wall)
         self.env: dict[str, EntryRecord] = {}
         self.seen_desired: dict[str, Row] = {}  # as discovery saw them
-        self.canaries = Canaries(host, self.settings, self.lookup, self.factory_for, self.admit)
-        self.gate = Gate(host, self.settings.probation_rounds, self.installed, self._move)
+        self.canaries = Canaries(ports, monitor, self.settings, self.lookup, self.factory_for,
+                                 self.admit)
+        self.gate = Gate(ports, monitor, breaker, self.settings.probation_rounds, self.installed,
+                         self._move)
         self.adopted = False
 
     # -- discovery ---------------------------------------------------------
@@ -78,7 +86,7 @@ class HostVersions:
         for version in self.plugins.versions():
             for rec in version.records:
                 stored.setdefault(rec.plugin_id, {})[rec.dist_version] = rec
-        db = self.host.store
+        db = self.ports.store
         self.seen_desired = db.desired_versions()
         return select(records, stored, db.all_versions(), self.seen_desired)
 
@@ -88,12 +96,12 @@ class HostVersions:
     def factory_for(self, record: EntryRecord) -> RunnerFactory:
         """Store versions and canaries always run in a worker of their own."""
         if self.plugins.holds(record):
-            return self.host.factories.get("store", self.store_runner)
-        return self.host.factories["process"]
+            return self.factories.get("store", self.store_runner)
+        return self.factories["process"]
 
     def store_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
         """A store version's worker, started by the supervisor like any other."""
-        return self.host.supervisor.spawn(record, store_paths(record))
+        return self.spawn(record, store_paths(record))
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
         env = self.env.get(plugin_id)
@@ -105,10 +113,10 @@ class HostVersions:
     def admit(self, plugin_id: str, record: EntryRecord, meta: PluginMeta) -> str | None:
         """Why ``record`` with ``meta`` cannot join the active plugins, or None."""
         others = {s.plugin_id: Candidate(s.plugin_id, Version(s.version), s.meta)
-                  for s in self.host.active() if s.meta is not None and s.plugin_id != plugin_id}
-        policies = {pid: self.host.config.plugin(pid).policy() for pid in [*others, plugin_id]}
+                  for s in self.ports.plugins.active() if s.meta is not None and s.plugin_id != plugin_id}
+        policies = {pid: self.ports.config.plugin(pid).policy() for pid in [*others, plugin_id]}
         return admission_problem(plugin_id, record.dist_version, meta, others,
-                                 self.host.api_version, policies)
+                                 self.ports.api_version, policies)
 
     # -- work, relayed to the canaries -------------------------------------
     def shadow_runners(self) -> list[Runner]:
@@ -138,9 +146,9 @@ class HostVersions:
         """Record what the host started as desired, and put every version that
         never passed its gate on probation. A desired version recorded since
         discovery read them is a request, applied as such."""
-        db, now = self.host.store, self.host.clocks.wall()
+        db, now = self.ports.store, self.ports.clocks.wall()
         saved, rows = db.probations(), db.all_versions()
-        for slot in list(self.host.slots.values()):
+        for slot in self.ports.plugins.all():
             pid, wish = slot.plugin_id, self.seen_desired.get(slot.plugin_id)
             wanted = wish["version"] if wish else None
             wished = same(wanted, slot.version)
@@ -163,7 +171,7 @@ class HostVersions:
 
     # -- requests ----------------------------------------------------------
     def _apply_moves(self) -> None:
-        db = self.host.store
+        db = self.ports.store
         groups: dict[str, list[Row]] = {}
         for request in db.pending_requests():  # read before the desired versions: see below
             if request["action"] in MOVES:
@@ -175,17 +183,17 @@ class HostVersions:
         for pid, requests in groups.items():
             last = requests[-1]
             for request in requests[:-1]:
-                db.finish_request(int(request["id"]), self.host.clocks.wall(),
+                db.finish_request(int(request["id"]), self.ports.clocks.wall(),
                                   f"superseded by request {last['id']}")
             outcome = self._move_to_desired(pid, desired.get(pid))
-            db.finish_request(int(last["id"]), self.host.clocks.wall(), outcome)
-            log.info("request applied plugin=%s id=%s outcome=%s", pid, last["id"], outcome)
+            db.finish_request(int(last["id"]), self.ports.clocks.wall(), outcome)
+            log.info("request applied", extra=fields(plugin=pid, id=last["id"], outcome=outcome))
 
     def _move_to_desired(self, pid: str, wish: Row | None) -> str:
         if wish is None:
             return "nothing to do: no desired version is recorded"
         version = str(wish["version"])
-        slot = self.host.slots.get(pid)
+        slot = self.ports.plugins.get(pid)
         running = slot.version if slot and slot.state is PluginState.ACTIVE else None
         if same(running, version):
             return f"{pid} {version} is running"
@@ -195,19 +203,19 @@ class HostVersions:
             return self._refuse(pid, version, running, problem or "is not installed")
         reason = f"{wish['actor']}: {wish['reason']} (request {wish['request_id']})"
         new = self._move(pid, record, reason)
-        gated = self.host.store.all_versions().get(pid, {}).get(version, {}).get("gate_passed")
+        gated = self.ports.store.all_versions().get(pid, {}).get(version, {}).get("gate_passed")
         if new.state is PluginState.ACTIVE and gated:
             return f"applied: {version} is active (it passed its gate before)"
         p = self.gate.begin(new, running)
         if new.state is PluginState.ACTIVE:
             return f"applied: {version} is active, on probation for {p.rounds} round(s)"
         self.gate.fail(p, f"it is {new.state.value}: {new.reason}")
-        after = self.host.slots[pid]
+        after = self.ports.plugins.get(pid) or new
         return (f"failed: {version} is {new.state.value} ({new.reason}); now {after.version} "
                 f"is {after.state.value}")
 
     def _refuse(self, pid: str, version: str, running: str | None, problem: str) -> str:
-        db, now = self.host.store, self.host.clocks.wall()
+        db, now = self.ports.store, self.ports.clocks.wall()
         why = f"refused {version}: it {problem}"
         if running is not None:
             db.set_desired_if(pid, running, version, "host", why, now, expect=version)
@@ -225,14 +233,14 @@ class HostVersions:
         return self.admit(pid, record, meta)
 
     def _preflight(self, record: EntryRecord) -> PluginMeta:
-        config = self.host.config.plugin(record.plugin_id)
+        config = self.ports.config.plugin(record.plugin_id)
         try:
             runner = self.factory_for(record)(record, config)
         except LoadFailure as exc:
             raise PluginError(f"cannot load: {exc.cause}") from None
         try:
             answer = call(runner, "plugin_version", DEFAULT_DEADLINES["plugin_version"], {},
-                          self.host.clocks.monotonic)
+                          self.ports.clocks.monotonic)
         finally:
             runner.close(0.5)
         if not answer.ok:
@@ -240,21 +248,14 @@ class HostVersions:
         return parse_meta(answer.value)
 
     def _move(self, pid: str, record: EntryRecord, reason: str) -> PluginSlot:
-        if pid not in self.host.slots:  # installed while the host runs: nothing to stop
-            self.host.slots[pid] = PluginSlot(record=record, config=self.host.config.plugin(pid),
-                                              state=PluginState.INACTIVE)
-        slot = self.host.reload(pid, reason, record)
-        if slot.state is PluginState.ACTIVE:
-            # Another version is a fresh instance: its breaker starts closed and its
-            # restart budget full, as after the supervisor's own restarts.
-            self.host.supervisor.started(pid)
-        return slot
+        # A plugin installed while the host runs has no slot yet: reload adds one.
+        return self.ports.plugins.reload(pid, reason, record)
 
     def _warn_deprecated(self) -> None:
-        rows = self.host.store.all_versions()
-        for slot in self.host.active():
+        rows = self.ports.store.all_versions()
+        for slot in self.ports.plugins.active():
             deprecated = bool(rows.get(slot.plugin_id, {}).get(slot.version, {}).get("deprecated"))
-            self.host.monitor.alerting.raise_event(
+            self.monitor.alerting.raise_event(
                 slot.plugin_id, "deprecated_version", AlertLevel.WARNING,
                 f"{slot.plugin_id} runs {slot.version}, which is deprecated; move off it with "
                 f"'zepix rollback {slot.plugin_id}' or 'zepix upgrade'", firing=deprecated)

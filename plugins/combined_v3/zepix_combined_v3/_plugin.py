@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from zepix_core import Bar, hookimpl
+from zepix_core import Bar, VersionInfo, hookimpl
 from zepix_core.paper import Clock, Fill, PaperStrategy
 
 from ._indicators import Atr, Ema, Rsi
@@ -82,7 +82,7 @@ class CombinedV3(PaperStrategy):
         return dict(self._signals)
 
     @hookimpl
-    def plugin_version(self) -> dict[str, Any]:
+    def plugin_version(self) -> VersionInfo:
         return {
             "version": __version__,
             "requires_api": ">=1.0,<2",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from zepix_core import Bar, hookimpl
+from zepix_core import Bar, VersionInfo, hookimpl
 from zepix_core.paper import Clock, Fill, PaperStrategy
 
 from ._patterns import Setup, at_swing_level, detect
@@ -71,7 +71,7 @@ class PriceActionPlugin(PaperStrategy):
         return dict(self._setups)
 
     @hookimpl
-    def plugin_version(self) -> dict[str, Any]:
+    def plugin_version(self) -> VersionInfo:
         features = ["on_bar", "paper_fills", "swing_context", *KINDS]
         features.append(f"timeframe:{self.profile.timeframe}")
         return {

@@ -41,7 +41,7 @@ from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 
 
 @dataclass(frozen=True)
-class Check:
+class SuiteCheck:
     """One conformance check: its name, the hooks it exercises and what it proves."""
 
     name: str
@@ -50,29 +50,29 @@ class Check:
     run: Callable[[Subject], list[Finding]]
 
 
-CHECKS: tuple[Check, ...] = (
-    Check("entry_point", (), "the entry point imports and builds the plugin object",
+CHECKS: tuple[SuiteCheck, ...] = (
+    SuiteCheck("entry_point", (), "the entry point imports and builds the plugin object",
           check_entry_point),
-    Check("required_hooks", REQUIRED_HOOKS, "every required hook is implemented",
+    SuiteCheck("required_hooks", REQUIRED_HOOKS, "every required hook is implemented",
           check_required_hooks),
-    Check("hook_signatures", (), "every hook implementation matches its spec",
+    SuiteCheck("hook_signatures", (), "every hook implementation matches its spec",
           check_hook_signatures),
-    Check("plugin_version", ("plugin_version",), "a valid PEP 440 version, equal to the "
+    SuiteCheck("plugin_version", ("plugin_version",), "a valid PEP 440 version, equal to the "
           "distribution's", check_plugin_version),
-    Check("requires_api", ("plugin_version",), "requires_api parses and admits the host API",
+    SuiteCheck("requires_api", ("plugin_version",), "requires_api parses and admits the host API",
           check_requires_api),
-    Check("health_ping", ("activate", "health_ping"), "answers ok, in shape, within its "
+    SuiteCheck("health_ping", ("activate", "health_ping"), "answers ok, in shape, within its "
           "deadline", check_health_ping),
-    Check("get_metrics", ("get_metrics",), "numbers under recognised or custom names",
+    SuiteCheck("get_metrics", ("get_metrics",), "numbers under recognised or custom names",
           check_get_metrics),
-    Check("self_test", ("self_test",), "answers in shape, and passes", check_self_test),
-    Check("self_test_idempotent", ("self_test",), "two calls give the same verdict and leave "
+    SuiteCheck("self_test", ("self_test",), "answers in shape, and passes", check_self_test),
+    SuiteCheck("self_test_idempotent", ("self_test",), "two calls give the same verdict and leave "
           "the counters alone", check_self_test_idempotent),
-    Check("on_bar", ("on_bar",), "answers every bar of a replay in time and in shape",
+    SuiteCheck("on_bar", ("on_bar",), "answers every bar of a replay in time and in shape",
           check_on_bar),
-    Check("lifecycle", ("activate", "deactivate"), "activate, deactivate, activate again",
+    SuiteCheck("lifecycle", ("activate", "deactivate"), "activate, deactivate, activate again",
           check_lifecycle),
-    Check("no_leaks", ("activate", "on_bar", "deactivate"), "no threads, child processes or "
+    SuiteCheck("no_leaks", ("activate", "on_bar", "deactivate"), "no threads, child processes or "
           "open files left after deactivate", check_no_leaks),
 )
 
@@ -99,14 +99,14 @@ class CheckResult:
         return "\n".join([head, *(f"  {f}" for f in self.findings)])
 
 
-def get_check(name: str) -> Check:
+def get_check(name: str) -> SuiteCheck:
     for check in CHECKS:
         if check.name == name:
             return check
     raise KeyError(f"no conformance check '{name}'; the checks are {', '.join(CHECK_NAMES)}")
 
 
-def run_check(check: Check | str, plugin_id: str, workdir: Path,
+def run_check(check: SuiteCheck | str, plugin_id: str, workdir: Path,
               paths: Sequence[str] | None = None, settle: float = 1.0,
               records: Sequence[EntryRecord] | None = None) -> CheckResult:
     """Run one check against the installed plugin ``plugin_id``, with files under ``workdir``.
@@ -140,6 +140,16 @@ def exercised_hooks() -> frozenset[str]:
 
 
 __all__ = [
-    "CHECKS", "CHECK_NAMES", "Blocked", "Check", "CheckResult", "Finding", "Subject",
-    "exercised_hooks", "get_check", "replay_bars", "run_check", "run_suite",
+    "CHECKS",
+    "CHECK_NAMES",
+    "Blocked",
+    "CheckResult",
+    "Finding",
+    "Subject",
+    "SuiteCheck",
+    "exercised_hooks",
+    "get_check",
+    "replay_bars",
+    "run_check",
+    "run_suite",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +23,13 @@ from zepix_core.authoring.harness import PluginHandle
 from zepix_core.contract.errors import PluginError, describe
 from zepix_core.contract.hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from zepix_core.execution.runner import CallResult
-from zepix_core.loading.discovery import GROUP, LoadFailure, build_manager
+from zepix_core.loading.discovery import (
+    GROUP,
+    LoadFailure,
+    build_manager,
+    misspelt_hook_fix,
+    unmarked_hooks,
+)
 from zepix_core.loading.resolution import parse_meta
 
 
@@ -103,11 +108,8 @@ def _signature_problem(name: str, opts: Mapping[str, Any], obj: object) -> Findi
     if name not in specs:
         if opts.get("optionalhook"):
             return None
-        near = difflib.get_close_matches(name, specs, n=1)
-        fix = (f"rename it to '{near[0]}'" if near else
-               "remove @hookimpl, or mark it @hookimpl(optionalhook=True)")
         return Finding(name, f"a hook of the spec ({', '.join(specs)})",
-                       f"unknown hook '{name}'", fix)
+                       f"unknown hook '{name}'", misspelt_hook_fix([name]))
     extra = [a for a in _argnames(getattr(obj, name)) if a not in specs[name]]
     if not extra:
         return None
@@ -125,6 +127,16 @@ def check_hook_signatures(subject: Subject) -> list[Finding]:
         problem = None if opts is None else _signature_problem(name, opts, obj)
         if problem is not None:
             found.append(problem)
+    for method, hook in unmarked_hooks(obj):
+        if method in REQUIRED_HOOKS:
+            continue  # the required_hooks check says so already
+        like = "" if method == hook else f", one or two edits from the hook '{hook}'"
+        found.append(Finding(method, "every hook implementation marked @hookimpl",
+                             f"method '{method}' without @hookimpl{like}: the host never "
+                             "calls it",
+                             f"add '@hookimpl' above 'def {method}' (from zepix_core import "
+                             "hookimpl)" + ("" if method == hook else
+                                            f", and name it '{hook}' if it is that hook")))
     if not found and all(_impl(pm, obj, h) is not None for h in REQUIRED_HOOKS):
         try:
             build_manager(record, obj)

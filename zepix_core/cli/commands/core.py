@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from zepix_core.cli.commands.base import Command, host_from, show, store_from
-from zepix_core.cli.render import table
+from zepix_core.cli.render import emit_json, iso, table, wrapped
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
+from zepix_core.storage import Store
 
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
 
@@ -63,29 +65,113 @@ def _run(args: argparse.Namespace) -> int:
 
 
 # -- plugins ---------------------------------------------------------------
+def _plugins_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plugin_id", nargs="?", metavar="ID",
+                   help="show everything about one plugin: full reason, distribution, entry "
+                        "point, hooks, state history and last health")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when any plugin is REJECTED or FAILED (for scripts and CI)")
+
+
 def _plugins(args: argparse.Namespace) -> int:
     host = host_from(args)
     try:
         slots = host.discover()
-        recorded = host.store.statuses()
-        running = {r["plugin_id"] for r in host.store.open_activations()}
-        rows = []
-        for slot in slots:
-            if slot.state is PluginState.DISCOVERED:  # resolved: a host activates it
-                slot.state = PluginState.ACTIVE
-            row = plugin_row(slot)
-            last = recorded.get(slot.plugin_id)
-            # Failures seen only at run time (activate raised, restarts exhausted)
-            # stay visible until the version changes or an operator restarts it.
-            if (last and last["state"] == PluginState.FAILED.value
-                    and last["version"] == slot.version and slot.state is PluginState.ACTIVE):
-                row["state"], row["reason"] = last["state"], last["reason"]
-            row["running"] = slot.plugin_id in running
-            rows.append(row)
+        if args.plugin_id and args.plugin_id not in {s.plugin_id for s in slots}:
+            known = ", ".join(sorted({s.plugin_id for s in slots})) or "none"
+            raise ZepixError(f"plugins: no plugin '{args.plugin_id}' is installed "
+                             f"(installed: {known})")
+        rows = _plugin_rows(host.store, slots)
     finally:
         host.release()
-    show(args, rows, PLUGIN_COLUMNS)
-    return 0
+    if args.plugin_id:
+        [row] = [r for r in rows if r["id"] == args.plugin_id]
+        detail = _plugin_detail(host.store, row)
+        if getattr(args, "json", False):
+            emit_json(detail)
+        else:
+            _show_detail(detail)
+    else:
+        show(args, rows, PLUGIN_COLUMNS)
+    broken = [r for r in rows if r["state"] in (PluginState.REJECTED.value,
+                                                 PluginState.FAILED.value)]
+    return 1 if args.check and broken else 0
+
+
+def _plugin_rows(store: Store, slots: list[PluginSlot]) -> list[dict[str, Any]]:
+    recorded = store.statuses()
+    running = {r["plugin_id"] for r in store.open_activations()}
+    health = {r["plugin_id"]: r for r in store.latest_snapshots()}
+    rows = []
+    for slot in slots:
+        row = plugin_row(slot)
+        if slot.state is PluginState.DISCOVERED:  # resolved: a host activates it
+            row["state"] = PluginState.ACTIVE.value
+        last = recorded.get(slot.plugin_id)
+        # Failures seen only at run time (activate raised, restarts exhausted)
+        # stay visible until the version changes or an operator restarts it.
+        if (last and last["state"] == PluginState.FAILED.value
+                and last["version"] == slot.version and row["state"] == "ACTIVE"):
+            row["state"], row["reason"] = last["state"], last["reason"]
+        seen = health.get(slot.plugin_id)
+        trouble = _health_trouble(seen) if seen and seen.get("version") == slot.version else None
+        if trouble and row["state"] == PluginState.ACTIVE.value:
+            row["reason"] = trouble if not row["reason"] else f"{row['reason']}; {trouble}"
+        row["running"] = slot.plugin_id in running
+        row["hooks"] = list(getattr(slot.runner, "hooks", []))
+        rows.append(row)
+    return rows
+
+
+def _health_trouble(snapshot: Mapping[str, Any]) -> str | None:
+    """What the last health snapshot holds against the plugin: its status if not HEALTHY,
+    and hooks that answered in a wrong shape."""
+    parts = []
+    if snapshot.get("status") not in ("HEALTHY", None):
+        reasons = "; ".join(str(r) for r in snapshot.get("reasons") or [])
+        parts.append(f"last health {snapshot['status']}" + (f": {reasons}" if reasons else ""))
+    for hook, errors in sorted((snapshot.get("hook_errors") or {}).items()):
+        if isinstance(errors, Mapping) and errors.get("wrong_shape"):
+            parts.append(f"{hook} answered in a wrong shape: {errors.get('last_message')}")
+    return "; ".join(parts) or None
+
+
+def _plugin_detail(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    pid = row["id"]
+    snapshots = store.snapshots(pid, 1)
+    return {**row,
+            "history": [history_row(r) for r in store.history(pid, 10)],
+            "last_health": snapshots[0] if snapshots else None}
+
+
+def _show_detail(detail: Mapping[str, Any], out: TextIO | None = None) -> None:
+    stream = out or sys.stdout
+    fields = [("plugin", detail["id"]), ("state", detail["state"]),
+              ("distribution", f"{detail['distribution']} {detail['version']}"),
+              ("entry point", detail["entry_point"]), ("isolation", detail["isolation"]),
+              ("requires_api", detail["requires_api"]),
+              ("requires", ", ".join(f"{k} {v}" for k, v in detail["requires"].items())
+               or None),
+              ("features", ", ".join(detail["features"]) or None),
+              ("hooks", ", ".join(detail["hooks"]) or "(not loaded)"),
+              ("running", "yes" if detail["running"] else "no"),
+              ("reason", detail["reason"])]
+    for name, value in fields:
+        stream.write(wrapped(name, value))
+    health = detail["last_health"]
+    stream.write("\nlast health\n")
+    if health is None:
+        stream.write("  (no snapshot yet: a running host writes one every round)\n")
+    else:
+        p95 = (health.get("latency_ms") or {}).get("p95")
+        for name, value in [("status", health.get("status")), ("at", iso(health.get("ts"))),
+                            ("reasons", "; ".join(health.get("reasons") or []) or None),
+                            ("p95 latency", None if p95 is None else f"{p95:.2f} ms"),
+                            ("error rate", health.get("error_rate"))]:
+            stream.write(wrapped(name, value, indent=2))
+    stream.write("\nstate history (newest first)\n")
+    table(detail["history"], ("version", "activated_at", "deactivated_at", "reason"),
+          out=stream)
 
 
 # -- history ---------------------------------------------------------------
@@ -170,8 +256,12 @@ COMMANDS = [
     Command("plugins", "list discovered plugins with their state and reason",
             "Discover and resolve every installed plugin without activating it. ACTIVE\n"
             "means compatible and enabled (a host activates it); 'running' says whether a\n"
-            "live host has it active now. Runtime failures of the last run stay visible.",
-            _plugins, listing=True),
+            "live host has it active now. Runtime failures of the last run, and what its\n"
+            "last health snapshot held against a plugin, stay visible.\n\n"
+            "  zepix plugins                 the table (long reasons wrap)\n"
+            "  zepix plugins combined_v3     everything about one plugin\n"
+            "  zepix plugins --check         exit 1 if any plugin is REJECTED or FAILED",
+            _plugins, _plugins_args, listing=True),
     Command("history", "activation history, newest first",
             "Every activation and deactivation with its version and reason. --events\n"
             "adds what happened in between (crashes, restarts, give-ups, breaker changes,\n"

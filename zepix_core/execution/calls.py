@@ -1,4 +1,7 @@
-"""One monitoring round's hook calls: all plugins side by side, each plugin's in sequence.
+"""Concurrent hook calls: all plugins side by side, each plugin's calls in sequence.
+
+The one scheduler for batches of calls: a monitoring round's checks, a canary's
+probe and ``runner.call_many`` (one call per plugin, as at startup) all use it.
 
 A plugin's executor runs one call at a time (a worker process even refuses a
 second call while one runs), so each plugin gets its checks one after
@@ -14,8 +17,9 @@ tests never turns a deadline into an endless wait.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,7 +33,7 @@ _NOT_STARTED = (f"{PluginBusy.__name__}:", f"{PluginDead.__name__}:")
 
 
 @dataclass(frozen=True)
-class Check:
+class HookCall:
     """One hook call of a round with its deadline in seconds."""
 
     hook: str
@@ -51,12 +55,12 @@ class Outcome:
 class _Sequence:
     """One plugin's checks, sent one at a time."""
 
-    def __init__(self, runner: Runner, checks: Sequence[Check], clock: Clock) -> None:
+    def __init__(self, runner: Runner, calls: Sequence[HookCall], clock: Clock) -> None:
         self.runner = runner
-        self.todo = deque(checks)
+        self.todo = deque(calls)
         self.clock = clock
         self.outcome = Outcome()
-        self.check: Check | None = None
+        self.check: HookCall | None = None
         self.started = 0.0
 
     @property
@@ -103,7 +107,7 @@ class _Sequence:
         self.todo.clear()
 
 
-def run_checks(plans: Sequence[tuple[Runner, Sequence[Check]]],
+def run_calls(plans: Sequence[tuple[Runner, Sequence[HookCall]]],
                clock: Clock) -> list[Outcome]:
     """Run every plugin's checks; returns one ``Outcome`` per plan, in order.
 
@@ -133,3 +137,16 @@ def _send_next(seq: _Sequence, live: dict[Future[Any], _Sequence]) -> None:
     future = seq.send()
     if future is not None:
         live[future] = seq
+
+
+def call_many(
+    calls: Iterable[tuple[Runner, str, Mapping[str, Any], float]],
+    clock: Clock = time.monotonic,
+) -> list[CallResult]:
+    """Start every call at once, then collect each within its own deadline.
+
+    The whole batch takes at most the longest single timeout, however many
+    plugins hang: one plan of a single call per entry of ``calls``.
+    """
+    plans = [(runner, [HookCall(hook, timeout, kwargs)]) for runner, hook, kwargs, timeout in calls]
+    return [outcome.results[0] for outcome in run_calls(plans, clock)]
