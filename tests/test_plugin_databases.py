@@ -73,6 +73,10 @@ def test_two_plugins_of_one_distribution_get_two_files(dists: DistFactory,
         host.start()
         assert {pid: s.state for pid, s in host.slots.items()} == {
             "pair_a": PluginState.ACTIVE, "pair_b": PluginState.ACTIVE}
+        host.round()
+        snap = {s["plugin_id"]: s for s in host.store.latest_snapshots()}["pair_a"]
+        assert snap["db_connections_max"] == 4 and snap["db_connections_active"] == 0
+        assert snap["db_queries"] >= 3 and snap["db_query_time_avg_ms"] > 0
     finally:
         host.shutdown()
         host.store.close()
@@ -94,6 +98,9 @@ def test_under_process_isolation_the_database_opens_in_the_worker(
         slot = host.slots["iso"]
         assert slot.state is PluginState.ACTIVE
         worker = slot.runner.pid  # type: ignore[union-attr]
+        host.round()  # the worker's counts reach the snapshot through the file
+        (snap,) = host.store.latest_snapshots()
+        assert snap["db_queries"] >= 1 and snap["db_connections_max"] == 4
     finally:
         host.shutdown()
         host.store.close()
