@@ -20,7 +20,7 @@ _OPTIONAL_NUMBERS = ("stop", "target", "exit_price", "closed_at", "pnl")
 _TEXT = ("symbol", "side", "status", "extra")
 _OPTIONAL_TEXT = ("ref", "reason", "close_reason")
 #: Longest text accepted in one field, so one row cannot bloat the ledger.
-MAX_TEXT = 10_000
+MAX_TEXT = 65_536
 
 
 class BadRow(ZepixError):
