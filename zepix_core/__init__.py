@@ -3,13 +3,14 @@
 A plugin author needs only ``from zepix_core import hookimpl``, plus the records a hook
 receives (``Bar``, ``PluginContext``) and the typed reply shapes its hooks return
 (``VersionInfo``, ``HealthReply``, ``Metrics``, ``SelfTestReply``, ``IntentReply``).
-Tests of a plugin use ``zepix_core.testing``; the bundled strategies' paper-trading
+Its own database (``context.database``) is a ``PluginDatabase`` of ``Trade`` and
+``DailyStats`` records. Tests of a plugin use ``zepix_core.testing``; the bundled strategies' paper-trading
 helpers are ``zepix_core.paper``. Nothing else is public.
 """
 
 from typing import Any
 
-from zepix_core.contract.api import API_VERSION
+from zepix_core.contract.api import API_VERSION, DB_SCHEMA_VERSION
 from zepix_core.contract.errors import ConfigError, PluginError, StorageError, ZepixError
 from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import (
@@ -29,6 +30,7 @@ from zepix_core.contract.replies import (
     SelfTestReply,
     VersionInfo,
 )
+from zepix_core.plugindb import DailyStats, PluginDatabase, Trade
 
 _MOVED = {
     "hookspec": ("zepix_core.contract.hookspecs", "hookspec"),
@@ -52,21 +54,25 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "API_VERSION",
+    "DB_SCHEMA_VERSION",
     "Alert",
     "AlertLevel",
     "Bar",
     "CheckReport",
     "ConfigError",
+    "DailyStats",
     "HealthReply",
     "HealthStatus",
     "IntentReply",
     "KnownMetrics",
     "Metrics",
     "PluginContext",
+    "PluginDatabase",
     "PluginError",
     "PluginState",
     "SelfTestReply",
     "StorageError",
+    "Trade",
     "VersionInfo",
     "ZepixError",
     "hookimpl",

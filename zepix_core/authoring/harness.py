@@ -50,6 +50,7 @@ class PluginHandle:
         self.obj = obj
         self.pm = pm
         self.runner = InProcessRunner(record.plugin_id, pm)
+        self._databases: list[Any] = []  # handed out by context(); closed like the host does
 
     @property
     def plugin_id(self) -> str:
@@ -73,12 +74,16 @@ class PluginHandle:
         return result.value
 
     def context(self, data_dir: Path | str) -> PluginContext:
-        """The context the host would hand this plugin, with ``data_dir`` as its directory."""
+        """The context the host would hand this plugin, with ``data_dir`` as its directory
+        (and its database, ``context.database``, in there)."""
         from zepix_core.contract.api import API_VERSION
+        from zepix_core.plugindb import PluginDatabase, database_file
 
         Path(data_dir).mkdir(parents=True, exist_ok=True)
+        database = PluginDatabase(database_file(self.plugin_id, data_dir), self.plugin_id)
+        self._databases.append(database)
         return PluginContext(plugin_id=self.plugin_id, version=self.record.dist_version,
-                             api_version=API_VERSION, data_dir=str(data_dir))
+                             api_version=API_VERSION, data_dir=str(data_dir), database=database)
 
     def activate(self, data_dir: Path | str,
                  config: Mapping[str, Any] | None = None) -> CallResult:
@@ -86,11 +91,19 @@ class PluginHandle:
         return self.call("activate", context=self.context(data_dir), config=dict(config or {}))
 
     def deactivate(self, reason: str = "shutdown") -> CallResult:
-        return self.call("deactivate", reason=reason)
+        """Call ``deactivate``, then close the plugin's database, as the host does."""
+        result = self.call("deactivate", reason=reason)
+        self._close_databases()
+        return result
 
     def close(self) -> None:
         """Stop the runner; a call still hanging is abandoned."""
         self.runner.close(timeout=0.5)
+        self._close_databases()
+
+    def _close_databases(self) -> None:
+        while self._databases:
+            self._databases.pop().close()
 
     def __enter__(self) -> Self:
         return self

@@ -46,7 +46,9 @@ class PluginSpec:
 
         Returns a PEP 440 version string, or a mapping with ``version``
         (required), ``requires_api`` (a PEP 440 specifier on
-        ``zepix_core.API_VERSION``), ``requires`` (mapping plugin id ->
+        ``zepix_core.API_VERSION``), ``requires_db_schema`` (a PEP 440
+        specifier on ``zepix_core.DB_SCHEMA_VERSION``, the shape of the
+        tables of ``context.database``), ``requires`` (mapping plugin id ->
         specifier), ``features`` (list of str), ``commit``, ``build_date``
         (ISO 8601) and ``author``.
 
@@ -123,14 +125,18 @@ class PluginSpec:
     def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
         """Start the plugin (optional hook).
 
-        ``context`` carries the plugin id, its version, the host API version
-        and a private data directory; ``config`` is the plugin's table from
+        ``context`` carries the plugin id, its version, the host API version,
+        a private data directory and ``database``, the plugin's own
+        ``PluginDatabase`` (trades, signals, daily statistics; see
+        docs/plugin-databases.md); ``config`` is the plugin's table from
         the host's TOML config (``[plugins.<id>]``, host keys included), with
         the settings declared by ``plugin_settings`` typed and defaulted.
 
         Called once, in dependency order, before any ``on_bar``. Deadline
         10 s. If it raises or times out the plugin is ``FAILED`` with the
-        reason and never receives market data; other plugins go on.
+        reason and never receives market data; other plugins go on. A
+        plugin database the host finds corrupt makes the plugin ``FAILED``
+        before this hook is called, with the file named in the reason.
         """
 
     @hookspec(firstresult=True)

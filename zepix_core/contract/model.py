@@ -54,12 +54,18 @@ class Bar:
 @dataclass(frozen=True)
 class PluginContext:
     """What the host hands a plugin at activation. Picklable, so it crosses
-    into worker processes unchanged."""
+    into worker processes unchanged.
+
+    ``database`` is the plugin's own ``zepix_core.PluginDatabase`` (CONTRACT
+    section 12); it crosses into a worker as its path and opens there. Typed
+    loosely here because the contract layer sits below the package that owns it.
+    """
 
     plugin_id: str
     version: str
     api_version: str
     data_dir: str
+    database: Any = field(default=None, compare=False, repr=False)
 
     @property
     def logger(self) -> logging.Logger:

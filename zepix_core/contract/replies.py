@@ -27,6 +27,7 @@ class VersionInfo(TypedDict, total=False):
 
     version: Required[str]
     requires_api: str
+    requires_db_schema: str
     requires: dict[str, str]
     features: list[str]
     commit: str

@@ -19,6 +19,7 @@ from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
 from zepix_core.loading.paths import plugin_data_dir
 from zepix_core.loading.resolution import PluginMeta, parse_meta
 from zepix_core.loading.settings import Setting, apply_settings, parse_settings
+from zepix_core.plugindb import PluginDatabase, database_file, prepare
 
 #: Builds the runner for one plugin; raises ``LoadFailure`` when it cannot be loaded.
 RunnerFactory = Callable[[EntryRecord, PluginConfig], Runner]
@@ -43,6 +44,7 @@ class PluginSlot:
     meta: PluginMeta | None = None
     note: str | None = None
     activation_id: int | None = None
+    database: PluginDatabase | None = None
     extra: dict[str, object] = field(default_factory=dict)
     #: Declared by ``plugin_settings`` (None: read not yet, or nothing declared).
     settings: tuple[Setting, ...] | None = None
@@ -75,6 +77,9 @@ class PluginSlot:
         if self.runner is not None:
             self.runner.close(timeout=0.5)
             self.runner = None
+        if self.database is not None:  # in process, the plugin's own connections
+            self.database.close()
+            self.database = None
 
 
 def load(slot: PluginSlot, factory: RunnerFactory) -> None:
@@ -124,8 +129,9 @@ def context_for(slot: PluginSlot, api_version: str,
                 data_dir: Path | None = None) -> PluginContext:
     data = plugin_data_dir(slot.plugin_id) if data_dir is None else data_dir
     data.mkdir(parents=True, exist_ok=True)
+    database = PluginDatabase(database_file(slot.plugin_id, data), slot.plugin_id)
     return PluginContext(plugin_id=slot.plugin_id, version=slot.version,
-                         api_version=api_version, data_dir=str(data))
+                         api_version=api_version, data_dir=str(data), database=database)
 
 
 def bring_up(slot: PluginSlot, factory: RunnerFactory, api_version: str, clock: Clock, *,
@@ -156,10 +162,22 @@ def bring_up(slot: PluginSlot, factory: RunnerFactory, api_version: str, clock: 
 
 def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic,
              data_dir: Path | None = None) -> bool:
-    """Call the plugin's ``activate`` hook; a failure leaves the slot ``FAILED``."""
+    """Call the plugin's ``activate`` hook; a failure leaves the slot ``FAILED``.
+
+    The plugin's database is created, migrated and checked first (in the host);
+    a damaged one makes the plugin ``FAILED`` with the file named, and the
+    plugin's own handle opens wherever the plugin runs (its worker, under
+    process isolation).
+    """
     assert slot.runner is not None
-    kwargs = {"context": context_for(slot, api_version, data_dir),
-              "config": {**slot.config.table, **slot.values}}
+    context = context_for(slot, api_version, data_dir)
+    problem = prepare(context.database)
+    if problem is not None:
+        slot.fail(PluginState.FAILED, problem)
+        slot.release()
+        return False
+    slot.database = context.database
+    kwargs = {"context": context, "config": {**slot.config.table, **slot.values}}
     result = call(slot.runner, "activate", DEFAULT_DEADLINES["activate"], kwargs, clock)
     if not result.ok:
         slot.fail(PluginState.FAILED, f"activate failed: {result.error}")

@@ -41,12 +41,14 @@ from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
-from zepix_core.loading.paths import config_path, db_path
+from zepix_core.loading.paths import config_path, data_dir, db_path
 from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
-from zepix_core.retry import retrier_from_config
+from zepix_core.plugindb import health_fields
+from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.supervisor import Supervisor
+from zepix_core.sync import SyncLoop, SyncManager
 from zepix_core.versions.reconcile import HostVersions
 
 log = logging.getLogger("zepix.host")
@@ -93,6 +95,8 @@ class Host:
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
+        self.sync = sync_loop(config, store, self.clocks, self.retrier)
+        self.monitor.annotators.append(self._db_fields)
 
     @property
     def config(self) -> Config:
@@ -412,6 +416,9 @@ class Host:
             self.store.heartbeat(self.host_id, self.clocks.wall())
             self.supervisor.after_round()
             self.versions.reconcile()
+            for decision in self.sync.tick():
+                self.monitor.alerting.raise_event(decision.plugin_id, "sync", decision.level,
+                                                  decision.message, decision.firing)
         except StorageError as exc:
             self._storage_failed("round", exc)
         self._alert_storage()
@@ -433,6 +440,11 @@ class Host:
         except StorageError as exc:  # recorded once the database is back
             self.store.outage = str(exc)
 
+    def _db_fields(self, plugin_id: str) -> dict[str, Any]:
+        """The snapshot's ``db_*`` fields: the plugin database's connections and queries."""
+        slot = self.slots.get(plugin_id)
+        return health_fields(slot.database) if slot and slot.database else {}
+
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:
         """Stop every runner without deactivation hooks (after a discovery-only use)."""
@@ -453,6 +465,8 @@ class Host:
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():
             slot.release()
+        if self.started:
+            self._best_effort("sync", self.sync.finish)  # the plugins' last trades
         self._best_effort("flush", self.store.flush_deferred)
         self._best_effort("close alerts", self.monitor.close)
         if self.started:
@@ -473,6 +487,15 @@ def version_changes(before: Mapping[str, str], after: Mapping[str, str]) -> str:
     moved = [f"{pid} {before[pid]} -> {version}" for pid, version in sorted(after.items())
              if pid in before and before[pid] != version]
     return f"; versions: {', '.join(moved)}" if moved else ""
+
+
+def sync_loop(config: Config, store: Store, clocks: Clocks, retrier: Retrier) -> SyncLoop:
+    """The sync manager for ``[sync]``, on the host's timer, retrying through the
+    host's retrier (the ``sync`` policy of ``[retry]``)."""
+    settings = config.sync()
+    manager = SyncManager(store, settings, data_dir() / "plugins", retrier=retrier,
+                          wall=clocks.wall)
+    return SyncLoop(manager, settings.interval, clocks.monotonic)
 
 
 def _busy(store: Store, host: Row) -> StorageError:

@@ -13,7 +13,9 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import Policy
+from zepix_core.loading.syncconfig import SyncSettings
 from zepix_core.retry import retrier_from_config
 
 ISOLATION_MODES = ("inprocess", "process")
@@ -34,7 +36,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 }
 
 #: Further top-level tables, read by the module that owns them.
-SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http")
+SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http", "sync")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
@@ -104,6 +106,11 @@ class Config:
     path: Path | None = None
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def sync(self) -> SyncSettings:
+        """``[sync]`` with its defaults (the ledger in the data directory)."""
+        return SyncSettings.from_config(self.sections.get("sync", {}), data_dir(),
+                                        str(self.path or "<defaults>"))
+
     def plugin(self, plugin_id: str) -> PluginConfig:
         table = dict(self.plugins.get(plugin_id, {}))
         prerelease = table.get("allow_prereleases")
@@ -168,6 +175,7 @@ def load_config(path: Path | None) -> Config:
     _check_supervision(path, "supervision", supervision)
     _check_store(path, raw.get("store", {}))
     retrier_from_config(raw.get("retry", {}), None, str(path))  # raises for a bad [retry]
+    cfg.sync()  # validates [sync], raising ConfigError naming the key
     for plugin_id, table in plugins.items():
         _check_plugin(cfg, plugin_id, table)
     return cfg

@@ -16,10 +16,12 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from zepix_core.contract.api import DB_SCHEMA_VERSION
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.model import PluginState
 
-_META_KEYS = {"version", "requires_api", "requires", "features", "commit", "build_date", "author"}
+_META_KEYS = {"version", "requires_api", "requires_db_schema", "requires", "features", "commit",
+              "build_date", "author"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class PluginMeta:
 
     version: Version
     requires_api: SpecifierSet = field(default_factory=SpecifierSet)
+    requires_db_schema: SpecifierSet = field(default_factory=SpecifierSet)
     requires: Mapping[str, SpecifierSet] = field(default_factory=dict)
     features: tuple[str, ...] = ()
     commit: str | None = None
@@ -37,6 +40,7 @@ class PluginMeta:
     def as_dict(self) -> dict[str, Any]:
         return {
             "version": str(self.version), "requires_api": str(self.requires_api),
+            "requires_db_schema": str(self.requires_db_schema),
             "requires": {k: str(v) for k, v in self.requires.items()},
             "features": list(self.features), "commit": self.commit,
             "build_date": self.build_date, "author": self.author,
@@ -58,6 +62,8 @@ def parse_meta(value: object) -> PluginMeta:
     return PluginMeta(
         version=_version(value["version"]),
         requires_api=_specifier("requires_api", value.get("requires_api") or ""),
+        requires_db_schema=_specifier("requires_db_schema",
+                                      value.get("requires_db_schema") or ""),
         requires=_requires(value.get("requires") or {}),
         features=_features(value.get("features") or ()),
         commit=_opt_str("commit", value.get("commit")),
@@ -128,12 +134,17 @@ class Resolution:
     verdicts: dict[str, tuple[PluginState, str]]
 
 
-def _own_verdict(c: Candidate, api: Version, policy: Policy) -> tuple[PluginState, str] | None:
+def _own_verdict(c: Candidate, api: Version, policy: Policy,
+                 db_schema: Version) -> tuple[PluginState, str] | None:
     if not policy.enabled:
         return PluginState.INACTIVE, "disabled in config (enabled = false)"
     if c.meta.requires_api and not c.meta.requires_api.contains(api, prereleases=True):
         return PluginState.REJECTED, (
             f"requires_api '{c.meta.requires_api}' excludes host API {api}")
+    wanted = c.meta.requires_db_schema
+    if wanted and not wanted.contains(db_schema, prereleases=True):
+        return PluginState.REJECTED, (
+            f"requires_db_schema '{wanted}' excludes host database schema {db_schema}")
     if c.version.is_prerelease and not policy.allow_prereleases:
         return PluginState.REJECTED, (
             f"version {c.version} is a pre-release; set allow_prereleases = true to use it")
@@ -158,20 +169,21 @@ def _unmet(c: Candidate, accepted: Mapping[str, Candidate],
 
 
 def resolve(candidates: Mapping[str, Candidate], api_version: str,
-            policies: Mapping[str, Policy]) -> Resolution:
+            policies: Mapping[str, Policy], db_schema_version: str = DB_SCHEMA_VERSION
+            ) -> Resolution:
     """Decide which candidates activate and their dependency order.
 
     A plugin is accepted when its own checks pass (enabled, ``requires_api``,
-    pre-release rule, pin) and every plugin it requires is accepted at a
+    ``requires_db_schema``, pre-release rule, pin) and every plugin it requires is accepted at a
     satisfying version. Members of a dependency cycle are rejected with the
     cycle named; rejection propagates to dependents with the chain in the
     reason.
     """
-    api = Version(api_version)
+    api, db_schema = Version(api_version), Version(db_schema_version)
     verdicts: dict[str, tuple[PluginState, str]] = {}
     accepted: dict[str, Candidate] = {}
     for pid, cand in candidates.items():
-        own = _own_verdict(cand, api, policies.get(pid, Policy()))
+        own = _own_verdict(cand, api, policies.get(pid, Policy()), db_schema)
         if own is None:
             accepted[pid] = cand
         else:

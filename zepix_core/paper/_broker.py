@@ -6,7 +6,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from zepix_core.contract.model import Bar
 
@@ -67,6 +67,19 @@ class Trade:
         return self.position.pnl(self.exit)
 
 
+class Book(Protocol):
+    """Where a broker reports what it does (``_journal.Journal``: the plugin database)."""
+
+    def signal(self, symbol: str, kind: str, side: str, price: float, ts: float,
+               reason: str) -> None: ...
+
+    def opened(self, position: Position, reason: str) -> None: ...
+
+    def closed(self, trade: Trade) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class PaperBroker:
     """Positions (at most one per symbol), fills and realised P&L.
 
@@ -88,6 +101,8 @@ class PaperBroker:
         self.wins = 0
         self.losses = 0
         self.realized_pnl = 0.0
+        #: Told of every signal, entry and exit when set (the plugin's database).
+        self.book: Book | None = None
 
     @property
     def trades(self) -> Sequence[Trade]:
@@ -131,12 +146,17 @@ class PaperBroker:
         held = self._positions.get(symbol)
         if held is not None and held.direction == direction:
             return []
+        if self.book is not None:
+            self.book.signal(symbol, f"entry_{direction}", "buy" if direction == "long" else
+                             "sell", price, ts, reason)
         fills = [] if held is None else [self._close(held, price, ts, f"reverse: {reason}")]
         quantity = self.equity * self.risk_per_trade / abs(price - stop)
         if not (math.isfinite(quantity) and quantity > 0):
             self.entries_refused += 1
             return fills
         self._positions[symbol] = Position(symbol, direction, quantity, price, stop, target, ts)
+        if self.book is not None:
+            self.book.opened(self._positions[symbol], reason)
         fills.append(
             self._fill(
                 symbol, "buy" if direction == "long" else "sell", quantity, price, ts, reason
@@ -173,6 +193,8 @@ class PaperBroker:
         self.realized_pnl += trade.pnl
         self.wins += int(trade.pnl > 0)
         self.losses += int(trade.pnl < 0)
+        if self.book is not None:
+            self.book.closed(trade)
         side: Side = "sell" if held.direction == "long" else "buy"
         return self._fill(held.symbol, side, held.quantity, price, ts, reason)
 

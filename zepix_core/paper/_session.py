@@ -15,6 +15,8 @@ from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, PluginContext
 from zepix_core.contract.replies import SettingSpec
 from zepix_core.paper._broker import Clock, Fill, PaperBroker
+from zepix_core.paper._journal import Journal
+from zepix_core.plugindb import PluginDatabase
 
 Strategy = Callable[[Bar], list[Fill]]
 
@@ -104,8 +106,10 @@ class PaperSession:
         self._clock = clock
         self.start({})
 
-    def start(self, config: Mapping[str, Any]) -> SessionSettings:
-        """Reset every count and position and begin trading with ``config``."""
+    def start(self, config: Mapping[str, Any],
+              database: PluginDatabase | None = None) -> SessionSettings:
+        """Reset every count and position and begin trading with ``config``; with a
+        ``database``, record signals and trades there (``context.database``)."""
         settings = SessionSettings.from_config(config)
         with self.lock:
             self.settings = settings
@@ -115,11 +119,21 @@ class PaperSession:
             self.stopped: str | None = None
             self.bars_received = self.signals_processed = self.errors = self.warnings = 0
             self._last_ts: dict[str, float] = {}
+            if database is not None:
+                journal = Journal(database, self._journal_error)
+                journal.start(self._clock())
+                self.broker.book = journal
         return settings
+
+    def _journal_error(self, why: str) -> None:
+        with self.lock:
+            self.errors += 1
 
     def stop(self, reason: str) -> None:
         with self.lock:
             self.stopped = reason
+            if self.broker.book is not None:
+                self.broker.book.close()  # the database's connections, in this process
 
     def handle(self, bar: Bar, strategy: Strategy) -> list[dict[str, Any]] | None:
         """Admit ``bar``, apply stops and targets, run ``strategy``; return the intents.
@@ -254,7 +268,7 @@ class PaperStrategy(abc.ABC):
     @hookimpl
     def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
         with self.session.lock:
-            settings = self.session.start(config)
+            settings = self.session.start(config, getattr(context, "database", None))
             self.reset()
         symbols = "all" if settings.symbols is None else ",".join(sorted(settings.symbols))
         context.logger.info(

@@ -9,11 +9,12 @@ from zepix_core.storage.requests import RequestQueries
 from zepix_core.storage.retries import RetryQueries
 from zepix_core.storage.series import SeriesQueries
 from zepix_core.storage.snapshots import SnapshotQueries
+from zepix_core.storage.sync import SyncQueries
 from zepix_core.storage.versions import VersionBook, VersionQueries
 
 
 class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
-            VersionQueries, RetryQueries, BaselineQueries, SeriesQueries):
+            VersionQueries, RetryQueries, BaselineQueries, SeriesQueries, SyncQueries):
     """All queries of the host over one database file; see ``DeferredWrites`` for
     the writes a running host lets wait while the database is unavailable."""
 

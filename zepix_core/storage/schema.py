@@ -199,4 +199,38 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # sync: the sync manager's cursor and state per plugin database, its runs, and
+    # this host's identity in the central ledger (plugin-database issue).
+    """
+    CREATE TABLE sync_identity (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        host_id TEXT NOT NULL
+    );
+    CREATE TABLE sync_state (
+        plugin_id            TEXT PRIMARY KEY,
+        database             TEXT NOT NULL,
+        rev                  INTEGER NOT NULL DEFAULT 0,
+        rows                 INTEGER NOT NULL DEFAULT 0,
+        last_success         REAL,
+        last_attempt         REAL,
+        lag_seconds          REAL,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        last_error           TEXT,
+        last_failure         REAL
+    );
+    CREATE TABLE sync_runs (
+        id         INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        ended_at   REAL,
+        trigger    TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        ok         INTEGER,
+        rows       INTEGER NOT NULL DEFAULT 0,
+        plugins    INTEGER NOT NULL DEFAULT 0,
+        failed     INTEGER NOT NULL DEFAULT 0,
+        failed_tries INTEGER NOT NULL DEFAULT 0,
+        error      TEXT
+    );
+    CREATE INDEX sync_runs_started ON sync_runs(started_at);
+    """,
 ]

@@ -86,6 +86,7 @@ class CombinedV3(PaperStrategy):
         return {
             "version": __version__,
             "requires_api": ">=1.0,<2",
+            "requires_db_schema": ">=1.0,<2",
             "features": list(FEATURES),
             "author": "Zepix maintainers",
         }

@@ -77,6 +77,7 @@ class PriceActionPlugin(PaperStrategy):
         return {
             "version": __version__,
             "requires_api": ">=1.0,<2",
+            "requires_db_schema": ">=1.0,<2",
             "features": features,
             "author": "Zepix maintainers",
         }

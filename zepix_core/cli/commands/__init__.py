@@ -4,11 +4,13 @@ from zepix_core.cli.commands.author import COMMANDS as AUTHOR
 from zepix_core.cli.commands.base import Command
 from zepix_core.cli.commands.core import COMMANDS as CORE
 from zepix_core.cli.commands.health import COMMANDS as HEALTH
+from zepix_core.cli.commands.ledger import COMMANDS as LEDGER
 from zepix_core.cli.commands.retries import COMMANDS as RETRIES
 from zepix_core.cli.commands.store import COMMANDS as STORE
 from zepix_core.cli.commands.supervision import COMMANDS as SUPERVISION
 from zepix_core.cli.commands.versions import COMMANDS as VERSIONS
 
-COMMANDS: list[Command] = [*CORE, *HEALTH, *RETRIES, *SUPERVISION, *VERSIONS, *STORE, *AUTHOR]
+COMMANDS: list[Command] = [*CORE, *HEALTH, *RETRIES, *SUPERVISION, *VERSIONS, *STORE, *LEDGER,
+                           *AUTHOR]
 
 __all__ = ["COMMANDS", "Command"]

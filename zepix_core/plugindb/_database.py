@@ -1,0 +1,392 @@
+"""``PluginDatabase``: one plugin's own SQLite file with the host-owned trade tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from zepix_core.contract.errors import StorageError
+from zepix_core.plugindb import _schema as q
+from zepix_core.plugindb._pool import DatabaseLocked, DbStats, Pool, failure, pid
+from zepix_core.plugindb._records import DailyStats, Trade, day_of, day_text
+
+Clock = Callable[[], float]
+Migration = str | Callable[[sqlite3.Connection], None]
+
+
+def database_file(plugin_id: str, data_dir: Path | str) -> Path:
+    """Where plugin ``plugin_id`` keeps its database: ``zepix_<id>.db`` in its data dir."""
+    return Path(data_dir) / f"zepix_{plugin_id}.db"
+
+
+class PluginDatabase:
+    """A plugin's own SQLite database (WAL), safe to use from several threads.
+
+    The host hands one to every plugin as ``context.database``. It opens on
+    first use, in the process that uses it: under process isolation that is
+    the plugin's worker (the object pickles as its path). Host-owned tables
+    ``trades``, ``signals`` and ``daily_stats`` are created and migrated
+    automatically; ``migrate`` keeps a plugin's own tables, and ``connection``
+    lends a connection for them. Every call counts its queries and their time;
+    every ``stats_every`` seconds the counts are written to the file, where
+    the host reads them for the health snapshot's ``db_*`` fields.
+
+    Errors are ``StorageError`` naming the file and the fix. A file locked by
+    another process is retried for ``lock_wait`` seconds first.
+    """
+
+    def __init__(self, path: Path | str, plugin_id: str | None = None, *, pool_size: int = 4,
+                 lock_wait: float = 10.0, clock: Clock = time.time, stats_every: float = 5.0,
+                 track: bool = True) -> None:
+        self.path = Path(path)
+        self.plugin_id = plugin_id or self.path.stem
+        self.pool_size = pool_size
+        self.lock_wait = lock_wait
+        self.stats_every = stats_every
+        self.track = track
+        self._clock = clock
+        self._pool: Pool | None = None
+        self._opening = threading.Lock()
+        self._saved_at = -math.inf
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses into a worker process as its path: the worker opens its own connections.
+        return (PluginDatabase, (str(self.path), self.plugin_id))
+
+    def __repr__(self) -> str:
+        return f"PluginDatabase({str(self.path)!r}, plugin_id={self.plugin_id!r})"
+
+    # -- opening -----------------------------------------------------------
+    def open(self) -> PluginDatabase:
+        """Create or migrate the file now (otherwise the first call does); returns self."""
+        self._connected()
+        return self
+
+    def _connected(self) -> Pool:
+        with self._opening:
+            if self._pool is None:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(f"plugin database {self.path}: cannot create its "
+                                       f"directory ({exc})") from None
+                pool = Pool(self.path, self.pool_size, lock_wait=self.lock_wait)
+                try:
+                    _migrate(pool)
+                except BaseException:
+                    pool.close()
+                    raise
+                self._pool = pool
+            return self._pool
+
+    def check(self) -> None:
+        """Raise ``StorageError`` naming the file when it is damaged (``quick_check``)."""
+        rows = self._run("integrity check", lambda c: c.execute("PRAGMA quick_check").fetchall())
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            raise StorageError(f"plugin database {self.path} is corrupt ({problems[0]}); "
+                               "move it aside (a new one is created) or restore a backup")
+
+    @property
+    def opened(self) -> bool:
+        """Whether this object holds connections (it was used in this process)."""
+        return self._pool is not None
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._run("schema version",
+                             lambda c: c.execute("PRAGMA user_version").fetchone()[0]))
+
+    def close(self) -> None:
+        with self._opening:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            if self.track:
+                self._save_stats(pool)
+            pool.close()
+
+    # -- signals and trades -------------------------------------------------
+    def record_signal(self, symbol: str, kind: str, *, side: str | None = None,
+                      price: float | None = None, ts: float | None = None,
+                      trade_id: int | None = None,
+                      detail: Mapping[str, Any] | None = None) -> int:
+        """Log one signal (``kind``: the plugin's name for it, e.g. ``entry_long``);
+        returns its id. Counted in the day's ``signals``."""
+        when = self._now(ts)
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(q.INSERT_SIGNAL, (when, symbol, kind, side, price, trade_id,
+                                                 _json(detail)))
+            _bump(conn, when, signals=1)
+            return int(cur.lastrowid or 0)
+        return int(self._run("record_signal", write, write=True))
+
+    def open_trade(self, symbol: str, side: str, quantity: float, price: float, *,
+                   ref: str | None = None, stop: float | None = None,
+                   target: float | None = None, ts: float | None = None,
+                   reason: str | None = None, extra: Mapping[str, Any] | None = None) -> Trade:
+        """Record an entry fill (``side``: ``buy`` opens long, ``sell`` short)."""
+        if side not in ("buy", "sell"):
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        when = self._now(ts)
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(q.INSERT_TRADE, (ref, symbol, side, float(quantity), float(price),
+                                                stop, target, when, reason, _json(extra),
+                                                self._clock()))
+            _bump(conn, when, trades_opened=1)
+            return int(cur.lastrowid or 0)
+        return self._trade_or_fail(self._run("open_trade", write, write=True))
+
+    def update_trade(self, trade_id: int, **changes: Any) -> Trade:
+        """Change ``ref``, ``quantity``, ``stop``, ``target``, ``reason`` or ``extra``."""
+        unknown = sorted(set(changes) - q.UPDATABLE)
+        if unknown:
+            raise ValueError(f"update_trade cannot change {', '.join(unknown)}; "
+                             f"allowed: {', '.join(sorted(q.UPDATABLE))}")
+        if "extra" in changes:
+            changes["extra"] = _json(changes["extra"])
+        names = sorted(changes)
+        assignments = ", ".join(f"{name} = ?" for name in names)  # names: from UPDATABLE only
+        statement = f"UPDATE trades SET {assignments}, updated_at = ?, rev = {q.NEXT_REV} WHERE id = ?"
+        values = [changes[n] for n in names] + [self._clock(), trade_id]
+        self._run("update_trade", lambda c: c.execute(statement, values), write=True)
+        return self._trade_or_fail(trade_id)
+
+    def close_trade(self, trade_id: int, price: float, *, ts: float | None = None,
+                    reason: str | None = None, fee: float = 0.0,
+                    pnl: float | None = None) -> Trade:
+        """Record the exit of an open trade; ``pnl`` defaults to the price move times
+        the quantity, less ``fee``. Counted in the day of ``ts`` (win, loss, P&L)."""
+        when = self._now(ts)
+
+        def write(conn: sqlite3.Connection) -> None:
+            row = conn.execute(q.SELECT_TRADE, (trade_id,)).fetchone()
+            if row is None or row["status"] != "open":
+                state = "unknown" if row is None else "already closed"
+                raise ValueError(f"trade {trade_id} is {state}")
+            sign = 1.0 if row["side"] == "buy" else -1.0
+            total_fee = float(row["fee"]) + fee
+            gain = (sign * (price - row["entry_price"]) * row["quantity"] - total_fee
+                    if pnl is None else pnl)
+            conn.execute(q.CLOSE_TRADE, (price, when, gain, total_fee, reason, self._clock(),
+                                         trade_id))
+            _bump(conn, when, trades_closed=1, wins=int(gain > 0), losses=int(gain < 0),
+                  pnl=gain, fees=total_fee)
+        self._run("close_trade", write, write=True)
+        return self._trade_or_fail(trade_id)
+
+    def trade(self, trade_id: int) -> Trade | None:
+        row = self._run("trade", lambda c: c.execute(q.SELECT_TRADE, (trade_id,)).fetchone())
+        return None if row is None else Trade.from_row(row)
+
+    def trade_by_ref(self, ref: str) -> Trade | None:
+        """The trade with the broker's ticket ``ref``, or None."""
+        row = self._run("trade_by_ref", lambda c: c.execute(q.SELECT_BY_REF, (ref,)).fetchone())
+        return None if row is None else Trade.from_row(row)
+
+    def open_trades(self, symbol: str | None = None) -> list[Trade]:
+        rows = self._run("open_trades",
+                         lambda c: c.execute(q.SELECT_OPEN, (symbol, symbol)).fetchall())
+        return [Trade.from_row(r) for r in rows]
+
+    def trades(self, *, open_only: bool = False, limit: int | None = None) -> list[Trade]:
+        """Trades newest first (all of them unless ``limit``)."""
+        args = (int(open_only), -1 if limit is None else int(limit))
+        rows = self._run("trades", lambda c: c.execute(q.SELECT_TRADES, args).fetchall())
+        return [Trade.from_row(r) for r in rows]
+
+    def daily_stats(self, day: str | date | datetime) -> DailyStats:
+        """The statistics of UTC day ``day`` (``YYYY-MM-DD``); zeros for a quiet day."""
+        key = day_text(day)
+        row = self._run("daily_stats", lambda c: c.execute(q.SELECT_DAY, (key,)).fetchone())
+        return DailyStats(day=key) if row is None else DailyStats.from_row(row)
+
+    def days(self, limit: int = 30) -> list[DailyStats]:
+        rows = self._run("days", lambda c: c.execute(q.SELECT_DAYS, (limit,)).fetchall())
+        return [DailyStats.from_row(r) for r in rows]
+
+    # -- a plugin's own tables ----------------------------------------------
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Lend a connection for the plugin's own tables (autocommit; use
+        ``with conn:`` or ``BEGIN`` for a transaction). Keep it within the block."""
+        with self._connected().borrow() as conn:
+            yield conn
+
+    def migrate(self, name: str, steps: Sequence[Migration]) -> int:
+        """Bring the plugin's own tables called ``name`` up to ``len(steps)``.
+
+        Each step is SQL text or a function of the connection, and runs once, in
+        its own transaction, in order; the version reached is kept in
+        ``plugin_schema``, so the next activation runs only new steps. Append
+        steps, never edit one that shipped. Returns the version reached.
+        """
+        done = self._run("migrate", lambda c: _plugin_version(c, name))
+        for version, step in enumerate(steps[done:], start=done + 1):
+            self._run(f"migrate {name} to {version}",
+                      partial(_plugin_step, name=name, version=version, step=step,
+                              now=self._clock()), write=True)
+        return len(steps) if steps else done
+
+    # -- what the host reads --------------------------------------------------
+    def changes_since(self, rev: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Trade rows changed after ``rev``, oldest change first (the sync cursor)."""
+        rows = self._run("changes", lambda c: c.execute(q.SELECT_CHANGES, (rev, limit)).fetchall())
+        return [dict(r) for r in rows]
+
+    def pending(self, rev: int) -> tuple[float | None, int | None]:
+        """When the oldest change after ``rev`` was made, and the newest ``rev``."""
+        row = self._run("pending", lambda c: c.execute(q.SELECT_OLDEST_CHANGE, (rev,)).fetchone())
+        return row["oldest"], row["rev"]
+
+    def stats(self) -> DbStats:
+        """This process's counts (zeros before the first call)."""
+        return self._pool.stats() if self._pool is not None else DbStats(
+            connections_max=self.pool_size)
+
+    def saved_stats(self) -> dict[str, Any] | None:
+        """The counts last written to the file by the process that uses it."""
+        row = self._run("saved stats", lambda c: c.execute(q.SELECT_STATS).fetchone(),
+                        counted=False)
+        return None if row is None else dict(row)
+
+    # -- internals ----------------------------------------------------------
+    def _now(self, ts: float | None) -> float:
+        return float(self._clock() if ts is None else ts)
+
+    def _trade_or_fail(self, trade_id: int) -> Trade:
+        found = self.trade(trade_id)
+        if found is None:
+            raise ValueError(f"trade {trade_id} is unknown")
+        return found
+
+    def _run(self, what: str, work: Callable[[sqlite3.Connection], Any], *, write: bool = False,
+             counted: bool = True) -> Any:
+        pool = self._connected()
+        value = pool.run(what, work, write=write, counted=counted)
+        if counted and self.track and self._clock() - self._saved_at >= self.stats_every:
+            self._save_stats(pool)
+        return value
+
+    def _save_stats(self, pool: Pool) -> None:
+        now = self._clock()
+        self._saved_at = now
+        s = pool.stats()
+        try:
+            pool.run("save stats", lambda c: c.execute(q.SAVE_STATS, (
+                pid(), s.queries, s.query_time_ms, s.connections_active, s.connections_open,
+                s.connections_max, now)), write=True, counted=False)
+        except StorageError:
+            pass  # statistics are best effort; the next call tries again
+
+
+def health_fields(db: PluginDatabase) -> dict[str, Any]:
+    """The health snapshot's ``db_*`` fields for ``db``'s plugin.
+
+    Live counts when ``db`` is open in this process (an in-process plugin),
+    else the counts the plugin's own process last wrote to the file (a worker).
+    """
+    if db.opened:
+        stats = db.stats()
+        counts: dict[str, Any] | None = {
+            "queries": stats.queries, "query_time_ms": stats.query_time_ms,
+            "connections_active": stats.connections_active,
+            "connections_max": stats.connections_max}
+    else:
+        reader = PluginDatabase(db.path, db.plugin_id, track=False, lock_wait=0.2)
+        try:
+            counts = reader.saved_stats() if db.path.exists() else None
+        except StorageError:
+            counts = None
+        finally:
+            reader.close()
+    if not counts:
+        return {"db_connections_active": None, "db_connections_max": None,
+                "db_query_time_avg_ms": None, "db_queries": None}
+    queries = int(counts["queries"])
+    return {"db_connections_active": int(counts["connections_active"]),
+            "db_connections_max": int(counts["connections_max"]),
+            "db_query_time_avg_ms": counts["query_time_ms"] / queries if queries else 0.0,
+            "db_queries": queries}
+
+
+def prepare(db: PluginDatabase) -> str | None:
+    """Create, migrate and check ``db`` before its plugin activates, then close it.
+
+    Returns why the plugin cannot use it (a corrupt or unreadable file, named),
+    or None. A file another process keeps locked is not a reason: the plugin
+    activates and its calls retry.
+    """
+    try:
+        db.open().check()
+    except DatabaseLocked:
+        return None
+    except StorageError as exc:
+        return str(exc)
+    finally:
+        db.close()
+    return None
+
+
+def _json(value: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(value or {}), default=str, allow_nan=False)
+
+
+def _bump(conn: sqlite3.Connection, when: float, *, signals: int = 0, trades_opened: int = 0,
+          trades_closed: int = 0, wins: int = 0, losses: int = 0, pnl: float = 0.0,
+          fees: float = 0.0) -> None:
+    conn.execute(q.BUMP_DAY, (day_of(when), signals, trades_opened, trades_closed, wins, losses,
+                              pnl, fees))
+
+
+def _migrate(pool: Pool) -> None:
+    with pool.borrow() as conn:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise failure(pool.path, "cannot open", exc) from None
+    if current > len(q.MIGRATIONS):
+        raise StorageError(f"plugin database {pool.path}: schema version {current} is newer "
+                           f"than this zepix understands ({len(q.MIGRATIONS)}); "
+                           "upgrade zepix-core")
+    for version, script in enumerate(q.MIGRATIONS[current:], start=current + 1):
+        pool.run(f"migrate to {version}", partial(_apply, version=version, script=script),
+                 write=True, counted=False)
+
+
+def _apply(conn: sqlite3.Connection, version: int, script: str) -> None:
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+        return  # another process migrated while we waited
+    for statement in (s.strip() for s in script.split(";")):
+        if statement:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
+def _plugin_version(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(q.SELECT_PLUGIN_SCHEMA, (name,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _plugin_step(conn: sqlite3.Connection, name: str, version: int, step: Migration,
+                 now: float) -> None:
+    if _plugin_version(conn, name) >= version:
+        return
+    if callable(step):
+        step(conn)
+    else:
+        for statement in (s.strip() for s in step.split(";")):
+            if statement:
+                conn.execute(statement)
+    conn.execute(q.SAVE_PLUGIN_SCHEMA, (name, version, now))

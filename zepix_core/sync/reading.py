@@ -1,0 +1,74 @@
+"""What the operator reads: sync status with live lag, trades and daily statistics.
+
+The CLI (and later the HTTP API and Telegram) are thin edges over these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zepix_core.contract.errors import StorageError
+from zepix_core.plugindb import PluginDatabase
+from zepix_core.storage import Store
+from zepix_core.sync.manager import plugin_databases
+
+
+def _reader(path: Path, plugin_id: str) -> PluginDatabase:
+    return PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
+
+
+def sync_status(store: Store, plugins_dir: Path, now: float) -> list[dict[str, Any]]:
+    """Per plugin database: last success, rows copied, lag (age of the oldest change
+    not yet in the ledger, 0 when none) and consecutive failures."""
+    state = {r["plugin_id"]: r for r in store.sync_status()}
+    rows = []
+    for plugin_id, path in plugin_databases(plugins_dir).items():
+        known = state.get(plugin_id, {})
+        lag: float | None = None
+        db = _reader(path, plugin_id)
+        try:
+            oldest, _ = db.pending(int(known.get("rev") or 0))
+            lag = 0.0 if oldest is None else max(0.0, now - oldest)
+        except StorageError:
+            lag = known.get("lag_seconds")
+        finally:
+            db.close()
+        rows.append({"plugin_id": plugin_id, "last_success": known.get("last_success"),
+                     "rows": int(known.get("rows") or 0), "lag_seconds": lag,
+                     "consecutive_failures": int(known.get("consecutive_failures") or 0),
+                     "last_attempt": known.get("last_attempt"),
+                     "last_error": known.get("last_error"),
+                     "last_failure": known.get("last_failure"), "database": str(path)})
+    return rows
+
+
+def trades(plugins_dir: Path, plugin_id: str | None = None, *, open_only: bool = False,
+           limit: int | None = None) -> list[dict[str, Any]]:
+    """Trades of every plugin database (or one), newest first."""
+    found: list[dict[str, Any]] = []
+    for pid, path in plugin_databases(plugins_dir).items():
+        if plugin_id in (None, pid):
+            db = _reader(path, pid)
+            try:
+                found.extend({"plugin_id": pid, **t.as_dict()}
+                             for t in db.trades(open_only=open_only, limit=limit))
+            finally:
+                db.close()
+    found.sort(key=lambda t: (t["updated_at"], t["id"]), reverse=True)
+    return found if limit is None else found[:limit]
+
+
+def stats(plugins_dir: Path, plugin_id: str | None = None,
+          day: str | None = None) -> list[dict[str, Any]]:
+    """Daily statistics per plugin: of ``day``, else the last 30 days with activity."""
+    found: list[dict[str, Any]] = []
+    for pid, path in plugin_databases(plugins_dir).items():
+        if plugin_id in (None, pid):
+            db = _reader(path, pid)
+            try:
+                days = [db.daily_stats(day)] if day else db.days(30)
+                found.extend({"plugin_id": pid, **d.as_dict()} for d in days)
+            finally:
+                db.close()
+    return found
