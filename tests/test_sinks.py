@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.retryserver import Reply, ScriptedServer
 from zepix_core import Alert, AlertLevel, ConfigError, hookimpl
+from zepix_core.alerts.delivery import AlertDispatcher
 from zepix_core.alerts.sinks import (
-    AlertDispatcher,
     LogSink,
     WebhookSink,
     alert_payload,
     build_host_manager,
+    webhook_headers,
 )
+from zepix_core.retry import OutboundError, Policy, Retrier
+from zepix_core.testing import FakeClock
 
 ALERT = Alert("combined_v3", "latency", AlertLevel.WARNING, "p95 6100 ms", 1_700_000_000.0,
               details={"p95_ms": 6100.0})
@@ -52,9 +56,10 @@ class ListSink:
 
 
 class FlakySink:
-    """Fails ``failures`` times, then delivers."""
+    """Fails ``failures`` times, then delivers; retried under the ``sink.test`` policy."""
 
     name = "flaky"
+    retry_operation = "sink.test"
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
@@ -67,19 +72,13 @@ class FlakySink:
             raise ConnectionError(f"refused #{self.calls}")
 
 
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-def dispatcher(*sinks: object, recorder: Recorder, sleep: FakeSleep | None = None,
-               **kwargs: Any) -> AlertDispatcher:
+def dispatcher(*sinks: object, recorder: Recorder, clock: FakeClock | None = None,
+               policy: Policy | None = None, **kwargs: Any) -> AlertDispatcher:
     pm = build_host_manager(sinks, log_sink=False)
-    return AlertDispatcher(pm, on_result=recorder, sleep=sleep or FakeSleep(),
-                           rand=lambda: 0.5, **kwargs)
+    policy = policy or Policy(base=1.0, max_delay=30.0, max_attempts=4)
+    retrier = Retrier({"sink.test": policy, "sink.webhook": policy},
+                      sleep=(clock or FakeClock()).sleep, rand=lambda: 0.5)
+    return AlertDispatcher(pm, on_result=recorder, retrier=retrier, **kwargs)
 
 
 # -- log sink and the host manager ------------------------------------------------
@@ -135,29 +134,46 @@ def test_every_sink_gets_the_alert_and_each_delivery_is_reported() -> None:
                                         ("latency", "list2", True, None)]
 
 
-def test_a_sink_failing_twice_is_retried_with_jittered_backoff() -> None:
-    recorder, sleep, flaky = Recorder(), FakeSleep(), FlakySink(failures=2)
-    d = dispatcher(flaky, recorder=recorder, sleep=sleep, backoff=1.0)
+def test_a_sink_failing_twice_is_retried_under_its_policy() -> None:
+    recorder, clock, flaky = Recorder(), FakeClock(), FlakySink(failures=2)
+    d = dispatcher(flaky, recorder=recorder, clock=clock)
     d.submit(ALERT)
-    assert d.close(timeout=5)
+    assert wait_for(lambda: recorder.results)
     assert flaky.calls == 3
-    assert sleep.delays == [0.5, 1.0]                 # rand()=0.5 times 1, 2
+    assert list(d.retrier.stats.outcomes[-1].delays) == [0.5, 1.0]   # rand()=0.5 times 1, 2
     assert recorder.results == [("latency", "flaky", True, None)]
+    assert d.close(timeout=5)
 
 
 def test_a_sink_that_keeps_failing_is_reported_undelivered_and_others_still_deliver(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    recorder, sleep, broken, good = Recorder(), FakeSleep(), FlakySink(failures=99), ListSink()
-    d = dispatcher(broken, good, recorder=recorder, sleep=sleep, backoff=1.0, max_backoff=3.0)
+    recorder, broken, good = Recorder(), FlakySink(failures=99), ListSink()
+    d = dispatcher(broken, good, recorder=recorder,
+                   policy=Policy(base=1.0, max_delay=3.0, max_attempts=4))
+    d.submit(ALERT)
+    assert wait_for(lambda: len(recorder.results) == 2)
+    assert broken.calls == 4                          # the first try and 3 retries
+    assert list(d.retrier.stats.outcomes[-1].delays) == [0.5, 1.0, 1.5]   # capped, jittered
+    assert good.alerts == [ALERT]
+    assert ("latency", "flaky", False,
+            "sink.test: gave up after 4 attempts: ConnectionError: refused #4") \
+        in recorder.results
+    assert any(r.getMessage() == "alert undelivered" for r in caplog.records)
+    assert d.close(timeout=5)
+
+
+def test_a_sink_without_a_retry_operation_is_called_once() -> None:
+    class Once(FlakySink):
+        name = "once"
+        retry_operation = None
+
+    recorder, sink = Recorder(), Once(failures=1)
+    d = dispatcher(sink, recorder=recorder)
     d.submit(ALERT)
     assert d.close(timeout=5)
-    assert broken.calls == 4                          # the first try and 3 retries
-    assert sleep.delays == [0.5, 1.0, 1.5]            # capped at max_backoff before jitter
-    assert good.alerts == [ALERT]
-    assert ("latency", "flaky", False, "ConnectionError: refused #4 (after 4 attempts)") \
-        in recorder.results
-    assert "alert undelivered sink=flaky" in caplog.text
+    assert sink.calls == 1
+    assert recorder.results == [("latency", "once", False, "ConnectionError: refused #1")]
 
 
 def test_a_slow_sink_never_blocks_submit_and_a_full_queue_drops_with_a_report() -> None:
@@ -170,15 +186,19 @@ def test_a_slow_sink_never_blocks_submit_and_a_full_queue_drops_with_a_report() 
         def alert_sink(self, alert: Alert) -> None:
             release.wait(10)
 
-    recorder = Recorder()
-    d = dispatcher(StuckSink(), recorder=recorder, queue_size=2)
+    recorder, fast = Recorder(), ListSink()
+    d = dispatcher(StuckSink(), fast, recorder=recorder, queue_size=2)
     started = time.monotonic()
     accepted = [d.submit(ALERT) for _ in range(10)]
     assert time.monotonic() - started < 0.5
     assert accepted.count(True) <= 3                  # one in the sink, two waiting
-    dropped = [r for r in recorder.results if r[1] == "dispatcher"]
-    assert len(dropped) == accepted.count(False)
+    dropped = [r for r in recorder.results if r[1] == "stuck"]
+    assert len(dropped) >= 7
     assert all("queue full" in str(r[3]) for r in dropped)
+    # The other sink is not held up: it delivers everything it did not drop itself.
+    fast_dropped = len([r for r in recorder.results if r[1] == "list" and not r[2]])
+    assert wait_for(lambda: len(fast.alerts) == 10 - fast_dropped)
+    assert len(fast.alerts) >= 2
     release.set()
     assert d.close(timeout=5)
 
@@ -194,6 +214,28 @@ def test_close_drains_the_queue_and_later_alerts_are_refused() -> None:
     assert recorder.results[-1] == ("latency", "dispatcher", False, "alert dispatcher is closed")
 
 
+def test_close_gives_up_on_a_stuck_sink_and_reports_what_is_pending() -> None:
+    release = threading.Event()
+
+    class StuckSink:
+        name = "stuck"
+
+        @hookimpl
+        def alert_sink(self, alert: Alert) -> None:
+            release.wait(30)
+
+    recorder = Recorder()
+    d = dispatcher(StuckSink(), recorder=recorder)
+    for i in range(3):
+        d.submit(Alert("p", f"kind{i}", AlertLevel.INFO, "x", 0.0))
+    started = time.monotonic()
+    assert not d.close(timeout=0.3)
+    assert time.monotonic() - started < 5
+    assert sorted(r[0] for r in recorder.results) == ["kind1", "kind2"]
+    assert all(not r[2] and "shut down" in str(r[3]) for r in recorder.results)
+    release.set()
+
+
 def test_a_broken_on_result_callback_does_not_stop_delivery() -> None:
     sink = ListSink()
 
@@ -207,96 +249,77 @@ def test_a_broken_on_result_callback_does_not_stop_delivery() -> None:
     assert sink.alerts == [ALERT, ALERT]
 
 
+def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 # -- the webhook sink against a real HTTP server -----------------------------------
 
-class Server:
-    """A local HTTP server answering POSTs with the statuses in ``replies``,
-    then 200; it records every request."""
-
-    def __init__(self, replies: list[int]) -> None:
-        self.replies = list(replies)
-        self.requests: list[tuple[dict[str, str], Any]] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                owner.requests.append((dict(self.headers), json.loads(body)))
-                status = owner.replies.pop(0) if owner.replies else 200
-                self.send_response(status)
-                if status == 302:
-                    self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/zepix"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop()
+def server() -> Iterator[Callable[..., ScriptedServer]]:
+    started: list[ScriptedServer] = []
+
+    def start(replies: list[Reply | int] | None = None) -> ScriptedServer:
+        started.append(ScriptedServer(replies))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.stop()
 
 
-def test_webhook_posts_the_alert_as_json(servers: list[Server]) -> None:
-    server = Server([])
-    servers.append(server)
-    WebhookSink(server.url, timeout=5).alert_sink(ALERT)
-    [(headers, body)] = server.requests
+def test_webhook_posts_the_alert_as_json(server: Callable[..., ScriptedServer]) -> None:
+    s = server()
+    WebhookSink(s.url, timeout=5, headers={"Authorization": "Bearer t0ken"}).alert_sink(ALERT)
+    [(method, path, headers, body)] = s.requests
+    assert (method, path) == ("POST", "/hooks/T000/B000/secretpath")
     assert headers["Content-Type"] == "application/json"
-    assert body == json.loads(json.dumps(alert_payload(ALERT)))
+    assert headers["Authorization"] == "Bearer t0ken"
+    assert json.loads(body) == json.loads(json.dumps(alert_payload(ALERT)))
 
 
-def test_webhook_answering_500_twice_then_200_is_delivered_on_the_third_try(
-    servers: list[Server],
+def test_webhook_answering_503_twice_then_200_is_delivered_on_the_third_try(
+    server: Callable[..., ScriptedServer],
 ) -> None:
-    server = Server([500, 500])
-    servers.append(server)
-    recorder, sleep = Recorder(), FakeSleep()
-    sink = WebhookSink(server.url, timeout=5)
-    d = dispatcher(sink, recorder=recorder, sleep=sleep)
-    d.submit(ALERT)
-    assert d.close(timeout=10)
-    assert len(server.requests) == 3
-    assert len(sleep.delays) == 2
-    name = f"webhook:127.0.0.1:{server.httpd.server_address[1]}/hooks/zepix"
-    assert recorder.results == [("latency", name, True, None)]
-
-
-def test_webhook_that_always_fails_is_undelivered_with_the_http_error(
-    servers: list[Server],
-) -> None:
-    server = Server([503] * 10)
-    servers.append(server)
+    s = server([503, 503])
     recorder = Recorder()
-    d = dispatcher(WebhookSink(server.url, timeout=5, name="ops"), recorder=recorder)
+    d = dispatcher(WebhookSink(s.url, timeout=5), recorder=recorder)
+    d.submit(ALERT)
+    assert wait_for(lambda: recorder.results)
+    assert len(s.requests) == 3
+    assert [f.category.value for f in d.retrier.stats.outcomes[-1].failures] == [
+        "transient", "transient"]
+    name = f"webhook:http://127.0.0.1:{s.port}/***"     # the secret path never shows
+    assert recorder.results == [("latency", name, True, None)]
+    assert d.close(timeout=5)
+
+
+def test_webhook_401_is_undelivered_at_once_without_a_retry(
+    server: Callable[..., ScriptedServer],
+) -> None:
+    s = server([401, 200])
+    recorder = Recorder()
+    d = dispatcher(WebhookSink(s.url, timeout=5, name="ops"), recorder=recorder)
     d.submit(ALERT)
     assert d.close(timeout=10)
-    assert len(server.requests) == 4
+    assert len(s.requests) == 1
     [(_, sink, delivered, error)] = recorder.results
     assert (sink, delivered) == ("ops", False)
-    assert error is not None and "HTTP Error 503" in error and "after 4 attempts" in error
+    assert error is not None and "HTTP 401" in error and "permanent" in error
+    assert "secretpath" not in error
 
 
-def test_webhook_redirect_is_a_failure_not_a_bodiless_get(servers: list[Server]) -> None:
-    server = Server([302])
-    servers.append(server)
-    with pytest.raises(Exception, match="302"):
-        WebhookSink(server.url, timeout=5).alert_sink(ALERT)
-    assert len(server.requests) == 1
+def test_webhook_redirect_is_a_failure_not_a_bodiless_get(
+        server: Callable[..., ScriptedServer]) -> None:
+    s = server([Reply(302, {"Location": "/elsewhere"})])
+    with pytest.raises(OutboundError, match="302"):
+        WebhookSink(s.url, timeout=5).alert_sink(ALERT)
+    assert len(s.requests) == 1
 
 
 def test_webhook_that_never_answers_times_out_and_is_reported_undelivered() -> None:
@@ -311,16 +334,63 @@ def test_webhook_that_never_answers_times_out_and_is_reported_undelivered() -> N
         started = time.monotonic()
         assert d.submit(ALERT)
         assert time.monotonic() - started < 0.1          # monitoring is not held up
-        assert d.close(timeout=10)
+        assert wait_for(lambda: recorder.results)
         assert time.monotonic() - started < 5
         [(_, sink, delivered, error)] = recorder.results
         assert (sink, delivered) == ("silent", False)
-        assert error is not None and "timed out" in error and "after 4 attempts" in error
+        assert error is not None and "within 0.2 s" in error and "after 4 attempts" in error
+        assert d.close(timeout=5)
     finally:
         silent.close()
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http:///nohost"])
+def test_a_dripping_webhook_never_delays_the_other_sinks(
+        server: Callable[..., ScriptedServer]) -> None:
+    """A webhook that drips its answer a byte at a time holds only its own lane; the
+    whole request is cut at its time limit."""
+    s = server([Reply(200, body=b"." * 400, drip=0.05)] * 4)
+    recorder, fast = Recorder(), ListSink()
+    drip = WebhookSink(s.url, timeout=0.5, name="drip")
+    d = dispatcher(drip, fast, recorder=recorder,
+                   policy=Policy(max_attempts=2, base=0.01, max_delay=0.01))
+    started = time.monotonic()
+    for i in range(3):
+        d.submit(Alert("p", f"kind{i}", AlertLevel.INFO, "x", 0.0))
+    assert wait_for(lambda: len(fast.alerts) == 3, timeout=5)
+    assert time.monotonic() - started < 0.5          # before the drip's first time limit
+    assert wait_for(lambda: len([r for r in recorder.results if r[1] == "drip"]) >= 1)
+    first = next(r for r in recorder.results if r[1] == "drip")
+    assert not first[2] and "no complete answer within 0.5 s" in str(first[3])
+    assert time.monotonic() - started < 8              # 2 tries of 0.5 s, not 20 s of drip
+    d.close(timeout=0.5)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http:///nohost",
+                                 "http://h:99999/x"])
 def test_webhook_refuses_a_url_it_cannot_post_to(url: str) -> None:
     with pytest.raises(ConfigError, match="webhook url"):
         WebhookSink(url)
+
+
+def test_webhook_url_secrets_never_show_in_the_sink_name_or_errors() -> None:
+    sink = WebhookSink("https://hooks.slack.com/services/T0/B0/XYZSECRET")
+    assert sink.name == "webhook:https://hooks.slack.com/***"
+    with pytest.raises(ConfigError) as caught:
+        WebhookSink("ftp://user:pw@example.com/XYZSECRET")
+    assert "XYZSECRET" not in str(caught.value) and "pw" not in str(caught.value)
+
+
+def test_webhook_headers_come_from_a_file_or_an_environment_variable(tmp_path: Path) -> None:
+    file = tmp_path / "headers"
+    file.write_text("# the token\nAuthorization: Bearer abc\n\nX-Team: ops\n")
+    assert webhook_headers(str(file), None) == {"Authorization": "Bearer abc", "X-Team": "ops"}
+    env = {"ZEPIX_WEBHOOK_HEADERS": "Authorization: Bearer env", "MINE": "X-Key: 1"}
+    assert webhook_headers(None, None, env) == {"Authorization": "Bearer env"}
+    assert webhook_headers(None, "MINE", env) == {"X-Key": "1"}
+    assert webhook_headers(None, None, {}) == {}
+    file.write_text("Authorization Bearer abc\n")
+    with pytest.raises(ConfigError, match="line 1 is not 'Header-Name: value'") as caught:
+        webhook_headers(str(file), None)
+    assert "abc" not in str(caught.value)
+    with pytest.raises(ConfigError, match="cannot read"):
+        webhook_headers(str(tmp_path / "missing"), None)

@@ -1,38 +1,36 @@
-"""Alert sinks and the thread that delivers alerts to them.
+"""Alert sinks: the built-in log and webhook sinks.
 
 Sinks are plugins of the host's own hook ``HostSpec.alert_sink``: the
 built-in ``LogSink`` (registered by default) and ``WebhookSink`` are written
-exactly like a third-party sink would be. ``AlertDispatcher`` calls each
-sink's implementation separately on a daemon thread behind a bounded queue,
-so one slow or failing sink neither blocks the monitoring round nor stops the
-other sinks; each delivery is retried with exponential backoff and full
-jitter, then reported as undelivered.
+exactly like a third-party sink would be. ``delivery.AlertDispatcher`` calls
+each sink on its own thread; a sink with a ``retry_operation`` attribute is
+retried under that operation's policy (``zepix_core.retry``), a sink without
+one is called once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
-import random
-import threading
-import time
+import os
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from zepix_core.contract.errors import ConfigError, describe
+from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.hookspecs import PROJECT, HostSpec, hookimpl
 from zepix_core.contract.model import Alert, AlertLevel
+from zepix_core.contract.redact import redact_url
+from zepix_core.retry import http
 
 log = logging.getLogger("zepix.alerts")
 
-#: ``on_result(alert, sink_name, delivered, error)``
-OnResult = Callable[[Alert, str, bool, "str | None"], None]
+#: The environment variable holding webhook headers when the config names none.
+HEADERS_ENV = "ZEPIX_WEBHOOK_HEADERS"
 
 _LOG_LEVELS = {
     AlertLevel.INFO: logging.INFO,
@@ -73,40 +71,73 @@ class LogSink:
         )
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirected POST would arrive as a bodiless GET; fail instead."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 class WebhookSink:
     """POSTs each alert as a JSON document (``alert_payload``) to ``url``.
 
-    Any answer but 2xx, a redirect included, and no answer within
-    ``timeout`` seconds are failures, raised for the dispatcher to retry.
+    Any answer but 2xx (a redirect included) and a whole request over
+    ``timeout`` seconds or an answer over ``max_bytes`` are failures, raised
+    for the dispatcher to retry under the ``sink.webhook`` policy. The sink's
+    name, its logs and its errors show the URL redacted (scheme and host):
+    a webhook's path is often its secret.
     """
 
-    def __init__(self, url: str, timeout: float = 5.0,
-                 headers: Mapping[str, str] | None = None, name: str | None = None) -> None:
-        parts = urllib.parse.urlsplit(url)
+    retry_operation = "sink.webhook"
+
+    def __init__(self, url: str, timeout: float = 10.0,
+                 headers: Mapping[str, str] | None = None, name: str | None = None,
+                 max_bytes: int = 64 * 1024) -> None:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            parts = urllib.parse.urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"webhook url must be http:// or https:// with a host, got {url!r}")
+            raise ConfigError("webhook url must be http:// or https:// with a host, got "
+                              f"{redact_url(url)!r}")
         self.url = url
         self.timeout = timeout
+        self.max_bytes = max_bytes
         self.headers = {"Content-Type": "application/json", "User-Agent": "zepix-alerts",
                         **(headers or {})}
-        port = f":{parts.port}" if parts.port else ""
-        self.name = name or f"webhook:{parts.hostname}{port}{parts.path}"
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self.name = name or f"webhook:{redact_url(url)}"
 
     @hookimpl
     def alert_sink(self, alert: Alert) -> None:
-        body = json.dumps(alert_payload(alert), default=str).encode()
-        request = urllib.request.Request(self.url, data=body, headers=self.headers,
-                                         method="POST")
-        with self._opener.open(request, timeout=self.timeout) as response:
-            response.read()
+        body = json.dumps(alert_payload(alert), default=str, allow_nan=False).encode()
+        http.request(self.url, body=body, headers=self.headers, timeout=self.timeout,
+                     max_bytes=self.max_bytes)
+
+
+def webhook_headers(file: str | None, env: str | None,
+                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Extra webhook headers (an auth token, say), one ``Name: value`` per line,
+    from the file ``file``, else the environment variable ``env`` (default
+    ``ZEPIX_WEBHOOK_HEADERS``). Secrets stay out of the config; ``ConfigError``
+    names the file or variable, never a value."""
+    environ = os.environ if environ is None else environ
+    if file:
+        try:
+            text, where = Path(file).read_text(encoding="utf-8"), f"{file}"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"alerts.webhook_headers_file: cannot read {file} "
+                              f"({type(exc).__name__})") from None
+    else:
+        name = env or HEADERS_ENV
+        text, where = environ.get(name, ""), f"${name}"
+    return _parse_headers(text, where)
+
+
+def _parse_headers(text: str, where: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition(":")
+        name = name.strip()
+        if not sep or not name or any(c.isspace() for c in name):
+            raise ConfigError(f"{where}: line {number} is not 'Header-Name: value'")
+        found[name] = value.strip()
+    return found
 
 
 def build_host_manager(sinks: Iterable[object] = (), *, log_sink: bool = True
@@ -121,95 +152,3 @@ def build_host_manager(sinks: Iterable[object] = (), *, log_sink: bool = True
     for sink in sinks:
         pm.register(sink, name=getattr(sink, "name", None))
     return pm
-
-
-class AlertDispatcher:
-    """Delivers alerts to every ``alert_sink`` of ``pm`` on one daemon thread.
-
-    ``submit`` never blocks: when ``queue_size`` alerts are already waiting,
-    the alert is dropped and reported undelivered. Each sink gets the alert
-    once plus up to ``retries`` retries, sleeping ``rand() * min(max_backoff,
-    backoff * 2**n)`` before retry ``n`` (full jitter, so sinks that failed
-    together do not retry in lockstep). ``on_result`` hears of every delivery
-    and every failure, from the delivery thread (a drop is reported from the
-    caller of ``submit``).
-    """
-
-    def __init__(
-        self, pm: pluggy.PluginManager, *, on_result: OnResult | None = None,
-        retries: int = 3, backoff: float = 0.5, max_backoff: float = 30.0,
-        queue_size: int = 1000, sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self._pm = pm
-        self._on_result = on_result
-        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
-        self._sleep, self._rand = sleep, rand
-        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=queue_size)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def submit(self, alert: Alert) -> bool:
-        """Queue ``alert`` for delivery; False when it was dropped."""
-        with self._lock:
-            if self._closed:
-                self._report(alert, "dispatcher", False, "alert dispatcher is closed")
-                return False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="zepix-alerts",
-                                                daemon=True)
-                self._thread.start()
-            try:
-                self._queue.put_nowait(alert)
-            except queue.Full:
-                self._report(alert, "dispatcher", False,
-                             f"alert queue full ({self._queue.maxsize} waiting)")
-                return False
-        return True
-
-    def close(self, timeout: float = 5.0) -> bool:
-        """Deliver what is queued, waiting at most ``timeout`` seconds; True
-        when everything queued was handled."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        if thread is None:
-            return True
-        try:
-            self._queue.put(None, timeout=timeout)   # the stop mark, after the queued
-        except queue.Full:
-            return False
-        thread.join(max(0.0, deadline - time.monotonic()))
-        return not thread.is_alive()
-
-    def _serve(self) -> None:
-        while (item := self._queue.get()) is not None:
-            for impl in self._pm.hook.alert_sink.get_hookimpls():
-                self._deliver(impl, item)
-
-    def _deliver(self, impl: pluggy.HookImpl, alert: Alert) -> None:
-        error = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self._rand() * min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-            try:
-                impl.function(**{name: alert for name in impl.argnames})
-            except BaseException as exc:  # noqa: BLE001 - a sink may raise anything; go on
-                error = describe(exc)
-            else:
-                self._report(alert, impl.plugin_name, True, None)
-                return
-        log.warning("alert undelivered sink=%s plugin=%s kind=%s attempts=%d error=%s",
-                    impl.plugin_name, alert.plugin_id, alert.kind, self.retries + 1, error)
-        self._report(alert, impl.plugin_name, False,
-                     f"{error} (after {self.retries + 1} attempts)")
-
-    def _report(self, alert: Alert, sink: str, delivered: bool, error: str | None) -> None:
-        if self._on_result is None:
-            return
-        try:
-            self._on_result(alert, sink, delivered, error)
-        except Exception as exc:  # noqa: BLE001 - a broken callback must not stop delivery
-            log.error("alert on_result callback failed sink=%s error=%s", sink, describe(exc))

@@ -147,9 +147,12 @@ class HostSpec:
         """Deliver one alert event (a new alert, a repeat, or a resolution).
 
         Implemented by the built-in log sink and webhook sink, and by any
-        plugin registered on the host's own plugin manager. Called from the
-        alert delivery thread, never from the monitoring round. A sink that
-        raises is retried with backoff and the delivery recorded as failed;
-        it never blocks monitoring.
+        plugin registered on the host's own plugin manager. Each sink is
+        called from its own delivery thread, never from the monitoring round,
+        so a slow sink delays neither monitoring nor another sink. A sink
+        whose object has a ``retry_operation`` attribute (the webhook sink:
+        ``"sink.webhook"``) is retried under that operation's policy when it
+        raises (``[retry."OPERATION"]``); any other sink is called once. A
+        failure is recorded as an undelivered delivery with its error.
         """
 

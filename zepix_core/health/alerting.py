@@ -17,18 +17,25 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zepix_core.alerts.delivery import AlertDispatcher
 from zepix_core.alerts.manager import AlertManager
-from zepix_core.alerts.sinks import AlertDispatcher, WebhookSink, build_host_manager
+from zepix_core.alerts.sinks import WebhookSink, build_host_manager, webhook_headers
 from zepix_core.contract.errors import ConfigError, StorageError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Alert, AlertLevel
+from zepix_core.contract.redact import redact_text
 from zepix_core.health.rules import BREACH_KINDS, Verdict
+from zepix_core.retry import Retrier
 from zepix_core.storage import Store
 
 log = logging.getLogger("zepix.alerts")
 
 _RANK = {level: rank for rank, level in enumerate(AlertLevel)}
-SETTINGS = {"cooldown": 300.0, "webhook_url": None}
+SETTINGS = {"cooldown": 300.0, "webhook_url": None, "webhook_timeout": 10.0,
+            "webhook_headers_file": None, "webhook_headers_env": None}
+
+#: The plugin id of alerts about the host itself (an outbound operation failing).
+HOST_ALERTS = "host"
 
 #: Breaches of one condition share a fingerprint, so a missed ping that turns
 #: into HUNG escalates the same alert instead of raising a second one.
@@ -40,7 +47,7 @@ HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS
 
 class Alerting:
     def __init__(self, store: Store, settings: Mapping[str, Any], clock: Any, wall: Any,
-                 sinks: Sequence[object] = ()) -> None:
+                 sinks: Sequence[object] = (), retrier: Retrier | None = None) -> None:
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise ConfigError(f"[alerts] has unknown key(s) {', '.join(unknown)}; known: "
@@ -48,10 +55,9 @@ class Alerting:
         self.store = store
         self.wall = wall
         self.manager = AlertManager(clock, wall, float(settings.get("cooldown", 300.0)))
-        url = settings.get("webhook_url")
-        extra = [*sinks, *([WebhookSink(str(url))] if url else [])]
-        self.pm = build_host_manager(extra)
-        self.dispatcher = AlertDispatcher(self.pm, on_result=self._delivered)
+        self.pm = build_host_manager([*sinks, *_webhook(settings)])
+        self.dispatcher = AlertDispatcher(self.pm, on_result=self._delivered, retrier=retrier)
+        self.dispatcher.retrier.stats.on_streak = self._retry_streak
         self.manager.restore(_open_records(store))
         # AlertManager is not thread safe; crash callbacks raise alerts from worker
         # watcher threads while a round may be observing verdicts.
@@ -104,13 +110,32 @@ class Alerting:
         return events
 
     def _delivered(self, alert: Alert, sink: str, delivered: bool, error: str | None) -> None:
+        error = None if error is None else redact_text(error)
         try:
             self.store.record_delivery(alert.fingerprint, sink, delivered, error, self.wall())
         except (StorageError, sqlite3.Error) as exc:  # bookkeeping never kills delivery
             log.warning("delivery not recorded", extra=fields(sink=sink, error=str(exc)))
 
+    def _retry_streak(self, operation: str, streak: int, firing: bool,
+                      error: str | None) -> None:
+        """An outbound operation exhausted its retries ``streak`` times in a row
+        (``firing``), or succeeded again."""
+        message = (f"{operation}: retries exhausted {streak} times in a row; last error: "
+                   f"{error}" if firing else f"{operation}: delivering again")
+        self.raise_event(HOST_ALERTS, f"retry:{operation}", AlertLevel.HIGH, message, firing)
+
     def close(self, timeout: float = 5.0) -> None:
         self.dispatcher.close(timeout)
+
+
+def _webhook(settings: Mapping[str, Any]) -> list[WebhookSink]:
+    url = settings.get("webhook_url")
+    if not url:
+        return []
+    headers = webhook_headers(settings.get("webhook_headers_file"),
+                              settings.get("webhook_headers_env"))
+    return [WebhookSink(str(url), timeout=float(settings.get("webhook_timeout", 10.0)),
+                        headers=headers)]
 
 
 def _open_records(store: Store) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from zepix_core.health.rules import Thresholds, Verdict
 from zepix_core.health.shapes import PluginHealth
 from zepix_core.loading.config import Config
 from zepix_core.loading.resolution import parse_meta
+from zepix_core.retry import Retrier
 
 log = logging.getLogger("zepix.monitor")
 
@@ -80,11 +81,12 @@ class Watched:
 class Monitor:
     """Keeps the health of every active plugin; the host calls ``round`` each interval."""
 
-    def __init__(self, ports: Ports) -> None:
+    def __init__(self, ports: Ports, retrier: Retrier | None = None) -> None:
         self.ports = ports
         self.sampler = ResourceSampler()
         self.alerting = Alerting(ports.store, ports.config.sections.get("alerts", {}),
-                                 ports.clocks.monotonic, ports.clocks.wall)
+                                 ports.clocks.monotonic, ports.clocks.wall,
+                                 retrier=retrier)
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
         self.every = max(1, int(ports.config.host["self_test_every"]))

@@ -43,6 +43,7 @@ from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, db_path
 from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
+from zepix_core.retry import retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.versions.reconcile import HostVersions
@@ -71,9 +72,12 @@ class Host:
         self.order: list[str] = []
         self.host_id = uuid.uuid4().hex
         self.started = False
+        #: Every outbound call of this host retries through it (``zepix_core.retry``).
+        self.retrier = retrier_from_config(config.sections.get("retry", {}), store,
+                                           str(config.path or "<defaults>"))
         self.ports = Ports(plugins=self, config=config, store=store, clocks=self.clocks,
                            api_version=api_version, host_id=self.host_id)
-        self.monitor = Monitor(self.ports)
+        self.monitor = Monitor(self.ports, retrier=self.retrier)
         self.supervisor = Supervisor(self.ports, self.monitor)
         if self.factories.get("process", process_runner) is process_runner:
             self.factories["process"] = self.supervisor.process_runner
@@ -372,6 +376,7 @@ class Host:
 
     def shutdown(self, reason: str = "shutdown") -> None:
         """Deactivate in reverse dependency order and close the host record."""
+        self.retrier.stop()   # waiting retries end now; their work is reported undelivered
         self.monitor.stop()
         self.supervisor.stop()
         self.versions.close()

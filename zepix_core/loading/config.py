@@ -13,6 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from zepix_core.contract.errors import ConfigError
 from zepix_core.loading.resolution import Policy
+from zepix_core.retry import retrier_from_config
 
 ISOLATION_MODES = ("inprocess", "process")
 
@@ -30,7 +31,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 }
 
 #: Further top-level tables, read by the module that owns them.
-SECTIONS = ("thresholds", "alerts", "supervision", "store")
+SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
@@ -154,6 +155,7 @@ def load_config(path: Path | None) -> Config:
             raise ConfigError(f"{path}: supervision.{name}: unknown key; {fix}")
     _check_supervision(path, "supervision", supervision)
     _check_store(path, raw.get("store", {}))
+    retrier_from_config(raw.get("retry", {}), None, str(path))  # raises for a bad [retry]
     for plugin_id, table in plugins.items():
         _check_plugin(cfg, plugin_id, table)
     return cfg

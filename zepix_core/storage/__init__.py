@@ -4,12 +4,13 @@ from zepix_core.storage.alerts import AlertQueries
 from zepix_core.storage.db import Database, Row
 from zepix_core.storage.history import HistoryQueries
 from zepix_core.storage.requests import RequestQueries
+from zepix_core.storage.retries import RetryQueries
 from zepix_core.storage.snapshots import SnapshotQueries
 from zepix_core.storage.versions import VersionBook, VersionQueries
 
 
 class Store(HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
-            VersionQueries):
+            VersionQueries, RetryQueries):
     """All queries of the host over one database file."""
 
 

@@ -158,4 +158,31 @@ MIGRATIONS: list[str] = [
     CREATE INDEX snapshots_ts ON health_snapshots(ts);
     CREATE INDEX alerts_resolved_at ON alerts(resolved_at) WHERE resolved = 1;
     """,
+    # retries: outcomes of outbound operations counted per operation and per failure
+    # category, kept until `zepix retries --reset` (retry issue).
+    """
+    CREATE TABLE retry_stats (
+        operation             TEXT PRIMARY KEY,
+        calls                 INTEGER NOT NULL DEFAULT 0,
+        attempts              INTEGER NOT NULL DEFAULT 0,
+        first_try_successes   INTEGER NOT NULL DEFAULT 0,
+        retry_successes       INTEGER NOT NULL DEFAULT 0,
+        exhausted             INTEGER NOT NULL DEFAULT 0,
+        permanent_failures    INTEGER NOT NULL DEFAULT 0,
+        stopped               INTEGER NOT NULL DEFAULT 0,
+        total_delay           REAL NOT NULL DEFAULT 0,
+        consecutive_exhausted INTEGER NOT NULL DEFAULT 0,
+        last_error            TEXT,
+        last_error_at         REAL,
+        updated_at            REAL NOT NULL
+    );
+    CREATE TABLE retry_categories (
+        operation   TEXT NOT NULL,
+        category    TEXT NOT NULL,
+        failures    INTEGER NOT NULL DEFAULT 0,
+        gave_up     INTEGER NOT NULL DEFAULT 0,
+        total_delay REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (operation, category)
+    );
+    """,
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,14 +42,24 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from zepix_core.contract.errors import PluginError, ZepixError
+from zepix_core.contract.redact import redact_text
 from zepix_core.loading.discovery import GROUP, EntryRecord, enumerate_plugins
 from zepix_core.loading.resolution import PluginMeta, parse_meta
+from zepix_core.retry import Category, OutboundError, Retrier, RetryFailed
 
 #: Written into each version directory by ``install``.
 MARKER = "zepix-install.json"
 #: Declared requirements of a plugin, read without importing it (see ``declared_meta``).
 META_FILE = "zepix-plugin.toml"
 _STAGING = ".staging"
+#: pip output that says an index or download could not be reached (verbose output).
+_UNREACHABLE = re.compile(
+    r"Could not fetch URL|Max retries exceeded|NewConnectionError|ReadTimeoutError|"
+    r"Connection (?:refused|reset|aborted)|timed out|Temporary failure in name resolution|"
+    r"Name or service not known|Server Error|IncompleteRead|HTTP/1\.[01]\" 50[0-4] |"
+    r"too many 50[0-4] error responses")
+_RATE_LIMITED = re.compile(r"HTTP/1\.[01]\" 429 |too many 429 error|429 Client Error|"
+                           r"Too Many Requests")
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,12 @@ class PluginStore:
     """The store under ``root``; ``python`` is the interpreter whose pip installs."""
 
     def __init__(self, root: Path, python: str = sys.executable,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, retrier: Retrier | None = None) -> None:
         self.root = root
         self.python = python
         self.clock = clock
+        #: Installs that reach an index retry under the ``store.install`` policy.
+        self.retrier = retrier if retrier is not None else Retrier()
 
     # -- reading -----------------------------------------------------------
     def versions(self) -> list[StoredVersion]:
@@ -133,7 +146,7 @@ class PluginStore:
         staging = self.root / _STAGING / uuid.uuid4().hex
         staging.mkdir(parents=True)
         try:
-            self._pip(source, staging, build_isolation)
+            self._fetch(source, staging, build_isolation)
             dist = _only_distribution(staging, source)
             _check_requirements(dist)
             (staging / MARKER).write_text(json.dumps(
@@ -156,21 +169,58 @@ class PluginStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _pip(self, source: str, target: Path, build_isolation: bool) -> None:
+    def _fetch(self, source: str, staging: Path, build_isolation: bool) -> None:
+        """pip into ``staging``; when pip reaches an index, under the retry policy."""
+        if Path(source).exists():  # a local file needs no index: one try
+            self._pip(source, staging, build_isolation, index=False)
+            return
+
+        def attempt() -> None:
+            shutil.rmtree(staging, ignore_errors=True)   # nothing half-installed carries over
+            staging.mkdir(parents=True)
+            self._pip(source, staging, build_isolation, index=True)
+
+        try:
+            self.retrier.run("store.install", attempt)
+        except RetryFailed as exc:
+            cause = str(exc.__cause__ or exc)
+            tries = exc.outcome.attempts
+            raise ZepixError(cause if tries == 1 else f"{cause} ({tries} attempts)") from None
+
+    def _pip(self, source: str, target: Path, build_isolation: bool, index: bool) -> None:
         args = [self.python, "-m", "pip", "install", "--no-deps", "--target", str(target),
-                "--disable-pip-version-check", "--no-warn-script-location", "--quiet"]
-        if Path(source).exists():
-            args.append("--no-index")  # a local file needs no index: offline and faster
+                "--disable-pip-version-check", "--no-warn-script-location"]
+        # Reaching an index, pip's own retries are off (the store.install policy retries)
+        # and its output is verbose enough to tell an unreachable index from a missing
+        # package; a local file needs no index: offline and faster.
+        args += ["--retries", "0", "-vv"] if index else ["--no-index", "--quiet"]
         if not build_isolation:
             args.append("--no-build-isolation")
         done = subprocess.run([*args, source], capture_output=True, text=True, check=False,
                               stdin=subprocess.DEVNULL)
-        if done.returncode != 0:
-            lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-            why = lines[-1].strip() if lines else f"pip exited with {done.returncode}"
-            if "No module named pip" in done.stderr:
-                why = f"pip is not installed for {self.python}; install it there"
-            raise ZepixError(f"install {source}: pip failed: {why}")
+        if done.returncode == 0:
+            return
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        why = lines[-1].strip() if lines else f"pip exited with {done.returncode}"
+        if "No module named pip" in done.stderr:
+            why = f"pip is not installed for {self.python}; install it there"
+        message = redact_text(f"install {source}: pip failed: {why}")
+        if not index:
+            raise ZepixError(message)
+        category, seen = _pip_category(done.stdout + done.stderr)
+        raise OutboundError(message + (f" ({redact_text(seen)})" if seen else ""), category)
+
+
+def _pip_category(output: str) -> tuple[Category, str]:
+    """Whether pip failed to reach its index (and the line that says so) or failed
+    for good (a missing version, a bad requirement)."""
+    for line in output.splitlines():
+        if _RATE_LIMITED.search(line):
+            return Category.RATE_LIMIT, line.strip()[:200]
+    for line in output.splitlines():
+        if _UNREACHABLE.search(line) and "Location" not in line:
+            return Category.TRANSIENT, line.strip()[:200]
+    return Category.PERMANENT, ""
 
 
 def _visible(path: Path) -> bool:

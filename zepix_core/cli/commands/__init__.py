@@ -4,9 +4,10 @@ from zepix_core.cli.commands.author import COMMANDS as AUTHOR
 from zepix_core.cli.commands.base import Command
 from zepix_core.cli.commands.core import COMMANDS as CORE
 from zepix_core.cli.commands.health import COMMANDS as HEALTH
+from zepix_core.cli.commands.retries import COMMANDS as RETRIES
 from zepix_core.cli.commands.supervision import COMMANDS as SUPERVISION
 from zepix_core.cli.commands.versions import COMMANDS as VERSIONS
 
-COMMANDS: list[Command] = [*CORE, *HEALTH, *SUPERVISION, *VERSIONS, *AUTHOR]
+COMMANDS: list[Command] = [*CORE, *HEALTH, *RETRIES, *SUPERVISION, *VERSIONS, *AUTHOR]
 
 __all__ = ["COMMANDS", "Command"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from zepix_core.cli.commands.base import Command, show, store_from
 from zepix_core.cli.render import table
+from zepix_core.contract.redact import redact_text
 
 HEALTH_COLUMNS = ("plugin_id", "status", "age", "signals", "orders", "win_rate",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
@@ -85,9 +86,19 @@ def alert_row(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str
         "kind": row["kind"], "resolved_at": row["resolved_at"],
         "repeats": row["repeats"], "last_sent_at": row["last_sent_at"],
         "delivered": all(d["delivered"] for d in deliveries) if deliveries else None,
-        "deliveries": [{"sink": d["sink"], "delivered": bool(d["delivered"]),
-                        "error": d["error"], "timestamp": d["ts"]} for d in deliveries],
+        # Rows written before redaction existed may hold a webhook's secret path.
+        "deliveries": [{"sink": _shown_sink(d["sink"]), "delivered": bool(d["delivered"]),
+                        "error": d["error"] and redact_text(d["error"]), "timestamp": d["ts"]}
+                       for d in deliveries],
     }
+
+
+def _shown_sink(name: str) -> str:
+    """A sink name without secrets; older webhook names were ``webhook:host:port/path``."""
+    kind, _, rest = name.partition(":")
+    if kind == "webhook" and rest and "://" not in rest:
+        return redact_text(f"webhook:http://{rest}").replace("http://", "", 1)
+    return redact_text(name)
 
 
 def _alerts(args: argparse.Namespace) -> int:

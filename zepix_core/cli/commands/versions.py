@@ -20,6 +20,7 @@ from zepix_core.contract.errors import ZepixError
 from zepix_core.loading.config import load_config
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import config_path, store_dir
+from zepix_core.retry import retrier_from_config
 from zepix_core.storage import Row, Store, VersionBook
 from zepix_core.versions.policy import Operator, Recorded, current_version, gather
 from zepix_core.versions.store import PluginStore
@@ -55,9 +56,14 @@ def _install_args(p: argparse.ArgumentParser) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    stored = PluginStore(store_dir()).install(args.source, build_isolation=args.isolation)
+    config = load_config(config_path(args.config))
     store = store_from(args)
     try:
+        # Retries of an index that is down count in `zepix retries` (store.install).
+        retrier = retrier_from_config(config.sections.get("retry", {}), store,
+                                      str(config.path or "<defaults>"))
+        stored = PluginStore(store_dir(), retrier=retrier).install(
+            args.source, build_isolation=args.isolation)
         now = time.time()
         for rec in stored.records:
             store.record_version(rec.plugin_id, rec.dist_version, rec.distribution,
