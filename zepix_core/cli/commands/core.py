@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Any
@@ -56,10 +57,29 @@ def _run(args: argparse.Namespace) -> int:
         out.write(summary + "\n")
         out.flush()
 
-    host.run(once=args.once, duration=args.duration, interval=args.interval,
-             on_start=started, on_round=each_round)
+    bot = _telegram(host, args.interval)
+    try:
+        host.run(once=args.once, duration=args.duration, interval=args.interval,
+                 on_start=started, on_round=each_round)
+    finally:
+        if bot is not None:
+            bot.stop()
     out.write("shut down cleanly\n")
     return 0
+
+
+def _telegram(host: Any, interval: float | None) -> Any:
+    """The Telegram bot beside the host when ``[telegram]`` configures one (it needs the
+    optional extra ``zepix-core[telegram]``)."""
+    config = host.config.sections.get("telegram")
+    if config is None and not os.environ.get("ZEPIX_TELEGRAM_TOKEN"):
+        return None
+    try:
+        from zepix_core import telegram
+    except ImportError as exc:
+        raise ZepixError(f"[telegram] is configured but python-telegram-bot is missing "
+                         f"({exc.name}); pip install 'zepix-core[telegram]'") from None
+    return telegram.start(host, interval=interval)
 
 
 # -- plugins ---------------------------------------------------------------

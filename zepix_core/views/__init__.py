@@ -1,0 +1,6 @@
+"""The documents every operator surface shows: built once, rendered by the CLI's
+``--json``, served by the HTTP API and drawn by the dashboard.
+
+Each function takes the store (or the host's slots) and returns plain records
+with epoch-second times; the edges turn times into ISO 8601 strings.
+"""

@@ -1,0 +1,98 @@
+"""Plugins, alerts, activation history and the event timeline as documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from zepix_core.contract.model import PluginState
+from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.storage import Row, Store
+
+
+def plugin_row(slot: PluginSlot) -> dict[str, Any]:
+    meta = slot.meta.as_dict() if slot.meta else {}
+    return {
+        "id": slot.plugin_id, "distribution": slot.record.distribution,
+        "version": slot.version, "state": slot.state.value, "reason": slot.reason,
+        "reported_version": meta.get("version"), "requires_api": meta.get("requires_api"),
+        "requires": meta.get("requires", {}), "features": meta.get("features", []),
+        "isolation": slot.config.isolation, "entry_point": slot.record.value,
+    }
+
+
+def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, Row],
+                running: set[str]) -> list[dict[str, Any]]:
+    """``zepix plugins --json``: each slot's row; a plugin resolved but not activated
+    (DISCOVERED) shows as ACTIVE, since a host activates it. Failures seen only at run
+    time (activate raised, restarts exhausted) stay visible until the version changes
+    or an operator restarts it."""
+    rows = []
+    for slot in slots:
+        row = plugin_row(slot)
+        if slot.state is PluginState.DISCOVERED:
+            row["state"] = PluginState.ACTIVE.value
+        last = recorded.get(slot.plugin_id)
+        if (last and last["state"] == PluginState.FAILED.value
+                and last["version"] == slot.version
+                and row["state"] == PluginState.ACTIVE.value):
+            row["state"], row["reason"] = last["state"], last["reason"]
+        row["running"] = slot.plugin_id in running
+        rows.append(row)
+    return rows
+
+
+def history_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "plugin_id": row["plugin_id"], "version": row["version"],
+        "activated_at": row["activated_at"], "deactivated_at": row["deactivated_at"],
+        "reason": row["deactivation_reason"] or row["activation_reason"],
+        "activation_reason": row["activation_reason"],
+        "deactivation_reason": row["deactivation_reason"],
+        "distribution": row["distribution"],
+    }
+
+
+def history_rows(store: Store, plugin_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """``zepix history --json``: activations, newest first."""
+    return [history_row(r) for r in store.history(plugin_id, limit)]
+
+
+def alert_row(row: Mapping[str, Any], deliveries: list[Row]) -> dict[str, Any]:
+    return {
+        "plugin_id": row["plugin_id"], "level": row["level"], "message": row["message"],
+        "timestamp": row["fired_at"], "resolved": bool(row["resolved"]),
+        "kind": row["kind"], "resolved_at": row["resolved_at"],
+        "repeats": row["repeats"], "last_sent_at": row["last_sent_at"],
+        "delivered": all(d["delivered"] for d in deliveries) if deliveries else None,
+        "deliveries": [{"sink": d["sink"], "delivered": bool(d["delivered"]),
+                        "error": d["error"], "timestamp": d["ts"]} for d in deliveries],
+    }
+
+
+def alert_rows(store: Store, plugin_id: str | None = None, unresolved: bool = False,
+               limit: int = 100) -> list[dict[str, Any]]:
+    """``zepix alerts --json``: recent alerts, newest first, with their deliveries."""
+    found = store.alerts(plugin_id=plugin_id, unresolved=unresolved, limit=limit)
+    sent = store.deliveries([r["id"] for r in found])
+    return [alert_row(r, sent[r["id"]]) for r in found]
+
+
+def timeline(store: Store, plugin_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
+    operator requests) as one story, newest first."""
+    entries: list[dict[str, Any]] = []
+    for a in store.history(plugin_id, limit):
+        entries.append(_entry(a["activated_at"], a, "activated", "host", a["activation_reason"]))
+        if a["deactivated_at"] is not None:
+            entries.append(_entry(a["deactivated_at"], a, "deactivated", "host",
+                                  a["deactivation_reason"] or ""))
+    for e in store.events(plugin_id, limit):
+        entries.append(_entry(e["ts"], e, e["kind"], e["actor"], e["detail"]))
+    entries.sort(key=lambda e: e["timestamp"], reverse=True)
+    return entries[:limit]
+
+
+def _entry(ts: float, row: Row, kind: str, actor: str, detail: str) -> dict[str, Any]:
+    return {"timestamp": ts, "plugin_id": row["plugin_id"], "version": row["version"],
+            "kind": kind, "actor": actor, "detail": detail}
