@@ -361,3 +361,53 @@ def test_long_answers_are_split_below_telegrams_limit_at_line_ends() -> None:
     assert len(pieces) > 1 and all(len(p) <= render.LIMIT for p in pieces)
     assert "\n".join(pieces) == text
     assert render.split("y" * 9000) == ["y" * 4000, "y" * 4000, "y" * 1000]
+
+
+# -- settings ---------------------------------------------------------------------------
+def test_the_bot_is_off_without_a_token_and_the_environment_wins(tmp_path: Any) -> None:
+    from zepix_core.telegram import settings_from
+
+    assert settings_from({"allowed_chats": [1]}, env={}) is None
+    token_file = tmp_path / "token"
+    token_file.write_text("111:from-file\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    table = {"token_file": str(token_file), "allowed_chats": [1], "alert_chats": [2, 2]}
+    from_file = settings_from(table, env={})
+    assert from_file is not None and from_file.token == "111:from-file"
+    assert from_file.alert_chats == (2,) and from_file.warnings == ()
+    assert "from-file" not in repr(from_file)
+    from_env = settings_from(table, env={"ZEPIX_TELEGRAM_TOKEN": "222:env"})
+    assert from_env is not None and from_env.token == "222:env"
+    token_file.chmod(0o644)
+    shared = settings_from(table, env={})
+    assert shared is not None and "readable by other users" in shared.warnings[0]
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"allowed_chat": [1]}, "telegram.allowed_chat: unknown key; did you mean 'allowed_chats'?"),
+    ({"allowed_chats": "123"}, "telegram.allowed_chats: expected a list of numeric chat ids"),
+    ({"alert_chats": [True]}, "telegram.alert_chats: expected a list of numeric chat ids"),
+    ({"api_url": "ftp://x"}, "telegram.api_url: expected an http(s) URL"),
+    ({"token_file": "/nonexistent/token"}, "telegram.token_file: cannot read /nonexistent/token"),
+])
+def test_a_malformed_telegram_table_names_the_key(table: dict[str, Any], message: str) -> None:
+    from zepix_core.contract.errors import ConfigError
+    from zepix_core.telegram import settings_from
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings_from(table, "zepix.toml", env={"ZEPIX_TELEGRAM_TOKEN": "1:x"}
+                      if "token_file" not in table else {})
+
+
+def test_zepix_run_refuses_a_bad_telegram_table_with_status_2(
+        zepix_home: Any, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from zepix_core.cli.main import main
+
+    (zepix_home / "zepix.toml").write_text("[telegram]\nallowed_chats = \"me\"\n",
+                                           encoding="utf-8")
+    monkeypatch.setenv("ZEPIX_TELEGRAM_TOKEN", TOKEN)
+    assert main(["run", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert "telegram.allowed_chats: expected a list of numeric chat ids" in err
+    assert TOKEN not in err
