@@ -411,3 +411,59 @@ def test_zepix_run_refuses_a_bad_telegram_table_with_status_2(
     err = capsys.readouterr().err
     assert "telegram.allowed_chats: expected a list of numeric chat ids" in err
     assert TOKEN not in err
+
+
+def test_alert_wording_for_each_event_fits_a_phone() -> None:
+    base = Alert("ctl", "responsiveness", AlertLevel.CRITICAL, "2 pings <missed>", 1.7e9)
+    fired = render.alert_message(base)
+    assert fired == "🚨 <b>CRITICAL</b> · ctl\n2 pings &lt;missed&gt;"
+    escalated = render.alert_message(Alert(**{**base.__dict__,
+                                              "details": {"escalated_from": "WARNING"}}))
+    assert "⬆️ escalated from WARNING" in escalated
+    repeated = render.alert_message(Alert(**{**base.__dict__, "event": "repeated",
+                                             "details": {"fired_at": 1.7e9}}))
+    assert "🔁 still firing since " in repeated and "UTC" in repeated
+    resolved = render.alert_message(Alert(**{**base.__dict__, "event": "resolved",
+                                             "resolved": True, "message": "answers again",
+                                             "details": {"duration_s": 125.0}}))
+    assert resolved == "✅ <b>Resolved</b> · ctl\nanswers again\nWas CRITICAL for 2m 5s"
+    assert all(len(line) <= 80 for line in fired.split("\n"))
+
+
+def test_an_unreachable_telegram_never_holds_up_the_host(
+        tmp_path: Any, dists: DistFactory, ctl: ModuleType,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clock = FakeClock()
+    config = (f"[telegram]\nallowed_chats = [{OPS}]\nalert_chats = [{OPS}]\n"
+              f"api_url = \"http://127.0.0.1:{port}/bot\"\n")
+    host = make_host(tmp_path / "home", FakeClock(), config=config, paths=[str(dists.root)])
+    bot = bot_for(host, clock)
+    try:
+        host.start()
+        for _ in range(3):
+            host.round()
+            host.monitor.alerting.raise_event("ctl", "custom", AlertLevel.CRITICAL, "trouble")
+        row = _wait(lambda: _delivery(host, "ctl:custom", f"telegram:{OPS}"))
+        assert row["delivered"] == 0 and "after 4 attempts" in row["error"]
+        _wait(lambda: "telegram bot not started" in caplog.text)
+    finally:
+        host.shutdown()
+        bot.stop()
+        host.store.close()
+    assert not bot.controller._thread.is_alive()
+    assert TOKEN not in caplog.text
+
+
+def _wait(probe: Any, timeout: float = 30.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, "condition not met"
+        time.sleep(0.05)
+    return found

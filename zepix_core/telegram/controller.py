@@ -175,6 +175,8 @@ class Controller:
         if last is not None and now - last < REFUSED_EVERY:
             self._refused[chat_id] = (last, suppressed + 1)
             return
+        if len(self._refused) > 10_000:  # many strangers: forget the old ones
+            self._refused.clear()
         self._refused[chat_id] = (now, 0)
         log.warning("telegram message from a chat not allowed; no answer", extra=fields(
             chat=chat_id, user=user_id, suppressed=suppressed))

@@ -8,7 +8,6 @@ long text at line ends below Telegram's 4,096-character limit.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -262,7 +261,3 @@ def breakers(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(f"{BREAKER_EMOJI.get(state, '')} <b>{esc(row['plugin_id'])}</b> "
                      f"{esc(state)}{extra}")
     return "\n".join(lines)
-
-
-def now() -> float:
-    return time.time()
