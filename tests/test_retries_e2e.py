@@ -113,6 +113,11 @@ def test_a_run_against_503_503_200_then_401_shows_in_zepix_retries(
     assert webhook["policy"]["base"] == 0.05                 # from [retry."sink.webhook"]
     assert report["sync"]["attempts"] == 0                   # every operation is listed
 
+    stored = Store(home / "zepix.db")
+    rows = [d for ds in stored.deliveries([a["id"] for a in stored.alerts()]).values()
+            for d in ds]
+    assert len(rows) == 4                             # two alerts, log and webhook each
+    assert not [d for d in rows if "secretpath" in f"{d['sink']} {d['error']}"]
     shown = zepix(home, "alerts", "--json")
     assert "secretpath" not in shown.stdout and "s3cret" not in shown.stdout
     sinks = {d["sink"] for a in json.loads(shown.stdout) for d in a["deliveries"]}
@@ -154,3 +159,17 @@ def test_a_bad_retry_table_is_a_config_error_naming_the_file(home: Path) -> None
         host_for(home, cfg)
     done = zepix(home, "retries", "--config", str(cfg))
     assert done.returncode == 2 and "max_attempts" in done.stderr
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("webhook_timeout = 0", "alerts.webhook_timeout: got 0; expected a number of seconds > 0"),
+    ('webhook_timeout = "10"', "alerts.webhook_timeout: got '10'"),
+    ("webhook_headers_file = 3", "alerts.webhook_headers_file: got int; expected a string"),
+    ('webhook_headers_file = "/nonexistent/headers"',
+     "alerts.webhook_headers_file: cannot read /nonexistent/headers"),
+])
+def test_bad_webhook_settings_are_config_errors(home: Path, line: str, message: str) -> None:
+    cfg = home / "zepix.toml"
+    cfg.write_text(f'[alerts]\nwebhook_url = "http://127.0.0.1:9/x"\n{line}\n')
+    with pytest.raises(ConfigError, match=message):
+        host_for(home, cfg)

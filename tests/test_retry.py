@@ -4,6 +4,7 @@ SQLite file, reset, alerts on streaks, and shutdown while a retry waits."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import threading
@@ -177,6 +178,7 @@ def test_a_malformed_url_is_permanent(url: str) -> None:
     assert classify(_urlopen_error(url)).category is Category.PERMANENT
 
 
+@pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")  # PTB's own constructor
 def test_categories_of_python_telegram_bot_errors() -> None:
     import telegram.error as telegram_error  # imported here: zepix_core never imports it
 
@@ -327,6 +329,7 @@ def test_stop_ends_a_retry_that_is_waiting(server: Callable[..., ScriptedServer]
     assert time.monotonic() - started < 5                # not the 60 s asked for
     [exc] = failed
     assert exc.outcome.result == "stopped" and exc.outcome.attempts == 1
+    assert exc.outcome.delay < 5                         # what was waited, not the 60 s
     assert len(s.requests) == 1
     with pytest.raises(RetryFailed, match="stopped"):    # after stop: one try, no retry
         retrier.run("sink.webhook", failing(TimeoutError("t")))
@@ -398,3 +401,63 @@ def test_the_defaults_table_in_operations_md_matches_the_code() -> None:
         assert jitter == ("full" if policy.jitter else "none"), name
         expected = delays(policy, policy.max_attempts - 1, rand=lambda: 1.0)
         assert waits == ", ".join(f"{d:g}" for d in expected) + " s", name
+
+
+# -- asyncio callers -----------------------------------------------------------------
+
+def test_run_async_retries_a_coroutine_under_the_policy() -> None:
+    clock = FakeClock()
+    retrier = Retrier({"telegram": Policy(base=1.0, jitter=False)}, sleep=clock.sleep)
+    sync_call = failing(TimeoutError("slow"), TimeoutError("slow"), value="sent")
+
+    async def send() -> str:
+        await asyncio.sleep(0)
+        return str(sync_call())
+
+    assert asyncio.run(retrier.run_async("telegram", send)) == "sent"
+    outcome = retrier.stats.outcomes[-1]
+    assert (outcome.result, outcome.delays) == ("retried", (1.0, 2.0))
+
+
+def test_run_async_gives_up_at_once_on_a_permanent_failure() -> None:
+    import telegram.error as telegram_error
+
+    retrier = Retrier(sleep=FakeClock().sleep)
+
+    async def send() -> None:
+        raise telegram_error.InvalidToken()
+
+    with pytest.raises(RetryFailed, match="permanent") as caught:
+        asyncio.run(retrier.run_async("telegram", send))
+    assert caught.value.outcome.attempts == 1
+
+
+@pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")  # PTB's own constructor
+def test_stop_ends_an_async_retry_that_is_waiting() -> None:
+    import telegram.error as telegram_error
+
+    retrier = Retrier()                                   # real waits
+
+    async def send() -> None:
+        raise telegram_error.RetryAfter(timedelta(seconds=50))
+
+    async def main() -> RetryFailed:
+        asyncio.get_running_loop().call_later(0.3, retrier.stop)
+        with pytest.raises(RetryFailed) as caught:
+            await retrier.run_async("telegram", send)
+        return caught.value
+
+    started = time.monotonic()
+    failed = asyncio.run(main())
+    assert time.monotonic() - started < 5
+    assert failed.outcome.result == "stopped"
+    assert failed.outcome.failures[0].category is Category.RATE_LIMIT
+
+
+def test_os_errors_are_transient_only_when_the_network_is_down() -> None:
+    import errno
+
+    assert classify(OSError(errno.ENETUNREACH, "Network is unreachable")).category \
+        is Category.TRANSIENT
+    assert classify(PermissionError(errno.EACCES, "denied")).category is Category.UNKNOWN
+    assert classify(BrokenPipeError(errno.EPIPE, "pipe")).category is Category.TRANSIENT

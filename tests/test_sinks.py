@@ -394,3 +394,23 @@ def test_webhook_headers_come_from_a_file_or_an_environment_variable(tmp_path: P
     assert "abc" not in str(caught.value)
     with pytest.raises(ConfigError, match="cannot read"):
         webhook_headers(str(tmp_path / "missing"), None)
+
+
+def test_shutdown_while_a_webhook_retry_waits_reports_it_undelivered(
+        server: Callable[..., ScriptedServer]) -> None:
+    s = server([Reply(429, {"Retry-After": "60"})])
+    recorder = Recorder()
+    retrier = Retrier({"sink.webhook": Policy(retry_after_cap=120.0)})     # real waits
+    d = AlertDispatcher(build_host_manager([WebhookSink(s.url, timeout=5, name="hook")],
+                                           log_sink=False), on_result=recorder, retrier=retrier)
+    d.submit(ALERT)
+    d.submit(Alert("p", "queued", AlertLevel.INFO, "x", 0.0))
+    assert s.seen.wait(10)
+    time.sleep(0.05)                                   # the first alert waits its 60 s
+    started = time.monotonic()
+    assert d.close(timeout=5)
+    assert time.monotonic() - started < 5
+    first, second = recorder.results
+    assert first[:3] == ("latency", "hook", False)
+    assert "stopped by shutdown after 1 attempts" in str(first[3])
+    assert second == ("queued", "hook", True, None)   # queued ones still get one try

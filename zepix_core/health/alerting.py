@@ -12,6 +12,7 @@ version change, a restart) are raised and cleared by their owners through
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -129,13 +130,21 @@ class Alerting:
 
 
 def _webhook(settings: Mapping[str, Any]) -> list[WebhookSink]:
+    for key in ("webhook_url", "webhook_headers_file", "webhook_headers_env"):
+        if settings.get(key) is not None and not isinstance(settings[key], str):
+            raise ConfigError(f"alerts.{key}: got {type(settings[key]).__name__}; "
+                              "expected a string")
+    timeout = settings.get("webhook_timeout", 10.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+            or not math.isfinite(timeout) or timeout <= 0:
+        raise ConfigError(f"alerts.webhook_timeout: got {timeout!r}; expected a number of "
+                          "seconds > 0")
     url = settings.get("webhook_url")
     if not url:
         return []
     headers = webhook_headers(settings.get("webhook_headers_file"),
                               settings.get("webhook_headers_env"))
-    return [WebhookSink(str(url), timeout=float(settings.get("webhook_timeout", 10.0)),
-                        headers=headers)]
+    return [WebhookSink(url, timeout=float(timeout), headers=headers)]
 
 
 def _open_records(store: Store) -> list[dict[str, Any]]:

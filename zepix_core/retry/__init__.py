@@ -18,6 +18,8 @@ monitoring round or the bar path: ``run`` sleeps between tries)::
         log.warning("sync failed", extra=fields(error=str(exc)))
         exc.outcome.result           # "exhausted" | "permanent" | "stopped"
 
+An asyncio caller (python-telegram-bot) awaits ``retrier.run_async(operation,
+coroutine_function)`` instead: the same policy, with ``asyncio.sleep`` waits.
 ``fn`` signals failure by raising. ``classify`` sorts exceptions from urllib,
 http.client, socket, ssl, DB-API drivers and python-telegram-bot; an HTTP
 answer becomes an exception with ``from_status(status, headers)`` (429 ->

@@ -15,6 +15,7 @@ build one from an HTTP answer with ``from_status``.
 from __future__ import annotations
 
 import email.utils
+import errno
 import http.client
 import math
 import socket
@@ -71,6 +72,10 @@ _TELEGRAM = (
     ("Conflict", Category.TRANSIENT), ("TimedOut", Category.TRANSIENT),
     ("NetworkError", Category.TRANSIENT),
 )
+#: OSError numbers of a network that is down for now, beside ConnectionError's own.
+_NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN,
+                             errno.EHOSTDOWN, errno.ENETRESET, errno.EADDRNOTAVAIL,
+                             errno.ENOBUFS})
 # DB-API (PEP 249) exception names shared by sqlite3, psycopg, SQLAlchemy.
 _DBAPI = (
     ("OperationalError", Category.TRANSIENT), ("InterfaceError", Category.TRANSIENT),
@@ -152,8 +157,8 @@ def _stdlib(exc: BaseException) -> Category:
     if isinstance(exc, TimeoutError | socket.gaierror | ConnectionError
                   | http.client.HTTPException | ssl.SSLError):
         return Category.TRANSIENT
-    if isinstance(exc, OSError):
-        return Category.TRANSIENT     # unreachable network, EPIPE and kin
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return Category.TRANSIENT
     return Category.UNKNOWN
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 import tenacity
 
@@ -22,6 +25,9 @@ from zepix_core.retry.stats import Outcome, Result, RetryBook, RetryStats
 from zepix_core.retry.waits import policy_wait
 
 T = TypeVar("T")
+
+#: Seconds between looks at the stop flag while an async retry waits.
+_SLICE = 0.1
 
 
 class RetryFailed(ZepixError):
@@ -77,56 +83,117 @@ class Retrier:
     def run(self, operation: str, fn: Callable[[], T], *,
             classifier: Classifier | None = None) -> T:
         """``fn()`` under ``operation``'s policy; its result, or ``RetryFailed``."""
-        policy = self.policy(operation)
-        failures: list[Classified] = []
-        waited: list[float] = []
+        run = self._start(operation, classifier)
 
         def attempt() -> T:
-            try:
+            with run.noting():
                 return fn()
-            except Exception as exc:
-                failures.append(_classify(exc, classifier))
-                raise
 
-        retrying = tenacity.Retrying(
-            stop=lambda state: self._give_up(policy, failures, state.attempt_number),
-            wait=policy_wait(policy, failures, self._rand, operation),
-            retry=tenacity.retry_if_exception_type(Exception),
-            sleep=lambda seconds: self._wait(seconds, waited), reraise=True)
+        retrying = tenacity.Retrying(sleep=run.sleep, **run.settings())
         try:
             value = retrying(attempt)
         except _Interrupted:
-            raise RetryFailed(self._finish(operation, "stopped", failures, waited)) from None
+            raise run.failed(stopped=True) from None
         except Exception as exc:
-            result = self._failed(policy, failures)
-            raise RetryFailed(self._finish(operation, result, failures, waited)) from exc
-        self._finish(operation, "retried" if failures else "first_try", failures, waited)
+            raise run.failed() from exc
+        run.succeeded()
         return value
 
-    def _give_up(self, policy: Policy, failures: list[Classified], attempts: int) -> bool:
-        return self._stop.is_set() or attempts >= _limit(policy, failures[-1].category)
+    async def run_async(self, operation: str, fn: Callable[[], Awaitable[T]], *,
+                        classifier: Classifier | None = None) -> T:
+        """``await fn()`` under ``operation``'s policy, waiting with ``asyncio.sleep``
+        (for asyncio callers such as python-telegram-bot); as ``run`` otherwise."""
+        run = self._start(operation, classifier)
 
-    def _failed(self, policy: Policy, failures: list[Classified]) -> Result:
-        last = failures[-1].category
-        if last is Category.PERMANENT:
-            return "permanent"
-        return "stopped" if len(failures) < _limit(policy, last) else "exhausted"
+        async def attempt() -> T:
+            with run.noting():
+                return await fn()
 
-    def _wait(self, seconds: float, waited: list[float]) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-            interrupted = self._stop.is_set()
-        else:
-            interrupted = self._stop.wait(seconds)
-        waited.append(seconds)
+        retrying = tenacity.AsyncRetrying(sleep=run.sleep_async, **run.settings())
+        try:
+            value = cast(T, await retrying(attempt))
+        except _Interrupted:
+            raise run.failed(stopped=True) from None
+        except Exception as exc:
+            raise run.failed() from exc
+        run.succeeded()
+        return value
+
+    def _start(self, operation: str, classifier: Classifier | None) -> _Run:
+        return _Run(operation, self.policy(operation), classifier, stop=self._stop,
+                    sleep=self._sleep, rand=self._rand, stats=self.stats)
+
+
+class _Run:
+    """One ``run``: the failures seen, the waits made, and how it ended."""
+
+    def __init__(self, operation: str, policy: Policy, classifier: Classifier | None, *,
+                 stop: threading.Event, sleep: Callable[[float], None] | None,
+                 rand: Callable[[], float], stats: RetryStats) -> None:
+        self.operation, self.policy, self.classifier = operation, policy, classifier
+        self.stop, self.sleep_fn, self.rand, self.stats = stop, sleep, rand, stats
+        self.failures: list[Classified] = []
+        self.waited: list[float] = []
+
+    def settings(self) -> dict[str, Any]:
+        """tenacity's stop, wait and retry for this run."""
+        return {"stop": self.give_up,
+                "wait": policy_wait(self.policy, self.failures, self.rand, self.operation),
+                "retry": tenacity.retry_if_exception_type(Exception), "reraise": True}
+
+    def give_up(self, state: tenacity.RetryCallState) -> bool:
+        return self.stop.is_set() or \
+            state.attempt_number >= _limit(self.policy, self.failures[-1].category)
+
+    @contextlib.contextmanager
+    def noting(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self.failures.append(_classify(exc, self.classifier))
+            raise
+
+    def sleep(self, seconds: float) -> None:
+        if self.sleep_fn is not None:
+            self.sleep_fn(seconds)
+            self._waited(seconds, self.stop.is_set())
+            return
+        started = time.monotonic()
+        interrupted = self.stop.wait(seconds)
+        self._waited(time.monotonic() - started if interrupted else seconds, interrupted)
+
+    async def sleep_async(self, seconds: float) -> None:
+        if self.sleep_fn is not None:
+            self.sleep_fn(seconds)
+            self._waited(seconds, self.stop.is_set())
+            return
+        started = time.monotonic()   # in slices: a stop is seen within _SLICE, no thread
+        while not self.stop.is_set() and (left := started + seconds - time.monotonic()) > 0:
+            await asyncio.sleep(min(_SLICE, left))
+        interrupted = self.stop.is_set()
+        self._waited(time.monotonic() - started if interrupted else seconds, interrupted)
+
+    def _waited(self, seconds: float, interrupted: bool) -> None:
+        """Note a wait (the part actually waited, when a stop cut it short)."""
+        self.waited.append(seconds)
         if interrupted:
             raise _Interrupted
 
-    def _finish(self, operation: str, result: Result, failures: list[Classified],
-                waited: list[float]) -> Outcome:
-        outcome = Outcome(operation, result, attempts=len(failures) + (result in (
-            "first_try", "retried")), failures=tuple(failures), delay=sum(waited),
-            delays=tuple(waited))
+    def failed(self, stopped: bool = False) -> RetryFailed:
+        last = self.failures[-1].category
+        result: Result = ("stopped" if stopped else "permanent" if last is Category.PERMANENT
+                          else "stopped" if len(self.failures) < _limit(self.policy, last)
+                          else "exhausted")
+        return RetryFailed(self._finish(result))
+
+    def succeeded(self) -> None:
+        self._finish("retried" if self.failures else "first_try")
+
+    def _finish(self, result: Result) -> Outcome:
+        ok = result in ("first_try", "retried")
+        outcome = Outcome(self.operation, result, attempts=len(self.failures) + ok,
+                          failures=tuple(self.failures), delay=sum(self.waited),
+                          delays=tuple(self.waited))
         self.stats.record(outcome)
         return outcome
 
@@ -142,7 +209,10 @@ def _limit(policy: Policy, category: Category) -> int:
 
 def _classify(exc: BaseException, classifier: Classifier | None) -> Classified:
     if classifier is not None:
-        verdict = classifier(exc)
+        try:
+            verdict = classifier(exc)
+        except Exception:  # noqa: BLE001 - a broken classifier must not hide the failure
+            verdict = None
         if verdict is not None:
             return verdict
     return classify(exc)

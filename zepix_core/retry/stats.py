@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -77,11 +78,12 @@ class RetryStats:
         self._wall = wall or time.time
         self._lock = threading.Lock()
         self._streaks: dict[str, int] = {}
-        self.outcomes: list[Outcome] = []   # this process's, newest last (bounded)
+        #: This process's latest outcomes, newest last (for tests and diagnostics).
+        self.outcomes: deque[Outcome] = deque(maxlen=1000)
 
     def record(self, outcome: Outcome) -> None:
         with self._lock:
-            self.outcomes = [*self.outcomes[-999:], outcome]
+            self.outcomes.append(outcome)
             before = self._streaks.get(outcome.operation, 0)
             streak = before + 1 if outcome.result == "exhausted" else \
                 0 if outcome.ok else before
