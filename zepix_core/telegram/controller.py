@@ -4,8 +4,9 @@ One handler per command (``commands.Surface`` builds the answers), a gate in
 front that drops anything from a chat not in ``allowed_chats`` (logged with
 the chat and user id, at most once a minute per chat), and inline Confirm /
 Cancel keyboards for the changes (``confirm``). Every call to the Bot API
-goes through the retry framework as the operation ``telegram``: the handler
-awaits it on a worker thread, so a wait never stalls the loop. Nothing here
+goes through the retry framework as the operation ``telegram``
+(``Retrier.run_async``: its waits are ``asyncio`` sleeps, so a wait never
+stalls the loop). Nothing here
 runs on the host's round or bar path; the host never waits for the bot.
 """
 
@@ -324,12 +325,7 @@ class Controller:
 
     # -- the Bot API, through the retry framework --------------------------------
     async def _api(self, make: Callable[[], Awaitable[T]]) -> T:
-        loop = asyncio.get_running_loop()
-
-        def once() -> T:
-            return asyncio.run_coroutine_threadsafe(_wrap(make), loop).result(timeout=60)
-
-        return await asyncio.to_thread(self.retrier.run, OPERATION, once)
+        return await self.retrier.run_async(OPERATION, make)
 
     async def _send(self, chat_id: int, text: str,
                     markup: InlineKeyboardMarkup | None = None) -> Message | None:
@@ -373,10 +369,6 @@ class Controller:
             return
         log.warning("telegram handler failed", extra=fields(
             error=redact_text(describe(error)) if error else "unknown"))
-
-
-async def _wrap(make: Callable[[], Awaitable[T]]) -> T:
-    return await make()
 
 
 __all__ = ["Ask", "Controller", "Timing"]
