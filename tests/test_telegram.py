@@ -32,6 +32,9 @@ from zepix_core.telegram.service import AlertBot, Telegram
 from zepix_core.telegram.settings import Settings
 from zepix_core.testing import FakeClock, make_host
 
+# python-telegram-bot's own RetryAfter() warns about a future type change on every 429.
+pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
+
 TOKEN = "4242:SECRET-token-never-shown"
 OPS, STRANGERS = 100, 555          # chat ids
 ALICE, BOB = 7, 8                  # user ids

@@ -75,6 +75,7 @@ class Controller:
         self.timing = timing or Timing()
         self.confirmations = Confirmations(self.timing.clock, self.timing.confirm_ttl)
         self.ready = threading.Event()
+        self._stop_asked = threading.Event()
         self._refused: dict[int, tuple[float, int]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -87,6 +88,7 @@ class Controller:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stop_asked.set()   # seen by _main if its loop is not up yet
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             try:
@@ -106,6 +108,8 @@ class Controller:
 
     async def _main(self) -> None:
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        if self._stop_asked.is_set():
+            return
         backoff = 5.0
         while not self._stopping.is_set():
             try:
