@@ -133,6 +133,11 @@ def test_each_read_command_answers_with_escaped_html(chat: Chat) -> None:
     assert "Latency ms: p50" in detail and "Breaker: 🟢 CLOSED" in detail
     assert "alpha" in chat.ask("/version") and "<code>1.0.0</code>" in chat.ask("/version")
     assert chat.ask("/alerts") == "✅ No open alerts."
+    chat.rig.host.monitor.alerting.raise_event("alpha", "custom", AlertLevel.HIGH,
+                                               "a <b>plugin-made</b> message")
+    alerts = chat.ask("/alerts")
+    assert "🔴 <b>alpha</b> HIGH · custom · since " in alerts
+    assert "a &lt;b&gt;plugin-made&lt;/b&gt; message" in alerts
     history = chat.ask("/history alpha")
     assert "activated" in history and "<code>1.0.0</code>" in history
     assert "🟢 <b>alpha</b> CLOSED" in chat.ask("/breakers")
