@@ -89,8 +89,8 @@ class Telegram:
             pm = self.host.monitor.alerting.pm
             if pm.is_registered(self.sink):
                 pm.unregister(self.sink)
-        if self._alert_bot is not None:
-            self._alert_bot.close()
+        if self._alert_bot is not None and not (self.sink and self.sink.outbox.running):
+            self._alert_bot.close()   # not while a send still runs on its loop
         self.controller.stop(timeout)
         self.store.close()
 

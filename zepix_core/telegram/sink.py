@@ -95,6 +95,10 @@ class Outbox:
                 chat.waiting.append(_Item(rank, next(self._seq), alert))
             self._cond.notify()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def pending(self) -> int:
         with self._cond:
             return sum(len(c.waiting) for c in self._chats.values())
