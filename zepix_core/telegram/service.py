@@ -92,7 +92,8 @@ class Telegram:
         if self._alert_bot is not None and not (self.sink and self.sink.outbox.running):
             self._alert_bot.close()   # not while a send still runs on its loop
         self.controller.stop(timeout)
-        self.store.close()
+        if not (self.sink and self.sink.outbox.running):  # still recording late outcomes
+            self.store.close()
 
     def _delivered(self, alerts: Sequence[Alert], chat_id: int, delivered: bool,
                    error: str | None) -> None:
