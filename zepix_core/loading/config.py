@@ -36,7 +36,8 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 }
 
 #: Further top-level tables, read by the module that owns them.
-SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http", "sync")
+SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http", "sync",
+            "telegram")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.

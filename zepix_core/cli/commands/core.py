@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -66,11 +67,19 @@ def _run(args: argparse.Namespace) -> int:
         out.flush()
 
     try:
+        bot = _telegram(host, args.interval)
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    try:
         host.run(once=args.once, duration=args.duration, interval=args.interval,
                  on_start=started, on_round=each_round)
     finally:
         if server is not None:
             server.stop()
+        if bot is not None:
+            bot.stop()
     out.write("shut down cleanly\n")
     return 0
 
@@ -82,6 +91,20 @@ def _schedule(args: argparse.Namespace, period: float) -> str:
     if args.duration is not None:
         return f"monitoring every {period:g}s for {args.duration:g}s (Ctrl-C stops)"
     return f"monitoring every {period:g}s (Ctrl-C stops)"
+
+
+def _telegram(host: Any, interval: float | None) -> Any:
+    """The Telegram bot beside the host when ``[telegram]`` configures one (it needs the
+    optional extra ``zepix-core[telegram]``)."""
+    config = host.config.sections.get("telegram")
+    if config is None and not os.environ.get("ZEPIX_TELEGRAM_TOKEN"):
+        return None
+    try:
+        from zepix_core import telegram
+    except ImportError as exc:
+        raise ZepixError(f"[telegram] is configured but python-telegram-bot is missing "
+                         f"({exc.name}); pip install 'zepix-core[telegram]'") from None
+    return telegram.start(host, interval=interval)
 
 
 # -- plugins ---------------------------------------------------------------

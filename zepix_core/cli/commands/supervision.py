@@ -9,7 +9,7 @@ import time
 from zepix_core.cli.commands.base import Command, actor, await_request, live_host, store_from
 from zepix_core.cli.render import emit_json
 from zepix_core.contract.errors import ZepixError
-from zepix_core.supervision.operator import clear_mark
+from zepix_core.supervision.requests import request_restart
 
 
 def _restart_args(p: argparse.ArgumentParser) -> None:
@@ -30,15 +30,10 @@ def _restart(args: argparse.Namespace) -> int:
         raise ZepixError("restart: --wait must be >= 0 seconds")
     store = store_from(args)
     try:
-        status = store.statuses().get(args.plugin_id)
-        if status is None:
-            raise ZepixError(f"restart: no plugin '{args.plugin_id}' is known to {store.path}; "
-                             "see 'zepix plugins'")
-        request_id = store.add_request(args.plugin_id, "restart", actor(), time.time())
         host = live_host(store)
-        if host is None:
-            clear_mark(store, request_id, status, time.time())
-        elif args.wait is not None:
+        request_id = request_restart(store, args.plugin_id, actor(), time.time(),
+                                     host_running=host is not None)
+        if host is not None and args.wait is not None:
             await_request(store, request_id, args.wait)
         row = store.request(request_id)
     finally:

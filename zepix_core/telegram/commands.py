@@ -1,0 +1,201 @@
+"""What each chat command answers, and the operations behind the ones that change things.
+
+``Surface`` is what the bot sees of the running host: the host's slots and
+breakers, a database connection of the bot's own (a slow read never holds
+the host's), and the same operations the CLI runs: ``versions.policy.Operator``
+for upgrade and rollback, ``supervision.requests.request_restart`` for
+restart, with ``telegram:<user id>`` recorded as who asked. Nothing here knows
+python-telegram-bot; ``controller`` wires these to handlers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.model import PluginState
+from zepix_core.host.host import Host
+from zepix_core.loading.discovery import enumerate_plugins
+from zepix_core.loading.paths import store_dir
+from zepix_core.storage import Row, Store
+from zepix_core.supervision.requests import request_restart
+from zepix_core.telegram import render
+from zepix_core.versions.policy import Operator, Recorded
+from zepix_core.versions.store import PluginStore
+from zepix_core.views.records import alert_rows, timeline
+from zepix_core.views.versions import version_listing
+
+HELP = """<b>Zepix bot</b>
+/health: every plugin at a glance
+/health ID: one plugin in detail
+/version: active versions and what else is installed
+/upgrade ID VERSION: move a plugin to an installed version (asks first)
+/rollback ID: back to the last known good version (asks first)
+/restart ID: load a fresh instance of a plugin (asks first)
+/alerts: open alerts
+/history ID: the last transitions of a plugin
+/breakers: circuit breakers
+/help: this list"""
+
+ACTIONS = ("upgrade", "rollback", "restart")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class BadArgument(ZepixError):
+    """A command's arguments are wrong; the message says how to fix them."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A change waiting for its asker's Confirm."""
+
+    action: str
+    plugin_id: str
+    version: str | None = None
+    force: bool = False
+
+    def question(self) -> str:
+        pid = render.esc(self.plugin_id)
+        if self.action == "upgrade":
+            force = " (crossing a MAJOR version: forced)" if self.force else ""
+            return f"⬆️ Upgrade <b>{pid}</b> to <code>{render.esc(self.version)}</code>{force}?"
+        if self.action == "rollback":
+            return f"↩️ Roll <b>{pid}</b> back to its last known good version?"
+        return f"🔄 Restart <b>{pid}</b>?"
+
+
+class Surface:
+    """The running host as the bot sees it (see the module docstring)."""
+
+    def __init__(self, host: Host, store: Store,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.host = host
+        self.store = store
+        self.wall = wall
+
+    # -- ids -----------------------------------------------------------------
+    def plugin_ids(self) -> list[str]:
+        return sorted(set(self.host.slots) | set(self.store.statuses()))
+
+    def require(self, command: str, plugin_id: str) -> str:
+        known = self.plugin_ids()
+        if plugin_id not in known:
+            hint = ", ".join(known[:20]) or "none yet"
+            raise BadArgument(f"/{command}: no plugin '{plugin_id}'. Known: {hint}")
+        return plugin_id
+
+    # -- reads ---------------------------------------------------------------
+    def uptimes(self) -> dict[str, float]:
+        now = self.wall()
+        return {r["plugin_id"]: now - float(r["activated_at"])
+                for r in self.store.open_activations()}
+
+    def health(self, plugin_id: str | None) -> str:
+        now = self.wall()
+        if plugin_id is None:
+            recent = alert_rows(self.store, limit=5)
+            return render.dashboard(self.store.latest_snapshots(), self.uptimes(), recent, now)
+        pid = self.require("health", plugin_id)
+        snaps = self.store.snapshots(pid, limit=1)
+        if not snaps:
+            return (f"No snapshot of <b>{render.esc(pid)}</b> yet: it is not active or its "
+                    "first round has not run.")
+        breaker = self.breaker(pid)["state"] if pid in self.host.slots else None
+        return render.plugin_detail(snaps[0], self.uptimes().get(pid), breaker, now)
+
+    def versions(self) -> str:
+        operator = self.operator("telegram")
+        listing = {pid: rows for pid in self.plugin_ids()
+                   if (rows := version_listing(operator, pid))}
+        return render.versions(listing)
+
+    def alerts(self) -> str:
+        return render.open_alerts(alert_rows(self.store, unresolved=True, limit=50), self.wall())
+
+    def history(self, plugin_id: str) -> str:
+        pid = self.require("history", plugin_id)
+        return render.history(pid, timeline(self.store, pid, 10), self.wall())
+
+    def breaker(self, plugin_id: str) -> dict[str, Any]:
+        fields = self.host.supervisor.snapshot_fields(plugin_id)
+        return {"plugin_id": plugin_id, "state": fields["breaker"],
+                **(fields["breaker_detail"] or {})}
+
+    def breakers(self) -> str:
+        return render.breakers([self.breaker(pid) for pid in sorted(self.host.slots)])
+
+    # -- changes -------------------------------------------------------------
+    def operator(self, actor: str) -> Operator:
+        """The version operator ``zepix upgrade`` uses, recording ``actor``."""
+        return Operator(self.store, PluginStore(store_dir()), self.host.config,
+                        enumerate_plugins(self.host.paths), self.host.api_version,
+                        clock=self.wall, actor=actor)
+
+    def perform(self, ask: Ask, actor: str) -> Recorded:
+        """Record the change as the CLI does; the host applies it within one round."""
+        if ask.action == "upgrade":
+            assert ask.version is not None
+            return self.operator(actor).upgrade(ask.plugin_id, ask.version, ask.force)
+        if ask.action == "rollback":
+            return self.operator(actor).rollback(ask.plugin_id)
+        rid = request_restart(self.store, ask.plugin_id, actor, self.wall(), host_running=True)
+        return Recorded(ask.plugin_id, "restart", None, "restart requested", rid)
+
+    def request(self, request_id: int) -> Row | None:
+        return self.store.request(request_id)
+
+    def gate_verdict(self, plugin_id: str, version: str, since: float) -> Row | None:
+        """The gate's ``gate_passed``/``gate_failed`` event for ``version`` since ``since``."""
+        for event in self.store.events(plugin_id, 20):
+            if event["ts"] < since:
+                break
+            if event["kind"] in ("gate_passed", "gate_failed") and event["version"] == version:
+                return event
+        return None
+
+    def running_version(self, plugin_id: str, not_: str | None = None) -> str | None:
+        """``VERSION (STATE)`` of the plugin's slot; None while it is ``not_`` or loading."""
+        slot = self.host.slots.get(plugin_id)
+        if (slot is None or slot.state is PluginState.DISCOVERED
+                or (not_ is not None and slot.version == not_)):
+            return None
+        return f"{slot.version} ({slot.state.value})"
+
+
+def parse_ask(command: str, args: Sequence[str]) -> Ask:
+    """A mutation's arguments checked for shape; ``BadArgument`` says what is wrong."""
+    usage = {"upgrade": "/upgrade ID VERSION (e.g. /upgrade combined_v3 3.3.0)",
+             "rollback": "/rollback ID (e.g. /rollback combined_v3)",
+             "restart": "/restart ID (e.g. /restart combined_v3)"}[command]
+    words = [a for a in args if a not in ("--force", "force")]
+    force = len(words) != len(args)
+    want = 2 if command == "upgrade" else 1
+    if len(words) != want or (force and command != "upgrade"):
+        raise BadArgument(f"Usage: {usage}")
+    plugin_id = words[0]
+    if not _ID.match(plugin_id):
+        raise BadArgument(f"/{command}: '{plugin_id}' is not a plugin id (lowercase letters, "
+                          f"digits and _). Usage: {usage}")
+    version = None
+    if command == "upgrade":
+        try:
+            version = str(Version(words[1]))
+        except InvalidVersion:
+            raise BadArgument(f"/upgrade: '{words[1]}' is not a version (PEP 440, e.g. "
+                              "3.3.0). Usage: " + usage) from None
+    return Ask(command, plugin_id, version, force)
+
+
+def one_id(command: str, args: Sequence[str], optional: bool = False) -> str | None:
+    if optional and not args:
+        return None
+    if len(args) != 1 or not _ID.match(args[0]):
+        form = f"/{command} [ID]" if optional else f"/{command} ID"
+        raise BadArgument(f"Usage: {form} (a plugin id such as combined_v3)")
+    return args[0]

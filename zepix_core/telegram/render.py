@@ -1,0 +1,263 @@
+"""Chat presentation: emoji, HTML and message splitting, at the edge only.
+
+Every dynamic value goes through ``esc`` (Telegram's HTML parse mode knows
+``<b>``, ``<i>``, ``<code>``; anything else must be escaped). ``split`` cuts
+long text at line ends below Telegram's 4,096-character limit.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from zepix_core.contract.model import Alert
+
+#: Telegram refuses longer messages; stay a little below.
+LIMIT = 4000
+
+STATUS_EMOJI = {"HEALTHY": "🟢", "DEGRADED": "🟡", "STALE": "🟡", "HUNG": "🟠",
+                "DEAD": "🔴", "UNKNOWN": "⚪"}
+LEVEL_EMOJI = {"INFO": "ℹ️", "WARNING": "⚠️", "HIGH": "🔴", "CRITICAL": "🚨"}
+BREAKER_EMOJI = {"CLOSED": "🟢", "HALF_OPEN": "🟡", "OPEN": "🔴"}
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def cut(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def split(text: str, limit: int = LIMIT) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at line ends where it
+    can be (a single overlong line is cut hard)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) > limit:
+            pieces.append(current)
+            joined = line
+        current = joined
+    if current.strip() or not pieces:
+        pieces.append(current)
+    return pieces
+
+
+def ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def hhmm(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M UTC")
+
+
+# -- health --------------------------------------------------------------------
+def _num(value: Any, fmt: str, unit: str = "") -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:{fmt}}{unit}"
+
+
+def _resources(snap: Mapping[str, Any]) -> tuple[str, str]:
+    res = snap.get("resources") or {}
+    shared = " (host)" if res.get("scope") == "host" else ""
+    rss = res.get("rss_bytes")
+    memory = "-" if not isinstance(rss, int | float) else f"{rss / 2**20:.1f} MB{shared}"
+    cpu = _num(res.get("cpu_percent"), ".1f", "%")
+    return memory, cpu + (shared if cpu != "-" else "")
+
+
+def plugin_card(snap: Mapping[str, Any], uptime: float | None) -> str:
+    """One plugin in the dashboard: the seed's six lines."""
+    status = str(snap.get("status", "UNKNOWN"))
+    memory, cpu = _resources(snap)
+    p95 = (snap.get("latency_ms") or {}).get("p95")
+    return "\n".join([
+        (f"{STATUS_EMOJI.get(status, '⚪')} <b>{esc(snap['plugin_id'])}</b> "
+         f"<code>{esc(snap.get('version') or '')}</code>"),
+        f"├ Status: {esc(status)}",
+        f"├ Uptime: {duration(uptime)}",
+        f"├ Exec time: {_num(p95, '.0f', ' ms')} (P95)",
+        f"├ Memory: {esc(memory)}",
+        f"├ CPU: {esc(cpu)}",
+        f"└ Error rate: {_num(snap.get('error_rate'), '.2%')}",
+    ])
+
+
+def dashboard(snaps: Sequence[Mapping[str, Any]], uptimes: Mapping[str, float],
+              alerts: Sequence[Mapping[str, Any]], now: float) -> str:
+    head = "🏥 <b>Plugin health</b>"
+    if not snaps:
+        body = ["No snapshot yet: no plugin is active, or the first round has not run."]
+    else:
+        body = [plugin_card(s, uptimes.get(str(s["plugin_id"]))) for s in snaps]
+    lines = [head, "", "\n\n".join(body)]
+    if alerts:
+        lines += ["", f"⚠️ <b>Recent alerts (last {len(alerts)})</b>"]
+        lines += [alert_line(a, now) for a in alerts]
+    return "\n".join(lines)
+
+
+def plugin_detail(snap: Mapping[str, Any], uptime: float | None, breaker: str | None,
+                  now: float) -> str:
+    latency = snap.get("latency_ms") or {}
+    lines = [plugin_card(snap, uptime), ""]
+    lines.append(f"Latency ms: p50 {_num(latency.get('p50'), '.1f')} · p95 "
+                 f"{_num(latency.get('p95'), '.1f')} · p99 {_num(latency.get('p99'), '.1f')}")
+    lines.append(f"Calls: {_num(snap.get('calls'), 'd')} · errors {_num(snap.get('errors'), 'd')}")
+    lines.append(f"Signals: {_num(snap.get('signals_processed'), '.0f')} · orders "
+                 f"{_num(snap.get('orders_placed'), '.0f')} · win rate "
+                 f"{_num(snap.get('win_rate'), '.0%')}")
+    if breaker is not None:
+        lines.append(f"Breaker: {BREAKER_EMOJI.get(breaker, '')} {esc(breaker)}")
+    if snap.get("self_test_passed") is not None:
+        lines.append(f"Self test: {'passed' if snap['self_test_passed'] else 'FAILED'}")
+    lines.append(f"Checked: {ago(now - float(snap.get('timestamp') or now))} ago")
+    reasons = snap.get("reasons") or []
+    if reasons:
+        lines += ["", "<b>Why</b>"] + [f"• {esc(cut(r, 300))}" for r in reasons]
+    return "\n".join(lines)
+
+
+# -- alerts --------------------------------------------------------------------
+def alert_line(row: Mapping[str, Any], now: float) -> str:
+    """An alert record (``zepix alerts --json`` row) in one line."""
+    level = str(row.get("level", ""))
+    done = " ✅ resolved" if row.get("resolved") else ""
+    return (f"• [{ago(now - float(row['timestamp']))}] {LEVEL_EMOJI.get(level, '')} "
+            f"<b>{esc(row['plugin_id'])}</b> {esc(cut(row['message'], 160))}{done}")
+
+
+def open_alerts(rows: Sequence[Mapping[str, Any]], now: float) -> str:
+    if not rows:
+        return "✅ No open alerts."
+    lines = [f"🔔 <b>Open alerts ({len(rows)})</b>", ""]
+    for row in rows:
+        level = str(row["level"])
+        repeats = f" · repeated {row['repeats']}x" if row.get("repeats") else ""
+        lines.append(f"{LEVEL_EMOJI.get(level, '')} <b>{esc(row['plugin_id'])}</b> "
+                     f"{esc(level)} · {esc(row['kind'])} · since "
+                     f"{ago(now - float(row['timestamp']))}{repeats}\n"
+                     f"   {esc(cut(row['message'], 300))}")
+    return "\n".join(lines)
+
+
+def alert_message(alert: Alert) -> str:
+    """One alert event for a phone screen: what, which plugin, how bad, since when."""
+    level = alert.level.value
+    if alert.resolved:
+        took = alert.details.get("duration_s")
+        head = f"✅ <b>Resolved</b> · {esc(alert.plugin_id)}"
+        tail = f"\nWas {esc(level)} for {duration(took)}" if isinstance(took, int | float) else ""
+        return f"{head}\n{esc(cut(alert.message, 600))}{tail}"
+    head = f"{LEVEL_EMOJI.get(level, '')} <b>{esc(level)}</b> · {esc(alert.plugin_id)}"
+    if "escalated_from" in alert.details:
+        head += f"\n⬆️ escalated from {esc(alert.details['escalated_from'])}"
+    elif alert.event == "repeated":
+        since = alert.details.get("fired_at")
+        head += "\n🔁 still firing" + (f" since {hhmm(float(since))}"
+                                       if isinstance(since, int | float) else "")
+    return f"{head}\n{esc(cut(alert.message, 600))}"
+
+
+def alert_batch_line(alert: Alert) -> str:
+    level = alert.level.value
+    mark = "✅" if alert.resolved else LEVEL_EMOJI.get(level, "")
+    what = "resolved: " if alert.resolved else ("still: " if alert.event == "repeated" else "")
+    return f"{mark} <b>{esc(alert.plugin_id)}</b> {what}{esc(cut(alert.message, 200))}"
+
+
+def alert_batches(alerts: Sequence[Alert], limit: int = LIMIT) -> list[tuple[str, int]]:
+    """Texts for ``alerts`` to one chat: one message, or a batch of lines when there
+    are several; each text with how many alerts it carries, in order."""
+    if len(alerts) == 1:
+        return [(alert_message(alerts[0]), 1)]
+    out: list[tuple[str, int]] = []
+    rest = list(alerts)
+    while rest:
+        lines: list[str] = []
+        size = 40
+        for alert in rest:
+            line = alert_batch_line(alert)
+            if lines and size + len(line) + 1 > limit:
+                break
+            lines.append(line)
+            size += len(line) + 1
+        head = f"🔔 <b>{len(lines)} alerts</b>"
+        out.append(("\n".join([head, *lines]), len(lines)))
+        rest = rest[len(lines):]
+    return out
+
+
+# -- versions, history, breakers --------------------------------------------------
+def versions(listing: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    if not listing:
+        return "No plugin is known yet."
+    lines = ["📦 <b>Plugin versions</b>", ""]
+    for pid, rows in listing.items():
+        active = [r for r in rows if r["state"] == "active"]
+        others = [r for r in rows if r["state"] != "active"]
+        now = active[0]["version"] if active else "none"
+        note = f" ({esc(active[0]['note'])})" if active and active[0].get("note") else ""
+        lines.append(f"📌 <b>{esc(pid)}</b> <code>{esc(now)}</code>{note}")
+        if others:
+            more = ", ".join(f"{esc(r['version'])} {esc(r['state'])}" for r in reversed(others))
+            lines.append(f"└ also: {more}")
+    return "\n".join(lines)
+
+
+def history(plugin_id: str, entries: Iterable[Mapping[str, Any]], now: float) -> str:
+    rows = list(entries)
+    if not rows:
+        return f"No history for <b>{esc(plugin_id)}</b> yet."
+    lines = [f"📜 <b>{esc(plugin_id)}</b>: last {len(rows)} transitions", ""]
+    for e in rows:
+        lines.append(f"• [{ago(now - float(e['timestamp']))} ago] <b>{esc(e['kind'])}</b> "
+                     f"<code>{esc(e['version'])}</code> by {esc(e['actor'])}\n"
+                     f"   {esc(cut(e['detail'] or '', 240))}")
+    return "\n".join(lines)
+
+
+def breakers(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "No plugin is loaded."
+    lines = ["🔌 <b>Circuit breakers</b>", ""]
+    for row in rows:
+        state = str(row["state"])
+        extra = ""
+        if row.get("consecutive_failures"):
+            extra += f" · {row['consecutive_failures']} failures in a row"
+        if isinstance(row.get("retry_in_s"), int | float):
+            extra += f" · trial in {row['retry_in_s']:.0f}s"
+        lines.append(f"{BREAKER_EMOJI.get(state, '')} <b>{esc(row['plugin_id'])}</b> "
+                     f"{esc(state)}{extra}")
+    return "\n".join(lines)

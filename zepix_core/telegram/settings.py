@@ -1,0 +1,99 @@
+"""``[telegram]``: the bot token, who may command, where alerts go, the Bot API base.
+
+The bot is off unless a token is found: ``ZEPIX_TELEGRAM_TOKEN`` first, else the
+file ``token_file`` names. The token is never logged or shown; ``Settings``
+keeps it out of its ``repr``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zepix_core.contract.errors import ConfigError
+
+TOKEN_ENV = "ZEPIX_TELEGRAM_TOKEN"
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+KEYS = ("token_file", "allowed_chats", "alert_chats", "api_url")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated ``[telegram]`` table. ``token`` is secret: not in ``repr``."""
+
+    token: str = field(repr=False)
+    allowed_chats: frozenset[int] = frozenset()
+    alert_chats: tuple[int, ...] = ()
+    api_url: str = DEFAULT_API_URL
+    warnings: tuple[str, ...] = ()
+
+
+def settings_from(table: Mapping[str, Any], where: str = "<config>",
+                  env: Mapping[str, str] | None = None) -> Settings | None:
+    """The bot's settings, or None when no token is configured (the bot is off).
+
+    Raises ``ConfigError`` naming ``where`` and the key for anything malformed.
+    """
+    environ = os.environ if env is None else env
+    for key in table:
+        if key not in KEYS:
+            hint = difflib.get_close_matches(key, KEYS, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(KEYS)}"
+            raise ConfigError(f"{where}: telegram.{key}: unknown key; {fix}")
+    warnings: list[str] = []
+    token = environ.get(TOKEN_ENV, "").strip() or _token_file(table, where, warnings)
+    if not token:
+        return None
+    allowed = _chats(table, "allowed_chats", where)
+    alerts = _chats(table, "alert_chats", where)
+    if not allowed and not alerts:
+        warnings.append("telegram: neither allowed_chats nor alert_chats is set; the bot "
+                        "answers nobody and delivers no alert")
+    return Settings(token, frozenset(allowed), tuple(dict.fromkeys(alerts)),
+                    _api_url(table, where), tuple(warnings))
+
+
+def _token_file(table: Mapping[str, Any], where: str, warnings: list[str]) -> str:
+    name = table.get("token_file")
+    if name is None:
+        return ""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: telegram.token_file: expected a path string")
+    path = Path(name).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        mode = path.stat().st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: telegram.token_file: cannot read {path} "
+                          f"({type(exc).__name__}); create it with the token from BotFather, "
+                          f"or set {TOKEN_ENV}") from None
+    if not text:
+        raise ConfigError(f"{where}: telegram.token_file: {path} is empty; put the token "
+                          "from BotFather in it")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.append(f"telegram: {path} is readable by other users; chmod 600 it")
+    return text
+
+
+def _chats(table: Mapping[str, Any], key: str, where: str) -> list[int]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{where}: telegram.{key}: expected a list of numeric chat ids, "
+                          f"got {value!r}; e.g. {key} = [123456789]")
+    return list(value)
+
+
+def _api_url(table: Mapping[str, Any], where: str) -> str:
+    url = table.get("api_url", DEFAULT_API_URL)
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: telegram.api_url: expected an http(s) URL such as "
+                          f"{DEFAULT_API_URL!r}, got {url!r}")
+    return str(url)
