@@ -198,14 +198,14 @@ def test_one_missed_ping_degrades_two_make_it_hung_and_an_answer_resolves(
 def test_a_hung_plugin_delays_neither_other_plugins_nor_the_next_round(
     make_host: HostFactory, ctl: ModuleType,
 ) -> None:
-    host = make_host("[plugins.ctl]\nping_timeout = 0.3\n")
+    host = make_host("[plugins.ctl]\nping_timeout = 1.0\n")
     ctl.STATE["block"] = True
     first = timed_round(host)
-    assert 0.3 <= first < 0.3 + 0.5  # only the hung plugin's own deadline was waited
+    assert 1.0 <= first < 1.0 + 0.9  # only the hung plugin's own deadline was waited
     assert status(host, "good") is HealthStatus.HEALTHY
     assert latest(host, "good")["metrics"]["signals_processed"] == 0
     second = timed_round(host)
-    assert second < 0.2  # a plugin stuck in a call is not called again, nor waited for
+    assert second < 0.9  # a plugin stuck in a call is not called again, nor waited for
     assert status(host) is HealthStatus.HUNG and status(host, "good") is HealthStatus.HEALTHY
     errors = latest(host)["hook_errors"]["health_ping"]
     assert errors["timeouts"] == 2 and errors["last_message"].startswith(PluginBusy.__name__)
@@ -213,7 +213,7 @@ def test_a_hung_plugin_delays_neither_other_plugins_nor_the_next_round(
     assert not host.monitor.accepts_work("ctl") and host.monitor.accepts_work("good")
     started = time.perf_counter()
     host.work()
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 0.9  # not one on_bar deadline (1 s)
     host.round()
     assert latest(host, "good")["signals_processed"] > 0
     assert host.monitor.watched["ctl"].health.work.snapshot().calls == 0

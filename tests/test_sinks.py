@@ -190,7 +190,7 @@ def test_a_slow_sink_never_blocks_submit_and_a_full_queue_drops_with_a_report() 
     d = dispatcher(StuckSink(), fast, recorder=recorder, queue_size=2)
     started = time.monotonic()
     accepted = [d.submit(ALERT) for _ in range(10)]
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5.0          # never waits for the stuck sink (10 s)
     assert accepted.count(True) <= 3                  # one in the sink, two waiting
     dropped = [r for r in recorder.results if r[1] == "stuck"]
     assert len(dropped) >= 7
@@ -333,7 +333,7 @@ def test_webhook_that_never_answers_times_out_and_is_reported_undelivered() -> N
         d = dispatcher(WebhookSink(url, timeout=0.2, name="silent"), recorder=recorder)
         started = time.monotonic()
         assert d.submit(ALERT)
-        assert time.monotonic() - started < 0.1          # monitoring is not held up
+        assert time.monotonic() - started < 0.19         # not one request time limit (0.2 s)
         assert wait_for(lambda: recorder.results)
         assert time.monotonic() - started < 5
         [(_, sink, delivered, error)] = recorder.results
@@ -350,18 +350,18 @@ def test_a_dripping_webhook_never_delays_the_other_sinks(
     whole request is cut at its time limit."""
     s = server([Reply(200, body=b"." * 400, drip=0.05)] * 4)
     recorder, fast = Recorder(), ListSink()
-    drip = WebhookSink(s.url, timeout=0.5, name="drip")
+    drip = WebhookSink(s.url, timeout=2.0, name="drip")
     d = dispatcher(drip, fast, recorder=recorder,
                    policy=Policy(max_attempts=2, base=0.01, max_delay=0.01))
     started = time.monotonic()
     for i in range(3):
         d.submit(Alert("p", f"kind{i}", AlertLevel.INFO, "x", 0.0))
     assert wait_for(lambda: len(fast.alerts) == 3, timeout=5)
-    assert time.monotonic() - started < 0.5          # before the drip's first time limit
+    assert time.monotonic() - started < 1.8          # before the drip's first time limit
     assert wait_for(lambda: len([r for r in recorder.results if r[1] == "drip"]) >= 1)
     first = next(r for r in recorder.results if r[1] == "drip")
-    assert not first[2] and "no complete answer within 0.5 s" in str(first[3])
-    assert time.monotonic() - started < 8              # 2 tries of 0.5 s, not 20 s of drip
+    assert not first[2] and "no complete answer within 2 s" in str(first[3])
+    assert time.monotonic() - started < 15             # 2 tries of 2 s, not 20 s of drip
     d.close(timeout=0.5)
 
 
