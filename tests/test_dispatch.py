@@ -26,7 +26,7 @@ def runner(plugin_id: str, plugin: object) -> InProcessRunner:
 def test_valid_intents_are_parsed() -> None:
     [intent] = parse_intents("p", BAR, [{"symbol": "BTCUSD", "side": "buy", "quantity": 2,
                                          "price": 1.5, "reason": "breakout"}])
-    assert (intent.side, intent.quantity, intent.price, intent.bar_ts) == ("buy", 2.0, 1.5, 60.0)
+    assert (intent.side, intent.quantity, intent.price, intent.bar_time) == ("buy", 2.0, 1.5, 60.0)
     assert parse_intents("p", BAR, None) == []
 
 

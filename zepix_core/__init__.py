@@ -4,13 +4,21 @@ A plugin author needs only ``from zepix_core import hookimpl``.
 """
 
 from zepix_core.contract.api import API_VERSION
-from zepix_core.contract.errors import ConfigError, PluginError, StorageError, ZepixError
+from zepix_core.contract.errors import (
+    ConfigError,
+    IntentError,
+    PluginError,
+    StorageError,
+    ZepixError,
+)
 from zepix_core.contract.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
 from zepix_core.contract.model import (
     Alert,
     AlertLevel,
     Bar,
+    Fill,
     HealthStatus,
+    Intent,
     PluginContext,
     PluginState,
 )
@@ -22,7 +30,10 @@ __all__ = [
     "AlertLevel",
     "Bar",
     "ConfigError",
+    "Fill",
     "HealthStatus",
+    "Intent",
+    "IntentError",
     "PluginContext",
     "PluginError",
     "PluginState",

@@ -1,45 +1,86 @@
-"""Work dispatch: hand each closed bar to the active strategies and check what comes back."""
+"""Work dispatch: hand each closed bar to the active strategies and check what comes back.
+
+In-process plugins are called inline, one after another, on a dispatch thread
+(``lane``): one handoff per bar instead of one per plugin. The caller watches
+the lane; when a call passes its deadline the lane is abandoned with the stuck
+call and a fresh lane carries on with the remaining plugins, so a hung plugin
+delays the others by at most its deadline. Worker-process and shadow runners
+keep their own queues and are waited on beside the lane.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from zepix_core.contract.errors import PluginError
+from zepix_core.contract.errors import HookTimeout, PluginError, describe
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import Bar
-from zepix_core.execution.runner import CallResult, Clock, Runner, call_many
+from zepix_core.contract.model import Bar, Intent
+from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, wait
 
 _SIDES = ("buy", "sell")
 
+__all__ = ["LIMIT", "Dispatcher", "Intent", "IntentLimits", "parse_intents"]
+
+
+#: How the reason of an intent dropped over a limit starts.
+LIMIT = "over limit: "
+
 
 @dataclass(frozen=True)
-class Intent:
-    """A trade intent a strategy returned for a bar; the host never executes it itself."""
+class IntentLimits:
+    """Per-plugin limits on intents (``[plugins.<id>]`` keys of the same names)."""
 
-    plugin_id: str
-    symbol: str
-    side: str
-    quantity: float
-    price: float | None
-    reason: str
-    bar_ts: float
+    max_quantity: float | None = None
+    max_intents_per_bar: int | None = None
+    symbols: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, table: Mapping[str, Any]) -> IntentLimits:
+        symbols = table.get("symbols")
+        quantity, count = table.get("max_quantity"), table.get("max_intents_per_bar")
+        return cls(None if quantity is None else float(quantity),
+                   None if count is None else int(count),
+                   None if symbols is None else frozenset(symbols))
+
+    def breach(self, intents: Sequence[Intent]) -> str | None:
+        """Why ``intents`` (one plugin, one bar) break a limit, or None; the reason
+        starts with ``LIMIT`` so the host can tell it from a wrong shape."""
+        if self.max_intents_per_bar is not None and len(intents) > self.max_intents_per_bar:
+            return (f"{LIMIT}{len(intents)} intents for one bar; max_intents_per_bar is "
+                    f"{self.max_intents_per_bar}")
+        for intent in intents:
+            if self.max_quantity is not None and intent.quantity > self.max_quantity:
+                return (f"{LIMIT}intent {intent.symbol} {intent.side} quantity {intent.quantity:g} "
+                        f"is over max_quantity {self.max_quantity:g}")
+            if self.symbols is not None and intent.symbol not in self.symbols:
+                return (f"{LIMIT}intent for {intent.symbol}, which is not in symbols "
+                        f"({', '.join(sorted(self.symbols))})")
+        return None
 
 
-def parse_intents(plugin_id: str, bar: Bar, value: object) -> list[Intent]:
+NO_LIMITS = IntentLimits()
+
+
+def parse_intents(plugin_id: str, bar: Bar, value: object,
+                  ids: Callable[[], str] = lambda: "") -> list[Intent]:
     """Validate an ``on_bar`` return; raises ``PluginError`` describing the wrong shape."""
     if value is None:
         return []
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
         raise PluginError(f"on_bar returned {type(value).__name__}; return None or a list "
                           "of intent mappings", plugin_id=plugin_id)
-    return [_intent(plugin_id, bar, i, item) for i, item in enumerate(value)]
+    return [_intent(plugin_id, bar, i, item, ids) for i, item in enumerate(value)]
 
 
-def _intent(plugin_id: str, bar: Bar, index: int, item: Any) -> Intent:
+def _intent(plugin_id: str, bar: Bar, index: int, item: Any, ids: Callable[[], str]) -> Intent:
     where = f"on_bar intent #{index}"
     if not isinstance(item, Mapping):
         raise PluginError(f"{where} is {type(item).__name__}, not a mapping", plugin_id=plugin_id)
@@ -53,8 +94,10 @@ def _intent(plugin_id: str, bar: Bar, index: int, item: Any) -> Intent:
     if price is not None and not _number(price):
         raise PluginError(f"{where} has price {price!r}; it must be a number",
                           plugin_id=plugin_id)
-    return Intent(plugin_id, item["symbol"], side, float(qty),
-                  None if price is None else float(price), str(item.get("reason", "")), bar.ts)
+    reason = item.get("reason", "")
+    return Intent(ids(), plugin_id, item["symbol"], side, float(qty),
+                  None if price is None else float(price),
+                  reason if isinstance(reason, str) else str(reason), bar.ts)
 
 
 def _number(value: object) -> TypeGuard[int | float]:
@@ -64,16 +107,98 @@ def _number(value: object) -> TypeGuard[int | float]:
 
 #: Receives every work call's result and, for a wrong-shaped return, what is wrong with it.
 ResultSink = Callable[[CallResult, "str | None"], None]
+#: Told when an inline call is abandoned: plugin id, a future done when the call returns,
+#: and how long it has run.
+StuckSink = Callable[[str, "Future[None]", float], None]
+
+
+class _Job:
+    """One bar's inline calls; the lane fills ``outcomes`` in order.
+
+    ``at`` is the index of the call running now and ``since`` its start; the
+    caller's watchdog and the lane agree under ``lock`` on who owns a call.
+    """
+
+    __slots__ = ("at", "bar", "done", "lock", "outcomes", "runners", "since", "stop")
+
+    def __init__(self, bar: Bar, runners: Sequence[InProcessRunner], start: int,
+                 outcomes: list[tuple[Any, BaseException | None, float] | None]) -> None:
+        self.bar, self.runners, self.at, self.outcomes = bar, runners, start, outcomes
+        self.since = 0.0
+        self.stop = False
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+
+class _Lane:
+    """A daemon thread that runs jobs; abandoned (never joined) when a call hangs.
+
+    Deadlines here are real time (``time.monotonic``) whatever clock the host
+    was given: a hung call is measured against the wall, not a test's clock;
+    durations are in the host's ``clock``.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.released: Future[None] | None = None  # set when abandoned
+        self.thread = threading.Thread(target=self._serve, name="zepix-dispatch", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            if not self._run(job):
+                break
+        if self.released is not None:
+            self.released.set_result(None)
+
+    def _run(self, job: _Job) -> bool:
+        """The hot path: one plain pluggy call per plugin. False when abandoned."""
+        clock, bar, outcomes = self.clock, job.bar, job.outcomes
+        real = clock is time.monotonic
+        for index in range(job.at, len(job.runners)):
+            started = clock()
+            job.since = started if real else time.monotonic()
+            try:
+                value: Any = job.runners[index].pm.hook.on_bar(bar=bar)
+                error: BaseException | None = None
+            except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
+                value, error = None, exc
+            with job.lock:
+                if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
+                    return False
+                outcomes[index] = (value, error, clock() - started)
+                job.at, job.since = index + 1, 0.0
+        job.done.set()
+        return True
 
 
 class Dispatcher:
     """Feeds bars to runners under the ``on_bar`` deadline and reports each call."""
 
     def __init__(self, on_result: ResultSink, clock: Clock = time.monotonic,
-                 deadline: float = DEFAULT_DEADLINES["on_bar"]) -> None:
+                 deadline: float = DEFAULT_DEADLINES["on_bar"],
+                 on_stuck: StuckSink | None = None, id_prefix: str = "") -> None:
         self.on_result = on_result
+        self.on_stuck = on_stuck
         self.clock = clock
         self.deadline = deadline
+        self.limits: dict[str, IntentLimits] = {}
+        self._stuck: dict[Runner, Future[None]] = {}
+        self._lane: _Lane | None = None
+        self._count = itertools.count(1)
+        self._prefix = id_prefix
+
+    def next_id(self) -> str:
+        return f"{self._prefix}{next(self._count)}"
+
+    def stuck(self, runner: Runner) -> bool:
+        """Whether an abandoned inline call of ``runner`` is still running."""
+        held = self._stuck.get(runner)
+        if held is not None and held.done():
+            del self._stuck[runner]
+            return False
+        return held is not None
 
     def feed(self, runners: Sequence[Runner], bars: Sequence[Bar]) -> list[Intent]:
         """Deliver ``bars`` in order; every runner sees each bar before the next one.
@@ -83,22 +208,89 @@ class Dispatcher:
         other plugins another full deadline.
         """
         intents: list[Intent] = []
-        live = list(runners)
+        live = [r for r in runners if not self.stuck(r)]
         for bar in bars:
-            calls = [(r, "on_bar", {"bar": bar}, self.deadline) for r in live]
-            results = call_many(calls, self.clock)
+            inline = [r for r in live if isinstance(r, InProcessRunner)]
+            queued = [r for r in live if not isinstance(r, InProcessRunner)]
+            results = self._one_bar(bar, inline, queued)
             for result in results:
                 intents.extend(self._check(bar, result))
-            live = [r for r, res in zip(live, results, strict=True) if not res.timed_out]
+            missed = {r.plugin_id for r in results if r.timed_out}
+            if missed:
+                live = [r for r in live if r.plugin_id not in missed]
         return intents
+
+    def _one_bar(self, bar: Bar, inline: list[InProcessRunner],
+                 queued: list[Runner]) -> list[CallResult]:
+        clock, deadline = self.clock, self.deadline
+        pending = [(r, r.submit("on_bar", {"bar": bar}), clock()) for r in queued]
+        results = self._inline(bar, inline) if inline else []
+        results += [wait(r.plugin_id, "on_bar", fut, started + deadline, started, clock)
+                    for r, fut, started in pending]
+        return results
+
+    def _inline(self, bar: Bar, runners: list[InProcessRunner]) -> list[CallResult]:
+        outcomes: list[tuple[Any, BaseException | None, float] | None] = [None] * len(runners)
+        start = 0
+        while start < len(runners):
+            lane = self._lane or _Lane(self.clock)
+            self._lane = lane
+            job = _Job(bar, runners, start, outcomes)
+            lane.jobs.put(job)
+            start = self._watch(job, lane)
+        return [self._result(r, o) for r, o in zip(runners, outcomes, strict=True)]
+
+    def _watch(self, job: _Job, lane: _Lane) -> int:
+        """Wait for ``job``; give up a call past its deadline with its lane. Returns
+        where the next lane starts (``len`` when the job is complete)."""
+        timeout = self.deadline
+        while not job.done.wait(timeout):
+            released: Future[None] = Future()
+            with job.lock:
+                index, since = job.at, job.since
+                # since 0: between two calls; look again very soon
+                timeout = (since + self.deadline - time.monotonic() if since
+                           else self.deadline / 50)
+                if timeout > 0:  # the call running now is still within its deadline
+                    continue
+                job.stop = True
+                lane.released = released
+            runner = job.runners[index]
+            self._lane = None
+            self._stuck[runner] = released
+            if self.on_stuck is not None:
+                self.on_stuck(runner.plugin_id, released, time.monotonic() - since)
+            return index + 1
+        return len(job.runners)
+
+    def _result(self, runner: Runner,
+                outcome: tuple[Any, BaseException | None, float] | None) -> CallResult:
+        pid = runner.plugin_id
+        if outcome is None:
+            return CallResult(pid, "on_bar", timed_out=True, duration=self.deadline,
+                              error=describe(HookTimeout(f"no answer within "
+                                                         f"{self.deadline:.2f}s")))
+        value, error, took = outcome
+        if error is not None:
+            return CallResult(pid, "on_bar", error=describe(error), duration=took)
+        return CallResult(pid, "on_bar", value=value, duration=took)
 
     def _check(self, bar: Bar, result: CallResult) -> list[Intent]:
         found: list[Intent] = []
         problem = None
-        if result.ok:
+        if result.ok and result.value is not None:
             try:
-                found = parse_intents(result.plugin_id, bar, result.value)
+                found = parse_intents(result.plugin_id, bar, result.value, self.next_id)
             except PluginError as exc:
                 problem = str(exc)
+            if found:
+                problem = self.limits.get(result.plugin_id, NO_LIMITS).breach(found)
+                if problem is not None:
+                    found = []
         self.on_result(result, problem)
         return found
+
+    def close(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.jobs.put(None)

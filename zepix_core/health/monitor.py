@@ -127,6 +127,21 @@ class Monitor:
         watched = self.watched.get(plugin_id)
         return watched is not None and watched.health.misses == 0 and not self._stuck(watched)
 
+    def stuck_in(self, plugin_id: str, hook: str, call: Future[Any], held: float) -> None:
+        """A call the host gave up on (an inline ``on_bar`` past its deadline) still
+        runs: the plugin gets no further calls until ``call`` is done, and its
+        pings count as missed meanwhile, so it turns HUNG."""
+        watched = self.watched.get(plugin_id)
+        if watched is not None:
+            watched.stuck, watched.stuck_hook = call, hook
+            watched.stuck_since = self.host.clocks.monotonic() - held
+
+    def on_hook(self, result: CallResult) -> None:
+        """One call of an occasional hook (``on_fill``): errors and timeouts counted."""
+        watched = self.watched.get(result.plugin_id)
+        if watched is not None:
+            watched.health.record_call(result)
+
     def on_work(self, result: CallResult, problem: str | None) -> None:
         watched = self.watched.get(result.plugin_id)
         if watched is None:
@@ -246,6 +261,7 @@ class Monitor:
         record = snapshot(w, verdict, resources, now)
         for annotate in self.annotators:
             record.update(annotate(w.slot.plugin_id))
+        record["reasons"] = [*record["reasons"], *record.pop("notes", [])]
         return record
 
     def _forget_inactive(self) -> None:

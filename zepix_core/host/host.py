@@ -14,7 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import PluginState
-from zepix_core.execution.dispatch import Dispatcher
+from zepix_core.contract.model import Bar, Fill, Intent, PluginState
+from zepix_core.execution.dispatch import LIMIT, Dispatcher, IntentLimits
 from zepix_core.execution.lifecycle import (
     PluginSlot,
     RunnerFactory,
@@ -36,6 +37,7 @@ from zepix_core.execution.lifecycle import (
 )
 from zepix_core.execution.runner import CallResult, Clock, Runner, call, call_many
 from zepix_core.health.monitor import Monitor
+from zepix_core.host.trades import Trades
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, db_path
@@ -83,9 +85,14 @@ class Host:
         self.monitor = Monitor(self)
         self.supervisor = Supervisor(self)
         self.versions = HostVersions(self)
-        self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
+        self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic,
+                                     on_stuck=self._on_stuck, id_prefix=self.host_id[:8] + "-")
+        self.trades = Trades(int(config.host["accuracy_horizon"]))
+        self.monitor.annotators.append(self.trades.fields)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
+        #: Bars and intents handed out since the last round, for its summary line.
+        self.counts = [0, 0]
 
     # -- startup -----------------------------------------------------------
     def discover(self) -> list[PluginSlot]:
@@ -168,6 +175,7 @@ class Host:
         if not activate(slot, self.api_version, self.clocks.monotonic):
             log.warning("activation failed plugin=%s reason=%s", slot.plugin_id, slot.reason)
             return False
+        self.dispatcher.limits[slot.plugin_id] = IntentLimits.of(slot.config.table)
         now = self.clocks.wall()
         slot.activation_id = self.store.open_activation(
             slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
@@ -264,60 +272,112 @@ class Host:
             interval: float | None = None,
             on_start: Callable[[list[PluginSlot]], None] | None = None,
             on_round: Callable[[str], None] | None = None) -> None:
-        """Start, then alternate market data and monitoring rounds until told to stop.
-
-        Rounds start on a fixed monotonic schedule; a slow round shortens the next
-        wait instead of pushing every later round back.
+        """Start, then alternate seeded replay bars and rounds on this thread until told
+        to stop: the deterministic loop of tests and the author kit. A bot embeds the
+        host instead (``zepix_core.open_host``: rounds on their own timer thread).
         """
-        period = self.interval(interval)
         slots = self.start()
         self.supervisor.hold()
         try:
             if on_start:
                 on_start(slots)
-            mono = self.clocks.monotonic
-            begin = mono()
-            end = begin + duration if duration is not None else None
-            rounds = 0
             self.warm_up()
+
+            def replay_then_round() -> str:
+                self.work()
+                return self.round()
+
+            self.rounds(self.interval(interval), on_round, once=once, duration=duration,
+                        step=replay_then_round)
+        finally:
+            self.shutdown()
+            self.supervisor.let_go()
+
+    def rounds(self, period: float, on_round: Callable[[str], None] | None = None, *,
+               once: bool = False, duration: float | None = None,
+               step: Callable[[], str] | None = None) -> None:
+        """Run a round every ``period`` seconds until ``clocks.stop`` (or ``duration``).
+
+        Rounds start on a fixed monotonic schedule; a slow round shortens the next
+        wait instead of pushing every later round back. Between rounds restarts
+        fall due; meanwhile other threads may feed bars (``on_bar``).
+        """
+        self.supervisor.hold()
+        try:
+            begin = self.clocks.monotonic()
+            end = begin + duration if duration is not None else None
+            count = 0
             while not self.clocks.stop.is_set():
-                bars, intents = self.work()
-                summary = (f"{self.round()}; {bars} bars, {intents} trade "
-                           f"intent{'' if intents == 1 else 's'}")
-                rounds += 1
+                summary = (step or self.round)()
+                count += 1
                 if on_round:
                     on_round(summary)
                 if once:
                     break
-                wake = begin + rounds * period
+                wake = begin + count * period
                 if end is not None and wake >= end:
                     self.supervisor.idle(end)
                     break
                 if self.supervisor.idle(wake):
                     break
         finally:
-            self.shutdown()
             self.supervisor.let_go()
 
+    def on_bar(self, bar: Bar) -> list[Intent]:
+        """Feed one closed bar to every active plugin that may take it; returns the
+        checked intents of the active plugins (never a canary's)."""
+        return self.feed([bar])
+
+    def feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        """Feed ``bars`` in order, each to every active plugin that answers and whose
+        breaker lets it through (asked per bar: HALF_OPEN admits a few trials).
+        Canaries get the same bars in shadow; their intents are recorded, not returned.
+        """
+        handed: list[Intent] = []
+        with self.supervisor.loop.busy:
+            for bar in bars:
+                runners = [s.runner for s in self.active()
+                           if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
+                           and self.supervisor.admits_work(s)]
+                active = {r.plugin_id for r in runners}
+                shadow = self.versions.shadow_runners()
+                found = self.dispatcher.feed(runners + shadow if shadow else runners, [bar])
+                if shadow:
+                    found = [i if i.plugin_id in active else replace(i, shadow=True)
+                             for i in found]
+                self.versions.on_intents(found)
+                ours = [i for i in found if not i.shadow]
+                self.trades.on_bar(bar, found)
+                handed.extend(ours)
+                self.counts[0] += 1
+                self.counts[1] += len(ours)
+        return handed
+
+    def report_fill(self, fill: Fill) -> Intent:
+        """Book a fill the bot executed and tell the issuing plugin (``on_fill``).
+
+        Raises ``IntentError`` for an unknown intent id or a shadow intent.
+        """
+        intent = self.trades.book(fill)
+        slot = self.slots.get(intent.plugin_id)
+        if slot is not None and slot.runner is not None and slot.state is PluginState.ACTIVE:
+            result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"], {"fill": fill},
+                          self.clocks.monotonic)
+            with self.supervisor.loop.busy:
+                self.monitor.on_hook(result)
+        return intent
+
     def work(self) -> tuple[int, int]:
-        """Feed this round's market bars to every active plugin that answers and whose
-        breaker lets the bar through (asked per bar: HALF_OPEN admits a few trials).
+        """Feed this round's seeded replay bars (``bars_per_round`` steps).
 
         Returns how many bars were fed and how many trade intents active plugins
         returned (a canary's shadow intents are recorded, not counted).
         """
         bars = intents = 0
         for _ in range(int(self.config.host["bars_per_round"])):
-            for bar in self.market.next_bars():
-                runners = [s.runner for s in self.active()
-                           if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
-                           and self.supervisor.admits_work(s)]
-                active = {r.plugin_id for r in runners}
-                runners += self.versions.shadow_runners()  # canaries: same bar, in shadow
-                found = self.dispatcher.feed(runners, [bar])
-                self.versions.on_intents(found)
-                bars += 1
-                intents += sum(1 for i in found if i.plugin_id in active)
+            step = self.market.next_bars()
+            bars += len(step)
+            intents += len(self.feed(step))
         return bars, intents
 
     def warm_up(self) -> None:
@@ -330,21 +390,32 @@ class Host:
         bars = [bar for _ in range(steps) for bar in self.market.next_bars()]
         runners = [s.runner for s in self.active() if s.runner is not None]
         if bars and runners:
-            self.dispatcher.feed(runners, bars)
+            with self.supervisor.loop.busy:
+                self.dispatcher.feed(runners, bars)
             log.info("warmed up plugins=%d bars=%d", len(runners), len(bars))
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
         self.supervisor.on_work(result, problem)
         self.versions.on_work(result, problem)
+        if problem is not None and problem.startswith(LIMIT):
+            self.trades.over_limit(result.plugin_id, problem)
+
+    def _on_stuck(self, plugin_id: str, running: Future[None], held: float) -> None:
+        self.monitor.stuck_in(plugin_id, "on_bar", running, held)
+        log.warning("on_bar abandoned plugin=%s held_s=%.2f", plugin_id, held)
 
     def round(self) -> str:
-        """One monitoring round over the active plugins; returns a one-line summary."""
-        self.supervisor.flush()
-        summary = self.monitor.round(self.active())
-        self.store.heartbeat(self.host_id, self.clocks.wall())
-        self.supervisor.after_round()
-        self.versions.reconcile()
-        return summary
+        """One monitoring round over the active plugins; returns a one-line summary
+        that ends with the bars and intents handed out since the previous round."""
+        with self.supervisor.loop.busy:
+            self.supervisor.flush()
+            summary = self.monitor.round(self.active())
+            self.store.heartbeat(self.host_id, self.clocks.wall())
+            self.supervisor.after_round()
+            self.versions.reconcile()
+            (bars, intents), self.counts = self.counts, [0, 0]
+        return (f"{summary}; {bars} bars, {intents} trade intent"
+                f"{'' if intents == 1 else 's'}")
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:
@@ -366,6 +437,7 @@ class Host:
         for slot in self.slots.values():
             slot.release()
         self.monitor.close()
+        self.dispatcher.close()
         if self.started:
             self.store.end_host(self.host_id, self.clocks.wall(), reason)
             self.started = False

@@ -27,6 +27,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "market_symbols": ["BTCUSD", "ETHUSD"],
     "bars_per_round": 5,          # 1m replay steps fed between monitoring rounds
     "warmup_bars": 240,           # 1m replay steps fed at start, so indicators have history
+    "accuracy_horizon": 5,        # bars after an intent at which its direction is judged
 }
 
 #: Further top-level tables, read by the module that owns them.

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import AlertLevel, HealthStatus, PluginContext, PluginState
-from zepix_core.execution.dispatch import Intent
+from zepix_core.contract.model import AlertLevel, HealthStatus, Intent, PluginContext, PluginState
 from zepix_core.execution.lifecycle import RunnerFactory
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.health.calls import Check, run_checks
@@ -91,7 +90,7 @@ class Arm:
 
     def record(self, intent: Intent) -> None:
         self.intents[intent.side] += 1
-        self.keys.add((intent.bar_ts, intent.symbol, intent.side))
+        self.keys.add((intent.bar_time, intent.symbol, intent.side))
 
     def read_signals(self, metrics: MetricsReply | None) -> None:
         value = metrics.values.get("signals_processed") if metrics else None
@@ -154,7 +153,7 @@ class Canaries:
             run = self.runs.get(pid)
             if run is not None:
                 (run.candidate if shadow else run.active).record(intent)
-                run.pending.append(("candidate" if shadow else "active", intent.bar_ts,
+                run.pending.append(("candidate" if shadow else "active", intent.bar_time,
                                     intent.symbol, intent.side, intent.quantity, intent.price,
                                     intent.reason))
 

@@ -23,8 +23,7 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import AlertLevel, PluginState
-from zepix_core.execution.dispatch import Intent
+from zepix_core.contract.model import AlertLevel, Intent, PluginState
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.loading.config import STORE_DEFAULTS, Config, PluginConfig
