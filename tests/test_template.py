@@ -215,10 +215,10 @@ def test_template_and_guide_install_pass_the_suite_and_are_discovered(tmp_path: 
     tested = run(str(python), "-m", "pytest", "--zepix-plugin", "my_strategy", "-p",
                  "no:cacheprovider", "-q", cwd=template)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "27 passed" in tested.stdout  # 3 strategy tests, the suite twice: class and option
+    assert "29 passed" in tested.stdout  # 3 strategy tests, the suite twice: class and option
     tested = run(str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", cwd=hello)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "13 passed" in tested.stdout  # the suite and the guide's example test
+    assert "14 passed" in tested.stdout  # the suite and the guide's example test
 
     listed = run(str(bin_dir / "zepix"), "plugins", "--json")
     assert listed.returncode == 0, listed.stderr

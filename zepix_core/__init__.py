@@ -3,6 +3,8 @@
 A plugin author needs only ``from zepix_core import hookimpl``.
 """
 
+from typing import Any
+
 from zepix_core.contract.api import API_VERSION
 from zepix_core.contract.errors import (
     ConfigError,
@@ -23,6 +25,17 @@ from zepix_core.contract.model import (
     PluginState,
 )
 
+
+def __getattr__(name: str) -> Any:
+    # The embedding API pulls in the whole host; plugins importing ``hookimpl``
+    # (and every worker process) should not pay for it.
+    if name in ("open_host", "open_host_async"):
+        from zepix_core import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'zepix_core' has no attribute {name!r}")
+
+
 __all__ = [
     "API_VERSION",
     "REQUIRED_HOOKS",
@@ -41,4 +54,6 @@ __all__ = [
     "ZepixError",
     "hookimpl",
     "hookspec",
+    "open_host",
+    "open_host_async",
 ]

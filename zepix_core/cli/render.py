@@ -8,36 +8,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-#: Record fields holding epoch seconds, shown as ISO 8601 UTC.
-TIME_FIELDS = frozenset({
-    "timestamp", "ts", "activated_at", "deactivated_at", "first_seen", "last_active",
-    "fired_at", "last_sent_at", "resolved_at", "requested_at", "applied_at", "started_at",
-    "stopped_at", "heartbeat_at", "last_activity", "updated_at", "last_error_at",
-})
+from zepix_core.app.records import TIME_FIELDS, iso, jsonable
 
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
-
-
-def jsonable(value: Any, key: str = "") -> Any:
-    """Times to ISO strings (by field name), enums and other objects to plain data."""
-    if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return iso(float(value))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+__all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "table"]
 
 
 def emit_json(document: Any, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
-    json.dump(jsonable(document), stream, indent=2, sort_keys=False)
+    json.dump(jsonable(document), stream, indent=2, sort_keys=False, allow_nan=False)
     stream.write("\n")
 
 

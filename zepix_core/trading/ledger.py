@@ -80,12 +80,13 @@ class Ledger:
 
     @property
     def orders_per_hour(self) -> float | None:
-        """Filled orders per hour of fill time (first to last fill); None below two
-        orders or when every fill has the same time."""
+        """Filled orders per hour of fill time: the orders after the first over the
+        hours from first to last fill (one a minute is 60). None below two orders or
+        when every fill has the same time."""
         if len(self.orders) < 2 or self.first_fill is None or self.last_fill is None:
             return None
         span = self.last_fill - self.first_fill
-        return len(self.orders) / (span / 3600.0) if span > 0 else None
+        return (len(self.orders) - 1) / (span / 3600.0) if span > 0 else None
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,8 @@ import signal
 import sys
 from typing import Any
 
+from zepix_core.app.records import plugin_row
+from zepix_core.app.run import run, source_for
 from zepix_core.cli.commands.base import Command, host_from, show, store_from
 from zepix_core.cli.render import table
 from zepix_core.contract.errors import ZepixError
@@ -18,17 +20,6 @@ from zepix_core.execution.runner import call
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
 
 
-def plugin_row(slot: PluginSlot) -> dict[str, Any]:
-    meta = slot.meta.as_dict() if slot.meta else {}
-    return {
-        "id": slot.plugin_id, "distribution": slot.record.distribution,
-        "version": slot.version, "state": slot.state.value, "reason": slot.reason,
-        "reported_version": meta.get("version"), "requires_api": meta.get("requires_api"),
-        "requires": meta.get("requires", {}), "features": meta.get("features", []),
-        "isolation": slot.config.isolation, "entry_point": slot.record.value,
-    }
-
-
 # -- run -------------------------------------------------------------------
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true",
@@ -36,12 +27,28 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--interval", type=float, metavar="S",
                    help="seconds between monitoring rounds (default: host.interval, 30)")
+    p.add_argument("--source", metavar="NAME",
+                   help="market source (entry point group zepix.sources; default: [market] "
+                        "source, else replay; bundled: replay, csv)")
+    p.add_argument("--source-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the source, e.g. path=bars.csv (repeatable)")
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.interval is not None and args.interval <= 0:
         raise ZepixError("run: --interval must be > 0 seconds")
+    options = {}
+    for item in args.source_option:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ZepixError(f"run: --source-option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = value
     host = host_from(args)
+    try:
+        source = source_for(host, args.source, options, once=args.once, interval=args.interval)
+    except BaseException:
+        host.store.close()
+        raise
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())
     out = sys.stdout
@@ -56,8 +63,8 @@ def _run(args: argparse.Namespace) -> int:
         out.write(summary + "\n")
         out.flush()
 
-    host.run(once=args.once, duration=args.duration, interval=args.interval,
-             on_start=started, on_round=each_round)
+    run(host, source, once=args.once, duration=args.duration, interval=args.interval,
+        on_start=started, on_round=each_round)
     out.write("shut down cleanly\n")
     return 0
 
