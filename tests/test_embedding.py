@@ -202,7 +202,28 @@ def test_async_host_never_blocks_the_event_loop(dists: DistFactory, tmp_path: Pa
 def test_a_second_host_on_the_same_database_is_refused(dists: DistFactory,
                                                         tmp_path: Path) -> None:
     paths = trader(dists)
-    with zepix_core.open_host(config(tmp_path), tmp_path / "z.db", paths=paths):
-        with pytest.raises(zepix_core.StorageError, match="another zepix host"):
-            with zepix_core.open_host(config(tmp_path), tmp_path / "z.db", paths=paths):
-                pass
+    with (zepix_core.open_host(config(tmp_path), tmp_path / "z.db", paths=paths),
+          pytest.raises(zepix_core.StorageError, match="another zepix host"),
+          zepix_core.open_host(config(tmp_path), tmp_path / "z.db", paths=paths)):
+        pass
+
+
+def test_a_hung_plugin_delays_no_other_by_more_than_its_deadline_and_turns_hung(
+        dists: DistFactory, tmp_path: Path) -> None:
+    paths = trader(dists)
+    hung = TRADER.replace("        self.bars += 1\n", "        self.bars += 1\n"
+                          "        import time; time.sleep(60)\n")
+    dists.add("zepix-hung", "1.0.0", {"hung": "hung_mod:Plugin"}, {"hung_mod": hung})
+    with zepix_core.open_host(config(tmp_path, "[thresholds]\nhung_after = 1\n"),
+                              tmp_path / "z.db", paths=paths) as host:
+        started = time.monotonic()
+        intents = host.on_bar(make_bar(101.0, open=100.0, ts=60.0))
+        took = time.monotonic() - started
+        assert [i.plugin_id for i in intents] == ["trader"]
+        assert took < 1.0 + 1.5  # the on_bar deadline (1 s), loose for a busy machine
+        host.round()
+        status = {s["plugin_id"]: s["status"] for s in host.health()}
+        assert status == {"hung": "HUNG", "trader": "HEALTHY"}
+        started = time.monotonic()
+        assert len(host.on_bar(make_bar(102.0, open=101.0, ts=120.0))) == 1
+        assert time.monotonic() - started < 1.0  # the stuck plugin sits out: no wait at all
