@@ -131,7 +131,7 @@ def test_intent_ids_are_unique_and_limits_drop_a_batch() -> None:
     intents = dispatcher.feed([good, other], [BAR, BAR])
     assert intents == [] and len(seen) == 4
     assert seen[0] is not None and seen[0].startswith(LIMIT) and "max_quantity 0.5" in seen[0]
-    assert seen[1] is not None and "BTCUSD, which is not in symbols (ETHUSD)" in seen[1]
+    assert seen[2] is not None and "BTCUSD, which is not in symbols (ETHUSD)" in seen[2]
     dispatcher.limits.clear()
     ids = [i.id for i in dispatcher.feed([good, other], [BAR, BAR])]
     assert len(set(ids)) == 4 and all(i.startswith("h-") for i in ids)

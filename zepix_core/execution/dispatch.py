@@ -107,27 +107,35 @@ def _number(value: object) -> TypeGuard[int | float]:
 
 #: Receives every work call's result and, for a wrong-shaped return, what is wrong with it.
 ResultSink = Callable[[CallResult, "str | None"], None]
+#: Receives the durations of several work calls of one plugin that answered in shape.
+AnswerSink = Callable[[str, "list[float]"], None]
 #: Told when an inline call is abandoned: plugin id, a future done when the call returns,
 #: and how long it has run.
 StuckSink = Callable[[str, "Future[None]", float], None]
 
 
-class _Job:
-    """One bar's inline calls; the lane fills ``outcomes`` in order.
+Outcome = tuple[Any, "BaseException | None", float]
 
-    ``at`` is the index of the call running now and ``since`` its start; the
+
+class _Job:
+    """One feed's inline calls, bar by bar, every runner per bar: call ``k`` is runner
+    ``k % len(runners)`` on bar ``k // len(runners)``. The lane fills ``outcomes``;
+    ``at`` is the call running now and ``since`` its start (0 between calls); the
     caller's watchdog and the lane agree under ``lock`` on who owns a call.
+    ``skip`` holds runners given up on earlier in the feed: they get no more bars.
     """
 
-    __slots__ = ("at", "bar", "done", "lock", "outcomes", "runners", "since", "stop")
+    __slots__ = ("at", "bars", "done", "lock", "outcomes", "runners", "since", "skip", "stop")
 
-    def __init__(self, bar: Bar, runners: Sequence[InProcessRunner], start: int,
-                 outcomes: list[tuple[Any, BaseException | None, float] | None]) -> None:
-        self.bar, self.runners, self.at, self.outcomes = bar, runners, start, outcomes
+    def __init__(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner], start: int,
+                 outcomes: list[Outcome | None], skip: frozenset[int]) -> None:
+        self.bars, self.runners, self.at, self.outcomes = bars, runners, start, outcomes
+        self.skip = skip
         self.since = 0.0
         self.stop = False
         self.lock = threading.Lock()
-        self.done = threading.Event()
+        self.done = threading.Lock()  # held until the job is complete: the cheapest signal
+        self.done.acquire()
 
 
 class _Lane:
@@ -153,23 +161,28 @@ class _Lane:
             self.released.set_result(None)
 
     def _run(self, job: _Job) -> bool:
-        """The hot path: one plain pluggy call per plugin. False when abandoned."""
-        clock, bar, outcomes = self.clock, job.bar, job.outcomes
+        """The hot path: one plain pluggy call per plugin and bar. False when abandoned."""
+        clock, outcomes, skip, lock = self.clock, job.outcomes, job.skip, job.lock
         real = clock is time.monotonic
-        for index in range(job.at, len(job.runners)):
+        hooks = [r.pm.hook.on_bar for r in job.runners]
+        width = len(hooks)
+        for index in range(job.at, len(outcomes)):
+            bar_at, runner_at = divmod(index, width)
+            if runner_at in skip:
+                continue
             started = clock()
             job.since = started if real else time.monotonic()
             try:
-                value: Any = job.runners[index].pm.hook.on_bar(bar=bar)
+                value: Any = hooks[runner_at](bar=job.bars[bar_at])
                 error: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
                 value, error = None, exc
-            with job.lock:
+            with lock:
                 if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
                     return False
                 outcomes[index] = (value, error, clock() - started)
                 job.at, job.since = index + 1, 0.0
-        job.done.set()
+        job.done.release()
         return True
 
 
@@ -178,8 +191,10 @@ class Dispatcher:
 
     def __init__(self, on_result: ResultSink, clock: Clock = time.monotonic,
                  deadline: float = DEFAULT_DEADLINES["on_bar"],
-                 on_stuck: StuckSink | None = None, id_prefix: str = "") -> None:
+                 on_stuck: StuckSink | None = None, id_prefix: str = "",
+                 on_answers: AnswerSink | None = None) -> None:
         self.on_result = on_result
+        self.on_answers = on_answers
         self.on_stuck = on_stuck
         self.clock = clock
         self.deadline = deadline
@@ -201,50 +216,104 @@ class Dispatcher:
         return held is not None
 
     def feed(self, runners: Sequence[Runner], bars: Sequence[Bar]) -> list[Intent]:
-        """Deliver ``bars`` in order; every runner sees each bar before the next one.
+        """``feed_by_bar`` as one list."""
+        return [i for found in self.feed_by_bar(runners, bars) for i in found]
 
-        A runner that misses the deadline gets none of the remaining bars of this
-        feed: they would only queue behind its stuck call, and each would cost the
-        other plugins another full deadline.
+    def feed_by_bar(self, runners: Sequence[Runner],
+                    bars: Sequence[Bar]) -> list[list[Intent]]:
+        """Deliver ``bars`` in order; every runner sees each bar before the next one.
+        Returns the intents of each bar.
+
+        In-process runners take the whole feed in one handoff to the dispatch
+        thread. A runner that misses the deadline gets none of the remaining bars
+        of this feed: they would only queue behind its stuck call, and each would
+        cost the other plugins another full deadline.
         """
-        intents: list[Intent] = []
         live = [r for r in runners if not self.stuck(r)]
-        for bar in bars:
-            inline = [r for r in live if isinstance(r, InProcessRunner)]
-            queued = [r for r in live if not isinstance(r, InProcessRunner)]
-            results = self._one_bar(bar, inline, queued)
-            for result in results:
-                intents.extend(self._check(bar, result))
-            missed = {r.plugin_id for r in results if r.timed_out}
-            if missed:
-                live = [r for r in live if r.plugin_id not in missed]
+        inline = [r for r in live if isinstance(r, InProcessRunner)]
+        queued = [r for r in live if not isinstance(r, InProcessRunner)]
+        if not queued:
+            return (self._check_all(bars, inline, self._inline(bars, inline)) if inline
+                    else [[] for _ in bars])
+        intents: list[list[Intent]] = []
+        for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
+            pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]
+            found = self._check_all([bar], inline, self._inline([bar], inline))[0] if inline else []
+            missed = set()
+            for runner, future, started in pending:
+                result = wait(runner.plugin_id, "on_bar", future, started + self.deadline,
+                              started, self.clock)
+                if result.timed_out:
+                    missed.add(runner)
+                found.extend(self._check(bar, result))
+            queued = [r for r in queued if r not in missed]
+            inline = [r for r in inline if not self.stuck(r)]
+            intents.append(found)
         return intents
 
-    def _one_bar(self, bar: Bar, inline: list[InProcessRunner],
-                 queued: list[Runner]) -> list[CallResult]:
-        clock, deadline = self.clock, self.deadline
-        pending = [(r, r.submit("on_bar", {"bar": bar}), clock()) for r in queued]
-        results = self._inline(bar, inline) if inline else []
-        results += [wait(r.plugin_id, "on_bar", fut, started + deadline, started, clock)
-                    for r, fut, started in pending]
-        return results
+    def _check_all(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
+                   calls: list[tuple[int, Outcome | None]]) -> list[list[Intent]]:
+        """Check every call's answer and report it, runner by runner in bar order: calls
+        that answered in shape go to ``on_answers`` together, the others one by one."""
+        intents: list[list[Intent]] = [[] for _ in bars]
+        width = len(runners)
+        per_runner: list[list[tuple[int, Outcome | None]]] = [[] for _ in runners]
+        for index, outcome in calls:
+            per_runner[index % width].append((index // width, outcome))
+        for runner, made in zip(runners, per_runner, strict=True):
+            answered: list[float] = []
+            for bar_at, outcome in made:
+                if outcome is not None and outcome[0] is None and outcome[1] is None:
+                    answered.append(outcome[2])  # the common case: no intents, no error
+                    continue
+                result = self._result(runner, outcome)
+                found, problem = self._parse(bars[bar_at], result)
+                if result.ok and problem is None:
+                    answered.append(result.duration)
+                else:
+                    if answered:  # keep the order: the breaker counts failures in a row
+                        self._answered(runner.plugin_id, answered)
+                        answered = []
+                    self.on_result(result, problem)
+                intents[bar_at].extend(found)
+            if answered:
+                self._answered(runner.plugin_id, answered)
+        return intents
 
-    def _inline(self, bar: Bar, runners: list[InProcessRunner]) -> list[CallResult]:
-        outcomes: list[tuple[Any, BaseException | None, float] | None] = [None] * len(runners)
-        start = 0
-        while start < len(runners):
+    def _answered(self, plugin_id: str, durations: list[float]) -> None:
+        if self.on_answers is not None:
+            self.on_answers(plugin_id, durations)
+            return
+        for took in durations:
+            self.on_result(CallResult(plugin_id, "on_bar", duration=took), None)
+
+    def _inline(self, bars: Sequence[Bar],
+                runners: Sequence[InProcessRunner]) -> list[tuple[int, Outcome | None]]:
+        """Run the feed on the dispatch thread. Returns ``(call index, outcome)`` of
+        every call made; ``None`` for the one given up on (per runner given up)."""
+        outcomes: list[Outcome | None] = [None] * (len(bars) * len(runners))
+        start, skip, lost_at = 0, frozenset[int](), dict[int, int]()
+        while start < len(outcomes):
             lane = self._lane or _Lane(self.clock)
             self._lane = lane
-            job = _Job(bar, runners, start, outcomes)
+            job = _Job(bars, runners, start, outcomes, skip)
             lane.jobs.put(job)
-            start = self._watch(job, lane)
-        return [self._result(r, o) for r, o in zip(runners, outcomes, strict=True)]
+            start, lost = self._watch(job, lane)
+            if lost is not None:
+                skip = skip | {lost}
+                lost_at[lost] = start - 1
+        if not lost_at:
+            return list(enumerate(outcomes))
+        width = len(runners)
+        return [(i, o) for i, o in enumerate(outcomes)
+                if o is not None or lost_at.get(i % width) == i]
 
-    def _watch(self, job: _Job, lane: _Lane) -> int:
+    def _watch(self, job: _Job, lane: _Lane) -> tuple[int, int | None]:
         """Wait for ``job``; give up a call past its deadline with its lane. Returns
-        where the next lane starts (``len`` when the job is complete)."""
+        where the next lane starts (``len`` when the job is complete) and the index
+        of the runner given up on."""
         timeout = self.deadline
-        while not job.done.wait(timeout):
+        while not job.done.acquire(timeout=timeout):
             released: Future[None] = Future()
             with job.lock:
                 index, since = job.at, job.since
@@ -255,13 +324,14 @@ class Dispatcher:
                     continue
                 job.stop = True
                 lane.released = released
-            runner = job.runners[index]
+            runner_at = index % len(job.runners)
+            runner = job.runners[runner_at]
             self._lane = None
             self._stuck[runner] = released
             if self.on_stuck is not None:
                 self.on_stuck(runner.plugin_id, released, time.monotonic() - since)
-            return index + 1
-        return len(job.runners)
+            return index + 1, runner_at
+        return len(job.outcomes), None
 
     def _result(self, runner: Runner,
                 outcome: tuple[Any, BaseException | None, float] | None) -> CallResult:
@@ -276,19 +346,21 @@ class Dispatcher:
         return CallResult(pid, "on_bar", value=value, duration=took)
 
     def _check(self, bar: Bar, result: CallResult) -> list[Intent]:
-        found: list[Intent] = []
-        problem = None
-        if result.ok and result.value is not None:
-            try:
-                found = parse_intents(result.plugin_id, bar, result.value, self.next_id)
-            except PluginError as exc:
-                problem = str(exc)
-            if found:
-                problem = self.limits.get(result.plugin_id, NO_LIMITS).breach(found)
-                if problem is not None:
-                    found = []
+        found, problem = self._parse(bar, result)
         self.on_result(result, problem)
         return found
+
+    def _parse(self, bar: Bar, result: CallResult) -> tuple[list[Intent], str | None]:
+        """The intents of a call that answered, and what is wrong with them if anything;
+        a batch over a plugin's limits is dropped whole."""
+        if not result.ok or result.value is None:
+            return [], None
+        try:
+            found = parse_intents(result.plugin_id, bar, result.value, self.next_id)
+        except PluginError as exc:
+            return [], str(exc)
+        problem = self.limits.get(result.plugin_id, NO_LIMITS).breach(found) if found else None
+        return ([] if problem else found), problem
 
     def close(self) -> None:
         lane, self._lane = self._lane, None

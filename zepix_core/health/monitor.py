@@ -142,6 +142,13 @@ class Monitor:
         if watched is not None:
             watched.health.record_call(result)
 
+    def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
+        """Several work calls of one plugin that answered in shape (one feed)."""
+        watched = self.watched.get(plugin_id)
+        if watched is not None:
+            watched.health.record_answers(durations)
+            watched.health.note_activity(self.host.clocks.wall())
+
     def on_work(self, result: CallResult, problem: str | None) -> None:
         watched = self.watched.get(result.plugin_id)
         if watched is None:

@@ -86,7 +86,8 @@ class Host:
         self.supervisor = Supervisor(self)
         self.versions = HostVersions(self)
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic,
-                                     on_stuck=self._on_stuck, id_prefix=self.host_id[:8] + "-")
+                                     on_stuck=self._on_stuck, id_prefix=self.host_id[:8] + "-",
+                                     on_answers=self._on_answers)
         self.trades = Trades(int(config.host["accuracy_horizon"]))
         self.monitor.annotators.append(self.trades.fields)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
@@ -330,27 +331,37 @@ class Host:
 
     def feed(self, bars: Sequence[Bar]) -> list[Intent]:
         """Feed ``bars`` in order, each to every active plugin that answers and whose
-        breaker lets it through (asked per bar: HALF_OPEN admits a few trials).
-        Canaries get the same bars in shadow; their intents are recorded, not returned.
+        breaker lets it through. Canaries get the same bars in shadow; their intents
+        are recorded, not returned.
+
+        Who gets work is decided once per feed while every breaker is CLOSED (one
+        handoff to the dispatch thread for the whole feed; a breaker that opens
+        meanwhile stops bars from the next feed on), and per bar otherwise
+        (HALF_OPEN admits a few trial bars).
         """
-        handed: list[Intent] = []
         with self.supervisor.loop.busy:
-            for bar in bars:
-                runners = [s.runner for s in self.active()
-                           if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
-                           and self.supervisor.admits_work(s)]
+            if len(bars) > 1 and not self.supervisor.any_breaker_open():
+                return self._feed(bars)
+            return [i for bar in bars for i in self._feed([bar])]
+
+    def _feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        runners = [s.runner for s in self.active()
+                   if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
+                   and self.supervisor.admits_work(s)]
+        shadow = self.versions.shadow_runners()
+        by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
+        handed: list[Intent] = []
+        for bar, found in zip(bars, by_bar, strict=True):
+            if shadow:
                 active = {r.plugin_id for r in runners}
-                shadow = self.versions.shadow_runners()
-                found = self.dispatcher.feed(runners + shadow if shadow else runners, [bar])
-                if shadow:
-                    found = [i if i.plugin_id in active else replace(i, shadow=True)
-                             for i in found]
+                found = [i if i.plugin_id in active else replace(i, shadow=True) for i in found]
                 self.versions.on_intents(found)
-                ours = [i for i in found if not i.shadow]
-                self.trades.on_bar(bar, found)
-                handed.extend(ours)
-                self.counts[0] += 1
-                self.counts[1] += len(ours)
+                handed.extend(i for i in found if not i.shadow)
+            else:
+                handed.extend(found)
+            self.trades.on_bar(bar, found)
+        self.counts[0] += len(bars)
+        self.counts[1] += len(handed)
         return handed
 
     def report_fill(self, fill: Fill) -> Intent:
@@ -375,9 +386,9 @@ class Host:
         """
         bars = intents = 0
         for _ in range(int(self.config.host["bars_per_round"])):
-            step = self.market.next_bars()
-            bars += len(step)
-            intents += len(self.feed(step))
+            for bar in self.market.next_bars():  # bar by bar, as a live feed gives them
+                bars += 1
+                intents += len(self.on_bar(bar))
         return bars, intents
 
     def warm_up(self) -> None:
@@ -399,6 +410,10 @@ class Host:
         self.versions.on_work(result, problem)
         if problem is not None and problem.startswith(LIMIT):
             self.trades.over_limit(result.plugin_id, problem)
+
+    def _on_answers(self, plugin_id: str, durations: list[float]) -> None:
+        self.supervisor.on_answers(plugin_id, durations)
+        self.versions.on_answers(plugin_id, durations)
 
     def _on_stuck(self, plugin_id: str, running: Future[None], held: float) -> None:
         self.monitor.stuck_in(plugin_id, "on_bar", running, held)

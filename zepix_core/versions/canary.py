@@ -142,12 +142,16 @@ class Canaries:
         return [r.runner for r in self.runs.values() if r.runner.alive() and not r.runner.busy()]
 
     def on_work(self, result: CallResult, problem: str | None) -> None:
+        if not self.runs:
+            return
         pid, shadow = result.plugin_id.removesuffix(SHADOW), result.plugin_id.endswith(SHADOW)
         run = self.runs.get(pid)
         if run is not None:
             (run.candidate if shadow else run.active).health.record_work(result, problem)
 
     def on_intents(self, intents: Sequence[Intent]) -> None:
+        if not self.runs:
+            return
         for intent in intents:
             pid, shadow = intent.plugin_id.removesuffix(SHADOW), intent.plugin_id.endswith(SHADOW)
             run = self.runs.get(pid)
