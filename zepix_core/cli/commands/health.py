@@ -11,9 +11,13 @@ from zepix_core.cli.commands.base import Command, show, store_from
 from zepix_core.cli.render import table
 
 HEALTH_COLUMNS = ("plugin_id", "status", "age", "signals", "orders", "win_rate",
+                  "win_rate_host", "accuracy_host", "orders_h_host", "pnl_host",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
+MEASURED_NOTE = ("*_host columns are measured by the host from the fills the bot reported "
+                 "(win rate of closed round trips, signal accuracy over accuracy_horizon "
+                 "bars, orders per hour, realised P&L); the others are the plugin's own\n")
 
 
 def age(seconds: float) -> str:
@@ -30,11 +34,16 @@ def health_row(snap: dict[str, Any], now: float | None = None) -> dict[str, Any]
     rss = res.get("rss_bytes")
     scope = "" if res.get("scope") == "process" else " (host)"
     rate = snap.get("win_rate")
+    host = snap.get("host_measured") or {}
     return {
         **snap,
         "age": age((now if now is not None else time.time()) - snap["timestamp"]),
         "signals": snap.get("signals_processed"), "orders": snap.get("orders_placed"),
         "win_rate": None if rate is None else f"{rate:.0%}",
+        "win_rate_host": _share(host.get("win_rate")),
+        "accuracy_host": _share(host.get("signal_accuracy")),
+        "orders_h_host": host.get("orders_per_hour"),
+        "pnl_host": host.get("realised_pnl") if host.get("fills") else None,
         "p95_ms": (snap.get("latency_ms") or {}).get("p95"),
         "err_rate": f"{snap.get('error_rate', 0.0):.1%}",
         "rss_mb": None if rss is None else f"{rss / 2**20:.0f}{scope}",
@@ -58,6 +67,10 @@ def _health(args: argparse.Namespace) -> int:
             show(args, [health_row(s) for s in snaps], HEALTH_COLUMNS, document=snaps)
             if not args.json and any(_shared(s) for s in snaps):
                 sys.stdout.write("\n" + HOST_NOTE)
+            if not args.json and any((s.get("host_measured") or {}).get("accuracy_samples")
+                                     or (s.get("host_measured") or {}).get("fills")
+                                     for s in snaps):
+                sys.stdout.write(MEASURED_NOTE)
             return 0
         sys.stdout.write("\x1b[2J\x1b[H")  # clear the terminal, cursor home
         sys.stdout.write(f"zepix health  {time.strftime('%H:%M:%S')}  "
@@ -66,6 +79,10 @@ def _health(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + HOST_NOTE)
         sys.stdout.flush()
         time.sleep(args.watch)
+
+
+def _share(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0%}"
 
 
 def _shared(snap: dict[str, Any]) -> bool:
