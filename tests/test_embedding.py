@@ -108,6 +108,8 @@ def test_bars_in_intents_out_fills_back_and_health_measures_them(
     # The last round, at close, wrote what the host measured from those fills.
     with zepix_core.open_host(config(tmp_path), tmp_path / "z.db", paths=paths) as again:
         [snap] = [s for s in again.health() if s["plugin_id"] == "trader"]
+        # A restarted host rebuilt the ledger from the recorded fills.
+        assert again.host.trades.ledgers["trader"].fills == 10
     measured = snap["host_measured"]
     assert measured["fills"] == 10 and measured["orders"] == 10
     assert measured["round_trips"] > 0 and 0.0 <= measured["win_rate"] <= 1.0

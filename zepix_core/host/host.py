@@ -153,6 +153,7 @@ class Host:
         if other is not None:
             raise _busy(self.store, other)
         self.started = True
+        self.trades.restore(self.store.fills(), self.store.accuracy_counts())
         slots = self.discover()
         for slot in slots:
             self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
@@ -370,6 +371,7 @@ class Host:
         Raises ``IntentError`` for an unknown intent id or a shadow intent.
         """
         intent = self.trades.book(fill)
+        self.store.record_fill(self.host_id, intent, fill)
         slot = self.slots.get(intent.plugin_id)
         if slot is not None and slot.runner is not None and slot.state is PluginState.ACTIVE:
             result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"], {"fill": fill},
@@ -424,6 +426,7 @@ class Host:
         that ends with the bars and intents handed out since the previous round."""
         with self.supervisor.loop.busy:
             self.supervisor.flush()
+            self.store.save_accuracy(self.trades.accuracy_counts())
             summary = self.monitor.round(self.active())
             self.store.heartbeat(self.host_id, self.clocks.wall())
             self.supervisor.after_round()

@@ -2,7 +2,8 @@
 
 Every intent the dispatcher returns is remembered (a bounded window) so a
 fill can name it; each plugin's fills go into its ``Ledger``; every bar feeds
-``Accuracy``. ``fields`` adds it all to the plugin's health snapshot under
+``Accuracy``; the host records fills and accuracy totals in the database and
+``restore``s them at start. ``fields`` adds it all to the plugin's health snapshot under
 ``host_measured``, next to the plugin's own counters.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zepix_core.contract.errors import IntentError
@@ -63,6 +64,25 @@ class Trades:
                                   plugin_id=intent.plugin_id)
             self.ledgers.setdefault(intent.plugin_id, Ledger()).book(intent, fill)
             return intent
+
+    def restore(self, fills: Sequence[Mapping[str, Any]],
+                accuracy: Mapping[str, tuple[int, int]]) -> None:
+        """Rebuild the ledgers from recorded fills and the accuracy totals (at start)."""
+        with self._lock:
+            for row in fills:
+                intent = Intent(row["intent_id"], row["plugin_id"], row["symbol"], row["side"],
+                                row["quantity"], None, "", row["time"])
+                self.ledgers.setdefault(row["plugin_id"], Ledger()).book(
+                    intent, Fill(row["intent_id"], row["quantity"], row["price"], row["time"],
+                                 row["fee"]))
+            for pid, (hits, judged) in accuracy.items():
+                self.accuracy.hits[pid] = self.accuracy.hits.get(pid, 0) + hits
+                self.accuracy.judged[pid] = self.accuracy.judged.get(pid, 0) + judged
+
+    def accuracy_counts(self) -> dict[str, tuple[int, int]]:
+        with self._lock:
+            return {pid: (self.accuracy.hits.get(pid, 0), judged)
+                    for pid, judged in self.accuracy.judged.items()}
 
     def fields(self, plugin_id: str) -> dict[str, Any]:
         """``host_measured`` for the plugin's snapshot, and ``notes`` for its reasons."""
