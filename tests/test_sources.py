@@ -110,3 +110,16 @@ def test_zepix_run_with_a_csv_source_feeds_the_bundled_plugins(tmp_path: Path) -
                                      '\non_error = "stop"\n')
     again = zepix("run", home=home)
     assert again.returncode == 0 and "shut down cleanly" in again.stdout
+
+
+def test_a_third_party_source_from_the_guide_installs_like_a_plugin(
+        dists: object, tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "sources.md").read_text()
+    code = guide.split("## Writing a source", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    dists.add("zepix-ticks", "1.0.0", {"ticks": "zepix_ticks:Ticks"},  # type: ignore[attr-defined]
+              {"zepix_ticks": code}, group="zepix.sources")
+    source = load_source("ticks", {"symbols": "BTCUSD,ETHUSD", "every": "0", "count": "2"})
+    assert [(b[0], b[2]) for b in bars_of(source)] == [
+        ("BTCUSD", 60.0), ("ETHUSD", 60.0), ("BTCUSD", 120.0), ("ETHUSD", 120.0)]
+    with pytest.raises(ConfigError, match="source ticks: unknown option.*evry"):
+        load_source("ticks", {"evry": "1"})
