@@ -372,11 +372,13 @@ class Host:
         """
         intent = self.trades.book(fill)
         self.store.record_fill(self.host_id, intent, fill)
-        slot = self.slots.get(intent.plugin_id)
-        if slot is not None and slot.runner is not None and slot.state is PluginState.ACTIVE:
-            result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"], {"fill": fill},
-                          self.clocks.monotonic)
-            with self.supervisor.loop.busy:
+        with self.supervisor.loop.busy:  # never beside an on_bar or a round's calls
+            slot = self.slots.get(intent.plugin_id)
+            if (slot is not None and slot.runner is not None
+                    and slot.state is PluginState.ACTIVE
+                    and self.monitor.accepts_work(slot.plugin_id)):
+                result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"],
+                              {"fill": fill}, self.clocks.monotonic)
                 self.monitor.on_hook(result)
         return intent
 
