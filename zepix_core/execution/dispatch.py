@@ -252,18 +252,22 @@ class Dispatcher:
         return intents
 
     def _check_all(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
-                   calls: list[tuple[int, Outcome | None]]) -> list[list[Intent]]:
+                   ran: tuple[list[Outcome | None], dict[int, int]]) -> list[list[Intent]]:
         """Check every call's answer and report it, runner by runner in bar order: calls
         that answered in shape go to ``on_answers`` together, the others one by one."""
+        outcomes, lost_at = ran
         intents: list[list[Intent]] = [[] for _ in bars]
         width = len(runners)
-        per_runner: list[list[tuple[int, Outcome | None]]] = [[] for _ in runners]
-        for index, outcome in calls:
-            per_runner[index % width].append((index // width, outcome))
-        for runner, made in zip(runners, per_runner, strict=True):
+        for runner_at, runner in enumerate(runners):
             answered: list[float] = []
-            for bar_at, outcome in made:
-                if outcome is not None and outcome[0] is None and outcome[1] is None:
+            lost = lost_at.get(runner_at, -1)
+            for bar_at in range(len(bars)):
+                index = bar_at * width + runner_at
+                outcome = outcomes[index]
+                if outcome is None:
+                    if index != lost:
+                        continue  # never called: given up on earlier in this feed
+                elif outcome[0] is None and outcome[1] is None:
                     answered.append(outcome[2])  # the common case: no intents, no error
                     continue
                 result = self._result(runner, outcome)
@@ -275,7 +279,8 @@ class Dispatcher:
                         self._answered(runner.plugin_id, answered)
                         answered = []
                     self.on_result(result, problem)
-                intents[bar_at].extend(found)
+                if found:
+                    intents[bar_at].extend(found)
             if answered:
                 self._answered(runner.plugin_id, answered)
         return intents
@@ -287,10 +292,10 @@ class Dispatcher:
         for took in durations:
             self.on_result(CallResult(plugin_id, "on_bar", duration=took), None)
 
-    def _inline(self, bars: Sequence[Bar],
-                runners: Sequence[InProcessRunner]) -> list[tuple[int, Outcome | None]]:
-        """Run the feed on the dispatch thread. Returns ``(call index, outcome)`` of
-        every call made; ``None`` for the one given up on (per runner given up)."""
+    def _inline(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
+                ) -> tuple[list[Outcome | None], dict[int, int]]:
+        """Run the feed on the dispatch thread. Returns every call's outcome (None: not
+        made, or given up on) and, per runner given up on, the index of that call."""
         outcomes: list[Outcome | None] = [None] * (len(bars) * len(runners))
         start, skip, lost_at = 0, frozenset[int](), dict[int, int]()
         while start < len(outcomes):
@@ -302,11 +307,7 @@ class Dispatcher:
             if lost is not None:
                 skip = skip | {lost}
                 lost_at[lost] = start - 1
-        if not lost_at:
-            return list(enumerate(outcomes))
-        width = len(runners)
-        return [(i, o) for i, o in enumerate(outcomes)
-                if o is not None or lost_at.get(i % width) == i]
+        return outcomes, lost_at
 
     def _watch(self, job: _Job, lane: _Lane) -> tuple[int, int | None]:
         """Wait for ``job``; give up a call past its deadline with its lane. Returns

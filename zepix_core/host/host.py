@@ -352,15 +352,15 @@ class Host:
         shadow = self.versions.shadow_runners()
         by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
         handed: list[Intent] = []
-        for bar, found in zip(bars, by_bar, strict=True):
-            if shadow:
-                active = {r.plugin_id for r in runners}
-                found = [i if i.plugin_id in active else replace(i, shadow=True) for i in found]
+        if shadow:
+            active = {r.plugin_id for r in runners}
+            by_bar = [[i if i.plugin_id in active else replace(i, shadow=True) for i in found]
+                      for found in by_bar]
+        for found in by_bar:
+            if found:
                 self.versions.on_intents(found)
                 handed.extend(i for i in found if not i.shadow)
-            else:
-                handed.extend(found)
-            self.trades.on_bar(bar, found)
+        self.trades.on_bars(bars, by_bar)
         self.counts[0] += len(bars)
         self.counts[1] += len(handed)
         return handed

@@ -34,16 +34,22 @@ class Trades:
         self.dropped: dict[str, tuple[int, str]] = {}
         self._lock = threading.Lock()
 
+    def on_bars(self, bars: Sequence[Bar], intents: Sequence[Sequence[Intent]]) -> None:
+        """Book bars in order and the intents answered on each (shadow ones included)."""
+        with self._lock:
+            accuracy, remembered = self.accuracy, self.intents
+            for bar, found in zip(bars, intents, strict=True):
+                accuracy.on_bar(bar)
+                for intent in found:
+                    remembered[intent.id] = intent
+                    if not intent.shadow:
+                        accuracy.issued(intent, bar.timeframe)
+            while len(remembered) > self.remembered:
+                remembered.popitem(last=False)
+
     def on_bar(self, bar: Bar, intents: Sequence[Intent]) -> None:
         """Book one bar and the intents answered on it (shadow ones included)."""
-        with self._lock:
-            self.accuracy.on_bar(bar)
-            for intent in intents:
-                self.intents[intent.id] = intent
-                if not intent.shadow:
-                    self.accuracy.issued(intent, bar.timeframe)
-            while len(self.intents) > self.remembered:
-                self.intents.popitem(last=False)
+        self.on_bars([bar], [intents])
 
     def over_limit(self, plugin_id: str, why: str) -> None:
         with self._lock:

@@ -70,7 +70,8 @@ class CsvSource:
         return [self.path]
 
     def batches(self, stop: threading.Event) -> Iterator[Sequence[Bar]]:
-        bars = heapq.merge(*(self._read(f) for f in self.files), key=lambda b: b.ts)
+        bars = (self._read(self.files[0]) if len(self.files) == 1 else
+                heapq.merge(*(self._read(f) for f in self.files), key=lambda b: b.ts))
         size = 1 if self.pace else self.batch
         batch: list[Bar] = []
         for bar in bars:
@@ -103,7 +104,7 @@ class CsvSource:
         s = header.index("symbol") if "symbol" in header else None
         f = header.index("timeframe") if "timeframe" in header else None
         symbol, timeframe = self.symbol or path.stem, self.timeframe
-        last: dict[str, float] = {}
+        last: dict[tuple[str, str], float] = {}
         for line, row in enumerate(reader, start=2):
             try:
                 sym = row[s] if s is not None else symbol
@@ -116,17 +117,17 @@ class CsvSource:
             if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
                 self._problem(path, line, "bad row (high/low do not span open and close)")
                 continue
-            key = f"{sym}/{tf}"
+            key = (sym, tf)
             before = last.get(key)
             if before is not None:
                 if bar.ts <= before:
                     self._problem(path, line, f"out-of-order bar: {bar.ts:g} is not after "
-                                  f"{before:g} for {key}")
+                                  f"{before:g} for {sym}/{tf}")
                     continue
                 step = TIMEFRAMES.get(tf)
                 if step is not None and bar.ts - before > step * 1.5:
                     self._problem(path, line, f"gap: {(bar.ts - before) / step - 1:.0f} "
-                                  f"{tf} bar(s) missing before {bar.ts:g} for {key}")
+                                  f"{tf} bar(s) missing before {bar.ts:g} for {sym}/{tf}")
             last[key] = bar.ts
             yield bar
 
