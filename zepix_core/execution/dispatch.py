@@ -166,22 +166,26 @@ class _Lane:
         real = clock is time.monotonic
         hooks = [r.pm.hook.on_bar for r in job.runners]
         width = len(hooks)
+        started = clock()
         for index in range(job.at, len(outcomes)):
             bar_at, runner_at = divmod(index, width)
             if runner_at in skip:
                 continue
-            started = clock()
             job.since = started if real else time.monotonic()
             try:
                 value: Any = hooks[runner_at](bar=job.bars[bar_at])
                 error: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
                 value, error = None, exc
-            with lock:
-                if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
-                    return False
-                outcomes[index] = (value, error, clock() - started)
-                job.at, job.since = index + 1, 0.0
+            ended = clock()  # one reading per call: this end is the next call's start
+            lock.acquire()
+            if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
+                lock.release()
+                return False
+            outcomes[index] = (value, error, ended - started)
+            job.at, job.since = index + 1, 0.0
+            lock.release()
+            started = ended
         job.done.release()
         return True
 
