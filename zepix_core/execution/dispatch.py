@@ -271,9 +271,13 @@ class Dispatcher:
                 if outcome is None:
                     if index != lost:
                         continue  # never called: given up on earlier in this feed
-                elif outcome[0] is None and outcome[1] is None:
-                    answered.append(outcome[2])  # the common case: no intents, no error
-                    continue
+                elif outcome[1] is None:
+                    found, problem = self._intents(runner.plugin_id, bars[bar_at], outcome[0])
+                    if problem is None:  # the common case: answered in shape
+                        answered.append(outcome[2])
+                        if found:
+                            intents[bar_at].extend(found)
+                        continue
                 result = self._result(runner, outcome)
                 found, problem = self._parse(bars[bar_at], result)
                 if result.ok and problem is None:
@@ -358,13 +362,18 @@ class Dispatcher:
     def _parse(self, bar: Bar, result: CallResult) -> tuple[list[Intent], str | None]:
         """The intents of a call that answered, and what is wrong with them if anything;
         a batch over a plugin's limits is dropped whole."""
-        if not result.ok or result.value is None:
+        if not result.ok:
+            return [], None
+        return self._intents(result.plugin_id, bar, result.value)
+
+    def _intents(self, plugin_id: str, bar: Bar, value: Any) -> tuple[list[Intent], str | None]:
+        if value is None:
             return [], None
         try:
-            found = parse_intents(result.plugin_id, bar, result.value, self.next_id)
+            found = parse_intents(plugin_id, bar, value, self.next_id)
         except PluginError as exc:
             return [], str(exc)
-        problem = self.limits.get(result.plugin_id, NO_LIMITS).breach(found) if found else None
+        problem = self.limits.get(plugin_id, NO_LIMITS).breach(found) if found else None
         return ([] if problem else found), problem
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import heapq
 import logging
+import math
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -104,31 +105,40 @@ class CsvSource:
         s = header.index("symbol") if "symbol" in header else None
         f = header.index("timeframe") if "timeframe" in header else None
         symbol, timeframe = self.symbol or path.stem, self.timeframe
-        last: dict[tuple[str, str], float] = {}
+        #: (symbol, timeframe) -> (time of its last bar, the longest step that is no gap)
+        last: dict[tuple[str, str], tuple[float, float]] = {}
         for line, row in enumerate(reader, start=2):
             try:
                 sym = row[s] if s is not None else symbol
                 tf = row[f] if f is not None else timeframe
-                bar = Bar(sym, tf, _time(row[t]), float(row[o]), float(row[h]), float(row[lo]),
-                          float(row[c]), float(row[v]))
+                try:
+                    ts = float(row[t])
+                except ValueError:
+                    ts = _time(row[t])
+                opens, high, low, close = float(row[o]), float(row[h]), float(row[lo]), float(row[c])
+                bar = Bar(sym, tf, ts, opens, high, low, close, float(row[v]))
             except (ValueError, IndexError) as exc:
                 self._problem(path, line, f"bad row ({exc})")
                 continue
-            if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+            if not (low <= opens <= high and low <= close <= high):
                 self._problem(path, line, "bad row (high/low do not span open and close)")
                 continue
             key = (sym, tf)
-            before = last.get(key)
-            if before is not None:
-                if bar.ts <= before:
-                    self._problem(path, line, f"out-of-order bar: {bar.ts:g} is not after "
-                                  f"{before:g} for {sym}/{tf}")
-                    continue
-                step = TIMEFRAMES.get(tf)
-                if step is not None and bar.ts - before > step * 1.5:
-                    self._problem(path, line, f"gap: {(bar.ts - before) / step - 1:.0f} "
-                                  f"{tf} bar(s) missing before {bar.ts:g} for {sym}/{tf}")
-            last[key] = bar.ts
+            seen = last.get(key)
+            if seen is None:
+                last[key] = (ts, TIMEFRAMES.get(tf, math.inf) * 1.5)
+                yield bar
+                continue
+            before, longest = seen
+            if ts <= before:
+                self._problem(path, line, f"out-of-order bar: {ts:g} is not after "
+                              f"{before:g} for {sym}/{tf}")
+                continue
+            if ts - before > longest:
+                step = TIMEFRAMES[tf]
+                self._problem(path, line, f"gap: {(ts - before) / step - 1:.0f} "
+                              f"{tf} bar(s) missing before {ts:g} for {sym}/{tf}")
+            last[key] = (ts, longest)
             yield bar
 
     def _problem(self, path: Path, line: int, what: str) -> None:
@@ -141,11 +151,9 @@ class CsvSource:
 
 
 def _time(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        stamp = datetime.fromisoformat(text.strip())  # 3.11 reads a trailing Z
-        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+    """An ISO 8601 time (no zone: UTC) in epoch seconds."""
+    stamp = datetime.fromisoformat(text.strip())  # 3.11 reads a trailing Z
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 def write_csv(path: Path, bars: Iterable[Bar]) -> int:
