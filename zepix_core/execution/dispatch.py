@@ -116,6 +116,22 @@ StuckSink = Callable[[str, "Future[None]", float], None]
 
 Outcome = tuple[Any, "BaseException | None", float]
 
+#: A call not made (yet), or given up on.
+_UNSET: Any = object()
+
+
+class _Calls:
+    """What the calls of one feed gave, in flat lists: a feed of thousands of bars
+    makes no tuple per call (fewer objects for the garbage collector to track)."""
+
+    __slots__ = ("errors", "lost", "took", "values")
+
+    def __init__(self, size: int) -> None:
+        self.values: list[Any] = [_UNSET] * size
+        self.took: list[float] = [0.0] * size
+        self.errors: dict[int, BaseException] = {}
+        self.lost: dict[int, int] = {}  # runner given up on -> the index of that call
+
 
 class _Job:
     """One feed's inline calls, bar by bar, every runner per bar: call ``k`` is runner
@@ -125,11 +141,11 @@ class _Job:
     ``skip`` holds runners given up on earlier in the feed: they get no more bars.
     """
 
-    __slots__ = ("at", "bars", "done", "lock", "outcomes", "runners", "since", "skip", "stop")
+    __slots__ = ("at", "bars", "calls", "done", "lock", "runners", "since", "skip", "stop")
 
     def __init__(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner], start: int,
-                 outcomes: list[Outcome | None], skip: frozenset[int]) -> None:
-        self.bars, self.runners, self.at, self.outcomes = bars, runners, start, outcomes
+                 calls: _Calls, skip: frozenset[int]) -> None:
+        self.bars, self.runners, self.at, self.calls = bars, runners, start, calls
         self.skip = skip
         self.since = 0.0
         self.stop = False
@@ -162,12 +178,13 @@ class _Lane:
 
     def _run(self, job: _Job) -> bool:
         """The hot path: one plain pluggy call per plugin and bar. False when abandoned."""
-        clock, outcomes, skip, lock = self.clock, job.outcomes, job.skip, job.lock
+        clock, skip, lock = self.clock, job.skip, job.lock
+        values, took, errors = job.calls.values, job.calls.took, job.calls.errors
         real = clock is time.monotonic
         hooks = [r.pm.hook.on_bar for r in job.runners]
         width = len(hooks)
         started = clock()
-        for index in range(job.at, len(outcomes)):
+        for index in range(job.at, len(values)):
             bar_at, runner_at = divmod(index, width)
             if runner_at in skip:
                 continue
@@ -182,7 +199,9 @@ class _Lane:
             if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
                 lock.release()
                 return False
-            outcomes[index] = (value, error, ended - started)
+            values[index], took[index] = value, ended - started
+            if error is not None:
+                errors[index] = error
             job.at, job.since = index + 1, 0.0
             lock.release()
             started = ended
@@ -224,7 +243,7 @@ class Dispatcher:
         return [i for found in self.feed_by_bar(runners, bars) for i in found]
 
     def feed_by_bar(self, runners: Sequence[Runner],
-                    bars: Sequence[Bar]) -> list[list[Intent]]:
+                    bars: Sequence[Bar]) -> list[Sequence[Intent]]:
         """Deliver ``bars`` in order; every runner sees each bar before the next one.
         Returns the intents of each bar.
 
@@ -239,10 +258,11 @@ class Dispatcher:
         if not queued:
             return (self._check_all(bars, inline, self._inline(bars, inline)) if inline
                     else [[] for _ in bars])
-        intents: list[list[Intent]] = []
+        intents: list[Sequence[Intent]] = []
         for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
             pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]
-            found = self._check_all([bar], inline, self._inline([bar], inline))[0] if inline else []
+            found = [*self._check_all([bar], inline, self._inline([bar], inline))[0]] \
+                if inline else []
             missed = set()
             for runner, future, started in pending:
                 result = wait(runner.plugin_id, "on_bar", future, started + self.deadline,
@@ -256,39 +276,39 @@ class Dispatcher:
         return intents
 
     def _check_all(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
-                   ran: tuple[list[Outcome | None], dict[int, int]]) -> list[list[Intent]]:
+                   calls: _Calls) -> list[Sequence[Intent]]:
         """Check every call's answer and report it, runner by runner in bar order: calls
-        that answered in shape go to ``on_answers`` together, the others one by one."""
-        outcomes, lost_at = ran
-        intents: list[list[Intent]] = [[] for _ in bars]
+        that answered in shape go to ``on_answers`` together, the others one by one.
+        A bar without intents gets the empty tuple (no list per bar)."""
+        intents: list[Sequence[Intent]] = [()] * len(bars)
+        values, took, errors = calls.values, calls.took, calls.errors
         width = len(runners)
         for runner_at, runner in enumerate(runners):
             answered: list[float] = []
-            lost = lost_at.get(runner_at, -1)
+            lost = calls.lost.get(runner_at, -1)
             for bar_at in range(len(bars)):
                 index = bar_at * width + runner_at
-                outcome = outcomes[index]
-                if outcome is None:
+                value = values[index]
+                if value is _UNSET:
                     if index != lost:
                         continue  # never called: given up on earlier in this feed
-                elif outcome[1] is None:
-                    found, problem = self._intents(runner.plugin_id, bars[bar_at], outcome[0])
+                    outcome: Outcome | None = None
+                elif not errors or index not in errors:
+                    found, problem = self._intents(runner.plugin_id, bars[bar_at], value)
                     if problem is None:  # the common case: answered in shape
-                        answered.append(outcome[2])
+                        answered.append(took[index])
                         if found:
-                            intents[bar_at].extend(found)
+                            intents[bar_at] = [*intents[bar_at], *found]
                         continue
+                    outcome = (value, None, took[index])
+                else:
+                    outcome = (None, errors[index], took[index])
                 result = self._result(runner, outcome)
                 found, problem = self._parse(bars[bar_at], result)
-                if result.ok and problem is None:
-                    answered.append(result.duration)
-                else:
-                    if answered:  # keep the order: the breaker counts failures in a row
-                        self._answered(runner.plugin_id, answered)
-                        answered = []
-                    self.on_result(result, problem)
-                if found:
-                    intents[bar_at].extend(found)
+                if answered:  # keep the order: the breaker counts failures in a row
+                    self._answered(runner.plugin_id, answered)
+                    answered = []
+                self.on_result(result, problem)
             if answered:
                 self._answered(runner.plugin_id, answered)
         return intents
@@ -300,22 +320,21 @@ class Dispatcher:
         for took in durations:
             self.on_result(CallResult(plugin_id, "on_bar", duration=took), None)
 
-    def _inline(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
-                ) -> tuple[list[Outcome | None], dict[int, int]]:
-        """Run the feed on the dispatch thread. Returns every call's outcome (None: not
-        made, or given up on) and, per runner given up on, the index of that call."""
-        outcomes: list[Outcome | None] = [None] * (len(bars) * len(runners))
-        start, skip, lost_at = 0, frozenset[int](), dict[int, int]()
-        while start < len(outcomes):
+    def _inline(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner]) -> _Calls:
+        """Run the feed on the dispatch thread; ``_Calls.lost`` names, per runner given
+        up on, the index of that call."""
+        calls = _Calls(len(bars) * len(runners))
+        start, skip = 0, frozenset[int]()
+        while start < len(calls.values):
             lane = self._lane or _Lane(self.clock)
             self._lane = lane
-            job = _Job(bars, runners, start, outcomes, skip)
+            job = _Job(bars, runners, start, calls, skip)
             lane.jobs.put(job)
             start, lost = self._watch(job, lane)
             if lost is not None:
                 skip = skip | {lost}
-                lost_at[lost] = start - 1
-        return outcomes, lost_at
+                calls.lost[lost] = start - 1
+        return calls
 
     def _watch(self, job: _Job, lane: _Lane) -> tuple[int, int | None]:
         """Wait for ``job``; give up a call past its deadline with its lane. Returns
@@ -340,7 +359,7 @@ class Dispatcher:
             if self.on_stuck is not None:
                 self.on_stuck(runner.plugin_id, released, time.monotonic() - since)
             return index + 1, runner_at
-        return len(job.outcomes), None
+        return len(job.calls.values), None
 
     def _result(self, runner: Runner,
                 outcome: tuple[Any, BaseException | None, float] | None) -> CallResult:
