@@ -289,6 +289,9 @@ class Dispatcher:
             for bar_at in range(len(bars)):
                 index = bar_at * width + runner_at
                 value = values[index]
+                if value is None and (not errors or index not in errors):
+                    answered.append(took[index])  # the most common case: nothing to check
+                    continue
                 if value is _UNSET:
                     if index != lost:
                         continue  # never called: given up on earlier in this feed
