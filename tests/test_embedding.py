@@ -99,6 +99,8 @@ def test_bars_in_intents_out_fills_back_and_health_measures_them(
         with pytest.raises(IntentError, match="unknown intent id 'nope'"):
             host.report_fill(Fill("nope", 1.0, 100.0, 0.0))
         plugin = host.host.slots["trader"].runner.pm.get_plugin("trader")  # type: ignore[union-attr]
+    with pytest.raises(zepix_core.ZepixError, match="the host is closed"):
+        host.on_bar(bars(prices)[0])
     assert len({i.id for i in handed}) == len(handed) == 11
     first = handed[0]
     assert (first.plugin_id, first.symbol, first.side, first.bar_time, first.shadow) == (

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zepix_core.app.records import jsonable, plugin_row
+from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Bar, Fill, Intent
 from zepix_core.host.host import Clocks, Host, create_host
@@ -62,18 +63,24 @@ class EmbeddedHost:
             self.host.clocks.stop.set()  # a duration ran out: the bot's feed ends too
 
     # -- the bot's side ----------------------------------------------------
+    def _open(self) -> Host:
+        if self._closed:
+            raise ZepixError("the host is closed (its open_host block has ended); open a "
+                             "new one")
+        return self.host
+
     def on_bar(self, bar: Bar) -> list[Intent]:
         """Hand one closed bar to every active plugin; returns their checked intents."""
-        return self.host.on_bar(bar)
+        return self._open().on_bar(bar)
 
     def feed(self, bars: Sequence[Bar]) -> list[Intent]:
         """Hand several bars in order (history at start, a file): one call, one lock."""
-        return self.host.feed(bars)
+        return self._open().feed(bars)
 
     def report_fill(self, fill: Fill) -> Intent:
         """Book what the bot executed; returns the intent it fills (``IntentError`` for
         an unknown id or a shadow intent)."""
-        return self.host.report_fill(fill)
+        return self._open().report_fill(fill)
 
     # -- reads: the documents of ``zepix plugins/health --json`` ------------
     def plugins(self) -> list[dict[str, Any]]:
@@ -86,7 +93,7 @@ class EmbeddedHost:
 
     def round(self) -> str:
         """Run a round now (the timer's rounds go on as scheduled)."""
-        return self.host.round()
+        return self._open().round()
 
     @property
     def stopping(self) -> bool:
