@@ -18,7 +18,7 @@ from typing import Any
 from zepix_core.app.records import jsonable, plugin_row
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import Bar, Fill, Intent
+from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.host.host import Clocks, Host, create_host
 
 log = logging.getLogger("zepix.app")
@@ -85,7 +85,8 @@ class EmbeddedHost:
     # -- reads: the documents of ``zepix plugins/health --json`` ------------
     def plugins(self) -> list[dict[str, Any]]:
         with self.host.supervisor.loop.busy:
-            rows = [plugin_row(s) for s in self.host.slots.values()]
+            rows = [{**plugin_row(s), "running": s.state is PluginState.ACTIVE}
+                    for s in self.host.slots.values()]
         return list(jsonable(rows))
 
     def health(self) -> list[dict[str, Any]]:
