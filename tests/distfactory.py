@@ -77,6 +77,10 @@ class {class_name}:
     def on_bar(self, bar):
         self.bars += 1
         return None
+
+    @hookimpl
+    def on_fill(self, fill):
+        self.fills = getattr(self, "fills", 0) + 1
 '''
 
 

@@ -139,3 +139,24 @@ def test_a_canary_recorded_without_a_host_starts_with_the_next_one(rig: pv.Rig) 
     rig.rounds(1)
     assert status(rig)["state"] == "running"
     assert list(rig.host.versions.canaries.runs) == ["alpha"]
+
+
+def test_a_canarys_intents_are_shadow_never_handed_out_and_cannot_be_filled(
+        rig: pv.Rig) -> None:
+    from zepix_core import Fill, IntentError
+
+    rig.install("1.1.0")
+    assert rig.zepix("canary", "alpha", "1.1.0")[0] == 0
+    rig.rounds(1)  # the host starts the canary after this round's checks
+    handed = []
+    while rig.host.market.steps < 400 and not handed:
+        for bar in rig.host.market.next_bars():
+            handed += rig.host.on_bar(bar)
+    assert handed and all(i.plugin_id == "alpha" and not i.shadow for i in handed)
+    remembered = rig.host.trades.intents.values()
+    shadow = [i for i in remembered if i.shadow]
+    assert shadow and all(i.plugin_id == "alpha" + SHADOW for i in shadow)
+    with pytest.raises(IntentError, match="shadow intent is never to be executed"):
+        rig.host.report_fill(Fill(shadow[0].id, shadow[0].quantity, 100.0, 0.0))
+    assert rig.host.report_fill(Fill(handed[0].id, handed[0].quantity, 100.0, 0.0)).id == \
+        handed[0].id

@@ -19,7 +19,7 @@ DECLARED = [
     {"name": "mode", "type": "str", "default": "trend", "choices": ["trend", "revert"]},
     {"name": "size", "type": "float", "default": 1.0, "min": 0.001},
     {"name": "live", "type": "bool", "default": False},
-    {"name": "symbols", "type": "list", "default": None},
+    {"name": "watch", "type": "list", "default": None},
 ]
 
 
@@ -32,7 +32,7 @@ def _apply(table: dict[str, object]) -> dict[str, object]:
 
 def test_values_are_typed_with_defaults_and_host_keys_left_alone() -> None:
     values = _apply({"fast": 8, "size": 2, "isolation": "process", "max_restarts": 2})
-    assert values == {"fast": 8, "size": 2.0, "mode": "trend", "live": False, "symbols": None}
+    assert values == {"fast": 8, "size": 2.0, "mode": "trend", "live": False, "watch": None}
     assert isinstance(values["size"], float)
 
 
@@ -45,8 +45,8 @@ def test_values_are_typed_with_defaults_and_host_keys_left_alone() -> None:
     ({"fast": True}, "plugins.ema.fast: got True; expected a whole number"),
     ({"size": float("nan")}, "plugins.ema.size: got nan; expected a finite number"),
     ({"mode": "chaos"}, "plugins.ema.mode: got 'chaos'; expected one of 'trend', 'revert'"),
-    ({"symbols": ["BTCUSD", 3]}, "plugins.ema.symbols: got ['BTCUSD', 3]; expected a list of"),
-    ({"nothing_like_it": 1}, "unknown setting; ema declares fast, live, mode, size, symbols"),
+    ({"watch": ["BTCUSD", 3]}, "plugins.ema.watch: got ['BTCUSD', 3]; expected a list of"),
+    ({"nothing_like_it": 1}, "unknown setting; ema declares fast, live, mode, size, watch"),
 ])
 def test_a_bad_table_is_one_line_naming_file_and_key(table: dict[str, object],
                                                      message: str) -> None:
@@ -132,4 +132,4 @@ def test_bundled_strategies_declare_their_settings(tmp_path: Path) -> None:
     assert "did you mean 'risk_per_trade'?" in (slots["combined_v3"].reason or "")
     assert slots["price_action_5m"].values["risk_per_trade"] == 0.02
     assert {s.name for s in slots["price_action_5m"].settings or ()} == {
-        "symbols", "equity", "risk_per_trade"}
+        "equity", "risk_per_trade"}  # symbols is the host's allow-list, read by both

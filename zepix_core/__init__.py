@@ -11,13 +11,21 @@ helpers are ``zepix_core.paper``. Nothing else is public.
 from typing import Any
 
 from zepix_core.contract.api import API_VERSION, DB_SCHEMA_VERSION
-from zepix_core.contract.errors import ConfigError, PluginError, StorageError, ZepixError
+from zepix_core.contract.errors import (
+    ConfigError,
+    IntentError,
+    PluginError,
+    StorageError,
+    ZepixError,
+)
 from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import (
     Alert,
     AlertLevel,
     Bar,
+    Fill,
     HealthStatus,
+    Intent,
     PluginContext,
     PluginState,
 )
@@ -39,7 +47,8 @@ _MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """Names that left the public surface keep working, with a warning, until 1.2."""
+    """The embedding API, loaded on first use; and names that left the public surface,
+    which keep working with a warning until 1.2."""
     if name in _MOVED:
         import importlib
         import warnings
@@ -49,6 +58,12 @@ def __getattr__(name: str) -> Any:
                       f"import it from {module} if the host's internals are what you need",
                       DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(module), attr)
+    # The embedding API pulls in the whole host; plugins importing ``hookimpl``
+    # (and every worker process) should not pay for it.
+    if name in ("open_host", "open_host_async"):
+        from zepix_core import app
+
+        return getattr(app, name)
     raise AttributeError(f"module 'zepix_core' has no attribute {name!r}")
 
 
@@ -61,8 +76,11 @@ __all__ = [
     "CheckReport",
     "ConfigError",
     "DailyStats",
+    "Fill",
     "HealthReply",
     "HealthStatus",
+    "Intent",
+    "IntentError",
     "IntentReply",
     "KnownMetrics",
     "Metrics",
@@ -76,4 +94,6 @@ __all__ = [
     "VersionInfo",
     "ZepixError",
     "hookimpl",
+    "open_host",
+    "open_host_async",
 ]

@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 from zepix_core.views.jsonable import TIME_FIELDS, iso, jsonable
 
+__all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "table"]
+
 __all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "sparkline", "table"]
 
 def emit_json(document: Any, out: TextIO | None = None) -> None:

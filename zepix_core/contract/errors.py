@@ -27,6 +27,11 @@ class StorageError(ZepixError):
     """The database cannot be opened, migrated or written."""
 
 
+class IntentError(ZepixError):
+    """A fill names an intent the host did not hand out (unknown id, or a canary's
+    shadow intent), or is not a valid fill."""
+
+
 class RemoteError(PluginError):
     """A hook raised (in process or in a worker); the message is already ``Type: message``.
 

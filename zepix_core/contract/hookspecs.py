@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 
-from zepix_core.contract.model import Alert, Bar, PluginContext
+from zepix_core.contract.model import Alert, Bar, Fill, PluginContext
 
 PROJECT = "zepix"
 
@@ -34,6 +34,7 @@ DEFAULT_DEADLINES: Mapping[str, float] = {
     "deactivate": 5.0,
     "on_bar": 1.0,
     "plugin_settings": 2.0,
+    "on_fill": 1.0,
 }
 
 
@@ -163,6 +164,28 @@ class PluginSpec:
         The host measures the latency and errors of every call; an exception,
         a timeout or a wrong-shaped return counts as an error of the plugin
         and its intents are dropped.
+
+        The host gives every intent an id, the plugin id and the bar's time, and
+        checks it against the plugin's limits in its config table
+        (``max_quantity``, ``max_intents_per_bar``, ``symbols``): an intent over a
+        limit is dropped, counted as an error and named in the health reasons.
+        In-process plugins are called inline on the host's dispatch thread; a call
+        past its deadline is abandoned with that thread, and the plugin gets no
+        further bars until the call returns (it turns ``HUNG``).
+        """
+
+    @hookspec(firstresult=True)
+    def on_fill(self, fill: Fill) -> None:
+        """Learn that the bot executed one of this plugin's intents (optional hook).
+
+        ``fill`` is a ``zepix_core.Fill``: ``intent_id`` (the id the host gave
+        the intent), ``quantity``, ``price``, ``time`` (epoch seconds) and
+        ``fee``. The return value is ignored.
+
+        Called once per ``report_fill`` of the embedding bot, after the host
+        has booked the fill into the plugin's positions and realised P&L.
+        Deadline 1 s. An exception or a missed deadline is recorded as an
+        error of the plugin; the fill stays booked.
         """
 
 

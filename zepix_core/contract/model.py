@@ -1,4 +1,5 @@
-"""Typed records shared across the host: states, statuses, bars, contexts, alerts."""
+"""Typed records shared across the host: states, statuses, bars, intents, fills, contexts,
+alerts."""
 
 from __future__ import annotations
 
@@ -49,6 +50,40 @@ class Bar:
     low: float
     close: float
     volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A trade intent a strategy returned for a bar; the bot decides whether to execute it.
+
+    ``id`` is assigned by the host and names the intent in a ``Fill``; ``bar_time``
+    is the ``ts`` of the bar it answered. ``shadow`` marks a canary's intent, which
+    the host records but never hands to the bot.
+    """
+
+    id: str
+    plugin_id: str
+    symbol: str
+    side: str
+    quantity: float
+    price: float | None
+    reason: str
+    bar_time: float
+    shadow: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """What the bot really executed for an intent: ``quantity`` (> 0) at ``price``.
+
+    ``time`` is the execution time in epoch seconds; ``fee`` is in quote currency.
+    """
+
+    intent_id: str
+    quantity: float
+    price: float
+    time: float
+    fee: float = 0.0
 
 
 @dataclass(frozen=True)

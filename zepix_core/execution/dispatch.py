@@ -1,105 +1,326 @@
-"""Work dispatch: hand each closed bar to the active strategies and check what comes back."""
+"""Work dispatch: hand each closed bar to the active strategies and check what comes back.
+
+In-process plugins are called inline, one after another, on a dispatch thread
+(``lane``): one handoff per bar instead of one per plugin. The caller watches
+the lane; when a call passes its deadline the lane is abandoned with the stuck
+call and a fresh lane carries on with the remaining plugins, so a hung plugin
+delays the others by at most its deadline. Worker-process and shadow runners
+keep their own queues and are waited on beside the lane.
+"""
 
 from __future__ import annotations
 
-import math
+import itertools
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
 
-from zepix_core.contract.errors import PluginError
+from zepix_core.contract.errors import HookTimeout, PluginError, describe
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import Bar
-from zepix_core.execution.calls import call_many
-from zepix_core.execution.runner import CallResult, Clock, Runner
+from zepix_core.contract.model import Bar, Intent
+from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
+from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, wait
 
-_SIDES = ("buy", "sell")
-
-
-@dataclass(frozen=True)
-class Intent:
-    """A trade intent a strategy returned for a bar; the host never executes it itself."""
-
-    plugin_id: str
-    symbol: str
-    side: str
-    quantity: float
-    price: float | None
-    reason: str
-    bar_ts: float
-
-
-def parse_intents(plugin_id: str, bar: Bar, value: object) -> list[Intent]:
-    """Validate an ``on_bar`` return; raises ``PluginError`` describing the wrong shape."""
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-        raise PluginError(f"on_bar returned {type(value).__name__}; return None or a list "
-                          "of intent mappings", plugin_id=plugin_id)
-    return [_intent(plugin_id, bar, i, item) for i, item in enumerate(value)]
-
-
-def _intent(plugin_id: str, bar: Bar, index: int, item: Any) -> Intent:
-    where = f"on_bar intent #{index}"
-    if not isinstance(item, Mapping):
-        raise PluginError(f"{where} is {type(item).__name__}, not a mapping", plugin_id=plugin_id)
-    side, qty, price = item.get("side"), item.get("quantity"), item.get("price")
-    if not isinstance(item.get("symbol"), str) or side not in _SIDES:
-        raise PluginError(f"{where} needs 'symbol' (str) and 'side' ('buy' or 'sell')",
-                          plugin_id=plugin_id)
-    if not _number(qty) or qty <= 0:
-        raise PluginError(f"{where} has quantity {qty!r}; it must be a number > 0",
-                          plugin_id=plugin_id)
-    if price is not None and not _number(price):
-        raise PluginError(f"{where} has price {price!r}; it must be a number",
-                          plugin_id=plugin_id)
-    return Intent(plugin_id, item["symbol"], side, float(qty),
-                  None if price is None else float(price), str(item.get("reason", "")), bar.ts)
-
-
-def _number(value: object) -> TypeGuard[int | float]:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+__all__ = ["LIMIT", "Dispatcher", "Intent", "IntentLimits", "parse_intents"]
 
 
 #: Receives every work call's result and, for a wrong-shaped return, what is wrong with it.
 ResultSink = Callable[[CallResult, "str | None"], None]
+#: Receives the durations of several work calls of one plugin that answered in shape.
+AnswerSink = Callable[[str, "list[float]"], None]
+#: Told when an inline call is abandoned: plugin id, a future done when the call returns,
+#: and how long it has run.
+StuckSink = Callable[[str, "Future[None]", float], None]
+
+
+Outcome = tuple[Any, "BaseException | None", float]
+
+#: A call not made (yet), or given up on.
+_UNSET: Any = object()
+
+
+class _Calls:
+    """What the calls of one feed gave, in flat lists: a feed of thousands of bars
+    makes no tuple per call (fewer objects for the garbage collector to track)."""
+
+    __slots__ = ("errors", "lost", "took", "values")
+
+    def __init__(self, size: int) -> None:
+        self.values: list[Any] = [_UNSET] * size
+        self.took: list[float] = [0.0] * size
+        self.errors: dict[int, BaseException] = {}
+        self.lost: dict[int, int] = {}  # runner given up on -> the index of that call
+
+
+class _Job:
+    """One feed's inline calls, bar by bar, every runner per bar: call ``k`` is runner
+    ``k % len(runners)`` on bar ``k // len(runners)``. The lane fills ``outcomes``;
+    ``at`` is the call running now and ``since`` its start (0 between calls); the
+    caller's watchdog and the lane agree under ``lock`` on who owns a call.
+    ``skip`` holds runners given up on earlier in the feed: they get no more bars.
+    """
+
+    __slots__ = ("at", "bars", "calls", "done", "lock", "runners", "since", "skip", "stop")
+
+    def __init__(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner], start: int,
+                 calls: _Calls, skip: frozenset[int]) -> None:
+        self.bars, self.runners, self.at, self.calls = bars, runners, start, calls
+        self.skip = skip
+        self.since = 0.0
+        self.stop = False
+        self.lock = threading.Lock()
+        self.done = threading.Lock()  # held until the job is complete: the cheapest signal
+        self.done.acquire()
+
+
+class _Lane:
+    """A daemon thread that runs jobs; abandoned (never joined) when a call hangs.
+
+    Deadlines here are real time (``time.monotonic``) whatever clock the host
+    was given: a hung call is measured against the wall, not a test's clock;
+    durations are in the host's ``clock``.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.released: Future[None] | None = None  # set when abandoned
+        self.thread = threading.Thread(target=self._serve, name="zepix-dispatch", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            if not self._run(job):
+                break
+        if self.released is not None:
+            self.released.set_result(None)
+
+    def _run(self, job: _Job) -> bool:
+        """The hot path: one plain pluggy call per plugin and bar. False when abandoned."""
+        clock, skip, lock = self.clock, job.skip, job.lock
+        values, took, errors = job.calls.values, job.calls.took, job.calls.errors
+        real = clock is time.monotonic
+        hooks = [r.pm.hook.on_bar for r in job.runners]
+        width = len(hooks)
+        started = clock()
+        for index in range(job.at, len(values)):
+            bar_at, runner_at = divmod(index, width)
+            if runner_at in skip:
+                continue
+            job.since = started if real else time.monotonic()
+            try:
+                value: Any = hooks[runner_at](bar=job.bars[bar_at])
+                error: BaseException | None = None
+            except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
+                value, error = None, exc
+            ended = clock()  # one reading per call: this end is the next call's start
+            lock.acquire()
+            if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
+                lock.release()
+                return False
+            values[index], took[index] = value, ended - started
+            if error is not None:
+                errors[index] = error
+            job.at, job.since = index + 1, 0.0
+            lock.release()
+            started = ended
+        job.done.release()
+        return True
 
 
 class Dispatcher:
     """Feeds bars to runners under the ``on_bar`` deadline and reports each call."""
 
     def __init__(self, on_result: ResultSink, clock: Clock = time.monotonic,
-                 deadline: float = DEFAULT_DEADLINES["on_bar"]) -> None:
+                 deadline: float = DEFAULT_DEADLINES["on_bar"],
+                 on_stuck: StuckSink | None = None, id_prefix: str = "",
+                 on_answers: AnswerSink | None = None) -> None:
         self.on_result = on_result
+        self.on_answers = on_answers
+        self.on_stuck = on_stuck
         self.clock = clock
         self.deadline = deadline
+        self.limits: dict[str, IntentLimits] = {}
+        self._stuck: dict[Runner, Future[None]] = {}
+        self._lane: _Lane | None = None
+        self._count = itertools.count(1)
+        self._prefix = id_prefix
+
+    def next_id(self) -> str:
+        return f"{self._prefix}{next(self._count)}"
+
+    def stuck(self, runner: Runner) -> bool:
+        """Whether an abandoned inline call of ``runner`` is still running."""
+        held = self._stuck.get(runner)
+        if held is not None and held.done():
+            del self._stuck[runner]
+            return False
+        return held is not None
 
     def feed(self, runners: Sequence[Runner], bars: Sequence[Bar]) -> list[Intent]:
-        """Deliver ``bars`` in order; every runner sees each bar before the next one.
+        """``feed_by_bar`` as one list."""
+        return [i for found in self.feed_by_bar(runners, bars) for i in found]
 
-        A runner that misses the deadline gets none of the remaining bars of this
-        feed: they would only queue behind its stuck call, and each would cost the
-        other plugins another full deadline.
+    def feed_by_bar(self, runners: Sequence[Runner],
+                    bars: Sequence[Bar]) -> list[Sequence[Intent]]:
+        """Deliver ``bars`` in order; every runner sees each bar before the next one.
+        Returns the intents of each bar.
+
+        In-process runners take the whole feed in one handoff to the dispatch
+        thread. A runner that misses the deadline gets none of the remaining bars
+        of this feed: they would only queue behind its stuck call, and each would
+        cost the other plugins another full deadline.
         """
-        intents: list[Intent] = []
-        live = list(runners)
-        for bar in bars:
-            calls = [(r, "on_bar", {"bar": bar}, self.deadline) for r in live]
-            results = call_many(calls, self.clock)
-            for result in results:
-                intents.extend(self._check(bar, result))
-            live = [r for r, res in zip(live, results, strict=True) if not res.timed_out]
+        live = [r for r in runners if not self.stuck(r)]
+        inline = [r for r in live if isinstance(r, InProcessRunner)]
+        queued = [r for r in live if not isinstance(r, InProcessRunner)]
+        if not queued:
+            return (self._check_all(bars, inline, self._inline(bars, inline)) if inline
+                    else [[] for _ in bars])
+        intents: list[Sequence[Intent]] = []
+        for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
+            pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]
+            found = [*self._check_all([bar], inline, self._inline([bar], inline))[0]] \
+                if inline else []
+            missed = set()
+            for runner, future, started in pending:
+                result = wait(runner.plugin_id, "on_bar", future, started + self.deadline,
+                              started, self.clock)
+                if result.timed_out:
+                    missed.add(runner)
+                found.extend(self._check(bar, result))
+            queued = [r for r in queued if r not in missed]
+            inline = [r for r in inline if not self.stuck(r)]
+            intents.append(found)
         return intents
 
+    def _check_all(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
+                   calls: _Calls) -> list[Sequence[Intent]]:
+        """Check every call's answer and report it, runner by runner in bar order: calls
+        that answered in shape go to ``on_answers`` together, the others one by one.
+        A bar without intents gets the empty tuple (no list per bar)."""
+        intents: list[Sequence[Intent]] = [()] * len(bars)
+        values, took, errors = calls.values, calls.took, calls.errors
+        width = len(runners)
+        for runner_at, runner in enumerate(runners):
+            answered: list[float] = []
+            lost = calls.lost.get(runner_at, -1)
+            for bar_at in range(len(bars)):
+                index = bar_at * width + runner_at
+                value = values[index]
+                if value is None and (not errors or index not in errors):
+                    answered.append(took[index])  # the most common case: nothing to check
+                    continue
+                if value is _UNSET:
+                    if index != lost:
+                        continue  # never called: given up on earlier in this feed
+                    outcome: Outcome | None = None
+                elif not errors or index not in errors:
+                    found, problem = self._intents(runner.plugin_id, bars[bar_at], value)
+                    if problem is None:  # the common case: answered in shape
+                        answered.append(took[index])
+                        if found:
+                            intents[bar_at] = [*intents[bar_at], *found]
+                        continue
+                    outcome = (value, None, took[index])
+                else:
+                    outcome = (None, errors[index], took[index])
+                result = self._result(runner, outcome)
+                found, problem = self._parse(bars[bar_at], result)
+                if answered:  # keep the order: the breaker counts failures in a row
+                    self._answered(runner.plugin_id, answered)
+                    answered = []
+                self.on_result(result, problem)
+            if answered:
+                self._answered(runner.plugin_id, answered)
+        return intents
+
+    def _answered(self, plugin_id: str, durations: list[float]) -> None:
+        if self.on_answers is not None:
+            self.on_answers(plugin_id, durations)
+            return
+        for took in durations:
+            self.on_result(CallResult(plugin_id, "on_bar", duration=took), None)
+
+    def _inline(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner]) -> _Calls:
+        """Run the feed on the dispatch thread; ``_Calls.lost`` names, per runner given
+        up on, the index of that call."""
+        calls = _Calls(len(bars) * len(runners))
+        start, skip = 0, frozenset[int]()
+        while start < len(calls.values):
+            lane = self._lane or _Lane(self.clock)
+            self._lane = lane
+            job = _Job(bars, runners, start, calls, skip)
+            lane.jobs.put(job)
+            start, lost = self._watch(job, lane)
+            if lost is not None:
+                skip = skip | {lost}
+                calls.lost[lost] = start - 1
+        return calls
+
+    def _watch(self, job: _Job, lane: _Lane) -> tuple[int, int | None]:
+        """Wait for ``job``; give up a call past its deadline with its lane. Returns
+        where the next lane starts (``len`` when the job is complete) and the index
+        of the runner given up on."""
+        timeout = self.deadline
+        while not job.done.acquire(timeout=timeout):
+            released: Future[None] = Future()
+            with job.lock:
+                index, since = job.at, job.since
+                # since 0: between two calls; look again very soon
+                timeout = (since + self.deadline - time.monotonic() if since
+                           else self.deadline / 50)
+                if timeout > 0:  # the call running now is still within its deadline
+                    continue
+                job.stop = True
+                lane.released = released
+            runner_at = index % len(job.runners)
+            runner = job.runners[runner_at]
+            self._lane = None
+            self._stuck[runner] = released
+            if self.on_stuck is not None:
+                self.on_stuck(runner.plugin_id, released, time.monotonic() - since)
+            return index + 1, runner_at
+        return len(job.calls.values), None
+
+    def _result(self, runner: Runner,
+                outcome: tuple[Any, BaseException | None, float] | None) -> CallResult:
+        pid = runner.plugin_id
+        if outcome is None:
+            return CallResult(pid, "on_bar", timed_out=True, duration=self.deadline,
+                              error=describe(HookTimeout(f"no answer within "
+                                                         f"{self.deadline:.2f}s")))
+        value, error, took = outcome
+        if error is not None:
+            return CallResult(pid, "on_bar", error=describe(error), duration=took)
+        return CallResult(pid, "on_bar", value=value, duration=took)
+
     def _check(self, bar: Bar, result: CallResult) -> list[Intent]:
-        found: list[Intent] = []
-        problem = None
-        if result.ok:
-            try:
-                found = parse_intents(result.plugin_id, bar, result.value)
-            except PluginError as exc:
-                problem = str(exc)
+        found, problem = self._parse(bar, result)
         self.on_result(result, problem)
         return found
+
+    def _parse(self, bar: Bar, result: CallResult) -> tuple[list[Intent], str | None]:
+        """The intents of a call that answered, and what is wrong with them if anything;
+        a batch over a plugin's limits is dropped whole."""
+        if not result.ok:
+            return [], None
+        return self._intents(result.plugin_id, bar, result.value)
+
+    def _intents(self, plugin_id: str, bar: Bar, value: Any) -> tuple[list[Intent], str | None]:
+        if value is None:
+            return [], None
+        try:
+            found = parse_intents(plugin_id, bar, value, self.next_id)
+        except PluginError as exc:
+            return [], str(exc)
+        problem = self.limits.get(plugin_id, NO_LIMITS).breach(found) if found else None
+        return ([] if problem else found), problem
+
+    def close(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.jobs.put(None)

@@ -77,9 +77,18 @@ class PluginBaseline:
         ok = result.ok and problem is None
         self.work.record(result.duration, error=not ok)
         with self._lock:
-            self._calls += 1
-            if ok and isinstance(result.value, list):
-                self._intents += len(result.value)
+            self._calls += 1  # its intents are counted where the host checks them
+
+    def record_answers(self, durations: Sequence[float]) -> None:
+        """Several work calls that answered in shape (one feed of bars)."""
+        self.work.record_many(durations)
+        with self._lock:
+            self._calls += len(durations)
+
+    def record_intents(self, count: int) -> None:
+        """Intents the plugin handed out, counted where they are checked (the host)."""
+        with self._lock:
+            self._intents += count
 
     def sample(self, now: float, metrics: Mapping[str, float] | None,
                resources: ResourceSample | None, memory_limit_mb: float) -> Sample:

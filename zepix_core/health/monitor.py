@@ -199,6 +199,31 @@ class Monitor:
         watched = self.watched.get(plugin_id)
         return watched is not None and watched.health.misses == 0 and not self._stuck(watched)
 
+    def stuck_in(self, plugin_id: str, hook: str, call: Future[Any], held: float) -> None:
+        """A call the host gave up on (an inline ``on_bar`` past its deadline) still
+        runs: the plugin gets no further calls until ``call`` is done, and its
+        pings count as missed meanwhile, so it turns HUNG."""
+        watched = self.watched.get(plugin_id)
+        if watched is not None:
+            watched.stuck, watched.stuck_hook = call, hook
+            watched.stuck_since = self.ports.clocks.monotonic() - held
+
+    def on_hook(self, result: CallResult) -> None:
+        """One call of an occasional hook (``on_fill``): errors and timeouts counted."""
+        watched = self.watched.get(result.plugin_id)
+        if watched is not None:
+            watched.health.record_call(result)
+
+    def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
+        """Several work calls of one plugin that answered in shape (one feed)."""
+        watched = self.watched.get(plugin_id)
+        if watched is not None:
+            watched.health.record_answers(durations)
+            if watched.anomaly is not None:
+                watched.anomaly.record_answers(durations)
+            self.latency.observe_many(plugin_id, "on_bar", list(durations))
+            watched.health.note_activity(self.ports.clocks.wall())
+
     def on_work(self, result: CallResult, problem: str | None) -> None:
         watched = self.watched.get(result.plugin_id)
         if watched is None:
@@ -289,7 +314,12 @@ class Monitor:
             error=f"{PluginBusy.__name__}: {w.stuck_hook} still running after {held:.1f}s"))
 
     def count_intents(self, plugin_ids: Sequence[str]) -> None:
-        self.intents.update(plugin_ids)
+        counted = Counter(plugin_ids)
+        self.intents.update(counted)
+        for pid, count in counted.items():
+            watched = self.watched.get(pid)
+            if watched is not None and watched.anomaly is not None:
+                watched.anomaly.record_intents(count)
 
     def _record(self, w: Watched, outcome: Outcome) -> None:
         for result in outcome.results:
@@ -356,6 +386,7 @@ class Monitor:
             record.update(annotate(w.slot.plugin_id))
         if w.anomaly is not None:
             record["anomaly"] = w.anomaly.record()
+        record["reasons"] = [*record["reasons"], *record.pop("notes", [])]
         return record
 
     def _anomalies(self, w: Watched, verdict: Verdict, now: float,

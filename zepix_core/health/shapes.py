@@ -13,7 +13,7 @@ import dataclasses
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -234,6 +234,10 @@ class PluginHealth:
         if answered and problem is not None:
             self.record_error(result.hook, "wrong_shape", problem)
         self.work.record(result.duration, error=not answered or problem is not None)
+
+    def record_answers(self, durations: Sequence[float]) -> None:
+        """Several ``on_bar`` calls that answered in shape (one feed): their latencies."""
+        self.work.record_many(durations)
 
     def note_activity(self, when: float) -> None:
         """The plugin did real work at ``when`` (epoch seconds)."""

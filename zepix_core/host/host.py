@@ -12,6 +12,8 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,9 @@ from packaging.version import Version
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import AlertLevel, PluginState
+from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
 from zepix_core.execution.calls import call_many
-from zepix_core.execution.dispatch import Dispatcher
+from zepix_core.execution.dispatch import LIMIT, Dispatcher, IntentLimits
 from zepix_core.execution.lifecycle import (
     Admit,
     PluginSlot,
@@ -36,9 +38,10 @@ from zepix_core.execution.lifecycle import (
     read_settings,
 )
 from zepix_core.execution.ports import Clocks, Ports
-from zepix_core.execution.runner import CallResult, Runner
+from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
+from zepix_core.host.trades import Trades
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, data_dir, db_path
@@ -92,9 +95,15 @@ class Host:
         self.versions = HostVersions(self.ports, self.monitor, factories=self.factories,
                                      spawn=self.supervisor.spawn,
                                      breaker=self.supervisor.breaker_state)
-        self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic)
+        self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic,
+                                     on_stuck=self._on_stuck, id_prefix=self.host_id[:8] + "-",
+                                     on_answers=self._on_answers)
+        self.trades = Trades(int(config.host["accuracy_horizon"]))
+        self.monitor.annotators.append(self.trades.fields)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
                                    seed=int(config.host["market_seed"]))
+        #: Bars and intents handed out since the last round, for its summary line.
+        self.counts = [0, 0]
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
         self.monitor.annotators.append(self._db_fields)
 
@@ -176,6 +185,7 @@ class Host:
         if other is not None:
             raise _busy(self.store, other)
         self.started = True
+        self.trades.restore(self.store.fills(), self.store.accuracy_counts())
         slots = self.discover()
         for slot in slots:
             self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
@@ -196,6 +206,7 @@ class Host:
                 log.warning("activation failed", extra=fields(plugin=slot.plugin_id,
                                                               reason=slot.reason))
             return False
+        self.dispatcher.limits[slot.plugin_id] = IntentLimits.of(slot.config.table)
         now = self.clocks.wall()
         slot.activation_id = self.store.open_activation(
             slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
@@ -322,62 +333,130 @@ class Host:
             interval: float | None = None,
             on_start: Callable[[list[PluginSlot]], None] | None = None,
             on_round: Callable[[str], None] | None = None) -> None:
-        """Start, then alternate market data and monitoring rounds until told to stop.
-
-        Rounds start on a fixed monotonic schedule; a slow round shortens the next
-        wait instead of pushing every later round back.
+        """Start, then alternate seeded replay bars and rounds on this thread until told
+        to stop: the deterministic loop of tests and the author kit. A bot embeds the
+        host instead (``zepix_core.open_host``: rounds on their own timer thread).
         """
-        period = self.interval(interval)
         self.store.defer_writes = True  # a locked or full database never stops trading
         self.supervisor.hold()
         try:
             slots = self.start()  # inside the try: what it activated is deactivated
             if on_start:
                 on_start(slots)
-            mono = self.clocks.monotonic
-            begin = mono()
-            end = begin + duration if duration is not None else None
-            rounds = 0
             self.warm_up()
+
+            def replay_then_round() -> str:
+                self.work()
+                return self.round()
+
+            self.rounds(self.interval(interval), on_round, once=once, duration=duration,
+                        step=replay_then_round)
+        finally:
+            self.shutdown()
+            self.supervisor.let_go()
+
+    def rounds(self, period: float, on_round: Callable[[str], None] | None = None, *,
+               once: bool = False, duration: float | None = None,
+               step: Callable[[], str] | None = None) -> None:
+        """Run a round every ``period`` seconds until ``clocks.stop`` (or ``duration``).
+
+        Rounds start on a fixed monotonic schedule; a slow round shortens the next
+        wait instead of pushing every later round back. Between rounds restarts
+        fall due; meanwhile other threads may feed bars (``on_bar``).
+        """
+        self.supervisor.hold()
+        try:
+            begin = self.clocks.monotonic()
+            end = begin + duration if duration is not None else None
+            count = 0
             while not self.clocks.stop.is_set():
-                bars, intents = self.work()
-                summary = (f"{self.round()}; {bars} bars, {intents} trade "
-                           f"intent{'' if intents == 1 else 's'}")
-                rounds += 1
+                summary = (step or self.round)()
+                count += 1
                 if on_round:
                     on_round(summary)
                 if once:
                     break
-                wake = begin + rounds * period
+                wake = begin + count * period
                 if end is not None and wake >= end:
                     self.supervisor.idle(end)
                     break
                 if self.supervisor.idle(wake):
                     break
         finally:
-            self.shutdown()
             self.supervisor.let_go()
 
+    def on_bar(self, bar: Bar) -> list[Intent]:
+        """Feed one closed bar to every active plugin that may take it; returns the
+        checked intents of the active plugins (never a canary's)."""
+        return self.feed([bar])
+
+    def feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        """Feed ``bars`` in order, each to every active plugin that answers and whose
+        breaker lets it through. Canaries get the same bars in shadow; their intents
+        are recorded, not returned.
+
+        Who gets work is decided once per feed while every breaker is CLOSED (one
+        handoff to the dispatch thread for the whole feed; a breaker that opens
+        meanwhile stops bars from the next feed on), and per bar otherwise
+        (HALF_OPEN admits a few trial bars).
+        """
+        with self.supervisor.loop.busy:
+            if len(bars) > 1 and not self.supervisor.any_breaker_open():
+                return self._feed(bars)
+            return [i for bar in bars for i in self._feed([bar])]
+
+    def _feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        runners = [s.runner for s in self.active()
+                   if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
+                   and self.supervisor.admits_work(s)]
+        shadow = self.versions.shadow_runners()
+        by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
+        handed: list[Intent] = []
+        if shadow:
+            active = {r.plugin_id for r in runners}
+            by_bar = [[i if i.plugin_id in active else replace(i, shadow=True) for i in found]
+                      for found in by_bar]
+        for found in by_bar:
+            if found:
+                self.versions.on_intents(found)
+                handed.extend(i for i in found if not i.shadow)
+        self.trades.on_bars(bars, by_bar)
+        self.monitor.count_intents([i.plugin_id for i in handed])
+        self.counts[0] += len(bars)
+        self.counts[1] += len(handed)
+        return handed
+
+    def report_fill(self, fill: Fill) -> Intent:
+        """Book a fill the bot executed and tell the issuing plugin (``on_fill``).
+
+        Raises ``IntentError`` for an unknown intent id or a shadow intent.
+        """
+        intent = self.trades.book(fill)
+        try:
+            self.store.record_fill(self.host_id, intent, fill)
+        except StorageError as exc:  # booked in memory; the plugin still hears of it
+            self._storage_failed("fill", exc)
+        with self.supervisor.loop.busy:  # never beside an on_bar or a round's calls
+            slot = self.slots.get(intent.plugin_id)
+            if (slot is not None and slot.runner is not None
+                    and slot.state is PluginState.ACTIVE
+                    and self.monitor.accepts_work(slot.plugin_id)):
+                result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"],
+                              {"fill": fill}, self.clocks.monotonic)
+                self.monitor.on_hook(result)
+        return intent
+
     def work(self) -> tuple[int, int]:
-        """Feed this round's market bars to every active plugin that answers and whose
-        breaker lets the bar through (asked per bar: HALF_OPEN admits a few trials).
+        """Feed this round's seeded replay bars (``bars_per_round`` steps).
 
         Returns how many bars were fed and how many trade intents active plugins
         returned (a canary's shadow intents are recorded, not counted).
         """
         bars = intents = 0
         for _ in range(int(self.config.host["bars_per_round"])):
-            for bar in self.market.next_bars():
-                runners = [s.runner for s in self.active()
-                           if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
-                           and self.supervisor.admits_work(s)]
-                active = {r.plugin_id for r in runners}
-                runners += self.versions.shadow_runners()  # canaries: same bar, in shadow
-                found = self.dispatcher.feed(runners, [bar])
-                self.monitor.count_intents([i.plugin_id for i in found if i.plugin_id in active])
-                self.versions.on_intents(found)
+            for bar in self.market.next_bars():  # bar by bar, as a live feed gives them
                 bars += 1
-                intents += sum(1 for i in found if i.plugin_id in active)
+                intents += len(self.on_bar(bar))
         return bars, intents
 
     def warm_up(self) -> None:
@@ -390,7 +469,8 @@ class Host:
         bars = [bar for _ in range(steps) for bar in self.market.next_bars()]
         runners = [s.runner for s in self.active() if s.runner is not None]
         if bars and runners:
-            self.dispatcher.feed(runners, bars)
+            with self.supervisor.loop.busy:
+                self.dispatcher.feed(runners, bars)
             log.info("warmed up", extra=fields(plugins=len(runners), bars=len(bars)))
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
@@ -399,30 +479,50 @@ class Host:
             self.versions.on_work(result, problem)
         except StorageError as exc:  # bookkeeping; the next bar still goes out
             self._storage_failed("work", exc)
+        if problem is not None and problem.startswith(LIMIT):
+            self.trades.over_limit(result.plugin_id, problem)
+
+    def _on_answers(self, plugin_id: str, durations: list[float]) -> None:
+        self.supervisor.on_answers(plugin_id, durations)
+        self.versions.on_answers(plugin_id, durations)
+
+    def _on_stuck(self, plugin_id: str, running: Future[None], held: float) -> None:
+        self.monitor.stuck_in(plugin_id, "on_bar", running, held)
+        log.warning("on_bar abandoned", extra=fields(plugin=plugin_id, held_s=round(held, 2)))
 
     def round(self) -> str:
-        """One monitoring round over the active plugins; returns a one-line summary.
+        """One monitoring round over the active plugins; returns a one-line summary
+        that ends with the bars and intents handed out since the previous round.
 
         A database that is locked or full ends the round's bookkeeping early, never
         the host: what could not be written waits (``storage.deferred``) and a
         CRITICAL alert says so until the database is back.
         """
         summary = "round: database unavailable"
-        before = {s.plugin_id: s.version for s in self.active()}
-        try:
-            self.store.flush_deferred()
-            self.supervisor.flush()
-            summary = self.monitor.round(self.active())
-            self.store.heartbeat(self.host_id, self.clocks.wall())
-            self.supervisor.after_round()
-            self.versions.reconcile()
-            for decision in self.sync.tick():
-                self.monitor.alerting.raise_event(decision.plugin_id, "sync", decision.level,
-                                                  decision.message, decision.firing)
-        except StorageError as exc:
-            self._storage_failed("round", exc)
-        self._alert_storage()
-        return summary + version_changes(before, {s.plugin_id: s.version for s in self.active()})
+        with self.supervisor.loop.busy:
+            before = {s.plugin_id: s.version for s in self.active()}
+            try:
+                self.store.flush_deferred()
+                self.supervisor.flush()
+                # Counters a restart reloads; while the database is out, the next round's
+                # totals replace them, so nothing is lost by skipping one.
+                self._best_effort("accuracy", self.store.save_accuracy,
+                                  self.trades.accuracy_counts())
+                summary = self.monitor.round(self.active())
+                self.store.heartbeat(self.host_id, self.clocks.wall())
+                self.supervisor.after_round()
+                self.versions.reconcile()
+                for decision in self.sync.tick():
+                    self.monitor.alerting.raise_event(decision.plugin_id, "sync",
+                                                      decision.level, decision.message,
+                                                      decision.firing)
+            except StorageError as exc:
+                self._storage_failed("round", exc)
+            self._alert_storage()
+            (bars, intents), self.counts = self.counts, [0, 0]
+            changed = version_changes(before, {s.plugin_id: s.version for s in self.active()})
+        return (f"{summary}; {bars} bars, {intents} trade intent"
+                f"{'' if intents == 1 else 's'}{changed}")
 
     def _storage_failed(self, step: str, exc: StorageError) -> None:
         self.store.outage = str(exc)
@@ -469,6 +569,7 @@ class Host:
             self._best_effort("sync", self.sync.finish)  # the plugins' last trades
         self._best_effort("flush", self.store.flush_deferred)
         self._best_effort("close alerts", self.monitor.close)
+        self.dispatcher.close()
         if self.started:
             self._best_effort("end host", self.store.end_host, self.host_id,
                               self.clocks.wall(), reason)

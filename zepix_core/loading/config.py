@@ -33,11 +33,12 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "warmup_bars": 240,           # 1m replay steps fed at start, so indicators have history
     "max_frame_mb": 4.0,          # largest reply frame a worker may send; larger kills it
     "db_busy_timeout": 30.0,      # seconds a database write waits for a lock held elsewhere
+    "accuracy_horizon": 5,        # bars after an intent at which its direction is judged
 }
 
 #: Further top-level tables, read by the module that owns them.
 SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http", "sync",
-            "telegram")
+            "telegram", "market")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
@@ -79,6 +80,9 @@ PLUGIN_DEFAULTS: Mapping[str, Any] = {
     "ping_timeout": 2.0,
     "allow_prereleases": None,
     **SUPERVISION_DEFAULTS,
+    "max_quantity": None,         # an intent's quantity above this is dropped
+    "max_intents_per_bar": None,  # more intents than this for one bar are dropped
+    "symbols": None,              # intents for symbols not in this list are dropped
 }
 
 
@@ -310,8 +314,26 @@ def _check_plugin(cfg: Config, plugin_id: str, table: Any) -> None:
         if table["ping_timeout"] <= 0:
             raise ConfigError(f"{_where(cfg, key)}.ping_timeout: must be > 0 seconds")
     _check_supervision(cfg.path, key, table)
+    _check_limits(cfg.path, key, table)
     isolation = table.get("isolation")
     if isolation is not None and isolation not in ISOLATION_MODES:
         raise ConfigError(f"{_where(cfg, key)}.isolation: got {isolation!r}; "
                           f"expected one of {', '.join(ISOLATION_MODES)}")
     cfg.plugin(plugin_id)  # parses the pin, raising ConfigError when it is malformed
+
+
+def _check_limits(path: Path, key: str, table: Mapping[str, Any]) -> None:
+    """The intent limits (``max_quantity``, ``max_intents_per_bar``, ``symbols``)."""
+    quantity, count = table.get("max_quantity"), table.get("max_intents_per_bar")
+    if quantity is not None and (isinstance(quantity, bool) or not isinstance(
+            quantity, (int, float)) or quantity <= 0):
+        raise ConfigError(f"{path}: {key}.max_quantity: got {quantity!r}; expected a number > 0")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or count < 0):
+        raise ConfigError(f"{path}: {key}.max_intents_per_bar: got {count!r}; expected a "
+                          "whole number >= 0")
+    symbols = table.get("symbols")
+    if symbols is not None and not (isinstance(symbols, list)
+                                    and all(isinstance(s, str) for s in symbols)):
+        raise ConfigError(f"{path}: {key}.symbols: got {symbols!r}; expected a list of "
+                          'symbol strings (e.g. ["BTCUSD"])')

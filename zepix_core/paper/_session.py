@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, PluginContext
+from zepix_core.contract.model import Fill as ReportedFill
 from zepix_core.contract.replies import SettingSpec
 from zepix_core.paper._broker import Clock, Fill, PaperBroker
 from zepix_core.paper._journal import Journal
@@ -54,10 +55,10 @@ class SessionSettings:
         return cls(None if symbols is None else frozenset(symbols), equity, risk)
 
 
-#: The declaration of ``SessionSettings`` for ``plugin_settings``.
+#: The declaration of ``SessionSettings`` for ``plugin_settings``. ``symbols`` is not in
+#: it: that key is the host's own allow-list of a plugin's symbols (checked by the host,
+#: passed on to the plugin, and read by the session too).
 SESSION_SETTINGS: tuple[SettingSpec, ...] = (
-    {"name": "symbols", "type": "list", "default": None,
-     "description": "trade only these symbols (default: every symbol fed)"},
     {"name": "equity", "type": "float", "default": 10_000.0, "min": 1e-9,
      "description": "paper starting equity"},
     {"name": "risk_per_trade", "type": "float", "default": 0.01, "min": 1e-9, "max": 0.999999,
@@ -118,6 +119,7 @@ class PaperSession:
             self.last_activity: float | None = None
             self.stopped: str | None = None
             self.bars_received = self.signals_processed = self.errors = self.warnings = 0
+            self.fills_reported = 0
             self._last_ts: dict[str, float] = {}
             if database is not None:
                 journal = Journal(database, self._journal_error)
@@ -198,6 +200,7 @@ class PaperSession:
                 "errors": self.errors,
                 "warnings": self.warnings,
                 "bars_received": self.bars_received,
+                "fills_reported": self.fills_reported,
                 "open_positions": len(broker.positions),
                 "closed_trades": broker.closed_trades,
                 "entries_refused": broker.entries_refused,
@@ -226,9 +229,10 @@ class PaperSession:
 class PaperStrategy(abc.ABC):
     """Base of a strategy plugin that paper-trades one timeframe.
 
-    Implements ``health_ping``, ``get_metrics``, ``activate``, ``deactivate``
-    and ``on_bar`` over a ``PaperSession``. A subclass supplies the strategy
-    (``evaluate``, ``reset``, ``strategy_metrics``) and its own
+    Implements ``health_ping``, ``get_metrics``, ``activate``, ``deactivate``,
+    ``on_bar`` and ``on_fill`` (counted as ``fills_reported``) over a
+    ``PaperSession``. A subclass supplies the strategy (``evaluate``,
+    ``reset``, ``strategy_metrics``) and its own
     ``plugin_version`` and ``self_test`` hooks. ``activate`` reads the
     ``SessionSettings`` keys from the plugin's config and raises
     ``ValueError`` naming a bad key.
@@ -288,3 +292,10 @@ class PaperStrategy(abc.ABC):
     @hookimpl
     def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:
         return self.session.handle(bar, self.evaluate)
+
+    @hookimpl
+    def on_fill(self, fill: ReportedFill) -> None:
+        """A bot executed one of the session's intents for real. The paper book stays
+        as it is (it is the strategy's own view); the host keeps the real one."""
+        with self.session.lock:
+            self.session.fills_reported += 1

@@ -233,4 +233,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX sync_runs_started ON sync_runs(started_at);
     """,
+    # (issue 11) Fills the embedding bot reported, so a restarted host keeps each
+    # plugin's positions and P&L; and the signal accuracy counters it judged.
+    """
+    CREATE TABLE fills (
+        id        INTEGER PRIMARY KEY,
+        host_id   TEXT NOT NULL,
+        plugin_id TEXT NOT NULL,
+        intent_id TEXT NOT NULL,
+        symbol    TEXT NOT NULL,
+        side      TEXT NOT NULL,
+        quantity  REAL NOT NULL,
+        price     REAL NOT NULL,
+        time      REAL NOT NULL,
+        fee       REAL NOT NULL
+    );
+    CREATE INDEX fills_plugin ON fills(plugin_id, id);
+    CREATE TABLE signal_accuracy (
+        plugin_id TEXT PRIMARY KEY,
+        hits      INTEGER NOT NULL,
+        judged    INTEGER NOT NULL
+    );
+    """,
 ]

@@ -87,6 +87,9 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """Whether the next work call may go to the plugin; a True in
         HALF_OPEN reserves one trial slot until its ``record()``."""
+        seen = self._state
+        if seen is BreakerState.CLOSED:  # the hot path: only OPEN changes by time alone
+            return True
         with self._lock:
             event = self._maybe_half_open()
             if self._state is BreakerState.CLOSED:
@@ -111,6 +114,17 @@ class CircuitBreaker:
                 # about the plugin as it is now.
                 event = None
         self._emit(event)
+
+    def record_successes(self, count: int) -> None:
+        """``count`` allowed calls that succeeded, in a row (one feed of many bars)."""
+        with self._lock:
+            closed = self._state is BreakerState.CLOSED
+            if closed:
+                self._outcomes.extend([True] * count)
+                self._consecutive = 0
+        if not closed:  # a trial: each success counts on its own
+            for _ in range(count):
+                self.record(True)
 
     def reset(self) -> None:
         """Close the breaker by operator decision."""

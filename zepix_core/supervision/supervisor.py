@@ -351,8 +351,13 @@ class Supervisor:
         runner = slot.runner
         if runner is None or not runner.alive():
             return False
-        guard = self.guard(slot.plugin_id)
+        guard = self.guards.get(slot.plugin_id) or self.guard(slot.plugin_id)
         return not _pending(guard, slot) and guard.breaker.allow()
+
+    def any_breaker_open(self) -> bool:
+        """Whether some breaker is not CLOSED (work is then admitted bar by bar)."""
+        return any(g.breaker.state is not BreakerState.CLOSED
+                   for g in list(self.guards.values()))
 
     def on_work(self, result: CallResult, problem: str | None) -> None:
         """The dispatcher's sink: the monitor's record, then the breaker's."""
@@ -361,6 +366,14 @@ class Supervisor:
         guard = self.guards.get(result.plugin_id)
         if guard is not None:
             guard.breaker.record(result.ok and problem is None)
+
+    def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
+        """The dispatcher's sink for work calls of one plugin that answered in shape."""
+        self.flush()
+        self.monitor.on_answers(plugin_id, durations)
+        guard = self.guards.get(plugin_id)
+        if guard is not None:
+            guard.breaker.record_successes(len(durations))
 
     def _transition(self, plugin_id: str, change: Transition) -> None:
         self.event(plugin_id, "breaker", f"{change.old} -> {change.new}: {change.reason}")

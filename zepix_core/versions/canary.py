@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
+from zepix_core.contract.model import AlertLevel, HealthStatus, Intent, PluginState
 from zepix_core.execution.calls import HookCall, run_calls
-from zepix_core.execution.dispatch import Intent
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory, bring_up
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
@@ -91,7 +90,7 @@ class Arm:
 
     def record(self, intent: Intent) -> None:
         self.intents[intent.side] += 1
-        self.keys.add((intent.bar_ts, intent.symbol, intent.side))
+        self.keys.add((intent.bar_time, intent.symbol, intent.side))
 
     def read_signals(self, metrics: MetricsReply | None) -> None:
         value = metrics.values.get("signals_processed") if metrics else None
@@ -144,18 +143,22 @@ class Canaries:
         return [r.runner for r in self.runs.values() if r.runner.alive() and not r.runner.busy()]
 
     def on_work(self, result: CallResult, problem: str | None) -> None:
+        if not self.runs:
+            return
         pid, shadow = result.plugin_id.removesuffix(SHADOW), result.plugin_id.endswith(SHADOW)
         run = self.runs.get(pid)
         if run is not None:
             (run.candidate if shadow else run.active).health.record_work(result, problem)
 
     def on_intents(self, intents: Sequence[Intent]) -> None:
+        if not self.runs:
+            return
         for intent in intents:
             pid, shadow = intent.plugin_id.removesuffix(SHADOW), intent.plugin_id.endswith(SHADOW)
             run = self.runs.get(pid)
             if run is not None:
                 (run.candidate if shadow else run.active).record(intent)
-                run.pending.append(("candidate" if shadow else "active", intent.bar_ts,
+                run.pending.append(("candidate" if shadow else "active", intent.bar_time,
                                     intent.symbol, intent.side, intent.quantity, intent.price,
                                     intent.reason))
 

@@ -23,8 +23,7 @@ from packaging.version import Version
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import AlertLevel, BreakerState, PluginState
-from zepix_core.execution.dispatch import Intent
+from zepix_core.contract.model import AlertLevel, BreakerState, Intent, PluginState
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
@@ -132,6 +131,11 @@ class HostVersions:
 
     def on_work(self, result: CallResult, problem: str | None) -> None:
         self.canaries.on_work(result, problem)
+
+    def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
+        if self.canaries.runs:  # the active arm of a canary compares every call
+            for took in durations:
+                self.canaries.on_work(CallResult(plugin_id, "on_bar", duration=took), None)
 
     def on_intents(self, intents: Sequence[Intent]) -> None:
         self.canaries.on_intents(intents)

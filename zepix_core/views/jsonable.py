@@ -13,7 +13,7 @@ TIME_FIELDS = frozenset({
     "fired_at", "last_sent_at", "resolved_at", "requested_at", "applied_at", "started_at",
     "stopped_at", "heartbeat_at", "last_activity", "updated_at", "last_error_at",
     "ended_at", "last_seen", "opened_at", "closed_at", "last_success", "last_attempt",
-    "synced_at", "last_failure",
+    "synced_at", "last_failure", "first_fill", "last_fill",
 })
 
 

@@ -35,6 +35,7 @@ from zepix_core.authoring.conformance.work import (
     check_lifecycle,
     check_no_leaks,
     check_on_bar,
+    check_on_fill,
     replay_bars,
 )
 from zepix_core.contract.hookspecs import REQUIRED_HOOKS
@@ -73,6 +74,8 @@ CHECKS: tuple[SuiteCheck, ...] = (
           "the counters alone", check_self_test_idempotent),
     SuiteCheck("on_bar", ("on_bar",), "answers every bar of a replay in time and in shape",
           check_on_bar),
+    SuiteCheck("on_fill", ("on_fill",), "takes a fill of its own intent in time, without raising",
+          check_on_fill),
     SuiteCheck("lifecycle", ("activate", "deactivate"), "activate, deactivate, activate again",
           check_lifecycle),
     SuiteCheck("no_leaks", ("activate", "on_bar", "deactivate"), "no threads, child processes or "

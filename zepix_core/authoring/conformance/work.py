@@ -10,7 +10,7 @@ from zepix_core.authoring.conformance.subject import Blocked, Finding, Subject, 
 from zepix_core.authoring.harness import PluginHandle
 from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
-from zepix_core.contract.model import Bar
+from zepix_core.contract.model import Bar, Fill
 from zepix_core.execution.dispatch import parse_intents
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.shapes import parse_ping
@@ -46,6 +46,33 @@ def check_on_bar(subject: Subject) -> list[Finding]:
             return [Finding("on_bar", _INTENT_SHAPE, f"{show(result.value)} at {where} ({exc})",
                             "return None, or a list of dicts such as {'symbol': bar.symbol, "
                             "'side': 'buy', 'quantity': 1.0}")]
+    return []
+
+
+def check_on_fill(subject: Subject) -> list[Finding]:
+    """A fill of the plugin's own first intent (or a made-up one when it gives none)
+    is taken in time and without raising."""
+    handle = subject.activated()
+    if not handle.implements("on_fill"):
+        raise Blocked("on_fill is optional and this plugin does not implement it")
+    fill = Fill(intent_id="conformance-1", quantity=1.0, price=100.0, time=0.0)
+    if handle.implements("on_bar"):
+        for bar in replay_bars(120):
+            result = handle.call("on_bar", bar=bar)
+            try:
+                intents = parse_intents(subject.plugin_id, bar, result.value) if result.ok else []
+            except PluginError:
+                intents = []
+            if intents:
+                fill = Fill(intent_id="conformance-1", quantity=intents[0].quantity,
+                            price=intents[0].price or bar.close, time=bar.ts)
+                break
+    result = handle.call("on_fill", fill=fill)
+    problem = call_problem(result, "None, within the deadline", f"keep on_fill under "
+                           f"{DEFAULT_DEADLINES['on_fill']:g} s and let it not raise on a "
+                           "fill it does not expect")
+    if problem is not None:
+        return [Finding("on_fill", problem.expected, problem.got, problem.fix)]
     return []
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from zepix_core.app.run import run, source_for
 from zepix_core.cli.commands.base import (
     Command,
     filter_args,
@@ -38,6 +38,11 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--interval", type=float, metavar="S",
                    help="seconds between monitoring rounds (default: host.interval, 30)")
+    p.add_argument("--source", metavar="NAME",
+                   help="market source (entry point group zepix.sources; default: [market] "
+                        "source, else replay; bundled: replay, csv)")
+    p.add_argument("--source-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the source, e.g. path=bars.csv (repeatable)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -45,10 +50,18 @@ def _run(args: argparse.Namespace) -> int:
         raise ZepixError("run: --interval must be > 0 seconds, and finite")
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration >= 0):
         raise ZepixError("run: --duration must be >= 0 seconds, and finite")
+    options = {}
+    for item in args.source_option:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ZepixError(f"run: --source-option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = value
     host = host_from(args)
-    from zepix_core.api import start as start_api
-
-    server = start_api(host, host.interval(args.interval))  # a port in use stops us here
+    try:
+        source = source_for(host, args.source, options, once=args.once, interval=args.interval)
+    except BaseException:
+        host.store.close()
+        raise
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())
     out = sys.stdout
@@ -58,28 +71,19 @@ def _run(args: argparse.Namespace) -> int:
         schedule = _schedule(args, host.interval(args.interval))
         out.write(f"\n{len(host.active())} active; {schedule}\n"
                   f"database {host.store.path}; plugin store {store_dir(host.store.path)}\n")
-        if server is not None:
-            out.write(f"HTTP API and dashboard: {server.url}/\n")
         out.flush()
 
     def each_round(summary: str) -> None:
         out.write(summary + "\n")
         out.flush()
 
-    try:
-        bot = _telegram(host, args.interval)
-    except BaseException:
-        if server is not None:
-            server.stop()
-        raise
-    try:
-        host.run(once=args.once, duration=args.duration, interval=args.interval,
-                 on_start=started, on_round=each_round)
-    finally:
-        if server is not None:
-            server.stop()
-        if bot is not None:
-            bot.stop()
+    def services(notes: list[str]) -> None:
+        for note in notes:
+            out.write(note + "\n")
+        out.flush()
+
+    run(host, source, once=args.once, duration=args.duration, interval=args.interval,
+        on_start=started, on_round=each_round, on_services=services)
     out.write("shut down cleanly\n")
     return 0
 
@@ -91,20 +95,6 @@ def _schedule(args: argparse.Namespace, period: float) -> str:
     if args.duration is not None:
         return f"monitoring every {period:g}s for {args.duration:g}s (Ctrl-C stops)"
     return f"monitoring every {period:g}s (Ctrl-C stops)"
-
-
-def _telegram(host: Any, interval: float | None) -> Any:
-    """The Telegram bot beside the host when ``[telegram]`` configures one (it needs the
-    optional extra ``zepix-core[telegram]``)."""
-    config = host.config.sections.get("telegram")
-    if config is None and not os.environ.get("ZEPIX_TELEGRAM_TOKEN"):
-        return None
-    try:
-        from zepix_core import telegram
-    except ImportError as exc:
-        raise ZepixError(f"[telegram] is configured but python-telegram-bot is missing "
-                         f"({exc.name}); pip install 'zepix-core[telegram]'") from None
-    return telegram.start(host, interval=interval)
 
 
 # -- plugins ---------------------------------------------------------------

@@ -14,9 +14,13 @@ from zepix_core.storage import Store
 from zepix_core.views.records import alert_rows
 
 HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
+                  "win_rate_host", "accuracy_host", "orders_h_host", "pnl_host",
                   "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
+MEASURED_NOTE = ("*_host columns are measured by the host from the fills the bot reported "
+                 "(win rate of closed round trips, signal accuracy over accuracy_horizon "
+                 "bars, orders per hour, realised P&L); the others are the plugin's own\n")
 
 
 def age(seconds: float) -> str:
@@ -33,11 +37,16 @@ def health_row(snap: dict[str, Any], now: float | None = None) -> dict[str, Any]
     rss = res.get("rss_bytes")
     scope = "" if res.get("scope") == "process" else " (host)"
     rate = snap.get("win_rate")
+    host = snap.get("host_measured") or {}
     return {
         **snap,
         "age": age((now if now is not None else time.time()) - snap["timestamp"]),
         "signals": snap.get("signals_processed"), "orders": snap.get("orders_placed"),
         "win_rate": None if rate is None else f"{rate:.0%}",
+        "win_rate_host": _share(host.get("win_rate")),
+        "accuracy_host": _share(host.get("signal_accuracy")),
+        "orders_h_host": host.get("orders_per_hour"),
+        "pnl_host": host.get("realised_pnl") if host.get("fills") else None,
         "p95_ms": (snap.get("latency_ms") or {}).get("p95"),
         "err_rate": f"{snap.get('error_rate', 0.0):.1%}",
         "rss_mb": None if rss is None else f"{rss / 2**20:.0f}{scope}",
@@ -67,6 +76,10 @@ def _health(args: argparse.Namespace) -> int:
             show(args, [health_row(s) for s in snaps], HEALTH_COLUMNS, document=snaps)
             if not args.json and any(_shared(s) for s in snaps):
                 sys.stdout.write("\n" + HOST_NOTE)
+            if not args.json and any((s.get("host_measured") or {}).get("accuracy_samples")
+                                     or (s.get("host_measured") or {}).get("fills")
+                                     for s in snaps):
+                sys.stdout.write(MEASURED_NOTE)
             if not args.json and args.plugin_id:
                 for snap in snaps:
                     _bands(snap)
@@ -114,6 +127,8 @@ def _over_time(args: argparse.Namespace, store: Store) -> int:
     if args.plugin_id is None:
         raise ZepixError("health: --hours needs a plugin ID (or --incidents for all)")
     return show_series(args, store)
+def _share(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0%}"
 
 
 def _shared(snap: dict[str, Any]) -> bool:

@@ -1,0 +1,75 @@
+"""``open_host_async``: the embedding API for asyncio bots; never blocks the event loop.
+
+Bars and fills run, in order, on one worker thread of the host's; reads run on
+the loop's default executor, so a read never waits behind a bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from zepix_core.app.embedded import EmbeddedHost
+from zepix_core.contract.model import Bar, Fill, Intent
+from zepix_core.execution.ports import Clocks
+from zepix_core.host.host import create_host
+
+T = TypeVar("T")
+
+
+class AsyncHost:
+    """The awaitable face of an ``EmbeddedHost`` (``sync`` is the host itself)."""
+
+    def __init__(self, embedded: EmbeddedHost, executor: ThreadPoolExecutor) -> None:
+        self.sync = embedded
+        self._executor = executor
+
+    async def _ordered(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def on_bar(self, bar: Bar) -> list[Intent]:
+        return await self._ordered(self.sync.on_bar, bar)
+
+    async def feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        return await self._ordered(self.sync.feed, bars)
+
+    async def report_fill(self, fill: Fill) -> Intent:
+        return await self._ordered(self.sync.report_fill, fill)
+
+    async def plugins(self) -> list[dict[str, Any]]:
+        return await asyncio.get_running_loop().run_in_executor(None, self.sync.plugins)
+
+    async def health(self) -> list[dict[str, Any]]:
+        return await asyncio.get_running_loop().run_in_executor(None, self.sync.health)
+
+
+@asynccontextmanager
+async def open_host_async(config: Path | str | None = None, db: Path | str | None = None, *,
+                          interval: float | None = None, paths: Sequence[str] | None = None,
+                          clocks: Clocks | None = None,
+                          on_round: Callable[[str], None] | None = None,
+                          ) -> AsyncIterator[AsyncHost]:
+    """``async with open_host_async(...) as host``: ``open_host`` for asyncio; starting
+    and closing (activation and deactivation hooks) run off the event loop too."""
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(1, thread_name_prefix="zepix-bars")
+    try:
+        embedded = await loop.run_in_executor(executor, partial(
+            _start, config, db, interval=interval, paths=paths, clocks=clocks,
+            on_round=on_round))
+        try:
+            yield AsyncHost(embedded, executor)
+        finally:
+            await loop.run_in_executor(executor, embedded.close)
+    finally:
+        executor.shutdown(wait=False)
+
+
+def _start(config: Path | str | None, db: Path | str | None, **kwargs: Any) -> EmbeddedHost:
+    paths, clocks = kwargs.pop("paths"), kwargs.pop("clocks")
+    return EmbeddedHost.start(create_host(config, db, paths=paths, clocks=clocks), **kwargs)

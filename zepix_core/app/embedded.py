@@ -1,0 +1,156 @@
+"""The host inside a bot: ``open_host`` starts it, rounds tick on their own thread.
+
+The bot's thread hands bars to ``on_bar`` and gets the intents back; a
+``zepix-rounds`` thread runs monitoring, supervision and version rounds every
+``[host] interval`` whether bars come or not. Every method may be called from
+any thread: bars and rounds take turns on the host's loop lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from zepix_core.app.services import Services, start_api, start_telegram
+from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import Bar, Fill, Intent, PluginState
+from zepix_core.execution.ports import Clocks
+from zepix_core.host.host import Host, create_host
+from zepix_core.views.jsonable import jsonable
+from zepix_core.views.records import plugin_row
+
+log = logging.getLogger("zepix.app")
+
+
+class EmbeddedHost:
+    """A started host: bars in, intents out, fills back, and the operator reads."""
+
+    def __init__(self, host: Host, *, interval: float | None = None,
+                 duration: float | None = None,
+                 on_round: Callable[[str], None] | None = None, rounds: bool = True) -> None:
+        self.host = host
+        self.period = host.interval(interval)
+        self._closed = False
+        #: The HTTP API and the Telegram bot beside the host (``start``).
+        self.services = Services()
+        self._ticker: threading.Thread | None = None
+        if rounds:
+            self._ticker = threading.Thread(target=self._tick, args=(duration, on_round),
+                                            name="zepix-rounds", daemon=True)
+
+    @classmethod
+    def start(cls, host: Host, *, services: bool = True, **kwargs: Any) -> EmbeddedHost:
+        """Start ``host`` (discover, resolve, activate), its round timer and, unless
+        ``services`` is false, the HTTP API and Telegram bot its config asks for."""
+        started = Services()
+        host.store.defer_writes = True  # a locked or full database never stops trading
+        try:
+            if services:
+                started = start_api(host, kwargs.get("interval"))
+            host.start()
+            if services:
+                start_telegram(host, kwargs.get("interval"), started)
+        except BaseException:
+            host.shutdown()
+            host.store.close()
+            started.stop()
+            raise
+        embedded = cls(host, **kwargs)
+        embedded.services = started
+        if embedded._ticker is not None:
+            embedded._ticker.start()
+        log.info("host embedded", extra=fields(active=len(host.active()),
+                                               interval=embedded.period))
+        return embedded
+
+    def _tick(self, duration: float | None, on_round: Callable[[str], None] | None) -> None:
+        try:
+            self.host.rounds(self.period, on_round, duration=duration)
+        except Exception:
+            log.exception("rounds stopped", extra=fields(host=self.host.host_id))
+        finally:
+            self.host.clocks.stop.set()  # a duration ran out: the bot's feed ends too
+
+    # -- the bot's side ----------------------------------------------------
+    def _open(self) -> Host:
+        if self._closed:
+            raise ZepixError("the host is closed (its open_host block has ended); open a "
+                             "new one")
+        return self.host
+
+    def on_bar(self, bar: Bar) -> list[Intent]:
+        """Hand one closed bar to every active plugin; returns their checked intents."""
+        return self._open().on_bar(bar)
+
+    def feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        """Hand several bars in order (history at start, a file): one call, one lock."""
+        return self._open().feed(bars)
+
+    def report_fill(self, fill: Fill) -> Intent:
+        """Book what the bot executed; returns the intent it fills (``IntentError`` for
+        an unknown id or a shadow intent)."""
+        return self._open().report_fill(fill)
+
+    # -- reads: the documents of ``zepix plugins/health --json`` ------------
+    def plugins(self) -> list[dict[str, Any]]:
+        with self.host.supervisor.loop.busy:
+            rows = [{**plugin_row(s), "running": s.state is PluginState.ACTIVE}
+                    for s in self.host.slots.values()]
+        return list(jsonable(rows))
+
+    def health(self) -> list[dict[str, Any]]:
+        return list(jsonable(self.host.store.latest_snapshots()))
+
+    def round(self) -> str:
+        """Run a round now (the timer's rounds go on as scheduled)."""
+        return self._open().round()
+
+    @property
+    def stopping(self) -> bool:
+        return self.host.clocks.stop.is_set()
+
+    def close(self) -> str | None:
+        """A last round (so the latest fills show in ``zepix health``), then deactivate
+        every plugin and close the host record. Returns the last round's summary
+        (None when closed before). Idempotent."""
+        if self._closed:
+            return None
+        self._closed = True
+        summary = None
+        self.host.clocks.stop.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
+        try:
+            if self.host.started:
+                summary = self.host.round()
+        finally:
+            with self.host.supervisor.loop.busy:
+                self.host.shutdown()
+            self.host.store.close()
+            self.services.stop()
+        return summary
+
+
+@contextmanager
+def open_host(config: Path | str | None = None, db: Path | str | None = None, *,
+              interval: float | None = None, paths: Sequence[str] | None = None,
+              clocks: Clocks | None = None,
+              on_round: Callable[[str], None] | None = None) -> Iterator[EmbeddedHost]:
+    """Start a host for a bot; leaving the block deactivates every plugin.
+
+    ``config`` and ``db`` default as for the command line (``ZEPIX_HOME``,
+    ``ZEPIX_DB``); ``interval`` overrides ``[host] interval``; ``paths`` limits
+    discovery to those directories; ``on_round`` gets each round's summary line
+    (on the round thread).
+    """
+    embedded = EmbeddedHost.start(create_host(config, db, paths=paths, clocks=clocks),
+                                  interval=interval, on_round=on_round)
+    try:
+        yield embedded
+    finally:
+        embedded.close()
