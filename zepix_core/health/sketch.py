@@ -143,14 +143,20 @@ class WindowStats:
     def _new_sketch(self) -> Sketch:
         return Sketch(self.rel_error, self._max_buckets, self._min_value)
 
+    def _slot(self, epoch: int) -> _Slot:
+        """The sub-window of ``epoch``, started afresh when it holds an older one (under
+        ``_lock``)."""
+        index = epoch % self.slots
+        slot = self._ring[index]
+        if slot is None or slot.epoch != epoch:
+            slot = self._ring[index] = _Slot(epoch, self._new_sketch())
+        return slot
+
     def record(self, duration_s: float, error: bool = False) -> None:
         """Count one call that took ``duration_s`` seconds."""
         epoch = math.floor(self._clock() / self._width)
         with self._lock:
-            index = epoch % self.slots
-            slot = self._ring[index]
-            if slot is None or slot.epoch != epoch:
-                slot = self._ring[index] = _Slot(epoch, self._new_sketch())
+            slot = self._slot(epoch)
             slot.sketch.add(duration_s)
             slot.calls += 1
             slot.errors += error
@@ -168,9 +174,7 @@ class WindowStats:
         counts = [ranks[0], ranks[1] - ranks[0], snap.calls - ranks[1]]
         epoch = math.floor((self._clock() - max(0.0, age)) / self._width)
         with self._lock:
-            slot = self._ring[epoch % self.slots]
-            if slot is None or slot.epoch != epoch:
-                slot = self._ring[epoch % self.slots] = _Slot(epoch, self._new_sketch())
+            slot = self._slot(epoch)
             for value, times in zip(values, counts, strict=True):
                 if times > 0:
                     slot.sketch.add(value, times)
@@ -188,10 +192,7 @@ class WindowStats:
             durations = durations[::-(-calls // sample)]
         epoch = math.floor(self._clock() / self._width)
         with self._lock:
-            index = epoch % self.slots
-            slot = self._ring[index]
-            if slot is None or slot.epoch != epoch:
-                slot = self._ring[index] = _Slot(epoch, self._new_sketch())
+            slot = self._slot(epoch)
             add = slot.sketch.add
             for duration in durations:
                 add(duration)
