@@ -36,6 +36,7 @@ from zepix_core.contract.replies import (
     KnownMetrics,
     Metrics,
     SelfTestReply,
+    SettingSpec,
     VersionInfo,
 )
 from zepix_core.plugindb import DailyStats, PluginDatabase, Trade
@@ -89,6 +90,7 @@ __all__ = [
     "PluginError",
     "PluginState",
     "SelfTestReply",
+    "SettingSpec",
     "StorageError",
     "Trade",
     "VersionInfo",
