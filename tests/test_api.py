@@ -225,3 +225,13 @@ def test_zepix_run_serves_the_api_and_says_where(zepix_home: Path) -> None:
         out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err[-2000:]
     assert "shut down cleanly" in out
+
+
+def test_post_sync_starts_a_sync_recorded_as_api(zepix_home: Path) -> None:
+    with live_host(zepix_home, config=FAST) as live, live.client(token=True) as http:
+        started = http.post("/api/v1/sync")
+        assert started.status_code == 200 and started.json() == {"started": True,
+                                                                 "trigger": "api"}
+        runs = wait_until(lambda: [r for r in live.host.store.sync_runs()
+                                   if r["trigger"] == "api" and r["ended_at"]])
+        assert runs[0]["ok"] == 1

@@ -85,8 +85,11 @@ def actions(ctx: Context) -> APIRouter:
     def reload_config() -> JSONResponse:
         raise HTTPException(409, "this host does not watch its config file yet")
 
-    @api.post("/sync", summary="as zepix sync --now")
+    @api.post("/sync", summary="as zepix sync --now: start a sync of every plugin database")
     def sync() -> JSONResponse:
-        raise HTTPException(409, "this host has no central ledger to sync yet")
+        if not ctx.host.sync.start(ACTOR):
+            raise HTTPException(409, "a sync is running already; see "
+                                "zepix sync status")
+        return document({"started": True, "trigger": ACTOR})
 
     return api

@@ -179,8 +179,9 @@ class PluginSpec:
         """Learn that the bot executed one of this plugin's intents (optional hook).
 
         ``fill`` is a ``zepix_core.Fill``: ``intent_id`` (the id the host gave
-        the intent), ``quantity``, ``price``, ``time`` (epoch seconds) and
-        ``fee``. The return value is ignored.
+        the intent), ``quantity``, ``price``, ``time`` (epoch seconds), ``fee``,
+        and the intent's ``symbol`` and ``side``, filled in by the host. The
+        return value is ignored.
 
         Called once per ``report_fill`` of the embedding bot, after the host
         has booked the fill into the plugin's positions and realised P&L.

@@ -84,6 +84,10 @@ class Fill:
     price: float
     time: float
     fee: float = 0.0
+    #: Filled in by the host from the intent before ``on_fill`` (the bot may leave
+    #: them out): the symbol and ``buy``/``sell``.
+    symbol: str | None = None
+    side: str | None = None
 
 
 @dataclass(frozen=True)

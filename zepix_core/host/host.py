@@ -441,8 +441,9 @@ class Host:
             if (slot is not None and slot.runner is not None
                     and slot.state is PluginState.ACTIVE
                     and self.monitor.accepts_work(slot.plugin_id)):
+                told = replace(fill, symbol=intent.symbol, side=intent.side)
                 result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"],
-                              {"fill": fill}, self.clocks.monotonic)
+                              {"fill": told}, self.clocks.monotonic)
                 self.monitor.on_hook(result)
         return intent
 

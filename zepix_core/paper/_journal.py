@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.logs import fields
+from zepix_core.contract.model import Fill as ReportedFill
 from zepix_core.paper._broker import Position, Trade
 from zepix_core.plugindb import PluginDatabase
 
@@ -27,12 +28,23 @@ class Journal:
         self.db = db
         self._on_error = on_error
         self._open: dict[str, int] = {}
+        self._real_side: dict[str, str] = {}
 
     def start(self, now: float) -> None:
-        """Close what a previous session left open: paper positions do not survive it."""
+        """Close what a previous session left open: paper positions do not survive it.
+        Trades of real fills (``source = bot``) stay open: the bot's positions do."""
         self._open.clear()
-        self._write(lambda: [self.db.close_trade(t.id, t.entry_price, ts=now, reason=DROPPED,
-                                                 pnl=0.0) for t in self.db.open_trades()])
+        self._real_side.clear()
+
+        def write() -> None:
+            for trade in self.db.open_trades():
+                if trade.extra.get("source") == "bot":
+                    self._open[f"bot:{trade.symbol}"] = trade.id
+                    self._real_side[f"bot:{trade.symbol}"] = trade.side
+                else:
+                    self.db.close_trade(trade.id, trade.entry_price, ts=now, reason=DROPPED,
+                                        pnl=0.0)
+        self._write(write)
 
     def signal(self, symbol: str, kind: str, side: str, price: float, ts: float,
                reason: str) -> None:
@@ -54,6 +66,34 @@ class Journal:
         if trade_id is not None:
             self._write(lambda: self.db.close_trade(trade_id, trade.exit, ts=trade.closed_at,
                                                     reason=trade.reason, pnl=trade.pnl))
+
+    def executed(self, fill: ReportedFill) -> None:
+        """A fill the bot really executed: a signal ``fill``, and a trade of its own
+        (marked ``source = bot``, ``ref`` the intent id) that a later fill on the
+        other side of the same symbol closes, so the ledger holds real round trips
+        beside the paper ones."""
+        if fill.symbol is None or fill.side not in ("buy", "sell"):
+            return
+
+        def write() -> None:
+            self.db.record_signal(fill.symbol or "", "fill", side=fill.side,
+                                  price=fill.price, ts=fill.time,
+                                  detail={"intent_id": fill.intent_id,
+                                          "quantity": fill.quantity, "fee": fill.fee})
+            key = f"bot:{fill.symbol}"
+            open_id = self._open.get(key)
+            if open_id is not None and self._real_side.get(key) != fill.side:
+                self.db.close_trade(open_id, fill.price, ts=fill.time, fee=fill.fee,
+                                    reason=f"bot fill of {fill.intent_id}")
+                del self._open[key]
+                return
+            if open_id is None:
+                trade = self.db.open_trade(fill.symbol or "", fill.side or "buy",
+                                           fill.quantity, fill.price, ref=fill.intent_id,
+                                           ts=fill.time, reason="bot fill",
+                                           extra={"source": "bot", "fee": fill.fee})
+                self._open[key], self._real_side[key] = trade.id, fill.side or ""
+        self._write(write)
 
     def close(self) -> None:
         """Release the database's connections (deactivation); a later write reopens it."""

@@ -299,3 +299,5 @@ class PaperStrategy(abc.ABC):
         as it is (it is the strategy's own view); the host keeps the real one."""
         with self.session.lock:
             self.session.fills_reported += 1
+            if isinstance(self.session.broker.book, Journal):
+                self.session.broker.book.executed(fill)
