@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_the_example_bot_prints_what_its_readme_shows(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {"ZEPIX_HOME": str(home), "ZEPIX_DB": str(home / "zepix.db"), "PATH": "/usr/bin"}
+    env = {"ZEPIX_HOME": str(home), "ZEPIX_DB": str(home / "zepix.db"), "PATH": "/usr/bin",
+           "ZEPIX_HTTP_LISTEN": "127.0.0.1:0"}  # a free port: never the default 8787
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "bot.py"), "bars.csv"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
                           check=False)
@@ -47,7 +48,7 @@ def test_the_twenty_line_bot_of_the_embedding_guide_runs(tmp_path: Path) -> None
     replay = MarketReplay(symbols=["BTCUSD", "ETHUSD"])
     write_csv(tmp_path / "bars.csv", (b for _ in range(600) for b in replay.next_bars()))
     home = tmp_path / "home"
-    env = {"ZEPIX_HOME": str(home), "PATH": "/usr/bin"}
+    env = {"ZEPIX_HOME": str(home), "PATH": "/usr/bin", "ZEPIX_HTTP_LISTEN": "127.0.0.1:0"}
     done = subprocess.run([sys.executable, "bot.py"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr

@@ -83,7 +83,8 @@ def test_a_directory_is_merged_by_time_and_a_missing_file_is_one_line(tmp_path: 
 
 
 def zepix(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {"ZEPIX_HOME": str(home), "ZEPIX_DB": str(home / "zepix.db"), "PATH": "/usr/bin"}
+    env = {"ZEPIX_HOME": str(home), "ZEPIX_DB": str(home / "zepix.db"), "PATH": "/usr/bin",
+           "ZEPIX_HTTP_LISTEN": "127.0.0.1:0"}  # a free port: never the default 8787
     return subprocess.run([sys.executable, "-m", "zepix_core.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
