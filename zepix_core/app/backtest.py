@@ -37,6 +37,10 @@ from zepix_core.trading import metrics
 PLUGIN_GROUP = "zepix.plugins"
 #: Replay steps (1m bars per symbol, with their 5m/15m/1h aggregates) when none are asked for.
 DEFAULT_STEPS = 2880
+#: Seconds an ``on_bar`` may take in a backtest. Live, a bar is late after 1 s; here a
+#: call abandoned on a busy machine would change the report, so only a hung plugin
+#: is given up on.
+BAR_DEADLINE = 60.0
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
     with _scratch_home() as home:
         host = Host(backtest_config(config, plugin_ids), Store(home / "backtest.db"),
                     api_version=API_VERSION)
+        host.dispatcher.deadline = BAR_DEADLINE
         embedded = EmbeddedHost.start(host, services=False, rounds=False)
         try:
             _require_active(host, plugin_ids)
