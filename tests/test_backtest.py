@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from zepix_core.app import plot
 from zepix_core.app.backtest import Costs, backtest_source, run_backtest
 from zepix_core.loading.config import Config
 from zepix_core.market.csvfile import write_csv
@@ -114,3 +115,21 @@ def test_an_unknown_plugin_or_empty_range_is_one_line(tmp_path: Path) -> None:
     empty = zepix("backtest", "price_action_1m", "--source-option", "steps=5",
                   "--from", "2030-01-01", home=tmp_path)
     assert empty.returncode == 2 and "no bars in that time range" in empty.stderr
+
+
+def test_without_matplotlib_plot_says_so_in_one_line_and_the_table_still_prints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from zepix_core.cli.main import main
+
+    monkeypatch.setenv("ZEPIX_HOME", str(tmp_path))
+    monkeypatch.setenv("ZEPIX_DB", str(tmp_path / "zepix.db"))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    picture = tmp_path / "equity.png"
+    code = main(["backtest", "price_action_5m", "--source-option", "steps=120",
+                 "--plot", str(picture)])
+    out, err = capsys.readouterr()
+    assert code == 0 and not picture.exists()
+    assert err.strip().splitlines() == [plot.MISSING]
+    assert "pip install 'zepix-core[backtest]'" in plot.MISSING
+    assert out.splitlines()[1].startswith("price_action_5m")
