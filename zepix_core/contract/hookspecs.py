@@ -92,7 +92,8 @@ class PluginSpec:
         the plugin's config). A call past its deadline counts as a miss; the
         status becomes ``HUNG`` after consecutive misses. ``ok`` false or an
         exception counts as an error; ``last_activity`` older than the
-        heartbeat limit makes the plugin ``STALE``.
+        heartbeat limit makes the plugin ``STALE``. Never called while one of
+        the plugin's other hooks runs (``on_bar`` included; see ``on_bar``).
         """
 
     @hookspec(firstresult=True)
@@ -172,6 +173,13 @@ class PluginSpec:
         In-process plugins are called inline on the host's dispatch thread; a call
         past its deadline is abandoned with that thread, and the plugin gets no
         further bars until the call returns (it turns ``HUNG``).
+
+        Threads: the host never runs two hooks of one plugin at the same time.
+        ``on_bar`` (dispatch thread), ``on_fill`` and the monitoring round's
+        health hooks (the plugin's runner thread) take turns on the host's loop
+        lock, and a plugin still inside a call past its deadline gets no bar or
+        fill until it returns; a worker process serves one call at a time. The
+        thread may differ from call to call, so keep no thread-local state.
         """
 
     @hookspec(firstresult=True)

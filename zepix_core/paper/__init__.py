@@ -10,8 +10,10 @@ a positive P&L is a win, a negative one a loss.
 
 ``PaperSession`` wraps a broker with what every strategy plugin reports to the
 host: which bars it evaluated, what it ordered, its errors and warnings, and
-when it last did anything. Its methods hold one lock, so the health hooks may
-be called from another thread while ``on_bar`` runs. ``PaperStrategy`` turns a
+when it last did anything. The host never runs two hooks of one plugin at the
+same time (docs/hooks.md, ``on_bar``), though not always on the same thread;
+the session's lock keeps it safe for a bot that also reads it from threads of
+its own. ``PaperStrategy`` turns a
 session into a plugin: it implements the health, lifecycle and work hooks, and
 a subclass supplies the strategy.
 """

@@ -1,6 +1,7 @@
 """The commands of the ``zepix`` CLI, one module per area."""
 
 from zepix_core.cli.commands.author import COMMANDS as AUTHOR
+from zepix_core.cli.commands.backtest import COMMANDS as BACKTEST
 from zepix_core.cli.commands.base import Command
 from zepix_core.cli.commands.core import COMMANDS as CORE
 from zepix_core.cli.commands.health import COMMANDS as HEALTH
@@ -11,6 +12,6 @@ from zepix_core.cli.commands.supervision import COMMANDS as SUPERVISION
 from zepix_core.cli.commands.versions import COMMANDS as VERSIONS
 
 COMMANDS: list[Command] = [*CORE, *HEALTH, *RETRIES, *SUPERVISION, *VERSIONS, *STORE, *LEDGER,
-                           *AUTHOR]
+                           *AUTHOR, *BACKTEST]
 
 __all__ = ["COMMANDS", "Command"]
