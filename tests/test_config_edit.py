@@ -104,3 +104,31 @@ def test_racing_sets_lose_nothing(config: Path) -> None:
     table = load_config(config).plugins["combined_v3"]
     assert {table[f"key_{n}"] for n in range(8)} == set(range(8))
     assert table["risk_per_trade"] == 0.01
+
+
+def test_history_records_sets_and_rejections(config: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, "config", "set", "plugins.combined_v3.risk_per_trade", "0.02")[0] == 0
+    assert cli(capsys, "config", "set", "host.interval", "-3")[0] == 2
+    code, out, _ = cli(capsys, "config", "history", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["status"] for r in rows] == ["rejected", "applied"]
+    rejected, applied = rows
+    assert set(applied) == {"timestamp", "key", "old", "new", "status", "reason", "by"}
+    assert (applied["key"], applied["old"], applied["new"], applied["by"]) == (
+        "plugins.combined_v3.risk_per_trade", 0.01, 0.02, "cli")
+    assert applied["timestamp"].endswith(("Z", "+00:00"))
+    assert rejected["key"] == "host.interval" and "host.interval" in rejected["reason"]
+    code, out, _ = cli(capsys, "config", "history")
+    assert code == 0 and "plugins.combined_v3.risk_per_trade" in out and "rejected" in out
+
+
+def test_history_is_pruned_with_retention(tmp_path: Path) -> None:
+    from zepix_core.storage import Store
+
+    store = Store(tmp_path / "zepix.db")
+    store.add_config_change(100.0, "host.interval", 30.0, 5.0, "applied", "file")
+    store.add_config_change(200.0, "host.interval", 5.0, 7.0, "applied", "file")
+    assert store.prune_config_changes(150.0) == 1
+    assert [r["new"] for r in store.config_changes()] == [7.0]
+    store.close()

@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
-from zepix_core.cli.commands.base import Command
+from zepix_core.cli.commands.base import Command, show, store_from
 from zepix_core.cli.render import emit_json
-from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.errors import ConfigError, ZepixError
 from zepix_core.loading.config import load_config
 from zepix_core.loading.edit import effective, lookup, parse_value, set_value, split_key
 from zepix_core.loading.paths import config_path
 
+#: Who made a change, in the history: the command line.
+BY = "cli"
+
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=("show", "get", "set"), default="show",
-                   help="show (default): the config in force; get KEY; set KEY VALUE")
+    p.add_argument("action", nargs="?", choices=("show", "get", "set", "history"), default="show",
+                   help="show (default): the config in force; get KEY; set KEY VALUE; history: every "
+                        "change, newest first")
     p.add_argument("key", nargs="?", metavar="KEY",
                    help="dotted key, e.g. plugins.combined_v3.risk_per_trade")
     p.add_argument("value", nargs="?", metavar="VALUE",
@@ -65,11 +70,37 @@ def _get(args: argparse.Namespace) -> int:
 
 def _set(args: argparse.Namespace) -> int:
     path = config_path(args.config)
-    old, new = set_value(path, args.key, parse_value(args.value))
+    value = parse_value(args.value)
+    store = store_from(args)
+    try:
+        try:
+            old, new = set_value(path, args.key, value)
+        except ConfigError as exc:
+            store.add_config_change(time.time(), args.key, None, value, "rejected", BY,
+                                    reason=str(exc))
+            raise
+        store.add_config_change(time.time(), args.key, old, new, "applied", BY,
+                                reason=f"written to {path}")
+    finally:
+        store.close()
     if args.json:
         emit_json({"key": args.key, "old": old, "new": new, "file": str(path)})
     else:
         sys.stdout.write(f"{args.key}: {_text(old)} -> {_text(new)} in {path}\n")
+    return 0
+
+
+HISTORY_COLUMNS = ("timestamp", "key", "old", "new", "status", "by", "reason")
+
+
+def _history(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    try:
+        rows = store.config_changes()
+    finally:
+        store.close()
+    shown = [{**row, "old": _text(row["old"]), "new": _text(row["new"])} for row in rows]
+    show(args, shown, HISTORY_COLUMNS, document=rows)
     return 0
 
 
@@ -81,13 +112,15 @@ def _config(args: argparse.Namespace) -> int:
         raise ZepixError("config set: give a VALUE after the KEY")
     if not wants_key and args.key:
         raise ZepixError(f"config {args.action}: takes no KEY")
-    return {"show": _show, "get": _get, "set": _set}[args.action](args)
+    return {"show": _show, "get": _get, "set": _set,
+            "history": _history}[args.action](args)
 
 
 COMMANDS = [
     Command("config", "the config in force; get and set keys by dotted name",
             "show: the config in force, defaults included. get KEY: one value.\n"
             "set KEY VALUE: validate the whole resulting file with the checks of a start,\n"
-            "then write it atomically, comments and layout kept; a running host applies it.",
+            "then write it atomically, comments and layout kept; a running host applies it.\n"
+            "history: every change applied or rejected, newest first, with who made it.",
             _config, _arguments, listing=True),
 ]
