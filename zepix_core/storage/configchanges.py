@@ -12,6 +12,8 @@ from typing import Any
 from zepix_core.storage.db import Database, Row
 
 STATUSES = ("applied", "rejected")
+#: The ``requests`` action of ``zepix config reload`` (plugin id ``*``): check the file now.
+RELOAD = "config_reload"
 
 
 class ConfigChangeQueries(Database):

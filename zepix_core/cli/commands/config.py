@@ -8,21 +8,31 @@ import sys
 import time
 from typing import Any
 
-from zepix_core.cli.commands.base import Command, show, store_from
+from zepix_core.cli.commands.base import (
+    Command,
+    actor,
+    await_request,
+    live_host,
+    show,
+    store_from,
+)
 from zepix_core.cli.render import emit_json
 from zepix_core.contract.errors import ConfigError, ZepixError
 from zepix_core.loading.config import load_config
 from zepix_core.loading.edit import effective, lookup, parse_value, set_value, split_key
 from zepix_core.loading.paths import config_path
+from zepix_core.storage.configchanges import RELOAD
 
 #: Who made a change, in the history: the command line.
 BY = "cli"
+#: Seconds ``config reload`` waits for the running host's answer.
+WAIT = 10.0
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=("show", "get", "set", "history"), default="show",
+    p.add_argument("action", nargs="?", choices=("show", "get", "set", "history", "reload"), default="show",
                    help="show (default): the config in force; get KEY; set KEY VALUE; history: every "
-                        "change, newest first")
+                        "change, newest first; reload: ask the running host to check its file now")
     p.add_argument("key", nargs="?", metavar="KEY",
                    help="dotted key, e.g. plugins.combined_v3.risk_per_trade")
     p.add_argument("value", nargs="?", metavar="VALUE",
@@ -104,6 +114,26 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reload(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    try:
+        host = live_host(store)
+        if host is None:
+            sys.stderr.write("zepix: config reload: no host is running on this database; "
+                             "'zepix run' reads the file at start\n")
+            return 1
+        request_id = store.add_request("*", RELOAD, actor(), time.time())
+        row = await_request(store, request_id, WAIT)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({**row, "host_pid": host["pid"]})
+    else:
+        sys.stdout.write(f"config reload (request {row['id']}): "
+                         f"{row['outcome'] or 'requested; the host checks within 2 s'}\n")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
     wants_key = args.action in ("get", "set")
     if wants_key and not args.key:
@@ -113,7 +143,7 @@ def _config(args: argparse.Namespace) -> int:
     if not wants_key and args.key:
         raise ZepixError(f"config {args.action}: takes no KEY")
     return {"show": _show, "get": _get, "set": _set,
-            "history": _history}[args.action](args)
+            "history": _history, "reload": _reload}[args.action](args)
 
 
 COMMANDS = [
@@ -121,6 +151,7 @@ COMMANDS = [
             "show: the config in force, defaults included. get KEY: one value.\n"
             "set KEY VALUE: validate the whole resulting file with the checks of a start,\n"
             "then write it atomically, comments and layout kept; a running host applies it.\n"
-            "history: every change applied or rejected, newest first, with who made it.",
+            "history: every change applied or rejected, newest first, with who made it.\n"
+            "reload: ask the running host to check its config file now.",
             _config, _arguments, listing=True),
 ]
