@@ -122,3 +122,14 @@ def test_api_reload_queues_a_request(tmp_path: Path, host: Host) -> None:
         assert host.store.request(reply.json()["id"])["applied_at"] is not None  # type: ignore[index]
     finally:
         server.stop()
+
+
+def test_a_pin_is_checked_against_the_installed_versions(host: Host) -> None:
+    told = activations(host, "told")
+    edit(host, BASE.replace("[plugins.told]\n", '[plugins.told]\nversion = "~=1.0"\n'))
+    edit(host, BASE.replace("[plugins.told]\n", '[plugins.told]\nversion = ">=2"\n'))
+    reasons = [r["reason"] for r in host.store.config_changes()
+               if r["key"] == "plugins.told.version"]
+    assert "no installed version satisfies >=2; 1.0.0 runs" in reasons[0]
+    assert "the running 1.0.0 satisfies the pin" in reasons[1]
+    assert activations(host, "told") == told and host.slots["told"].state is PluginState.ACTIVE

@@ -17,6 +17,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from packaging.version import Version
+
+from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, PluginState
@@ -25,6 +28,7 @@ from zepix_core.execution.runner import call
 from zepix_core.loading.config import HOST_PLUGIN_KEYS
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
+from zepix_core.versions.policy import Operator
 
 if TYPE_CHECKING:  # the same layer: the host owns its reconfigurer
     from zepix_core.host.host import Host
@@ -135,6 +139,9 @@ class Reconfigurer:
                 reason = f"activated: {slot.state.value}"
             else:
                 reason = "recorded; the plugin is not active"
+        elif "version" in changes and "isolation" not in changes:
+            slot.config = host.config.plugin(plugin_id)
+            reason = self._pin(plugin_id, slot.version)
         elif {"version", "isolation"} & changes.keys():
             slot = host.reload(plugin_id, "config: " + " and ".join(
                 sorted({"version", "isolation"} & changes.keys())))
@@ -148,6 +155,27 @@ class Reconfigurer:
             reason = "applied live" + (" (config_changed)" if own else "")
         for key, (a, b) in changes.items():
             self._record(prefix + key, a, b, reason)
+
+    def _pin(self, plugin_id: str, running: str) -> str:
+        """A moved pin: the newest installed version it admits becomes the desired one,
+        through the requests ``zepix upgrade`` makes (so the gate judges it)."""
+        host = self.host
+        pin = host.config.plugin(plugin_id).version
+        if pin is None or pin.contains(running, prereleases=True):
+            return f"applied live: the running {running} satisfies the pin"
+        fits = [v for v in host.versions.installed(plugin_id)
+                if pin.contains(v, prereleases=host.config.plugin(plugin_id).allow_prereleases)]
+        if not fits:
+            return f"not applied live: no installed version satisfies {pin}; {running} runs"
+        target = str(max(fits, key=Version))
+        operator = Operator(host.store, host.versions.plugins, host.config,
+                            list(host.versions.env.values()), host.api_version,
+                            clock=host.clocks.wall, actor="config")
+        try:
+            recorded = operator.upgrade(plugin_id, target)
+        except ZepixError as exc:
+            return f"not applied live: {exc}"
+        return f"requested {target} through the version gate (request {recorded.request_id})"
 
     def _tell(self, plugin_id: str, changes: Mapping[str, list[Any]]) -> bool:
         """``config_changed(changes)``: True only when the plugin says it applied them."""
