@@ -404,6 +404,8 @@ class Host:
                         self.reconfig.poll()
                     except StorageError as exc:
                         self._storage_failed("config", exc)
+                    except Exception:  # a reload gone wrong never stops the rounds
+                        log.exception("config check failed; the config in force stays")
             if step >= until:
                 return False
 
