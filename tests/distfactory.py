@@ -81,6 +81,11 @@ class {class_name}:
     @hookimpl
     def on_fill(self, fill):
         self.fills = getattr(self, "fills", 0) + 1
+
+    @hookimpl
+    def config_changed(self, changes):
+        self.changes = getattr(self, "changes", []) + [dict(changes)]
+        return True
 '''
 
 

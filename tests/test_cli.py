@@ -250,7 +250,7 @@ def test_plugins_id_shows_everything_about_one_plugin(
     code, out, _ = cli(capsys, "plugins", "good")
     assert code == 0
     for expected in ("entry point:   good_mod:Plugin", "distribution:  zepix-good 1.0.0",
-                     "hooks:         activate, deactivate, get_metrics, health_ping, on_bar,",
+                     "hooks:         activate, config_changed, deactivate, get_metrics,",
                      "last health", "status:        HEALTHY", "state history"):
         assert expected in out
     _, doc, _ = cli(capsys, "plugins", "good", "--json")

@@ -14,6 +14,7 @@ from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.errors import ERRORS
 from zepix_core.api.reads import breaker, operator
 from zepix_core.contract.errors import ZepixError
+from zepix_core.storage.configchanges import RELOAD
 from zepix_core.versions.policy import Recorded
 
 #: Seconds persist-now waits for a round in progress to finish.
@@ -83,7 +84,8 @@ def actions(ctx: Context) -> APIRouter:
 
     @api.post("/config/reload", summary="as zepix config reload")
     def reload_config() -> JSONResponse:
-        raise HTTPException(409, "this host does not watch its config file yet")
+        request_id = ctx.store.add_request("*", RELOAD, ACTOR, time.time())
+        return document({**(ctx.store.request(request_id) or {}), "host_pid": os.getpid()})
 
     @api.post("/sync", summary="as zepix sync --now: start a sync of every plugin database")
     def sync() -> JSONResponse:

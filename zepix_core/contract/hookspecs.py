@@ -35,6 +35,7 @@ DEFAULT_DEADLINES: Mapping[str, float] = {
     "on_bar": 1.0,
     "plugin_settings": 2.0,
     "on_fill": 1.0,
+    "config_changed": 2.0,
 }
 
 
@@ -195,6 +196,23 @@ class PluginSpec:
         has booked the fill into the plugin's positions and realised P&L.
         Deadline 1 s. An exception or a missed deadline is recorded as an
         error of the plugin; the fill stays booked.
+        """
+
+    @hookspec(firstresult=True)
+    def config_changed(self, changes: Mapping[str, list[Any]]) -> bool:
+        """Take new values of this plugin's own settings live (optional hook).
+
+        ``changes`` maps dotted keys (``plugins.combined_v3.risk_per_trade``) to
+        ``[old, new]`` (None: the key was not set). Only the plugin's own keys of
+        its ``[plugins.<id>]`` table and ``symbols`` are passed, never the
+        host's (``enabled``, ``version``, ``isolation``, supervision keys).
+
+        Called on the host's round thread when a running host applies an edited
+        config file (``zepix config set``, an editor, SIGHUP, ``zepix config
+        reload``). Return True when the new values are in force; anything else
+        (False, None, no implementation, an exception, a missed deadline of 2 s)
+        restarts the plugin alone with its new table. Either way the config
+        history records what happened.
         """
 
 

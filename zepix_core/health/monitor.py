@@ -419,6 +419,7 @@ class Monitor:
         before = self.ports.clocks.wall() - days * DAY
         store = self.ports.store
         counts = store.prune_snapshots(before), store.prune_alerts(before)
+        store.prune_config_changes(before)
         self.pruned_at = self.ports.clocks.monotonic()
         if any(counts):
             log.info("retention pruned", extra=fields(snapshots=counts[0], alerts=counts[1],

@@ -41,6 +41,7 @@ from zepix_core.execution.ports import Clocks, Ports
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
+from zepix_core.host.reconfig import POLL, Reconfigurer
 from zepix_core.host.trades import Trades
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
@@ -106,6 +107,7 @@ class Host:
         self.counts = [0, 0]
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
         self.monitor.annotators.append(self._db_fields)
+        self.reconfig = Reconfigurer(self)
 
     @property
     def config(self) -> Config:
@@ -376,14 +378,36 @@ class Host:
                     on_round(summary)
                 if once:
                     break
+                if self.reconfig.period is not None:  # a new [host] interval: from now on
+                    period, self.reconfig.period = self.reconfig.period, None
+                    begin, count = self.clocks.monotonic(), 1
                 wake = begin + count * period
                 if end is not None and wake >= end:
                     self.supervisor.idle(end)
                     break
-                if self.supervisor.idle(wake):
+                if self._idle(wake):
                     break
         finally:
             self.supervisor.let_go()
+
+    def _idle(self, until: float) -> bool:
+        """``supervisor.idle`` in slices of ``POLL`` seconds, looking at the config file
+        between them (``reconfig``). Returns True when the host was asked to stop."""
+        while True:
+            due = self.reconfig.polled_at + POLL
+            step = min(until, due)
+            if self.supervisor.idle(step):
+                return True
+            if self.clocks.monotonic() >= due:
+                with self.supervisor.loop.busy:
+                    try:
+                        self.reconfig.poll()
+                    except StorageError as exc:
+                        self._storage_failed("config", exc)
+                    except Exception:  # a reload gone wrong never stops the rounds
+                        log.exception("config check failed; the config in force stays")
+            if step >= until:
+                return False
 
     def on_bar(self, bar: Bar) -> list[Intent]:
         """Feed one closed bar to every active plugin that may take it; returns the

@@ -230,7 +230,8 @@ class PaperStrategy(abc.ABC):
     """Base of a strategy plugin that paper-trades one timeframe.
 
     Implements ``health_ping``, ``get_metrics``, ``activate``, ``deactivate``,
-    ``on_bar`` and ``on_fill`` (counted as ``fills_reported``) over a
+    ``config_changed`` (``risk_per_trade`` and ``symbols`` live), ``on_bar`` and
+    ``on_fill`` (counted as ``fills_reported``) over a
     ``PaperSession``. A subclass supplies the strategy (``evaluate``,
     ``reset``, ``strategy_metrics``) and its own
     ``plugin_version`` and ``self_test`` hooks. ``activate`` reads the
@@ -288,6 +289,25 @@ class PaperStrategy(abc.ABC):
     @hookimpl
     def deactivate(self, reason: str) -> None:
         self.session.stop(reason)
+
+    @hookimpl
+    def config_changed(self, changes: Mapping[str, list[Any]]) -> bool:
+        """Take a new ``risk_per_trade`` or ``symbols`` live (the next entry is sized or
+        admitted by it); anything else, ``equity`` included, asks for a restart."""
+        live = {key.rsplit(".", 1)[-1]: new for key, (_old, new) in changes.items()}
+        if not live.keys() <= {"risk_per_trade", "symbols"}:
+            return False
+        with self.session.lock:
+            current = self.session.settings
+            merged = {"symbols": None if current.symbols is None else sorted(current.symbols),
+                      "equity": current.equity, "risk_per_trade": current.risk_per_trade}
+            try:
+                settings = SessionSettings.from_config({**merged, **live})
+            except ValueError:
+                return False  # the restart reports the bad key from activate
+            self.session.settings = settings
+            self.session.broker.risk_per_trade = settings.risk_per_trade
+        return True
 
     @hookimpl
     def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:

@@ -2,6 +2,7 @@
 
 from zepix_core.storage.alerts import AlertQueries
 from zepix_core.storage.baselines import BaselineQueries
+from zepix_core.storage.configchanges import ConfigChangeQueries
 from zepix_core.storage.db import Database, Row
 from zepix_core.storage.deferred import DeferredWrites
 from zepix_core.storage.history import HistoryQueries
@@ -16,7 +17,7 @@ from zepix_core.storage.versions import VersionBook, VersionQueries
 
 class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
             VersionQueries, RetryQueries, BaselineQueries, SeriesQueries, SyncQueries,
-            TradeQueries):
+            TradeQueries, ConfigChangeQueries):
     """All queries of the host over one database file; see ``DeferredWrites`` for
     the writes a running host lets wait while the database is unavailable."""
 

@@ -255,4 +255,19 @@ MIGRATIONS: list[str] = [
         judged    INTEGER NOT NULL
     );
     """,
+    # (issue 15) Every config change a host or `zepix config set` made or refused, for
+    # `zepix config history`; pruned under [host] retention_days.
+    """
+    CREATE TABLE config_changes (
+        id        INTEGER PRIMARY KEY,
+        timestamp REAL NOT NULL,
+        key       TEXT NOT NULL,
+        old       TEXT,
+        new       TEXT,
+        status    TEXT NOT NULL,
+        reason    TEXT,
+        by        TEXT NOT NULL
+    );
+    CREATE INDEX config_changes_ts ON config_changes(timestamp);
+    """,
 ]

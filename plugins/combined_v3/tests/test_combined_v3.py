@@ -214,3 +214,16 @@ def test_health_and_metrics_answer_from_another_thread_during_on_bar(plugin: Com
     processed = [m["signals_processed"] for _, m in answers]
     assert processed == sorted(processed)
     assert plugin.get_metrics()["signals_processed"] == 600
+
+
+def test_config_changed_takes_risk_and_symbols_live_and_asks_a_restart_for_equity(
+        plugin: CombinedV3, tmp_path: Any) -> None:
+    plugin.activate(context(tmp_path), {"risk_per_trade": 0.01})
+    key = "plugins.combined_v3."
+    assert plugin.config_changed({key + "risk_per_trade": [0.01, 0.02],
+                                  key + "symbols": [None, ["ETHUSD"]]}) is True
+    assert plugin.session.broker.risk_per_trade == 0.02
+    assert plugin.session.settings.symbols == frozenset({"ETHUSD"})
+    assert plugin.config_changed({key + "risk_per_trade": [0.02, 2]}) is False  # out of range
+    assert plugin.session.broker.risk_per_trade == 0.02
+    assert plugin.config_changed({key + "equity": [10000, 500]}) is False

@@ -32,6 +32,7 @@ from zepix_core.authoring.conformance.surface import (
     check_self_test_idempotent,
 )
 from zepix_core.authoring.conformance.work import (
+    check_config_changed,
     check_lifecycle,
     check_no_leaks,
     check_on_bar,
@@ -76,6 +77,8 @@ CHECKS: tuple[SuiteCheck, ...] = (
           check_on_bar),
     SuiteCheck("on_fill", ("on_fill",), "takes a fill of its own intent in time, without raising",
           check_on_fill),
+    SuiteCheck("config_changed", ("config_changed",), "answers a change set with true or false, "
+          "in time", check_config_changed),
     SuiteCheck("lifecycle", ("activate", "deactivate"), "activate, deactivate, activate again",
           check_lifecycle),
     SuiteCheck("no_leaks", ("activate", "on_bar", "deactivate"), "no threads, child processes or "

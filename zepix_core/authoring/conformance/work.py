@@ -76,6 +76,24 @@ def check_on_fill(subject: Subject) -> list[Finding]:
     return []
 
 
+def check_config_changed(subject: Subject) -> list[Finding]:
+    """An empty change set is answered with true or false, in time, without raising."""
+    handle = subject.activated()
+    if not handle.implements("config_changed"):
+        raise Blocked("config_changed is optional and this plugin does not implement it")
+    result = handle.call("config_changed", changes={})
+    expected = "true (applied live) or false (restart me), within the deadline"
+    problem = call_problem(result, expected, "keep config_changed under "
+                           f"{DEFAULT_DEADLINES['config_changed']:g} s: store the new values, "
+                           "do not reconnect or recompute inside it")
+    if problem is not None:
+        return [Finding("config_changed", problem.expected, problem.got, problem.fix)]
+    if not isinstance(result.value, bool):
+        return [Finding("config_changed", expected, show(result.value),
+                        "return True when the new values are in force, else False")]
+    return []
+
+
 _RESTART_FIX = ("let activate reset what deactivate leaves behind (flags, counters, "
                 "handles), so the plugin can start again")
 

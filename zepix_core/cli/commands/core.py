@@ -64,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         raise
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: host.clocks.stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: setattr(host.reconfig, "force", True))
     out = sys.stdout
 
     def started(slots: list[PluginSlot]) -> None:

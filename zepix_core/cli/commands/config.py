@@ -1,0 +1,157 @@
+"""``zepix config show|get|set``: the config in force, and edits by dotted key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from zepix_core.cli.commands.base import (
+    Command,
+    actor,
+    await_request,
+    live_host,
+    show,
+    store_from,
+)
+from zepix_core.cli.render import emit_json
+from zepix_core.contract.errors import ConfigError, ZepixError
+from zepix_core.loading.config import load_config
+from zepix_core.loading.edit import effective, lookup, parse_value, set_value, split_key
+from zepix_core.loading.paths import config_path
+from zepix_core.storage.configchanges import RELOAD
+
+#: Who made a change, in the history: the command line.
+BY = "cli"
+#: Seconds ``config reload`` waits for the running host's answer.
+WAIT = 10.0
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=("show", "get", "set", "history", "reload"), default="show",
+                   help="show (default): the config in force; get KEY; set KEY VALUE; history: every "
+                        "change, newest first; reload: ask the running host to check its file now")
+    p.add_argument("key", nargs="?", metavar="KEY",
+                   help="dotted key, e.g. plugins.combined_v3.risk_per_trade")
+    p.add_argument("value", nargs="?", metavar="VALUE",
+                   help="a TOML value (true, 3, 0.02, \"text\", [\"a\"]), else a string")
+
+
+def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [pair for name, item in value.items()
+                for pair in _flat(f"{prefix}.{_quoted(name)}" if prefix else _quoted(name), item)]
+    return [(prefix, value)]
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if "." in name else name
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, allow_nan=False)
+
+
+def _show(args: argparse.Namespace) -> int:
+    document = effective(load_config(config_path(args.config)))
+    if args.json:
+        emit_json(document)
+    else:
+        sys.stdout.writelines(f"{key} = {_text(value)}\n" for key, value in _flat("", document))
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    document = effective(load_config(config_path(args.config)))
+    try:
+        value = lookup(document, split_key(args.key))
+    except KeyError:
+        sys.stderr.write(f"zepix: config get: {args.key} is not set and has no default; "
+                         "see 'zepix config show'\n")
+        return 1
+    if args.json:
+        emit_json(value)
+    else:
+        sys.stdout.write(f"{value if isinstance(value, str) else _text(value)}\n")
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    path = config_path(args.config)
+    value = parse_value(args.value)
+    store = store_from(args)
+    try:
+        try:
+            old, new = set_value(path, args.key, value)
+        except ConfigError as exc:
+            store.add_config_change(time.time(), args.key, None, value, "rejected", BY,
+                                    reason=str(exc))
+            raise
+        store.add_config_change(time.time(), args.key, old, new, "applied", BY,
+                                reason=f"written to {path}")
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"key": args.key, "old": old, "new": new, "file": str(path)})
+    else:
+        sys.stdout.write(f"{args.key}: {_text(old)} -> {_text(new)} in {path}\n")
+    return 0
+
+
+HISTORY_COLUMNS = ("timestamp", "key", "old", "new", "status", "by", "reason")
+
+
+def _history(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    try:
+        rows = store.config_changes()
+    finally:
+        store.close()
+    shown = [{**row, "old": _text(row["old"]), "new": _text(row["new"])} for row in rows]
+    show(args, shown, HISTORY_COLUMNS, document=rows)
+    return 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    try:
+        host = live_host(store)
+        if host is None:
+            sys.stderr.write("zepix: config reload: no host is running on this database; "
+                             "'zepix run' reads the file at start\n")
+            return 1
+        request_id = store.add_request("*", RELOAD, actor(), time.time())
+        row = await_request(store, request_id, WAIT)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({**row, "host_pid": host["pid"]})
+    else:
+        sys.stdout.write(f"config reload (request {row['id']}): "
+                         f"{row['outcome'] or 'requested; the host checks within 2 s'}\n")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    wants_key = args.action in ("get", "set")
+    if wants_key and not args.key:
+        raise ZepixError(f"config {args.action}: name a KEY (e.g. host.interval)")
+    if args.action == "set" and args.value is None:
+        raise ZepixError("config set: give a VALUE after the KEY")
+    if not wants_key and args.key:
+        raise ZepixError(f"config {args.action}: takes no KEY")
+    return {"show": _show, "get": _get, "set": _set,
+            "history": _history, "reload": _reload}[args.action](args)
+
+
+COMMANDS = [
+    Command("config", "the config in force; get and set keys by dotted name",
+            "show: the config in force, defaults included. get KEY: one value.\n"
+            "set KEY VALUE: validate the whole resulting file with the checks of a start,\n"
+            "then write it atomically, comments and layout kept; a running host applies it.\n"
+            "history: every change applied or rejected, newest first, with who made it.\n"
+            "reload: ask the running host to check its config file now.",
+            _config, _arguments, listing=True),
+]

@@ -1,0 +1,189 @@
+"""Applying a changed config file to a running host, and only what changed.
+
+Every ``POLL`` seconds between rounds (and at once after SIGHUP or
+``zepix config reload``) the host asks its ``ConfigWatcher``. A file that does
+not validate is refused whole: the old config stays, a WARNING alert and a
+history row name file, line and key. A valid one is applied per dotted key:
+``enabled`` deactivates or activates that plugin alone, ``version`` and
+``isolation`` reload it alone, a plugin's own keys go to its ``config_changed``
+hook (reloaded alone when it does not apply them live), and the rest takes
+effect at once through ``host.config``, which every subsystem reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from packaging.version import Version
+
+from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel, PluginState
+from zepix_core.execution.dispatch import IntentLimits
+from zepix_core.execution.runner import call
+from zepix_core.loading.config import HOST_PLUGIN_KEYS
+from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
+from zepix_core.storage.configchanges import RELOAD
+from zepix_core.versions.policy import Operator
+
+if TYPE_CHECKING:  # the same layer: the host owns its reconfigurer
+    from zepix_core.host.host import Host
+
+log = logging.getLogger(__name__)
+
+#: Who changed the file, in the history (the host cannot know the editor).
+BY = "file"
+#: Keys read once at start: in the file at once, in effect at the next start.
+AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http.",
+            "telegram.", "sync.", "retry.", "market.", "host.max_frame_mb",
+            "host.db_busy_timeout")
+
+#: Host keys of a plugin table the plugin reads too, so it hears of them.
+TOLD = ("symbols",)
+
+__all__ = ["POLL", "RELOAD", "Reconfigurer"]
+
+
+class Reconfigurer:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        path = host.config.path
+        self.watcher = ConfigWatcher(path) if path is not None else None
+        #: Set from a signal handler (SIGHUP): check at the next poll whatever the stamp.
+        self.force = False
+        #: A new ``[host] interval`` for the round timer to take.
+        self.period: float | None = None
+        #: Monotonic time of the last look at the file.
+        self.polled_at = host.clocks.monotonic()
+
+    def poll(self) -> Changed | Rejected | None:
+        """Look at the file (and pending reload requests); apply what changed."""
+        self.polled_at = self.host.clocks.monotonic()
+        if self.watcher is None:
+            return None
+        store, now = self.host.store, self.host.clocks.wall()
+        requests = store.pending_requests(action=RELOAD)
+        force, self.force = self.force or bool(requests), False
+        result = self.watcher.check(self.host.config, force=force)
+        if isinstance(result, Rejected):
+            self._reject(result)
+        elif isinstance(result, Changed):
+            self._apply(result)
+        outcome = ("rejected: " + result.message if isinstance(result, Rejected) else
+                   f"applied {len(result.changes)} change(s)" if result else "no change")
+        for request in requests:
+            store.finish_request(request["id"], now, outcome)
+        return result
+
+    def _reject(self, rejected: Rejected) -> None:
+        log.warning("config rejected", extra=fields(error=rejected.message, key=rejected.key))
+        self.host.store.add_config_change(self.host.clocks.wall(), rejected.key, None, None,
+                                          "rejected", BY, reason=rejected.message)
+        self._alert(rejected.message, firing=True)
+
+    def _alert(self, message: str, firing: bool) -> None:
+        from zepix_core.host.host import HOST_ALERTS
+
+        self.host.monitor.alerting.raise_event(HOST_ALERTS, "config", AlertLevel.WARNING,
+                                               message, firing=firing)
+
+    def _apply(self, changed: Changed) -> None:
+        old, self.host.config = self.host.config, changed.config
+        per_plugin: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)
+        for key, (a, b) in changed.changes.items():
+            parts = key.split(".", 2)
+            if parts[0] == "plugins" and len(parts) == 3:
+                per_plugin[parts[1]][parts[2]] = (a, b)
+            else:
+                self._record(key, a, b, self._live(key))
+        for plugin_id, changes in per_plugin.items():
+            self._plugin(plugin_id, changes)
+        if changed.config.host["interval"] != old.host["interval"]:
+            self.period = float(changed.config.host["interval"])
+        self._alert(f"config {changed.config.path} applied", firing=False)
+
+    @staticmethod
+    def _live(key: str) -> str:
+        if key.startswith(AT_START):
+            return "not applied live: read at start; takes effect when the host restarts"
+        return "applied live"
+
+    def _record(self, key: str, old: Any, new: Any, reason: str) -> None:
+        if reason.startswith("not applied live"):
+            log.warning("config change needs a restart", extra=fields(key=key, reason=reason))
+        else:
+            log.info("config change applied", extra=fields(key=key, reason=reason))
+        self.host.store.add_config_change(self.host.clocks.wall(), key, old, new, "applied",
+                                          BY, reason=reason)
+
+    def _plugin(self, plugin_id: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+        host, slot = self.host, self.host.slots.get(plugin_id)
+        prefix = f"plugins.{plugin_id}."
+        own = {f"{prefix}{k}": [a, b] for k, (a, b) in changes.items()
+               if k.split(".")[0] not in HOST_PLUGIN_KEYS or k in TOLD}
+        enabled = changes.get("enabled")
+        if slot is None:
+            reason = "recorded; no such plugin discovered"
+        elif enabled is not None and enabled[1] is False:
+            if slot.state is PluginState.ACTIVE:
+                host.deactivate(slot, "config: enabled = false", PluginState.INACTIVE)
+            reason = "deactivated"
+        elif slot.state is not PluginState.ACTIVE:
+            slot.config = host.config.plugin(plugin_id)
+            if enabled is not None or slot.state is PluginState.INACTIVE:
+                slot = host.reload(plugin_id, "config: enabled")
+                reason = f"activated: {slot.state.value}"
+            else:
+                reason = "recorded; the plugin is not active"
+        elif "version" in changes and "isolation" not in changes:
+            slot.config = host.config.plugin(plugin_id)
+            reason = self._pin(plugin_id, slot.version)
+        elif {"version", "isolation"} & changes.keys():
+            slot = host.reload(plugin_id, "config: " + " and ".join(
+                sorted({"version", "isolation"} & changes.keys())))
+            reason = f"plugin reloaded alone: {slot.state.value}"
+        elif own and not self._tell(plugin_id, own):
+            slot = host.reload(plugin_id, "config: its settings changed")
+            reason = f"plugin restarted alone (config_changed absent or false): {slot.state.value}"
+        else:
+            slot.config = host.config.plugin(plugin_id)
+            host.dispatcher.limits[plugin_id] = IntentLimits.of(slot.config.table)
+            reason = "applied live" + (" (config_changed)" if own else "")
+        for key, (a, b) in changes.items():
+            self._record(prefix + key, a, b, reason)
+
+    def _pin(self, plugin_id: str, running: str) -> str:
+        """A moved pin: the newest installed version it admits becomes the desired one,
+        through the requests ``zepix upgrade`` makes (so the gate judges it)."""
+        host = self.host
+        pin = host.config.plugin(plugin_id).version
+        if pin is None or pin.contains(running, prereleases=True):
+            return f"applied live: the running {running} satisfies the pin"
+        fits = [v for v in host.versions.installed(plugin_id)
+                if pin.contains(v, prereleases=host.config.plugin(plugin_id).allow_prereleases)]
+        if not fits:
+            return f"not applied live: no installed version satisfies {pin}; {running} runs"
+        target = str(max(fits, key=Version))
+        operator = Operator(host.store, host.versions.plugins, host.config,
+                            list(host.versions.env.values()), host.api_version,
+                            clock=host.clocks.wall, actor="config")
+        try:
+            recorded = operator.upgrade(plugin_id, target)
+        except ZepixError as exc:
+            return f"not applied live: {exc}"
+        return f"requested {target} through the version gate (request {recorded.request_id})"
+
+    def _tell(self, plugin_id: str, changes: Mapping[str, list[Any]]) -> bool:
+        """``config_changed(changes)``: True only when the plugin says it applied them."""
+        slot = self.host.slots[plugin_id]
+        if slot.runner is None:
+            return False
+        result = call(slot.runner, "config_changed", DEFAULT_DEADLINES["config_changed"],
+                      {"changes": dict(changes)}, self.host.clocks.monotonic)
+        self.host.monitor.on_hook(result)
+        return result.ok and result.value is True
+

@@ -1,0 +1,153 @@
+"""Reading and editing the config file by dotted key: validated, atomic, comments kept.
+
+``set_value`` holds a lock file beside the config while it reads, edits,
+validates and replaces the file, so two racing ``zepix config set`` never lose
+one; the new text is validated whole (``parse_config``) before it is written,
+and written to a temporary file that is fsynced and renamed over the old one,
+so a watching host never sees half of it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.config import (
+    PLUGIN_DEFAULTS,
+    STORE_DEFAULTS,
+    SUPERVISION_DEFAULTS,
+    Config,
+    parse_config,
+)
+
+_SEGMENT = re.compile(r'"([^"]*)"|([^."]+)')
+
+
+def split_key(key: str) -> list[str]:
+    """``plugins.combined_v3.risk_per_trade`` -> its parts; ``retry."sink.webhook".base``
+    keeps a quoted part whole."""
+    parts, at = [], 0
+    while at < len(key):
+        match = _SEGMENT.match(key, at)
+        if match is None:
+            raise ConfigError(f"{key!r}: not a dotted key (e.g. plugins.combined_v3.enabled)")
+        parts.append(match.group(1) if match.group(1) is not None else match.group(2))
+        at = match.end()
+        if at < len(key):
+            if key[at] != ".":
+                raise ConfigError(f"{key!r}: not a dotted key (e.g. plugins.combined_v3.enabled)")
+            at += 1
+            if at == len(key):
+                raise ConfigError(f"{key!r}: ends with a dot; name the key")
+    if not parts:
+        raise ConfigError("the key is empty; name one (e.g. host.interval)")
+    return parts
+
+
+def parse_value(text: str) -> Any:
+    """``VALUE`` read as a TOML value (``true``, ``3``, ``0.02``, ``"text"``, ``[..]``),
+    else taken as a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def effective(cfg: Config) -> dict[str, Any]:
+    """The config in force with every default filled in, as plain data."""
+    sections = {name: dict(table) for name, table in cfg.sections.items()}
+    sections["supervision"] = {**SUPERVISION_DEFAULTS, **sections.get("supervision", {})}
+    sections["store"] = {**STORE_DEFAULTS, **sections.get("store", {})}
+    plugins = {pid: {**PLUGIN_DEFAULTS, **{k: v for k, v in sections["supervision"].items()},
+                     **dict(table)} for pid, table in cfg.plugins.items()}
+    return {"host": dict(cfg.host), "plugins": plugins, **sections}
+
+
+def lookup(document: Mapping[str, Any], parts: list[str]) -> Any:
+    """The value at ``parts``; KeyError naming the dotted key when it is absent."""
+    node: Any = document
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(".".join(parts))
+        node = node[part]
+    return node
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold ``<config>.lock`` exclusively: one editor of the file at a time."""
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file beside ``path``, fsync, rename over it, fsync the directory."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def set_value(path: Path, key: str, value: Any) -> tuple[Any, Any]:
+    """Set ``key`` to ``value`` in the file at ``path``, validated and atomic.
+
+    Returns ``(old, new)``; ``old`` is None when the file did not set the key.
+    Raises ConfigError (the file untouched) when the result would not load.
+    """
+    parts = split_key(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path):
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        try:
+            document = tomlkit.parse(text)
+        except TOMLKitError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+        old = _assign(document, parts, value, key)
+        new_text = tomlkit.dumps(document)
+        parse_config(new_text, path)  # the checks of a start, on the whole new text
+        write_atomic(path, new_text)
+    return old, value
+
+
+def _assign(document: Any, parts: list[str], value: Any, key: str) -> Any:
+    node = document
+    for depth, part in enumerate(parts[:-1], start=2):
+        if part not in node:  # a table only holding tables gets no header of its own
+            node[part] = tomlkit.table(is_super_table=depth < len(parts))
+        node = node[part]
+        if not isinstance(node, Mapping):
+            raise ConfigError(f"{key}: {part} is a value, not a table; set a key beside it")
+    current = node.get(parts[-1])
+    old = current.unwrap() if hasattr(current, "unwrap") else current
+    node[parts[-1]] = value
+    return old

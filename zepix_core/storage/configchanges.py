@@ -1,0 +1,49 @@
+"""Queries on the config change history (``zepix config history``).
+
+``old`` and ``new`` are kept as JSON text, so a value reads back with its type
+(``0.02``, ``true``, ``"~=3.2"``); None is a key that was not set.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from zepix_core.storage.db import Database, Row
+
+STATUSES = ("applied", "rejected")
+#: The ``requests`` action of ``zepix config reload`` (plugin id ``*``): check the file now.
+RELOAD = "config_reload"
+
+
+class ConfigChangeQueries(Database):
+    def add_config_change(self, now: float, key: str, old: Any, new: Any, status: str,
+                          by: str, reason: str | None = None) -> int:
+        """Record one change of ``key``; ``status`` is ``applied`` or ``rejected``."""
+        assert status in STATUSES, status
+        return self.execute(
+            "INSERT INTO config_changes (timestamp, key, old, new, status, reason, by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now, key, _encode(old), _encode(new), status, reason, by))
+
+    def config_changes(self, limit: int | None = None) -> list[Row]:
+        """Changes newest first: {timestamp, key, old, new, status, reason, by}."""
+        rows = self.query(
+            "SELECT timestamp, key, old, new, status, reason, by FROM config_changes "
+            "ORDER BY timestamp DESC, id DESC LIMIT ?", (-1 if limit is None else limit,))
+        return [{**row, "old": _decode(row["old"]), "new": _decode(row["new"])}
+                for row in rows]
+
+    def prune_config_changes(self, before: float) -> int:
+        """Delete changes recorded before ``before``."""
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM config_changes WHERE timestamp < ?",
+                                (before,)).rowcount
+
+
+def _encode(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, allow_nan=False, default=str)
+
+
+def _decode(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
