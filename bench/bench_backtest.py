@@ -20,25 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_embedding import _write  # the same generated CSV as the embedding bench
+
 BUNDLED = ("combined_v3", "price_action_1m", "price_action_5m", "price_action_15m",
            "price_action_1h")
-
-
-def _write(path: Path, count: int) -> int:
-    from zepix_core.market.csvfile import write_csv
-    from zepix_core.market.replay import MarketReplay
-
-    replay = MarketReplay(symbols=["BTCUSD", "ETHUSD", "SOLUSD"], seed=5)
-
-    def bars() -> Any:
-        made = 0
-        while made < count:
-            for bar in replay.next_bars():
-                if made < count:
-                    made += 1
-                    yield bar
-
-    return write_csv(path, bars())
 
 
 def _baseline(path: Path) -> float:
