@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from zepix_core.contract.errors import ZepixError
@@ -114,15 +115,19 @@ def crosses_major(current: str | None, target: str) -> bool:
 
 
 def choose(env: EntryRecord | None, facts: Sequence[VersionFacts],
-           desired: str | None) -> EntryRecord | None:
+           desired: str | None, pin: SpecifierSet | None = None) -> EntryRecord | None:
     """The record a starting host loads for one plugin.
 
-    The desired version when it is installed and not deprecated; else the
-    environment's copy; else the highest installed version that is not
-    deprecated, passed gates first. None when every installed version is
-    deprecated.
+    Among the installed versions that are not deprecated, and that the
+    operator's ``pin`` admits when any does: the desired version when it is
+    one of them; else the environment's copy; else the highest, passed gates
+    first. None when every installed version is deprecated. (When no version
+    fits the pin, resolution rejects what is chosen and says so.)
     """
     usable = [f for f in facts if f.record is not None and not f.deprecated]
+    if pin is not None:
+        fitting = [f for f in usable if pin.contains(f.parsed, prereleases=True)]
+        usable = fitting or usable
     wanted = find(usable, desired)
     if wanted is not None:
         return wanted.record
@@ -133,8 +138,8 @@ def choose(env: EntryRecord | None, facts: Sequence[VersionFacts],
 
 
 def select(env_records: Sequence[EntryRecord], stored: Mapping[str, Mapping[str, EntryRecord]],
-           rows: Mapping[str, Mapping[str, Row]], desired: Mapping[str, Row]
-           ) -> list[EntryRecord]:
+           rows: Mapping[str, Mapping[str, Row]], desired: Mapping[str, Row],
+           pins: Mapping[str, SpecifierSet | None] | None = None) -> list[EntryRecord]:
     """Discovery's records with each plugin's version chosen among the environment
     and the store; environment records rejected at discovery are kept as they are."""
     out: list[EntryRecord] = []
@@ -147,7 +152,7 @@ def select(env_records: Sequence[EntryRecord], stored: Mapping[str, Mapping[str,
         installed = {**stored.get(pid, {}), **({rec.dist_version: rec} if rec else {})}
         facts = gather(installed, rows.get(pid, {}))
         wish = desired.get(pid)
-        picked = choose(rec, facts, wish["version"] if wish else None)
+        picked = choose(rec, facts, wish["version"] if wish else None, (pins or {}).get(pid))
         if picked is None:
             last = max(facts, key=lambda f: f.parsed).record if facts else rec
             assert last is not None

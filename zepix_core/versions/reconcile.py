@@ -91,7 +91,8 @@ class HostVersions:
                 stored.setdefault(rec.plugin_id, {})[rec.dist_version] = rec
         db = self.ports.store
         self.seen_desired = db.desired_versions()
-        return select(records, stored, db.all_versions(), self.seen_desired)
+        pins = {pid: self.ports.config.plugin(pid).version for pid in {*stored, *self.env}}
+        return select(records, stored, db.all_versions(), self.seen_desired, pins)
 
     def in_store(self, record: EntryRecord) -> bool:
         return self.plugins.holds(record)
