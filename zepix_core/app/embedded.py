@@ -15,7 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from zepix_core.app.services import Services, start_api, start_telegram
+from zepix_core.app.services import (
+    Services,
+    restart_api,
+    restart_telegram,
+    start_api,
+    start_telegram,
+)
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Bar, Fill, Intent, PluginState
@@ -55,6 +61,10 @@ class EmbeddedHost:
             host.start()
             if services:
                 start_telegram(host, kwargs.get("interval"), started)
+                period = kwargs.get("interval")
+                host.reconfig.restarters["http"] = lambda: restart_api(host, period, started)
+                host.reconfig.restarters["telegram"] = lambda: restart_telegram(
+                    host, period, started)
         except BaseException:
             host.shutdown()
             host.store.close()

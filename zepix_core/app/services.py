@@ -31,6 +31,14 @@ class Services:
 
     running: list[Service] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    api: Any = None
+    bot: Any = None
+
+    def drop(self, service: Service | None) -> None:
+        """Stop one service and forget it (a restart replaces it)."""
+        if service is not None and service in self.running:
+            self.running.remove(service)
+            service.stop()
 
     def stop(self) -> None:
         """Stop every service, newest first; one that fails to stop is logged, the rest
@@ -46,14 +54,39 @@ class Services:
 
 def start_api(host: Host, interval: float | None) -> Services:
     """The HTTP API (``[http] listen``; off with ``""``): before the host starts."""
+    services = Services()
+    _serve_api(host, interval, services)
+    return services
+
+
+def _serve_api(host: Host, interval: float | None, services: Services) -> None:
     from zepix_core.api import start
 
-    services = Services()
     server = start(host, host.interval(interval))
+    services.api = server
     if server is not None:
         services.running.append(server)
         services.notes.append(f"HTTP API and dashboard: {server.url}/")
-    return services
+
+
+def restart_api(host: Host, interval: float | None, services: Services) -> str:
+    """``[http]`` changed in a running host: the server stops and starts on the new
+    table (a new address, token or limits), or stays off when ``listen`` is ``""``."""
+    services.drop(services.api)
+    services.api = None
+    _serve_api(host, interval, services)
+    if services.api is None:
+        return "applied live: the HTTP server is off ([http] listen = \"\")"
+    return f"applied live: the HTTP server restarted on {services.api.url}/"
+
+
+def restart_telegram(host: Host, interval: float | None, services: Services) -> str:
+    """``[telegram]`` changed in a running host: the bot restarts on the new table."""
+    services.drop(services.bot)
+    services.bot = None
+    start_telegram(host, interval, services)
+    return ("applied live: the Telegram bot restarted" if services.bot is not None else
+            "applied live: the Telegram bot is off")
 
 
 def start_telegram(host: Host, interval: float | None, services: Services) -> None:
@@ -68,6 +101,7 @@ def start_telegram(host: Host, interval: float | None, services: Services) -> No
         raise ZepixError(f"[telegram] is configured but python-telegram-bot is missing "
                          f"({exc.name}); pip install 'zepix-core[telegram]'") from None
     bot: Any = telegram.start(host, interval=interval)
+    services.bot = bot
     if bot is not None:
         services.running.append(bot)
         services.notes.append("Telegram bot: on")

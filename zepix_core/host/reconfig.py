@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
@@ -59,6 +59,10 @@ class Reconfigurer:
         self.period: float | None = None
         #: Monotonic time of the last look at the file.
         self.polled_at = host.clocks.monotonic()
+        #: What restarts an edge served beside the host when its table changes, by
+        #: section (``http``, ``telegram``): registered by ``zepix_core.app``, which
+        #: owns those servers; returns how the change was applied.
+        self.restarters: dict[str, Callable[[], str]] = {}
 
     def poll(self) -> Changed | Rejected | None:
         """Look at the file (and pending reload requests); apply what changed."""
@@ -94,17 +98,32 @@ class Reconfigurer:
     def _apply(self, changed: Changed) -> None:
         old, self.host.config = self.host.config, changed.config
         per_plugin: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)
+        edges: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
         for key, (a, b) in changed.changes.items():
             parts = key.split(".", 2)
             if parts[0] == "plugins" and len(parts) == 3:
                 per_plugin[parts[1]][parts[2]] = (a, b)
+            elif parts[0] in self.restarters:
+                edges[parts[0]].append((key, a, b))
             else:
                 self._record(key, a, b, self._live(key))
+        for section, keys in edges.items():
+            reason = self._restart_edge(section)
+            for key, a, b in keys:
+                self._record(key, a, b, reason)
         for plugin_id, changes in per_plugin.items():
             self._plugin(plugin_id, changes)
         if changed.config.host["interval"] != old.host["interval"]:
             self.period = float(changed.config.host["interval"])
         self._alert(f"config {changed.config.path} applied", firing=False)
+
+    def _restart_edge(self, section: str) -> str:
+        try:
+            return self.restarters[section]()
+        except Exception as exc:  # noqa: BLE001 - the host goes on; the history says why
+            log.warning("config change not applied", extra=fields(section=section,
+                                                                   error=str(exc)))
+            return f"not applied live: restarting [{section}] failed ({exc}); the old one is off"
 
     @staticmethod
     def _live(key: str) -> str:

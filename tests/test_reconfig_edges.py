@@ -1,0 +1,55 @@
+"""[http] changed in a running host's file: the server moves to the new table at once."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import zepix_core
+from tests.distfactory import DistFactory, good_plugin
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/plugins", timeout=10) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def test_a_new_http_listen_restarts_the_server_there(
+        tmp_path: Path, dists: DistFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZEPIX_HTTP_LISTEN")  # the file decides here
+    dists.add("zepix-good", "1.0.0", {"good": "good_mod:Plugin"}, {"good_mod": good_plugin()})
+    first, second = _free_port(), _free_port()
+    config = tmp_path / "zepix.toml"
+    config.write_text(f'[host]\ninterval = 30\n\n[http]\nlisten = "127.0.0.1:{first}"\n',
+                      encoding="utf-8")
+    with zepix_core.open_host(config, tmp_path / "z.db", paths=[str(dists.root)]) as embedded:
+        host = embedded.host
+        assert _answers(first)
+        config.write_text(config.read_text(encoding="utf-8").replace(str(first), str(second)),
+                          encoding="utf-8")
+        with host.supervisor.loop.busy:  # as the round thread polls, between rounds
+            host.reconfig.force = True
+            host.reconfig.poll()
+        assert _answers(second) and not _answers(first)
+        [change] = [c for c in host.store.config_changes() if c["key"] == "http.listen"]
+        assert f"the HTTP server restarted on http://127.0.0.1:{second}/" in str(
+            change["reason"])
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            f'"127.0.0.1:{second}"', '""'), encoding="utf-8")
+        with host.supervisor.loop.busy:
+            host.reconfig.force = True
+            host.reconfig.poll()
+        assert not _answers(second)
