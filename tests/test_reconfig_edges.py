@@ -53,3 +53,24 @@ def test_a_new_http_listen_restarts_the_server_there(
             host.reconfig.force = True
             host.reconfig.poll()
         assert not _answers(second)
+
+
+def test_thresholds_and_the_alert_cooldown_apply_to_watched_plugins_at_once(
+        tmp_path: Path, dists: DistFactory) -> None:
+    dists.add("zepix-good", "1.0.0", {"good": "good_mod:Plugin"}, {"good_mod": good_plugin()})
+    config = tmp_path / "zepix.toml"
+    config.write_text("[host]\ninterval = 30\n", encoding="utf-8")
+    with zepix_core.open_host(config, tmp_path / "z.db", paths=[str(dists.root)]) as embedded:
+        host = embedded.host
+        before = host.monitor.watched["good"].limits.p95_latency_ms
+        config.write_text("[host]\ninterval = 30\n\n[thresholds]\np95_latency_ms = 123\n\n"
+                          "[alerts]\ncooldown = 7\nwebhook_url = \"http://127.0.0.1:9/x\"\n",
+                          encoding="utf-8")
+        with host.supervisor.loop.busy:
+            host.reconfig.force = True
+            host.reconfig.poll()
+        assert before != 123 and host.monitor.watched["good"].limits.p95_latency_ms == 123
+        assert host.monitor.alerting.manager.cooldown == 7.0
+        reasons = {c["key"]: str(c["reason"]) for c in host.store.config_changes()}
+        assert reasons["alerts.webhook_url"].startswith("not applied live")
+        assert reasons["alerts.cooldown"] == "applied live"

@@ -135,6 +135,14 @@ class Monitor:
         self.last_round: tuple[float, float] | None = None
         self.latest: dict[str, dict[str, Any]] = {}
 
+    def retune(self, config: Config) -> None:
+        """A new config in force (hot reload): thresholds and the alert cooldown apply
+        from the next round on, to every plugin watched now."""
+        for pid, watched in self.watched.items():
+            watched.limits = thresholds_for(config, pid)
+        cooldown = config.sections.get("alerts", {}).get("cooldown", 300.0)
+        self.alerting.manager.cooldown = float(cooldown)
+
     # -- membership --------------------------------------------------------
     def attach(self, slot: PluginSlot) -> None:
         clocks = self.ports.clocks

@@ -40,7 +40,7 @@ BY = "file"
 #: Keys read once at start: in the file at once, in effect at the next start.
 AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http.",
             "telegram.", "sync.", "retry.", "market.", "host.max_frame_mb",
-            "host.db_busy_timeout")
+            "host.db_busy_timeout", "alerts.webhook", "alerts.alertmanager")
 
 #: Host keys of a plugin table the plugin reads too, so it hears of them.
 TOLD = ("symbols",)
@@ -97,6 +97,7 @@ class Reconfigurer:
 
     def _apply(self, changed: Changed) -> None:
         old, self.host.config = self.host.config, changed.config
+        self.host.monitor.retune(changed.config)
         per_plugin: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)
         edges: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
         for key, (a, b) in changed.changes.items():
