@@ -8,29 +8,20 @@ is a plugin whose ``health_ping`` blocks for as long as the file ``flag`` exists
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.waiting import wait_until
 from zepix_core.api import ApiServer, start
 from zepix_core.host.host import Host, create_host
 
 BUNDLED = ("combined_v3", "price_action_15m", "price_action_1h", "price_action_1m",
            "price_action_5m")
-
-
-def wait_until(what: Callable[[], Any], timeout: float = 20.0, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := what()):
-        assert time.monotonic() < deadline, f"timed out after {timeout}s"
-        time.sleep(step)
-    return value
 
 
 def hanger(flag: Path) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,11 @@ from typing import Any
 import pytest
 
 from tests.retryserver import ScriptedServer
+from tests.waiting import wait_for
 from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.model import AlertLevel
 from zepix_core.host.host import Host, create_host
 from zepix_core.storage import Store
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.retryserver import Reply, ScriptedServer
+from tests.waiting import wait_for
 from zepix_core import Alert, AlertLevel, ConfigError, hookimpl
 from zepix_core.alerts.delivery import AlertDispatcher
 from zepix_core.alerts.sinks import (
@@ -247,15 +248,6 @@ def test_a_broken_on_result_callback_does_not_stop_delivery() -> None:
     d.submit(ALERT)
     assert d.close(timeout=5)
     assert sink.alerts == [ALERT, ALERT]
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- the webhook sink against a real HTTP server -----------------------------------

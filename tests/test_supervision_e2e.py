@@ -27,6 +27,7 @@ import psutil
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.waiting import wait_until
 from zepix_core import PluginState
 from zepix_core.execution.worker import ProcessRunner
 from zepix_core.host.host import Host, create_host
@@ -36,14 +37,6 @@ pytestmark = pytest.mark.slow
 
 BUNDLED = ("combined_v3", "price_action_1m", "price_action_5m", "price_action_15m",
            "price_action_1h")
-
-
-def wait_until(what: Callable[[], Any], timeout: float = 10.0, step: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := what()):
-        assert time.monotonic() < deadline, f"timed out after {timeout}s"
-        time.sleep(step)
-    return value
 
 
 def on_bar(body: str) -> str:

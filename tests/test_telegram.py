@@ -22,6 +22,7 @@ import pytest
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
 from tests.telegram_standin import StandIn
+from tests.waiting import wait_until as _wait
 from zepix_core.contract.logs import fields_of
 from zepix_core.contract.model import Alert, AlertLevel
 from zepix_core.loading.paths import data_dir
@@ -465,13 +466,3 @@ def test_an_unreachable_telegram_never_holds_up_the_host(
         host.store.close()
     assert not bot.controller._thread.is_alive()
     assert TOKEN not in caplog.text
-
-
-def _wait(probe: Any, timeout: float = 30.0) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        assert time.monotonic() < deadline, "condition not met"
-        time.sleep(0.05)
-    return found

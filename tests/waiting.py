@@ -1,0 +1,25 @@
+"""Waiting for a condition in tests: poll with a generous timeout, never a fixed sleep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def wait_until(what: Callable[[], Any], timeout: float = 30.0, step: float = 0.02) -> Any:
+    """Poll ``what`` until it is truthy and return its value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := what()):
+        assert time.monotonic() < deadline, f"timed out after {timeout}s"
+        time.sleep(step)
+    return value
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> bool:
+    """Like ``wait_until``, but says whether it came true instead of failing."""
+    try:
+        wait_until(condition, timeout)
+    except AssertionError:
+        return False
+    return True
