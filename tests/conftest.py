@@ -1,12 +1,15 @@
-"""Session fixtures for the end-to-end tests: real wheels and a fresh virtual environment."""
+"""Shared fixtures: real wheels and a fresh virtual environment for the end-to-end tests,
+and scripted loopback HTTP servers for the retry and sink tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import BUNDLED, BUNDLED_SOURCES, FIXTURE_PACKAGES, Venv, build_wheels, make_venv
+from tests.retryserver import Reply, ScriptedServer
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +24,17 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def bundled_venv(wheelhouse: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Venv:
     """A fresh venv with zepix-core and the two bundled plugin distributions pip-installed."""
     return make_venv(tmp_path_factory.mktemp("venv") / "env", wheelhouse[0].parent, BUNDLED)
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[..., ScriptedServer]]:
+    """Scripted loopback HTTP servers (``tests.retryserver``), stopped after the test."""
+    started: list[ScriptedServer] = []
+
+    def start(replies: list[Reply | int] | None = None) -> ScriptedServer:
+        started.append(ScriptedServer(replies))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.stop()

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,19 +39,6 @@ from zepix_core.retry import (
 from zepix_core.retry import http as retry_http
 from zepix_core.storage import Store
 from zepix_core.testing import FakeClock
-
-
-@pytest.fixture
-def server() -> Iterator[Callable[..., ScriptedServer]]:
-    started: list[ScriptedServer] = []
-
-    def start(replies: list[Reply | int] | None = None) -> ScriptedServer:
-        started.append(ScriptedServer(replies))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 def failing(*errors: BaseException, value: Any = "ok") -> Callable[[], Any]:

@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -251,19 +251,6 @@ def test_a_broken_on_result_callback_does_not_stop_delivery() -> None:
 
 
 # -- the webhook sink against a real HTTP server -----------------------------------
-
-@pytest.fixture
-def server() -> Iterator[Callable[..., ScriptedServer]]:
-    started: list[ScriptedServer] = []
-
-    def start(replies: list[Reply | int] | None = None) -> ScriptedServer:
-        started.append(ScriptedServer(replies))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
-
 
 def test_webhook_posts_the_alert_as_json(server: Callable[..., ScriptedServer]) -> None:
     s = server()
