@@ -29,7 +29,7 @@ def test_near_hook_takes_one_or_two_edits_and_no_more() -> None:
 
 def test_unmarked_hooks_ignore_private_names_data_and_marked_methods() -> None:
     namespace: dict[str, object] = {}
-    exec(FORGOTTEN, namespace)  # noqa: S102 - the fixture's own source
+    exec(FORGOTTEN, namespace)  # the fixture's own source
     plugin = namespace["Plugin"]()
     assert unmarked_hooks(plugin) == [("on_bar", "on_bar")]
 

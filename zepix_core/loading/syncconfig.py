@@ -14,7 +14,8 @@ from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.redact import redact_url
 
 #: The environment variable holding the PostgreSQL password of the central ledger.
-PASSWORD_ENV = "ZEPIX_SYNC_PASSWORD"
+# S105: the environment variable's name, not a password
+PASSWORD_ENV = "ZEPIX_SYNC_PASSWORD"  # noqa: S105
 
 _NUMBERS: Mapping[str, tuple[float, bool]] = {  # key -> (least value, whole number)
     "interval": (0.001, False), "batch": (1, True), "warn_after": (1, True),

@@ -51,7 +51,8 @@ class _Walk:
 
     def __init__(self, symbol: str, seed: int, price: float) -> None:
         self.symbol = symbol
-        self._rng = random.Random(f"{seed}:{symbol}")
+        # S311: a seeded, reproducible price path; nothing secret
+        self._rng = random.Random(f"{seed}:{symbol}")  # noqa: S311
         self._price = price
         self._regime = REGIMES[0]
         self._left = 0

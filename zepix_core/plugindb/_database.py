@@ -157,7 +157,8 @@ class PluginDatabase:
             changes["extra"] = _json(changes["extra"])
         names = sorted(changes)
         assignments = ", ".join(f"{name} = ?" for name in names)  # names: from UPDATABLE only
-        statement = f"UPDATE trades SET {assignments}, updated_at = ?, rev = {q.NEXT_REV} WHERE id = ?"
+        # S608: column names come from UPDATABLE only; values are parameters
+        statement = f"UPDATE trades SET {assignments}, updated_at = ?, rev = {q.NEXT_REV} WHERE id = ?"  # noqa: S608
         values = [changes[n] for n in names] + [self._clock(), trade_id]
         self._run("update_trade", lambda c: c.execute(statement, values), write=True)
         return self._trade_or_fail(trade_id)

@@ -93,10 +93,12 @@ UPDATABLE = frozenset({"ref", "quantity", "stop", "target", "reason", "extra"})
 NEXT_REV = "(SELECT COALESCE(MAX(rev), 0) + 1 FROM trades)"
 
 INSERT_TRADE = (
-    "INSERT INTO trades (ref, symbol, side, quantity, entry_price, stop, target, opened_at, "
+    # S608: NEXT_REV is a constant; values are parameters
+    "INSERT INTO trades (ref, symbol, side, quantity, entry_price, stop, target, opened_at, "  # noqa: S608
     f"reason, extra, updated_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NEXT_REV})")
 CLOSE_TRADE = (
-    "UPDATE trades SET status = 'closed', exit_price = ?, closed_at = ?, pnl = ?, fee = ?, "
+    # S608: NEXT_REV is a constant; values are parameters
+    "UPDATE trades SET status = 'closed', exit_price = ?, closed_at = ?, pnl = ?, fee = ?, "  # noqa: S608
     f"close_reason = ?, updated_at = ?, rev = {NEXT_REV} WHERE id = ? AND status = 'open'")
 SELECT_TRADE = "SELECT * FROM trades WHERE id = ?"
 SELECT_BY_REF = "SELECT * FROM trades WHERE ref = ?"

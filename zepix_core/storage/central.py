@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS aggregated_trades (
 )"""
 
 UPSERT = (
-    f"INSERT INTO aggregated_trades ({', '.join(COLUMNS)}) "
+    # S608: COLUMNS is a constant tuple; values are parameters
+    f"INSERT INTO aggregated_trades ({', '.join(COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
     "ON CONFLICT (host_id, plugin_id, trade_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in (*TRADE_FIELDS, "synced_at"))

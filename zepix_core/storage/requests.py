@@ -50,6 +50,7 @@ class RequestQueries(Database):
         if not kinds:
             return None
         marks = ", ".join("?" for _ in kinds)  # placeholders only; the kinds are parameters
-        rows = self.query(f"SELECT * FROM events WHERE plugin_id = ? AND kind IN ({marks}) "
+        # S608: placeholders only; the kinds are parameters
+        rows = self.query(f"SELECT * FROM events WHERE plugin_id = ? AND kind IN ({marks}) "  # noqa: S608
                           "ORDER BY ts DESC, id DESC LIMIT 1", (plugin_id, *kinds))
         return rows[0] if rows else None

@@ -23,7 +23,8 @@ class RetryQueries(Database):
             conn.execute("INSERT INTO retry_stats (operation, updated_at) VALUES (?, ?) "
                          "ON CONFLICT (operation) DO NOTHING", (op, at))
             conn.execute(
-                f"UPDATE retry_stats SET calls = calls + 1, attempts = attempts + ?, "
+                # S608: counter is a fixed column name from _COUNTER
+                f"UPDATE retry_stats SET calls = calls + 1, attempts = attempts + ?, "  # noqa: S608
                 f"{counter} = {counter} + 1, total_delay = total_delay + ?, "
                 "consecutive_exhausted = ?, updated_at = ?, "
                 "last_error = COALESCE(?, last_error), "

@@ -18,7 +18,8 @@ from typing import Any
 
 from zepix_core.contract.errors import ConfigError
 
-TOKEN_ENV = "ZEPIX_TELEGRAM_TOKEN"
+# S105: the environment variable's name, not a token
+TOKEN_ENV = "ZEPIX_TELEGRAM_TOKEN"  # noqa: S105
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 KEYS = ("token_file", "allowed_chats", "alert_chats", "api_url")
 

@@ -270,7 +270,8 @@ class PluginStore:
             args.append("--no-build-isolation")
         shown = redact_source(source)
         try:
-            done = subprocess.run([*args, source], capture_output=True, text=True, check=False,
+            # S603: argv list without a shell: pip's own CLI installs the source the operator named
+            done = subprocess.run([*args, source], capture_output=True, text=True, check=False,  # noqa: S603
                                   stdin=subprocess.DEVNULL, timeout=self.pip_timeout)
         except subprocess.TimeoutExpired:
             raise ZepixError(f"install {shown}: pip did not finish within "
