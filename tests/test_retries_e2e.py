@@ -17,6 +17,7 @@ from tests.retryserver import ScriptedServer
 from tests.waiting import wait_for
 from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.model import AlertLevel
+from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.host.host import Host, create_host
 from zepix_core.storage import Store
 
@@ -130,13 +131,14 @@ def test_exhausted_retries_in_a_row_raise_a_host_alert(
 
     def alerts(summary: str) -> None:   # after the first round, which resolves leftovers
         for kind in ("a", "b"):
-            host.monitor.alerting.raise_event("host", kind, AlertLevel.WARNING, kind)
+            host.monitor.alerting.raise_event(HOST_ALERTS, kind, AlertLevel.WARNING, kind)
         assert wait_for(lambda: host.retrier.stats.streak("sink.webhook") >= 2)
-        assert wait_for(lambda: Store(home / "zepix.db").alerts(plugin_id="host",
+        assert wait_for(lambda: Store(home / "zepix.db").alerts(plugin_id=HOST_ALERTS,
                                                                  unresolved=True))
 
     host.run(once=True, interval=0.1, on_round=alerts)
-    streak = [a for a in Store(home / "zepix.db").alerts(plugin_id="host")
+    # One id for every host alert, the one the docs give (``zepix:database``).
+    streak = [a for a in Store(home / "zepix.db").alerts(plugin_id="zepix")
               if a["kind"] == "retry:sink.webhook"]
     assert streak and streak[0]["level"] == "HIGH"
     assert "retries exhausted 2 times in a row" in streak[0]["message"]

@@ -37,8 +37,10 @@ SETTINGS = {"cooldown": 300.0, "webhook_url": None, "webhook_timeout": 10.0,
             "webhook_headers_file": None, "webhook_headers_env": None,
             "alertmanager_url": None, "alertmanager_resend": 60.0}
 
-#: The plugin id of alerts about the host itself (an outbound operation failing).
-HOST_ALERTS = "host"
+#: The one plugin id of alerts about the host itself (the database, the config,
+#: an outbound operation failing): ``zepix:database``, ``zepix:retry:sync``, ...
+#: It cannot clash with a plugin, whose ids are entry-point names.
+HOST_ALERTS = "zepix"
 
 #: Breaches of one condition share a fingerprint, so a missed ping that turns
 #: into HUNG escalates the same alert instead of raising a second one; a memory

@@ -40,6 +40,7 @@ from zepix_core.execution.lifecycle import (
 from zepix_core.execution.ports import Clocks, Ports
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
+from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
 from zepix_core.host.reconfig import POLL, Reconfigurer
 from zepix_core.host.trades import Trades
@@ -57,8 +58,6 @@ from zepix_core.versions.reconcile import HostVersions
 
 log = logging.getLogger("zepix.host")
 
-#: The plugin id under which the host's own alerts (the database) are raised.
-HOST_ALERTS = "zepix"
 
 
 class Host:

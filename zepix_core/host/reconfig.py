@@ -25,6 +25,7 @@ from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, PluginState
 from zepix_core.execution.dispatch import IntentLimits
 from zepix_core.execution.runner import call
+from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.loading.config import HOST_PLUGIN_KEYS
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
@@ -90,8 +91,6 @@ class Reconfigurer:
         self._alert(rejected.message, firing=True)
 
     def _alert(self, message: str, firing: bool) -> None:
-        from zepix_core.host.host import HOST_ALERTS
-
         self.host.monitor.alerting.raise_event(HOST_ALERTS, "config", AlertLevel.WARNING,
                                                message, firing=firing)
 
