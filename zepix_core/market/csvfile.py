@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import io
 import logging
 import math
 import threading
@@ -34,6 +35,10 @@ from zepix_core.market.sources import Options
 log = logging.getLogger("zepix.market.csv")
 
 REQUIRED = ("time", "open", "high", "low", "close", "volume")
+#: Bar times a row may carry: 1970-01-01 up to 2100-01-01 (epoch seconds).
+TIME_RANGE = (0.0, 4102444800.0)
+#: A file whose first bytes hold a NUL is no CSV (a database, an archive, an image).
+_SNIFF = 8192
 #: Seconds per bar of a timeframe, to tell a gap.
 TIMEFRAMES: Mapping[str, float] = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
                                    "4h": 14400, "1d": 86400}
@@ -87,19 +92,40 @@ class CsvSource:
 
     def _read(self, path: Path) -> Iterator[Bar]:
         try:
-            handle = path.open(newline="", encoding="utf-8")
+            handle = path.open("rb")
         except OSError as exc:
             raise ZepixError(f"{path}: cannot read ({exc.strerror or exc})") from None
         with handle:
-            reader = csv.reader(handle)
-            header = [h.strip().lower() for h in next(reader, [])]
+            if b"\0" in handle.read(_SNIFF):
+                raise ZepixError(f"{path}: not a text file (it holds NUL bytes); give a CSV "
+                                 "file with the columns " + ",".join(REQUIRED))
+            handle.seek(0)
+            # Bad bytes become lone surrogates: that row is bad, the file goes on.
+            text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape",
+                                    newline="")
+            reader = csv.reader(text)
+            header = [h.strip().lower() for h in _next_row(reader, path, "header") or []]
             missing = [c for c in REQUIRED if c not in header]
             if missing:
                 raise ZepixError(f"{path}:1: header lacks column(s) {', '.join(missing)}; "
                                  f"needs {','.join(REQUIRED)} (symbol, timeframe optional)")
-            yield from self._rows(path, reader, header)
+            yield from self._rows(path, self._records(path, reader), header)
 
-    def _rows(self, path: Path, reader: Iterator[list[str]], header: list[str]) -> Iterator[Bar]:
+    def _records(self, path: Path, reader: Any) -> Iterator[tuple[int, list[str]]]:
+        """(line, row) for each row the csv module can split; a row it cannot (a field
+        over its 128 KiB limit) is a bad row."""
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self._problem(path, reader.line_num, f"bad row ({_clip(exc)})")
+                continue
+            yield reader.line_num, row
+
+    def _rows(self, path: Path, records: Iterator[tuple[int, list[str]]],
+              header: list[str]) -> Iterator[Bar]:
         """The hot path of a replay: one ``Bar`` per row, checks inline."""
         t, o, h, lo, c, v = (header.index(n) for n in REQUIRED)
         s = header.index("symbol") if "symbol" in header else None
@@ -107,7 +133,8 @@ class CsvSource:
         symbol, timeframe = self.symbol or path.stem, self.timeframe
         #: (symbol, timeframe) -> (time of its last bar, the longest step that is no gap)
         last: dict[tuple[str, str], tuple[float, float]] = {}
-        for line, row in enumerate(reader, start=2):
+        lowest, highest = TIME_RANGE
+        for line, row in records:
             try:
                 sym = row[s] if s is not None else symbol
                 tf = row[f] if f is not None else timeframe
@@ -117,11 +144,15 @@ class CsvSource:
                     ts = _time(row[t])
                 opens, high, low, close = float(row[o]), float(row[h]), float(row[lo]), float(row[c])
                 bar = Bar(sym, tf, ts, opens, high, low, close, float(row[v]))
-            except (ValueError, IndexError) as exc:
-                self._problem(path, line, f"bad row ({exc})")
+            except (ValueError, IndexError, OverflowError) as exc:
+                self._problem(path, line, f"bad row ({_clip(exc)})")
                 continue
-            if not (low <= opens <= high and low <= close <= high):
-                self._problem(path, line, "bad row (high/low do not span open and close)")
+            if not (0 < low <= opens <= high < math.inf and low <= close <= high
+                    and 0 <= bar.volume < math.inf and lowest <= ts < highest):
+                self._problem(path, line, f"bad row ({_why_bad(bar, row[t], TIME_RANGE)})")
+                continue
+            if not (sym.isascii() and tf.isascii()) and _undecoded(sym + tf):
+                self._problem(path, line, "bad row (bytes that are not UTF-8)")
                 continue
             key = (sym, tf)
             seen = last.get(key)
@@ -148,6 +179,37 @@ class CsvSource:
         self.reported += 1
         self.problems = [*self.problems[-99:], text]
         log.warning("bad market data", extra=fields(file=str(path), line=line, problem=what))
+
+
+def _next_row(reader: Iterator[list[str]], path: Path, what: str) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except csv.Error as exc:
+        raise ZepixError(f"{path}:1: cannot read the {what} ({exc})") from None
+
+
+def _why_bad(bar: Bar, time: str, span: tuple[float, float]) -> str:
+    prices = (bar.open, bar.high, bar.low, bar.close)
+    if not all(math.isfinite(p) and p > 0 for p in prices):
+        return "prices must be finite and > 0"
+    if not (math.isfinite(bar.volume) and bar.volume >= 0):
+        return "volume must be finite and >= 0"
+    if not span[0] <= bar.ts < span[1]:
+        return f"time {time[:40]!r} is outside 1970-2100"
+    if bar.high < bar.low:
+        return "high < low"
+    return "high/low do not span open and close"
+
+
+def _undecoded(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (read as lone surrogates)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _clip(exc: Exception) -> str:
+    """An error about a row, short enough for one log line (a field may be 128 KiB)."""
+    text = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _time(text: str) -> float:
