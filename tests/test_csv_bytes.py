@@ -86,9 +86,9 @@ def test_run_and_backtest_skip_bad_bytes_and_refuse_a_binary_file(tmp_path: Path
     for command in (["run"], ["backtest", "price_action_1m"]):
         done = zepix(home, *command, "--source", "csv", "--source-option", f"path={binary}")
         assert done.returncode == 2, (command, done.stderr)
-        assert done.stderr.strip().splitlines() == [
-            f"zepix: error: {binary}: not a text file (it holds NUL bytes); give a CSV file "
-            "with the columns time,open,high,low,close,volume"], command
+        expected = (f"zepix: error: {binary}: not a text file (it holds NUL bytes); give a "
+                    "CSV file with the columns time,open,high,low,close,volume")
+        assert done.stderr.strip().splitlines() == [expected], command
     huge = tmp_path / "huge.csv"
     huge.write_bytes(HEADER + b"".join(GOOD[:3]) + b"1704067440," + b"7" * 140_000
                      + b",101,99,100,3\n" + b"".join(GOOD[4:]))
