@@ -178,7 +178,7 @@ def test_token_sources_and_non_loopback_rules(zepix_home: Path, tmp_path: Path,
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
 
     async def get(headers: dict[str, str]) -> int:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return (await client.get("/api/v1/health", headers=headers)).status_code
 
     import asyncio

@@ -64,5 +64,6 @@ def build_app(ctx: Context) -> App:
         return HTMLResponse(docs)
 
     settings = ctx.settings
-    return Guard(app, settings.token, reads_need_token=not settings.loopback,
-                 max_body=settings.max_body)
+    return Guard(app, settings.token, reads_need_token=settings.reads_need_token or not settings.loopback,
+                 max_body=settings.max_body, viewer_token=settings.viewer_token,
+                 hosts=frozenset({settings.host.lower(), *settings.allowed_hosts}))

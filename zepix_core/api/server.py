@@ -67,8 +67,9 @@ def start(host: Host, period: float | None = None, home: Path | None = None) -> 
     server = uvicorn.Server(config)
     thread = threading.Thread(target=_serve, args=(server, sock), name="zepix-api", daemon=True)
     thread.start()
+    reads = settings.reads_need_token or not settings.loopback
     log.info("api listening", extra=fields(url=f"http://{settings.host}:{port}",
-                                           token_required_for_reads=not settings.loopback))
+                                           token_required_for_reads=reads))
     return ApiServer(server, thread, store, settings.host, port)
 
 

@@ -16,9 +16,14 @@ DEFAULTS: Mapping[str, Any] = {
     "listen": "127.0.0.1:8787",   # "" turns the server off
     "token_file": None,           # else $ZEPIX_API_TOKEN, else <data dir>/api-token
     "max_body": 65536,            # bytes a request body may have
+    "allowed_hosts": [],          # Host names answered besides the listen address, localhost
+    "viewer_token_file": None,    # else $ZEPIX_API_VIEWER_TOKEN: a token that only reads
+    "reads_need_token": False,    # forced on for a non-loopback listen address
 }
 # S105: the environment variable's name, not a token
 TOKEN_ENV = "ZEPIX_API_TOKEN"  # noqa: S105
+# S105: the environment variable's name, not a token
+VIEWER_TOKEN_ENV = "ZEPIX_API_VIEWER_TOKEN"  # noqa: S105
 #: Overrides ``[http] listen`` (test suites set ``127.0.0.1:0``: any free port).
 LISTEN_ENV = "ZEPIX_HTTP_LISTEN"
 TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a token
@@ -31,6 +36,9 @@ class HttpSettings:
     token: str
     explicit_token: bool          # from the environment or token_file, not generated
     max_body: int = 65536
+    allowed_hosts: tuple[str, ...] = ()
+    viewer_token: str | None = None
+    reads_need_token: bool = False  # already True when the address is not loopback
 
     @property
     def loopback(self) -> bool:
@@ -76,7 +84,41 @@ def read_settings(table: Mapping[str, Any], data_dir: Path) -> HttpSettings | No
     if not explicit and not is_loopback(host):
         raise ConfigError(f"http.listen: {host} is not a loopback address, so every request "
                           f"needs a token: set ${TOKEN_ENV} or http.token_file")
-    return HttpSettings(host, port, token, explicit, limit)
+    hosts, reads = _allowed_hosts(merged["allowed_hosts"]), merged["reads_need_token"]
+    if not isinstance(reads, bool):
+        raise ConfigError(f"http.reads_need_token: got {reads!r}; expected true or false")
+    return HttpSettings(host, port, token, explicit, limit, hosts,
+                        _viewer_token(merged["viewer_token_file"], token),
+                        reads or not is_loopback(host))
+
+
+def _allowed_hosts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(h, str) and h for h in value):
+        raise ConfigError(f"http.allowed_hosts: got {value!r}; expected a list of host "
+                          "names such as [\"zepix.example.org\"]")
+    return tuple(h.lower().strip("[]") for h in value)
+
+
+def _viewer_token(token_file: Any, token: str) -> str | None:
+    """``$ZEPIX_API_VIEWER_TOKEN``, else ``viewer_token_file``, else no viewer token."""
+    viewer = os.environ.get(VIEWER_TOKEN_ENV, "").strip()
+    if not viewer and token_file is not None:
+        viewer = _read_token("http.viewer_token_file", token_file)
+    if viewer and viewer == token:
+        raise ConfigError("http.viewer_token_file: the viewer token equals the API token; "
+                          "give the viewer a token of its own")
+    return viewer or None
+
+
+def _read_token(key: str, token_file: Any) -> str:
+    path = Path(str(token_file)).expanduser()
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror})") from None
+    if not token:
+        raise ConfigError(f"{key}: {path} is empty; put a token in it")
+    return token
 
 
 def _token(token_file: Any, data_dir: Path) -> tuple[str, bool]:
@@ -85,14 +127,7 @@ def _token(token_file: Any, data_dir: Path) -> tuple[str, bool]:
     if env:
         return env, True
     if token_file is not None:
-        path = Path(str(token_file)).expanduser()
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"http.token_file: cannot read {path} ({exc.strerror})") from None
-        if not token:
-            raise ConfigError(f"http.token_file: {path} is empty; put a token in it")
-        return token, True
+        return _read_token("http.token_file", token_file), True
     return _generated(data_dir / TOKEN_FILE), False
 
 
