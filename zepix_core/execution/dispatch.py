@@ -21,6 +21,7 @@ from typing import Any
 from zepix_core.contract.errors import HookTimeout, PluginError, describe
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
+from zepix_core.execution.boundary import plain
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
 from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, wait
 
@@ -113,6 +114,8 @@ class _Lane:
             job.since = started if real else time.monotonic()
             try:
                 value: Any = hooks[runner_at](bar=job.bars[bar_at])
+                if value is not None:  # the boundary: no plugin object gets further
+                    value = plain(value)
                 error: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
                 value, error = None, exc

@@ -56,7 +56,9 @@ def parse_intents(plugin_id: str, bar: Bar, value: object,
     """Validate an ``on_bar`` return; raises ``PluginError`` describing the wrong shape."""
     if value is None:
         return []
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+    # Exact types: the boundary (``plain``) made every reply plain data, and a subclass
+    # here would be a plugin's object whose methods are plugin code.
+    if type(value) is not list and type(value) is not tuple:
         raise PluginError(f"on_bar returned {type(value).__name__}; return None or a list "
                           "of intent mappings", plugin_id=plugin_id)
     return [_intent(plugin_id, bar, i, item, ids) for i, item in enumerate(value)]
@@ -64,7 +66,7 @@ def parse_intents(plugin_id: str, bar: Bar, value: object,
 
 def _intent(plugin_id: str, bar: Bar, index: int, item: Any, ids: Callable[[], str]) -> Intent:
     where = f"on_bar intent #{index}"
-    if not isinstance(item, Mapping):
+    if type(item) is not dict:
         raise PluginError(f"{where} is {type(item).__name__}, not a mapping", plugin_id=plugin_id)
     side, qty, price = item.get("side"), item.get("quantity"), item.get("price")
     if not isinstance(item.get("symbol"), str) or side not in _SIDES:
