@@ -28,13 +28,13 @@ def test_a_live_scrape_passes_promtool_and_covers_every_plugin(zepix_home: Path)
                            capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     for pid in BUNDLED:
-        assert f'zepix_plugin_health_status{{plugin="{pid}",status="HEALTHY"}} 1.0' in text
-        assert f'zepix_breaker_state{{plugin="{pid}",state="CLOSED"}} 1.0' in text
+        assert f'zepix_plugin_health_status{{plugin="{pid}",status="healthy"}} 1.0' in text
+        assert f'zepix_breaker_state{{plugin="{pid}",state="closed"}} 1.0' in text
         assert f'zepix_hook_latency_seconds_count{{hook="on_bar",plugin="{pid}"}}' in text
-    assert "zepix_round_duration_seconds " in text and "zepix_rounds_total " in text
+    assert "zepix_round_duration_seconds_count " in text and "zepix_rounds_total " in text
     names = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
              if line and not line.startswith("#")}
-    assert all(name.startswith("zepix_") for name in names), names
+    assert all(name.startswith(("zepix_", "process_")) for name in names), names
 
 
 def query(url: str, promql: str) -> list[dict[str, Any]]:
@@ -48,7 +48,7 @@ def test_a_real_prometheus_scrapes_the_running_host(zepix_home: Path, tmp_path: 
         target = live.url.removeprefix("http://")
         with prometheus(tmp_path / "prometheus", target) as url:
             found = wait_until(lambda: query(
-                url, 'zepix_plugin_health_status{plugin="combined_v3",status="HEALTHY"} == 1'),
+                url, 'zepix_plugin_health_status{plugin="combined_v3",status="healthy"} == 1'),
                 timeout=60, step=0.5)
             assert found[0]["metric"]["job"] == "zepix"
             up = query(url, 'up{job="zepix"}')

@@ -50,9 +50,12 @@ def build_app(ctx: Context) -> App:
 
     @app.get("/metrics", summary="Prometheus text exposition", response_class=Response,
              responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
-                              "description": "series named zepix_*"}})
+                              "description": "series named zepix_* and process_*"}})
     def prometheus() -> Response:
         return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    # HEAD answers as GET does, without a body (uptime checkers probe with it).
+    app.add_api_route("/metrics", prometheus, methods=["HEAD"], include_in_schema=False)
 
     @app.get("/", summary="the dashboard", response_class=HTMLResponse)
     def index() -> HTMLResponse:

@@ -12,9 +12,15 @@ import bisect
 import threading
 from dataclasses import dataclass, field
 
-#: Upper bounds in seconds; the last bucket (+Inf) is implied.
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-           10.0)
+#: Steps per decade: neighbouring bounds differ by 10**(1/12), about 21 %, so a
+#: ``histogram_quantile`` (which interpolates inside one bucket) is never further than
+#: that from the true quantile, and agrees with the host's own p95 within 25 %.
+PER_DECADE = 12
+
+#: Upper bounds in seconds, 10 µs to 10 s (hooks run from microseconds to their
+#: deadline); the last bucket (+Inf) is implied.
+BUCKETS = tuple(float(f"{10 ** (exp + step / PER_DECADE):.3g}")
+                for exp in range(-5, 1) for step in range(PER_DECADE)) + (10.0,)
 
 
 @dataclass

@@ -131,6 +131,8 @@ class Monitor:
         #: last round (wall time it ended, its duration in seconds) and each plugin's
         #: latest snapshot record.
         self.latency = HookLatency()
+        #: Round durations (one series, key ("host", "round")), for the histogram.
+        self.round_latency = HookLatency()
         self.intents: Counter[str] = Counter()
         self.last_round: tuple[float, float] | None = None
         self.latest: dict[str, dict[str, Any]] = {}
@@ -271,6 +273,7 @@ class Monitor:
             self.prune()
         took = (clocks.monotonic() - started) * 1000
         self.last_round = (clocks.wall(), took / 1000)
+        self.round_latency.observe("host", "round", took / 1000)
         self.latest = {s["plugin_id"]: s for s in snapshots}
         return self._summary(snapshots, took)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
@@ -46,7 +47,18 @@ AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http
 #: Host keys of a plugin table the plugin reads too, so it hears of them.
 TOLD = ("symbols",)
 
-__all__ = ["POLL", "RELOAD", "Reconfigurer"]
+__all__ = ["POLL", "RELOAD", "LastReload", "Reconfigurer"]
+
+
+@dataclass(frozen=True)
+class LastReload:
+    """The last look at a changed file: ``at`` when, ``ok`` whether it was applied
+    (``reason`` why not); ``applied_at`` when the config in force was loaded."""
+
+    at: float
+    ok: bool
+    applied_at: float
+    reason: str | None = None
 
 
 class Reconfigurer:
@@ -64,6 +76,8 @@ class Reconfigurer:
         #: section (``http``, ``telegram``): registered by ``zepix_core.app``, which
         #: owns those servers; returns how the change was applied.
         self.restarters: dict[str, Callable[[], str]] = {}
+        started = host.clocks.wall()
+        self.last_reload = LastReload(started, True, started)
 
     def poll(self) -> Changed | Rejected | None:
         """Look at the file (and pending reload requests); apply what changed."""
@@ -76,8 +90,11 @@ class Reconfigurer:
         result = self.watcher.check(self.host.config, force=force)
         if isinstance(result, Rejected):
             self._reject(result)
+            self.last_reload = LastReload(now, False, self.last_reload.applied_at,
+                                          result.message)
         elif isinstance(result, Changed):
             self._apply(result)
+            self.last_reload = LastReload(now, True, now)
         outcome = ("rejected: " + result.message if isinstance(result, Rejected) else
                    f"applied {len(result.changes)} change(s)" if result else "no change")
         for request in requests:
