@@ -18,6 +18,7 @@ from zepix_core.contract import logs
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.stdio import routed_stdout
+from zepix_core.contract.terminal import printable
 
 DESCRIPTION = """\
 Zepix runs trading strategies as plugins: it discovers them through the
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with routed_stdout():  # what plugins print is logged, never mixed into --json
             return int(args.handler(args))
     except ZepixError as exc:
-        sys.stderr.write(f"zepix: error: {exc}\n")
+        sys.stderr.write(printable(f"zepix: error: {exc}\n"))
         return 2
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from zepix_core.contract.terminal import printable
 from zepix_core.views.jsonable import TIME_FIELDS, iso, jsonable
 
 __all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "table"]
@@ -22,6 +23,10 @@ def emit_json(document: Any, out: TextIO | None = None) -> None:
 
 
 def _cell(value: Any, key: str) -> str:
+    return printable(_shown(value, key))
+
+
+def _shown(value: Any, key: str) -> str:
     if value is None:
         return "-"
     if key in TIME_FIELDS and isinstance(value, (int, float)):

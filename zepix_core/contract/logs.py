@@ -19,6 +19,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from zepix_core.contract.terminal import printable
+
 _KEY = "zepix_fields"
 
 
@@ -57,6 +59,9 @@ class KeyValueFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s " + prefix + "%(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        return printable(self._line(record))  # a terminal reads it: no control characters
+
+    def _line(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extra = fields_of(record)
         if not extra:

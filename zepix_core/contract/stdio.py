@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from zepix_core.contract.logs import fields
+from zepix_core.contract.terminal import printable
 
 log = logging.getLogger("zepix.plugin")
 
@@ -90,7 +91,8 @@ class RoutedStdout(LogLines):
     def write(self, text: str) -> int:
         owner = _owner()
         if owner is None:
-            return self.stream.write(text)
+            self.stream.write(printable(text))  # every CLI line: no control characters
+            return len(text)
         self.emit(owner, text)
         return len(text)
 
@@ -108,12 +110,48 @@ class RoutedStdout(LogLines):
         return str(getattr(self.stream, "encoding", None) or "utf-8")
 
 
+class PrintableStream(io.TextIOBase):
+    """``sys.stderr`` while the CLI runs: what it writes shows no control characters."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # the real stream's, for callers
+        return str(getattr(self.stream, "encoding", None) or "utf-8")
+
+
+def terminal_control(sequence: str) -> None:
+    """Write the host's own control ``sequence`` (clear the screen) past the escaping."""
+    out = sys.stdout
+    (out.stream if isinstance(out, RoutedStdout) else out).write(sequence)
+
+
 @contextmanager
 def routed_stdout() -> Iterator[None]:
-    """Route plugin writes to stdout into the log for the duration of the block."""
-    original = sys.stdout
+    """Route plugin writes to stdout into the log for the duration of the block, and
+    show the CLI's own writes to stdout and stderr without control characters."""
+    original, errors = sys.stdout, sys.stderr
     sys.stdout = RoutedStdout(original)
+    sys.stderr = PrintableStream(errors)
     try:
         yield
     finally:
-        sys.stdout = original
+        sys.stdout, sys.stderr = original, errors

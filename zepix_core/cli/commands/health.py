@@ -10,6 +10,7 @@ from typing import Any
 from zepix_core.cli.commands.base import Command, filter_args, plugin_filter, show, store_from
 from zepix_core.cli.render import table
 from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.stdio import terminal_control
 from zepix_core.storage import Store
 from zepix_core.views.records import alert_rows
 
@@ -84,7 +85,7 @@ def _health(args: argparse.Namespace) -> int:
                 for snap in snaps:
                     _bands(snap)
             return 0
-        sys.stdout.write("\x1b[2J\x1b[H")  # clear the terminal, cursor home
+        terminal_control("\x1b[2J\x1b[H")  # clear the terminal, cursor home
         sys.stdout.write(f"zepix health  {time.strftime('%H:%M:%S')}  "
                          f"(every {args.watch:g}s, Ctrl-C stops)\n\n")
         table([health_row(s) for s in snaps], HEALTH_COLUMNS)
