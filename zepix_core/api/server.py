@@ -19,6 +19,13 @@ import uvicorn
 
 from zepix_core.api.app import build_app
 from zepix_core.api.context import Context
+from zepix_core.api.limits import (
+    BACKLOG,
+    KEEP_ALIVE,
+    MAX_CONNECTIONS,
+    CappedProtocol,
+    quiet_server_logs,
+)
 from zepix_core.api.settings import HttpSettings, read_settings
 from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.logs import fields
@@ -62,8 +69,11 @@ def start(host: Host, period: float | None = None, home: Path | None = None) -> 
     port = sock.getsockname()[1]
     store = Store(host.store.path)
     ctx = Context(host, store, settings, period or host.interval())
+    quiet_server_logs()
     config = uvicorn.Config(build_app(ctx), log_level="warning", access_log=False,
-                            lifespan="off", timeout_graceful_shutdown=2)
+                            lifespan="off", timeout_graceful_shutdown=2,
+                            http=CappedProtocol, limit_concurrency=MAX_CONNECTIONS,
+                            timeout_keep_alive=KEEP_ALIVE, backlog=BACKLOG)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=_serve, args=(server, sock), name="zepix-api", daemon=True)
     thread.start()
@@ -89,7 +99,7 @@ def bind(settings: HttpSettings) -> socket.socket:
             raise ConfigError(f"http.listen: {where} is already in use; stop what listens "
                               "there or set another [http] listen (\"\" turns it off)") from None
         raise ConfigError(f"http.listen: cannot listen on {where} ({exc.strerror})") from None
-    sock.listen(128)
+    sock.listen(BACKLOG)
     sock.set_inheritable(False)
     return sock
 

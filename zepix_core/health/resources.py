@@ -14,6 +14,10 @@ A plugin that runs inside the host shares the host's process: its sample is
 the whole host's usage, marked ``scope="host"``, and is not evidence about
 that plugin. Only a plugin in its own worker process gets a sample that is
 its own (``scope="process"``).
+
+Any ``OSError`` while sampling (``EMFILE`` when the host's open files are used
+up, by a plugin or a flood of connections) is a sample error of that plugin:
+figures unknown, the reason in ``detail``; it never ends a round.
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ class ResourceSampler:
             return _not_running(pid, scope, "no such process")
         except psutil.AccessDenied:
             return ResourceSample(pid, True, None, None, None, None, scope, "access denied")
+        except (OSError, psutil.Error) as exc:  # EMFILE reading /proc: that sample only
+            self._procs.pop(pid, None)
+            return ResourceSample(pid, True, None, None, None, None, scope,
+                                  f"sample error: {type(exc).__name__}: {exc}")
         self._procs[pid] = proc
         return ResourceSample(pid, True, rss, None if fresh else cpu, threads, fds, scope)
 

@@ -42,6 +42,7 @@ from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
+from zepix_core.host.limits import files_alert, raise_open_files
 from zepix_core.host.reconfig import POLL, Reconfigurer
 from zepix_core.host.trades import Trades
 from zepix_core.loading.config import Config, load_config
@@ -180,6 +181,7 @@ class Host:
     def start(self) -> list[PluginSlot]:
         """Recover from a killed predecessor, discover, resolve and activate in order."""
         now = self.clocks.wall()
+        raise_open_files()
         self.recover()
         other = self.store.begin_host(self.host_id, os.getpid(), now,
                                       lambda h: alive(h["pid"], h["started_at"]))
@@ -543,6 +545,7 @@ class Host:
             except StorageError as exc:
                 self._storage_failed("round", exc)
             self._alert_storage()
+            self._alert_files()
             (bars, intents), self.counts = self.counts, [0, 0]
             changed = version_changes(before, {s.plugin_id: s.version for s in self.active()})
         return (f"{summary}; {bars} bars, {intents} trade intent"
@@ -562,6 +565,18 @@ class Host:
             self.monitor.alerting.raise_event(HOST_ALERTS, "database", AlertLevel.CRITICAL,
                                               message, firing=outage is not None)
         except StorageError as exc:  # recorded once the database is back
+            self.store.outage = str(exc)
+
+    def _alert_files(self) -> None:
+        """``zepix:open_files`` while 80 % of the open-file limit is used (``limits``)."""
+        found = files_alert()
+        if found is None:
+            return
+        firing, message = found
+        try:
+            self.monitor.alerting.raise_event(HOST_ALERTS, "open_files", AlertLevel.WARNING,
+                                              message, firing=firing)
+        except StorageError as exc:
             self.store.outage = str(exc)
 
     def _db_fields(self, plugin_id: str) -> dict[str, Any]:
