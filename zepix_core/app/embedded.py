@@ -26,7 +26,8 @@ from zepix_core.contract.errors import ZepixError, describe
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
 from zepix_core.execution.ports import Clocks
-from zepix_core.host.host import HOST_ALERTS, Host, create_host
+from zepix_core.health.alerting import HOST_ALERTS
+from zepix_core.host.host import Host, create_host
 from zepix_core.views.jsonable import jsonable
 from zepix_core.views.records import plugin_row
 
