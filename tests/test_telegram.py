@@ -43,7 +43,7 @@ ALICE, BOB = 7, 8                  # user ids
 
 def telegram_config(standin: StandIn, allowed: list[int], alerts: list[int]) -> str:
     return (f"\n[telegram]\nallowed_chats = {allowed}\nalert_chats = {alerts}\n"
-            f"api_url = \"{standin.base_url}\"\n")
+            f"allowed_users = [{ALICE}]\napi_url = \"{standin.base_url}\"\n")
 
 
 def bot_for(host: Any, clock: FakeClock, **kwargs: Any) -> Telegram:
@@ -226,6 +226,26 @@ def test_cancelled_expired_and_another_users_press_change_nothing(chat: Chat) ->
     assert chat.rig.running() == ("1.0.0", chat.rig.running()[1])
 
 
+def test_a_member_not_in_allowed_users_may_read_but_not_change(
+        chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="zepix.telegram")
+    chat.rig.install("1.1.0")
+    for command in ("/upgrade alpha 1.1.0", "/rollback alpha", "/restart beta"):
+        answer = chat.ask(command, user=BOB)
+        assert answer.startswith("⛔ /") and "allowed_users" in answer, answer
+        assert f"your user id is {BOB}" in answer and "Nothing changed." in answer
+    assert not any("reply_markup" in c.params for c in chat.api.of("sendMessage", OPS))
+    refused = [fields_of(r) for r in caplog.records if "allowed_users" in r.getMessage()]
+    assert [r["command"] for r in refused] == ["upgrade", "rollback", "restart"]
+    assert all(r["user"] == BOB and r["chat"] == OPS for r in refused)
+    assert "🟢 <b>alpha</b>" in chat.ask("/health", user=BOB)  # reads stay open to members
+    chat.rig.rounds(1)
+    assert chat.rig.host.store.requests("alpha") == []
+    assert chat.rig.host.store.requests("beta") == []
+    assert chat.rig.running() == ("1.0.0", chat.rig.running()[1])
+    chat.prompt("/restart beta", user=ALICE)  # the listed user is still asked to confirm
+
+
 def test_a_confirmed_restart_reports_the_hosts_outcome(chat: Chat) -> None:
     prompt = chat.prompt("/restart beta")
     chat.api.press(OPS, ALICE, prompt["id"], prompt["ok"])
@@ -380,7 +400,8 @@ def test_the_bot_is_off_without_a_token_and_the_environment_wins(tmp_path: Any) 
     token_file = tmp_path / "token"
     token_file.write_text("111:from-file\n", encoding="utf-8")
     token_file.chmod(0o600)
-    table = {"token_file": str(token_file), "allowed_chats": [1], "alert_chats": [2, 2]}
+    table = {"token_file": str(token_file), "allowed_chats": [1], "alert_chats": [2, 2],
+             "allowed_users": [5]}
     from_file = settings_from(table, env={})
     assert from_file is not None and from_file.token == "111:from-file"
     assert from_file.alert_chats == (2,) and from_file.warnings == ()
@@ -390,11 +411,16 @@ def test_the_bot_is_off_without_a_token_and_the_environment_wins(tmp_path: Any) 
     token_file.chmod(0o644)
     shared = settings_from(table, env={})
     assert shared is not None and "readable by other users" in shared.warnings[0]
+    nobody = settings_from({**table, "allowed_users": []}, env={})
+    assert nobody is not None and not nobody.allowed_users
+    assert any("refused for everyone" in w for w in nobody.warnings)
 
 
 @pytest.mark.parametrize("table, message", [
     ({"allowed_chat": [1]}, "telegram.allowed_chat: unknown key; did you mean 'allowed_chats'?"),
     ({"allowed_chats": "123"}, "telegram.allowed_chats: expected a list of numeric chat ids"),
+    ({"allowed_users": ["alice"]},
+     "telegram.allowed_users: expected a list of numeric user ids"),
     ({"alert_chats": [True]}, "telegram.alert_chats: expected a list of numeric chat ids"),
     ({"api_url": "ftp://x"}, "telegram.api_url: expected an http(s) URL"),
     ({"token_file": "/nonexistent/token"}, "telegram.token_file: cannot read /nonexistent/token"),

@@ -118,7 +118,7 @@ def test_the_seed_story_with_zepix_run_and_the_stand_in(
     (zepix_home / "zepix.toml").write_text(
         "[store]\nprobation_rounds = 2\n\n[thresholds]\ncpu_percent = 10000\n\n"
         "[plugins.hanger]\nping_timeout = 0.3\n\n"
-        f"[telegram]\nallowed_chats = [{OPS}]\nalert_chats = [{OPS}]\n"
+        f"[telegram]\nallowed_chats = [{OPS}]\nalert_chats = [{OPS}]\nallowed_users = [7]\n"
         f"api_url = \"{standin.base_url}\"\n", encoding="utf-8")
     run = subprocess.Popen([*zepix, "-vv", "run", "--interval", "1"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

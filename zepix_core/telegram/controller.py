@@ -45,6 +45,8 @@ from zepix_core.telegram.settings import Settings
 
 log = logging.getLogger("zepix.telegram")
 OPERATION = "telegram"
+#: Commands that change anything: only ``[telegram] allowed_users`` may ask for them.
+CHANGES = frozenset({"upgrade", "rollback", "restart", "resume"})
 #: Seconds between two log lines about the same refused chat.
 REFUSED_EVERY = 60.0
 T = TypeVar("T")
@@ -212,6 +214,8 @@ class Controller:
         async def handle(update: Update, context: Context) -> None:
             chat, user = update.effective_chat, update.effective_user
             assert chat is not None and user is not None
+            if not await self.may_change(command, chat.id, user.id):
+                return
             try:
                 ask = parse_ask(command, list(context.args or []))
                 await asyncio.to_thread(self.surface.require, command, ask.plugin_id)
@@ -227,6 +231,18 @@ class Controller:
             sent = await self._send(chat.id, text, keyboard)
             pending.message_id = sent.message_id if sent is not None else None
         return handle
+
+    async def may_change(self, command: str, chat_id: int, user_id: int) -> bool:
+        """Whether ``user_id`` may ask for ``command`` (one of CHANGES); a refusal is
+        answered in the chat and logged with the user id."""
+        if command not in CHANGES or user_id in self.settings.allowed_users:
+            return True
+        log.warning("telegram change refused: user not in allowed_users", extra=fields(
+            chat=chat_id, user=user_id, command=command))
+        await self._send(chat_id, f"⛔ /{command} changes live trading: only the users in "
+                         f"[telegram] allowed_users may ask for it (your user id is {user_id}). "
+                         "Nothing changed.")
+        return False
 
     async def _pressed(self, update: Update, context: Context) -> None:
         query = update.callback_query
@@ -251,6 +267,10 @@ class Controller:
         elif choice != "ok":
             await self._answer(query.id, "Cancelled")
             await self._edit(pending, f"{head}\n✖️ Cancelled. Nothing changed.")
+        elif query.from_user.id not in self.settings.allowed_users:  # removed meanwhile
+            await self._answer(query.id, "Refused: not in allowed_users", True)
+            await self._edit(pending, f"{head}\n⛔ Refused: user {query.from_user.id} is not "
+                             "in [telegram] allowed_users. Nothing changed.")
         else:
             await self._answer(query.id, "Confirmed")
             task = asyncio.create_task(self._carry_out(pending, query.from_user.id))

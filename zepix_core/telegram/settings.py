@@ -21,7 +21,7 @@ from zepix_core.contract.errors import ConfigError
 # S105: the environment variable's name, not a token
 TOKEN_ENV = "ZEPIX_TELEGRAM_TOKEN"  # noqa: S105
 DEFAULT_API_URL = "https://api.telegram.org/bot"
-KEYS = ("token_file", "allowed_chats", "alert_chats", "api_url")
+KEYS = ("token_file", "allowed_chats", "alert_chats", "api_url", "allowed_users")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Settings:
     alert_chats: tuple[int, ...] = ()
     api_url: str = DEFAULT_API_URL
     warnings: tuple[str, ...] = ()
+    #: Users who may ask for changes (/upgrade, /rollback, /restart, /resume); reads and
+    #: /pause stay open to every member of an allowed chat.
+    allowed_users: frozenset[int] = frozenset()
 
 
 def settings_from(table: Mapping[str, Any], where: str = "<config>",
@@ -53,11 +56,15 @@ def settings_from(table: Mapping[str, Any], where: str = "<config>",
         return None
     allowed = _chats(table, "allowed_chats", where)
     alerts = _chats(table, "alert_chats", where)
+    users = _chats(table, "allowed_users", where, "user")
     if not allowed and not alerts:
         warnings.append("telegram: neither allowed_chats nor alert_chats is set; the bot "
                         "answers nobody and delivers no alert")
+    if allowed and not users:
+        warnings.append("telegram: allowed_users is empty; /upgrade, /rollback and /restart "
+                        "are refused for everyone (list the user ids that may change things)")
     return Settings(token, frozenset(allowed), tuple(dict.fromkeys(alerts)),
-                    _api_url(table, where), tuple(warnings))
+                    _api_url(table, where), tuple(warnings), frozenset(users))
 
 
 def _token_file(table: Mapping[str, Any], where: str, warnings: list[str]) -> str:
@@ -82,11 +89,11 @@ def _token_file(table: Mapping[str, Any], where: str, warnings: list[str]) -> st
     return text
 
 
-def _chats(table: Mapping[str, Any], key: str, where: str) -> list[int]:
+def _chats(table: Mapping[str, Any], key: str, where: str, what: str = "chat") -> list[int]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ConfigError(f"{where}: telegram.{key}: expected a list of numeric chat ids, "
+        raise ConfigError(f"{where}: telegram.{key}: expected a list of numeric {what} ids, "
                           f"got {value!r}; e.g. {key} = [123456789]")
     return list(value)
 
