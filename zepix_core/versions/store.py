@@ -90,6 +90,7 @@ class PluginStore:
                  pip_timeout: float = 600.0) -> None:
         self.root = root
         self.python = python
+        self._held: dict[str, bool] = {}
         self.clock = clock
         #: Installs that reach an index retry under the ``store.install`` policy.
         self.retrier = retrier if retrier is not None else Retrier()
@@ -128,8 +129,11 @@ class PluginStore:
         """Whether ``record`` was found in this store (not in the environment)."""
         if not record.location:
             return False
-        root = self.root.resolve()
-        return root in Path(record.location).resolve().parents
+        held = self._held.get(record.location)
+        if held is None:  # resolved once per location: start-up asks twice per plugin
+            root = self.root.resolve()
+            held = self._held[record.location] = root in Path(record.location).resolve().parents
+        return held
 
     def installed_at(self, record: EntryRecord) -> float | None:
         if not self.holds(record):
