@@ -51,7 +51,8 @@ def test_reads_answer_with_the_cli_documents(zepix_home: Path) -> None:
                            ("/api/v1/alerts", ("alerts",)),
                            ("/api/v1/versions/combined_v3", ("versions", "combined_v3")),
                            ("/api/v1/retries", ("retries",))):
-            assert http.get(path).json() == cli(*args), path
+            # The gate may pass between the two reads; both must agree once it settles.
+            assert wait_until(lambda: http.get(path).json() == cli(*args)), path
         health = http.get("/api/v1/health").json()
         assert {s["plugin_id"] for s in health} == set(BUNDLED)
         one = http.get("/api/v1/health/combined_v3").json()
