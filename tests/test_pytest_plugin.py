@@ -128,7 +128,8 @@ BROKEN: dict[str, Broken] = {
         "{'symbol': bar.symbol, 'side': 'buy', 'quantity': 1.0}"]}),
     "on_bar_raises": Broken(variant((ON_BAR, "        raise ValueError('bad bar')")), {
         "on_bar": ["on_bar: expected None or a list of intents",
-                   "got an exception: ValueError: bad bar at bar #1", "instead of raising"]}),
+                   "got an exception: ValueError: bad bar (at ", "on_bar_raises_mod.py:",
+                   " in on_bar) at bar #1", "instead of raising"]}),
     "no_restart": Broken(variant((ACTIVATE, ("        if getattr(self, 'started', False):\n"
                                   "            raise RuntimeError('already started')\n"
                                   "        self.started = True"))), {"lifecycle": [

@@ -83,3 +83,33 @@ def describe(exc: BaseException) -> str:
 def _type_name(kind: type) -> str:
     name = type.__dict__["__name__"].__get__(kind)
     return name if type(name) is str else "Exception"
+
+
+def describe_hook(exc: BaseException) -> str:
+    """``describe`` of a plugin's exception followed by where in the plugin it was
+    raised: ``ValueError: boom (at /src/my_plugin/plugin.py:42 in on_bar)``."""
+    where = plugin_frame(exc)
+    return f"{describe(exc)} (at {where})" if where else describe(exc)
+
+
+_HOST_PACKAGES = ("zepix_core", "pluggy", "concurrent", "threading", "asyncio")
+
+
+def plugin_frame(exc: BaseException) -> str | None:
+    """``FILE:LINE in FUNCTION`` of the deepest frame of the plugin's own package in
+    ``exc``'s traceback: the package of the first frame the host did not write, so a
+    library the plugin calls (numpy, json) names the plugin's line that called it."""
+    frames: list[tuple[str, str, int, str]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        module = tb.tb_frame.f_globals.get("__name__")
+        frames.append((module if type(module) is str else "", code.co_filename,
+                       tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    own = [f for f in frames if f[0].partition(".")[0] not in _HOST_PACKAGES]
+    if not own:
+        return None
+    package = own[0][0].partition(".")[0]
+    _, filename, line, function = [f for f in own if f[0].partition(".")[0] == package][-1]
+    return f"{filename}:{line} in {function}"

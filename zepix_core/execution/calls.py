@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from zepix_core.contract.errors import PluginBusy, PluginDead, describe
+from zepix_core.contract.errors import PluginBusy, PluginDead, describe_hook
 from zepix_core.execution.runner import CallResult, Clock, Runner
 
 #: Errors meaning the call never started: the rest of the plugin's checks would not either.
@@ -83,7 +83,7 @@ class _Sequence:
             result = CallResult(self.runner.plugin_id, self.check.hook,
                                 value=future.result(timeout=0), duration=took)
         except BaseException as exc:  # noqa: BLE001 - the plugin's own exception
-            result = CallResult(self.runner.plugin_id, self.check.hook, error=describe(exc),
+            result = CallResult(self.runner.plugin_id, self.check.hook, error=describe_hook(exc),
                                 duration=took)
         self.outcome.results.append(result)
         if (result.error or "").startswith(_NOT_STARTED):

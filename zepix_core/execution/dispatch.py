@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from zepix_core.contract.errors import HookTimeout, PluginError, describe
+from zepix_core.contract.errors import HookTimeout, PluginError, describe, describe_hook
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
 from zepix_core.execution.boundary import plain
@@ -298,7 +298,7 @@ class Dispatcher:
                                                          f"{self.deadline:.2f}s")))
         value, error, took = outcome
         if error is not None:
-            return CallResult(pid, "on_bar", error=describe(error), duration=took)
+            return CallResult(pid, "on_bar", error=describe_hook(error), duration=took)
         return CallResult(pid, "on_bar", value=value, duration=took)
 
     def _check(self, bar: Bar, result: CallResult) -> list[Intent]:

@@ -27,6 +27,7 @@ from zepix_core.contract.errors import (
     RemoteError,
     WrongShape,
     describe,
+    describe_hook,
 )
 from zepix_core.contract.stdio import plugin_output
 from zepix_core.execution.boundary import plain
@@ -147,7 +148,7 @@ class InProcessRunner:
         except WrongShape as exc:
             future.set_exception(WrongShape(f"{hook} {exc}", plugin_id=self.plugin_id))
         except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
-            future.set_exception(RemoteError(describe(exc), plugin_id=self.plugin_id))
+            future.set_exception(RemoteError(describe_hook(exc), plugin_id=self.plugin_id))
         else:
             future.set_result(value)
 
@@ -180,7 +181,7 @@ def wait(
         return CallResult.missed(plugin_id, hook, deadline - started, clock() - started)
     except BaseException as exc:  # noqa: BLE001 - the plugin's own exception, via the future
         took = (done[0] if done else clock()) - started
-        return CallResult(plugin_id, hook, error=describe(exc), duration=took)
+        return CallResult(plugin_id, hook, error=describe_hook(exc), duration=took)
     return CallResult(plugin_id, hook, value=value,
                       duration=(done[0] if done else clock()) - started)
 

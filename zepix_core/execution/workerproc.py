@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract import logs
-from zepix_core.contract.errors import WrongShape, describe
+from zepix_core.contract.errors import WrongShape, describe, describe_hook
 from zepix_core.contract.logs import fields
 from zepix_core.contract.stdio import LogLines
 from zepix_core.execution.boundary import plain
@@ -131,4 +131,4 @@ def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,
     except WrongShape as exc:
         return ("err", call_id, describe(WrongShape(f"{hook} {exc}")))
     except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
-        return ("err", call_id, describe(exc))
+        return ("err", call_id, describe_hook(exc))
