@@ -23,16 +23,18 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from zepix_core.app import report
 from zepix_core.app.embedded import EmbeddedHost
 from zepix_core.app.sources import load_source
 from zepix_core.contract.api import API_VERSION
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.model import Bar, Fill, Intent, PluginState
+from zepix_core.execution.runner import CallResult
 from zepix_core.host.host import Host
 from zepix_core.loading.config import Config
 from zepix_core.market.sources import Source
 from zepix_core.storage import Store
-from zepix_core.trading import metrics
+from zepix_core.trading.trips import Trips
 
 PLUGIN_GROUP = "zepix.plugins"
 #: Replay steps (1m bars per symbol, with their 5m/15m/1h aggregates) when none are asked for.
@@ -64,18 +66,28 @@ class Book:
     in_market: list[bool] = field(default_factory=list)
     #: (time, price, side) of every fill, for the picture's markers.
     marks: list[tuple[float, float, str]] = field(default_factory=list)
+    trips: Trips = field(default_factory=lambda: Trips(""))
+    #: Equity reached zero: what it held was sold at that close and it trades no more.
+    ruined: bool = False
+    #: Hook calls that raised, missed their deadline or answered something invalid.
+    errors: int = 0
+    first_error: str | None = None
 
     def fill(self, intent: Intent, fill: Fill) -> None:
         signed = fill.quantity if intent.side == "buy" else -fill.quantity
         self.cash -= signed * fill.price + fill.fee
         self.positions[intent.symbol] = self.positions.get(intent.symbol, 0.0) + signed
         self.marks.append((fill.time, fill.price, intent.side))
+        self.trips.fill(intent.symbol, signed, fill.price, fill.fee, fill.time)
 
     def mark(self, ts: float, closes: Mapping[str, float]) -> None:
         held = sum(q * closes.get(s, 0.0) for s, q in self.positions.items())
+        value = self.cash + held
         self.times.append(ts)
-        self.equity.append(self.cash + held)
+        self.equity.append(value)
         self.in_market.append(any(abs(q) > 1e-12 for q in self.positions.values()))
+        if value <= 0 and not self.ruined:
+            self.ruined, self.cash, self.positions = True, value, {}
 
 
 @dataclass
@@ -87,10 +99,22 @@ class Result:
     seconds: float
     figures: dict[str, dict[str, Any]]
     books: dict[str, Book]
+    #: Buy and hold of the symbols of the first instant (equal shares), same instants.
+    benchmark: Book | None = None
+    #: One line per thing the reader should know (no bars of a plugin's timeframe...).
+    warnings: list[str] = field(default_factory=list)
+    #: How the source's times were read (``epoch seconds``, ``ISO 8601``...), if it says.
+    time_format: str | None = None
+    #: symbol -> (times, closes) at every instant it had a bar, for the price panel.
+    prices: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
     @property
     def bars_per_second(self) -> float:
         return self.bars / self.seconds if self.seconds > 0 else 0.0
+
+
+class HookFailed(ZepixError):
+    """A plugin's hook failed during a backtest run that does not allow errors."""
 
 
 @contextmanager
@@ -160,28 +184,71 @@ def _instants(source: Source, stop: threading.Event, start: float | None,
 class Backtest:
     """Feeds bars, fills intents at the next open, marks every plugin's book."""
 
-    def __init__(self, embedded: EmbeddedHost, plugin_ids: Sequence[str], costs: Costs) -> None:
+    def __init__(self, embedded: EmbeddedHost, plugin_ids: Sequence[str], costs: Costs,
+                 allow_errors: bool = False) -> None:
         self.embedded = embedded
         self.costs = costs
-        self.books = {pid: Book(cash=costs.capital) for pid in plugin_ids}
+        self.books = {pid: Book(cash=costs.capital, trips=Trips(pid)) for pid in plugin_ids}
+        self.benchmark = Book(cash=costs.capital)
+        self.first: dict[str, float] = {}
         self.pending: list[Intent] = []
         self.closes: dict[str, float] = {}
+        self.timeframes: set[str] = set()
+        self.prices: dict[str, tuple[list[float], list[float]]] = {}
         self.bars = 0
+        self.allow_errors = allow_errors
+        self.failed: str | None = None
+
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        """Counts a plugin's failed hook calls; the first one fails the run unless
+        errors are allowed."""
+        book = self.books.get(result.plugin_id)
+        what = result.error or problem
+        if book is None or what is None:
+            return
+        book.errors += 1
+        line = f"plugin {result.plugin_id}: {result.hook}: {what}"
+        book.first_error = book.first_error or line
+        if not self.allow_errors and self.failed is None:
+            self.failed = line
 
     def step(self, group: Sequence[Bar]) -> None:
         opens = {bar.symbol: bar.open for bar in group}
         waiting = []
         for intent in self.pending:
+            if self.books[intent.plugin_id].ruined:
+                continue
             if intent.symbol in opens:
                 self._fill(intent, opens[intent.symbol], group[0].ts)
             else:
                 waiting.append(intent)
         self.pending = waiting
-        self.pending.extend(i for i in self.embedded.feed(group) if i.plugin_id in self.books)
+        self.pending.extend(i for i in self.embedded.feed(group)
+                            if i.plugin_id in self.books and not self.books[i.plugin_id].ruined)
+        if self.failed is not None:
+            raise HookFailed(f"backtest: {self.failed} (the run stopped at this first "
+                             "error; --allow-errors counts errors and goes on)")
         self.closes.update((bar.symbol, bar.close) for bar in group)
+        for symbol in {bar.symbol for bar in group}:
+            times, closes = self.prices.setdefault(symbol, ([], []))
+            times.append(group[0].ts)
+            closes.append(self.closes[symbol])
+        self.timeframes.update(bar.timeframe for bar in group)
         self.bars += len(group)
         for book in self.books.values():
             book.mark(group[0].ts, self.closes)
+        self._hold(group[0].ts)
+
+    def _hold(self, ts: float) -> None:
+        """Buy and hold: the capital in equal shares of the symbols of the first
+        instant, bought at their first close, no costs."""
+        if not self.first:
+            self.first = {s: p for s, p in self.closes.items() if p > 0}
+        share = self.costs.capital / max(1, len(self.first))
+        self.benchmark.times.append(ts)
+        self.benchmark.equity.append(sum(share * self.closes[s] / p
+                                         for s, p in self.first.items()))
+        self.benchmark.in_market.append(True)
 
     def _fill(self, intent: Intent, open_price: float, ts: float) -> None:
         slip = self.costs.slippage if intent.side == "buy" else -self.costs.slippage
@@ -192,36 +259,12 @@ class Backtest:
         self.books[intent.plugin_id].fill(intent, fill)
 
 
-def figures(book: Book, host: Host, plugin_id: str) -> dict[str, Any]:
-    """The report of one plugin: its book's curve and the host's ledger and accuracy."""
-    ledger = host.trades.ledgers.get(plugin_id)
-    total = metrics.total_return(book.equity)
-    span = book.times[-1] - book.times[0] if len(book.times) > 1 else 0.0
-    step = span / (len(book.times) - 1) if len(book.times) > 1 else 0.0
-    accuracy = host.trades.accuracy.summary(plugin_id)
-    return {
-        "plugin_id": plugin_id,
-        "trades": (ledger.wins + ledger.losses) if ledger else 0,
-        "fills": ledger.fills if ledger else 0,
-        "win_rate": ledger.win_rate if ledger else None,
-        "start_equity": book.equity[0] if book.equity else None,
-        "end_equity": book.equity[-1] if book.equity else None,
-        "total_return": total,
-        "annualised_return": metrics.annualised(total, span),
-        "max_drawdown": metrics.max_drawdown(book.equity),
-        "sharpe": metrics.sharpe(metrics.period_returns(book.equity),
-                                 metrics.YEAR / step if step > 0 else 0.0),
-        "exposure": metrics.exposure(book.in_market),
-        "signal_accuracy": accuracy["signal_accuracy"],
-        "accuracy_samples": accuracy["accuracy_samples"],
-        "fees": ledger.fees if ledger else 0.0,
-    }
-
-
 def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
                  costs: Costs = Costs(), start: float | None = None,
-                 end: float | None = None) -> Result:
-    """Backtest ``plugin_ids`` over ``source`` (bars with ``start <= ts <= end``)."""
+                 end: float | None = None, allow_errors: bool = False) -> Result:
+    """Backtest ``plugin_ids`` over ``source`` (bars with ``start <= ts <= end``).
+
+    Raises ``HookFailed`` at the first failed hook call unless ``allow_errors``."""
     if not plugin_ids:
         raise ZepixError("backtest: name at least one plugin id")
     with _scratch_home() as home:
@@ -231,15 +274,20 @@ def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
         embedded = EmbeddedHost.start(host, services=False, rounds=False)
         try:
             _require_active(host, plugin_ids)
-            engine = Backtest(embedded, plugin_ids, costs)
+            engine = Backtest(embedded, plugin_ids, costs, allow_errors)
+            host.work_listeners.append(engine.on_work)
             began = time.perf_counter()
             for group in _instants(source, host.clocks.stop, start, end):
                 engine.step(group)
             seconds = time.perf_counter() - began
-            found = {pid: figures(engine.books[pid], host, pid) for pid in plugin_ids}
+            found = {pid: report.figures(engine.books[pid], host, pid) for pid in plugin_ids}
+            warnings = [w for pid in plugin_ids
+                        if (w := report.missing_timeframes(host, pid, engine.timeframes))]
         finally:
             embedded.close()
-    return Result(list(plugin_ids), engine.bars, seconds, found, engine.books)
+    return Result(list(plugin_ids), engine.bars, seconds, found, engine.books,
+                  engine.benchmark if engine.benchmark.times else None, warnings,
+                  getattr(source, "time_format", None), engine.prices)
 
 
 def _require_active(host: Host, plugin_ids: Sequence[str]) -> None:

@@ -105,6 +105,8 @@ class Host:
                                    seed=int(config.host["market_seed"]))
         #: Bars and intents handed out since the last round, for its summary line.
         self.counts = [0, 0]
+        #: Called with every hook call's result and problem (a backtest counts errors).
+        self.work_listeners: list[Callable[[CallResult, str | None], None]] = []
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
         self.monitor.annotators.append(self._db_fields)
         self.reconfig = Reconfigurer(self)
@@ -507,6 +509,8 @@ class Host:
             self._storage_failed("work", exc)
         if problem is not None and problem.startswith(LIMIT):
             self.trades.over_limit(result.plugin_id, problem)
+        for listener in self.work_listeners:
+            listener(result, problem)
 
     def _on_answers(self, plugin_id: str, durations: list[float]) -> None:
         self.supervisor.on_answers(plugin_id, durations)

@@ -2,7 +2,10 @@
 
 Columns (a header row names them, in any order; extra columns are ignored):
 
-- ``time``: the bar's close time, epoch seconds or ISO 8601 (``2024-01-01T00:01:00Z``)
+- ``time`` (or ``timestamp``, ``date``, ``datetime``; the ``time_column`` option
+  names another): the bar's close time, in epoch seconds, epoch milliseconds
+  (told apart by size) or ISO 8601 (``2024-01-01T00:01:00Z``, no zone: UTC);
+  ``time_format`` says which the file used
 - ``open``, ``high``, ``low``, ``close``, ``volume``: numbers
 - ``symbol``, ``timeframe``: optional; otherwise the ``symbol`` option (default:
   the file's name without ``.csv``) and the ``timeframe`` option (default ``1m``)
@@ -11,7 +14,9 @@ Options: ``path`` (a file, or a directory whose ``*.csv`` files are merged by
 time), ``symbol``, ``timeframe``, ``on_error`` (``skip``: report a bad row, a
 gap or an out-of-order bar with file and line and go on; ``stop``: end with
 that one-line error), ``pace`` (real seconds between bars, default 0) and
-``batch`` (bars per batch handed to the host, default 4096; with ``pace`` 1).
+``batch`` (bars per batch handed to the host, default 4096; with ``pace`` 1) and
+``aggregate`` (the timeframes 1m bars are combined into, as the replay does;
+default ``5m,15m,1h``, empty for none).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 from zepix_core.contract.errors import ConfigError, ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Bar
+from zepix_core.market.aggregation import DEFAULT, Aggregates, with_aggregates
 from zepix_core.market.sources import Options
 
 log = logging.getLogger("zepix.market.csv")
@@ -39,6 +45,10 @@ REQUIRED = ("time", "open", "high", "low", "close", "volume")
 TIME_RANGE = (0.0, 4102444800.0)
 #: A file whose first bytes hold a NUL is no CSV (a database, an archive, an image).
 _SNIFF = 8192
+#: Other names of the time column, tried in this order when there is no ``time``.
+TIME_ALIASES = ("timestamp", "date", "datetime")
+#: Epoch times above this are milliseconds (as seconds it is the year 5138).
+MILLISECONDS = 1e11
 #: Seconds per bar of a timeframe, to tell a gap.
 TIMEFRAMES: Mapping[str, float] = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
                                    "4h": 14400, "1d": 86400}
@@ -59,7 +69,16 @@ class CsvSource:
         self.on_error = opts.choice("on_error", "skip", ("skip", "stop"))
         self.pace = opts.number("pace", 0.0)
         self.batch = max(1, opts.whole("batch", 4096) or 1)
+        self.time_column = (opts.text("time_column") or "").strip().lower() or None
+        self.aggregate = opts.names("aggregate", DEFAULT)
+        try:
+            Aggregates(self.aggregate)
+        except ValueError as exc:
+            raise ConfigError(f"source csv: option aggregate: {exc}") from None
         opts.done()
+        #: How the times were written: ``epoch seconds``, ``epoch milliseconds`` or
+        #: ``ISO 8601`` (None until a row is read; several when files differ).
+        self.time_format: str | None = None
         self.files = self._files()
         #: One line per problem seen (file:line: what), the latest last.
         self.problems: list[str] = []
@@ -76,8 +95,10 @@ class CsvSource:
         return [self.path]
 
     def batches(self, stop: threading.Event) -> Iterator[Sequence[Bar]]:
-        bars = (self._read(self.files[0]) if len(self.files) == 1 else
-                heapq.merge(*(self._read(f) for f in self.files), key=lambda b: b.ts))
+        bars = with_aggregates(
+            self._read(self.files[0]) if len(self.files) == 1 else
+            heapq.merge(*(self._read(f) for f in self.files), key=lambda b: b.ts),
+            self.aggregate)
         size = 1 if self.pace else self.batch
         batch: list[Bar] = []
         for bar in bars:
@@ -104,12 +125,24 @@ class CsvSource:
             text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape",
                                     newline="")
             reader = csv.reader(text)
-            header = [h.strip().lower() for h in _next_row(reader, path, "header") or []]
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise ZepixError(f"{path}:1: header lacks column(s) {', '.join(missing)}; "
-                                 f"needs {','.join(REQUIRED)} (symbol, timeframe optional)")
+            header = self._header(path, [h.strip().lower()
+                                         for h in _next_row(reader, path, "header") or []])
             yield from self._rows(path, self._records(path, reader), header)
+
+    def _header(self, path: Path, header: list[str]) -> list[str]:
+        """``header`` with its time column renamed ``time``."""
+        names = (self.time_column,) if self.time_column else ("time", *TIME_ALIASES)
+        found = next((n for n in names if n in header), None)
+        if found is not None and found != "time":
+            header = ["time" if h == found else ("" if h == "time" else h) for h in header]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            named = (f"time_column={self.time_column} is not in it" if self.time_column else
+                     "time may be named timestamp, date or datetime, or "
+                     "--source-option time_column=NAME")
+            raise ZepixError(f"{path}:1: header lacks column(s) {', '.join(missing)}; needs "
+                             f"{','.join(REQUIRED)} (symbol, timeframe optional; {named})")
+        return header
 
     def _records(self, path: Path, reader: Any) -> Iterator[tuple[int, list[str]]]:
         """(line, row) for each row the csv module can split; a row it cannot (a field
@@ -140,8 +173,13 @@ class CsvSource:
                 tf = row[f] if f is not None else timeframe
                 try:
                     ts = float(row[t])
+                    kind = "epoch seconds"
+                    if ts > MILLISECONDS:
+                        ts, kind = ts / 1000.0, "epoch milliseconds"
                 except ValueError:
-                    ts = _time(row[t])
+                    ts, kind = _time(row[t]), "ISO 8601"
+                if kind != self.time_format:
+                    self._format(kind)
                 opens, high, low, close = float(row[o]), float(row[h]), float(row[lo]), float(row[c])
                 bar = Bar(sym, tf, ts, opens, high, low, close, float(row[v]))
             except (ValueError, IndexError, OverflowError) as exc:
@@ -171,6 +209,11 @@ class CsvSource:
                               f"{tf} bar(s) missing before {ts:g} for {sym}/{tf}")
             last[key] = (ts, longest)
             yield bar
+
+    def _format(self, kind: str) -> None:
+        seen = self.time_format.split(" and ") if self.time_format else []
+        if kind not in seen:
+            self.time_format = " and ".join([*seen, kind])
 
     def _problem(self, path: Path, line: int, what: str) -> None:
         text = f"{path}:{line}: {what}"
