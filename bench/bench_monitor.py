@@ -115,6 +115,89 @@ def time_rounds(paths: list[str] | None, rounds: int) -> dict[str, Any]:
             "round": statistics.median(times), "statuses": sorted(statuses)}
 
 
+#: Subsystems whose share of start-up and of a round the bench reports, each as
+#: (label, file under zepix_core/, function): cumulative time under cProfile.
+STARTUP_PARTS = [
+    ("entry-point scan", "loading/discovery.py", "enumerate_plugins"),
+    ("version selection (pins, store)", "versions/reconcile.py", "select"),
+    ("import + register (pluggy, hook markers)", "loading/discovery.py", "load_plugin"),
+    ("unmarked-hook lint", "execution/runner.py", "plugin_warnings"),
+    ("plugin_version calls + metadata", "host/host.py", "_read_versions"),
+    ("settings checks (plugin_settings)", "host/host.py", "_read_settings"),
+    ("dependency resolution", "host/host.py", "_resolve"),
+    ("plugin databases (prepare)", "plugindb/_database.py", "prepare"),
+    ("activate calls", "execution/runner.py", "call"),
+    ("monitor attach (anomaly baselines)", "health/monitor.py", "attach"),
+    ("host records (versions, activations, status)", "storage/history.py", "*"),
+]
+ROUND_PARTS = [
+    ("plugin calls (health_ping, get_metrics via runners)", "execution/calls.py", "run_calls"),
+    ("results recorded (latency sketch, breaker)", "health/monitor.py", "_record"),
+    ("health rules (shapes, thresholds)", "health/shapes.py", "assess"),
+    ("anomaly baselines", "health/monitor.py", "_anomalies"),
+    ("plugin database counts (db_* fields)", "host/host.py", "_db_fields"),
+    ("trading fields", "host/trades.py", "fields"),
+    ("snapshots stored (JSON + SQLite)", "storage/deferred.py", "save_snapshots"),
+    ("versions (reconcile, gate)", "versions/reconcile.py", "reconcile"),
+    ("supervision after the round", "supervision/supervisor.py", "after_round"),
+]
+
+
+def _shares(stats: Any, total: float, parts: list[tuple[str, str, str]]) -> list[tuple[str, float]]:
+    found = []
+    for label, path, func in parts:
+        seconds = 0.0
+        for (file, _, name), (_, _, _, cumulative, callers) in stats.stats.items():
+            if not file.endswith(f"zepix_core/{path}"):
+                continue
+            if func == "*":  # a module: only calls from outside it
+                if any(not c[0].endswith(f"zepix_core/{path}") for c in callers):
+                    seconds += cumulative
+            elif name == func:
+                seconds += cumulative
+        found.append((label, seconds / total if total else 0.0))
+    return found
+
+
+def profile_shares(count: int, rounds: int) -> dict[str, Any]:
+    """Start-up and ``rounds`` ordinary rounds of ``count`` plugins under cProfile:
+    each subsystem's share of the time (cProfile inflates small calls, so the
+    shares rank the subsystems; the timed rows give the figures)."""
+    import cProfile
+    import pstats
+
+    from zepix_core.host.host import create_host
+
+    with tempfile.TemporaryDirectory(prefix="zepix-bench-site-") as tmp, _home() as home:
+        site = Path(tmp)
+        _write_plugins(site, count)
+        sys.path.insert(0, str(site))
+        try:
+            (home / "zepix.toml").write_text(f"[host]\nself_test_every = {rounds + 2}\n",
+                                             encoding="utf-8")
+            prof = cProfile.Profile()
+            host = create_host(home / "zepix.toml", home / "bench.db", paths=[str(site)])
+            start = time.perf_counter()
+            prof.runcall(host.start)
+            started = time.perf_counter() - start
+            try:
+                host.round()
+                timed = cProfile.Profile()
+                start = time.perf_counter()
+                for _ in range(rounds):
+                    timed.runcall(host.round)
+                rounded = (time.perf_counter() - start) / rounds
+            finally:
+                host.shutdown()
+                host.store.close()
+        finally:
+            sys.path.remove(str(site))
+            sys.modules.pop("zepix_bench_many", None)
+    start_stats, round_stats = pstats.Stats(prof), pstats.Stats(timed)
+    return {"start": _shares(start_stats, started, STARTUP_PARTS),
+            "round": _shares(round_stats, rounded * rounds, ROUND_PARTS)}
+
+
 def _timed(fn: Any) -> float:
     start = time.perf_counter()
     fn()
@@ -173,6 +256,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     bundled = time_rounds(None, 10 if quick else 40)
     many = many_plugins(1000, 3 if quick else 8)
     idle = idle_cpu(6.0 if quick else 10.0)
+    shares = profile_shares(1000, 2 if quick else 4)
     per_bundled = bundled["round"] / bundled["plugins"]
     per_many = many["round"] / many["plugins"]
     return [
@@ -188,6 +272,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         _row("round over 1,000 in-process plugins", seconds=many["round"],
              statuses=many["statuses"]),
         _row("  per plugin, vs the psutil floor", seconds=per_many, ratio=per_many / floor),
+        *[_row(f"  start-up share (cProfile): {label}", share=f"{share:.0%}")
+          for label, share in shares["start"]],
+        *[_row(f"  round share (cProfile): {label}", share=f"{share:.0%}")
+          for label, share in shares["round"]],
         _row(f"idle host CPU, 5 bundled plugins, 1 s interval, steady "
              f"{idle['steady_seconds']:.1f} s", percent=idle["steady_percent"]),
         _row(f"  whole run incl. start-up and shutdown ({idle['wall']:.1f} s wall)",

@@ -90,6 +90,16 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         for line in [heads, *body])
 
 
+def machine() -> str:
+    """The machine and its load, printed beside the figures: the machine is shared,
+    so every figure is a ratio against a baseline measured in the same run, and the
+    load average says how busy the cores were meanwhile."""
+    one, five, fifteen = os.getloadavg()
+    return (f"machine: {platform.node()}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cpus, Python {platform.python_version()}, "
+            f"{platform.platform()}; load average {one:.2f} {five:.2f} {fifteen:.2f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="only these benchmarks")
@@ -99,17 +109,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(HERE.parent))  # zepix_core from this checkout when not installed
     rows: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
+    print(machine(), flush=True)
     for path in discover(args.names):
         name = path.stem.removeprefix("bench_")
         started = time.perf_counter()
+        before = os.getloadavg()[0]
         try:
-            rows += run_one(load(path), args.quick)
+            for row in run_one(load(path), args.quick):
+                rows.append({**row, "load": f"{before:.1f}-{os.getloadavg()[0]:.1f}"}
+                            if "load" not in row else row)
         except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
             failed[name] = traceback.format_exc()
             sys.stderr.write(f"bench {name} failed:\n{failed[name]}\n")
         sys.stderr.write(f"bench {name}: {time.perf_counter() - started:.1f} s\n")
     print(table(rows))
+    print(f"\n{machine()}")
     document = {
+        "machine": machine(),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick, "python": platform.python_version(),
         "platform": platform.platform(), "cpus": os.cpu_count(),

@@ -140,3 +140,19 @@ def test_saved_counts_follow_every_write_of_the_plugins_process(tmp_path: Path) 
         seen.add(saved)
     assert len(seen) == 3  # each write changed the counts, and each was read
     assert not host_side.opened
+
+
+def test_dumps_plain_writes_what_the_strict_walk_writes() -> None:
+    from zepix_core.contract import jsondoc
+
+    cases: list[Any] = [
+        {"plugin_id": "p", "status": "HEALTHY", "latency_ms": {"p50": 1.5, "p99": None},
+         "reasons": ["a", "b"], "metrics": {"x": 1, "y": 2.25}, "nested": [[1, 2], (3, 4)]},
+        {"bad": float("nan"), "worse": [float("inf"), -float("inf")]},
+        {True: 1, None: 2, 3: "three", 1.5: "x"},  # keys the walk prints as str()
+        {"s": "true", "t": '"false": x', "u": True, "v": False, "w": None},
+        {"obj": Path("/tmp/x"), "set": {1}},
+        "plain string", 3, 2.5, None, [],
+    ]
+    for case in cases:
+        assert jsondoc.dumps_plain(case) == jsondoc.dumps(case), case

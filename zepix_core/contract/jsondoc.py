@@ -24,3 +24,23 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **options: Any) -> str:
     """``json.dumps`` of ``finite(value)`` with ``allow_nan=False``."""
     return json.dumps(finite(value), allow_nan=False, **options)
+
+
+#: In the output only when a key was a bool or None (values print unquoted), or a
+#: string equals one of these words: then the slow path decides.
+_KEY_WORDS = ('"true"', '"false"', '"null"')
+
+
+def dumps_plain(value: Any) -> str:
+    """``dumps(value)``, exactly, but at C speed for plain data (``boundary.plain``'s
+    output and host records: dict, list, str, int, float, bool, None): the walk of
+    ``finite`` runs only when ``json.dumps`` meets NaN, infinity, another type, or
+    a key that is a bool or None. A monitoring round writes one snapshot per
+    plugin; the walk was a fifth of a round over 1,000 plugins."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return dumps(value)
+    if any(word in text for word in _KEY_WORDS):
+        return dumps(value)
+    return text

@@ -13,7 +13,7 @@ from zepix_core.storage.db import Database, Row
 class SnapshotQueries(Database):
     def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, Any]]) -> None:
         """Write one round's snapshots in one transaction (``plugin_id``, ``status``, data)."""
-        rows = [(s["plugin_id"], ts, s["status"], jsondoc.dumps(s))
+        rows = [(s["plugin_id"], ts, s["status"], jsondoc.dumps_plain(s))
                 for s in snapshots]
         with self.transaction() as conn:
             conn.executemany("INSERT INTO health_snapshots (plugin_id, ts, status, data) "
