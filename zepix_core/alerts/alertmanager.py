@@ -7,6 +7,17 @@ first fired. Alertmanager forgets an alert that is not re-sent before its
 ``endsAt``, so a firing alert is sent again every ``resend`` seconds with
 ``endsAt`` four resends ahead (a host that dies lets its alerts lapse
 instead of firing for ever); a resolution is sent once with ``endsAt`` now.
+
+Alertmanager's identity of an alert is its whole label set, severity
+included; the host's is (plugin, kind). So every send that fires, escalates
+or resolves an alert also ends the copies of the other severities (``endsAt``
+now): an escalation replaces the warning instead of leaving it beside the
+critical, and a resolution leaves nothing of that (plugin, kind) firing.
+Alertmanager notifies nothing for a resolved copy it never notified as firing.
+
+While the host runs, ``start_watchdog`` keeps an always-firing ``ZepixWatchdog``
+alert (the dead-man's switch): when the host dies it lapses, and a
+dead-man's-switch receiver pages on its absence.
 Every send goes through the retry framework as operation
 ``sink.alertmanager``, so the dispatcher does not retry it a second time.
 """
@@ -33,6 +44,10 @@ log = logging.getLogger("zepix.alerts")
 
 OPERATION = "sink.alertmanager"
 
+#: Alertmanager's ``severity`` label values (the alert levels, lower case).
+SEVERITIES = ("info", "warning", "high", "critical")
+WATCHDOG = "ZepixWatchdog"
+
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
@@ -54,7 +69,19 @@ class AlertmanagerSink:
         self._firing: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def start_watchdog(self, pid: int) -> None:
+        """Fire ``ZepixWatchdog`` now and keep re-sending it until ``close``."""
+        payload = {"labels": {"alertname": WATCHDOG, "source": "zepix", "severity": "none"},
+                   "annotations": {"summary": f"the zepix host (pid {pid}) is running; always "
+                                   "firing while it does (a dead-man's switch)"},
+                   "startsAt": _iso(self.wall())}
+        with self._lock:
+            self._firing[WATCHDOG] = payload
+            self._ensure_thread()
+        self._wake.set()
 
     def restore(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Alerts a previous host left firing: keep re-sending them."""
@@ -71,11 +98,18 @@ class AlertmanagerSink:
                 payload = self._payload(alert.plugin_id, alert.kind, alert.level.value,
                                         alert.message, alert.timestamp)
             payload["endsAt"] = _iso(self.wall())
-            self.post([payload])
+            self.post([payload, *self._others(payload)])
             return
         payload = self._remember(alert.plugin_id, alert.kind, alert.level.value,
                                  alert.message, alert.timestamp)
-        self.post([self._due(payload)])
+        self.post([self._due(payload), *self._others(payload)])
+
+    def _others(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Copies of ``payload`` with every other severity, ended now."""
+        now = _iso(self.wall())
+        return [{**payload, "labels": {**payload["labels"], "severity": severity},
+                 "endsAt": now}
+                for severity in SEVERITIES if severity != payload["labels"]["severity"]]
 
     def _remember(self, plugin_id: str, kind: str, level: str, message: str,
                   fired_at: float) -> dict[str, Any]:
@@ -87,11 +121,14 @@ class AlertmanagerSink:
             if old is not None:
                 payload["startsAt"] = old["startsAt"]
             self._firing[fingerprint] = payload
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._resend_loop, daemon=True,
-                                                name="zepix-alertmanager")
-                self._thread.start()
+            self._ensure_thread()
         return payload
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._resend_loop, daemon=True,
+                                            name="zepix-alertmanager")
+            self._thread.start()
 
     @staticmethod
     def _payload(plugin_id: str, kind: str, level: str, message: str,
@@ -110,7 +147,11 @@ class AlertmanagerSink:
         request(self.endpoint, body=body, headers=headers, timeout=self.timeout)
 
     def _resend_loop(self) -> None:
-        while not self._stop.wait(self.resend):
+        while not self._stop.is_set():
+            self._wake.wait(self.resend)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._lock:
                 firing = [self._due(p) for p in self._firing.values()]
             if not firing:
@@ -123,8 +164,10 @@ class AlertmanagerSink:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     @property
     def firing(self) -> list[str]:
+        """``plugin:kind`` of the alerts re-sent (the watchdog aside)."""
         with self._lock:
-            return sorted(self._firing)
+            return sorted(key for key in self._firing if key != WATCHDOG)

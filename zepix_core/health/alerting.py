@@ -136,6 +136,11 @@ class Alerting:
                    f"{error}" if firing else f"{operation}: delivering again")
         self.raise_event(HOST_ALERTS, f"retry:{operation}", AlertLevel.HIGH, message, firing)
 
+    def start_watchdog(self, pid: int) -> None:
+        """The host runs: keep Alertmanager's ``ZepixWatchdog`` firing (if configured)."""
+        if self.alertmanager is not None:
+            self.alertmanager.start_watchdog(pid)
+
     def close(self, timeout: float = 5.0) -> None:
         self.dispatcher.close(timeout)
         if self.alertmanager is not None:

@@ -190,6 +190,7 @@ class Host:
         if other is not None:
             raise _busy(self.store, other)
         self.started = True
+        self.monitor.alerting.start_watchdog(os.getpid())
         self.trades.restore(self.store.fills(), self.store.accuracy_counts())
         slots = self.discover()
         for slot in slots:
