@@ -94,3 +94,36 @@ def test_a_grid_in_two_processes_with_its_heatmap(tmp_path: Path, bars: Path) ->
     for key in ("trades", "total_return_pct", "expectancy", "max_drawdown_pct"):
         assert single[key] == rows[3][key] or (
             isinstance(single[key], float) and math.isclose(single[key], rows[3][key]))
+
+
+def test_walk_forward_runs_the_best_training_choice_on_unseen_days(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    common = ("backtest", "price_action_15m", "--source-option", "steps=4320",
+              "--source-option", "symbols=BTCUSD")
+    done = zepix(home, *common, "--walk-forward", "1:1", "--grid",
+                 "price_action_15m.risk_per_trade=0.01,0.04", "--json")
+    assert done.returncode == 0, done.stderr
+    walk = json.loads(done.stdout)
+    assert [w["test_from"] - w["train_from"] for w in walk["windows"]] == [86400.0] * 2
+    growth = 1.0
+    for window in walk["windows"]:
+        growth *= 1 + window["test"]["total_return"]
+        chosen = window["test"]["params"]["risk_per_trade"]
+        # the choice is the one that did best on the training days
+        train = {}
+        for value in (0.01, 0.04):
+            fit = zepix(home, *common, "--set", f"price_action_15m.risk_per_trade={value}",
+                        "--from", _iso(window["train_from"]),
+                        "--to", _iso(window["test_from"] - 1), "--json")
+            train[value] = json.loads(fit.stdout)["plugins"][0]
+        best = max(train, key=lambda v: (train[v]["sharpe"] or -math.inf,
+                                         train[v]["total_return"]))
+        assert chosen == best
+        assert window["train"]["total_return"] == pytest.approx(train[best]["total_return"])
+    assert walk["out_of_sample_return_pct"] == pytest.approx((growth - 1) * 100)
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat()

@@ -11,7 +11,9 @@ home and its own source built from the same name and options).
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
+import threading
 import tomllib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -105,3 +107,68 @@ def run_grid(base: Run, combos: Sequence[Settings], jobs: int = 1
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(runs)), mp_context=context) as pool:
         return list(pool.map(_figures, runs))
+
+
+DAY = 86400.0
+
+
+def parse_walk(text: str) -> tuple[float, float]:
+    """``TRAIN_DAYS:TEST_DAYS`` in seconds."""
+    train, colon, test = text.partition(":")
+    try:
+        days = (float(train), float(test)) if colon else (math.nan, math.nan)
+    except ValueError:
+        days = (math.nan, math.nan)
+    if not all(math.isfinite(d) and d > 0 for d in days):
+        raise ZepixError(f"backtest: --walk-forward {text!r}: expected TRAIN_DAYS:TEST_DAYS "
+                         "(30:7), both > 0")
+    return days[0] * DAY, days[1] * DAY
+
+
+def span(run: Run) -> tuple[float, float] | None:
+    """The first and last bar time of the run's source within its range."""
+    source = backtest_source(run.config, run.source, run.options)
+    first = last = None
+    for batch in source.batches(threading.Event()):
+        for bar in batch:
+            if (run.start is None or bar.ts >= run.start) and (run.end is None
+                                                               or bar.ts <= run.end):
+                first = bar.ts if first is None else first
+                last = bar.ts
+    return None if first is None or last is None else (first, last)
+
+
+def _score(figures: Mapping[str, Any]) -> tuple[float, float]:
+    sharpe, total = figures.get("sharpe"), figures.get("total_return")
+    return (-math.inf if sharpe is None else sharpe, -math.inf if total is None else total)
+
+
+def walk_forward(base: Run, combos: Sequence[Settings], train: float, test: float,
+                 jobs: int = 1) -> list[dict[str, Any]]:
+    """Rolling windows: in each, the combination with the best Sharpe (then return) on
+    ``train`` seconds is run on the ``test`` seconds after them, which no choice saw.
+    One plugin; windows move on by ``test``. Each plugin starts cold in each window."""
+    if len(base.plugin_ids) != 1:
+        raise ZepixError("backtest: --walk-forward takes one plugin id")
+    pid = base.plugin_ids[0]
+    bounds = span(base)
+    if bounds is None:
+        raise ZepixError("backtest: the source gave no bars in that time range")
+    first, last = bounds
+    windows = []
+    start = first
+    while start + train + test <= last + 60.0:
+        fit = replace(base, start=start, end=start + train - 1e-6)
+        found = run_grid(fit, combos or [{}], jobs)
+        best = max(range(len(found)), key=lambda i: _score(found[i][pid]))
+        chosen = combos[best] if combos else {}
+        trial = replace(base, config=with_settings(base.config, chosen),
+                        start=start + train, end=start + train + test - 1e-6)
+        windows.append({"train_from": start, "test_from": start + train,
+                        "test_to": start + train + test,
+                        "train": found[best][pid], "test": _figures(trial)[pid]})
+        start += test
+    if not windows:
+        raise ZepixError(f"backtest: --walk-forward needs {(train + test) / DAY:g} days of "
+                         f"bars; the source has {(last - first) / DAY:.2f}")
+    return windows

@@ -50,6 +50,9 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="run every combination of these values (repeatable)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="grid runs at once, each in its own process (default 1)")
+    p.add_argument("--walk-forward", metavar="TRAIN_DAYS:TEST_DAYS",
+                   help="rolling windows: pick the best --grid combination (Sharpe) on "
+                        "TRAIN_DAYS, run it on the TEST_DAYS after them")
     p.add_argument("--trades", type=Path, metavar="FILE.csv",
                    help="write every round trip (plugin, symbol, side, entry and exit "
                         "time and price, quantity, pnl, fees)")
@@ -143,6 +146,8 @@ def _run(args: argparse.Namespace) -> research.Run:
 def _backtest(args: argparse.Namespace) -> int:
     run = _run(args)
     try:
+        if args.walk_forward:
+            return _walk(args, run)
         if args.grid:
             return _grid(args, run)
         result = run()
@@ -215,6 +220,32 @@ def _grid(args: argparse.Namespace, run: research.Run) -> int:
                      "process(es)\n")
     if args.plot is not None and plot.available():
         sys.stdout.write(f"heatmap: {args.plot}\n")
+    return 0
+
+
+def _walk(args: argparse.Namespace, run: research.Run) -> int:
+    train, test = research.parse_walk(args.walk_forward)
+    windows = research.walk_forward(run, research.parse_grid(args.grid), train, test,
+                                    args.jobs)
+    growth = 1.0
+    for window in windows:
+        growth *= 1.0 + (window["test"]["total_return"] or 0.0)
+    document = {"plugin_id": run.plugin_ids[0], "train_days": train / 86400,
+                "test_days": test / 86400, "windows": windows,
+                "out_of_sample_return_pct": (growth - 1.0) * 100}
+    if args.json:
+        emit_json(document)
+        return 0
+    rows = [{"test_from": iso(w["test_from"]), "params": _row(w["test"])["params"],
+             "train_sharpe": w["train"]["sharpe"],
+             **{k: v for k, v in _row(w["test"]).items() if k != "params"}}
+            for w in windows]
+    table(rows, ("test_from", "params", "train_sharpe", "trades", "total_return", "sharpe",
+                 "max_drawdown", "errors"),
+          headers=("TEST FROM", "PARAMS", "TRAIN SHARPE", "TRADES", "RETURN%", "SHARPE",
+                   "MAXDD%", "ERRORS"))
+    sys.stdout.write(f"\nout of sample: {document['out_of_sample_return_pct']:.2f}% over "
+                     f"{len(windows)} test window(s) of {test / 86400:g} day(s)\n")
     return 0
 
 
