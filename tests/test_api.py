@@ -52,7 +52,7 @@ def test_reads_answer_with_the_cli_documents(zepix_home: Path) -> None:
                            ("/api/v1/versions/combined_v3", ("versions", "combined_v3")),
                            ("/api/v1/retries", ("retries",))):
             # The gate may pass between the two reads; both must agree once it settles.
-            assert wait_until(lambda: http.get(path).json() == cli(*args)), path
+            assert wait_until(lambda p=path, a=args: http.get(p).json() == cli(*a)), path
         health = http.get("/api/v1/health").json()
         assert {s["plugin_id"] for s in health} == set(BUNDLED)
         one = http.get("/api/v1/health/combined_v3").json()
