@@ -1,0 +1,7 @@
+"""The host: discovery to activation at start, the rounds, reloads of a changed
+config, the trading bookkeeping, and a clean shutdown. Only the edges
+(``app``, ``cli``, ``api``, ``telegram``, the author kit) import it.
+"""
+
+#: The package's public modules; a module named ``_x`` is private to it.
+__all__ = ["host", "reconfig", "trades"]

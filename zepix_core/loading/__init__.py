@@ -1,0 +1,7 @@
+"""From files to plugins: where Zepix keeps its files, the config file (read,
+watched, edited), entry-point discovery, declared plugin settings and version
+resolution.
+"""
+
+#: The package's public modules; a module named ``_x`` is private to it.
+__all__ = ["config", "discovery", "edit", "paths", "resolution", "settings", "syncconfig", "watch"]

@@ -4,3 +4,6 @@
 Each function takes the store (or the host's slots) and returns plain records
 with epoch-second times; the edges turn times into ISO 8601 strings.
 """
+
+#: The package's public modules; a module named ``_x`` is private to it.
+__all__ = ["jsonable", "records", "series", "versions"]
