@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from zepix_core.app.embedded import EmbeddedHost
+from zepix_core.app.notify import Notifier, Watchdog, watchdog_period
 from zepix_core.app.sources import load_source
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.host.host import Host
@@ -51,19 +52,27 @@ def run(host: Host, source: Source, *, once: bool = False, duration: float | Non
     is the only one (after everything the source yields); a finite source (a
     file) ends the run when it is exhausted.
     """
+    notifier, every = Notifier.from_environment(), watchdog_period()
     embedded = EmbeddedHost.start(host, interval=interval, duration=duration,
                                   on_round=on_round, rounds=not once)
+    watchdog = Watchdog(notifier, host, embedded.period, every) if every and not once else None
     try:
         if on_start:
             on_start(list(host.slots.values()))
         if on_services:
             on_services(embedded.services.notes)
+        notifier.send(f"READY=1\nSTATUS={len(host.active())} plugins active")
+        if watchdog is not None:
+            watchdog.start()
         stop = host.clocks.stop
         for batch in source.batches(stop):
             if stop.is_set():
                 break
             embedded.feed(batch)
     finally:
+        if watchdog is not None:
+            watchdog.close()
+        notifier.send("STOPPING=1")
         summary = embedded.close()
     if summary is not None and on_round:
         on_round(summary)
