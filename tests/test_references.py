@@ -19,7 +19,8 @@ FILE = re.compile(r"(?<![\w./-])((?:[A-Za-z_][\w-]*/)*[A-Za-z_]\w*\.py)\b")
 #: Files a text names that are the reader's own, not this repository's.
 READERS_FILES = {"plugin.py", "my_strategy/plugin.py", "setup.py", "conftest.py", "bot.py",
                  "strategy.py", "__init__.py", "tests/test_strategy.py",
-                 "tests/test_conformance.py", "zepix-hello/tests/test_hello.py"}
+                 "tests/test_conformance.py", "zepix-hello/tests/test_hello.py",
+                 "backtesting.py"}  # the backtesting library's own name
 
 
 def texts() -> list[Path]:
