@@ -10,6 +10,7 @@ keep their own queues and are waited on beside the lane.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import queue
 import threading
@@ -25,7 +26,12 @@ from zepix_core.execution.boundary import plain
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
 from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, wait
 
-__all__ = ["LIMIT", "Dispatcher", "Intent", "IntentLimits", "parse_intents"]
+__all__ = ["DISPATCH_MODES", "LIMIT", "Dispatcher", "Intent", "IntentLimits", "parse_intents"]
+
+#: ``[host] dispatch``: ``thread`` hands bars to a dispatch thread the bot never
+#: waits past a deadline for; ``inline`` calls hooks on the bot's own thread and
+#: interrupts a call past its deadline (pure-Python code only; docs/embedding.md).
+DISPATCH_MODES = ("thread", "inline")
 
 
 #: Receives every work call's result and, for a wrong-shaped return, what is wrong with it.
@@ -134,6 +140,67 @@ class _Lane:
         return True
 
 
+class HookDeadline(BaseException):
+    """Raised into an inline ``on_bar`` call that ran past its deadline (a
+    ``BaseException`` so that a plugin's ``except Exception`` does not swallow it)."""
+
+
+def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in thread ``thread_id`` at its next Python instruction; None
+    withdraws one not delivered yet."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None)
+
+
+class _Here:
+    """One inline feed on the caller's thread, as the watchdog sees it: ``running``
+    is ``(index, started)`` of the call running now (None between calls), one
+    attribute so that it is read whole; ``fired`` the index interrupted."""
+
+    __slots__ = ("fired", "running", "thread_id")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.running: tuple[int, float] | None = None
+        self.fired = -1
+
+
+class _Watchdog:
+    """A daemon thread that looks at the inline feed now running every half deadline
+    (or when its running call falls due) and raises ``HookDeadline`` into a call
+    past the deadline. It costs the bot nothing per bar: the caller only stores
+    the running call's index and start."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.current: _Here | None = None
+        self.lock = threading.Lock()  # a decision to interrupt and the raise, together
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="zepix-watchdog", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        wait = self.dispatcher.deadline / 2
+        while not self.closed.wait(wait):
+            deadline = self.dispatcher.deadline
+            wait = deadline / 2
+            with self.lock:
+                here = self.current
+                running = here.running if here is not None else None
+                if here is None or running is None:
+                    continue
+                index, started = running
+                late = time.monotonic() - started - deadline
+                if late < 0:
+                    wait = min(wait, -late + 0.001)
+                    continue
+                if here.fired == index:
+                    continue
+                here.fired = index
+                _raise_in(here.thread_id, HookDeadline)
+            self.dispatcher._interrupted(here, index, deadline + late)
+
+
 class Dispatcher:
     """Feeds bars to runners under the ``on_bar`` deadline and reports each call."""
 
@@ -151,6 +218,10 @@ class Dispatcher:
         self._lane: _Lane | None = None
         self._count = itertools.count(1)
         self._prefix = id_prefix
+        #: ``thread`` or ``inline`` (``DISPATCH_MODES``).
+        self.mode = "thread"
+        self._dog: _Watchdog | None = None
+        self._here_runners: Sequence[InProcessRunner] = ()
 
     def next_id(self) -> str:
         return f"{self._prefix}{next(self._count)}"
@@ -180,13 +251,14 @@ class Dispatcher:
         live = [r for r in runners if not self.stuck(r)]
         inline = [r for r in live if isinstance(r, InProcessRunner)]
         queued = [r for r in live if not isinstance(r, InProcessRunner)]
+        run = self._inline_here if self.mode == "inline" else self._inline
         if not queued:
-            return (self._check_all(bars, inline, self._inline(bars, inline)) if inline
+            return (self._check_all(bars, inline, run(bars, inline)) if inline
                     else [[] for _ in bars])
         intents: list[Sequence[Intent]] = []
         for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
             pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]
-            found = [*self._check_all([bar], inline, self._inline([bar], inline))[0]] \
+            found = [*self._check_all([bar], inline, run([bar], inline))[0]] \
                 if inline else []
             missed = set()
             for runner, future, started in pending:
@@ -264,6 +336,89 @@ class Dispatcher:
                 calls.lost[lost] = start - 1
         return calls
 
+    def _inline_here(self, bars: Sequence[Bar],
+                     runners: Sequence[InProcessRunner]) -> _Calls:
+        """The feed on the caller's thread (``mode = "inline"``): no handoff. A call past
+        its deadline is interrupted by the watchdog (``HookDeadline``), counted as a
+        timeout, and its plugin gets no more bars until it is restarted."""
+        calls = _Calls(len(bars) * len(runners))
+        hooks = [r.pm.hook.on_bar for r in runners]
+        width = len(hooks)
+        real = self.clock is time.monotonic
+        here = _Here(threading.get_ident())
+        dog = self._dog or _Watchdog(self)
+        self._dog, self._here_runners, dog.current = dog, runners, here
+        skip: set[int] = set()
+        index, total = 0, len(calls.values)
+        try:
+            while index < total:
+                try:
+                    index = self._run_here(here, hooks, bars, calls, skip, index, real)
+                except HookDeadline:
+                    # Delivered in the hook, or a moment after it returned: either way
+                    # the watchdog saw that call past its deadline.
+                    here.running = None
+                    _raise_in(here.thread_id, None)
+                    fired = here.fired
+                    runner_at = fired % width
+                    skip.add(runner_at)
+                    calls.lost[runner_at] = fired
+                    index = max(index, fired + 1)
+        finally:
+            while True:  # a late interruption lands here at worst: never in the bot
+                try:
+                    with dog.lock:
+                        dog.current = None
+                    _raise_in(here.thread_id, None)
+                    break
+                except HookDeadline:
+                    continue
+        return calls
+
+    def _run_here(self, here: _Here, hooks: Sequence[Any], bars: Sequence[Bar],
+                  calls: _Calls, skip: set[int], index: int, real: bool) -> int:
+        """The hot path of ``_inline_here`` from ``index`` on; returns the end."""
+        values, took, errors, clock = calls.values, calls.took, calls.errors, self.clock
+        width, total = len(hooks), len(values)
+        started = clock()
+        while index < total:
+            bar_at, runner_at = divmod(index, width)
+            if runner_at in skip or values[index] is not _UNSET:
+                index += 1
+                continue
+            here.running = (index, started if real else time.monotonic())
+            try:
+                value: Any = hooks[runner_at](bar=bars[bar_at])
+                here.running = None
+                if value is not None:  # the boundary: no plugin object gets further
+                    value = plain(value)
+                error: BaseException | None = None
+            except HookDeadline:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
+                here.running = None
+                value, error = None, exc
+            ended = clock()
+            if error is not None:
+                errors[index] = error
+            took[index], values[index] = ended - started, value
+            started = ended
+            index += 1
+        return index
+
+    def _interrupted(self, here: _Here, index: int, held: float) -> None:
+        """The watchdog interrupted call ``index`` of the inline feed: the plugin gets
+        no more bars (until a restart) and the monitor turns it HUNG, which raises
+        the alert, even when the call is blocked in C code and cannot be interrupted."""
+        runners = self._here_runners
+        if not runners:
+            return
+        runner = runners[index % len(runners)]
+        never: Future[None] = Future()  # the plugin stays out until it is restarted
+        self._stuck[runner] = never
+        if self.on_stuck is not None:
+            self.on_stuck(runner.plugin_id, never, held)
+
     def _watch(self, job: _Job, lane: _Lane) -> tuple[int, int | None]:
         """Wait for ``job``; give up a call past its deadline with its lane. Returns
         where the next lane starts (``len`` when the job is complete) and the index
@@ -324,6 +479,9 @@ class Dispatcher:
         return ([] if problem else found), problem
 
     def close(self) -> None:
+        dog, self._dog = self._dog, None
+        if dog is not None:
+            dog.closed.set()
         lane, self._lane = self._lane, None
         if lane is not None:
             lane.jobs.put(None)

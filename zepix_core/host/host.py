@@ -99,6 +99,7 @@ class Host:
         self.dispatcher = Dispatcher(self._on_work, self.clocks.monotonic,
                                      on_stuck=self._on_stuck, id_prefix=self.host_id[:8] + "-",
                                      on_answers=self._on_answers)
+        self.dispatcher.mode = str(config.host.get("dispatch", "thread"))
         self.trades = Trades(int(config.host["accuracy_horizon"]))
         self.monitor.annotators.append(self.trades.fields)
         self.market = MarketReplay(symbols=config.host["market_symbols"],

@@ -19,12 +19,16 @@ from zepix_core.loading.syncconfig import SyncSettings
 from zepix_core.retry import retrier_from_config
 
 ISOLATION_MODES = ("inprocess", "process")
+#: ``[host] dispatch`` (execution/dispatch.py ``DISPATCH_MODES``, kept here: loading
+#: imports nothing from execution).
+DISPATCH_MODES = ("thread", "inline")
 
 #: ``[host]`` keys with their defaults.
 HOST_DEFAULTS: Mapping[str, Any] = {
     "interval": 30.0,             # seconds between monitoring rounds
     "allow_prereleases": False,   # may pre-release plugin versions activate
     "isolation": "inprocess",     # default isolation for plugins without their own
+    "dispatch": "thread",         # on_bar on a dispatch thread, or "inline" on the bot's
     "self_test_every": 10,        # rounds between periodic self tests
     "retention_days": 30.0,       # health snapshots and resolved alerts kept this long
     "market_seed": 7,             # seed of the bundled market replay
@@ -232,6 +236,9 @@ def _host_table(path: Path, table: Any) -> dict[str, Any]:
             fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
             raise ConfigError(f"{path}: host.{key}: unknown key; {fix}")
         merged[key] = _typed(path, f"host.{key}", value, HOST_DEFAULTS[key])
+    if merged["dispatch"] not in DISPATCH_MODES:
+        raise ConfigError(f"{path}: host.dispatch: got {merged['dispatch']!r}; use one of "
+                          f"{', '.join(DISPATCH_MODES)}")
     if merged["isolation"] not in ISOLATION_MODES:
         raise ConfigError(f"{path}: host.isolation: must be one of {', '.join(ISOLATION_MODES)}")
     if merged["interval"] <= 0:
