@@ -160,7 +160,7 @@ def test_a_full_file_system_stops_nothing(dists: DistFactory, tmp_path: Path) ->
     assert len(Store(db).snapshots("alpha")) == 5
 
 
-def test_the_buffer_is_bounded_and_keeps_the_newest(
+def test_the_buffer_is_bounded_and_spills_to_a_journal_nothing_lost(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from zepix_core.storage import deferred
 
@@ -171,9 +171,30 @@ def test_the_buffer_is_bounded_and_keeps_the_newest(
     with locked(db):
         for n in range(5):
             store.record_event("alpha", "note", f"event {n}", float(n))
-        assert (store.pending, store.dropped) == (3, 2) and store.outage
-    assert store.flush_deferred() and store.outage is None
-    assert [e["detail"] for e in store.events("alpha")] == ["event 4", "event 3", "event 2"]
+        assert (store.pending, store.dropped) == (5, 0) and store.outage
+        journal = deferred.journal_path(db)
+        assert len(journal.read_text().splitlines()) == 2  # memory holds 3, the journal 2
+    assert store.flush_deferred() and store.outage is None and store.pending == 0
+    assert not journal.exists()
+    assert [e["detail"] for e in store.events("alpha")] == [f"event {n}" for n in range(4, -1, -1)]
+
+
+def test_a_journal_left_by_a_killed_host_is_replayed_by_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zepix_core.storage import deferred
+
+    monkeypatch.setattr(deferred, "PENDING_LIMIT", 0)  # everything goes to the journal
+    db = tmp_path / "zepix.db"
+    first = Store(db, busy_timeout=0.1)
+    first.defer_writes = True
+    with locked(db):
+        first.record_event("alpha", "note", "kept through a kill", 1.0)
+    # killed here: no flush; the next host finds the journal
+    second = Store(db)
+    second.defer_writes = True
+    assert second.pending == 1
+    assert second.flush_deferred()
+    assert [e["detail"] for e in second.events("alpha")] == ["kept through a kill"]
 
 
 RECORDER = textwrap.dedent('''
@@ -219,3 +240,22 @@ def test_a_start_that_fails_halfway_still_deactivates_what_it_activated(
         host.run(once=True)
     assert sorted(log.read_text().splitlines()) == ["deactivate shutdown"] * 2
     assert {s.state for s in host.slots.values()} == {PluginState.INACTIVE}
+
+
+def test_writes_still_waiting_at_close_go_to_the_journal_for_the_next_start(
+        tmp_path: Path) -> None:
+    from zepix_core.storage import deferred
+
+    db = tmp_path / "zepix.db"
+    first = Store(db, busy_timeout=0.1)
+    first.defer_writes = True
+    with locked(db):
+        for n in range(3):
+            first.record_event("alpha", "note", f"event {n}", float(n))
+        assert first.pending == 3
+        first.close()
+    assert len(deferred.journal_path(db).read_text().splitlines()) == 3
+    second = Store(db)
+    second.defer_writes = True
+    assert second.flush_deferred()
+    assert [e["detail"] for e in second.events("alpha")] == ["event 2", "event 1", "event 0"]

@@ -58,6 +58,12 @@ _BOOT = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
          "from zepix_core.execution.workerproc import main; sys.exit(main(sys.argv[1:]))")
 
 
+def worker_env() -> dict[str, str]:
+    """A worker's environment: the host's, without the host database's path
+    (``ZEPIX_DB``): a plugin has no business with it."""
+    return {k: v for k, v in os.environ.items() if k != "ZEPIX_DB"}
+
+
 class _PlainUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
@@ -212,7 +218,7 @@ class ProcessRunner:
         argv = [sys.executable, "-P", "-c", _BOOT, "--fd", str(child.fileno()),
                 "--host-pid", str(os.getpid()), "--plugin", self.plugin_id]
         return _SPAWNER.submit(subprocess.Popen, argv, stdin=subprocess.DEVNULL,
-                               pass_fds=(child.fileno(),)).result()
+                               pass_fds=(child.fileno(),), env=worker_env()).result()
 
     def _handshake(self, extra_paths: Sequence[str], timeout: float) -> None:
         started = time.monotonic()

@@ -42,6 +42,7 @@ from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
+from zepix_core.host.dblock import describe_holder, write_lock_holders
 from zepix_core.host.limits import files_alert, raise_open_files
 from zepix_core.host.reconfig import POLL, Reconfigurer
 from zepix_core.host.trades import Trades
@@ -565,13 +566,26 @@ class Host:
     def _alert_storage(self) -> None:
         outage = self.store.outage
         message = (f"database {self.store.path} unavailable: {outage}; "
-                   f"{self.store.pending} write(s) waiting" if outage else
-                   f"database {self.store.path} available")
+                   f"{self.store.pending} write(s) waiting{self._lock_holders()}" if outage
+                   else f"database {self.store.path} available")
         try:
             self.monitor.alerting.raise_event(HOST_ALERTS, "database", AlertLevel.CRITICAL,
                                               message, firing=outage is not None)
         except StorageError as exc:  # recorded once the database is back
             self.store.outage = str(exc)
+
+    def _lock_holders(self) -> str:
+        """``; the write lock is held by pid 12 (...), the worker of plugin 'x'`` while
+        another process holds the database's write lock (``dblock``), else ""."""
+        try:
+            holders = write_lock_holders(self.store.path)
+        except Exception:  # naming the holder is a help, never a new failure
+            log.exception("lock holders not read")
+            return ""
+        workers = {getattr(s.runner, "pid", None): s.plugin_id for s in self.slots.values()}
+        named = [describe_holder(pid) + (f", the worker of plugin {workers[pid]!r}"
+                                         if pid in workers else "") for pid in holders]
+        return f"; the write lock is held by {'; '.join(named)}" if named else ""
 
     def _alert_files(self) -> None:
         """``zepix:open_files`` while 80 % of the open-file limit is used (``limits``)."""

@@ -24,6 +24,10 @@ class Database:
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
+        #: When set, a write waits at most this many seconds for a lock held elsewhere
+        #: instead of ``busy_timeout`` (a running host: ``DeferredWrites``).
+        self.write_wait: float | None = None
         self._lock = threading.RLock()
         self._conn = self._connect(path, busy_timeout)
         self._migrate()
@@ -69,8 +73,16 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
         with self._lock:
+            wait = self.write_wait
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                if wait is not None:
+                    self._conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    if wait is not None:
+                        self._conn.execute(
+                            f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             except sqlite3.DatabaseError as exc:
                 raise _failure(self.path, "cannot write", exc) from None
             try:

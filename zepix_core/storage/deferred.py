@@ -1,51 +1,110 @@
 """Writes that may wait while the database is unavailable (locked or full).
 
-A running host must keep trading when a backup tool holds the write lock past
-``busy_timeout`` or the disk fills up. With ``defer_writes`` on (``Host.run``
-turns it on), snapshots, events and alerts that cannot be written wait here in
-a bounded buffer, oldest first, and go out with the next write that succeeds
-or the next ``flush_deferred``. ``outage`` says why the database is
-unavailable, or is None while it is fine. A heartbeat that cannot be written
-is dropped: the next one replaces it. Without ``defer_writes`` (the CLI's
-short-lived commands) every write fails loudly, as before.
+A running host must keep trading when a backup tool (or a plugin's worker)
+holds the write lock or the disk fills up. With ``defer_writes`` on
+(``Host.run`` and ``open_host`` turn it on):
+
+- a write of the host's own connection waits at most ``FIRST_WAIT`` seconds
+  for a lock held elsewhere, never the whole ``busy_timeout``: the host's
+  loop, which bars need, never waits on the database for long;
+- once a write failed, the outage is known (``outage`` says why) and every
+  write fails at once, without waiting, until a flush succeeds;
+- snapshots, events, alerts, fills, plugin states and closed activations that
+  cannot be written wait, oldest first: ``PENDING_LIMIT`` of them in memory,
+  the rest in an append-only journal beside the database
+  (``<db>-deferred.jsonl``, one JSON line each). ``flush_deferred`` (every
+  round) writes them in order, memory first, then the journal, which is then
+  removed; what still waits when the host closes goes to the journal too, and a
+  journal left by a host (closed or killed) is replayed by the next one. Nothing is dropped unless the journal itself cannot be written (a full
+  disk): then the oldest in memory go, counted in ``dropped``;
+- a heartbeat that cannot be written is dropped: the next one replaces it.
+
+Without ``defer_writes`` (the CLI's short-lived commands) every write waits
+up to ``busy_timeout`` and fails loudly, as before.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from zepix_core.contract import jsondoc
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import Alert
+from zepix_core.contract.model import Alert, AlertLevel, Fill, Intent
 from zepix_core.storage.alerts import AlertQueries
 from zepix_core.storage.history import HistoryQueries
 from zepix_core.storage.snapshots import SnapshotQueries
+from zepix_core.storage.trades import TradeQueries
 
 log = logging.getLogger("zepix.storage")
 
-#: Writes kept while the database is unavailable; older ones are dropped beyond this.
+#: Writes kept in memory while the database is unavailable; more go to the journal.
 PENDING_LIMIT = 2000
+#: Seconds a running host's write waits for a lock held elsewhere before the database
+#: counts as unavailable (at most ``busy_timeout``).
+FIRST_WAIT = 1.0
 
-_Write = Callable[[], Any]
+_Write = tuple[str, list[Any]]
 
 
-class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries):
+def journal_path(db: Path) -> Path:
+    """Where a database's deferred writes spill when memory is full."""
+    return db.with_name(db.name + "-deferred.jsonl")
+
+
+class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries):
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         super().__init__(path, busy_timeout=busy_timeout)
-        self.defer_writes = False
-        self.outage: str | None = None
+        self._defer = False
+        self._outage: str | None = None
         self.dropped = 0
-        self._pending: deque[tuple[str, _Write]] = deque()
+        self._pending: deque[_Write] = deque()
+        self.journal = journal_path(path)
+        self._journaled = 0
+
+    # -- modes ---------------------------------------------------------------
+    @property
+    def defer_writes(self) -> bool:
+        return self._defer
+
+    @defer_writes.setter
+    def defer_writes(self, value: bool) -> None:
+        with self._lock:
+            self._defer = value
+            self._journaled = _count_lines(self.journal) if value else 0
+            self._set_wait()
+
+    @property
+    def outage(self) -> str | None:
+        """Why the database is unavailable, or None while it is fine."""
+        return self._outage
+
+    @outage.setter
+    def outage(self, value: str | None) -> None:
+        self._outage = value
+        self._set_wait()
+
+    def _set_wait(self) -> None:
+        if not self._defer:
+            self.write_wait = None
+        elif self._outage is not None:
+            self.write_wait = 0.0  # known to be out: fail at once, keep, retry each round
+        else:
+            self.write_wait = min(FIRST_WAIT, self.busy_timeout)
 
     @property
     def pending(self) -> int:
-        """How many writes wait for the database."""
-        return len(self._pending)
+        """How many writes wait for the database (in memory and in the journal)."""
+        return len(self._pending) + self._journaled
 
+    # -- flushing ------------------------------------------------------------
     def flush_deferred(self) -> bool:
         """Write what waits, oldest first; True when nothing waits any more."""
         with self._lock:  # the loop thread and a worker's watcher may both write
@@ -53,71 +112,179 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries):
 
     def _flush(self) -> bool:
         while self._pending:
-            _, write = self._pending[0]
+            kind, args = self._pending[0]
             try:
-                write()
+                self._write(kind, args)
             except StorageError as exc:
                 self._unavailable(exc)
                 return False
             self._pending.popleft()
-        if self.outage is not None:
+        if self._journaled and not self._replay():
+            return False
+        if self._outage is not None:
             log.warning("database available again", extra=fields(path=str(self.path),
                                                                  dropped=self.dropped))
         self.outage = None
         return True
 
-    def _deferred(self, what: str, write: _Write, default: Any = None) -> Any:
-        if not self.defer_writes:
-            return write()
-        with self._lock:
-            return self._write_or_keep(what, write, default)
-
-    def _write_or_keep(self, what: str, write: _Write, default: Any) -> Any:
-        if self._pending and not self._flush():
-            self._keep(what, write)
-            return default
+    def _replay(self) -> bool:
+        """Write the journal's entries in order; the journal goes once all are written.
+        After a failure halfway, what is left is written back, so nothing is written
+        twice by the next replay."""
         try:
-            result = write()
-        except StorageError as exc:
-            self._unavailable(exc)
-            self._keep(what, write)
-            return default
-        self.outage = None
-        return result
+            lines = self.journal.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            self._journaled = 0
+            return True
+        except OSError as exc:
+            self._unavailable(StorageError(f"{self.journal}: cannot read ({exc})"))
+            return False
+        for done, line in enumerate(lines):
+            try:
+                entry = json.loads(line)
+                kind, args = str(entry["kind"]), list(entry["args"])
+            except (ValueError, KeyError, TypeError):  # a line torn by a kill: skipped
+                log.warning("journal line skipped", extra=fields(path=str(self.journal),
+                                                                 line=done + 1))
+                continue
+            try:
+                self._write(kind, args)
+            except StorageError as exc:
+                self._unavailable(exc)
+                self._rewrite(lines[done:])
+                return False
+        try:
+            self.journal.unlink()
+        except FileNotFoundError:
+            pass
+        self._journaled = 0
+        return True
 
-    def _keep(self, what: str, write: _Write) -> None:
-        if len(self._pending) >= PENDING_LIMIT:
-            self._pending.popleft()
-            self.dropped += 1
-        self._pending.append((what, write))
+    def _rewrite(self, lines: Sequence[str]) -> None:
+        spare = self.journal.with_name(self.journal.name + ".tmp")
+        try:
+            spare.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            os.replace(spare, self.journal)
+            self._journaled = len(lines)
+        except OSError as exc:  # the whole journal stays: some entries may come twice
+            log.warning("journal not shortened", extra=fields(path=str(self.journal),
+                                                              error=str(exc)))
+
+    # -- keeping -------------------------------------------------------------
+    def _deferred(self, kind: str, args: list[Any], default: Any = None) -> Any:
+        if not self._defer:
+            return self._write(kind, args)
+        with self._lock:
+            if (self._pending or self._journaled) and not self._flush():
+                self._keep(kind, args)
+                return default
+            try:
+                result = self._write(kind, args)
+            except StorageError as exc:
+                self._unavailable(exc)
+                self._keep(kind, args)
+                return default
+            self.outage = None
+            return result
+
+    def _keep(self, kind: str, args: list[Any]) -> None:
+        if self._journaled or len(self._pending) >= PENDING_LIMIT:
+            try:
+                with self.journal.open("a", encoding="utf-8") as out:
+                    out.write(jsondoc.dumps({"kind": kind, "args": args}) + "\n")
+                self._journaled += 1
+                return
+            except (OSError, ValueError) as exc:
+                log.error("journal not written; the oldest waiting write is dropped",
+                          extra=fields(path=str(self.journal), error=str(exc)))
+                if self._pending:
+                    self._pending.popleft()
+                self.dropped += 1
+        self._pending.append((kind, args))
+
+    def close(self) -> None:
+        """Close the connection; writes still waiting in memory go to the journal first
+        (before what it holds: they are older), for the next host to replay."""
+        with self._lock:
+            if self._defer and self._pending:
+                try:
+                    old = (self.journal.read_text(encoding="utf-8").splitlines()
+                           if self._journaled else [])
+                    kept = [jsondoc.dumps({"kind": k, "args": a}) for k, a in self._pending]
+                    self._rewrite(kept + old)
+                    if self._journaled == len(kept) + len(old):
+                        log.warning("writes left for the next start", extra=fields(
+                            path=str(self.journal), writes=self._journaled))
+                        self._pending.clear()
+                except (OSError, ValueError) as exc:
+                    log.error("writes lost at close", extra=fields(
+                        path=str(self.path), writes=len(self._pending), error=str(exc)))
+            super().close()
 
     def _unavailable(self, exc: StorageError) -> None:
-        if self.outage is None:
+        if self._outage is None:
             log.error("database unavailable; writes wait", extra=fields(
-                path=str(self.path), error=str(exc), pending=len(self._pending)))
+                path=str(self.path), error=str(exc), pending=self.pending))
         self.outage = str(exc)
+
+    def _write(self, kind: str, args: list[Any]) -> Any:
+        """Perform one write of ``kind`` (as kept: plain JSON values)."""
+        if kind == "snapshots":
+            return SnapshotQueries.save_snapshots(self, args[0], args[1])
+        if kind == "event":
+            return HistoryQueries.record_event(self, *args)
+        if kind == "alerts":
+            return AlertQueries.record_alerts(self, [_alert(a) for a in args[0]])
+        if kind == "fill":
+            return TradeQueries.record_fill(self, args[0], Intent(**args[1]), Fill(**args[2]))
+        if kind == "status":
+            return HistoryQueries.set_status(self, *args)
+        if kind == "close_activation":
+            return HistoryQueries.close_activation(self, *args)
+        raise StorageError(f"{self.path}: unknown deferred write {kind!r}")
 
     # -- the writes that may wait ------------------------------------------
     def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, Any]]) -> None:
-        rows = [dict(s) for s in snapshots]
-        self._deferred("snapshots", lambda: SnapshotQueries.save_snapshots(self, ts, rows))
+        rows = [json.loads(jsondoc.dumps(dict(s))) for s in snapshots]
+        self._deferred("snapshots", [ts, rows])
 
     def record_event(self, plugin_id: str, kind: str, detail: str, now: float,
                      version: str | None = None, actor: str = "host") -> None:
-        self._deferred("event", lambda: HistoryQueries.record_event(
-            self, plugin_id, kind, detail, now, version, actor))
+        self._deferred("event", [plugin_id, kind, detail, now, version, actor])
 
     def record_alerts(self, alerts: Sequence[Alert]) -> list[int]:
-        kept = list(alerts)
-        ids: list[int] = self._deferred(
-            "alerts", lambda: AlertQueries.record_alerts(self, kept), default=[])
+        kept = [{**asdict(a), "level": a.level.value} for a in alerts]
+        ids: list[int] = self._deferred("alerts", [kept], default=[])
         return ids
 
+    def record_fill(self, host_id: str, intent: Intent, fill: Fill) -> int:
+        row: int = self._deferred("fill", [host_id, asdict(intent), asdict(fill)], default=0)
+        return row
+
+    def set_status(self, plugin_id: str, distribution: str, version: str, state: str,
+                   reason: str | None, now: float) -> None:
+        self._deferred("status", [plugin_id, distribution, version, state, reason, now])
+
+    def close_activation(self, activation_id: int, now: float, reason: str) -> None:
+        self._deferred("close_activation", [activation_id, now, reason])
+
     def heartbeat(self, host_id: str, now: float) -> None:
-        if not self.defer_writes:
+        if not self._defer:
             HistoryQueries.heartbeat(self, host_id, now)
             return
         try:
             HistoryQueries.heartbeat(self, host_id, now)
         except StorageError as exc:  # the next heartbeat replaces this one
             self._unavailable(exc)
+
+
+def _alert(kept: Mapping[str, Any]) -> Alert:
+    return Alert(**{**kept, "level": AlertLevel(kept["level"])})
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
