@@ -15,10 +15,16 @@ from zepix_core.api.errors import ERRORS
 from zepix_core.api.reads import breaker, operator
 from zepix_core.contract.errors import ZepixError
 from zepix_core.storage.configchanges import RELOAD
+from zepix_core.supervision import controls
 from zepix_core.versions.policy import Recorded
 
 #: Seconds persist-now waits for a round in progress to finish.
 ROUND_WAIT = 30.0
+
+
+class Pause(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = ""
 
 
 class Upgrade(BaseModel):
@@ -40,10 +46,42 @@ def actions(ctx: Context) -> APIRouter:
     def reset_breaker(plugin_id: str) -> JSONResponse:
         if plugin_id not in ctx.host.slots:
             raise HTTPException(404, f"no plugin '{plugin_id}' in this host")
-        ctx.host.supervisor.guard(plugin_id).breaker.reset()
-        ctx.host.supervisor.event(plugin_id, "breaker_reset", "reset through the API",
-                                  actor=ACTOR)
+        ctx.host.supervisor.reset_breaker(plugin_id, ACTOR)
         return document(breaker(ctx, plugin_id))
+
+    @api.post("/breakers/{plugin_id}/open", summary="force a circuit breaker open until reset")
+    def open_breaker(plugin_id: str) -> JSONResponse:
+        if plugin_id not in ctx.host.slots:
+            raise HTTPException(404, f"no plugin '{plugin_id}' in this host")
+        ctx.host.supervisor.open_breaker(plugin_id, ACTOR)
+        return document(breaker(ctx, plugin_id))
+
+    def paused(changed: list[str], key: str) -> JSONResponse:
+        pauses = ctx.host.refresh_pauses()
+        return document({key: changed, "paused": sorted(pauses),
+                         "reasons": {pid: row["reason"] for pid, row in pauses.items()}})
+
+    @api.post("/plugins/{plugin_id}/pause", summary="as zepix pause ID: no bars, no intents")
+    def pause_one(plugin_id: str, body: Pause | None = None) -> JSONResponse:
+        ctx.require(plugin_id)
+        return paused(controls.pause(ctx.store, plugin_id, (body or Pause()).reason, ACTOR,
+                                     time.time(), extra=ctx.host.slots), "changed")
+
+    @api.post("/pause", summary="as zepix pause --all")
+    def pause_all(body: Pause | None = None) -> JSONResponse:
+        return paused(controls.pause(ctx.store, None, (body or Pause()).reason, ACTOR,
+                                     time.time(), every=True, extra=ctx.host.slots), "changed")
+
+    @api.post("/plugins/{plugin_id}/resume", summary="as zepix resume ID")
+    def resume_one(plugin_id: str) -> JSONResponse:
+        ctx.require(plugin_id)
+        return paused(controls.resume(ctx.store, plugin_id, ACTOR, time.time(),
+                                      extra=ctx.host.slots), "changed")
+
+    @api.post("/resume", summary="as zepix resume --all")
+    def resume_all() -> JSONResponse:
+        return paused(controls.resume(ctx.store, None, ACTOR, time.time(), every=True),
+                      "changed")
 
     @api.post("/retries/reset", summary="clear retry statistics")
     def reset_retries() -> JSONResponse:

@@ -42,7 +42,8 @@ def reads(ctx: Context) -> APIRouter:
     def plugins() -> JSONResponse:
         host = ctx.host
         running = {s.plugin_id for s in host.active()}
-        return document(plugin_rows(list(host.slots.values()), ctx.store.statuses(), running))
+        return document(plugin_rows(list(host.slots.values()), ctx.store.statuses(), running,
+                                    pauses=ctx.store.pauses()))
 
     @api.get("/health", summary="latest snapshot per plugin (zepix health --json)")
     def health() -> JSONResponse:

@@ -112,6 +112,10 @@ class Host:
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
         self.monitor.annotators.append(self._db_fields)
         self.reconfig = Reconfigurer(self)
+        #: Paused plugins (``zepix pause``) as the database holds them: plugin id ->
+        #: reason, actor, paused_at. Read at start, every round and every config poll;
+        #: an in-process control (HTTP, Telegram) calls ``refresh_pauses`` at once.
+        self.pauses: dict[str, Row] = {}
 
     @property
     def config(self) -> Config:
@@ -193,6 +197,7 @@ class Host:
             raise _busy(self.store, other)
         self.started = True
         self.monitor.alerting.start_watchdog(os.getpid())
+        self.refresh_pauses()
         self.trades.restore(self.store.fills(), self.store.accuracy_counts())
         slots = self.discover()
         for slot in slots:
@@ -407,6 +412,7 @@ class Host:
             if self.clocks.monotonic() >= due:
                 with self.supervisor.loop.busy:
                     try:
+                        self.refresh_pauses()
                         self.reconfig.poll()
                     except StorageError as exc:
                         self._storage_failed("config", exc)
@@ -435,11 +441,25 @@ class Host:
                 return self._feed(bars)
             return [i for bar in bars for i in self._feed([bar])]
 
+    def refresh_pauses(self) -> dict[str, Row]:
+        """Re-read which plugins are paused; a database that cannot be read keeps the
+        pauses known so far (a pause is never lost to a locked database)."""
+        try:
+            self.pauses = self.store.pauses()
+        except StorageError as exc:
+            self._storage_failed("pauses", exc)
+        return self.pauses
+
+    def is_paused(self, plugin_id: str) -> bool:
+        return plugin_id in self.pauses
+
     def _feed(self, bars: Sequence[Bar]) -> list[Intent]:
+        paused = self.pauses
         runners = [s.runner for s in self.active()
-                   if s.runner is not None and self.monitor.accepts_work(s.plugin_id)
+                   if s.runner is not None and s.plugin_id not in paused
+                   and self.monitor.accepts_work(s.plugin_id)
                    and self.supervisor.admits_work(s)]
-        shadow = self.versions.shadow_runners()
+        shadow = [r for r in self.versions.shadow_runners() if r.plugin_id not in paused]
         by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
         handed: list[Intent] = []
         if shadow:
@@ -449,7 +469,7 @@ class Host:
         for found in by_bar:
             if found:
                 self.versions.on_intents(found)
-                handed.extend(i for i in found if not i.shadow)
+                handed.extend(i for i in found if not i.shadow and i.plugin_id not in paused)
         self.trades.on_bars(bars, by_bar)
         self.monitor.count_intents([i.plugin_id for i in handed])
         self.counts[0] += len(bars)
@@ -498,7 +518,8 @@ class Host:
         """
         steps = int(self.config.host["warmup_bars"])
         bars = [bar for _ in range(steps) for bar in self.market.next_bars()]
-        runners = [s.runner for s in self.active() if s.runner is not None]
+        runners = [s.runner for s in self.active()
+                   if s.runner is not None and s.plugin_id not in self.pauses]
         if bars and runners:
             with self.supervisor.loop.busy:
                 self.dispatcher.feed(runners, bars)
@@ -536,6 +557,7 @@ class Host:
             before = {s.plugin_id: s.version for s in self.active()}
             try:
                 self.store.flush_deferred()
+                self.refresh_pauses()
                 self.supervisor.flush()
                 # Counters a restart reloads; while the database is out, the next round's
                 # totals replace them, so nothing is lost by skipping one.

@@ -3,6 +3,7 @@
 from zepix_core.storage.alerts import AlertQueries
 from zepix_core.storage.baselines import BaselineQueries
 from zepix_core.storage.configchanges import ConfigChangeQueries
+from zepix_core.storage.controls import ControlQueries
 from zepix_core.storage.db import Database, Row
 from zepix_core.storage.deferred import DeferredWrites
 from zepix_core.storage.history import HistoryQueries
@@ -17,7 +18,7 @@ from zepix_core.storage.versions import VersionBook, VersionQueries
 
 class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
             VersionQueries, RetryQueries, BaselineQueries, SeriesQueries, SyncQueries,
-            TradeQueries, ConfigChangeQueries):
+            TradeQueries, ConfigChangeQueries, ControlQueries):
     """All queries of the host over one database file; see ``DeferredWrites`` for
     the writes a running host lets wait while the database is unavailable."""
 

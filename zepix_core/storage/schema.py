@@ -270,4 +270,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX config_changes_ts ON config_changes(timestamp);
     """,
+    # (issue 28) Operator pauses: a paused plugin gets no bars and none of its intents
+    # are returned; kept across restarts until `zepix resume`.
+    """
+    CREATE TABLE pauses (
+        plugin_id TEXT PRIMARY KEY,
+        reason    TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        paused_at REAL NOT NULL
+    );
+    """,
 ]

@@ -39,6 +39,10 @@ class BreakerStats:
     calls_in_window: int
     failure_rate: float | None
     retry_at: float | None
+    #: Wall-clock time (``time.time``) of the last failed call, None before one.
+    last_failure_at: float | None = None
+    #: Opened by an operator: it stays OPEN until ``reset``.
+    forced: bool = False
 
 
 class CircuitBreaker:
@@ -75,6 +79,8 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._in_flight = 0
         self._trial_successes = 0
+        self._forced = False
+        self._last_failure_at: float | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -105,6 +111,8 @@ class CircuitBreaker:
     def record(self, success: bool) -> None:
         """The outcome of an allowed call; a timeout counts as a failure."""
         with self._lock:
+            if not success:
+                self._last_failure_at = time.time()
             if self._state is BreakerState.CLOSED:
                 event = self._record_closed(success)
             elif self._state is BreakerState.HALF_OPEN and self._in_flight:
@@ -129,7 +137,16 @@ class CircuitBreaker:
     def reset(self) -> None:
         """Close the breaker by operator decision."""
         with self._lock:
+            self._forced = False
             event = self._move(BreakerState.CLOSED, "reset by operator")
+        self._emit(event)
+
+    def force_open(self, reason: str = "opened by operator") -> None:
+        """Open the breaker by operator decision; it stays OPEN (no trial calls) until
+        ``reset``."""
+        with self._lock:
+            self._forced = True
+            event = self._move(BreakerState.OPEN, reason)
         self._emit(event)
 
     def stats(self) -> BreakerStats:
@@ -138,8 +155,9 @@ class CircuitBreaker:
             calls = len(self._outcomes)
             rate = (calls - sum(self._outcomes)) / calls if calls else None
             retry = (self._opened_at + self.open_for
-                     if self._state is BreakerState.OPEN else None)
-            stats = BreakerStats(self._state, self._consecutive, calls, rate, retry)
+                     if self._state is BreakerState.OPEN and not self._forced else None)
+            stats = BreakerStats(self._state, self._consecutive, calls, rate, retry,
+                                 self._last_failure_at, self._forced)
         self._emit(event)
         return stats
 
@@ -168,7 +186,7 @@ class CircuitBreaker:
         return None
 
     def _maybe_half_open(self) -> Transition | None:
-        if (self._state is BreakerState.OPEN
+        if (self._state is BreakerState.OPEN and not self._forced
                 and self._clock() - self._opened_at >= self.open_for):
             return self._move(BreakerState.HALF_OPEN,
                               f"open for {self.open_for:g}s, trying again")

@@ -58,6 +58,21 @@ class Operator:
             log.info("request applied", extra=fields(id=request["id"],
                                                      plugin=request["plugin_id"],
                                                      outcome=outcome))
+        for action in ("breaker_open", "breaker_reset"):
+            for request in store.pending_requests(action):
+                outcome = self._breaker(request)
+                store.finish_request(request["id"], self.ports.clocks.wall(), outcome)
+
+    def _breaker(self, request: Row) -> str:
+        """Apply ``zepix breaker open|reset ID``."""
+        plugin_id, actor = request["plugin_id"], str(request["actor"])
+        if self.ports.plugins.get(plugin_id) is None:
+            return f"not applied: no plugin {plugin_id} in this host"
+        if request["action"] == "breaker_open":
+            self.supervisor.open_breaker(plugin_id, actor)
+            return "breaker OPEN until reset"
+        self.supervisor.reset_breaker(plugin_id, actor)
+        return "breaker CLOSED"
 
     def _restart(self, request: Row) -> str:
         plugin_id = request["plugin_id"]

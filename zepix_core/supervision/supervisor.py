@@ -404,7 +404,18 @@ class Supervisor:
             "consecutive_failures": stats.consecutive_failures,
             "calls_in_window": stats.calls_in_window, "failure_rate": stats.failure_rate,
             "retry_in_s": None if retry is None
-            else max(0.0, retry - self.ports.clocks.monotonic())}}
+            else max(0.0, retry - self.ports.clocks.monotonic()),
+            "last_failure_at": stats.last_failure_at, "forced_open": stats.forced}}
+
+    def open_breaker(self, plugin_id: str, actor: str) -> None:
+        """Force the plugin's breaker OPEN until an operator resets it (recorded)."""
+        self.guard(plugin_id).breaker.force_open(f"opened by {actor}")
+        self.event(plugin_id, "breaker_open", f"forced open by {actor}", actor=actor)
+
+    def reset_breaker(self, plugin_id: str, actor: str) -> None:
+        """Close the plugin's breaker (recorded)."""
+        self.guard(plugin_id).breaker.reset()
+        self.event(plugin_id, "breaker_reset", f"reset by {actor}", actor=actor)
 
     # -- records ---------------------------------------------------------------
     def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None:

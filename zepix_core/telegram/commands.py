@@ -24,6 +24,7 @@ from zepix_core.host.host import Host
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Row, Store
+from zepix_core.supervision import controls
 from zepix_core.supervision.requests import request_restart
 from zepix_core.telegram import render
 from zepix_core.versions.policy import Operator, Recorded
@@ -38,12 +39,16 @@ HELP = """<b>Zepix bot</b>
 /upgrade ID VERSION: move a plugin to an installed version (asks first)
 /rollback ID: back to the last known good version (asks first)
 /restart ID: load a fresh instance of a plugin (asks first)
+/pause ID|all [reason]: stop a plugin (or every plugin) trading now
+/resume ID|all: trade again (asks first)
 /alerts: open alerts
 /history ID: the last transitions of a plugin
 /breakers: circuit breakers
 /help: this list"""
 
-ACTIONS = ("upgrade", "rollback", "restart")
+ACTIONS = ("upgrade", "rollback", "restart", "resume")
+#: What ``/pause all`` and ``/resume all`` name instead of one plugin id.
+ALL = "all"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -67,6 +72,9 @@ class Ask:
             return f"⬆️ Upgrade <b>{pid}</b> to <code>{render.esc(self.version)}</code>{force}?"
         if self.action == "rollback":
             return f"↩️ Roll <b>{pid}</b> back to its last known good version?"
+        if self.action == "resume":
+            which = "every paused plugin" if self.plugin_id == ALL else f"<b>{pid}</b>"
+            return f"▶️ Resume trading of {which}?"
         return f"🔄 Restart <b>{pid}</b>?"
 
 
@@ -137,8 +145,31 @@ class Surface:
                         enumerate_plugins(self.host.paths), self.host.api_version,
                         clock=self.wall, actor=actor)
 
+    def pause(self, args: Sequence[str], actor: str) -> str:
+        """``/pause ID|all [reason]``: at once, no Confirm (a stop must never wait)."""
+        if not args or not (args[0] == ALL or _ID.match(args[0])):
+            raise BadArgument("Usage: /pause ID|all [reason] (e.g. /pause all exchange down)")
+        target = None if args[0] == ALL else self.require("pause", args[0])
+        reason = " ".join(args[1:]) or f"paused from Telegram by {actor}"
+        changed = controls.pause(self.store, target, reason, actor, self.wall(),
+                                 every=target is None, extra=self.host.slots)
+        paused = self.host.refresh_pauses()
+        done = ", ".join(render.esc(p) for p in changed) or "nothing new (already paused)"
+        return (f"⏸️ Paused: {done}. No bars, no intents until /resume.\n"
+                f"Paused now: {render.esc(', '.join(sorted(paused)) or 'none')}")
+
+    def resume(self, plugin_id: str, actor: str) -> Recorded:
+        target = None if plugin_id == ALL else plugin_id
+        changed = controls.resume(self.store, target, actor, self.wall(),
+                                  every=target is None, extra=self.host.slots)
+        self.host.refresh_pauses()
+        return Recorded(plugin_id, "resume", None,
+                        f"resumed: {', '.join(changed) or 'nothing (not paused)'}")
+
     def perform(self, ask: Ask, actor: str) -> Recorded:
         """Record the change as the CLI does; the host applies it within one round."""
+        if ask.action == "resume":
+            return self.resume(ask.plugin_id, actor)
         if ask.action == "upgrade":
             assert ask.version is not None
             return self.operator(actor).upgrade(ask.plugin_id, ask.version, ask.force)
@@ -172,14 +203,15 @@ def parse_ask(command: str, args: Sequence[str]) -> Ask:
     """A mutation's arguments checked for shape; ``BadArgument`` says what is wrong."""
     usage = {"upgrade": "/upgrade ID VERSION (e.g. /upgrade combined_v3 3.3.0)",
              "rollback": "/rollback ID (e.g. /rollback combined_v3)",
-             "restart": "/restart ID (e.g. /restart combined_v3)"}[command]
+             "restart": "/restart ID (e.g. /restart combined_v3)",
+             "resume": "/resume ID|all (e.g. /resume all)"}[command]
     words = [a for a in args if a not in ("--force", "force")]
     force = len(words) != len(args)
     want = 2 if command == "upgrade" else 1
     if len(words) != want or (force and command != "upgrade"):
         raise BadArgument(f"Usage: {usage}")
     plugin_id = words[0]
-    if not _ID.match(plugin_id):
+    if not _ID.match(plugin_id) or (plugin_id == ALL and command != "resume"):
         raise BadArgument(f"/{command}: '{plugin_id}' is not a plugin id (lowercase letters, "
                           f"digits and _). Usage: {usage}")
     version = None

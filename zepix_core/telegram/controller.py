@@ -39,7 +39,15 @@ from zepix_core.contract.logs import fields
 from zepix_core.contract.redact import redact_text
 from zepix_core.retry import Retrier, RetryFailed
 from zepix_core.telegram import render
-from zepix_core.telegram.commands import HELP, Ask, BadArgument, Surface, one_id, parse_ask
+from zepix_core.telegram.commands import (
+    ALL,
+    HELP,
+    Ask,
+    BadArgument,
+    Surface,
+    one_id,
+    parse_ask,
+)
 from zepix_core.telegram.confirm import Confirmations, Pending
 from zepix_core.telegram.settings import Settings
 
@@ -160,8 +168,9 @@ class Controller:
         }
         for name, produce in reads.items():
             app.add_handler(CommandHandler(name, self._read(produce)))
-        for name in ("upgrade", "rollback", "restart"):
+        for name in ("upgrade", "rollback", "restart", "resume"):
             app.add_handler(CommandHandler(name, self._asker(name)))
+        app.add_handler(CommandHandler("pause", self._pause))
         app.add_handler(CallbackQueryHandler(self._pressed))
         app.add_handler(MessageHandler(filters.ALL, self._other))
         app.add_error_handler(self._error)
@@ -204,6 +213,19 @@ class Controller:
             await self._send(chat.id, text)
         return handle
 
+    async def _pause(self, update: Update, context: Context) -> None:
+        """``/pause``: acts at once, for every member of an allowed chat."""
+        chat, user = update.effective_chat, update.effective_user
+        assert chat is not None and user is not None
+        try:
+            text = await asyncio.to_thread(self.surface.pause, list(context.args or []),
+                                           f"telegram:{user.id}")
+        except BadArgument as exc:
+            text = f"❗ {render.esc(exc)}"
+        except ZepixError as exc:
+            text = f"❌ {render.esc(exc)}"
+        await self._send(chat.id, text)
+
     async def _other(self, update: Update, context: Context) -> None:
         chat = update.effective_chat
         if chat is not None and update.effective_message is not None:
@@ -218,7 +240,8 @@ class Controller:
                 return
             try:
                 ask = parse_ask(command, list(context.args or []))
-                await asyncio.to_thread(self.surface.require, command, ask.plugin_id)
+                if ask.plugin_id != ALL:
+                    await asyncio.to_thread(self.surface.require, command, ask.plugin_id)
             except BadArgument as exc:
                 await self._send(chat.id, f"❗ {render.esc(exc)}")
                 return

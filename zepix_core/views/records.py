@@ -27,12 +27,14 @@ def plugin_row(slot: PluginSlot) -> dict[str, Any]:
 
 def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, Row],
                 running: set[str],
-                health: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+                health: Mapping[str, Mapping[str, Any]] | None = None,
+                pauses: Mapping[str, Row] | None = None) -> list[dict[str, Any]]:
     """``zepix plugins --json``: each slot's row; a plugin resolved but not activated
     (DISCOVERED) shows as ACTIVE, since a host activates it. Failures seen only at run
     time (activate raised, restarts exhausted) stay visible until the version changes
     or an operator restarts it, and so does what the plugin's last health snapshot
-    (``health``, by plugin id) held against it."""
+    (``health``, by plugin id) held against it. ``paused`` and ``paused_reason`` come
+    from ``pauses`` (``Store.pauses``)."""
     rows = []
     for slot in slots:
         row = plugin_row(slot)
@@ -48,6 +50,9 @@ def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, Row],
         if trouble and row["state"] == PluginState.ACTIVE.value:
             row["reason"] = trouble if not row["reason"] else f"{row['reason']}; {trouble}"
         row["running"] = slot.plugin_id in running
+        pause = (pauses or {}).get(slot.plugin_id)
+        row["paused"] = pause is not None
+        row["paused_reason"] = pause["reason"] if pause else None
         rows.append(row)
     return rows
 

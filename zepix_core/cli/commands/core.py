@@ -117,7 +117,8 @@ def _plugins(args: argparse.Namespace) -> int:
                              f"(installed: {known})")
         running = {r["plugin_id"] for r in host.store.open_activations()}
         latest = {r["plugin_id"]: r for r in host.store.latest_snapshots()}
-        rows = plugin_rows(slots, host.store.statuses(), running, latest)
+        rows = plugin_rows(slots, host.store.statuses(), running, latest,
+                           pauses=host.store.pauses())
     finally:
         host.release()
     if args.plugin_id:
