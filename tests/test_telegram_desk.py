@@ -12,7 +12,7 @@ from tests.test_telegram import ALICE, BOB, OPS, Chat, chat, rig, standin  # noq
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 
-def beta_bars(chat: Chat) -> int:
+def beta_bars(chat: Chat) -> int:  # noqa: F811
     runner: Any = chat.rig.host.slots["beta"].runner
     [plugin] = [p for p in runner.pm.get_plugins() if hasattr(p, "bars")]
     return int(plugin.bars)
