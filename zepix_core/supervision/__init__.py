@@ -3,4 +3,5 @@ with backoff, open its circuit breaker, and apply operators' restart requests.
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["breaker", "guard", "loopthread", "operator", "requests", "restart", "supervisor"]
+__all__ = ["breaker", "controls", "guard", "loopthread", "operator", "requests", "restart",
+           "supervisor"]
