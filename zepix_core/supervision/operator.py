@@ -16,18 +16,16 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.execution.ports import Ports
 from zepix_core.loading.config import load_config
 from zepix_core.storage import Row, Store
-from zepix_core.supervision.guard import Limits
-
-if TYPE_CHECKING:
-    from zepix_core.supervision.supervisor import Supervisor
+from zepix_core.supervision.guard import Guard, Limits
 
 log = logging.getLogger("zepix.supervisor")
 
@@ -41,10 +39,24 @@ def config_fingerprint(table: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+class Supervised(Protocol):
+    """What the operator needs of the supervisor it serves (``Supervisor`` is one);
+    a protocol, so the two modules do not import each other."""
+
+    ports: Ports
+    guards: dict[str, Guard]
+
+    def forgive(self, plugin_id: str, request_id: int, actor: str) -> None: ...
+
+    def keep_down(self, plugin_id: str, why: str) -> None: ...
+
+    def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None: ...
+
+
 class Operator:
     """Applies restart requests and the give-up mark for one host's supervisor."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: Supervised) -> None:
         self.supervisor = supervisor
         self.ports = supervisor.ports
         self._statuses: dict[str, Row] | None = None

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
@@ -36,9 +36,7 @@ from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import PluginMeta
 from zepix_core.storage import Row
-
-if TYPE_CHECKING:
-    from zepix_core.versions.reconcile import StoreSettings
+from zepix_core.versions.policy import StoreSettings
 
 log = logging.getLogger("zepix.canary")
 

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.model import PluginState
-from zepix_core.loading.config import Config
+from zepix_core.loading.config import STORE_DEFAULTS, Config
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.resolution import Candidate, PluginMeta, Policy, resolve
 from zepix_core.storage import Row, Store, VersionBook
@@ -401,3 +401,16 @@ def declared_problem(meta: PluginMeta, api_version: str,
         if not spec.contains(Version(have), prereleases=True):
             return f"requires {dep} '{spec}' but {dep} {have} is the active version"
     return None
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The ``[store]`` settings (validated with the config, ``loading.config.STORE_DEFAULTS``)."""
+
+    probation_rounds: int
+    canary_p95_ratio: float
+    canary_p95_floor_ms: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> StoreSettings:
+        return cls(**{**STORE_DEFAULTS, **config.sections.get("store", {})})

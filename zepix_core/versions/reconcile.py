@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from packaging.version import Version
 
@@ -28,14 +27,14 @@ from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
 from zepix_core.execution.ports import Ports
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.health.monitor import Monitor
-from zepix_core.loading.config import STORE_DEFAULTS, Config, PluginConfig
+from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 from zepix_core.loading.paths import store_dir
 from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
 from zepix_core.storage import Row
 from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
-from zepix_core.versions.policy import MOVES, admission_problem, same, select
+from zepix_core.versions.policy import MOVES, StoreSettings, admission_problem, same, select
 from zepix_core.versions.store import PluginStore, declared_meta, store_paths
 
 log = logging.getLogger("zepix.versions")
@@ -44,19 +43,6 @@ Spawn = Callable[[EntryRecord, Sequence[str]], Runner]
 #: The log event of an applied request, by its action.
 MOVED = {"upgrade": "plugin upgraded", "rollback": "plugin rolled back",
          "canary_promote": "canary promoted"}
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """The ``[store]`` settings (validated with the config, ``_config.STORE_DEFAULTS``)."""
-
-    probation_rounds: int
-    canary_p95_ratio: float
-    canary_p95_floor_ms: float
-
-    @classmethod
-    def from_config(cls, config: Config) -> StoreSettings:
-        return cls(**{**STORE_DEFAULTS, **config.sections.get("store", {})})
 
 
 class HostVersions:

@@ -1,14 +1,13 @@
 """Zepix bundled strategy V6: price-action setups, one plugin per timeframe."""
 
 from ._plugin import (
-    PROFILES,
     PriceAction1h,
     PriceAction1m,
     PriceAction5m,
     PriceAction15m,
     PriceActionPlugin,
-    Profile,
 )
+from ._profiles import PROFILES, Profile
 from ._version import __version__
 
 __all__ = [

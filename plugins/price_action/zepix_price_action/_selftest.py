@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from zepix_core import Bar
 from zepix_core.paper import Check, accounting_check, self_test_report, synthetic_bars
 
 from ._patterns import Setup, engulfing, inside_breakout, pin_bar
-
-if TYPE_CHECKING:
-    from ._plugin import Profile
+from ._profiles import Profile
 
 
 class Probe(Protocol):
