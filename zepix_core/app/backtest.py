@@ -261,8 +261,15 @@ class Backtest:
 
 def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
                  costs: Costs = Costs(), start: float | None = None,
-                 end: float | None = None, allow_errors: bool = False) -> Result:
+                 end: float | None = None, allow_errors: bool = False,
+                 dispatch: str = "inline") -> Result:
     """Backtest ``plugin_ids`` over ``source`` (bars with ``start <= ts <= end``).
+
+    Hooks run on the caller's thread (``dispatch = "inline"``: offline there is no
+    bot thread to protect, so no handoff per close time), each bounded by its
+    deadline (``SIGALRM`` on the main thread, the watchdog elsewhere);
+    ``dispatch = "thread"`` is the live engine's dispatch thread, with the same
+    results (tests/test_backtest_inline.py).
 
     Raises ``HookFailed`` at the first failed hook call unless ``allow_errors``."""
     if not plugin_ids:
@@ -271,14 +278,16 @@ def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
         host = Host(backtest_config(config, plugin_ids), Store(home / "backtest.db"),
                     api_version=API_VERSION)
         host.dispatcher.deadline = BAR_DEADLINE
+        host.dispatcher.mode = dispatch
         embedded = EmbeddedHost.start(host, services=False, rounds=False)
         try:
             _require_active(host, plugin_ids)
             engine = Backtest(embedded, plugin_ids, costs, allow_errors)
             host.work_listeners.append(engine.on_work)
             began = time.perf_counter()
-            for group in _instants(source, host.clocks.stop, start, end):
-                engine.step(group)
+            with host.dispatcher.alarm():
+                for group in _instants(source, host.clocks.stop, start, end):
+                    engine.step(group)
             seconds = time.perf_counter() - began
             found = {pid: report.figures(engine.books[pid], host, pid) for pid in plugin_ids}
             warnings = [w for pid in plugin_ids

@@ -10,12 +10,14 @@ keep their own queues and are waited on beside the lane.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -405,6 +407,45 @@ class Dispatcher:
             started = ended
             index += 1
         return index
+
+    @contextlib.contextmanager
+    def alarm(self) -> Iterator[None]:
+        """While inside: inline calls on the main thread are bounded by ``SIGALRM`` too
+        (``signal.setitimer`` every half deadline), which also interrupts a hook
+        sleeping in ``time.sleep`` or a blocking read; the watchdog stays as the
+        fallback. A no-op off the main thread (an offline run on the caller's thread:
+        ``zepix backtest``)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        period = max(self.deadline / 2, 0.01)
+        previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, period, period)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        dog = self._dog
+        here = dog.current if dog is not None else None
+        running = here.running if here is not None else None
+        if dog is None or here is None or running is None \
+                or here.thread_id != threading.get_ident():
+            return
+        index, started = running
+        held = time.monotonic() - started
+        if held < self.deadline or here.fired == index:
+            return
+        if not dog.lock.acquire(blocking=False):  # the watchdog is deciding: next tick
+            return
+        try:
+            here.fired = index
+        finally:
+            dog.lock.release()
+        self._interrupted(here, index, held)
+        raise HookDeadline
 
     def _interrupted(self, here: _Here, index: int, held: float) -> None:
         """The watchdog interrupted call ``index`` of the inline feed: the plugin gets
