@@ -47,8 +47,8 @@ class Broken(NamedTuple):
     skipped: int = 0
 
 
-NOT_LOADED = ALL - 1  # only entry_point runs
-HOOKS_ONLY = ALL - 3  # entry_point, required_hooks and hook_signatures run
+NOT_LOADED = ALL - 2  # only entry_point and public_api (it reads the source) run
+HOOKS_ONLY = ALL - 4  # entry_point, public_api, required_hooks and hook_signatures run
 
 BROKEN: dict[str, Broken] = {
     "import_error": Broken("import not_a_module_anywhere\n", {"entry_point": [

@@ -5,7 +5,9 @@ receives (``Bar``, ``PluginContext``) and the typed reply shapes its hooks retur
 (``VersionInfo``, ``HealthReply``, ``Metrics``, ``SelfTestReply``, ``IntentReply``).
 Its own database (``context.database``) is a ``PluginDatabase`` of ``Trade`` and
 ``DailyStats`` records. Tests of a plugin use ``zepix_core.testing``; the bundled strategies' paper-trading
-helpers are ``zepix_core.paper``. Nothing else is public.
+helpers are ``zepix_core.paper``. Nothing else is public: the one list of public names
+is ``zepix_core.contract.public.PUBLIC`` (docs/plugin-authoring.md, "What is public"),
+and the conformance check ``public_api`` fails a plugin importing anything else.
 """
 
 from typing import Any
@@ -39,7 +41,7 @@ from zepix_core.contract.replies import (
     SettingSpec,
     VersionInfo,
 )
-from zepix_core.plugindb import DailyStats, PluginDatabase, Trade
+from zepix_core.plugindb import DailyStats, DatabaseLocked, Migration, PluginDatabase, Trade
 
 _MOVED = {
     "hookspec": ("zepix_core.contract.hookspecs", "hookspec"),
@@ -77,6 +79,7 @@ __all__ = [
     "CheckReport",
     "ConfigError",
     "DailyStats",
+    "DatabaseLocked",
     "Fill",
     "HealthReply",
     "HealthStatus",
@@ -85,6 +88,7 @@ __all__ = [
     "IntentReply",
     "KnownMetrics",
     "Metrics",
+    "Migration",
     "PluginContext",
     "PluginDatabase",
     "PluginError",

@@ -19,6 +19,7 @@ from zepix_core.contract.errors import PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginContext
 from zepix_core.execution.runner import CallResult, InProcessRunner, call
+from zepix_core.loading.config import PLUGIN_DEFAULTS
 from zepix_core.loading.discovery import (
     GROUP,
     EntryRecord,
@@ -26,6 +27,7 @@ from zepix_core.loading.discovery import (
     enumerate_plugins,
     load_plugin,
 )
+from zepix_core.loading.settings import apply_settings, parse_settings
 
 
 def find_record(plugin_id: str, paths: Sequence[str] | None = None) -> EntryRecord:
@@ -66,7 +68,11 @@ class PluginHandle:
         return call(self.runner, hook, limit, kwargs)
 
     def value(self, hook: str, timeout: float | None = None, **kwargs: Any) -> Any:
-        """The hook's answer; raises ``PluginError`` when it raised or missed its deadline."""
+        """The hook's answer; raises ``PluginError`` when it raised or missed its deadline,
+        or when the plugin does not implement ``hook`` (None would look like an answer)."""
+        if not self.implements(hook):
+            raise PluginError(f"plugin {self.plugin_id} does not implement {hook}; add a "
+                              f"method {hook} marked @hookimpl", plugin_id=self.plugin_id)
         result = self.call(hook, timeout, **kwargs)
         if not result.ok:
             raise PluginError(f"{hook} of plugin {self.plugin_id} failed: {result.error}",
@@ -85,10 +91,28 @@ class PluginHandle:
         return PluginContext(plugin_id=self.plugin_id, version=self.record.dist_version,
                              api_version=API_VERSION, data_dir=str(data_dir), database=database)
 
+    def settings(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What ``activate`` gets from the host for the table ``config``: the table with
+        the declared settings' typed values, defaults filled in. Raises ``ConfigError``
+        for a key that is neither declared nor the host's, or a value out of its range,
+        and ``PluginError`` when ``plugin_settings`` fails or is malformed, as the host
+        would refuse the plugin."""
+        table = dict(config or {})
+        if not self.implements("plugin_settings"):
+            return table
+        declared = parse_settings(self.value("plugin_settings"))
+        if declared is None:
+            return table
+        values = apply_settings(declared, table, where="the test's config",
+                                plugin_id=self.plugin_id, host_keys=PLUGIN_DEFAULTS)
+        return {**table, **values}
+
     def activate(self, data_dir: Path | str,
                  config: Mapping[str, Any] | None = None) -> CallResult:
-        """Call ``activate`` as the host does, with ``config`` as the plugin's table."""
-        return self.call("activate", context=self.context(data_dir), config=dict(config or {}))
+        """Call ``activate`` as the host does: ``config`` is the plugin's table, checked
+        against its declared settings and completed with their defaults (``settings``)."""
+        return self.call("activate", context=self.context(data_dir),
+                         config=self.settings(config))
 
     def deactivate(self, reason: str = "shutdown") -> CallResult:
         """Call ``deactivate``, then close the plugin's database, as the host does."""

@@ -24,6 +24,7 @@ from zepix_core.authoring.conformance.loading import (
     check_requires_api,
     check_settings,
 )
+from zepix_core.authoring.conformance.public import check_public_api
 from zepix_core.authoring.conformance.subject import Blocked, Finding, Subject
 from zepix_core.authoring.conformance.surface import (
     check_get_metrics,
@@ -39,6 +40,7 @@ from zepix_core.authoring.conformance.work import (
     check_on_fill,
     replay_bars,
 )
+from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.hookspecs import REQUIRED_HOOKS
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 
@@ -60,6 +62,8 @@ CHECKS: tuple[SuiteCheck, ...] = (
           check_required_hooks),
     SuiteCheck("hook_signatures", (), "every hook implementation matches its spec",
           check_hook_signatures),
+    SuiteCheck("public_api", (), "imports only what zepix_core makes public",
+          check_public_api),
     SuiteCheck("plugin_version", ("plugin_version",), "a valid PEP 440 version, equal to the "
           "distribution's", check_plugin_version),
     SuiteCheck("settings", ("plugin_settings",), "declared settings are well formed and "
@@ -131,6 +135,8 @@ def run_check(check: SuiteCheck | str, plugin_id: str, workdir: Path,
         findings, blocked = tuple(check.run(subject)), None
     except Blocked as exc:
         findings, blocked = (), str(exc)
+    except ZepixError as exc:  # the harness refused the settings, as the host would
+        findings, blocked = (), f"not run: {exc}; see the settings check"
     finally:
         subject.close()
     return CheckResult(check.name, plugin_id, findings, blocked, time.monotonic() - started)
