@@ -45,6 +45,7 @@ from zepix_core.health.monitor import Monitor
 from zepix_core.host.dblock import describe_holder, write_lock_holders
 from zepix_core.host.limits import files_alert, raise_open_files
 from zepix_core.host.reconfig import POLL, Reconfigurer
+from zepix_core.host.risk import RiskWatch
 from zepix_core.host.trades import Trades
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
@@ -116,6 +117,7 @@ class Host:
         #: reason, actor, paused_at. Read at start, every round and every config poll;
         #: an in-process control (HTTP, Telegram) calls ``refresh_pauses`` at once.
         self.pauses: dict[str, Row] = {}
+        self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
 
     @property
     def config(self) -> Config:
@@ -495,6 +497,10 @@ class Host:
                 result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"],
                               {"fill": told}, self.clocks.monotonic)
                 self.monitor.on_hook(result)
+            try:  # a loss that breaches a limit pauses the plugin before its next bar
+                self.risk.check([intent.plugin_id], self.clocks.wall())
+            except StorageError as exc:
+                self._storage_failed("risk", exc)
         return intent
 
     def work(self) -> tuple[int, int]:
@@ -564,6 +570,7 @@ class Host:
                 self._best_effort("accuracy", self.store.save_accuracy,
                                   self.trades.accuracy_counts())
                 summary = self.monitor.round(self.active())
+                self.risk.check([s.plugin_id for s in self.active()], self.clocks.wall())
                 self.store.heartbeat(self.host_id, self.clocks.wall())
                 self.supervisor.after_round()
                 self.versions.reconcile()

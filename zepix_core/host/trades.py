@@ -32,6 +32,8 @@ class Trades:
         self.intents: OrderedDict[str, Intent] = OrderedDict()
         self.remembered = remembered
         self.dropped: dict[str, tuple[int, str]] = {}
+        #: Realised P&L of each booked fill (fill time, amount), per plugin, for risk.
+        self.realised: dict[str, list[tuple[float, float]]] = {}
         self._lock = threading.Lock()
 
     def on_bars(self, bars: Sequence[Bar], intents: Sequence[Sequence[Intent]]) -> None:
@@ -68,8 +70,19 @@ class Trades:
                 raise IntentError(f"fill for intent {fill.intent_id!r} of {intent.plugin_id}: "
                                   "a canary's shadow intent is never to be executed",
                                   plugin_id=intent.plugin_id)
-            self.ledgers.setdefault(intent.plugin_id, Ledger()).book(intent, fill)
+            self._booked(intent.plugin_id, fill.time,
+                         self.ledgers.setdefault(intent.plugin_id, Ledger()).book(intent, fill))
             return intent
+
+    def _booked(self, plugin_id: str, ts: float, realised: float) -> None:
+        if realised:
+            self.realised.setdefault(plugin_id, []).append((ts, realised))
+
+    def pnl_events(self, plugin_id: str) -> list[tuple[float, float]]:
+        """``(fill time, realised P&L)`` of every booked fill of ``plugin_id`` that
+        realised something (fees included)."""
+        with self._lock:
+            return list(self.realised.get(plugin_id, ()))
 
     def restore(self, fills: Sequence[Mapping[str, Any]],
                 accuracy: Mapping[str, tuple[int, int]]) -> None:
@@ -78,9 +91,10 @@ class Trades:
             for row in fills:
                 intent = Intent(row["intent_id"], row["plugin_id"], row["symbol"], row["side"],
                                 row["quantity"], None, "", row["time"])
-                self.ledgers.setdefault(row["plugin_id"], Ledger()).book(
+                realised = self.ledgers.setdefault(row["plugin_id"], Ledger()).book(
                     intent, Fill(row["intent_id"], row["quantity"], row["price"], row["time"],
                                  row["fee"]))
+                self._booked(row["plugin_id"], row["time"], realised)
             for pid, (hits, judged) in accuracy.items():
                 self.accuracy.hits[pid] = self.accuracy.hits.get(pid, 0) + hits
                 self.accuracy.judged[pid] = self.accuracy.judged.get(pid, 0) + judged

@@ -15,6 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from zepix_core.contract.errors import ConfigError
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import Policy
+from zepix_core.loading.riskconfig import check_risk
 from zepix_core.loading.syncconfig import SyncSettings
 from zepix_core.retry import retrier_from_config
 
@@ -42,7 +43,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 
 #: Further top-level tables, read by the module that owns them.
 SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http", "sync",
-            "telegram", "market")
+            "telegram", "market", "risk")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
@@ -194,6 +195,7 @@ def parse_config(text: str, path: Path) -> Config:
     cfg.sync()  # validates [sync], raising ConfigError naming the key
     for plugin_id, table in plugins.items():
         _check_plugin(cfg, plugin_id, table)
+    check_risk(str(path), raw.get("risk", {}), plugins)
     return cfg
 
 

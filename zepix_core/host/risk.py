@@ -1,0 +1,117 @@
+"""The host's risk watch: each plugin's realised P&L against its ``[risk]`` limits.
+
+Figures come from the fills the host has seen: bot fills (``report_fill``, kept by
+``Trades``) and paper trades the plugin closed in its own database (read only for a
+plugin with a limit set, a few rows a round: only what changed since the last look).
+A breach raises a CRITICAL alert of kind ``risk`` naming the figure and the limit and,
+with ``action = "pause"``, pauses the plugin with that reason (once per breach: a
+plugin an operator resumes stays resumed until it breaches again).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zepix_core.contract.errors import StorageError, ZepixError
+from zepix_core.contract.logs import fields
+from zepix_core.contract.model import AlertLevel
+from zepix_core.plugindb import PluginDatabase
+from zepix_core.trading.risk import PnlEvents, RiskFigures, RiskLimits, breach
+
+if TYPE_CHECKING:
+    from zepix_core.host.host import Host
+
+log = logging.getLogger("zepix.risk")
+
+#: Who a pause for a breached limit is recorded as.
+ACTOR = "risk"
+
+
+class RiskWatch:
+    def __init__(self, host: Host, plugins_dir: Callable[[], Path]) -> None:
+        self.host = host
+        self.plugins_dir = plugins_dir
+        self.paper: dict[str, PnlEvents] = {}
+        self._rev: dict[str, int] = {}
+        self._closed: dict[str, set[int]] = {}
+        self.breached: dict[str, str] = {}
+
+    def limits(self, plugin_id: str) -> RiskLimits:
+        config = self.host.config
+        table = config.plugins.get(plugin_id, {})
+        return RiskLimits.of(config.sections.get("risk", {}), table.get("risk"),
+                             str(config.path or "<defaults>"), plugin_id)
+
+    def figures(self, plugin_id: str, now: float,
+                limits: RiskLimits | None = None) -> RiskFigures:
+        """Today's and total realised P&L, equity and drawdown of ``plugin_id``."""
+        limits = limits or self.limits(plugin_id)
+        events = PnlEvents(self.host.trades.pnl_events(plugin_id))
+        self._read_paper(plugin_id)
+        events.events.extend(self.paper.get(plugin_id, PnlEvents()).events)
+        return events.figures(now, limits.starting_equity)
+
+    def _read_paper(self, plugin_id: str) -> None:
+        """Paper trades closed since the last look, from the plugin's database."""
+        path = self.plugins_dir() / plugin_id / f"zepix_{plugin_id}.db"
+        if not path.is_file():
+            return
+        db = PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
+        try:
+            with db.connection() as conn:
+                rows = conn.execute(
+                    "SELECT id, closed_at, pnl, rev FROM trades WHERE status = 'closed' "
+                    "AND rev > ? ORDER BY rev", (self._rev.get(plugin_id, 0),)).fetchall()
+        except (StorageError, ZepixError, OSError) as exc:
+            log.warning("risk: plugin database not read", extra=fields(plugin=plugin_id,
+                                                                       error=str(exc)))
+            return
+        finally:
+            db.close()
+        seen = self._closed.setdefault(plugin_id, set())
+        book = self.paper.setdefault(plugin_id, PnlEvents())
+        for row in rows:
+            self._rev[plugin_id] = max(self._rev.get(plugin_id, 0), int(row["rev"]))
+            if row["id"] in seen or row["pnl"] is None or row["closed_at"] is None:
+                continue
+            seen.add(row["id"])
+            book.add(float(row["closed_at"]), float(row["pnl"]))
+
+    def check(self, plugin_ids: Iterable[str], now: float) -> None:
+        """Judge every plugin with a limit; alert, pause, or resolve the alert."""
+        for plugin_id in plugin_ids:
+            try:
+                limits = self.limits(plugin_id)
+            except ZepixError as exc:  # checked at load; a plugin table set live may not be
+                log.warning("risk limits ignored", extra=fields(plugin=plugin_id,
+                                                                error=str(exc)))
+                continue
+            if not limits.active:
+                self._clear(plugin_id)
+                continue
+            over = breach(limits, self.figures(plugin_id, now, limits))
+            if over is None:
+                self._clear(plugin_id)
+            elif plugin_id not in self.breached:
+                self._breach(plugin_id, over, limits, now)
+
+    def _breach(self, plugin_id: str, over: str, limits: RiskLimits, now: float) -> None:
+        self.breached[plugin_id] = over
+        act = limits.action == "pause"
+        message = f"risk limit: {over}" + ("; plugin paused" if act else "")
+        log.error("risk limit breached", extra=fields(plugin=plugin_id, breach=over,
+                                                      action=limits.action))
+        if act:
+            self.host.store.pause(plugin_id, f"risk: {over}", ACTOR, now)
+            self.host.refresh_pauses()
+        self.host.monitor.alerting.raise_event(plugin_id, "risk", AlertLevel.CRITICAL,
+                                               message)
+
+    def _clear(self, plugin_id: str) -> None:
+        if self.breached.pop(plugin_id, None) is not None:
+            self.host.monitor.alerting.raise_event(plugin_id, "risk", AlertLevel.CRITICAL,
+                                                   "risk limits respected again",
+                                                   firing=False)
