@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from zepix_core.contract.errors import StorageError, ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
+from zepix_core.health.monitor import Monitor
+from zepix_core.host.trades import Trades
+from zepix_core.loading.config import Config
 from zepix_core.plugindb import PluginDatabase
+from zepix_core.storage import Row, Store
 from zepix_core.trading.risk import PnlEvents, RiskFigures, RiskLimits, breach
-
-if TYPE_CHECKING:
-    from zepix_core.host.host import Host
 
 log = logging.getLogger("zepix.risk")
 
@@ -30,8 +31,22 @@ log = logging.getLogger("zepix.risk")
 ACTOR = "risk"
 
 
+class Desk(Protocol):
+    """What the risk watch uses of the host (no import of it: no cycle)."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def trades(self) -> Trades: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def monitor(self) -> Monitor: ...
+    def refresh_pauses(self) -> dict[str, Row]: ...
+
+
 class RiskWatch:
-    def __init__(self, host: Host, plugins_dir: Callable[[], Path]) -> None:
+    def __init__(self, host: Desk, plugins_dir: Callable[[], Path]) -> None:
         self.host = host
         self.plugins_dir = plugins_dir
         self.paper: dict[str, PnlEvents] = {}
@@ -61,10 +76,7 @@ class RiskWatch:
             return
         db = PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
         try:
-            with db.connection() as conn:
-                rows = conn.execute(
-                    "SELECT id, closed_at, pnl, rev FROM trades WHERE status = 'closed' "
-                    "AND rev > ? ORDER BY rev", (self._rev.get(plugin_id, 0),)).fetchall()
+            rows = db.closed_since(self._rev.get(plugin_id, 0))
         except (StorageError, ZepixError, OSError) as exc:
             log.warning("risk: plugin database not read", extra=fields(plugin=plugin_id,
                                                                        error=str(exc)))

@@ -245,6 +245,13 @@ class PluginDatabase:
         rows = self._run("changes", lambda c: c.execute(q.SELECT_CHANGES, (rev, limit)).fetchall())
         return [dict(r) for r in rows]
 
+    def closed_since(self, rev: int) -> list[dict[str, Any]]:
+        """``id``, ``closed_at``, ``pnl`` and ``rev`` of trades closed (or changed after
+        closing) since ``rev``, oldest change first: what the host's risk watch reads."""
+        rows = self._run("closed_since",
+                         lambda c: c.execute(q.SELECT_CLOSED_SINCE, (rev,)).fetchall())
+        return [dict(r) for r in rows]
+
     def pending(self, rev: int) -> tuple[float | None, int | None]:
         """When the oldest change after ``rev`` was made, and the newest ``rev``."""
         row = self._run("pending", lambda c: c.execute(q.SELECT_OLDEST_CHANGE, (rev,)).fetchone())

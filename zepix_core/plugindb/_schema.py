@@ -107,6 +107,8 @@ SELECT_OPEN = ("SELECT * FROM trades WHERE status = 'open' AND (? IS NULL OR sym
 SELECT_TRADES = ("SELECT * FROM trades WHERE (? = 0 OR status = 'open') "
                  "ORDER BY id DESC LIMIT ?")
 SELECT_CHANGES = "SELECT * FROM trades WHERE rev > ? ORDER BY rev LIMIT ?"
+SELECT_CLOSED_SINCE = ("SELECT id, closed_at, pnl, rev FROM trades WHERE status = 'closed' "
+                       "AND rev > ? ORDER BY rev")
 SELECT_OLDEST_CHANGE = "SELECT MIN(updated_at) AS oldest, MAX(rev) AS rev FROM trades WHERE rev > ?"
 INSERT_SIGNAL = ("INSERT INTO signals (ts, symbol, kind, side, price, trade_id, detail) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
