@@ -32,7 +32,7 @@ from zepix_core.authoring.conformance import CHECK_NAMES, run_suite
 from zepix_core.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
-GENERATED = ["README.md", "my_strategy/__init__.py", "my_strategy/plugin.py",
+GENERATED = [".gitignore", "README.md", "my_strategy/__init__.py", "my_strategy/plugin.py",
              "my_strategy/py.typed", "pyproject.toml", "tests/test_conformance.py",
              "tests/test_strategy.py"]
 
@@ -55,6 +55,11 @@ def test_new_plugin_names_everything_from_one_name(tmp_path: Path,
     assert 'plugin_id = "my_strategy"' in (root / "tests/test_conformance.py").read_text()
     assert '"requires_api": ">=1.0,<2"' in (root / "my_strategy/plugin.py").read_text()
     assert "python -m pytest --zepix-plugin my_strategy" in capsys.readouterr().out
+    plugin = (root / "my_strategy/plugin.py").read_text()
+    assert "def plugin_settings(self) -> list[SettingSpec]:" in plugin
+    assert 'context.database.migrate("crossings", MIGRATIONS)' in plugin
+    assert 'context.logger.info("activated", extra={' in plugin
+    assert "__pycache__/" in (root / ".gitignore").read_text()
 
 
 def test_new_plugin_takes_an_explicit_id(tmp_path: Path) -> None:
@@ -215,8 +220,10 @@ def test_template_and_guide_install_pass_the_suite_and_are_discovered(tmp_path: 
     tested = run(str(python), "-m", "pytest", "--zepix-plugin", "my_strategy", "-p",
                  "no:cacheprovider", "-q", cwd=template)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    # 3 strategy tests, and the suite twice: as a class and through --zepix-plugin
-    assert f"{3 + 2 * len(CHECK_NAMES)} passed" in tested.stdout
+    # 3 strategy tests and the suite once, though the project has it as a class too
+    assert f"{3 + len(CHECK_NAMES)} passed" in tested.stdout
+    assert f"{len(CHECK_NAMES)} deselected" in tested.stdout
+    assert "public_api" in CHECK_NAMES
     tested = run(str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", cwd=hello)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert f"{len(CHECK_NAMES) + 1} passed" in tested.stdout  # the suite and the guide's test

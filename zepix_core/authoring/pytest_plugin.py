@@ -39,10 +39,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)  # before -k, -m and --deselect filter the items
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    for plugin_id in dict.fromkeys(config.getoption("zepix_plugin")):
+    asked = list(dict.fromkeys(config.getoption("zepix_plugin")))
+    if asked:  # a PluginConformance class of the same plugin would run the suite twice
+        twice = [i for i in items if _class_suite_of(i) in asked]
+        if twice:
+            config.hook.pytest_deselected(items=twice)
+            items[:] = [i for i in items if _class_suite_of(i) not in asked]
+    for plugin_id in asked:
         suite = ConformanceSuite.from_parent(session, name=f"zepix[{plugin_id}]",
                                              nodeid=f"zepix[{plugin_id}]", plugin_id=plugin_id)
         items.extend(session.genitems(suite))
+
+
+def _class_suite_of(item: pytest.Item) -> str | None:
+    """The plugin id of a ``PluginConformance`` test, else None."""
+    from zepix_core.authoring.testing import PluginConformance
+
+    owner = getattr(item, "cls", None)
+    if isinstance(owner, type) and issubclass(owner, PluginConformance):
+        return owner.plugin_id or None
+    return None
 
 
 class ConformanceSuite(pytest.Collector):

@@ -88,7 +88,9 @@ def scaffold(names: Names, target: Path) -> list[Path]:
     values = placeholders(names)
     written = []
     for parts, source in _files(resources.files("zepix_core.authoring") / "template"):
-        relative = [names.package if p == "package" else p for p in parts]
+        # gitignore.tmpl: a dot file would be left out of the wheel's package data
+        relative = [names.package if p == "package" else "." + p if p == "gitignore" else p
+                    for p in parts]
         path = target.joinpath(*relative)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_fill(source.read_text(encoding="utf-8"), values), encoding="utf-8")
