@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.retryserver import Reply, ScriptedServer
+from tests.waiting import wait_until, waiting_in
 from zepix_core.contract.errors import ConfigError
 from zepix_core.retry import (
     OPERATIONS,
@@ -308,7 +309,7 @@ def test_stop_ends_a_retry_that_is_waiting(server: Callable[..., ScriptedServer]
     worker = threading.Thread(target=deliver)
     worker.start()
     assert s.seen.wait(10)
-    time.sleep(0.05)                                     # let it reach the wait
+    wait_until(lambda: waiting_in(worker, "sleep", "retrier.py"))  # in the 60 s wait
     started = time.monotonic()
     retrier.stop()
     worker.join(10)

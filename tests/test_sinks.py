@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.retryserver import Reply, ScriptedServer
-from tests.waiting import wait_for
+from tests.waiting import wait_for, waiting_in
 from zepix_core import Alert, AlertLevel, ConfigError, hookimpl
 from zepix_core.alerts.delivery import AlertDispatcher
 from zepix_core.alerts.sinks import (
@@ -385,7 +385,8 @@ def test_shutdown_while_a_webhook_retry_waits_reports_it_undelivered(
     d.submit(ALERT)
     d.submit(Alert("p", "queued", AlertLevel.INFO, "x", 0.0))
     assert s.seen.wait(10)
-    time.sleep(0.05)                                   # the first alert waits its 60 s
+    assert wait_for(lambda: any(waiting_in(t, "sleep", "retrier.py")  # the first alert
+                                for t in threading.enumerate()))       # waits its 60 s
     started = time.monotonic()
     assert d.close(timeout=5)
     assert time.monotonic() - started < 5

@@ -16,13 +16,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
+from tests.waiting import wait_for as _wait_for
+from tests.waiting import wait_until
 from zepix_core import PluginState
 from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Store
@@ -150,8 +152,12 @@ def test_a_crashed_store_version_is_restarted_as_the_same_version(rig: pv.Rig) -
     slot = rig.host.slots["alpha"]
     os.kill(slot.runner.pid, signal.SIGKILL)  # type: ignore[union-attr]
     wait_for(lambda: rig.events("crashed"), "the supervisor to see the crash")
-    time.sleep(0.1)  # the restart's backoff
-    rig.rounds(1)
+
+    def restarted() -> bool:  # rounds until the 0.05 s backoff has passed and one restarts it
+        rig.rounds(1)
+        return rig.host.slots["alpha"] is not slot
+
+    wait_until(restarted)
     again = rig.host.slots["alpha"]
     assert again is not slot and (again.version, again.state) == ("1.1.0", PluginState.ACTIVE)
     assert rig.host.versions.in_store(again.record)
@@ -307,8 +313,5 @@ def test_racing_upgrade_commands_and_a_running_host_leave_a_consistent_state(
     assert store.versions("alpha") and not store.pending_requests()
 
 
-def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    assert _wait_for(condition, timeout), f"timed out waiting for {what}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,3 +25,16 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> bool:
     except AssertionError:
         return False
     return True
+
+
+def waiting_in(thread: threading.Thread, function: str, module: str = "") -> bool:
+    """Whether ``thread`` is inside a call of ``function`` (defined in a file whose
+    path ends with ``module``) right now: its stack is read, not guessed, so a
+    test can act exactly while a thread waits."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == function and code.co_filename.endswith(module):
+            return True
+        frame = frame.f_back
+    return False
