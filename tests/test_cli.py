@@ -74,7 +74,7 @@ def test_listing_json_is_one_document(capsys: pytest.CaptureFixture[str], dists:
     code, out, err = cli(capsys, command, "--json")
     if code == 2 and "required" in err:  # the listing needs a plugin id
         code, out, err = cli(capsys, command, "seed", "--json")
-    assert code == 0, err
+    assert code == (3 if command == "status" else 0), err  # status: 3 when no host runs
     document = one_json(out)
     assert isinstance(document, (list, dict))
     if command in ("plugins", "history", "health"):

@@ -113,9 +113,11 @@ def test_health_shows_the_version_column(capsys: pytest.CaptureFixture[str],
     seed(dists)
     assert zepix(capsys, "run", "--once")[0] == 0
     code, out, _ = zepix(capsys, "health")
-    head, *rows = out.splitlines()
+    no_host, head, *rows = out.splitlines()  # no host runs now: the first line says so
+    assert no_host.startswith("no zepix host is running on ")
     assert code == 0 and head.split()[:3] == ["PLUGIN_ID", "VERSION", "STATUS"]
-    assert ["seed", "1.2.0", "HEALTHY"] in [row.split()[:3] for row in rows]
+    assert ["seed", "1.2.0", "no", "host", "(last", "HEALTHY)"] in [row.split()[:6]
+                                                                    for row in rows]
 
 
 # -- 12: time and plugin filters on alerts and history ---------------------------

@@ -59,6 +59,7 @@ class EmbeddedHost:
         started = Services()
         host.store.defer_writes = True  # a locked or full database never stops trading
         try:
+            host.claim()  # the database's lease first: a second host learns who runs
             if services:
                 started = start_api(host, kwargs.get("interval"))
             host.start()

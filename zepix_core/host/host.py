@@ -83,6 +83,8 @@ class Host:
         self.order: list[str] = []
         self.host_id = uuid.uuid4().hex
         self.started = False
+        #: Hosts that had died without shutting down, closed by ``claim``.
+        self.recovered: list[Row] = []
         #: Every outbound call of this host retries through it (``zepix_core.retry``).
         self.retrier = retrier_from_config(config.sections.get("retry", {}), store,
                                            str(config.path or "<defaults>"))
@@ -188,16 +190,26 @@ class Host:
             ready[pid].release()
         self.order = res.order
 
-    def start(self) -> list[PluginSlot]:
-        """Recover from a killed predecessor, discover, resolve and activate in order."""
-        now = self.clocks.wall()
-        raise_open_files()
-        self.recover()
-        other = self.store.begin_host(self.host_id, os.getpid(), now,
+    def claim(self) -> list[Row]:
+        """Take the database's lease: recover from a killed predecessor and register
+        this host, or raise when another live host holds it. Done before anything
+        (the HTTP port) is bound, so a second host is told who runs. Returns the
+        crashed hosts recovered (also kept in ``recovered``)."""
+        if self.started:
+            return self.recovered
+        self.recovered = self.recover()
+        other = self.store.begin_host(self.host_id, os.getpid(), self.clocks.wall(),
                                       lambda h: alive(h["pid"], h["started_at"]))
         if other is not None:
             raise _busy(self.store, other)
         self.started = True
+        return self.recovered
+
+    def start(self) -> list[PluginSlot]:
+        """Claim the database, discover, resolve and activate in order."""
+        now = self.clocks.wall()
+        raise_open_files()
+        self.claim()
         self.monitor.alerting.start_watchdog(os.getpid())
         self.refresh_pauses()
         self.trades.restore(self.store.fills(), self.store.accuracy_counts())

@@ -32,6 +32,11 @@ class HistoryQueries(Database):
         self.execute("UPDATE hosts SET stopped_at = ?, heartbeat_at = ?, stop_reason = ? "
                      "WHERE host_id = ?", (now, now, reason, host_id))
 
+    def hosts(self, limit: int = 2) -> list[Row]:
+        """The latest hosts to register, newest first."""
+        return self.query("SELECT * FROM hosts ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                          (limit,))
+
     def running_hosts(self) -> list[Row]:
         return self.query("SELECT * FROM hosts WHERE stopped_at IS NULL ORDER BY started_at")
 

@@ -9,11 +9,13 @@ from zepix_core.cli.commands.core import COMMANDS as CORE
 from zepix_core.cli.commands.health import COMMANDS as HEALTH
 from zepix_core.cli.commands.ledger import COMMANDS as LEDGER
 from zepix_core.cli.commands.retries import COMMANDS as RETRIES
+from zepix_core.cli.commands.status import COMMANDS as STATUS
 from zepix_core.cli.commands.store import COMMANDS as STORE
 from zepix_core.cli.commands.supervision import COMMANDS as SUPERVISION
 from zepix_core.cli.commands.versions import COMMANDS as VERSIONS
 
-COMMANDS: list[Command] = [*CORE, *HEALTH, *RETRIES, *SUPERVISION, *CONTROLS, *VERSIONS, *STORE, *LEDGER,
+COMMANDS: list[Command] = [*CORE, *STATUS, *HEALTH, *RETRIES, *SUPERVISION, *CONTROLS, *VERSIONS,
+                           *STORE, *LEDGER,
                            *CONFIG, *AUTHOR, *BACKTEST]
 
 __all__ = ["COMMANDS", "Command"]

@@ -27,6 +27,7 @@ from zepix_core.execution.runner import call
 from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Store
 from zepix_core.views.records import history_row, history_rows, plugin_row, plugin_rows, timeline
+from zepix_core.views.status import no_host_line, running_host
 
 PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
 
@@ -68,6 +69,10 @@ def _run(args: argparse.Namespace) -> int:
     out = sys.stdout
 
     def started(slots: list[PluginSlot]) -> None:
+        for crashed in host.recovered:
+            out.write(f"recovered from a crash: the host pid {crashed['pid']} started "
+                      f"{iso(crashed['started_at'])} ended without shutting down; its open "
+                      "activations were closed\n")
         table([plugin_row(s) for s in slots], PLUGIN_COLUMNS, out=out)
         schedule = _schedule(args, host.interval(args.interval))
         out.write(f"\n{len(host.active())} active; {schedule}\n"
@@ -128,11 +133,23 @@ def _plugins(args: argparse.Namespace) -> int:
             emit_json(detail)
         else:
             _show_detail(detail)
-    else:
+    elif getattr(args, "json", False):
         show(args, rows, PLUGIN_COLUMNS)
+    else:
+        live = running_host(host.store) is not None
+        if not live:
+            sys.stdout.write(no_host_line(host.store))
+        table([_offline(r) if not live else r for r in rows], PLUGIN_COLUMNS)
     broken = [r for r in rows if r["state"] in (PluginState.REJECTED.value,
                                                  PluginState.FAILED.value)]
     return 1 if args.check and broken else 0
+
+
+def _offline(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row while no host runs: ACTIVE would claim a live plugin."""
+    if row["state"] == PluginState.ACTIVE.value:
+        return {**row, "state": "READY (no host)"}
+    return row
 
 
 def _range(setting: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.stdio import terminal_control
 from zepix_core.storage import Store
 from zepix_core.views.records import alert_rows
+from zepix_core.views.status import no_host_line, running_host
 
 HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
                   "win_rate_host", "accuracy_host", "orders_h_host", "pnl_host",
@@ -74,7 +75,11 @@ def _health(args: argparse.Namespace) -> int:
         snaps = [s for s in store.latest_snapshots()
                  if args.plugin_id in (None, s["plugin_id"])]
         if args.watch is None or args.json:
-            show(args, [health_row(s) for s in snaps], HEALTH_COLUMNS, document=snaps)
+            live = running_host(store) is not None
+            if not live and not args.json:
+                sys.stdout.write(no_host_line(store))
+            show(args, [health_row(s) if live else _offline(health_row(s)) for s in snaps],
+                 HEALTH_COLUMNS, document=[{**s, "running": live} for s in snaps])
             if not args.json and any(_shared(s) for s in snaps):
                 sys.stdout.write("\n" + HOST_NOTE)
             if not args.json and any((s.get("host_measured") or {}).get("accuracy_samples")
@@ -92,6 +97,11 @@ def _health(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + HOST_NOTE)
         sys.stdout.flush()
         time.sleep(args.watch)
+
+
+def _offline(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row while no host runs: the last status, not a live one."""
+    return {**row, "status": f"no host (last {row['status']})"}
 
 
 BAND_COLUMNS = ("metric", "value", "band", "center", "state")
