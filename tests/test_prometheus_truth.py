@@ -145,3 +145,12 @@ def test_the_shipped_alert_rules_pass_their_promtool_tests() -> None:
     tests = (DEPLOY / "prometheus" / "rules_test.yml").read_text(encoding="utf-8")
     for alert in re.findall(r"- alert: (\w+)", rules):
         assert f"alertname: {alert}" in tests, f"{alert} has no promtool test"
+
+
+def test_a_paused_plugin_shows_as_paused(zepix_home: Path) -> None:
+    with live_host(zepix_home, config=FAST) as live, live.client() as http:
+        live.host.store.pause("price_action_5m", "drill", "test", 0.0)
+        live.host.refresh_pauses()
+        found = samples(http.get("/metrics").text)
+    assert value(found, "zepix_plugin_paused", plugin="price_action_5m") == 1
+    assert value(found, "zepix_plugin_paused", plugin="combined_v3") == 0

@@ -199,7 +199,7 @@ class HostCollector(Collector):
                                       labels=["plugin"])
         for pid in self._active():
             measured = self.host.trades.fields(pid)["host_measured"]
-            paused.add_metric([pid], 0.0)  # no pause control yet (contract section 15)
+            paused.add_metric([pid], float(self.host.is_paused(pid)))
             pnl.add_metric([pid], float(measured["realised_pnl"]))
             positions.add_metric([pid], float(len(measured["positions"])))
         yield from (paused, pnl, positions)

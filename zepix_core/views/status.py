@@ -59,7 +59,7 @@ def host_status(store: Store, now: float, interval: float) -> dict[str, Any]:
         "recovered_from_crash": crashed,
         "plugins": {"by_state": dict(sorted(states.items())),
                     "by_health": dict(sorted(health.items()))},
-        "paused": [],  # no pause control yet (contract section 15)
+        "paused": sorted(store.pauses()),
         "sync_lag_seconds": max(lags) if lags else None,
     }
 
