@@ -161,7 +161,7 @@ def test_settings_come_from_anomaly_then_the_plugins_own_table(tmp_path: Path) -
     ("[anomaly]\nsensitivity = 0\n", "anomaly.sensitivity: got 0; expected a number > 0"),
     ("[anomaly]\nwarmup = 2.5\n", "anomaly.warmup: got 2.5; expected a whole number >= 1"),
     ("[anomaly]\nenabled = \"yes\"\n", "anomaly.enabled: got 'yes'; expected true or false"),
-    ("[anomaly]\nsensitivty = 3\n", "anomaly.sensitivty: unknown key; known: enabled,"),
+    ("[anomaly]\nsensitivty = 3\n", "anomaly.sensitivty: unknown key; did you mean 'sensitivity'?"),
     ("[plugins.p.anomaly]\nconsecutive = 0\n",
      "plugins.p.anomaly.consecutive: got 0; expected a whole number >= 1"),
 ])

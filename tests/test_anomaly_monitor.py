@@ -172,7 +172,7 @@ def test_a_bad_anomaly_setting_stops_the_host_with_a_line_naming_file_and_key(
     code = main(["run", "--once", "--config", str(config), "--db", str(tmp_path / "z.db")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1 and f"{config}: anomaly.consecutive: got -1" in err
+    assert err.count("\n") == 1 and f"{config}:2: anomaly.consecutive: got -1" in err
 
 
 def test_an_unreadable_saved_baseline_is_learned_afresh(

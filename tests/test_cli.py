@@ -101,7 +101,7 @@ BAD_CONFIGS = {
     "bad_pin": ('[plugins.combined_v3]\nversion = "~=banana"\n',
                 ("plugins.combined_v3.version", "'~=banana'", "PEP 440 specifier")),
     "wrong_type": ('[host]\ninterval = "fast"\n',
-                   ("host.interval", "'fast'", "expected a non-negative number")),
+                   ("host.interval", "'fast'", "expected a number > 0")),
 }
 
 
@@ -117,7 +117,7 @@ def test_bad_config_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tm
     assert code == 2
     assert out == ""
     line = one_line(err)
-    assert line.startswith(f"zepix: error: {config}: ")
+    assert line.startswith(f"zepix: error: {config}:2: ")
     for word in words:
         assert word in line, f"{word!r} missing from {line!r}"
 
@@ -127,7 +127,7 @@ def test_default_config_in_the_data_directory_is_read(
     (zepix_home / "zepix.toml").write_text("[host]\nbars_per_round = -1\n", encoding="utf-8")
     code, _, err = cli(capsys, "plugins")
     assert code == 2
-    assert f"{zepix_home / 'zepix.toml'}: host.bars_per_round" in one_line(err)
+    assert f"{zepix_home / 'zepix.toml'}:2: host.bars_per_round" in one_line(err)
 
 
 @pytest.mark.parametrize("argv, words", [

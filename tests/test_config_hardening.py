@@ -4,6 +4,7 @@ and the key, from the command an operator runs first."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from zepix_core.loading.config import edits, load_config
 CASES = {
     "version_not_a_string": ("[plugins.x]\nversion = 3\n", ["plugins.x.version", "PEP 440"]),
     "threshold_wrong_type": ('[thresholds]\np95_latency_ms = "fast"\n',
-                             ["thresholds", "p95_latency_ms", "must be a number"]),
+                             ["thresholds.p95_latency_ms", "expected a number > 0"]),
     "plugin_threshold_nan": ("[plugins.x.thresholds]\nerror_rate = nan\n",
                              ["plugins.x.thresholds.error_rate", "finite"]),
     "plugin_threshold_type": ('[plugins.x.thresholds]\nmin_calls = "many"\n',
@@ -47,7 +48,8 @@ def test_a_bad_value_is_one_line_naming_file_and_key(
     code = main([*argv, "--once"] if command == "run" else argv)
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith(f"zepix: error: {config}: "), err
+    assert err.count("\n") == 1 and err.startswith(f"zepix: error: {config}:"), err
+    assert re.match(rf"zepix: error: {re.escape(str(config))}:\d+: ", err), err  # FILE:LINE
     for word in words:
         assert word in err, f"{word!r} missing from {err!r}"
 

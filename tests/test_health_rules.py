@@ -327,16 +327,16 @@ def test_per_plugin_overrides_merge_over_the_global_ones() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"memory": 100}, "'memory' is unknown"),
-    ({"cpu_percent": "80"}, "must be a number"),
-    ({"cpu_percent": True}, "must be a number"),
-    ({"hung_after": 2.5}, "must be an integer"),
+    ({"memory": 100}, "memory: unknown key; known: p95_latency_ms"),
+    ({"cpu_percent": "80"}, "cpu_percent: got '80'; expected a number > 0"),
+    ({"cpu_percent": True}, "expected a number > 0"),
+    ({"hung_after": 2.5}, "expected a whole number > 0"),
     ({"error_rate": 5}, "in (0, 1]"),
-    ({"heartbeat_s": -1}, "positive"),
-    ({"p95_latency_ms": math.inf}, "positive"),
+    ({"heartbeat_s": -1}, "> 0"),
+    ({"p95_latency_ms": math.inf}, "expected a finite number"),
 ])
 def test_bad_overrides_name_the_plugin_and_the_key(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=r"plugin demo: threshold") as caught:
+    with pytest.raises(ConfigError, match=r"plugins.demo.thresholds.") as caught:
         Thresholds().merged(overrides, plugin_id="demo")
     assert message in str(caught.value)
     assert caught.value.plugin_id == "demo"

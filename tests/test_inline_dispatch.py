@@ -138,7 +138,7 @@ def test_host_dispatch_is_read_from_config(tmp_path: Path) -> None:
     path.write_text('[host]\ndispatch = "inline"\n', encoding="utf-8")
     assert load_config(path).host["dispatch"] == "inline"
     path.write_text('[host]\ndispatch = "fast"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="host.dispatch: got 'fast'; use one of thread, inline"):
+    with pytest.raises(ConfigError, match="host.dispatch: got 'fast'; expected one of 'thread', 'inline'"):
         load_config(path)
 
 

@@ -148,16 +148,16 @@ def test_exhausted_retries_in_a_row_raise_a_host_alert(
 def test_a_bad_retry_table_is_a_config_error_naming_the_file(home: Path) -> None:
     cfg = home / "zepix.toml"
     cfg.write_text('[retry."sync"]\nmax_attempts = 0\n')
-    with pytest.raises(ConfigError, match=r"zepix.toml: retry.\"sync\".max_attempts: got 0"):
+    with pytest.raises(ConfigError, match=r"zepix.toml:\d+: retry.sync.max_attempts: got 0"):
         host_for(home, cfg)
     done = zepix(home, "retries", "--config", str(cfg))
     assert done.returncode == 2 and "max_attempts" in done.stderr
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("webhook_timeout = 0", "alerts.webhook_timeout: got 0; expected a number of seconds > 0"),
+    ("webhook_timeout = 0", "alerts.webhook_timeout: got 0; expected a number > 0"),
     ('webhook_timeout = "10"', "alerts.webhook_timeout: got '10'"),
-    ("webhook_headers_file = 3", "alerts.webhook_headers_file: got int; expected a string"),
+    ("webhook_headers_file = 3", "alerts.webhook_headers_file: got 3; expected a path string"),
     ('webhook_headers_file = "/nonexistent/headers"',
      "alerts.webhook_headers_file: cannot read /nonexistent/headers"),
 ])

@@ -338,7 +338,7 @@ def test_policies_come_from_config_over_documented_defaults() -> None:
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"sink.webhok": {}}, ("retry.sink.webhok: unknown operation or key; did you mean "
+    ({"sink.webhok": {}}, ('retry."sink.webhok": unknown key; did you mean '
                           "'sink.webhook'?")),
     ({"sync": {"strategy": "random"}}, "strategy: got 'random'; expected one of"),
     ({"sync": {"base": float("nan")}}, "base: got nan; expected a finite number"),

@@ -170,9 +170,10 @@ def test_drawdown_is_measured_from_the_peak() -> None:
 
 @pytest.mark.parametrize(("text", "says"), [
     ("[risk]\ndaily_los_limit = 5\n", "risk.daily_los_limit: unknown key"),
-    ("[risk]\naction = \"stop\"\n", "risk.action: 'stop'"),
-    ("[risk]\nmax_drawdown_pct = -1\n", "risk.max_drawdown_pct: -1"),
-    ("[plugins.x.risk]\ndaily_loss_limit = \"a lot\"\n", "risk.daily_loss_limit: 'a lot'"),
+    ("[risk]\naction = \"stop\"\n", "risk.action: got 'stop'"),
+    ("[risk]\nmax_drawdown_pct = -1\n", "risk.max_drawdown_pct: got -1"),
+    ("[plugins.x.risk]\ndaily_loss_limit = \"a lot\"\n",
+     "plugins.x.risk.daily_loss_limit: got 'a lot'"),
 ])
 def test_a_bad_risk_table_is_refused_at_load(tmp_path: Path, text: str, says: str) -> None:
     path = tmp_path / "zepix.toml"

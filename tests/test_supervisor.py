@@ -134,16 +134,17 @@ def test_limits_merge_defaults_then_supervision_then_the_plugin(tmp_path: Path) 
     ("[plugins.a]\nmemory_limit_mb = \"lots\"\n",
      "plugins.a.memory_limit_mb: got 'lots'; expected a number > 0"),
     ("[supervision]\nrestart_jitter = 1.5\n",
-     "supervision.restart_jitter: got 1.5; expected a fraction below 1"),
+     "supervision.restart_jitter: got 1.5; expected a number in [0, 1)"),
     ("[plugins.a]\nhung_grace = -1\n",
-     "plugins.a.hung_grace: got -1; expected a non-negative number"),
+     "plugins.a.hung_grace: got -1; expected a number >= 0"),
 ])
 def test_bad_supervision_settings_name_the_key_and_the_fix(
         tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "zepix.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError) as caught:
         load_config(path)
+    assert message in str(caught.value)
 
 
 def test_a_cap_below_the_backoff_stops_the_host_from_starting(

@@ -418,11 +418,11 @@ def test_the_bot_is_off_without_a_token_and_the_environment_wins(tmp_path: Any) 
 
 @pytest.mark.parametrize("table, message", [
     ({"allowed_chat": [1]}, "telegram.allowed_chat: unknown key; did you mean 'allowed_chats'?"),
-    ({"allowed_chats": "123"}, "telegram.allowed_chats: expected a list of numeric chat ids"),
+    ({"allowed_chats": "123"}, "telegram.allowed_chats: got '123'; expected a list of numeric chat ids"),
     ({"allowed_users": ["alice"]},
-     "telegram.allowed_users: expected a list of numeric user ids"),
-    ({"alert_chats": [True]}, "telegram.alert_chats: expected a list of numeric chat ids"),
-    ({"api_url": "ftp://x"}, "telegram.api_url: expected an http(s) URL"),
+     "telegram.allowed_users: got ['alice']; expected a list of numeric user ids"),
+    ({"alert_chats": [True]}, "telegram.alert_chats: got [True]; expected a list of numeric chat ids"),
+    ({"api_url": "ftp://x"}, "telegram.api_url: got 'ftp://x'; expected a URL starting http:// or https://"),
     ({"token_file": "/nonexistent/token"}, "telegram.token_file: cannot read /nonexistent/token"),
 ])
 def test_a_malformed_telegram_table_names_the_key(table: dict[str, Any], message: str) -> None:
@@ -444,7 +444,7 @@ def test_zepix_run_refuses_a_bad_telegram_table_with_status_2(
     monkeypatch.setenv("ZEPIX_TELEGRAM_TOKEN", TOKEN)
     assert main(["run", "--once"]) == 2
     err = capsys.readouterr().err
-    assert "telegram.allowed_chats: expected a list of numeric chat ids" in err
+    assert "telegram.allowed_chats: got 'me'; expected a list of numeric chat ids" in err
     assert TOKEN not in err
 
 

@@ -10,16 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zepix_core.contract.configschema import require
 from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.tables import HTTP, listen_problem
 
-DEFAULTS: Mapping[str, Any] = {
-    "listen": "127.0.0.1:8787",   # "" turns the server off
-    "token_file": None,           # else $ZEPIX_API_TOKEN, else <data dir>/api-token
-    "max_body": 65536,            # bytes a request body may have
-    "allowed_hosts": [],          # Host names answered besides the listen address, localhost
-    "viewer_token_file": None,    # else $ZEPIX_API_VIEWER_TOKEN: a token that only reads
-    "reads_need_token": False,    # forced on for a non-loopback listen address
-}
+#: ``[http]`` with its defaults, declared in ``loading.tables``.
+DEFAULTS: Mapping[str, Any] = HTTP.defaults()
 # S105: the environment variable's name, not a token
 TOKEN_ENV = "ZEPIX_API_TOKEN"  # noqa: S105
 # S105: the environment variable's name, not a token
@@ -56,19 +52,16 @@ def is_loopback(host: str) -> bool:
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8787`` for IPv6) into its parts."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
-        raise ConfigError(f"http.listen: got {text!r}; expected HOST:PORT such as "
-                          "\"127.0.0.1:8787\", or \"\" to turn the server off")
+    problem = listen_problem(text) if text else "got ''; expected HOST:PORT"
+    if problem:
+        raise ConfigError(f"http.listen: {problem}")
+    host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
 
 
 def read_settings(table: Mapping[str, Any], data_dir: Path) -> HttpSettings | None:
     """The server's settings, or None when ``listen`` is ``""``."""
-    unknown = sorted(set(table) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"[http] has unknown key(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(DEFAULTS)}")
+    require(HTTP, table, ("http",), "[http]")
     merged = {**DEFAULTS, **table}
     if LISTEN_ENV in os.environ:
         merged["listen"] = os.environ[LISTEN_ENV]
@@ -77,9 +70,7 @@ def read_settings(table: Mapping[str, Any], data_dir: Path) -> HttpSettings | No
     if merged["listen"] == "":
         return None
     host, port = parse_listen(merged["listen"])
-    limit = merged["max_body"]
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ConfigError(f"http.max_body: got {limit!r}; expected a whole number of bytes > 0")
+    limit = int(merged["max_body"])
     token, explicit = _token(merged["token_file"], data_dir)
     if not explicit and not is_loopback(host):
         raise ConfigError(f"http.listen: {host} is not a loopback address, so every request "

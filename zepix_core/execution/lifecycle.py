@@ -14,7 +14,7 @@ from zepix_core.contract.errors import PluginError, ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginContext, PluginState
 from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, call
-from zepix_core.loading.config import PLUGIN_DEFAULTS, PluginConfig
+from zepix_core.loading.config import HOST_PLUGIN_KEYS, PluginConfig
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
 from zepix_core.loading.paths import plugin_data_dir
 from zepix_core.loading.resolution import PluginMeta, parse_meta
@@ -120,7 +120,7 @@ def read_settings(slot: PluginSlot, result: CallResult) -> None:
         if slot.settings is not None:
             slot.values = apply_settings(slot.settings, slot.config.table,
                                          where=slot.config.source, plugin_id=slot.plugin_id,
-                                         host_keys=PLUGIN_DEFAULTS)
+                                         host_keys=HOST_PLUGIN_KEYS)
     except ZepixError as exc:
         slot.fail(PluginState.REJECTED, str(exc))
 

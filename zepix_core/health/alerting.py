@@ -12,7 +12,6 @@ version change, a restart) are raised and cleared by their owners through
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,20 +21,21 @@ from zepix_core.alerts.alertmanager import AlertmanagerSink
 from zepix_core.alerts.delivery import AlertDispatcher
 from zepix_core.alerts.manager import AlertManager
 from zepix_core.alerts.sinks import WebhookSink, build_host_manager, webhook_headers
-from zepix_core.contract.errors import ConfigError, StorageError
+from zepix_core.contract.configschema import require
+from zepix_core.contract.errors import StorageError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Alert, AlertLevel
 from zepix_core.contract.redact import redact_text
 from zepix_core.health.rules import BREACH_KINDS, Verdict
+from zepix_core.loading.tables import ALERTS
 from zepix_core.retry import Retrier
 from zepix_core.storage import Store
 
 log = logging.getLogger("zepix.alerts")
 
 _RANK = {level: rank for rank, level in enumerate(AlertLevel)}
-SETTINGS = {"cooldown": 300.0, "webhook_url": None, "webhook_timeout": 10.0,
-            "webhook_headers_file": None, "webhook_headers_env": None,
-            "alertmanager_url": None, "alertmanager_resend": 60.0}
+#: ``[alerts]`` with its defaults, declared in ``loading.tables``.
+SETTINGS = ALERTS.defaults()
 
 #: The one plugin id of alerts about the host itself (the database, the config,
 #: an outbound operation failing): ``zepix:database``, ``zepix:retry:sync``, ...
@@ -55,13 +55,11 @@ HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS
 class Alerting:
     def __init__(self, store: Store, settings: Mapping[str, Any], clock: Any, wall: Any,
                  sinks: Sequence[object] = (), retrier: Retrier | None = None) -> None:
-        unknown = sorted(set(settings) - set(SETTINGS))
-        if unknown:
-            raise ConfigError(f"[alerts] has unknown key(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(SETTINGS)}")
+        require(ALERTS, settings, ("alerts",), "[alerts]")
         self.store = store
         self.wall = wall
-        self.manager = AlertManager(clock, wall, float(settings.get("cooldown", 300.0)))
+        self.manager = AlertManager(clock, wall,
+                                    float(settings.get("cooldown", SETTINGS["cooldown"])))
         retrier = retrier if retrier is not None else Retrier()
         self.alertmanager = _alertmanager(settings, retrier, wall)
         extra = [*_webhook(settings), *([self.alertmanager] if self.alertmanager else [])]
@@ -152,22 +150,12 @@ def _alertmanager(settings: Mapping[str, Any], retrier: Retrier,
     url = settings.get("alertmanager_url")
     if not url:
         return None
-    resend = settings.get("alertmanager_resend", 60.0)
-    if not isinstance(resend, (int, float)) or isinstance(resend, bool) or resend <= 0:
-        raise ConfigError(f"alerts.alertmanager_resend: got {resend!r}; expected seconds > 0")
+    resend = settings.get("alertmanager_resend", SETTINGS["alertmanager_resend"])
     return AlertmanagerSink(str(url), retrier, resend=float(resend), wall=wall)
 
 
 def _webhook(settings: Mapping[str, Any]) -> list[WebhookSink]:
-    for key in ("webhook_url", "webhook_headers_file", "webhook_headers_env"):
-        if settings.get(key) is not None and not isinstance(settings[key], str):
-            raise ConfigError(f"alerts.{key}: got {type(settings[key]).__name__}; "
-                              "expected a string")
-    timeout = settings.get("webhook_timeout", 10.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
-            or not math.isfinite(timeout) or timeout <= 0:
-        raise ConfigError(f"alerts.webhook_timeout: got {timeout!r}; expected a number of "
-                          "seconds > 0")
+    timeout = settings.get("webhook_timeout", SETTINGS["webhook_timeout"])
     url = settings.get("webhook_url")
     if not url:
         return []

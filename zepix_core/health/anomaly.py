@@ -35,7 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from zepix_core.contract.configschema import check_table
 from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.tables import ANOMALY
 
 Side = Literal["high", "low", "both"]
 
@@ -90,15 +92,19 @@ METRICS: Mapping[str, MetricSpec] = {
 }
 
 
+#: The defaults, declared with the ``[anomaly]`` table (``loading.tables``).
+_DEFAULTS = ANOMALY.defaults()
+
+
 @dataclass(frozen=True)
 class AnomalySettings:
     """``[anomaly]`` and ``[plugins.<id>.anomaly]``: docs/health.md explains each."""
 
-    enabled: bool = True
-    sensitivity: float = 4.0      # band half-width in robust standard deviations
-    warmup: int = 120             # rounds learned before anything is judged
-    consecutive: int = 3          # rounds out of band in a row that make an anomaly
-    horizon_hours: float = 24.0   # memory trend: alert when the limit is this close
+    enabled: bool = _DEFAULTS["enabled"]
+    sensitivity: float = _DEFAULTS["sensitivity"]
+    warmup: int = _DEFAULTS["warmup"]
+    consecutive: int = _DEFAULTS["consecutive"]
+    horizon_hours: float = _DEFAULTS["horizon_hours"]
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -111,22 +117,11 @@ class AnomalySettings:
 
 
 def _checked(key: str, value: Any, plugin_id: str | None) -> Any:
-    where = f"plugins.{plugin_id}.anomaly" if plugin_id else "anomaly"
-    if key not in AnomalySettings.names():
-        raise ConfigError(f"{where}.{key}: unknown key; known: "
-                          f"{', '.join(AnomalySettings.names())}", plugin_id=plugin_id)
-    if key == "enabled":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}.enabled: got {value!r}; expected true or false",
-                              plugin_id=plugin_id)
-        return value
-    whole = key in ("warmup", "consecutive")
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if (not number or (whole and not isinstance(value, int)) or not math.isfinite(value)
-            or value < (1 if whole else 0) or (not whole and value == 0)):
-        want = "a whole number >= 1" if whole else "a number > 0"
-        raise ConfigError(f"{where}.{key}: got {value!r}; expected {want}", plugin_id=plugin_id)
-    return value
+    parts = ("plugins", plugin_id, "anomaly") if plugin_id else ("anomaly",)
+    problems = check_table(ANOMALY, {key: value}, parts)
+    if problems:
+        raise ConfigError(f"{problems[0].key}: {problems[0].message}", plugin_id=plugin_id)
+    return ANOMALY.typed({key: value})[key]
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.model import AlertLevel, HealthStatus
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.anomaly import AnomalySettings, Assessment, Detector, Finding, Sample
 from zepix_core.health.resources import ResourceSample
 from zepix_core.health.rules import SEVERITY, Breach, Verdict
 from zepix_core.health.sketch import WindowStats
-from zepix_core.loading.config import Config
+from zepix_core.loading.config import Config, require_valid
 
 MB = 2**20
 #: Seconds of work behind the anomaly detector's latency and error rate.
@@ -39,20 +38,13 @@ def settings_for(config: Config, plugin_id: str) -> AnomalySettings:
     """Defaults, then ``[anomaly]``, then ``[plugins.<id>.anomaly]``."""
     settings = AnomalySettings().merged(config.sections.get("anomaly", {}))
     own = config.plugins.get(plugin_id, {}).get("anomaly", {})
-    if not isinstance(own, Mapping):
-        raise ConfigError(f"plugins.{plugin_id}.anomaly: must be a table", plugin_id=plugin_id)
     return settings.merged(own, plugin_id) if own else settings
 
 
 def check_settings(config: Config) -> None:
-    """Validate every anomaly table of ``config``; ``ConfigError`` names file and key."""
-    try:
-        settings_for(config, "")
-        for plugin_id in config.plugins:
-            settings_for(config, plugin_id)
-    except ConfigError as exc:
-        raise ConfigError(f"{config.path or '<defaults>'}: {exc}",
-                          plugin_id=exc.plugin_id) from None
+    """Validate every table of ``config`` (anomaly tables included); ``ConfigError``
+    names file and key."""
+    require_valid(config)
 
 
 class PluginBaseline:

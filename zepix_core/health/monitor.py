@@ -17,7 +17,6 @@ first round and then once per hour of monotonic time.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -26,7 +25,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from zepix_core.contract.errors import ConfigError, PluginBusy, PluginError
+from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
@@ -41,13 +40,12 @@ from zepix_core.health.baselines import (
     settings_for,
     with_anomalies,
 )
-from zepix_core.health.baselines import check_settings as check_anomaly_settings
 from zepix_core.health.histogram import HookLatency
 from zepix_core.health.resources import ResourceSample, ResourceSampler
 from zepix_core.health.rules import Thresholds, Verdict
 from zepix_core.health.shapes import PluginHealth
 from zepix_core.health.sketch import LatencySnapshot
-from zepix_core.loading.config import Config
+from zepix_core.loading.config import Config, require_valid
 from zepix_core.loading.resolution import parse_meta
 from zepix_core.retry import Retrier
 
@@ -64,22 +62,9 @@ SAVE_BASELINES_EVERY = 10
 
 
 def check_settings(config: Config) -> None:
-    """Validate ``[thresholds]``, every ``[plugins.<id>.thresholds]`` and ``[alerts]``
-    when the config is loaded, not at activation; the error names file and key."""
-    where = config.path or "<defaults>"
-    for section, table in [("thresholds", config.sections.get("thresholds", {})),
-                           *((f"plugins.{pid}.thresholds", t.get("thresholds", {}))
-                             for pid, t in config.plugins.items())]:
-        try:
-            Thresholds().merged(table)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {section}: {exc}") from None
-    alerts = config.sections.get("alerts", {})
-    cooldown = alerts.get("cooldown", 0.0)
-    if (isinstance(cooldown, bool) or not isinstance(cooldown, (int, float))
-            or not math.isfinite(cooldown) or cooldown < 0):
-        raise ConfigError(f"{where}: alerts.cooldown: got {cooldown!r}; expected a "
-                          "non-negative number of seconds")
+    """Validate every table when the config is loaded, not at activation (a config built
+    in code skipped the file's checks); the error names file and key."""
+    require_valid(config)
 
 
 def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
@@ -126,7 +111,6 @@ class Monitor:
         self.stopping = False
         #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
         self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
-        check_anomaly_settings(ports.config)
         #: What /metrics reads at scrape time: hook latencies, intents per plugin, the
         #: last round (wall time it ended, its duration in seconds) and each plugin's
         #: latest snapshot record.

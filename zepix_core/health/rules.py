@@ -10,15 +10,16 @@ table; keep the two in step.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from zepix_core.contract.configschema import check_table
 from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.model import AlertLevel, HealthStatus
 from zepix_core.health.resources import ResourceSample
 from zepix_core.health.sketch import LatencySnapshot
+from zepix_core.loading.tables import THRESHOLDS
 
 MB = 2**20
 
@@ -46,6 +47,10 @@ BREACH_KINDS = frozenset({
 PingOutcome = Literal["ok", "failed", "error", "missed"]
 
 
+#: The defaults, declared with the ``[thresholds]`` table (``loading.tables``).
+_DEFAULTS = THRESHOLDS.defaults()
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Limits past which a plugin is DEGRADED (or STALE, or HUNG).
@@ -57,13 +62,13 @@ class Thresholds:
     handful of calls, where one error is already a large share.
     """
 
-    p95_latency_ms: float = 5000.0
-    error_rate: float = 0.05
-    min_calls: int = 20
-    memory_mb: float = 500.0
-    cpu_percent: float = 80.0
-    heartbeat_s: float = 300.0
-    hung_after: int = 2
+    p95_latency_ms: float = _DEFAULTS["p95_latency_ms"]
+    error_rate: float = _DEFAULTS["error_rate"]
+    min_calls: int = _DEFAULTS["min_calls"]
+    memory_mb: float = _DEFAULTS["memory_mb"]
+    cpu_percent: float = _DEFAULTS["cpu_percent"]
+    heartbeat_s: float = _DEFAULTS["heartbeat_s"]
+    hung_after: int = _DEFAULTS["hung_after"]
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -76,21 +81,12 @@ class Thresholds:
         return dataclasses.replace(self, **changes)
 
 
-def _checked(key: str, value: Any, plugin_id: str | None) -> float:
-    def fail(why: str) -> ConfigError:
-        where = f"plugin {plugin_id}: " if plugin_id else ""
-        return ConfigError(f"{where}threshold {key!r} {why}", plugin_id=plugin_id)
-
-    if key not in Thresholds.names():
-        known = ", ".join(sorted(Thresholds.names()))
-        raise fail(f"is unknown; known thresholds: {known}")
-    integral = key in ("min_calls", "hung_after")
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or (integral and not isinstance(value, int))):
-        raise fail(f"must be {'an integer' if integral else 'a number'}, got {value!r}")
-    if not math.isfinite(value) or value <= 0 or (key == "error_rate" and value > 1):
-        raise fail(f"must be {'in (0, 1]' if key == 'error_rate' else 'positive'}, got {value!r}")
-    return value
+def _checked(key: str, value: Any, plugin_id: str | None) -> Any:
+    parts = ("plugins", plugin_id, "thresholds") if plugin_id else ("thresholds",)
+    problems = check_table(THRESHOLDS, {key: value}, parts)
+    if problems:
+        raise ConfigError(f"{problems[0].key}: {problems[0].message}", plugin_id=plugin_id)
+    return THRESHOLDS.typed({key: value})[key]
 
 
 # -- the judge ---------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,83 +12,36 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from zepix_core.contract.configschema import Problem, check_table, did_you_mean, edits
 from zepix_core.contract.errors import ConfigError
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import Policy
 from zepix_core.loading.riskconfig import check_risk
 from zepix_core.loading.syncconfig import SyncSettings
-from zepix_core.retry import retrier_from_config
+from zepix_core.loading.tables import (
+    HOST,
+    PLUGIN,
+    PLUGIN_ID,
+    STORE,
+    SUPERVISION,
+    TABLES,
+)
 
-ISOLATION_MODES = ("inprocess", "process")
-#: ``[host] dispatch`` (execution/dispatch.py ``DISPATCH_MODES``, kept here: loading
-#: imports nothing from execution).
-DISPATCH_MODES = ("thread", "inline")
-
-#: ``[host]`` keys with their defaults.
-HOST_DEFAULTS: Mapping[str, Any] = {
-    "interval": 30.0,             # seconds between monitoring rounds
-    "allow_prereleases": False,   # may pre-release plugin versions activate
-    "isolation": "inprocess",     # default isolation for plugins without their own
-    "dispatch": "thread",         # on_bar on a dispatch thread, or "inline" on the bot's
-    "self_test_every": 10,        # rounds between periodic self tests
-    "retention_days": 30.0,       # health snapshots and resolved alerts kept this long
-    "market_seed": 7,             # seed of the bundled market replay
-    "market_symbols": ["BTCUSD", "ETHUSD"],
-    "bars_per_round": 5,          # 1m replay steps fed between monitoring rounds
-    "warmup_bars": 240,           # 1m replay steps fed at start, so indicators have history
-    "max_frame_mb": 4.0,          # largest reply frame a worker may send; larger kills it
-    "db_busy_timeout": 30.0,      # seconds a database write waits for a lock held elsewhere
-    "accuracy_horizon": 5,        # bars after an intent at which its direction is judged
-}
+#: ``[host]`` keys with their defaults (declared in ``loading.tables``).
+HOST_DEFAULTS: Mapping[str, Any] = HOST.defaults()
 
 #: Further top-level tables, read by the module that owns them.
-SECTIONS = ("thresholds", "alerts", "supervision", "store", "retry", "anomaly", "http", "sync",
-            "telegram", "market", "risk")
+SECTIONS = tuple(name for name in TABLES if name != "host")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
-SUPERVISION_DEFAULTS: Mapping[str, Any] = {
-    "max_restarts": 3,            # restarts per incident before giving up
-    "restart_backoff": 1.0,       # seconds before the first restart; doubles per attempt
-    "restart_backoff_cap": 60.0,  # longest wait between restarts
-    "restart_jitter": 0.2,        # +-20 % spread on each wait
-    "restart_intensity": 5,       # at most this many restarts ...
-    "restart_window": 300.0,      # ... within this many seconds, across incidents
-    "stable_after": 120.0,        # seconds up that end an incident
-    "hung_grace": 30.0,           # seconds HUNG before a stop and restart
-    "stop_grace": 1.0,            # seconds between SIGTERM and SIGKILL for a worker
-    "memory_limit_mb": None,      # a worker's RSS above this ...
-    "memory_samples": 3,          # ... in this many rounds in a row is restarted
-    "breaker_failures": 5,        # consecutive on_bar failures that open the breaker
-    "breaker_open_for": 60.0,     # seconds open before trial calls
-}
-#: The least value a supervision key may have, and whether it must be whole (default: >= 0).
-_SUPERVISION_MINIMA: Mapping[str, tuple[float, bool]] = {
-    "max_restarts": (1, True), "restart_intensity": (1, True), "memory_samples": (1, True),
-    "breaker_failures": (1, True), "restart_backoff": (0.001, False),
-    "restart_backoff_cap": (0.001, False), "restart_window": (0.001, False),
-    "memory_limit_mb": (0.001, False),
-}
+SUPERVISION_DEFAULTS: Mapping[str, Any] = SUPERVISION.defaults()
 
-#: ``[store]`` keys (version management, ``_reconcile``), each a number > 0; docs/operations.md.
-STORE_DEFAULTS: Mapping[str, Any] = {
-    "probation_rounds": 3,        # healthy monitoring rounds a new version must pass (whole)
-    "canary_p95_ratio": 3.0,      # a candidate's on_bar p95 may be this many times the active's
-    "canary_p95_floor_ms": 50.0,  # ... and is never judged slower while under this
-}
+#: ``[store]`` keys (version management, ``_reconcile``); docs/operations.md.
+STORE_DEFAULTS: Mapping[str, Any] = STORE.defaults()
 
 #: Keys of a ``[plugins.<id>]`` table the host reads; any other key is passed to the plugin.
-PLUGIN_DEFAULTS: Mapping[str, Any] = {
-    "enabled": True,
-    "version": None,
-    "isolation": None,
-    "ping_timeout": 2.0,
-    "allow_prereleases": None,
-    **SUPERVISION_DEFAULTS,
-    "max_quantity": None,         # an intent's quantity above this is dropped
-    "max_intents_per_bar": None,  # more intents than this for one bar are dropped
-    "symbols": None,              # intents for symbols not in this list are dropped
-}
+PLUGIN_DEFAULTS: Mapping[str, Any] = {k.name: k.default for k in PLUGIN.keys}
 
 
 @dataclass(frozen=True)
@@ -166,190 +119,150 @@ def load_config(path: Path | None) -> Config:
 
 
 def parse_config(text: str, path: Path) -> Config:
-    """Validate the whole ``text`` of the config file at ``path`` (the checks of a start)."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
-    for name, value in raw.items():
-        _nonfinite(path, name, value)
-    host = _host_table(path, raw.pop("host", {}))
+    """Validate the whole ``text`` of the config file at ``path`` (the checks of a start).
+
+    Raises ``ConfigError`` worded ``FILE:LINE: KEY: problem`` for the first problem.
+    """
+    raw = _toml(text, path)
+    problems = check(raw)
+    if problems:
+        first = problems[0]
+        line = line_of(text, first.parts)
+        where = f"{path}:{line}" if line else str(path)
+        raise ConfigError(f"{where}: {first.key}: {first.message}")
+    host = {**HOST_DEFAULTS, **HOST.typed(raw.pop("host", {}))}
     plugins = raw.pop("plugins", {})
-    if not isinstance(plugins, dict):
-        raise ConfigError(f"{path}: plugins must be a table of [plugins.<id>] tables")
-    for name, section in raw.items():
-        if name not in SECTIONS or not isinstance(section, dict):
-            hint = difflib.get_close_matches(name, [*SECTIONS, "host", "plugins"], n=1)
-            fix = f"did you mean [{hint[0]}]?" if hint else "remove it"
-            raise ConfigError(f"{path}: {name}: unknown or malformed section; {fix}")
     cfg = Config(host=host, plugins=plugins, path=path, sections=raw)
-    supervision = raw.get("supervision", {})
-    for name in supervision:
-        if name not in SUPERVISION_DEFAULTS:
-            hint = difflib.get_close_matches(name, SUPERVISION_DEFAULTS, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
-            raise ConfigError(f"{path}: supervision.{name}: unknown key; {fix}")
-    _check_supervision(path, "supervision", supervision)
-    _check_store(path, raw.get("store", {}))
-    retrier_from_config(raw.get("retry", {}), None, str(path))  # raises for a bad [retry]
-    cfg.sync()  # validates [sync], raising ConfigError naming the key
-    for plugin_id, table in plugins.items():
-        _check_plugin(cfg, plugin_id, table)
-    check_risk(str(path), raw.get("risk", {}), plugins)
+    try:
+        cfg.sync()  # the url's scheme, critical_after >= warn_after
+        for plugin_id in plugins:
+            cfg.plugin(plugin_id)  # parses the pin
+        check_risk(str(path), raw.get("risk", {}), plugins)
+    except ConfigError as exc:
+        key = str(exc).split(": ")[1] if str(exc).count(": ") > 1 else ""
+        line = line_of(text, tuple(split_dotted(key))) if key else None
+        if line:
+            raise ConfigError(f"{path}:{line}{str(exc).removeprefix(str(path))}") from None
+        raise
     return cfg
 
 
-def _check_supervision(path: Path, key: str, table: Mapping[str, Any]) -> None:
-    """Types and ranges of the supervision keys present in ``table``."""
-    for name in SUPERVISION_DEFAULTS.keys() & table.keys():
-        value = table[name]
-        minimum, count = _SUPERVISION_MINIMA.get(name, (0, False))
-        if name == "memory_limit_mb" and value is None:
+def require_valid(cfg: Config) -> None:
+    """Raise ``ConfigError`` (``FILE: KEY: problem``) for the first problem of a config
+    built in code rather than read from a file (tests, an embedding bot)."""
+    document = {"host": dict(cfg.host), "plugins": dict(cfg.plugins), **cfg.sections}
+    problems = check(document)
+    if problems:
+        raise ConfigError(f"{cfg.path or '<defaults>'}: {problems[0].key}: "
+                          f"{problems[0].message}")
+
+
+def _toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"at line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise ConfigError(f"{where}: not valid TOML ({exc}); fix the syntax") from None
+
+
+def check(raw: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of a parsed config file against the schema, in file order."""
+    problems: list[Problem] = []
+    for name, value in raw.items():
+        problems += [p for p in _nonfinite((name,), value)
+                     if name in ("plugins", "market")]  # the open tables
+        table = TABLES.get(name)
+        if table is not None:
+            problems += check_table(table, value, (name,))
+        elif name == "plugins":
+            problems += _check_plugins(value)
+        else:
+            problems.append(Problem((name,), "unknown table; " + did_you_mean(
+                name, [*TABLES, "plugins"], f"known: {', '.join([*TABLES, 'plugins'])}")))
+    return problems
+
+
+def _check_plugins(plugins: Any) -> list[Problem]:
+    if not isinstance(plugins, Mapping):
+        return [Problem(("plugins",), "must be a table of [plugins.<id>] tables")]
+    problems: list[Problem] = []
+    for plugin_id, table in plugins.items():
+        if not PLUGIN_ID.match(plugin_id):
+            problems.append(Problem(("plugins", plugin_id), (
+                "no plugin can have this id (ids are lower case letters, digits and _, "
+                "starting with a letter); remove the table or fix the id")))
             continue
-        if not _number(value) or (count and not isinstance(value, int)) or value < minimum:
-            want = (f"a whole number >= {minimum}" if count else
-                    "a number > 0" if minimum else "a non-negative number")
-            raise ConfigError(f"{path}: {key}.{name}: got {value!r}; expected {want}")
-    jitter = table.get("restart_jitter")
-    if jitter is not None and jitter >= 1:
-        raise ConfigError(f"{path}: {key}.restart_jitter: got {jitter!r}; expected a "
-                          "fraction below 1 (0.2 spreads waits by +-20 %)")
+        problems += check_table(PLUGIN, table, ("plugins", plugin_id))
+        if isinstance(table, Mapping):
+            problems += _misspelt(("plugins", plugin_id), table)
+    return problems
 
 
-def _check_store(path: Path, table: Mapping[str, Any]) -> None:
-    for name, value in table.items():
-        if name not in STORE_DEFAULTS:
-            hint = difflib.get_close_matches(name, STORE_DEFAULTS, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
-            raise ConfigError(f"{path}: store.{name}: unknown key; {fix}")
-        whole = isinstance(STORE_DEFAULTS[name], int)
-        if not _number(value) or value <= 0 or (whole and not isinstance(value, int)):
-            want = "a whole number > 0" if whole else "a number > 0"
-            raise ConfigError(f"{path}: store.{name}: got {value!r}; expected {want}")
+def line_of(text: str, parts: tuple[str, ...] | list[str]) -> int | None:
+    """The line of ``text`` (TOML) where the dotted key ``parts`` is set, else where its
+    nearest enclosing table starts; None when neither is written in the file."""
+    header: list[str] = []
+    best: tuple[int, int] | None = None  # (matched parts, line)
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inner = stripped.strip("[]").split("]")[0].strip()
+            header = split_dotted(inner)
+            here = header
+        else:
+            name = stripped.split("=", 1)[0].strip() if "=" in stripped else ""
+            if not name or stripped.startswith("#"):
+                continue
+            here = [*header, *split_dotted(name)]
+        matched = _common(here, parts)
+        if matched == len(here) and (best is None or matched > best[0]):
+            best = (matched, number)
+    return best[1] if best is not None and best[0] > 0 else None
 
 
-def _host_table(path: Path, table: Any) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: host must be a table ([host])")
-    merged = dict(HOST_DEFAULTS)
-    for key, value in table.items():
-        if key not in HOST_DEFAULTS:
-            hint = difflib.get_close_matches(key, HOST_DEFAULTS, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
-            raise ConfigError(f"{path}: host.{key}: unknown key; {fix}")
-        merged[key] = _typed(path, f"host.{key}", value, HOST_DEFAULTS[key])
-    if merged["dispatch"] not in DISPATCH_MODES:
-        raise ConfigError(f"{path}: host.dispatch: got {merged['dispatch']!r}; use one of "
-                          f"{', '.join(DISPATCH_MODES)}")
-    if merged["isolation"] not in ISOLATION_MODES:
-        raise ConfigError(f"{path}: host.isolation: must be one of {', '.join(ISOLATION_MODES)}")
-    if merged["interval"] <= 0:
-        raise ConfigError(f"{path}: host.interval: must be a positive number of seconds")
-    return merged
+def _common(a: list[str], b: tuple[str, ...] | list[str]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
 
 
-def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-        want = "true or false"
-    elif isinstance(default, (int, float)):
-        ok = _number(value) and value >= 0
-        want = "a non-negative number"
-    elif isinstance(default, list):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        want = "a list of strings"
-    else:
-        ok = isinstance(value, str)
-        want = "a string"
-    if not ok:
-        raise ConfigError(f"{path}: {key}: got {value!r}; expected {want}")
-    return float(value) if isinstance(default, float) else value
+def split_dotted(key: str) -> list[str]:
+    """``a."b.c".d`` -> ``["a", "b.c", "d"]`` (bare or quoted parts, spaces around dots)."""
+    return [m.group(1) if m.group(1) is not None else m.group(2).strip()
+            for m in _PART.finditer(key) if m.group(1) is not None or m.group(2).strip()]
 
 
-def _number(value: Any) -> bool:
-    """A real, finite number: not a bool, not NaN, not infinity."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+_PART = re.compile(r'"([^"]*)"|\'[^\']*\'|([^."\']+)')
 
 
 #: Keys of a ``[plugins.<id>]`` table the host reads; a plugin's own key one or two
 #: edits away from one of these is taken for a typo (``enable``, ``verison``).
-HOST_PLUGIN_KEYS = (*PLUGIN_DEFAULTS, "thresholds")
+HOST_PLUGIN_KEYS = PLUGIN.names()
 
 
-def edits(a: str, b: str) -> int:
-    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``."""
-    rows = [list(range(len(b) + 1))]
-    for i, ca in enumerate(a, 1):
-        row = [i]
-        for j, cb in enumerate(b, 1):
-            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb)))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
-
-
-def _misspelt(cfg: Config, key: str, table: Mapping[str, Any]) -> None:
+def _misspelt(parts: tuple[str, ...], table: Mapping[str, Any]) -> list[Problem]:
+    problems = []
     for name in table:
         if name in HOST_PLUGIN_KEYS:
             continue
         near = sorted((edits(name, known), known) for known in HOST_PLUGIN_KEYS)
         if near and near[0][0] <= 2:
-            raise ConfigError(f"{_where(cfg, f'{key}.{name}')}: did you mean "
-                              f"'{near[0][1]}'? (a plugin's own key must not be this close "
-                              "to a host key; rename it)")
+            problems.append(Problem((*parts, name), (
+                f"did you mean '{near[0][1]}'? (a plugin's own key must not be this "
+                "close to a host key; rename it)")))
+    return problems
 
 
-def _nonfinite(path: Path, key: str, value: Any) -> None:
-    """Reject NaN and infinity anywhere under ``key``: no setting means either."""
+def _nonfinite(parts: tuple[str, ...], value: Any) -> list[Problem]:
+    """NaN and infinity anywhere under ``parts``: no setting means either."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{path}: {key}: got {value!r}; expected a finite number")
+        return [Problem(parts, f"got {value!r}; expected a finite number")]
     if isinstance(value, dict):
-        for name, item in value.items():
-            _nonfinite(path, f"{key}.{name}", item)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _nonfinite(path, f"{key}[{index}]", item)
-
-
-def _check_plugin(cfg: Config, plugin_id: str, table: Any) -> None:
-    key = f"plugins.{plugin_id}"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{_where(cfg, key)}: must be a table ([{key}])")
-    assert cfg.path is not None
-    _misspelt(cfg, key, table)
-    if not isinstance(table.get("thresholds", {}), dict):
-        raise ConfigError(f"{_where(cfg, key)}.thresholds: must be a table "
-                          f"([{key}.thresholds])")
-    for name in ("enabled", "allow_prereleases"):
-        if name in table:
-            _typed(cfg.path, f"{key}.{name}", table[name], False)
-    if "ping_timeout" in table:
-        _typed(cfg.path, f"{key}.ping_timeout", table["ping_timeout"], 2.0)
-        if table["ping_timeout"] <= 0:
-            raise ConfigError(f"{_where(cfg, key)}.ping_timeout: must be > 0 seconds")
-    _check_supervision(cfg.path, key, table)
-    _check_limits(cfg.path, key, table)
-    isolation = table.get("isolation")
-    if isolation is not None and isolation not in ISOLATION_MODES:
-        raise ConfigError(f"{_where(cfg, key)}.isolation: got {isolation!r}; "
-                          f"expected one of {', '.join(ISOLATION_MODES)}")
-    cfg.plugin(plugin_id)  # parses the pin, raising ConfigError when it is malformed
-
-
-def _check_limits(path: Path, key: str, table: Mapping[str, Any]) -> None:
-    """The intent limits (``max_quantity``, ``max_intents_per_bar``, ``symbols``)."""
-    quantity, count = table.get("max_quantity"), table.get("max_intents_per_bar")
-    if quantity is not None and (isinstance(quantity, bool) or not isinstance(
-            quantity, (int, float)) or quantity <= 0):
-        raise ConfigError(f"{path}: {key}.max_quantity: got {quantity!r}; expected a number > 0")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
-                              or count < 0):
-        raise ConfigError(f"{path}: {key}.max_intents_per_bar: got {count!r}; expected a "
-                          "whole number >= 0")
-    symbols = table.get("symbols")
-    if symbols is not None and not (isinstance(symbols, list)
-                                    and all(isinstance(s, str) for s in symbols)):
-        raise ConfigError(f"{path}: {key}.symbols: got {symbols!r}; expected a list of "
-                          'symbol strings (e.g. ["BTCUSD"])')
+        return [p for name, item in value.items() for p in _nonfinite((*parts, name), item)]
+    if isinstance(value, list):
+        return [p for item in value for p in _nonfinite(parts, item)]
+    return []

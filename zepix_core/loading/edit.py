@@ -23,13 +23,8 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from zepix_core.contract.errors import ConfigError
-from zepix_core.loading.config import (
-    PLUGIN_DEFAULTS,
-    STORE_DEFAULTS,
-    SUPERVISION_DEFAULTS,
-    Config,
-    parse_config,
-)
+from zepix_core.loading.config import HOST_DEFAULTS, Config, parse_config
+from zepix_core.loading.tables import PLUGIN, TABLES
 
 _SEGMENT = re.compile(r'"([^"]*)"|([^."]+)')
 
@@ -65,13 +60,31 @@ def parse_value(text: str) -> Any:
 
 
 def effective(cfg: Config) -> dict[str, Any]:
-    """The config in force with every default filled in, as plain data."""
-    sections = {name: dict(table) for name, table in cfg.sections.items()}
-    sections["supervision"] = {**SUPERVISION_DEFAULTS, **sections.get("supervision", {})}
-    sections["store"] = {**STORE_DEFAULTS, **sections.get("store", {})}
-    plugins = {pid: {**PLUGIN_DEFAULTS, **{k: v for k, v in sections["supervision"].items()},
-                     **dict(table)} for pid, table in cfg.plugins.items()}
-    return {"host": dict(cfg.host), "plugins": plugins, **sections}
+    """The config in force with every default filled in, as plain data: every table of
+    the schema, and each ``[plugins.<id>]`` with the global values it inherits."""
+    document: dict[str, Any] = {"host": {**HOST_DEFAULTS, **cfg.host}}
+    for name, table in TABLES.items():
+        if name != "host":
+            document[name] = _merged(table.defaults(), cfg.sections.get(name, {}))
+    document["plugins"] = {pid: _plugin(document, table) for pid, table in cfg.plugins.items()}
+    return document
+
+
+def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for name, value in values.items():
+        below = merged.get(name)
+        merged[name] = (_merged(below, value) if isinstance(below, Mapping)
+                        and isinstance(value, Mapping) else value)
+    return merged
+
+
+def _plugin(document: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, Any]:
+    inherited = {**PLUGIN.defaults(), **document["supervision"],
+                 "isolation": document["host"]["isolation"],
+                 "allow_prereleases": document["host"]["allow_prereleases"],
+                 "thresholds": document["thresholds"], "anomaly": document["anomaly"]}
+    return _merged(inherited, table)
 
 
 def lookup(document: Mapping[str, Any], parts: list[str]) -> Any:

@@ -9,14 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.tables import RISK
 
 #: ``[risk]`` keys and their defaults; 0 turns a limit off.
-RISK_DEFAULTS: Mapping[str, Any] = {
-    "daily_loss_limit": 0.0,     # quote currency lost within the UTC day
-    "max_drawdown_pct": 0.0,     # % below the plugin's peak equity
-    "action": "pause",           # "pause" or "alert"
-    "starting_equity": 10_000.0,  # the equity drawdown is measured from (paper default)
-}
+RISK_DEFAULTS: Mapping[str, Any] = RISK.defaults()  # declared in loading.tables
 ACTIONS = ("pause", "alert")
 
 

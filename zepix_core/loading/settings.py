@@ -8,12 +8,11 @@ Pure: no plugin code runs in this module.
 
 from __future__ import annotations
 
-import difflib
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from zepix_core.contract.configschema import did_you_mean, finite_number
 from zepix_core.contract.errors import ConfigError, PluginError
 
 TYPES = ("int", "float", "bool", "str", "list")
@@ -58,8 +57,7 @@ def _of_type(value: Any, kind: str) -> bool:
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":
-        return (isinstance(value, int | float) and not isinstance(value, bool)
-                and math.isfinite(value))
+        return finite_number(value)
     if kind == "str":
         return isinstance(value, str)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -141,9 +139,8 @@ def apply_settings(settings: tuple[Setting, ...], table: Mapping[str, Any], *, w
             continue
         setting = own.get(key)
         if setting is None:
-            near = difflib.get_close_matches(key, [*own, *host], n=1)
-            fix = f"did you mean '{near[0]}'?" if near else (
-                f"{plugin_id} declares {', '.join(sorted(own)) or 'no settings'}")
+            fix = did_you_mean(key, [*own, *host],
+                               f"{plugin_id} declares {', '.join(sorted(own)) or 'no settings'}")
             raise ConfigError(f"{where}: plugins.{plugin_id}.{key}: unknown setting; {fix}")
         problem = setting.problem(value)
         if problem is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import socket
 from collections.abc import Mapping
@@ -10,17 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zepix_core.contract.configschema import require
 from zepix_core.contract.errors import ConfigError
-from zepix_core.contract.redact import redact_url
+from zepix_core.loading.tables import SYNC
 
 #: The environment variable holding the PostgreSQL password of the central ledger.
 # S105: the environment variable's name, not a password
 PASSWORD_ENV = "ZEPIX_SYNC_PASSWORD"  # noqa: S105
-
-_NUMBERS: Mapping[str, tuple[float, bool]] = {  # key -> (least value, whole number)
-    "interval": (0.001, False), "batch": (1, True), "warn_after": (1, True),
-    "critical_after": (1, True), "connect_timeout": (1, False),
-}
 
 
 @dataclass(frozen=True)
@@ -47,26 +42,8 @@ class SyncSettings:
     def from_config(cls, table: Mapping[str, Any], data_dir: Path,
                     where: str = "<config>") -> SyncSettings:
         """Validate ``[sync]``; ``ConfigError`` names the key and what it must be."""
-        known = set(cls.__dataclass_fields__)
-        for key in table:
-            if key not in known:
-                hint = difflib.get_close_matches(key, sorted(known), n=1)
-                fix = f"did you mean '{hint[0]}'?" if hint else "remove it"
-                raise ConfigError(f"{where}: sync.{key}: unknown key; {fix}")
-        for key, (least, whole) in _NUMBERS.items():
-            if key in table:
-                _number(where, key, table[key], least, whole)
-        for key in ("url", "host_id", "password_file"):
-            if key in table and not (isinstance(table[key], str) and table[key]):
-                raise ConfigError(f"{where}: sync.{key}: expected a non-empty string")
-        if "enabled" in table and not isinstance(table["enabled"], bool):
-            raise ConfigError(f"{where}: sync.enabled: expected true or false")
-        url = table.get("url")
-        if url is not None and not url.startswith(("sqlite:///", "postgresql://",
-                                                   "postgres://")):
-            raise ConfigError(f"{where}: sync.url: got {redact_url(url)!r}; expected "
-                              "sqlite:///ABSOLUTE/PATH or postgresql://user@host:port/db")
-        values = dict(table)
+        require(SYNC, table, ("sync",), where)
+        values = SYNC.typed(table)
         values.setdefault("url", f"sqlite://{(data_dir / 'central.db').resolve()}")
         settings = cls(**values)
         if settings.critical_after < settings.warn_after:
@@ -84,13 +61,6 @@ class SyncSettings:
         except OSError as exc:
             raise ConfigError(f"sync.password_file: cannot read {self.password_file} "
                               f"({exc.strerror})") from None
-
-
-def _number(where: str, key: str, value: Any, least: float, whole: bool) -> None:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or value < least or (whole and not isinstance(value, int)):
-        want = f"a whole number >= {least:g}" if whole else f"a number >= {least:g}"
-        raise ConfigError(f"{where}: sync.{key}: got {value!r}; expected {want}")
 
 
 def host_prefix() -> str:

@@ -59,22 +59,16 @@ def raw(cfg: Config) -> dict[str, Any]:
             **{name: dict(table) for name, table in cfg.sections.items()}}
 
 
-_KEY = re.compile(r"^\S+?: ([A-Za-z0-9_.\"-]+)[:\s]")
-_AT_LINE = re.compile(r"at line (\d+)")
+_WHERE = re.compile(r"^\S+?(?::(\d+))?: (?:(not valid TOML)|([A-Za-z0-9_.\"<>-]+):)")
 
 
-def locate(message: str, text: str) -> tuple[str, int | None]:
-    """The key and line a ``ConfigError`` message is about, found in the file's text."""
-    found = _AT_LINE.search(message)
-    if found:  # a TOML syntax error names its line itself
-        return "<syntax>", int(found.group(1))
-    match = _KEY.match(message)
-    key = match.group(1) if match else "<file>"
-    leaf = key.rsplit(".", 1)[-1]
-    for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*\"?{re.escape(leaf)}\"?\s*=", line) or line.strip() == f"[{key}]":
-            return key, number
-    return key, None
+def locate(message: str) -> tuple[str, int | None]:
+    """The key and line of a ``ConfigError`` worded ``FILE:LINE: KEY: problem``."""
+    match = _WHERE.match(message)
+    if match is None:
+        return "<file>", None
+    line = int(match.group(1)) if match.group(1) else None
+    return ("<syntax>" if match.group(2) else match.group(3)), line
 
 
 class ConfigWatcher:
@@ -103,10 +97,9 @@ class ConfigWatcher:
         try:
             new = parse_config(text, self.path)
         except ConfigError as exc:
-            key, line = locate(str(exc), text)
-            where = f"{self.path}:{line}" if line else str(self.path)
+            key, line = locate(str(exc))
             self._stamp = stamp  # a fixed file moves the stamp again
-            return Rejected(f"{where}: key {key}: {exc}", key, line)
+            return Rejected(str(exc), key, line)
         self._stamp = stamp
         changes = diff(raw(current), raw(new))
         return Changed(new, changes) if changes else None

@@ -20,13 +20,11 @@ first included.
 
 from __future__ import annotations
 
-import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from zepix_core.contract.errors import ConfigError
+from zepix_core.contract.configschema import Key, Table, require
 
 Strategy = Literal["exponential", "linear", "fixed", "fibonacci"]
 STRATEGIES: tuple[Strategy, ...] = ("exponential", "linear", "fixed", "fibonacci")
@@ -67,8 +65,31 @@ GLOBAL_DEFAULTS: Mapping[str, Any] = {
     "alert_after": 3,   # exhausted operations in a row that raise an alert
 }
 
-_POSITIVE = ("base", "max_delay", "retry_after_cap")
-_WHOLE = ("max_attempts", "unknown_attempts")
+
+
+def _policy_table(operation: str, policy: Policy) -> Table:
+    """The ``[retry."OPERATION"]`` table, declared with ``policy``'s values as defaults."""
+    return Table(f'retry."{operation}"', (
+        Key("strategy", "str", policy.strategy, "how delays grow", choices=STRATEGIES),
+        Key("base", "float", policy.base, "seconds: the first delay", minimum=0, above=True),
+        Key("max_delay", "float", policy.max_delay, "seconds: the longest delay",
+            minimum=0, above=True),
+        Key("max_attempts", "int", policy.max_attempts, "tries, the first included",
+            minimum=1),
+        Key("jitter", "bool", policy.jitter, "full jitter on each delay"),
+        Key("retry_after_cap", "float", policy.retry_after_cap,
+            "seconds: the longest Retry-After obeyed", minimum=0, above=True),
+        Key("unknown_attempts", "int", policy.unknown_attempts,
+            "tries of a failure nobody classified", minimum=1),
+    ))
+
+
+#: ``[retry]``, declared once: ``alert_after`` and one table per operation. Read at start.
+RETRY_TABLE = Table("retry", (
+    Key("alert_after", "int", GLOBAL_DEFAULTS["alert_after"],
+        "exhausted operations in a row that raise an alert", minimum=1, live=False),
+), "retry policies per outbound operation (docs/operations.md)",
+    tables={name: _policy_table(name, policy) for name, policy in OPERATIONS.items()})
 
 
 def policy_for(policies: Mapping[str, Policy], operation: str) -> Policy:
@@ -81,59 +102,16 @@ def policies_from_config(table: Mapping[str, Any], where: str = "<config>"
     """Every operation's policy with the ``[retry."OPERATION"]`` tables of
     ``table`` applied over the defaults; raises ``ConfigError`` naming
     ``where`` and the key for an unknown operation, key or a bad value."""
+    require(RETRY_TABLE, table, ("retry",), where)
     policies = dict(OPERATIONS)
     for name, value in table.items():
-        if name in GLOBAL_DEFAULTS:
-            continue
-        if name not in OPERATIONS or not isinstance(value, Mapping):
-            hint = difflib.get_close_matches(name, [*OPERATIONS, *GLOBAL_DEFAULTS], n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else \
-                f"known operations: {', '.join(OPERATIONS)}"
-            raise ConfigError(f"{where}: retry.{name}: unknown operation or key; {fix}")
-        policies[name] = _override(OPERATIONS[name], value, f"{where}: retry.\"{name}\"")
+        if name in OPERATIONS:
+            policies[name] = replace(OPERATIONS[name], **RETRY_TABLE.tables[name].typed(value))
     return policies
 
 
 def alert_after(table: Mapping[str, Any], where: str = "<config>") -> int:
     """``[retry] alert_after``: exhausted operations in a row that raise an alert."""
-    value = table.get("alert_after", GLOBAL_DEFAULTS["alert_after"])
-    if not _whole(value) or value < 1:
-        raise ConfigError(f"{where}: retry.alert_after: got {value!r}; expected a whole "
-                          "number >= 1")
-    return int(value)
-
-
-def _override(default: Policy, table: Mapping[str, Any], where: str) -> Policy:
-    known = Policy.__dataclass_fields__
-    changes: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in known:
-            hint = difflib.get_close_matches(key, known, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(known)}"
-            raise ConfigError(f"{where}.{key}: unknown key; {fix}")
-        changes[key] = _checked(key, value, f"{where}.{key}")
-    return replace(default, **changes)
-
-
-def _checked(key: str, value: Any, where: str) -> Any:
-    if key == "strategy":
-        if value not in STRATEGIES:
-            raise ConfigError(f"{where}: got {value!r}; expected one of {', '.join(STRATEGIES)}")
-        return value
-    if key == "jitter":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: got {value!r}; expected true or false")
-        return value
-    if key in _WHOLE:
-        if not _whole(value) or value < 1:
-            raise ConfigError(f"{where}: got {value!r}; expected a whole number >= 1")
-        return int(value)
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{where}: got {value!r}; expected a finite number of seconds > 0")
-    assert key in _POSITIVE
-    return float(value)
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    require(RETRY_TABLE, {k: v for k, v in table.items() if k == "alert_after"}, ("retry",),
+            where)
+    return int(table.get("alert_after", GLOBAL_DEFAULTS["alert_after"]))

@@ -7,21 +7,21 @@ keeps it out of its ``repr``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zepix_core.contract.configschema import require
 from zepix_core.contract.errors import ConfigError
+from zepix_core.loading.tables import TELEGRAM
 
 # S105: the environment variable's name, not a token
 TOKEN_ENV = "ZEPIX_TELEGRAM_TOKEN"  # noqa: S105
-DEFAULT_API_URL = "https://api.telegram.org/bot"
-KEYS = ("token_file", "allowed_chats", "alert_chats", "api_url", "allowed_users")
+DEFAULT_API_URL: str = TELEGRAM.defaults()["api_url"]
+KEYS = TELEGRAM.names()
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,14 @@ def settings_from(table: Mapping[str, Any], where: str = "<config>",
     Raises ``ConfigError`` naming ``where`` and the key for anything malformed.
     """
     environ = os.environ if env is None else env
-    for key in table:
-        if key not in KEYS:
-            hint = difflib.get_close_matches(key, KEYS, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(KEYS)}"
-            raise ConfigError(f"{where}: telegram.{key}: unknown key; {fix}")
+    require(TELEGRAM, table, ("telegram",), where)
     warnings: list[str] = []
     token = environ.get(TOKEN_ENV, "").strip() or _token_file(table, where, warnings)
     if not token:
         return None
-    allowed = _chats(table, "allowed_chats", where)
-    alerts = _chats(table, "alert_chats", where)
-    users = _chats(table, "allowed_users", where, "user")
+    allowed = list(table.get("allowed_chats", []))
+    alerts = list(table.get("alert_chats", []))
+    users = list(table.get("allowed_users", []))
     if not allowed and not alerts:
         warnings.append("telegram: neither allowed_chats nor alert_chats is set; the bot "
                         "answers nobody and delivers no alert")
@@ -64,15 +60,13 @@ def settings_from(table: Mapping[str, Any], where: str = "<config>",
         warnings.append("telegram: allowed_users is empty; /upgrade, /rollback and /restart "
                         "are refused for everyone (list the user ids that may change things)")
     return Settings(token, frozenset(allowed), tuple(dict.fromkeys(alerts)),
-                    _api_url(table, where), tuple(warnings), frozenset(users))
+                    str(table.get("api_url", DEFAULT_API_URL)), tuple(warnings), frozenset(users))
 
 
 def _token_file(table: Mapping[str, Any], where: str, warnings: list[str]) -> str:
     name = table.get("token_file")
     if name is None:
         return ""
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: telegram.token_file: expected a path string")
     path = Path(name).expanduser()
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -87,21 +81,3 @@ def _token_file(table: Mapping[str, Any], where: str, warnings: list[str]) -> st
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         warnings.append(f"telegram: {path} is readable by other users; chmod 600 it")
     return text
-
-
-def _chats(table: Mapping[str, Any], key: str, where: str, what: str = "chat") -> list[int]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ConfigError(f"{where}: telegram.{key}: expected a list of numeric {what} ids, "
-                          f"got {value!r}; e.g. {key} = [123456789]")
-    return list(value)
-
-
-def _api_url(table: Mapping[str, Any], where: str) -> str:
-    url = table.get("api_url", DEFAULT_API_URL)
-    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: telegram.api_url: expected an http(s) URL such as "
-                          f"{DEFAULT_API_URL!r}, got {url!r}")
-    return str(url)
