@@ -4,4 +4,5 @@ resolution.
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["config", "discovery", "edit", "paths", "resolution", "settings", "syncconfig", "watch"]
+__all__ = ["config", "discovery", "edit", "paths", "resolution", "settings", "syncconfig", "tables",
+           "watch"]
