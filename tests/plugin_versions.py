@@ -36,8 +36,8 @@ from zepix_core.cli.main import main
 from zepix_core.execution.ports import Clocks
 from zepix_core.host.host import Host, create_host
 from zepix_core.loading.paths import data_dir, store_dir
-from zepix_core.storage import Row
-from zepix_core.versions.store import PluginStore
+from zepix_core.storage import Row, Store
+from zepix_core.versions.store import PluginStore, content_digest
 
 ALPHA = {"1.0.0": False, "1.1.0": False, "1.2.0": True, "2.0.0": False}  # version -> broken
 
@@ -164,15 +164,26 @@ def seed_store(factory: pytest.TempPathFactory) -> Path:
 
 
 def fill_store(factory: pytest.TempPathFactory, store: Path, *versions: str) -> None:
-    """Copy ``versions`` of zx-alpha from the session's seed store into ``store``."""
+    """Copy ``versions`` of zx-alpha from the session's seed store into ``store``, and
+    record their digests in the store's database, as ``zepix install`` does."""
     seed = seed_store(factory) / "zx-alpha"
-    for version in versions:
-        shutil.copytree(seed / version, store / "zx-alpha" / version)
+    db = store.parent / ("zepix.db" if store.name == "store" else
+                         store.name.removesuffix(".store") + ".db")
+    book = Store(db)
+    try:
+        for version in versions:
+            shutil.copytree(seed / version, store / "zx-alpha" / version)
+            book.record_store_digest(f"zx-alpha/{version}",
+                                     content_digest(store / "zx-alpha" / version), time.time())
+    finally:
+        book.close()
 
 
 def handmade_wheel(dest: Path, name: str, version: str, *, requires: list[str] | None = None,
-                   plugin: bool = True, body: str = "class Plugin:\n    pass\n") -> Path:
-    """A minimal valid wheel written with zipfile (for error paths of ``install``)."""
+                   plugin: bool = True, body: str = "class Plugin:\n    pass\n",
+                   plugin_id: str | None = None) -> Path:
+    """A minimal valid wheel written with zipfile (for error paths of ``install``); its
+    plugin id is its module's name unless ``plugin_id`` says otherwise."""
     module = name.replace("-", "_")
     info = f"{module}-{version}.dist-info"
     files = {
@@ -183,7 +194,8 @@ def handmade_wheel(dest: Path, name: str, version: str, *, requires: list[str] |
                          "Tag: py3-none-any\n",
     }
     if plugin:
-        files[f"{info}/entry_points.txt"] = f"[zepix.plugins]\n{module} = {module}:Plugin\n"
+        files[f"{info}/entry_points.txt"] = (f"[zepix.plugins]\n{plugin_id or module} = "
+                                            f"{module}:Plugin\n")
     record = [f"{path},sha256={_digest(text)},{len(text.encode())}" for path, text in files.items()]
     files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
     path = dest / f"{module}-{version}-py3-none-any.whl"

@@ -7,5 +7,5 @@ nothing of the host.
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["api", "configschema", "errors", "hookspecs", "jsondoc", "logs", "model", "redact", "replies",
-           "stdio"]
+__all__ = ["api", "configschema", "errors", "hookspecs", "jsondoc", "logs", "model", "redact",
+           "replies", "stdio", "terminal"]

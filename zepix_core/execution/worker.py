@@ -58,10 +58,15 @@ _BOOT = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
          "from zepix_core.execution.workerproc import main; sys.exit(main(sys.argv[1:]))")
 
 
+#: The host's secrets in its environment, which a worker's plugin has no use for.
+HOST_SECRETS = ("ZEPIX_API_TOKEN", "ZEPIX_API_VIEWER_TOKEN", "ZEPIX_TELEGRAM_TOKEN",
+                "ZEPIX_SYNC_PASSWORD", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
 def worker_env() -> dict[str, str]:
     """A worker's environment: the host's, without the host database's path
-    (``ZEPIX_DB``): a plugin has no business with it."""
-    return {k: v for k, v in os.environ.items() if k != "ZEPIX_DB"}
+    (``ZEPIX_DB``): a plugin has no business with it, nor with the host's secrets."""
+    return {k: v for k, v in os.environ.items() if k != "ZEPIX_DB" and k not in HOST_SECRETS}
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -215,7 +220,9 @@ class ProcessRunner:
         self._finish()
 
     def _spawn(self, child: socket.socket) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-P", "-c", _BOOT, "--fd", str(child.fileno()),
+        # -B: a worker never writes bytecode, so a store version's files (whose digest
+        # covers its .pyc) stay exactly as installed.
+        argv = [sys.executable, "-B", "-P", "-c", _BOOT, "--fd", str(child.fileno()),
                 "--host-pid", str(os.getpid()), "--plugin", self.plugin_id]
         return _SPAWNER.submit(subprocess.Popen, argv, stdin=subprocess.DEVNULL,
                                pass_fds=(child.fileno(),), env=worker_env()).result()

@@ -280,4 +280,13 @@ MIGRATIONS: list[str] = [
         paused_at REAL NOT NULL
     );
     """,
+    # (issue 24) What each store version's files hashed to when it was installed: kept
+    # here, not beside the files, so whoever can write the store cannot rewrite it.
+    """
+    CREATE TABLE store_digests (
+        dir         TEXT PRIMARY KEY,
+        sha256      TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
+    """,
 ]

@@ -142,6 +142,17 @@ class VersionQueries(Database):
         with self.transaction() as conn:  # one consistent read
             return read_book(conn, plugin_id)
 
+    def record_store_digest(self, directory: str, sha256: str, now: float) -> None:
+        """What the store version ``directory`` (``<distribution>/<version>``) hashed to
+        when it was installed; ``store_digest`` is what its files must hash to at load."""
+        self.execute("INSERT INTO store_digests (dir, sha256, recorded_at) VALUES (?, ?, ?) "
+                     "ON CONFLICT (dir) DO UPDATE SET sha256 = excluded.sha256, "
+                     "recorded_at = excluded.recorded_at", (directory, sha256, now))
+
+    def store_digest(self, directory: str) -> str | None:
+        rows = self.query("SELECT sha256 FROM store_digests WHERE dir = ?", (directory,))
+        return str(rows[0]["sha256"]) if rows else None
+
     def all_versions(self) -> dict[str, dict[str, Row]]:
         """plugin id -> version -> its ``plugin_versions`` row."""
         found: dict[str, dict[str, Row]] = {}

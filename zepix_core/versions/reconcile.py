@@ -92,10 +92,27 @@ class HostVersions:
     def store_runner(self, record: EntryRecord, config: PluginConfig) -> Runner:
         """A store version's worker, started by the supervisor like any other, once
         its files are still those that were installed."""
-        changed = self.plugins.verify(record)
+        changed = self.integrity_problem(record)
         if changed is not None:
+            self.monitor.alerting.raise_event(
+                record.plugin_id, "store_integrity", AlertLevel.CRITICAL,
+                f"{record.distribution} {record.dist_version} not loaded: {changed}")
             raise LoadFailure(record, PluginState.FAILED, changed)
         return self.spawn(record, store_paths(record))
+
+    def integrity_problem(self, record: EntryRecord) -> str | None:
+        """Why the store copy of ``record`` may not run: its files hash to other than
+        the digest this database recorded when it was installed, or None."""
+        db, key = self.ports.store, self.plugins.key(record)
+        expected = db.store_digest(key)
+        if expected is None:  # installed before the database kept digests
+            expected = self.plugins.legacy_digest(record)
+            if expected is None:
+                return (f"no digest of {key} was recorded when it was installed, and its "
+                        "files do not match its install marker; install it again with "
+                        "'zepix install SOURCE --reinstall'")
+            db.record_store_digest(key, expected, self.ports.clocks.wall())
+        return self.plugins.verify(record, expected)
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
         env = self.env.get(plugin_id)

@@ -33,7 +33,7 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,20 +146,39 @@ class PluginStore:
             return "environment"
         return redact_source(str(_marker(Path(record.location).parent).get("source", "store")))
 
-    def verify(self, record: EntryRecord) -> str | None:
-        """Why the store copy of ``record`` cannot be trusted (changed since it was
-        installed), or None. Versions installed before digests were kept pass."""
+    def key(self, record: EntryRecord) -> str:
+        """``<distribution>/<version>``: how the database names ``record``'s store copy."""
+        path = Path(record.location).parent
+        return f"{path.parent.name}/{path.name}"
+
+    def verify(self, record: EntryRecord, expected: str | None = None) -> str | None:
+        """Why the store copy of ``record`` cannot be trusted (its files, bytecode
+        included, hash to other than ``expected``: the digest the database recorded at
+        install), or None. Without ``expected``: the install marker's digest of the
+        sources, for a store without a database; a version with neither passes."""
         if not self.holds(record):
             return None
         path = Path(record.location).parent
-        expected = _marker(path).get("content_sha256")
-        if not isinstance(expected, str):
+        bytecode = expected is not None
+        if expected is None:  # the marker holds the digest of the sources alone
+            marked = _marker(path).get("content_sha256")
+            expected = marked if isinstance(marked, str) else None
+        if expected is None:
             return None
-        found = content_digest(path)
+        found = content_digest(path, bytecode=bytecode)
         if found != expected:
             return (f"its files in {path} changed since it was installed (sha256 {found[:12]}, "
                     f"installed {expected[:12]}); install it again with --reinstall")
         return None
+
+    def legacy_digest(self, record: EntryRecord) -> str | None:
+        """For a version installed before the database kept digests: its full digest
+        now, if its files (bytecode aside) still match its install marker; else None."""
+        path = Path(record.location).parent
+        marked = _marker(path).get("content_sha256")
+        if not isinstance(marked, str) or content_digest(path, bytecode=False) != marked:
+            return None
+        return content_digest(path)
 
     def clean_staging(self) -> list[Path]:
         """Remove staging directories of installs whose process is gone (killed)."""
@@ -175,12 +194,15 @@ class PluginStore:
 
     # -- installing --------------------------------------------------------
     def install(self, source: str, *, build_isolation: bool = True,
-                reinstall: bool = False) -> StoredVersion:
+                reinstall: bool = False,
+                providers: Mapping[str, str] | None = None) -> StoredVersion:
         """Install one distribution version from ``source`` (a wheel, an sdist, a
         project directory or a requirement); raises ``ZepixError`` saying why not.
 
         The same version with the same content is already there (``already``); with
-        different content it is refused unless ``reinstall`` replaces it.
+        different content it is refused unless ``reinstall`` replaces it. A
+        distribution offering a plugin id that ``providers`` (plugin id ->
+        distribution) says another distribution provides now is refused.
         """
         if Path(source).exists():  # recorded as where it came from, wherever one stands
             source = str(Path(source).resolve())
@@ -191,10 +213,11 @@ class PluginStore:
         try:
             self._fetch(source, staging, build_isolation)
             dist = _only_distribution(staging, shown)
+            _check_provider(dist, staging, providers or {})
             _check_requirements(dist)
             dest = self._destination(dist, shown)
             marker = {"source": shown, "installed_at": self.clock(),
-                      "content_sha256": content_digest(staging)}
+                      "content_sha256": content_digest(staging, bytecode=False)}
             if source.endswith(".whl") and Path(source).is_file():
                 marker["wheel_sha256"] = _sha256(Path(source))
             (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
@@ -220,7 +243,7 @@ class PluginStore:
     def _place(self, staging: Path, dest: Path, digest: str, reinstall: bool) -> StoredVersion:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_dir():
-            old = _marker(dest).get("content_sha256") or content_digest(dest)
+            old = _marker(dest).get("content_sha256") or content_digest(dest, bytecode=False)
             if old == digest:
                 stored = self._read(dest)
                 if stored is None:
@@ -306,12 +329,15 @@ def _pip_category(output: str) -> tuple[Category, str]:
     return Category.PERMANENT, ""
 
 
-def content_digest(path: Path) -> str:
-    """sha256 over every installed file's relative path and content (bytecode caches
-    and the install marker left out): what ``verify`` compares at load."""
+def content_digest(path: Path, *, bytecode: bool = True) -> str:
+    """sha256 over every installed file's relative path and content, compiled bytecode
+    included (Python may execute a ``.pyc`` instead of its source; workers never write
+    one, so the files stay as pip installed them); the install marker is left out.
+    ``bytecode=False``: the sources alone, which two installs of one wheel share (the
+    install marker's ``content_sha256``, and the digest before bytecode counted)."""
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != MARKER
-                   and "__pycache__" not in p.parts and p.suffix != ".pyc")
+                   and (bytecode or ("__pycache__" not in p.parts and p.suffix != ".pyc")))
     for file in files:
         digest.update(file.relative_to(path).as_posix().encode() + b"\0")
         digest.update(_sha256(file).encode() + b"\n")
@@ -355,6 +381,19 @@ def _only_distribution(staging: Path, source: str) -> md.Distribution:
         raise ZepixError(f"install {source}: {dist.metadata['Name']} {dist.version} declares no "
                          f"'{GROUP}' entry points, so it is not a zepix plugin distribution")
     return dist
+
+
+def _check_provider(dist: md.Distribution, staging: Path, providers: Mapping[str, str]) -> None:
+    """Refuse a distribution presenting itself as a new version of another's plugin."""
+    name = canonicalize_name(dist.metadata["Name"] or "")
+    for record in enumerate_plugins([str(staging)]):
+        owner = providers.get(record.plugin_id)
+        if owner is not None and canonicalize_name(owner) != name:
+            raise ZepixError(
+                f"install: {dist.metadata['Name']} {dist.version} offers plugin "
+                f"'{record.plugin_id}', which {owner} provides now; a different distribution "
+                "may be another author's code under the same id. Give "
+                "--allow-other-distribution if you mean to switch to it")
 
 
 def unmet_requirements(dist: md.Distribution) -> list[str]:

@@ -25,7 +25,8 @@ def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, Any]]:
             "version": f.version, "state": state,
             "source": operator.plugins.source_of(f.record) if f.record
             else book.versions.get(f.version, {}).get("source"),
-            "distribution": f.record.distribution if f.record else None,
+            "distribution": f.record.distribution if f.record
+            else book.versions.get(f.version, {}).get("distribution"),
             "first_seen": f.first_seen if f.first_seen is not None else installed_at,
             "last_active": f.last_active, "gate_passed": f.gate_passed,
             "deprecated": f.deprecated, "running": running == f.version,

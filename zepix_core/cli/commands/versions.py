@@ -25,11 +25,11 @@ from zepix_core.loading.paths import config_path, store_dir
 from zepix_core.retry import retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.versions.policy import Operator, Recorded
-from zepix_core.versions.store import PluginStore
+from zepix_core.versions.store import PluginStore, content_digest
 from zepix_core.views.versions import version_listing
 
-VERSION_COLUMNS = ("version", "state", "source", "first_seen", "last_active", "gate_passed",
-                   "note")
+VERSION_COLUMNS = ("version", "distribution", "state", "source", "first_seen", "last_active",
+                   "gate_passed", "note")
 
 
 
@@ -58,7 +58,19 @@ def _install_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-build-isolation", dest="isolation", action="store_false",
                    help="build an sdist or a project with the host environment's build tools "
                         "(offline) instead of a fresh build environment")
+    p.add_argument("--allow-other-distribution", action="store_true",
+                   help="install it even though a different distribution provides one of "
+                        "its plugin ids now (refused without it)")
     _json_arg(p)
+
+
+def providers(store: Store, plugins: PluginStore) -> dict[str, str]:
+    """plugin id -> the distribution that provides it now: the one the host last ran,
+    else the environment's, else the store's."""
+    found = {r.plugin_id: r.distribution for v in plugins.versions() for r in v.records}
+    found.update({r.plugin_id: r.distribution for r in enumerate_plugins()})
+    found.update({pid: str(row["distribution"]) for pid, row in store.statuses().items()})
+    return found
 
 
 #: How a SOURCE that names a file ends (anything else may be a requirement).
@@ -82,9 +94,14 @@ def _install(args: argparse.Namespace) -> int:
         # Retries of an index that is down count in `zepix retries` (store.install).
         retrier = retrier_from_config(config.sections.get("retry", {}), store,
                                       str(config.path or "<defaults>"))
-        stored = PluginStore(store_dir(args.db), retrier=retrier).install(
-            args.source, build_isolation=args.isolation, reinstall=args.reinstall)
+        plugins = PluginStore(store_dir(args.db), retrier=retrier)
+        stored = plugins.install(
+            args.source, build_isolation=args.isolation, reinstall=args.reinstall,
+            providers=None if args.allow_other_distribution else providers(store, plugins))
         now = time.time()
+        # What its files must hash to at load, kept in the database, not in the store.
+        store.record_store_digest(f"{stored.path.parent.name}/{stored.path.name}",
+                                  content_digest(stored.path), now)
         for rec in stored.records:
             store.record_version(rec.plugin_id, rec.dist_version, rec.distribution,
                                  "store", now)
