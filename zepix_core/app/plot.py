@@ -23,7 +23,7 @@ from zepix_core.trading import metrics
 MISSING = ("--plot needs matplotlib: pip install 'zepix-core[backtest]' (the table is "
            "printed without the picture)")
 #: The most entry (and exit) markers drawn per plugin; more are thinned evenly.
-MARKERS = 300
+MARKERS = 150
 
 
 def available() -> bool:
