@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zepix_core.contract.model import Alert, AlertLevel
+from zepix_core.contract.redact import redact_source
 
 _RANK = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.HIGH: 2, AlertLevel.CRITICAL: 3}
 
@@ -79,6 +80,7 @@ class AlertManager:
         details: Mapping[str, Any] | None = None,
     ) -> list[Alert]:
         """Note whether a condition fires this round; return the events to deliver."""
+        message = redact_source(message)  # stored, shown and sent: never URL credentials
         key = f"{plugin_id}:{kind}"
         current = self._open.get(key)
         if not firing:

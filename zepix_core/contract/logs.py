@@ -19,6 +19,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from zepix_core.contract.redact import redact_field, redact_source
 from zepix_core.contract.terminal import printable
 
 _KEY = "zepix_fields"
@@ -62,12 +63,12 @@ class KeyValueFormatter(logging.Formatter):
         return printable(self._line(record))  # a terminal reads it: no control characters
 
     def _line(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = redact_source(super().format(record))  # no URL credentials in a log line
         extra = fields_of(record)
         if not extra:
             return line
         head, sep, tail = line.partition("\n")  # keep a traceback below the fields
-        pairs = " ".join(f"{k}={_text(v)}" for k, v in extra.items())
+        pairs = " ".join(f"{k}={_text(redact_field(k, v))}" for k, v in extra.items())
         return f"{head} {pairs}{sep}{tail}"
 
 
@@ -83,13 +84,13 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": redact_source(record.getMessage()),
             **self._static,
         }
         for key, value in fields_of(record).items():
-            doc.setdefault(key, _plain(value))
+            doc.setdefault(key, _plain(redact_field(key, value)))
         if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
+            doc["exception"] = redact_source(self.formatException(record.exc_info))
         return json.dumps(doc, allow_nan=False)
 
 

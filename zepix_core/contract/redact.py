@@ -53,3 +53,15 @@ def redact_source(source: str) -> str:
         netloc = f"{HIDDEN}@{parts.netloc.rsplit('@', 1)[1]}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return _URL.sub(strip, source)
+
+
+#: Field names whose string values are secrets wherever they are logged.
+_SECRET_NAME = re.compile(r"token|password|secret", re.IGNORECASE)
+
+
+def redact_field(name: str, value: object) -> object:
+    """A logged field's value: ``***`` for a string under a secret-sounding name, a
+    string without URL credentials otherwise (the one redaction of log lines)."""
+    if not isinstance(value, str):
+        return value
+    return HIDDEN if _SECRET_NAME.search(name) else redact_source(value)
