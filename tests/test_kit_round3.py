@@ -96,3 +96,19 @@ def test_public_api_names_each_private_import_and_its_replacement(
     assert f"{source}:2 imports zepix_core.host.host" in lines[1]
     assert f"{source}:4 imports PLUGIN_DEFAULTS from the private module" in lines[2]
     assert "What is public" in lines[2]
+
+
+def test_a_nan_metric_gets_advice_about_finite_numbers(
+        dists: DistFactory, tmp_path: Path) -> None:
+    source = good_plugin().replace('return {"signals_processed": self.bars}',
+                                   'return {"signals_processed": self.bars, '
+                                   '"edge": float("nan")}')
+    assert "float(\"nan\")" in source
+    dists.add("zepix-nan", "1.0.0", {"nanny": "nanny_mod:Plugin"}, {"nanny_mod": source})
+    result = run_check("get_metrics", "nanny", tmp_path, [str(dists.root)])
+    assert result.outcome == "failed"
+    text = str(result.findings[0])
+    assert "a reply the host refuses: get_metrics reply['edge']: nan is not a finite number" \
+        in text
+    assert "NaN and infinity cannot be stored or compared" in text
+    assert "math.isfinite" in text and "instead of raising" not in text

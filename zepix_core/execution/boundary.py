@@ -117,7 +117,8 @@ class _Walk:
 
     def _float(self, number: float) -> float:
         if not math.isfinite(number):
-            raise _Bad(f"{number!r} is not a finite number")
+            raise _Bad(f"{number!r} is not a finite number (NaN and infinity cannot be "
+                       "stored or compared: leave the value out or send a finite one)")
         return number
 
     def _str(self, text: str) -> str:

@@ -130,6 +130,13 @@ def call_problem(result: CallResult, expected: str, fix_slow: str) -> Finding | 
     if result.timed_out:
         return Finding(result.hook, f"{expected} within {DEFAULT_DEADLINES[result.hook]:g} s",
                        f"no answer after {result.duration:.1f} s", fix_slow)
+    if result.error is not None and result.error.startswith("WrongShape:"):
+        # it returned, but something the host refuses to pass on
+        return Finding(result.hook, expected, f"a reply the host refuses: "
+                       f"{result.error.removeprefix('WrongShape: ')}",
+                       f"make {result.hook} return plain data (dict, list, str, finite "
+                       "numbers, bool, None); test a computed number with math.isfinite "
+                       "before returning it")
     if result.error is not None:
         return Finding(result.hook, expected, f"an exception: {result.error}",
                        f"make {result.hook} return instead of raising; report trouble in "

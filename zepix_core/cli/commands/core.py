@@ -6,7 +6,9 @@ import argparse
 import math
 import signal
 import sys
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 from zepix_core.app.run import run, source_for
@@ -19,11 +21,12 @@ from zepix_core.cli.commands.base import (
     store_from,
 )
 from zepix_core.cli.render import emit_json, iso, table, wrapped
-from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.errors import PluginError, ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
+from zepix_core.loading.discovery import load_object, unmarked_hooks, unmarked_warning
 from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Store
 from zepix_core.views.records import history_row, history_rows, plugin_row, plugin_rows, timeline
@@ -36,6 +39,9 @@ PLUGIN_COLUMNS = ("id", "distribution", "version", "state", "reason")
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true",
                    help="one full monitoring round, then shut down cleanly")
+    p.add_argument("--strict", action="store_true",
+                   help="with --once: exit 1 unless every enabled plugin was ACTIVE and "
+                        "its round HEALTHY (for scripts and CI)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--interval", type=float, metavar="S",
                    help="seconds between monitoring rounds (default: host.interval, 30)")
@@ -57,7 +63,10 @@ def _run(args: argparse.Namespace) -> int:
         if not eq or not key.strip():
             raise ZepixError(f"run: --source-option {item!r}: expected KEY=VALUE")
         options[key.strip()] = value
+    if args.strict and not args.once:
+        raise ZepixError("run: --strict goes with --once (it judges that one round)")
     host = host_from(args)
+    began = time.time()
     try:
         source = source_for(host, args.source, options, once=args.once, interval=args.interval)
     except BaseException:
@@ -68,7 +77,10 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, lambda *_: setattr(host.reconfig, "force", True))
     out = sys.stdout
 
+    states: dict[str, tuple[str, str | None]] = {}
+
     def started(slots: list[PluginSlot]) -> None:
+        states.update((s.plugin_id, (s.state.value, s.reason)) for s in slots)
         for crashed in host.recovered:
             out.write(f"recovered from a crash: the host pid {crashed['pid']} started "
                       f"{iso(crashed['started_at'])} ended without shutting down; its open "
@@ -91,7 +103,31 @@ def _run(args: argparse.Namespace) -> int:
     run(host, source, once=args.once, duration=args.duration, interval=args.interval,
         on_start=started, on_round=each_round, on_services=services)
     out.write("shut down cleanly\n")
+    if args.strict:
+        return _strict(host.store.path, states, began)
     return 0
+
+
+def _strict(path: Path, states: Mapping[str, tuple[str, str | None]], since: float) -> int:
+    """--strict: one line per plugin that was not ACTIVE, or whose round was not
+    HEALTHY; exit status 1 if there is one."""
+    store = Store(path)
+    try:
+        health = {str(s["plugin_id"]): str(s["status"]) for s in store.latest_snapshots()
+                  if float(s["timestamp"]) >= since}
+    finally:
+        store.close()
+    bad = []
+    for pid, (state, reason) in sorted(states.items()):
+        if state == "INACTIVE":  # disabled in the config on purpose
+            continue
+        if state != "ACTIVE":
+            bad.append(f"{pid}: {state}" + (f" ({reason})" if reason else ""))
+        elif health.get(pid) != "HEALTHY":
+            bad.append(f"{pid}: ACTIVE but {health.get(pid) or 'no health round'}")
+    for line in bad:
+        sys.stderr.write(f"strict: {line}\n")
+    return 1 if bad else 0
 
 
 def _schedule(args: argparse.Namespace, period: float) -> str:
@@ -124,8 +160,13 @@ def _plugins(args: argparse.Namespace) -> int:
         latest = {r["plugin_id"]: r for r in host.store.latest_snapshots()}
         rows = plugin_rows(slots, host.store.statuses(), running, latest,
                            pauses=host.store.pauses())
+        live = running_host(host.store) is not None
     finally:
         host.release()
+    if not live:  # no host has loaded them: lint them here, as a host would
+        lints = _hook_lint(slots)
+        rows = [{**r, "reason": "; ".join(filter(None, (r["reason"], lints[r["id"]])))}
+                if lints.get(r["id"]) else r for r in rows]
     if args.plugin_id:
         [row] = [r for r in rows if r["id"] == args.plugin_id]
         detail = _plugin_detail(host.store, row)
@@ -136,13 +177,29 @@ def _plugins(args: argparse.Namespace) -> int:
     elif getattr(args, "json", False):
         show(args, rows, PLUGIN_COLUMNS)
     else:
-        live = running_host(host.store) is not None
         if not live:
             sys.stdout.write(no_host_line(host.store))
         table([_offline(r) if not live else r for r in rows], PLUGIN_COLUMNS)
     broken = [r for r in rows if r["state"] in (PluginState.REJECTED.value,
                                                  PluginState.FAILED.value)]
     return 1 if args.check and broken else 0
+
+
+def _hook_lint(slots: list[PluginSlot]) -> dict[str, str]:
+    """The host's warning for methods that look like hooks but lack ``@hookimpl``, per
+    plugin that loads (one that does not is reported by the host as it is)."""
+    found = {}
+    for slot in slots:
+        if slot.state is not PluginState.DISCOVERED:
+            continue
+        try:
+            obj = load_object(slot.record)
+        except PluginError:
+            continue
+        warning = unmarked_warning(unmarked_hooks(obj))
+        if warning:
+            found[slot.plugin_id] = warning
+    return found
 
 
 def _offline(row: dict[str, Any]) -> dict[str, Any]:
