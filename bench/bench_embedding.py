@@ -42,27 +42,34 @@ def fanout(bars: int) -> list[dict[str, Any]]:
     with zepix_core.open_host(interval=3600) as host:
         host.feed(warm)
         hooks = [s.runner.pm.hook.on_bar for s in host.host.active()]  # type: ignore[union-attr]
+        dispatcher = host.host.dispatcher
         raw: list[int] = []
         ours: list[int] = []
+        inline: list[int] = []
         clock = time.perf_counter_ns
-        for index, bar in enumerate(feed):
-            if index % 2:
+        for index, bar in enumerate(feed):  # raw, thread, inline in turn: same market
+            turn = index % 3
+            if turn == 0:
                 start = clock()
                 for hook in hooks:
                     hook(bar=bar)
                 raw.append(clock() - start)
             else:
+                dispatcher.mode = "thread" if turn == 1 else "inline"
                 start = clock()
                 host.on_bar(bar)
-                ours.append(clock() - start)
+                (ours if turn == 1 else inline).append(clock() - start)
+        dispatcher.mode = "thread"
     rows = []
     for q, name in ((0.5, "p50"), (0.99, "p99")):
-        base, hosted = _quantile(raw, q), _quantile(ours, q)
+        base, hosted, here = _quantile(raw, q), _quantile(ours, q), _quantile(inline, q)
         rows += [
             {"bench": "fanout", "what": f"raw pluggy loop, 5 plugins, one bar ({name})",
              "seconds": base, "ratio": 1.0, "plugins": len(hooks)},
             {"bench": "fanout", "what": f"host.on_bar, 5 plugins, one bar ({name})",
              "seconds": hosted, "ratio": hosted / base, "plugins": len(hooks)},
+            {"bench": "fanout", "what": f"host.on_bar, dispatch = inline ({name})",
+             "seconds": here, "ratio": here / base, "plugins": len(hooks)},
         ]
     return rows
 
