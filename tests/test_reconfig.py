@@ -20,10 +20,10 @@ BASE = """\
 interval = 30
 
 [plugins.told]
-risk = 1
+stake = 1
 
 [plugins.plain]
-risk = 1
+stake = 1
 """
 
 
@@ -60,15 +60,15 @@ def test_diff_names_dotted_keys_of_tables_that_came_and_went() -> None:
 
 def test_own_settings_go_to_config_changed_else_restart_alone(host: Host) -> None:
     told, plain = activations(host, "told"), activations(host, "plain")
-    result = edit(host, BASE.replace("risk = 1", "risk = 2"))
+    result = edit(host, BASE.replace("stake = 1", "stake = 2"))
     assert isinstance(result, Changed)
     assert activations(host, "told") == told  # taken live
     assert activations(host, "plain") == plain + 1  # no hook: restarted alone
     assert host.slots["plain"].state is PluginState.ACTIVE
-    assert host.slots["told"].config.table["risk"] == 2
+    assert host.slots["told"].config.table["stake"] == 2
     rows = {r["key"]: r for r in host.store.config_changes()}
-    assert "config_changed" in rows["plugins.told.risk"]["reason"]
-    assert "restarted alone" in rows["plugins.plain.risk"]["reason"]
+    assert "config_changed" in rows["plugins.told.stake"]["reason"]
+    assert "restarted alone" in rows["plugins.plain.stake"]["reason"]
 
 
 def test_disable_enable_and_isolation_touch_one_plugin(host: Host) -> None:
@@ -85,9 +85,9 @@ def test_disable_enable_and_isolation_touch_one_plugin(host: Host) -> None:
 
 
 def test_invalid_and_half_written_files_are_refused_whole(host: Host) -> None:
-    result = edit(host, BASE.replace("risk = 1", "risk = 5", 1) + "ping_timeout = -1\n")
+    result = edit(host, BASE.replace("stake = 1", "stake = 5", 1) + "ping_timeout = -1\n")
     assert isinstance(result, Rejected)
-    assert host.slots["told"].config.table["risk"] == 1  # no part of it applied
+    assert host.slots["told"].config.table["stake"] == 1  # no part of it applied
     half = edit(host, "[host]\ninterval = 5\n[plugins.told\n")
     assert isinstance(half, Rejected) and half.line == 3
     assert host.config.host["interval"] == 30.0

@@ -71,6 +71,10 @@ def test_thresholds_and_the_alert_cooldown_apply_to_watched_plugins_at_once(
             host.reconfig.poll()
         assert before != 123 and host.monitor.watched["good"].limits.p95_latency_ms == 123
         assert host.monitor.alerting.manager.cooldown == 7.0
-        reasons = {c["key"]: str(c["reason"]) for c in host.store.config_changes()}
-        assert reasons["alerts.webhook_url"].startswith("not applied live")
+        changes = {c["key"]: c for c in host.store.config_changes()}
+        reasons = {key: str(c["reason"]) for key, c in changes.items()}
+        assert reasons["alerts.webhook_url"].startswith("recorded, applies at restart")
+        assert changes["alerts.webhook_url"]["status"] == "recorded"
+        assert changes["alerts.webhook_url"]["new"] == "http://127.0.0.1:9/***"  # secret
+        assert changes["alerts.cooldown"]["old"] == 300.0  # the default, not null
         assert reasons["alerts.cooldown"] == "applied live"

@@ -190,6 +190,9 @@ class Problem:
     def key(self) -> str:
         return dotted(self.parts)
 
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
 
 def dotted(parts: Iterable[str]) -> str:
     """``("retry", "sink.webhook", "base")`` -> ``retry."sink.webhook".base``."""

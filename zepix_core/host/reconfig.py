@@ -28,6 +28,8 @@ from zepix_core.execution.dispatch import IntentLimits
 from zepix_core.execution.runner import call
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.loading.config import HOST_PLUGIN_KEYS
+from zepix_core.loading.edit import effective, lookup, split_key
+from zepix_core.loading.tables import hidden
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
 from zepix_core.versions.policy import Operator
@@ -43,6 +45,9 @@ BY = "file"
 AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http.",
             "telegram.", "sync.", "retry.", "market.", "host.max_frame_mb",
             "host.db_busy_timeout", "alerts.webhook", "alerts.alertmanager")
+
+#: The reason of a change written to the file but not in force yet (status ``recorded``).
+NOT_LIVE = "recorded, applies at restart"
 
 #: Host keys of a plugin table the plugin reads too, so it hears of them.
 TOLD = ("symbols",)
@@ -76,6 +81,9 @@ class Reconfigurer:
         #: section (``http``, ``telegram``): registered by ``zepix_core.app``, which
         #: owns those servers; returns how the change was applied.
         self.restarters: dict[str, Callable[[], str]] = {}
+        #: The config in force before and after the change being applied, defaults in.
+        self._before: dict[str, Any] = {}
+        self._after: dict[str, Any] = {}
         started = host.clocks.wall()
         self.last_reload = LastReload(started, True, started)
 
@@ -113,6 +121,7 @@ class Reconfigurer:
 
     def _apply(self, changed: Changed) -> None:
         old, self.host.config = self.host.config, changed.config
+        self._before, self._after = effective(old), effective(changed.config)
         self.host.monitor.retune(changed.config)
         per_plugin: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)
         edges: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
@@ -140,20 +149,26 @@ class Reconfigurer:
         except Exception as exc:  # noqa: BLE001 - the host goes on; the history says why
             log.warning("config change not applied", extra=fields(section=section,
                                                                    error=str(exc)))
-            return f"not applied live: restarting [{section}] failed ({exc}); the old one is off"
+            return f"{NOT_LIVE}: restarting [{section}] failed ({exc}); the old one is off"
 
     @staticmethod
     def _live(key: str) -> str:
         if key.startswith(AT_START):
-            return "not applied live: read at start; takes effect when the host restarts"
+            return f"{NOT_LIVE}: read at start; takes effect when the host restarts"
         return "applied live"
 
     def _record(self, key: str, old: Any, new: Any, reason: str) -> None:
-        if reason.startswith("not applied live"):
+        """One history row: a value the file left unset is shown as its default in force,
+        a secret as ``***``; a change not in force yet is ``recorded``, never ``applied``."""
+        old, new = (hidden(key, _in_force(doc, key, value))
+                    for doc, value in ((self._before, old), (self._after, new)))
+        if reason.startswith(NOT_LIVE):
             log.warning("config change needs a restart", extra=fields(key=key, reason=reason))
+            status = "recorded"
         else:
             log.info("config change applied", extra=fields(key=key, reason=reason))
-        self.host.store.add_config_change(self.host.clocks.wall(), key, old, new, "applied",
+            status = "applied"
+        self.host.store.add_config_change(self.host.clocks.wall(), key, old, new, status,
                                           BY, reason=reason)
 
     def _plugin(self, plugin_id: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
@@ -202,7 +217,7 @@ class Reconfigurer:
         fits = [v for v in host.versions.installed(plugin_id)
                 if pin.contains(v, prereleases=host.config.plugin(plugin_id).allow_prereleases)]
         if not fits:
-            return f"not applied live: no installed version satisfies {pin}; {running} runs"
+            return f"{NOT_LIVE}: no installed version satisfies {pin}; {running} runs"
         target = str(max(fits, key=Version))
         operator = Operator(host.store, host.versions.plugins, host.config,
                             list(host.versions.env.values()), host.api_version,
@@ -210,7 +225,7 @@ class Reconfigurer:
         try:
             recorded = operator.upgrade(plugin_id, target)
         except ZepixError as exc:
-            return f"not applied live: {exc}"
+            return f"{NOT_LIVE}: {exc}"
         return f"requested {target} through the version gate (request {recorded.request_id})"
 
     def _tell(self, plugin_id: str, changes: Mapping[str, list[Any]]) -> bool:
@@ -223,3 +238,12 @@ class Reconfigurer:
         self.host.monitor.on_hook(result)
         return result.ok and result.value is True
 
+
+def _in_force(document: Mapping[str, Any], key: str, value: Any) -> Any:
+    """``value`` (None: the file did not set ``key``), else the default in force."""
+    if value is not None:
+        return value
+    try:
+        return lookup(document, split_key(key))
+    except (KeyError, ZepixError):
+        return None

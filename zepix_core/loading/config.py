@@ -126,10 +126,7 @@ def parse_config(text: str, path: Path) -> Config:
     raw = _toml(text, path)
     problems = check(raw)
     if problems:
-        first = problems[0]
-        line = line_of(text, first.parts)
-        where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(f"{where}: {first.key}: {first.message}")
+        raise ConfigError(worded(text, path, problems[0]))
     host = {**HOST_DEFAULTS, **HOST.typed(raw.pop("host", {}))}
     plugins = raw.pop("plugins", {})
     cfg = Config(host=host, plugins=plugins, path=path, sections=raw)
@@ -145,6 +142,54 @@ def parse_config(text: str, path: Path) -> Config:
             raise ConfigError(f"{path}:{line}{str(exc).removeprefix(str(path))}") from None
         raise
     return cfg
+
+
+def worded(text: str, path: Path, problem: Problem) -> str:
+    """``FILE:LINE: KEY: problem`` (``FILE: KEY: ...`` when the key is not in ``text``)."""
+    line = line_of(text, problem.parts)
+    return f"{path}:{line}: {problem}" if line else f"{path}: {problem}"
+
+
+def load_lenient(path: Path | None) -> tuple[Config, list[str]]:
+    """The config at ``path`` without the keys that do not validate, and why each was
+    left out (``FILE:LINE: KEY: problem``): what ``config show``/``get``/``set`` read,
+    so the documented tool still works on (and can repair) a file a start would refuse.
+    A file that is not TOML at all still raises ``ConfigError``."""
+    if path is None or not path.exists():
+        return Config(path=path), []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    try:
+        return parse_config(text, path), []
+    except ConfigError:
+        pass
+    raw = _toml(text, path)
+    problems = check(raw)
+    for problem in problems:
+        _drop(raw, problem.parts)
+    host = {**HOST_DEFAULTS, **HOST.typed(raw.pop("host", {}))}
+    plugins = raw.pop("plugins", {})
+    reasons = [worded(text, path, p) for p in problems]
+    return Config(host=host, plugins=plugins, path=path, sections=raw), reasons or [
+        _semantic(text, path)]
+
+
+def _semantic(text: str, path: Path) -> str:
+    try:
+        parse_config(text, path)
+    except ConfigError as exc:
+        return str(exc)
+    return ""
+
+
+def _drop(raw: dict[str, Any], parts: tuple[str, ...]) -> None:
+    node: Any = raw
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
 
 
 def require_valid(cfg: Config) -> None:

@@ -16,14 +16,16 @@ import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from zepix_core.contract.configschema import Problem, dotted
 from zepix_core.contract.errors import ConfigError
-from zepix_core.loading.config import HOST_DEFAULTS, Config, parse_config
+from zepix_core.loading.config import HOST_DEFAULTS, Config, check, parse_config, worded
 from zepix_core.loading.tables import PLUGIN, TABLES
 
 _SEGMENT = re.compile(r'"([^"]*)"|([^."]+)')
@@ -131,25 +133,89 @@ def write_atomic(path: Path, text: str) -> None:
         os.close(directory)
 
 
+@dataclass(frozen=True)
+class Edit:
+    """One edit by dotted key: the old and new value (None: not set), the file written
+    (a symlink's target), and what still keeps the file from loading (a partial repair)."""
+
+    old: Any
+    new: Any
+    target: Path
+    remaining: tuple[str, ...] = ()
+
+
 def set_value(path: Path, key: str, value: Any) -> tuple[Any, Any]:
     """Set ``key`` to ``value`` in the file at ``path``, validated and atomic.
 
     Returns ``(old, new)``; ``old`` is None when the file did not set the key.
     Raises ConfigError (the file untouched) when the result would not load.
     """
+    done = edit_value(path, key, value)
+    return done.old, done.new
+
+
+def edit_value(path: Path, key: str, value: Any, *, remove: bool = False) -> Edit:
+    """Set (or, with ``remove``, delete) ``key`` in the file at ``path``: the whole result
+    is checked as a start checks it, then written atomically, comments kept.
+
+    A file that already does not load may be repaired step by step: the edit is written
+    when it adds no problem of its own, and ``Edit.remaining`` says what is still wrong.
+    A symlink is kept: its target is written. Raises ConfigError (the file untouched)
+    when the edit itself would not load.
+    """
     parts = split_key(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with locked(path):
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with locked(target):
+        text = target.read_text(encoding="utf-8") if target.exists() else ""
         try:
             document = tomlkit.parse(text)
         except TOMLKitError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
-        old = _assign(document, parts, value, key)
+        old = _remove(document, parts, key) if remove else _assign(document, parts, value, key)
         new_text = tomlkit.dumps(document)
+        remaining = _still_wrong(text, new_text, path, parts)
+        write_atomic(target, new_text)
+    return Edit(old, None if remove else value, target, remaining)
+
+
+def _still_wrong(text: str, new_text: str, path: Path, parts: list[str]) -> tuple[str, ...]:
+    """What keeps ``new_text`` from loading, when every bit of it was wrong before too;
+    raises ConfigError (the start's message) when the edit is wrong or adds a problem."""
+    try:
         parse_config(new_text, path)  # the checks of a start, on the whole new text
-        write_atomic(path, new_text)
-    return old, value
+        return ()
+    except ConfigError as refused:
+        before = {p.key for p in _problems(text)}
+        after = _problems(new_text)
+        edited = dotted(parts)
+        added = [p for p in after if p.key not in before or p.key.startswith(edited)]
+        if added:  # name what the edit got wrong, not what the file already had
+            raise ConfigError(worded(new_text, path, added[0])) from None
+        if not before or not after:
+            raise refused from None
+        return tuple(worded(new_text, path, p) for p in after)
+
+
+def _problems(text: str) -> list[Problem]:
+    try:
+        return check(tomllib.loads(text))
+    except tomllib.TOMLDecodeError:
+        return []
+
+
+def _remove(document: Any, parts: list[str], key: str) -> Any:
+    node = document
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            raise ConfigError(f"{key}: not set in the file; nothing to remove")
+    if not isinstance(node, Mapping) or parts[-1] not in node:
+        raise ConfigError(f"{key}: not set in the file; nothing to remove")
+    current = node[parts[-1]]
+    old = current.unwrap() if hasattr(current, "unwrap") else current
+    del node[parts[-1]]  # type: ignore[attr-defined]
+    return old
 
 
 def _assign(document: Any, parts: list[str], value: Any, key: str) -> Any:

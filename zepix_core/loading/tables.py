@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from zepix_core.contract.configschema import Key, Table, secret_names
+from zepix_core.contract.configschema import Key, Table, redact_config, redact_value, secret_names
 from zepix_core.contract.redact import redact_url
 from zepix_core.retry.policy import RETRY_TABLE
 
@@ -240,3 +241,16 @@ TABLES: Mapping[str, Table] = {t.name: t for t in (
 
 #: Names of every key marked secret (redaction also hides ``*token*``/``*password*``).
 SECRETS = secret_names([*TABLES.values(), PLUGIN])
+
+
+def redact(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A config document (or part of one) as it may be shown, logged or stored: every key
+    marked secret, or named ``*token*``/``*password*``, is ``***``; a URL loses its user
+    information. The one redaction of config values (CLI, HTTP, history, database)."""
+    return redact_config(document, SECRETS)
+
+
+def hidden(key: str, value: Any) -> Any:
+    """The value of the dotted ``key`` as it may be shown or stored (see ``redact``)."""
+    leaf = key.rsplit(".", 1)[-1].strip('"')
+    return redact_value(leaf, value, SECRETS)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from zepix_core.contract.configschema import redact_value
 from zepix_core.storage.db import Database, Row
 
-STATUSES = ("applied", "rejected")
+#: ``recorded``: written to the file, in force at the next start (not applied live).
+STATUSES = ("applied", "recorded", "rejected")
 #: The ``requests`` action of ``zepix config reload`` (plugin id ``*``): check the file now.
 RELOAD = "config_reload"
 
@@ -19,7 +21,11 @@ RELOAD = "config_reload"
 class ConfigChangeQueries(Database):
     def add_config_change(self, now: float, key: str, old: Any, new: Any, status: str,
                           by: str, reason: str | None = None) -> int:
-        """Record one change of ``key``; ``status`` is ``applied`` or ``rejected``."""
+        """Record one change of ``key``; ``status`` is one of ``STATUSES``. Callers pass
+        values already redacted (``loading.tables.hidden``); a value of a key named
+        ``*token*``/``*password*`` and a URL's user information never reach the file."""
+        leaf = key.rsplit(".", 1)[-1]
+        old, new = redact_value(leaf, old), redact_value(leaf, new)
         assert status in STATUSES, status
         return self.execute(
             "INSERT INTO config_changes (timestamp, key, old, new, status, reason, by) "

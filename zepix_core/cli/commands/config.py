@@ -18,9 +18,12 @@ from zepix_core.cli.commands.base import (
 )
 from zepix_core.cli.render import emit_json
 from zepix_core.contract.errors import ConfigError, ZepixError
-from zepix_core.loading.config import load_config
-from zepix_core.loading.edit import effective, lookup, parse_value, set_value, split_key
+from zepix_core.contract.redact import redact_text
+from zepix_core.contract.terminal import printable
+from zepix_core.loading.config import Config, load_lenient
+from zepix_core.loading.edit import edit_value, effective, lookup, parse_value, split_key
 from zepix_core.loading.paths import config_path
+from zepix_core.loading.tables import hidden, redact
 from zepix_core.storage.configchanges import RELOAD
 
 #: Who made a change, in the history: the command line.
@@ -30,8 +33,10 @@ WAIT = 10.0
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=("show", "get", "set", "history", "reload"), default="show",
-                   help="show (default): the config in force; get KEY; set KEY VALUE; history: every "
+    p.add_argument("action", nargs="?", choices=("show", "get", "set", "unset", "history", "reload"),
+                   default="show",
+                   help="show (default): the config in force; get KEY; set KEY VALUE; unset KEY: "
+                        "remove it from the file (back to its default); history: every "
                         "change, newest first; reload: ask the running host to check its file now")
     p.add_argument("key", nargs="?", metavar="KEY",
                    help="dotted key, e.g. plugins.combined_v3.risk_per_trade")
@@ -54,8 +59,18 @@ def _text(value: Any) -> str:
     return json.dumps(value, allow_nan=False)
 
 
+def _in_force(args: argparse.Namespace) -> dict[str, Any]:
+    """The file's config with its defaults, secrets hidden; a key the file gets wrong is
+    left out and named on stderr (the documented tool works on an invalid file)."""
+    cfg, reasons = load_lenient(config_path(args.config))
+    for reason in reasons:
+        sys.stderr.write(f"zepix: warning: {reason} (left out; a start would refuse the "
+                         "file; fix it with 'zepix config set' or 'unset')\n")
+    return redact(effective(cfg))
+
+
 def _show(args: argparse.Namespace) -> int:
-    document = effective(load_config(config_path(args.config)))
+    document = _in_force(args)
     if args.json:
         emit_json(document)
     else:
@@ -64,7 +79,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _get(args: argparse.Namespace) -> int:
-    document = effective(load_config(config_path(args.config)))
+    document = _in_force(args)
     try:
         value = lookup(document, split_key(args.key))
     except KeyError:
@@ -74,30 +89,44 @@ def _get(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(value)
     else:
-        sys.stdout.write(f"{value if isinstance(value, str) else _text(value)}\n")
+        sys.stdout.write(f"{printable(value if isinstance(value, str) else _text(value))}\n")
     return 0
 
 
 def _set(args: argparse.Namespace) -> int:
     path = config_path(args.config)
-    value = parse_value(args.value)
+    remove = args.action == "unset"
+    value = None if remove else parse_value(args.value)
     store = store_from(args)
     try:
         try:
-            old, new = set_value(path, args.key, value)
+            done = edit_value(path, args.key, value, remove=remove)
         except ConfigError as exc:
-            store.add_config_change(time.time(), args.key, None, value, "rejected", BY,
-                                    reason=str(exc))
+            store.add_config_change(time.time(), args.key, None, hidden(args.key, value),
+                                    "rejected", BY, reason=str(exc))
             raise
+        old = hidden(args.key, done.old if done.old is not None else _default(args.key))
+        new = hidden(args.key, done.new if not remove else _default(args.key))
         store.add_config_change(time.time(), args.key, old, new, "applied", BY,
-                                reason=f"written to {path}")
+                                reason=f"written to {done.target}")
     finally:
         store.close()
+    for reason in done.remaining:
+        sys.stderr.write(f"zepix: warning: the file still does not load: {reason}\n")
     if args.json:
-        emit_json({"key": args.key, "old": old, "new": new, "file": str(path)})
+        emit_json({"key": args.key, "old": old, "new": new, "file": str(path),
+                   "remaining": list(done.remaining)})
     else:
         sys.stdout.write(f"{args.key}: {_text(old)} -> {_text(new)} in {path}\n")
     return 0
+
+
+def _default(key: str) -> Any:
+    """The default in force for ``key`` when the file does not set it (None: none)."""
+    try:
+        return lookup(effective(Config()), split_key(key))
+    except (KeyError, ConfigError):
+        return None
 
 
 HISTORY_COLUMNS = ("timestamp", "key", "old", "new", "status", "by", "reason")
@@ -109,6 +138,8 @@ def _history(args: argparse.Namespace) -> int:
         rows = store.config_changes()
     finally:
         store.close()
+    rows = [{**row, "old": hidden(row["key"], row["old"]), "new": hidden(row["key"], row["new"]),
+             "reason": redact_text(row["reason"] or "") or row["reason"]} for row in rows]
     shown = [{**row, "old": _text(row["old"]), "new": _text(row["new"])} for row in rows]
     show(args, shown, HISTORY_COLUMNS, document=rows)
     return 0
@@ -135,14 +166,14 @@ def _reload(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    wants_key = args.action in ("get", "set")
+    wants_key = args.action in ("get", "set", "unset")
     if wants_key and not args.key:
         raise ZepixError(f"config {args.action}: name a KEY (e.g. host.interval)")
     if args.action == "set" and args.value is None:
         raise ZepixError("config set: give a VALUE after the KEY")
     if not wants_key and args.key:
         raise ZepixError(f"config {args.action}: takes no KEY")
-    return {"show": _show, "get": _get, "set": _set,
+    return {"show": _show, "get": _get, "set": _set, "unset": _set,
             "history": _history, "reload": _reload}[args.action](args)
 
 
