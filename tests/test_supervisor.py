@@ -493,7 +493,7 @@ def test_given_up_stays_down_across_starts_until_config_changes_or_an_operator_a
     assert "crasher" not in [s.plugin_id for s in second.active()]
     second.shutdown()
 
-    third = build(config + "risk = 0.02\n")  # the plugin's own table changed: try again
+    third = build(config + "stake = 0.02\n")  # the plugin's own table changed: try again
     assert third.slots["crasher"].state is PluginState.ACTIVE
     assert events(third, "crasher")[0]["detail"] == ("its config changed since it was given "
                                                      "up on; activating")
@@ -504,7 +504,7 @@ def test_given_up_stays_down_across_starts_until_config_changes_or_an_operator_a
     request = third.store.add_request("crasher", "restart", "bob", clock.time())
     clear_mark(third.store, request, status, clock.time())  # `zepix restart` with no host
     assert third.store.statuses()["crasher"]["state"] == "INACTIVE"
-    fourth = build(config + "risk = 0.02\n")
+    fourth = build(config + "stake = 0.02\n")
     assert fourth.slots["crasher"].state is PluginState.ACTIVE
 
 
