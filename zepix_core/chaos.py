@@ -15,7 +15,9 @@ with the seed:
   10-60 s (cut to the time left);
 - ``fd_flood``: about 1,100 idle, half-sent connections on the API;
 - ``hang``: a plugin's ``on_bar`` and ``health_ping`` block for 5-15 s;
-- ``config_invalid``: the config is rewritten invalid, then valid again.
+- ``config_invalid``: the config is rewritten invalid, then valid again;
+- ``full_disk``: for 5-15 s no file of the host may grow (its ``RLIMIT_FSIZE``
+  set to 1 byte from outside with ``prlimit``, as a full disk answers).
 
 Then it stops the host (SIGTERM) and checks the invariants:
 
@@ -24,6 +26,8 @@ Then it stops the host (SIGTERM) and checks the invariants:
 - ``activations``: no plugin has two open activation rows at any check, and
   none is open after the last clean stop;
 - ``integrity``: ``PRAGMA integrity_check`` is ``ok`` on every database;
+- ``ledger``: the central ledger holds every paper trade of every plugin
+  database once, as it is there (after the last stop's final sync);
 - ``processes``: no process of the run is left;
 - ``stops``: every SIGTERM ended the host with status 0 within
   ``[host] shutdown_timeout`` (30 s);
@@ -58,8 +62,10 @@ from typing import Any
 
 import psutil
 
+from zepix_core.storage.central import TRADE_FIELDS
+
 FAULTS = ("worker_kill", "host_kill", "host_stop", "db_lock", "fd_flood", "hang",
-          "config_invalid")
+          "config_invalid", "full_disk")
 SHUTDOWN_TIMEOUT = 30.0
 #: Seconds allowed for a (re)started host to run its first round, on a busy machine.
 START_WAIT = 180.0
@@ -125,9 +131,14 @@ class Count(Base):
         self.bars += 1
         if bar.timeframe != "1m":  # the source's 5m, 15m and 1h aggregates
             return None
-        with open(os.path.join(os.environ["ZEPIX_HOME"], f"seen-{os.getpid()}.txt"),
-                  "a") as out:
-            out.write(f"{bar.ts:.0f}\\n")
+        self.unwritten = getattr(self, "unwritten", "") + f"{bar.ts:.0f}\\n"
+        try:  # a full disk (the soak's full_disk): the lines wait for the next bar
+            with open(os.path.join(os.environ["ZEPIX_HOME"], f"seen-{os.getpid()}.txt"),
+                      "a") as out:
+                out.write(self.unwritten)
+            self.unwritten = ""
+        except OSError:
+            pass
         return None
 
 
@@ -174,6 +185,7 @@ class Report:
     problems: dict[str, list[str]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     stops: list[float] = field(default_factory=list)
+    trades: int = 0
 
     @property
     def ok(self) -> bool:
@@ -191,8 +203,9 @@ class Report:
             problems = self.problems.get(name, [])
             lines.append(f"{name:<16} {'yes' if not problems else 'NO: ' + problems[0]}")
             lines += [f"{'':<16} {p}" for p in problems[1:5]]
+        lines.append(f"\npaper trades checked against the ledger: {self.trades}")
         if self.stops:
-            lines.append(f"\nstops: {len(self.stops)}, slowest {max(self.stops):.1f} s "
+            lines.append(f"stops: {len(self.stops)}, slowest {max(self.stops):.1f} s "
                          f"(limit {SHUTDOWN_TIMEOUT:.0f} s)")
         if not self.ok:
             lines.append(f"\nFAILED: reproduce with python -m zepix_core.chaos --seed "
@@ -205,7 +218,7 @@ class Report:
                 "problems": self.problems, "ok": self.ok}
 
 
-INVARIANTS = ("bars", "activations", "integrity", "processes", "stops", "alive")
+INVARIANTS = ("bars", "activations", "integrity", "ledger", "processes", "stops", "alive")
 
 
 class Host:
@@ -389,6 +402,21 @@ class Soak:
             reader.join(10)
         self.start_host()
 
+    def _full_disk(self, left: float) -> None:
+        import resource
+        pid = self.host.pid
+        try:
+            soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+        except (OSError, ValueError) as exc:
+            self.report.log.append(f"full_disk not injected: {exc}")
+            return
+        try:
+            time.sleep(self.rng.uniform(5, 15))
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+
     def _host_stop(self, left: float) -> None:
         self.stop_host()
         self.start_host()
@@ -488,6 +516,42 @@ class Soak:
             if result != [("ok",)]:
                 self.report.fail("integrity", f"{db.name}: {result[:3]}")
 
+    def check_ledger(self) -> None:
+        ledger = self.home / "central.db"
+        fields = ", ".join(TRADE_FIELDS)
+        try:
+            central = _query(ledger, f"SELECT plugin_id, trade_id, {fields} "  # noqa: S608
+                                     "FROM aggregated_trades")  # our own column names
+        except sqlite3.Error as exc:
+            self.report.fail("ledger", f"{ledger.name}: {exc}")
+            return
+        by_plugin: dict[str, dict[int, tuple[Any, ...]]] = {}
+        for row in central:
+            by_plugin.setdefault(row[0], {})[row[1]] = row[2:]
+        trades = 0
+        for db in sorted((self.home / "plugins").glob("*/*.db")):
+            plugin_id = db.parent.name
+            try:
+                found = _query(db, f"SELECT id, {fields} FROM trades")  # noqa: S608
+            except sqlite3.Error as exc:
+                self.report.fail("ledger", f"{db.name}: {exc}")
+                continue
+            mine = {row[0]: row[1:] for row in found}
+            theirs = by_plugin.pop(plugin_id, {})
+            trades += len(mine)
+            lost = sorted(set(mine) - set(theirs))
+            extra = sorted(set(theirs) - set(mine))
+            differ = sorted(t for t in set(mine) & set(theirs) if mine[t] != theirs[t])
+            for what, ids in (("not in the ledger", lost), ("only in the ledger", extra),
+                              ("different in the ledger", differ)):
+                if ids:
+                    self.report.fail("ledger", f"{plugin_id}: {len(ids)} trade(s) {what}, "
+                                               f"e.g. {ids[:3]}")
+        for plugin_id, left in by_plugin.items():
+            self.report.fail("ledger", f"{plugin_id}: {len(left)} ledger trade(s) of no "
+                                       "plugin database")
+        self.report.trades = trades
+
     def check_processes(self) -> None:
         deadline = time.monotonic() + 30  # workers notice their host's end
         while True:
@@ -521,6 +585,7 @@ class Soak:
         self.check_activations("after the last stop", closed=True)
         self.check_bars()
         self.check_integrity()
+        self.check_ledger()
         self.check_processes()
         self.report.seconds = time.monotonic() - began
         return self.report
