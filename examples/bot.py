@@ -41,11 +41,13 @@ def main(csv_path: Path) -> int:
     with zepix_core.open_host() as host:
         for batch in CsvSource({"path": str(csv_path), "batch": 1}).batches(host.host.clocks.stop):
             for bar in batch:
-                if bar.timeframe == "1m":  # fill what was asked before, at this open
-                    for intent in pending.pop(bar.symbol, []):
-                        host.report_fill(zepix_core.Fill(intent.id, intent.quantity,
-                                                         bar.open, bar.ts))
-                        fills += 1
+                # fill what was asked at an earlier bar time, at this open (any timeframe)
+                due = [i for i in pending[bar.symbol] if i.bar_time < bar.ts]
+                for intent in due:
+                    host.report_fill(zepix_core.Fill(intent.id, intent.quantity,
+                                                     bar.open, bar.ts))
+                    fills += 1
+                pending[bar.symbol] = [i for i in pending[bar.symbol] if i not in due]
                 for intent in host.on_bar(bar):
                     pending[intent.symbol].append(intent)
                     intents += 1

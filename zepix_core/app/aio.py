@@ -14,10 +14,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from zepix_core.app.embedded import EmbeddedHost
+from zepix_core.app.embedded import EmbeddedHost, build_host
 from zepix_core.contract.model import Bar, Fill, Intent
 from zepix_core.execution.ports import Clocks
-from zepix_core.host.host import create_host
 
 T = TypeVar("T")
 
@@ -41,6 +40,10 @@ class AsyncHost:
     async def report_fill(self, fill: Fill) -> Intent:
         return await self._ordered(self.sync.report_fill, fill)
 
+    async def round(self) -> str:
+        """A monitoring round now, in order with bars and fills; its summary line."""
+        return await self._ordered(self.sync.round)
+
     async def plugins(self) -> list[dict[str, Any]]:
         return await asyncio.get_running_loop().run_in_executor(None, self.sync.plugins)
 
@@ -53,7 +56,8 @@ async def open_host_async(config: Path | str | None = None, db: Path | str | Non
                           interval: float | None = None, paths: Sequence[str] | None = None,
                           clocks: Clocks | None = None,
                           on_round: Callable[[str], None] | None = None,
-                          ) -> AsyncIterator[AsyncHost]:
+                          plugins: Sequence[str] | None = None, fresh: bool = False,
+                          services: bool = True) -> AsyncIterator[AsyncHost]:
     """``async with open_host_async(...) as host``: ``open_host`` for asyncio; starting
     and closing (activation and deactivation hooks) run off the event loop too."""
     loop = asyncio.get_running_loop()
@@ -61,7 +65,7 @@ async def open_host_async(config: Path | str | None = None, db: Path | str | Non
     try:
         embedded = await loop.run_in_executor(executor, partial(
             _start, config, db, interval=interval, paths=paths, clocks=clocks,
-            on_round=on_round))
+            on_round=on_round, plugins=plugins, fresh=fresh, services=services))
         try:
             yield AsyncHost(embedded, executor)
         finally:
@@ -71,5 +75,6 @@ async def open_host_async(config: Path | str | None = None, db: Path | str | Non
 
 
 def _start(config: Path | str | None, db: Path | str | None, **kwargs: Any) -> EmbeddedHost:
-    paths, clocks = kwargs.pop("paths"), kwargs.pop("clocks")
-    return EmbeddedHost.start(create_host(config, db, paths=paths, clocks=clocks), **kwargs)
+    host = build_host(config, db, kwargs.pop("paths"), kwargs.pop("clocks"),
+                      kwargs.pop("plugins"), kwargs.pop("fresh"))
+    return EmbeddedHost.start(host, **kwargs)

@@ -195,17 +195,31 @@ class EmbeddedHost:
 def open_host(config: Path | str | None = None, db: Path | str | None = None, *,
               interval: float | None = None, paths: Sequence[str] | None = None,
               clocks: Clocks | None = None,
-              on_round: Callable[[str], None] | None = None) -> Iterator[EmbeddedHost]:
+              on_round: Callable[[str], None] | None = None,
+              plugins: Sequence[str] | None = None, fresh: bool = False,
+              services: bool = True) -> Iterator[EmbeddedHost]:
     """Start a host for a bot; leaving the block deactivates every plugin.
 
     ``config`` and ``db`` default as for the command line (``ZEPIX_HOME``,
     ``ZEPIX_DB``); ``interval`` overrides ``[host] interval``; ``paths`` limits
     discovery to those directories; ``on_round`` gets each round's summary line
-    (on the round thread).
+    (on the round thread). ``plugins``: the ids to run (the others stay installed
+    and idle; an id not installed is a ``ConfigError``). ``fresh``: the
+    host-measured figures (win rate, P&L, accuracy) count this run only; the
+    database keeps every fill. ``services=False`` starts neither the HTTP API
+    nor the Telegram bot whatever the config says.
     """
-    embedded = EmbeddedHost.start(create_host(config, db, paths=paths, clocks=clocks),
-                                  interval=interval, on_round=on_round)
+    embedded = EmbeddedHost.start(build_host(config, db, paths, clocks, plugins, fresh),
+                                  interval=interval, on_round=on_round, services=services)
     try:
         yield embedded
     finally:
         embedded.close()
+
+
+def build_host(config: Path | str | None, db: Path | str | None,
+               paths: Sequence[str] | None, clocks: Clocks | None,
+               plugins: Sequence[str] | None, fresh: bool) -> Host:
+    host = create_host(config, db, paths=paths, clocks=clocks, plugins=plugins)
+    host.fresh_figures = fresh
+    return host

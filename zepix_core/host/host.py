@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 from packaging.version import Version
 
-from zepix_core.contract.errors import StorageError
+from zepix_core.contract.errors import ConfigError, StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
@@ -110,6 +110,8 @@ class Host:
                                    seed=int(config.host["market_seed"]))
         #: Bars and intents handed out since the last round, for its summary line.
         self.counts = [0, 0]
+        #: Host-measured figures start from zero in this run (the fills stay recorded).
+        self.fresh_figures = False
         #: Called with every hook call's result and problem (a backtest counts errors).
         self.work_listeners: list[Callable[[CallResult, str | None], None]] = []
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
@@ -212,7 +214,8 @@ class Host:
         self.claim()
         self.monitor.alerting.start_watchdog(os.getpid())
         self.refresh_pauses()
-        self.trades.restore(self.store.fills(), self.store.accuracy_counts())
+        self.trades.restore(self.store.fills(), self.store.accuracy_counts(),
+                            fresh=self.fresh_figures)
         slots = self.discover()
         for slot in slots:
             self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
@@ -715,12 +718,28 @@ def alive(pid: int, started_at: float) -> bool:
 
 def create_host(config: Path | str | None = None, db: Path | str | None = None, *,
                 paths: Sequence[str] | None = None, clocks: Clocks | None = None,
-                runner_factories: dict[str, RunnerFactory] | None = None) -> Host:
-    """Build a host from a config file and a database path (defaults per the contract)."""
+                runner_factories: dict[str, RunnerFactory] | None = None,
+                plugins: Sequence[str] | None = None) -> Host:
+    """Build a host from a config file and a database path (defaults per the contract).
+    ``plugins``: run only these plugin ids; the others stay installed and idle."""
     from zepix_core.contract.api import API_VERSION
 
     cfg = load_config(config_path(config))
+    if plugins is not None:
+        cfg = only_plugins(cfg, plugins, {r.plugin_id for r in enumerate_plugins(paths)})
     store = Store(db_path(db), busy_timeout=float(cfg.host["db_busy_timeout"]))
     return Host(cfg, store, api_version=API_VERSION, paths=paths, clocks=clocks,
                 runner_factories=runner_factories)
 
+
+def only_plugins(config: Config, wanted: Sequence[str], installed: set[str]) -> Config:
+    """``config`` with every installed plugin but ``wanted`` disabled (idle, not removed).
+    Raises ``ConfigError`` naming an id that is not installed."""
+    missing = sorted(set(wanted) - installed)
+    if missing:
+        raise ConfigError(f"plugins={list(wanted)!r}: {', '.join(missing)} not installed; "
+                          f"installed: {', '.join(sorted(installed)) or 'none'}")
+    tables: dict[str, Mapping[str, Any]] = {pid: dict(t) for pid, t in config.plugins.items()}
+    for pid in installed - set(wanted):
+        tables[pid] = {**tables.get(pid, {}), "enabled": False}
+    return replace(config, plugins=tables)

@@ -34,6 +34,8 @@ class Trades:
         self.dropped: dict[str, tuple[int, str]] = {}
         #: Realised P&L of each booked fill (fill time, amount), per plugin, for risk.
         self.realised: dict[str, list[tuple[float, float]]] = {}
+        #: Recorded accuracy totals kept out of this run's figures (``restore(fresh=True)``).
+        self.accuracy_base: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def on_bars(self, bars: Sequence[Bar], intents: Sequence[Sequence[Intent]]) -> None:
@@ -85,9 +87,14 @@ class Trades:
             return list(self.realised.get(plugin_id, ()))
 
     def restore(self, fills: Sequence[Mapping[str, Any]],
-                accuracy: Mapping[str, tuple[int, int]]) -> None:
-        """Rebuild the ledgers from recorded fills and the accuracy totals (at start)."""
+                accuracy: Mapping[str, tuple[int, int]], *, fresh: bool = False) -> None:
+        """Rebuild the ledgers from recorded fills and the accuracy totals (at start).
+        ``fresh``: the figures start from zero (the recorded totals are kept apart, and
+        still added up when saved, so nothing recorded is lost)."""
         with self._lock:
+            if fresh:
+                self.accuracy_base = dict(accuracy)
+                return
             for row in fills:
                 intent = Intent(row["intent_id"], row["plugin_id"], row["symbol"], row["side"],
                                 row["quantity"], None, "", row["time"])
@@ -100,9 +107,13 @@ class Trades:
                 self.accuracy.judged[pid] = self.accuracy.judged.get(pid, 0) + judged
 
     def accuracy_counts(self) -> dict[str, tuple[int, int]]:
+        """Every plugin's (hits, judged) totals to save: this run's and any kept apart."""
         with self._lock:
-            return {pid: (self.accuracy.hits.get(pid, 0), judged)
-                    for pid, judged in self.accuracy.judged.items()}
+            counts = dict(self.accuracy_base)
+            for pid, judged in self.accuracy.judged.items():
+                hits, seen = counts.get(pid, (0, 0))
+                counts[pid] = (hits + self.accuracy.hits.get(pid, 0), seen + judged)
+            return counts
 
     def fields(self, plugin_id: str) -> dict[str, Any]:
         """``host_measured`` for the plugin's snapshot, and ``notes`` for its reasons."""
