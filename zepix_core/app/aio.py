@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from zepix_core.app.embedded import EmbeddedHost, build_host
 from zepix_core.contract.model import Bar, Fill, Intent
+from zepix_core.contract.process import own_current
 from zepix_core.execution.ports import Clocks
 
 T = TypeVar("T")
@@ -61,7 +62,7 @@ async def open_host_async(config: Path | str | None = None, db: Path | str | Non
     """``async with open_host_async(...) as host``: ``open_host`` for asyncio; starting
     and closing (activation and deactivation hooks) run off the event loop too."""
     loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(1, thread_name_prefix="zepix-bars")
+    executor = ThreadPoolExecutor(1, thread_name_prefix="zepix-bars", initializer=own_current)
     try:
         embedded = await loop.run_in_executor(executor, partial(
             _start, config, db, interval=interval, paths=paths, clocks=clocks,

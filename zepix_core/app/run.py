@@ -44,19 +44,25 @@ def run(host: Host, source: Source, *, once: bool = False, duration: float | Non
         interval: float | None = None,
         on_start: Callable[[list[PluginSlot]], None] | None = None,
         on_round: Callable[[str], None] | None = None,
-        on_services: Callable[[list[str]], None] | None = None) -> None:
+        on_services: Callable[[list[str]], None] | None = None,
+        between: Callable[[], None] | None = None,
+        on_stopping: Callable[[], None] | None = None) -> None:
     """Start ``host``, feed it every batch of ``source`` until the source ends, the
     host is told to stop or ``duration`` passes; rounds run on their own thread.
 
     The run ends with a last round, reported like the others: with ``once`` it
     is the only one (after everything the source yields); a finite source (a
-    file) ends the run when it is exhausted.
+    file) ends the run when it is exhausted. ``between`` is called on this thread
+    after the start and after each batch (``zepix run`` re-installs its signal
+    handlers there); ``on_stopping`` when the feed ends, before the shutdown.
     """
     notifier, every = Notifier.from_environment(), watchdog_period()
     embedded = EmbeddedHost.start(host, interval=interval, duration=duration,
                                   on_round=on_round, rounds=not once)
     watchdog = Watchdog(notifier, host, embedded.period, every) if every and not once else None
     try:
+        if between:
+            between()
         if on_start:
             on_start(list(host.slots.values()))
         if on_services:
@@ -69,7 +75,11 @@ def run(host: Host, source: Source, *, once: bool = False, duration: float | Non
             if stop.is_set():
                 break
             embedded.feed(batch)
+            if between:
+                between()
     finally:
+        if on_stopping:
+            on_stopping()
         if watchdog is not None:
             watchdog.close()
         notifier.send("STOPPING=1")

@@ -10,13 +10,14 @@ import argparse
 import logging
 import os
 import sys
-import threading
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
 from zepix_core.contract import logs
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
+from zepix_core.contract.process import hard_exit, strays
 from zepix_core.contract.stdio import routed_stdout
 from zepix_core.contract.terminal import printable
 
@@ -117,28 +118,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit(code: int) -> NoReturn:
-    """Exit with ``code`` even when a plugin left a non-daemon thread running.
-
-    The host has deactivated every plugin and closed its records by now; waiting
-    for a thread the plugin never ends would turn ``--duration`` into for ever.
+    """Exit with ``code`` now, whatever plugins left: non-daemon threads or ``atexit``
+    handlers (a plugin's sleeping handler kept the process alive past "shut down
+    cleanly"). The host has deactivated every plugin and closed its records by now.
     """
-    # The host's own threads ("zepix-*", such as the worker spawner) end by themselves.
-    stray = [t.name for t in threading.enumerate()
-             if t is not threading.main_thread() and not t.daemon and t.is_alive()
-             and not t.name.startswith("zepix")]
-    if not stray:
-        sys.exit(code)
-    logging.getLogger("zepix.cli").warning(
-        "exiting past threads plugins left running", extra=fields(threads=stray))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    stray = [t.name for t in strays()]  # by identity: a plugin may name a thread zepix-...
+    if stray:
+        logging.getLogger("zepix.cli").warning(
+            "exiting past threads plugins left running", extra=fields(threads=stray))
+    hard_exit(code)
 
 
 def entry() -> NoReturn:
     """The ``zepix`` console script."""
-    _exit(main())
+    try:
+        code = main()
+    except BaseException:  # noqa: BLE001 - a crash of the run loop still ends the process
+        traceback.print_exc()
+        code = 1
+    _exit(code)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from zepix_core.contract.errors import (
 )
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
+from zepix_core.contract.process import own_current
 from zepix_core.execution.boundary import plain
 from zepix_core.execution.frames import DEFAULT_MAX_FRAME, recv_frame, send_frame
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
@@ -83,7 +84,8 @@ def _loads_plain(data: bytes) -> Any:
 # restart timer) would die with it. So every worker is started from this one
 # pool thread, which ends only when the interpreter shuts down; workers still
 # running then are killed by the kernel, which is what "no orphans" asks.
-_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zepix-spawner")
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zepix-spawner",
+                              initializer=own_current)
 
 
 @dataclass

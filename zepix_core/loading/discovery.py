@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from zepix_core.contract.errors import PluginError, describe
 from zepix_core.contract.hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from zepix_core.contract.model import PluginState
+from zepix_core.contract.process import SignalGuard
 from zepix_core.contract.stdio import plugin_output
 
 GROUP = "zepix.plugins"
@@ -112,27 +113,33 @@ def _screen(rec: EntryRecord, same_id: list[EntryRecord]) -> EntryRecord:
 def load_object(record: EntryRecord) -> object:
     """Import the entry point and build the plugin object (a class is instantiated).
 
-    Whatever the plugin's import or constructor raises, ``SystemExit`` included,
-    becomes a ``LoadFailure``; only Ctrl-C (``KeyboardInterrupt``) is the host's own.
+    Whatever the plugin's import or constructor raises, ``SystemExit`` and
+    ``KeyboardInterrupt`` included, becomes a ``LoadFailure``; only a real Ctrl-C
+    (a SIGINT that arrived meanwhile) is the host's own. Signal handlers the
+    plugin's code replaced are put back.
     """
-    with plugin_output(record.plugin_id):
+    with plugin_output(record.plugin_id), SignalGuard() as guard:
         try:
             obj = record.entry_point().load()
-        except KeyboardInterrupt:
-            raise
         except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() too
+            _ours(exc, guard)
             raise LoadFailure(record, PluginState.FAILED,
                               f"cannot import '{record.value}': {describe(exc)}") from None
         if isinstance(obj, type):
             try:
                 obj = obj()
-            except KeyboardInterrupt:
-                raise
             except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() too
+                _ours(exc, guard)
                 raise LoadFailure(record, PluginState.FAILED,
                                   f"constructing {record.value}() raised {describe(exc)}"
                                   ) from None
     return obj
+
+
+def _ours(exc: BaseException, guard: SignalGuard) -> None:
+    """Re-raise a ``KeyboardInterrupt`` that a real SIGINT caused."""
+    if isinstance(exc, KeyboardInterrupt) and guard.sigint:
+        raise exc
 
 
 class _Classes:

@@ -78,6 +78,9 @@ HOST = Table("host", (
         "seconds a database write waits for a lock held elsewhere", minimum=0, live=False),
     Key("accuracy_horizon", "int", 5, "bars after an intent at which its direction is judged",
         minimum=0),
+    Key("shutdown_timeout", "float", 30.0,
+        "seconds from a stop (signal, --duration) to the end of zepix run's process",
+        minimum=0, above=True, live=False),
 ), "the host itself")
 
 #: Supervision keys: in ``[supervision]`` for every plugin, or a ``[plugins.<id>]`` table.

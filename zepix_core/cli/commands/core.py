@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from zepix_core.app.run import run, source_for
+from zepix_core.app.stopping import Stopper
 from zepix_core.cli.commands.base import (
     Command,
     filter_args,
@@ -72,9 +72,9 @@ def _run(args: argparse.Namespace) -> int:
     except BaseException:
         host.store.close()
         raise
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: host.clocks.stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: setattr(host.reconfig, "force", True))
+    stopper = Stopper(host.clocks.stop, float(host.config.host["shutdown_timeout"]),
+                      reload=lambda: setattr(host.reconfig, "force", True))
+    stopper.install()
     out = sys.stdout
 
     states: dict[str, tuple[str, str | None]] = {}
@@ -100,8 +100,12 @@ def _run(args: argparse.Namespace) -> int:
             out.write(note + "\n")
         out.flush()
 
-    run(host, source, once=args.once, duration=args.duration, interval=args.interval,
-        on_start=started, on_round=each_round, on_services=services)
+    try:
+        run(host, source, once=args.once, duration=args.duration, interval=args.interval,
+            on_start=started, on_round=each_round, on_services=services,
+            between=stopper.install, on_stopping=stopper.arm)
+    finally:
+        stopper.arm()  # a crash too: the process ends within the timeout
     out.write("shut down cleanly\n")
     if args.strict:
         return _strict(host.store.path, states, began)
