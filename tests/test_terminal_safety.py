@@ -81,3 +81,25 @@ def test_config_made_text_is_escaped_by_config_get_show_set_and_errors(
         assert_inert(out)
         assert_inert(err)
     assert "pwned" in out + err
+
+
+def test_plugin_made_alerts_and_events_are_escaped_by_alerts_and_history(
+        zepix_home: Path) -> None:
+    import time
+
+    from zepix_core.contract.model import AlertLevel
+    from zepix_core.host.host import create_host
+
+    (zepix_home / "zepix.toml").write_text("", encoding="utf-8")
+    host = create_host(zepix_home / "zepix.toml", zepix_home / "zepix.db")
+    try:
+        host.monitor.alerting.raise_event("nasty", "custom", AlertLevel.HIGH, NASTY_TEXT)
+        host.store.record_event("nasty", "crashed", NASTY_TEXT, time.time(), "1.0", "host")
+    finally:
+        host.store.close()
+    for args in (("alerts",), ("history", "--events"), ("history", "nasty", "--events")):
+        out, err, code = zepix(*args, home=zepix_home)
+        assert code == 0, err
+        assert_inert(out)
+        assert_inert(err)
+        assert "\\x1b]0;pwned" in out, args  # shown, escaped
