@@ -17,7 +17,9 @@ with the seed:
 - ``hang``: a plugin's ``on_bar`` and ``health_ping`` block for 5-15 s;
 - ``config_invalid``: the config is rewritten invalid, then valid again;
 - ``full_disk``: for 5-15 s no file of the host may grow (its ``RLIMIT_FSIZE``
-  set to 1 byte from outside with ``prlimit``, as a full disk answers).
+  set to 1 byte from outside with ``prlimit``, as a full disk answers);
+- ``ledger_down``: the ledger's PostgreSQL stopped for 5-20 s, then started
+  (only with a ``Postgres`` ledger: ``--postgres`` or the test's server).
 
 Then it stops the host (SIGTERM) and checks the invariants:
 
@@ -65,7 +67,9 @@ import psutil
 from zepix_core.storage.central import TRADE_FIELDS
 
 FAULTS = ("worker_kill", "host_kill", "host_stop", "db_lock", "fd_flood", "hang",
-          "config_invalid", "full_disk")
+          "config_invalid", "full_disk", "ledger_down")
+#: Kinds that need a PostgreSQL ledger to stop and start (``Postgres``).
+NEEDS_POSTGRES = ("ledger_down",)
 SHUTDOWN_TIMEOUT = 30.0
 #: Seconds allowed for a (re)started host to run its first round, on a busy machine.
 START_WAIT = 180.0
@@ -75,6 +79,9 @@ CONFIG = """\
 [host]
 interval = 1
 
+[sync]
+interval = 5
+{sync}
 [plugins.chaos_worker]
 isolation = "process"
 max_restarts = 1000
@@ -197,7 +204,8 @@ class Report:
     def table(self) -> str:
         lines = [f"chaos soak: seed {self.seed}, {self.seconds:.0f} s",
                  "", f"{'fault':<16} injected"]
-        lines += [f"{kind:<16} {self.faults.get(kind, 0)}" for kind in FAULTS]
+        lines += [f"{kind:<16} {self.faults.get(kind, 0)}" for kind in FAULTS
+                  if kind in self.faults or kind not in NEEDS_POSTGRES]
         lines += ["", f"{'invariant':<16} held"]
         for name in INVARIANTS:
             problems = self.problems.get(name, [])
@@ -275,8 +283,21 @@ def _read(stream: Any, lines: list[str]) -> None:
         lines.append(line.rstrip("\n"))
 
 
+@dataclass
+class Postgres:
+    """A PostgreSQL server for the ledger that the soak may stop and start."""
+
+    url: str
+    password: str
+    start: Callable[[], None]
+    stop: Callable[[], None]
+
+
 class Soak:
-    def __init__(self, seed: int, seconds: float, work: Path) -> None:
+    def __init__(self, seed: int, seconds: float, work: Path,
+                 postgres: Postgres | None = None) -> None:
+        self.postgres = postgres
+        self.kinds = tuple(k for k in FAULTS if postgres or k not in NEEDS_POSTGRES)
         self.rng = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
         self.report = Report(seed, seconds)
         self.seconds = seconds
@@ -302,7 +323,8 @@ class Soak:
             "chaos_worker = zepix_chaos:Worker\nchaos_hang = zepix_chaos:Hang\n",
             encoding="utf-8")
         (self.site / "zepix_chaos.py").write_text(textwrap.dedent(PLUGINS), encoding="utf-8")
-        self.config.write_text(CONFIG.format(flag=self.flag), encoding="utf-8")
+        sync = f'url = "{self.postgres.url}"\n' if self.postgres else ""
+        self.config.write_text(CONFIG.format(flag=self.flag, sync=sync), encoding="utf-8")
         start = 1_700_000_000 - 1_700_000_000 % 60
         price = 1.1
         rows = ["time,open,high,low,close,volume"]
@@ -320,6 +342,8 @@ class Soak:
                if k not in {"PYTHONHOME", "VIRTUAL_ENV", "ZEPIX_DB", "ZEPIX_API_TOKEN"}}
         env.update(ZEPIX_HOME=str(self.home), ZEPIX_DB=str(self.home / "zepix.db"),
                    ZEPIX_HTTP_LISTEN="127.0.0.1:0", PYTHONPATH=str(self.site))
+        if self.postgres:
+            env["ZEPIX_SYNC_PASSWORD"] = self.postgres.password
         return env
 
     # -- the host ------------------------------------------------------------
@@ -416,6 +440,14 @@ class Soak:
         finally:
             with contextlib.suppress(OSError, ValueError):
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+
+    def _ledger_down(self, left: float) -> None:
+        assert self.postgres is not None
+        self.postgres.stop()
+        try:
+            time.sleep(self.rng.uniform(5, 20))
+        finally:
+            self.postgres.start()
 
     def _host_stop(self, left: float) -> None:
         self.stop_host()
@@ -517,13 +549,18 @@ class Soak:
                 self.report.fail("integrity", f"{db.name}: {result[:3]}")
 
     def check_ledger(self) -> None:
-        ledger = self.home / "central.db"
         fields = ", ".join(TRADE_FIELDS)
+        sql = f"SELECT plugin_id, trade_id, {fields} FROM aggregated_trades"  # noqa: S608
         try:
-            central = _query(ledger, f"SELECT plugin_id, trade_id, {fields} "  # noqa: S608
-                                     "FROM aggregated_trades")  # our own column names
-        except sqlite3.Error as exc:
-            self.report.fail("ledger", f"{ledger.name}: {exc}")
+            if self.postgres:
+                import psycopg
+                with psycopg.connect(self.postgres.url, password=self.postgres.password,
+                                     connect_timeout=30) as conn:
+                    central = [tuple(r) for r in conn.execute(sql).fetchall()]
+            else:
+                central = _query(self.home / "central.db", sql)
+        except Exception as exc:  # noqa: BLE001 - either engine: a failed invariant, told
+            self.report.fail("ledger", f"the ledger cannot be read: {exc}")
             return
         by_plugin: dict[str, dict[int, tuple[Any, ...]]] = {}
         for row in central:
@@ -570,10 +607,10 @@ class Soak:
         try:
             self.prepare()
             self.start_host()
-            first = list(FAULTS)
+            first = list(self.kinds)
             self.rng.shuffle(first)
             while (left := self.seconds - (time.monotonic() - began)) > 15:
-                self.inject(first.pop() if first else self.rng.choice(FAULTS), left)
+                self.inject(first.pop() if first else self.rng.choice(self.kinds), left)
                 time.sleep(self.rng.uniform(1, 4))
             self.stop_host()
         except _Abort:
@@ -620,13 +657,15 @@ def _in_sessions(sessions: set[int]) -> list[psutil.Process]:
     return left
 
 
-def soak(seed: int, seconds: float, work: Path | None = None) -> Report:
+def soak(seed: int, seconds: float, work: Path | None = None,
+         postgres: Postgres | None = None) -> Report:
     """Run the soak for ``seconds`` with ``seed`` in ``work`` (a temporary directory
-    unless given); returns the report (``report.ok``, ``report.table()``)."""
+    unless given), the ledger in ``postgres`` when given (else SQLite); returns the
+    report (``report.ok``, ``report.table()``)."""
     if work is not None:
-        return Soak(seed, seconds, work).run()
+        return Soak(seed, seconds, work, postgres).run()
     with tempfile.TemporaryDirectory(prefix="zepix-chaos-") as tmp:
-        return Soak(seed, seconds, Path(tmp)).run()
+        return Soak(seed, seconds, Path(tmp), postgres).run()
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
