@@ -46,3 +46,10 @@ def test_pause_acts_at_once_and_resume_asks_first(chat: Chat) -> None:  # noqa: 
     chat.shown(prompt["id"], r"resumed: alpha, beta")
     kinds = [(e["kind"], e["actor"]) for e in host.store.events("beta")]
     assert ("pause", f"telegram:{BOB}") in kinds and ("resume", f"telegram:{ALICE}") in kinds
+    answer = chat.ask("/silence beta:latency 90 exchange upgrade")
+    assert "Silence" in answer and "beta:latency" in answer, answer
+    [row] = host.store.silences(chat.rig.wall())
+    assert (row["plugin_id"], row["kind"], row["reason"], row["actor"]) == (
+        "beta", "latency", "exchange upgrade", f"telegram:{ALICE}")
+    assert row["until"] - row["created_at"] == pytest.approx(90 * 60)
+    assert "not a number of minutes" in chat.ask("/silence beta soon")

@@ -7,8 +7,9 @@ import os
 import time
 
 from fastapi import APIRouter, HTTPException
+from fastapi import Path as ApiPath
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.errors import ERRORS
@@ -25,6 +26,14 @@ ROUND_WAIT = 30.0
 class Pause(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = ""
+
+
+class Silence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plugin_id: str
+    kind: str | None = None
+    minutes: float = Field(gt=0, le=controls.MAX_SILENCE_MINUTES)
+    reason: str = Field(min_length=1, pattern=r"\S")
 
 
 class Upgrade(BaseModel):
@@ -131,5 +140,33 @@ def actions(ctx: Context) -> APIRouter:
             raise HTTPException(409, "a sync is running already; see "
                                 "zepix sync status")
         return document({"started": True, "trigger": ACTOR})
+
+    @api.post("/silences", summary="as zepix alerts silence PLUGIN[:KIND] --for M --reason T")
+    def add_silence(body: Silence) -> JSONResponse:
+        target = body.plugin_id + (f":{body.kind}" if body.kind else "")
+        if body.plugin_id not in ("*", "zepix"):
+            ctx.require(body.plugin_id)
+        try:
+            return document(controls.silence(ctx.store, target, body.minutes, body.reason,
+                                             ACTOR, time.time(), extra=ctx.host.slots))
+        except ZepixError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @api.get("/silences", summary="active silences, newest first (zepix alerts silences)")
+    def list_silences() -> JSONResponse:
+        return document(ctx.store.silences(time.time()))
+
+    @api.delete("/silences/{silence_id}", summary="as zepix alerts unsilence ID")
+    def remove_silence(silence_id: int = ApiPath(ge=1, le=2**62)) -> JSONResponse:
+        try:
+            return document({**controls.unsilence(ctx.store, silence_id, ACTOR, time.time()),
+                             "removed": True})
+        except ZepixError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @api.post("/alerts/test", summary="as zepix alerts test: which sinks delivered")
+    def alerts_test() -> JSONResponse:
+        results = ctx.host.monitor.alerting.test(ACTOR)
+        return document({"delivered": all(r["delivered"] for r in results), "sinks": results})
 
     return api

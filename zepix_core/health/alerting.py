@@ -15,6 +15,8 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from zepix_core.alerts.alertmanager import AlertmanagerSink
@@ -41,6 +43,25 @@ SETTINGS = ALERTS.defaults()
 #: an outbound operation failing): ``zepix:database``, ``zepix:retry:sync``, ...
 #: It cannot clash with a plugin, whose ids are entry-point names.
 HOST_ALERTS = "zepix"
+
+#: The sink name a delivery is recorded under when a silence held the alert back.
+SILENCED = "silenced"
+
+
+@dataclass
+class _Test:
+    """A test alert in flight: the alert (kept, so its id is not reused), each sink's
+    outcome, and whether to drop the entry once every sink answered."""
+
+    alert: Alert
+    expected: int
+    forget: bool = False
+    results: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    done: threading.Condition = field(default_factory=threading.Condition)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 #: Breaches of one condition share a fingerprint, so a missed ping that turns
 #: into HUNG escalates the same alert instead of raising a second one; a memory
@@ -69,6 +90,8 @@ class Alerting:
         if self.alertmanager is not None:  # alerts a previous host left firing
             self.alertmanager.restore(_open_records(store))
         self.manager.restore(_open_records(store))
+        #: Test alerts in flight (``test``): their outcomes, not recorded.
+        self._tests: dict[int, _Test] = {}
         # AlertManager is not thread safe; crash callbacks raise alerts from worker
         # watcher threads while a round may be observing verdicts.
         self._lock = threading.RLock()
@@ -116,11 +139,58 @@ class Alerting:
             for alert in events:
                 log.info("alert", extra=fields(plugin=alert.plugin_id, kind=alert.kind,
                                                level=alert.level.value, event=alert.event))
-                self.dispatcher.submit(alert)
+                silence = self._silence(alert)
+                if silence is None:
+                    self.dispatcher.submit(alert)
+                else:
+                    self._delivered(alert, SILENCED, False, silence)
         return events
+
+    def _silence(self, alert: Alert) -> str | None:
+        """Why ``alert`` is not delivered (a silence covers it), or None."""
+        try:
+            row = self.store.silence_for(alert.plugin_id, alert.kind, self.wall())
+        except (StorageError, sqlite3.Error):  # unknown: deliver rather than lose it
+            return None
+        if row is None:
+            return None
+        return (f"silenced by silence {row['id']} ({row['actor']}: {row['reason']}) until "
+                f"{_iso(row['until'])}")
+
+    def test(self, actor: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Send a test alert through every sink and wait (up to ``timeout`` seconds) for
+        each one's outcome: ``sink``, ``delivered``, ``error``. Then the same alert as
+        resolved, so nothing stays firing (Alertmanager). Nothing is recorded."""
+        names = [impl.plugin_name for impl in self.pm.hook.alert_sink.get_hookimpls()]
+        alert = Alert(HOST_ALERTS, "test", AlertLevel.INFO,
+                      f"test alert sent by {actor}: alert delivery works", self.wall(),
+                      details={"test": True})
+        test = self._tests[id(alert)] = _Test(alert, len(names))
+        results, done = test.results, test.done
+        try:
+            self.dispatcher.submit(alert)
+            with done:
+                done.wait_for(lambda: len(results) >= len(names), timeout)
+        finally:
+            self._tests.pop(id(alert), None)
+        ended = Alert(alert.plugin_id, alert.kind, alert.level, alert.message, self.wall(),
+                      event="resolved", resolved=True, details=alert.details)
+        self._tests[id(ended)] = _Test(ended, len(names), forget=True)  # not recorded either
+        self.dispatcher.submit(ended)
+        return [{"sink": name, "delivered": results[name][0] if name in results else False,
+                 "error": results[name][1] if name in results else
+                 f"no answer within {timeout:g}s"} for name in names]
 
     def _delivered(self, alert: Alert, sink: str, delivered: bool, error: str | None) -> None:
         error = None if error is None else redact_text(error)
+        test = self._tests.get(id(alert))
+        if test is not None and test.alert is alert:
+            with test.done:
+                test.results[sink] = (delivered, error)
+                test.done.notify_all()
+            if test.forget and len(test.results) >= test.expected:
+                self._tests.pop(id(alert), None)
+            return
         try:
             self.store.record_delivery(alert.fingerprint, sink, delivered, error, self.wall())
         except (StorageError, sqlite3.Error) as exc:  # bookkeeping never kills delivery

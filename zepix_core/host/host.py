@@ -8,8 +8,10 @@ monitoring (``_monitor``) and supervision (``_supervisor``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -55,6 +57,7 @@ from zepix_core.market.replay import MarketReplay
 from zepix_core.plugindb import health_fields
 from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import Row, Store
+from zepix_core.supervision.controls import ALERTS_TEST
 from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.sync import SyncLoop, SyncManager
 from zepix_core.versions.reconcile import HostVersions
@@ -121,6 +124,7 @@ class Host:
         #: reason, actor, paused_at. Read at start, every round and every config poll;
         #: an in-process control (HTTP, Telegram) calls ``refresh_pauses`` at once.
         self.pauses: dict[str, Row] = {}
+        self._testing: set[int] = set()
         self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
 
     @property
@@ -586,6 +590,7 @@ class Host:
                                   self.trades.accuracy_counts())
                 summary = self.monitor.round(self.active())
                 self.risk.check([s.plugin_id for s in self.active()], self.clocks.wall())
+                self._alert_tests()
                 self.store.heartbeat(self.host_id, self.clocks.wall())
                 self.supervisor.after_round()
                 self.versions.reconcile()
@@ -601,6 +606,23 @@ class Host:
             changed = version_changes(before, {s.plugin_id: s.version for s in self.active()})
         return (f"{summary}; {bars} bars, {intents} trade intent"
                 f"{'' if intents == 1 else 's'}{changed}")
+
+    def _alert_tests(self) -> None:
+        """``zepix alerts test`` requests: each on a thread of its own (it waits for the
+        sinks), its outcome the JSON list of what each sink said."""
+        for request in self.store.pending_requests(ALERTS_TEST):
+            if request["id"] in self._testing:
+                continue
+            self._testing.add(request["id"])
+            threading.Thread(target=self._alert_test, args=(request,), daemon=True,
+                             name="zepix-alerts-test").start()
+
+    def _alert_test(self, request: Row) -> None:
+        try:
+            results = self.monitor.alerting.test(str(request["actor"]))
+            self.store.finish_request(request["id"], self.clocks.wall(), json.dumps(results))
+        except StorageError as exc:
+            self._storage_failed("alerts test", exc)
 
     def _storage_failed(self, step: str, exc: StorageError) -> None:
         self.store.outage = str(exc)

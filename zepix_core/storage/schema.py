@@ -289,4 +289,19 @@ MIGRATIONS: list[str] = [
         recorded_at REAL NOT NULL
     );
     """,
+    # (issue 28) Silences: an alert of a silenced plugin (and kind) is recorded but not
+    # delivered until the silence expires or is removed.
+    """
+    CREATE TABLE silences (
+        id         INTEGER PRIMARY KEY,
+        plugin_id  TEXT NOT NULL,
+        kind       TEXT,
+        until      REAL NOT NULL,
+        reason     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        removed_at REAL
+    );
+    CREATE INDEX silences_until ON silences(until);
+    """,
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from zepix_core.contract.errors import ZepixError
-from zepix_core.storage import Store
+from zepix_core.storage import Row, Store
 
 #: Request actions a running host applies to a plugin's circuit breaker.
 BREAKER_ACTIONS = {"open": "breaker_open", "reset": "breaker_reset"}
@@ -64,3 +64,36 @@ def resume(store: Store, plugin_id: str | None, actor: str, now: float, *,
     else:
         targets = _targets(store, "resume", plugin_id, every, extra)
     return [pid for pid in targets if store.resume(pid, actor, now)]
+
+
+# -- silences and the delivery test -------------------------------------------------
+#: The request a running host applies by sending a test alert through every sink.
+ALERTS_TEST = "alerts_test"
+#: Longest silence: a week (a silence is for maintenance, not for ever).
+MAX_SILENCE_MINUTES = 7 * 24 * 60
+
+
+def silence(store: Store, target: str, minutes: float, reason: str, actor: str, now: float,
+            extra: Iterable[str] = ()) -> Row:
+    """Silence ``PLUGIN[:KIND]`` (``*`` for every plugin) for ``minutes``; the new row."""
+    plugin_id, _, kind = target.partition(":")
+    if plugin_id != "*" and plugin_id not in known_plugins(store, extra) | {"zepix"}:
+        raise ZepixError(f"silence: no plugin '{plugin_id}' is known to {store.path}; see "
+                         "'zepix plugins' (or '*' for every plugin, 'zepix' for the host)")
+    if isinstance(minutes, bool) or not 0 < minutes <= MAX_SILENCE_MINUTES:
+        raise ZepixError(f"silence: {minutes!r} minutes; give more than 0 and at most "
+                         f"{MAX_SILENCE_MINUTES} (a week)")
+    why = _clean(reason)
+    if not why:
+        raise ZepixError("silence: give a reason (--reason TEXT): the next operator reads it")
+    silence_id = store.add_silence(plugin_id, kind.strip() or None, now + minutes * 60.0, why,
+                                   actor, now)
+    return next(r for r in store.silences() if r["id"] == silence_id)
+
+
+def unsilence(store: Store, silence_id: int, actor: str, now: float) -> Row:
+    removed = store.remove_silence(silence_id, actor, now)
+    if removed is None:
+        raise ZepixError(f"unsilence: no active silence {silence_id}; see "
+                         "'zepix alerts silences'")
+    return removed

@@ -41,6 +41,7 @@ HELP = """<b>Zepix bot</b>
 /restart ID: load a fresh instance of a plugin (asks first)
 /pause ID|all [reason]: stop a plugin (or every plugin) trading now
 /resume ID|all: trade again (asks first)
+/silence ID[:KIND] MINUTES [reason]: record its alerts without sending them
 /alerts: open alerts
 /history ID: the last transitions of a plugin
 /breakers: circuit breakers
@@ -157,6 +158,26 @@ class Surface:
         done = ", ".join(render.esc(p) for p in changed) or "nothing new (already paused)"
         return (f"⏸️ Paused: {done}. No bars, no intents until /resume.\n"
                 f"Paused now: {render.esc(', '.join(sorted(paused)) or 'none')}")
+
+    def silence(self, args: Sequence[str], actor: str) -> str:
+        """``/silence ID[:KIND] MINUTES [reason]``."""
+        usage = "Usage: /silence ID[:KIND] MINUTES [reason] (e.g. /silence combined_v3 60)"
+        if len(args) < 2:
+            raise BadArgument(usage)
+        try:
+            minutes = float(args[1])
+        except ValueError:
+            raise BadArgument(f"/silence: '{args[1]}' is not a number of minutes. "
+                              f"{usage}") from None
+        reason = " ".join(args[2:]) or f"silenced from Telegram by {actor}"
+        try:
+            row = controls.silence(self.store, args[0], minutes, reason, actor, self.wall(),
+                                   extra=self.host.slots)
+        except ZepixError as exc:
+            raise BadArgument(f"/{exc}") from None
+        kind = f":{row['kind']}" if row["kind"] else ""
+        return (f"🔕 Silence {row['id']}: alerts of <b>{render.esc(row['plugin_id'] + kind)}"
+                f"</b> are recorded, not sent, for {minutes:g} min.")
 
     def resume(self, plugin_id: str, actor: str) -> Recorded:
         target = None if plugin_id == ALL else plugin_id

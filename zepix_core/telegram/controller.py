@@ -170,7 +170,8 @@ class Controller:
             app.add_handler(CommandHandler(name, self._read(produce)))
         for name in ("upgrade", "rollback", "restart", "resume"):
             app.add_handler(CommandHandler(name, self._asker(name)))
-        app.add_handler(CommandHandler("pause", self._pause))
+        app.add_handler(CommandHandler("pause", self._now(self.surface.pause)))
+        app.add_handler(CommandHandler("silence", self._now(self.surface.silence)))
         app.add_handler(CallbackQueryHandler(self._pressed))
         app.add_handler(MessageHandler(filters.ALL, self._other))
         app.add_error_handler(self._error)
@@ -213,18 +214,20 @@ class Controller:
             await self._send(chat.id, text)
         return handle
 
-    async def _pause(self, update: Update, context: Context) -> None:
-        """``/pause``: acts at once, for every member of an allowed chat."""
-        chat, user = update.effective_chat, update.effective_user
-        assert chat is not None and user is not None
-        try:
-            text = await asyncio.to_thread(self.surface.pause, list(context.args or []),
-                                           f"telegram:{user.id}")
-        except BadArgument as exc:
-            text = f"❗ {render.esc(exc)}"
-        except ZepixError as exc:
-            text = f"❌ {render.esc(exc)}"
-        await self._send(chat.id, text)
+    def _now(self, produce: Callable[[Sequence[str], str], str]) -> Handler:
+        """A change that acts at once (``/pause``, ``/silence``), recorded with the user."""
+        async def handle(update: Update, context: Context) -> None:
+            chat, user = update.effective_chat, update.effective_user
+            assert chat is not None and user is not None
+            try:
+                text = await asyncio.to_thread(produce, list(context.args or []),
+                                               f"telegram:{user.id}")
+            except BadArgument as exc:
+                text = f"❗ {render.esc(exc)}"
+            except ZepixError as exc:
+                text = f"❌ {render.esc(exc)}"
+            await self._send(chat.id, text)
+        return handle
 
     async def _other(self, update: Update, context: Context) -> None:
         chat = update.effective_chat

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Any
 
+from zepix_core.cli.commands import alert_actions
 from zepix_core.cli.commands.base import Command, filter_args, plugin_filter, show, store_from
 from zepix_core.cli.render import table
 from zepix_core.contract.errors import ZepixError
@@ -148,11 +149,23 @@ def _shared(snap: dict[str, Any]) -> bool:
 
 def _alerts_args(p: argparse.ArgumentParser) -> None:
     filter_args(p)
+    p.add_argument("target", nargs="?", metavar="ARG",
+                   help="after 'silence': PLUGIN[:KIND]; after 'unsilence': the silence id")
     p.add_argument("--unresolved", action="store_true", help="only alerts still firing")
     p.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    p.add_argument("--for", dest="duration", metavar="DURATION",
+                   help="silence: how long (30m, 2h, 1d)")
+    p.add_argument("--reason", default="", metavar="TEXT", help="silence: why")
+    p.add_argument("--wait", type=float, default=60.0, metavar="S",
+                   help="test: seconds to wait for the running host's sinks (60)")
 
 
 def _alerts(args: argparse.Namespace) -> int:
+    if args.plugin_id in alert_actions.ACTIONS and args.plugin_opt is None:
+        return alert_actions.run(args)
+    if args.target is not None:
+        raise ZepixError(f"alerts: unexpected {args.target!r}; the actions are "
+                         f"{', '.join(alert_actions.ACTIONS)}")
     store = store_from(args)
     rows = alert_rows(store, plugin_filter(args), args.unresolved, args.limit, args.since)
     show(args, rows, ("timestamp", "plugin_id", "level", "kind", "message", "repeats",
@@ -170,5 +183,13 @@ COMMANDS = [
     Command("alerts", "recent alerts, newest first",
             "Alerts the monitor raised, deduplicated per plugin and condition, with their\n"
             "resolved state. --since keeps those fired, repeated or resolved since then.\n\n"
-            "  zepix alerts --since 24h --plugin combined_v3", _alerts, _alerts_args, listing=True),
+            "  zepix alerts --since 24h --plugin combined_v3\n\n"
+            "Silences (an alert it covers is recorded, not delivered) and a delivery test:\n"
+            "  zepix alerts silence combined_v3:latency --for 2h --reason 'exchange upgrade'\n"
+            "  zepix alerts silence '*' --for 30m --reason 'maintenance'   every plugin\n"
+            "  zepix alerts silences                 the active ones\n"
+            "  zepix alerts unsilence 3              end silence 3 now\n"
+            "  zepix alerts test                     a test alert through every sink; exit 1\n"
+            "                                        when one did not deliver",
+            _alerts, _alerts_args, listing=True),
 ]
