@@ -48,6 +48,7 @@ from zepix_core.contract.redact import redact_source, redact_text
 from zepix_core.loading.discovery import GROUP, EntryRecord, enumerate_plugins
 from zepix_core.loading.resolution import PluginMeta, parse_meta
 from zepix_core.retry import Category, OutboundError, Retrier, RetryFailed
+from zepix_core.versions.building import build_requires, builds_here
 
 #: Written into each version directory by ``install``.
 MARKER = "zepix-install.json"
@@ -270,8 +271,23 @@ class PluginStore:
 
     def _fetch(self, source: str, staging: Path, build_isolation: bool) -> None:
         """pip into ``staging``; when pip reaches an index, under the retry policy."""
-        if Path(source).exists():  # a local file needs no index: one try
-            self._pip(source, staging, build_isolation, index=False)
+        local = Path(source)
+        if local.is_dir() and build_isolation and builds_here(local, self.python):
+            # this environment has what the build needs: build here, offline
+            self._pip(source, staging, False, index=False)
+            return
+        if local.exists() and not (local.is_dir() and build_isolation):
+            self._pip(source, staging, build_isolation, index=False)  # one try, offline
+            return
+        if local.is_dir():  # the isolated build fetches [build-system] requires
+            needs = ", ".join(build_requires(local))
+            try:
+                self._pip(source, staging, build_isolation, index=True)
+            except ZepixError as exc:
+                raise ZepixError(f"{exc}; building it needs {needs} ([build-system] "
+                                 "requires), fetched from the index unless this "
+                                 "environment has them: pip install them here, or give "
+                                 "--no-build-isolation") from None
             return
 
         def attempt() -> None:
