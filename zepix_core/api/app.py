@@ -67,6 +67,7 @@ def build_app(ctx: Context) -> App:
         return HTMLResponse(docs)
 
     settings = ctx.settings
-    return Guard(app, settings.token, reads_need_token=settings.reads_need_token or not settings.loopback,
+    gated = settings.reads_need_token or not settings.loopback  # forced off loopback
+    return Guard(app, settings.token, reads_need_token=gated,
                  max_body=settings.max_body, viewer_token=settings.viewer_token,
                  hosts=frozenset({settings.host.lower(), *settings.allowed_hosts}))
