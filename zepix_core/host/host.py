@@ -120,6 +120,7 @@ class Host:
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
         self.monitor.annotators.append(self._db_fields)
         self.reconfig = Reconfigurer(self)
+        self.reconfig.restarters["sync"] = self._resync
         #: Paused plugins (``zepix pause``) as the database holds them: plugin id ->
         #: reason, actor, paused_at. Read at start, every round and every config poll;
         #: an in-process control (HTTP, Telegram) calls ``refresh_pauses`` at once.
@@ -699,6 +700,16 @@ class Host:
             self._best_effort("end host", self.store.end_host, self.host_id,
                               self.clocks.wall(), reason)
             self.started = False
+
+    def _resync(self) -> str:
+        """``[sync]`` changed in a running host: the next runs use the new table at once,
+        and one starts now (a new target gets every trade: cursors are per target)."""
+        settings = self.config.sync()
+        self.sync.manager = SyncManager(self.store, settings, data_dir() / "plugins",
+                                        retrier=self.retrier, wall=self.clocks.wall)
+        self.sync.interval = settings.interval
+        self.sync.start("config")
+        return f"applied live: syncing to {self.sync.manager.target} from now on"
 
     def _best_effort(self, step: str, write: Callable[..., object], *args: object) -> None:
         try:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 BY = "file"
 #: Keys read once at start: in the file at once, in effect at the next start.
 AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http.",
-            "telegram.", "sync.", "retry.", "market.", "host.max_frame_mb",
+            "telegram.", "retry.", "market.", "host.max_frame_mb",
             "host.db_busy_timeout", "alerts.webhook", "alerts.alertmanager")
 
 #: The reason of a change written to the file but not in force yet (status ``recorded``).

@@ -58,7 +58,8 @@ class Journal:
             trade = self.db.open_trade(position.symbol, side, position.quantity, position.entry,
                                        stop=position.stop, target=position.target,
                                        ts=position.opened_at, reason=reason)
-            self._open[position.symbol] = trade.id
+            if trade.is_open:  # else a replay of a trade recorded (and closed) before
+                self._open[position.symbol] = trade.id
         self._write(write)
 
     def closed(self, trade: Trade) -> None:

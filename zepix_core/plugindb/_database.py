@@ -134,12 +134,21 @@ class PluginDatabase:
                    ref: str | None = None, stop: float | None = None,
                    target: float | None = None, ts: float | None = None,
                    reason: str | None = None, extra: Mapping[str, Any] | None = None) -> Trade:
-        """Record an entry fill (``side``: ``buy`` opens long, ``sell`` short)."""
+        """Record an entry fill (``side``: ``buy`` opens long, ``sell`` short).
+
+        With ``ts`` given (the bar's or fill's time), a trade's natural identity is
+        (``symbol``, ``side``, ``ts``): opening it again (a replay of the same bars
+        after a restart) returns the trade recorded first and records nothing, so no
+        trade is counted twice. Without ``ts`` (now) every call opens a trade."""
         if side not in ("buy", "sell"):
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
         when = self._now(ts)
 
         def write(conn: sqlite3.Connection) -> int:
+            same = (None if ts is None else
+                    conn.execute(q.SELECT_SAME, (symbol, side, when)).fetchone())
+            if same is not None:
+                return int(same["id"])
             cur = conn.execute(q.INSERT_TRADE, (ref, symbol, side, float(quantity), float(price),
                                                 stop, target, when, reason, _json(extra),
                                                 self._clock()))
@@ -167,11 +176,15 @@ class PluginDatabase:
                     reason: str | None = None, fee: float = 0.0,
                     pnl: float | None = None) -> Trade:
         """Record the exit of an open trade; ``pnl`` defaults to the price move times
-        the quantity, less ``fee``. Counted in the day of ``ts`` (win, loss, P&L)."""
+        the quantity, less ``fee``. Counted in the day of ``ts`` (win, loss, P&L).
+        The same exit (price and time) of a trade closed already is a no-op (a replay)."""
         when = self._now(ts)
 
         def write(conn: sqlite3.Connection) -> None:
             row = conn.execute(q.SELECT_TRADE, (trade_id,)).fetchone()
+            if (row is not None and row["status"] == "closed" and row["closed_at"] == when
+                    and row["exit_price"] == price):
+                return  # the same exit again (a replay): recorded once already
             if row is None or row["status"] != "open":
                 state = "unknown" if row is None else "already closed"
                 raise ValueError(f"trade {trade_id} is {state}")

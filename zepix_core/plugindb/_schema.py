@@ -101,6 +101,8 @@ CLOSE_TRADE = (
     "UPDATE trades SET status = 'closed', exit_price = ?, closed_at = ?, pnl = ?, fee = ?, "  # noqa: S608
     f"close_reason = ?, updated_at = ?, rev = {NEXT_REV} WHERE id = ? AND status = 'open'")
 SELECT_TRADE = "SELECT * FROM trades WHERE id = ?"
+SELECT_SAME = ("SELECT id FROM trades WHERE symbol = ? AND side = ? AND opened_at = ? "
+               "ORDER BY id LIMIT 1")
 SELECT_BY_REF = "SELECT * FROM trades WHERE ref = ?"
 SELECT_OPEN = ("SELECT * FROM trades WHERE status = 'open' AND (? IS NULL OR symbol = ?) "
                "ORDER BY id")

@@ -304,4 +304,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX silences_until ON silences(until);
     """,
+    # (issue 25) Sync progress per plugin AND per ledger target: a new [sync] url starts
+    # from 0, so the new ledger gets every trade; the status row names its target.
+    """
+    CREATE TABLE sync_cursors (
+        plugin_id TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        rev       INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (plugin_id, target)
+    );
+    ALTER TABLE sync_state ADD COLUMN target TEXT;
+    """,
 ]

@@ -1,7 +1,8 @@
 """Queries of the sync manager on the host's database: identity, cursors, runs.
 
 The cursor of a plugin database is the last ``rev`` (its change counter) the
-central ledger is known to hold. It only moves forward, and only after the
+central ledger is known to hold, one per ledger target: a new ``[sync] url``
+starts at 0 and gets every trade. It only moves forward, and only after the
 ledger committed the rows up to it, so a host killed mid-sync copies those
 rows again next time; the ledger's upsert makes that harmless.
 """
@@ -24,19 +25,39 @@ class SyncQueries(Database):
             conn.execute("INSERT INTO sync_identity (id, host_id) VALUES (1, ?)", (made,))
             return made
 
-    def sync_cursor(self, plugin_id: str, database: str) -> int:
+    def sync_cursor(self, plugin_id: str, database: str, target: str) -> int:
+        """The last ``rev`` of ``plugin_id`` that ledger ``target`` holds (0: none yet);
+        the plugin's status row now names ``target``."""
         with self.transaction() as conn:
-            conn.execute("INSERT INTO sync_state (plugin_id, database) VALUES (?, ?) "
-                         "ON CONFLICT (plugin_id) DO UPDATE SET database = excluded.database",
-                         (plugin_id, database))
-            row = conn.execute("SELECT rev FROM sync_state WHERE plugin_id = ?",
-                               (plugin_id,)).fetchone()
-            return int(row["rev"])
+            conn.execute("INSERT INTO sync_state (plugin_id, database, target) VALUES (?, ?, ?) "
+                         "ON CONFLICT (plugin_id) DO UPDATE SET database = excluded.database, "
+                         "target = excluded.target", (plugin_id, database, target))
+            row = conn.execute("SELECT rev FROM sync_cursors WHERE plugin_id = ? AND target = ?",
+                               (plugin_id, target)).fetchone()
+            rev = 0 if row is None else int(row["rev"])
+            conn.execute("UPDATE sync_state SET rev = ? WHERE plugin_id = ?", (rev, plugin_id))
+            return rev
 
-    def advance_sync_cursor(self, plugin_id: str, rev: int, rows: int) -> None:
-        """Record that the ledger holds ``plugin_id``'s changes up to ``rev``."""
-        self.execute("UPDATE sync_state SET rev = MAX(rev, ?), rows = rows + ? "
-                     "WHERE plugin_id = ?", (rev, rows, plugin_id))
+    def advance_sync_cursor(self, plugin_id: str, target: str, rev: int, rows: int) -> None:
+        """Record that ledger ``target`` holds ``plugin_id``'s changes up to ``rev``."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO sync_cursors (plugin_id, target, rev) VALUES (?, ?, ?) "
+                         "ON CONFLICT (plugin_id, target) DO UPDATE SET "
+                         "rev = MAX(rev, excluded.rev)", (plugin_id, target, rev))
+            conn.execute("UPDATE sync_state SET rev = MAX(rev, ?), rows = rows + ? "
+                         "WHERE plugin_id = ?", (rev, rows, plugin_id))
+
+    def sync_cursors(self, target: str) -> dict[str, int]:
+        """Each plugin's cursor for ledger ``target``."""
+        return {str(r["plugin_id"]): int(r["rev"]) for r in self.query(
+            "SELECT plugin_id, rev FROM sync_cursors WHERE target = ?", (target,))}
+
+    def reset_sync_cursors(self, target: str, plugin_id: str | None = None) -> int:
+        """Backfill: ``target`` is sent every trade again (of ``plugin_id``, else all)."""
+        with self.transaction() as conn:
+            return int(conn.execute("DELETE FROM sync_cursors WHERE target = ? AND "
+                                    "(? IS NULL OR plugin_id = ?)",
+                                    (target, plugin_id, plugin_id)).rowcount)
 
     def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
                        recovered: str | None = None) -> None:

@@ -2,8 +2,9 @@
 
 A run walks the plugin databases found on disk (``plugins/<id>/zepix_<id>.db``
 in the data directory, so a disabled or failed plugin's trades still reach
-the ledger). Per plugin it reads the trades changed after its cursor, in
-batches, upserts each batch into the central ledger through the retry
+the ledger). Per plugin it reads the trades changed after its cursor for this
+target (cursors are per plugin and per ``[sync] url``, so a new target gets
+every trade), in batches, upserts each batch into the central ledger through the retry
 framework (operation ``sync``), and moves the cursor only after the ledger
 committed. A host killed mid-run leaves the cursor behind the ledger; the next
 run copies those rows again and the upsert keeps one row per trade.
@@ -24,11 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from zepix_core.contract.errors import StorageError, ZepixError, describe
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
-from zepix_core.contract.redact import redact_text
+from zepix_core.contract.redact import redact_source, redact_text
 from zepix_core.loading.syncconfig import SyncSettings, host_prefix
 from zepix_core.plugindb import PluginDatabase
 from zepix_core.retry import Retrier, RetryFailed
@@ -45,8 +47,9 @@ class SyncBook(Protocol):
     """The host database's side of syncing (``storage.SyncQueries``)."""
 
     def sync_host_id(self, prefix: str) -> str: ...
-    def sync_cursor(self, plugin_id: str, database: str) -> int: ...
-    def advance_sync_cursor(self, plugin_id: str, rev: int, rows: int) -> None: ...
+    def sync_cursor(self, plugin_id: str, database: str, target: str) -> int: ...
+    def advance_sync_cursor(self, plugin_id: str, target: str, rev: int, rows: int) -> None: ...
+    def reset_sync_cursors(self, target: str, plugin_id: str | None = None) -> int: ...
     def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
                        recovered: str | None = None) -> None: ...
     def sync_failed(self, plugin_id: str, now: float, error: str, lag: float | None) -> int: ...
@@ -129,9 +132,15 @@ class SyncManager:
 
     @property
     def target(self) -> str:
-        return redact_text(self.settings.url)
+        return target_of(self.settings.url)
 
-    def run(self, trigger: str = "timer") -> SyncRun:
+    def backfill(self, plugin_id: str | None = None) -> SyncRun:
+        """Send every trade (of ``plugin_id``, else of every plugin) to the target again:
+        idempotent, since the ledger keeps one row per trade."""
+        self.book.reset_sync_cursors(self.target, plugin_id)
+        return self.run("backfill", only=plugin_id)
+
+    def run(self, trigger: str = "timer", only: str | None = None) -> SyncRun:
         """Sync every plugin database once; never raises for a ledger or database fault."""
         started = self._wall()
         run_id = self.book.begin_sync_run(started, trigger, self.target)
@@ -141,6 +150,8 @@ class SyncManager:
         self._failed_tries = []
         try:
             for plugin_id, path in plugin_databases(self.plugins_dir).items():
+                if only is not None and plugin_id != only:
+                    continue
                 result = self._one(plugin_id, path)
                 results.append(result)
                 alerts.extend(self._alert(result))
@@ -159,7 +170,7 @@ class SyncManager:
         return run
 
     def _one(self, plugin_id: str, path: Path) -> PluginSync:
-        cursor = self.book.sync_cursor(plugin_id, str(path))
+        cursor = self.book.sync_cursor(plugin_id, str(path), self.target)
         db = PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
         copied = 0
         try:
@@ -169,7 +180,7 @@ class SyncManager:
                 rows = [checked(r, str(path)) for r in found]
                 self._upsert(plugin_id, rows)
                 cursor = int(rows[-1]["rev"])
-                self.book.advance_sync_cursor(plugin_id, cursor, len(rows))
+                self.book.advance_sync_cursor(plugin_id, self.target, cursor, len(rows))
                 copied += len(rows)
         except (StorageError, BadRow, RetryFailed, _LedgerDown) as exc:
             error = _ledger_text(exc) if isinstance(exc, RetryFailed) else str(exc)
@@ -225,6 +236,16 @@ class SyncManager:
                 ledger.close()
             except Exception as exc:  # noqa: BLE001 - closing a broken connection may fail
                 log.debug("ledger close failed", extra=fields(error=describe(exc)))
+
+
+def target_of(url: str) -> str:
+    """The ledger ``url`` as shown and as the cursors' key: its user information and
+    query (where a password may be) hidden, its host, port, database or file kept, so
+    an operator can tell the targets apart."""
+    if url.startswith("sqlite:"):
+        return url  # a file path: nothing secret in it
+    parts = urlsplit(redact_source(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _connect(settings: SyncSettings) -> Ledger:

@@ -18,17 +18,19 @@ def _reader(path: Path, plugin_id: str) -> PluginDatabase:
     return PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
 
 
-def sync_status(store: Store, plugins_dir: Path, now: float) -> list[dict[str, Any]]:
+def sync_status(store: Store, plugins_dir: Path, now: float,
+                target: str) -> list[dict[str, Any]]:
     """Per plugin database: last success, rows copied, lag (age of the oldest change
-    not yet in the ledger, 0 when none) and consecutive failures."""
+    not yet in ledger ``target``, 0 when none) and consecutive failures."""
     state = {r["plugin_id"]: r for r in store.sync_status()}
+    cursors = store.sync_cursors(target)
     rows = []
     for plugin_id, path in plugin_databases(plugins_dir).items():
         known = state.get(plugin_id, {})
         lag: float | None = None
         db = _reader(path, plugin_id)
         try:
-            oldest, _ = db.pending(int(known.get("rev") or 0))
+            oldest, _ = db.pending(cursors.get(plugin_id, 0))
             lag = 0.0 if oldest is None else max(0.0, now - oldest)
         except StorageError:
             lag = known.get("lag_seconds")
@@ -39,7 +41,8 @@ def sync_status(store: Store, plugins_dir: Path, now: float) -> list[dict[str, A
                      "consecutive_failures": int(known.get("consecutive_failures") or 0),
                      "last_attempt": known.get("last_attempt"),
                      "last_error": known.get("last_error"),
-                     "last_failure": known.get("last_failure"), "database": str(path)})
+                     "last_failure": known.get("last_failure"), "database": str(path),
+                     "target": target})
     return rows
 
 

@@ -12,11 +12,12 @@ from zepix_core.loading.config import load_config
 from zepix_core.loading.paths import config_path, data_dir
 from zepix_core.retry import Retrier, RetryStats, policies_from_config
 from zepix_core.sync import SyncManager
+from zepix_core.sync.manager import target_of
 from zepix_core.sync.reading import stats, sync_status, trades
 
-STATUS_COLUMNS = ("plugin_id", "last_success", "rows", "lag_seconds", "consecutive_failures",
-                  "last_failure", "last_error")
-HISTORY_COLUMNS = ("id", "started_at", "ended_at", "trigger", "ok", "rows", "plugins",
+STATUS_COLUMNS = ("plugin_id", "target", "last_success", "rows", "lag_seconds",
+                  "consecutive_failures", "last_failure", "last_error")
+HISTORY_COLUMNS = ("id", "started_at", "ended_at", "trigger", "target", "ok", "rows", "plugins",
                    "failed", "failed_tries", "error")
 TRADE_COLUMNS = ("plugin_id", "id", "ref", "symbol", "side", "quantity", "entry_price",
                  "status", "exit_price", "pnl", "opened_at", "closed_at")
@@ -30,17 +31,22 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--now", action="store_true",
                    help="sync now, in this process; exit 1 if it failed")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="history: last N runs")
+    p.add_argument("--backfill", nargs="?", const="", default=None, metavar="ID",
+                   help="send every trade (of plugin ID, else of all) to the ledger again, "
+                        "in this process (idempotent); exit 1 if it failed")
 
 
 def _sync(args: argparse.Namespace) -> int:
     store = store_from(args)
     try:
-        if args.now:
-            config = load_config(config_path(args.config))
+        config = load_config(config_path(args.config))
+        if args.now or args.backfill is not None:
             retrier = Retrier(policies_from_config(config.sections.get("retry", {})),
                               stats=RetryStats(store))
-            run = SyncManager(store, config.sync(), data_dir() / "plugins",
-                              retrier=retrier).run("cli")
+            manager = SyncManager(store, config.sync(), data_dir() / "plugins",
+                                  retrier=retrier)
+            run = (manager.run("cli") if args.backfill is None
+                   else manager.backfill(args.backfill or None))
             plugins = [{"plugin_id": p.plugin_id, "rows": p.rows, "error": p.error}
                        for p in run.plugins]
             document = {"ok": run.ok, "rows": run.rows, "error": run.error, "plugins": plugins}
@@ -49,7 +55,9 @@ def _sync(args: argparse.Namespace) -> int:
         if args.action == "history":
             show(args, store.sync_runs(args.limit), HISTORY_COLUMNS)
         else:
-            show(args, sync_status(store, data_dir() / "plugins", time.time()), STATUS_COLUMNS)
+            target = target_of(config.sync().url)
+            show(args, sync_status(store, data_dir() / "plugins", time.time(), target),
+                 STATUS_COLUMNS)
         return 0
     finally:
         store.close()
@@ -89,7 +97,9 @@ COMMANDS = [
     Command("sync", "copy trades to the central ledger; its status and history",
             "Without --now: per plugin database, the last successful sync, rows copied,\n"
             "lag (age of the oldest change not yet in the ledger) and failures in a row.\n"
-            "'history' lists the runs. --now syncs in this process (exit 1 if it failed).",
+            "Progress is kept per ledger target ([sync] url): a new target gets every trade.\n"
+            "'history' lists the runs. --now syncs in this process (exit 1 if it failed);\n"
+            "--backfill [ID] sends every trade again (idempotent).",
             _sync, _sync_args, listing=True),
     Command("trades", "trades recorded in the plugin databases",
             "Newest first, from every plugin database or one.", _trades, _trades_args,
