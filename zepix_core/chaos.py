@@ -19,7 +19,9 @@ with the seed:
 - ``full_disk``: for 5-15 s no file of the host may grow (its ``RLIMIT_FSIZE``
   set to 1 byte from outside with ``prlimit``, as a full disk answers);
 - ``ledger_down``: the ledger's PostgreSQL stopped for 5-20 s, then started
-  (only with a ``Postgres`` ledger: ``--postgres`` or the test's server).
+  (only when the soak is given a ``Postgres`` ledger, as the suite's test does);
+- ``alertmanager_down``: the Alertmanager the host sends alerts to stopped
+  for 5-20 s, then started (only when given an ``Alertmanager``).
 
 Then it stops the host (SIGTERM) and checks the invariants:
 
@@ -67,9 +69,9 @@ import psutil
 from zepix_core.storage.central import TRADE_FIELDS
 
 FAULTS = ("worker_kill", "host_kill", "host_stop", "db_lock", "fd_flood", "hang",
-          "config_invalid", "full_disk", "ledger_down")
-#: Kinds that need a PostgreSQL ledger to stop and start (``Postgres``).
-NEEDS_POSTGRES = ("ledger_down",)
+          "config_invalid", "full_disk", "ledger_down", "alertmanager_down")
+#: Kinds that need a server the soak may stop and start (``Postgres``, ``Alertmanager``).
+NEEDS_SERVER = ("ledger_down", "alertmanager_down")
 SHUTDOWN_TIMEOUT = 30.0
 #: Seconds allowed for a (re)started host to run its first round, on a busy machine.
 START_WAIT = 180.0
@@ -82,6 +84,7 @@ interval = 1
 [sync]
 interval = 5
 {sync}
+{alerts}
 [plugins.chaos_worker]
 isolation = "process"
 max_restarts = 1000
@@ -203,14 +206,14 @@ class Report:
 
     def table(self) -> str:
         lines = [f"chaos soak: seed {self.seed}, {self.seconds:.0f} s",
-                 "", f"{'fault':<16} injected"]
-        lines += [f"{kind:<16} {self.faults.get(kind, 0)}" for kind in FAULTS
-                  if kind in self.faults or kind not in NEEDS_POSTGRES]
-        lines += ["", f"{'invariant':<16} held"]
+                 "", f"{'fault':<18} injected"]
+        lines += [f"{kind:<18} {self.faults.get(kind, 0)}" for kind in FAULTS
+                  if kind in self.faults or kind not in NEEDS_SERVER]
+        lines += ["", f"{'invariant':<18} held"]
         for name in INVARIANTS:
             problems = self.problems.get(name, [])
-            lines.append(f"{name:<16} {'yes' if not problems else 'NO: ' + problems[0]}")
-            lines += [f"{'':<16} {p}" for p in problems[1:5]]
+            lines.append(f"{name:<18} {'yes' if not problems else 'NO: ' + problems[0]}")
+            lines += [f"{'':<18} {p}" for p in problems[1:5]]
         lines.append(f"\npaper trades checked against the ledger: {self.trades}")
         if self.stops:
             lines.append(f"stops: {len(self.stops)}, slowest {max(self.stops):.1f} s "
@@ -293,11 +296,23 @@ class Postgres:
     stop: Callable[[], None]
 
 
+@dataclass
+class Alertmanager:
+    """An Alertmanager the host sends alerts to, that the soak may stop and start."""
+
+    url: str
+    start: Callable[[], None]
+    stop: Callable[[], None]
+
+
 class Soak:
     def __init__(self, seed: int, seconds: float, work: Path,
-                 postgres: Postgres | None = None) -> None:
+                 postgres: Postgres | None = None,
+                 alertmanager: Alertmanager | None = None) -> None:
         self.postgres = postgres
-        self.kinds = tuple(k for k in FAULTS if postgres or k not in NEEDS_POSTGRES)
+        self.alertmanager = alertmanager
+        given = {"ledger_down": postgres, "alertmanager_down": alertmanager}
+        self.kinds = tuple(k for k in FAULTS if k not in NEEDS_SERVER or given[k])
         self.rng = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
         self.report = Report(seed, seconds)
         self.seconds = seconds
@@ -309,6 +324,8 @@ class Soak:
         self.hosts: list[Host] = []
         self.helpers: list[subprocess.Popen[str]] = []
         self.sessions: set[int] = set()
+        #: Seconds a fault may last now (its share of the time left).
+        self.share = seconds
 
     # -- setup ---------------------------------------------------------------
     def prepare(self) -> None:
@@ -324,7 +341,10 @@ class Soak:
             encoding="utf-8")
         (self.site / "zepix_chaos.py").write_text(textwrap.dedent(PLUGINS), encoding="utf-8")
         sync = f'url = "{self.postgres.url}"\n' if self.postgres else ""
-        self.config.write_text(CONFIG.format(flag=self.flag, sync=sync), encoding="utf-8")
+        alerts = (f'[alerts]\nalertmanager_url = "{self.alertmanager.url}"\n'
+                  "alertmanager_resend = 5\n" if self.alertmanager else "")
+        self.config.write_text(CONFIG.format(flag=self.flag, sync=sync, alerts=alerts),
+                               encoding="utf-8")
         start = 1_700_000_000 - 1_700_000_000 % 60
         price = 1.1
         rows = ["time,open,high,low,close,volume"]
@@ -391,6 +411,11 @@ class Soak:
                                       f"{took:.1f} s: {host.tail()}")
 
     # -- faults ----------------------------------------------------------------
+    def hold(self, low: float, high: float) -> float:
+        """How long a fault lasts: at random in ``[low, high]``, at most its share of
+        the time left, never under ``low``."""
+        return min(self.rng.uniform(low, high), max(low, self.share))
+
     def inject(self, kind: str, left: float) -> None:
         self.report.faults[kind] += 1
         self.report.log.append(f"{time.strftime('%H:%M:%S')} {kind}")
@@ -436,7 +461,7 @@ class Soak:
             self.report.log.append(f"full_disk not injected: {exc}")
             return
         try:
-            time.sleep(self.rng.uniform(5, 15))
+            time.sleep(self.hold(5, 15))
         finally:
             with contextlib.suppress(OSError, ValueError):
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
@@ -445,16 +470,24 @@ class Soak:
         assert self.postgres is not None
         self.postgres.stop()
         try:
-            time.sleep(self.rng.uniform(5, 20))
+            time.sleep(self.hold(5, 20))
         finally:
             self.postgres.start()
+
+    def _alertmanager_down(self, left: float) -> None:
+        assert self.alertmanager is not None
+        self.alertmanager.stop()
+        try:
+            time.sleep(self.hold(5, 20))
+        finally:
+            self.alertmanager.start()
 
     def _host_stop(self, left: float) -> None:
         self.stop_host()
         self.start_host()
 
     def _db_lock(self, left: float) -> None:
-        hold = min(self.rng.uniform(10, 60), max(10.0, left - 20))
+        hold = self.hold(10, 60)
         command = [sys.executable, "-c", LOCKER, str(self.home / "zepix.db")]
         locker = subprocess.Popen(command,  # noqa: S603 - our own interpreter and script
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -494,7 +527,7 @@ class Soak:
             for sock in flood:
                 with contextlib.suppress(OSError):
                     sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-            time.sleep(self.rng.uniform(5, 15))
+            time.sleep(self.hold(5, 15))
         finally:
             for sock in flood:
                 sock.close()
@@ -502,7 +535,7 @@ class Soak:
     def _hang(self, left: float) -> None:
         self.flag.touch()
         try:
-            time.sleep(self.rng.uniform(5, 15))
+            time.sleep(self.hold(5, 15))
         finally:
             self.flag.unlink()
 
@@ -510,7 +543,7 @@ class Soak:
         good = self.config.read_text(encoding="utf-8")
         self.config.write_text(good + "\n[host\ninterval = \n", encoding="utf-8")
         try:
-            time.sleep(self.rng.uniform(3, 8))
+            time.sleep(self.hold(3, 8))
         finally:
             self.config.write_text(good, encoding="utf-8")
 
@@ -611,9 +644,13 @@ class Soak:
             self.start_host()
             first = list(self.kinds)
             self.rng.shuffle(first)
-            while (left := self.seconds - (time.monotonic() - began)) > 15:
+            # Every kind once, even past the time (each held for its shortest when the
+            # time is short), then at random while time is left.
+            while first or (self.seconds - (time.monotonic() - began)) > 15:
+                left = self.seconds - (time.monotonic() - began)
+                self.share = max(0.0, left - 15) / (len(first) + 1)
                 self.inject(first.pop() if first else self.rng.choice(self.kinds), left)
-                time.sleep(self.rng.uniform(1, 4))
+                time.sleep(self.rng.uniform(1, 4) if not first else 0.5)
             self.stop_host()
         except _Abort:
             for host in self.hosts:
@@ -660,14 +697,14 @@ def _in_sessions(sessions: set[int]) -> list[psutil.Process]:
 
 
 def soak(seed: int, seconds: float, work: Path | None = None,
-         postgres: Postgres | None = None) -> Report:
+         postgres: Postgres | None = None, alertmanager: Alertmanager | None = None) -> Report:
     """Run the soak for ``seconds`` with ``seed`` in ``work`` (a temporary directory
-    unless given), the ledger in ``postgres`` when given (else SQLite); returns the
-    report (``report.ok``, ``report.table()``)."""
+    unless given), the ledger in ``postgres`` when given (else SQLite), alerts sent to
+    ``alertmanager`` when given; returns the report (``report.ok``, ``report.table()``)."""
     if work is not None:
-        return Soak(seed, seconds, work, postgres).run()
+        return Soak(seed, seconds, work, postgres, alertmanager).run()
     with tempfile.TemporaryDirectory(prefix="zepix-chaos-") as tmp:
-        return Soak(seed, seconds, Path(tmp), postgres).run()
+        return Soak(seed, seconds, Path(tmp), postgres, alertmanager).run()
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
