@@ -12,6 +12,7 @@ random happens here: the same source and seed give the same report.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.execution.runner import CallResult
 from zepix_core.host.host import Host
 from zepix_core.loading.config import Config
+from zepix_core.market.csvfile import TIMEFRAMES
 from zepix_core.market.sources import Source
 from zepix_core.storage import Store
 from zepix_core.trading.trips import Trips
@@ -213,7 +215,11 @@ class Backtest:
             self.failed = line
 
     def step(self, group: Sequence[Bar]) -> None:
-        opens = {bar.symbol: bar.open for bar in group}
+        # The next open is that of the symbol's shortest bar: the 5m, 15m and 1h bars
+        # closing at the same time opened earlier (whichever came last used to win).
+        opens: dict[str, float] = {}
+        for bar in sorted(group, key=lambda b: -TIMEFRAMES.get(b.timeframe, math.inf)):
+            opens[bar.symbol] = bar.open
         waiting = []
         for intent in self.pending:
             if self.books[intent.plugin_id].ruined:
