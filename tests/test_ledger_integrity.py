@@ -92,9 +92,10 @@ def test_a_target_switched_live_gets_every_trade_and_stays_true(
         live.host.clocks.stop.set()
         wait_until(lambda: not live.host.started, timeout=120)
     mine, theirs = local(zepix_home), ledger(url)
-    print(f"after the switch: plugin databases {len(mine)} trades "
-          f"({sum(s == 'closed' for s in mine.values())} closed), PostgreSQL ledger "
-          f"{len(theirs)} ({sum(s == 'closed' for s in theirs.values())} closed)")
+    with capsys.disabled():  # the figures, for whoever runs it with -s
+        print(f"after the switch: plugin databases {len(mine)} trades "
+              f"({sum(s == 'closed' for s in mine.values())} closed), PostgreSQL ledger "
+              f"{len(theirs)} ({sum(s == 'closed' for s in theirs.values())} closed)")
     assert theirs == mine  # every trade, each once, with the status it has locally
     code, out = cli(capsys, "sync", "status", "--json")
     rows = json.loads(out)

@@ -181,14 +181,22 @@ def _responsiveness(obs: Observation, limits: Thresholds) -> list[Breach]:
                    f"({last})", obs.misses, limits.hung_after)]
 
 
+def figure(value: float) -> str:
+    """A figure for a message with its significant digits: ``0.63``, ``12.5``, ``6000``;
+    never rounded to a whole unit (``p95 latency 1 ms > 0 ms`` hid 0.63 > 0.1)."""
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
 def _activity(obs: Observation, limits: Thresholds) -> list[Breach]:
     if obs.last_activity is None:
         return []
     idle = obs.now - obs.last_activity
     if idle <= limits.heartbeat_s:
         return []
-    return [Breach("stale", HealthStatus.STALE, f"no activity for {idle:.0f} s "
-                   f"(limit {limits.heartbeat_s:.0f} s)", idle, limits.heartbeat_s)]
+    return [Breach("stale", HealthStatus.STALE, f"no activity for {figure(idle)} s "
+                   f"(limit {figure(limits.heartbeat_s)} s)", idle, limits.heartbeat_s)]
 
 
 def _performance(latency: LatencySnapshot | None, limits: Thresholds) -> list[Breach]:
@@ -197,12 +205,12 @@ def _performance(latency: LatencySnapshot | None, limits: Thresholds) -> list[Br
     found = []
     p95 = latency.p95_ms
     if p95 is not None and p95 > limits.p95_latency_ms:
-        found.append(Breach("latency", HealthStatus.DEGRADED, f"p95 latency {p95:.0f} ms > "
-                            f"{limits.p95_latency_ms:.0f} ms", p95, limits.p95_latency_ms))
+        found.append(Breach("latency", HealthStatus.DEGRADED, f"p95 latency {figure(p95)} ms > "
+                            f"{figure(limits.p95_latency_ms)} ms", p95, limits.p95_latency_ms))
     rate = latency.error_rate
     if latency.calls >= limits.min_calls and rate > limits.error_rate:
-        found.append(Breach("error_rate", HealthStatus.DEGRADED, f"error rate {rate:.1%} > "
-                            f"{limits.error_rate:.1%} ({latency.errors} of {latency.calls} "
+        found.append(Breach("error_rate", HealthStatus.DEGRADED, f"error rate {figure(rate * 100)}% > "
+                            f"{figure(limits.error_rate * 100)}% ({latency.errors} of {latency.calls} "
                             "calls)", rate, limits.error_rate))
     return found
 
@@ -229,11 +237,11 @@ def resource_breaches(sample: ResourceSample, limits: Thresholds) -> list[Breach
     found = []
     if sample.rss_bytes is not None and sample.rss_bytes > limits.memory_mb * MB:
         rss = sample.rss_bytes / MB
-        found.append(Breach("memory", HealthStatus.DEGRADED, f"RSS {rss:.0f} MB > "
-                            f"{limits.memory_mb:.0f} MB ({sample.scope})", rss, limits.memory_mb))
+        found.append(Breach("memory", HealthStatus.DEGRADED, f"RSS {figure(rss)} MB > "
+                            f"{figure(limits.memory_mb)} MB ({sample.scope})", rss, limits.memory_mb))
     cpu = sample.cpu_percent
     if cpu is not None and cpu > limits.cpu_percent:
-        found.append(Breach("cpu", HealthStatus.DEGRADED, f"CPU {cpu:.0f} % > "
-                            f"{limits.cpu_percent:.0f} % ({sample.scope})", cpu,
+        found.append(Breach("cpu", HealthStatus.DEGRADED, f"CPU {figure(cpu)} % > "
+                            f"{figure(limits.cpu_percent)} % ({sample.scope})", cpu,
                             limits.cpu_percent))
     return found

@@ -304,11 +304,19 @@ def _self_test(args: argparse.Namespace) -> int:
         if args.plugin_id and not slots:
             raise ZepixError(f"self-test: no plugin '{args.plugin_id}' is installed; "
                              "see 'zepix plugins'")
-        rows = [_one_self_test(slot, parse_self_test) for slot in slots]
+        rows = [_skipped(slot) if not slot.config.enabled and not args.plugin_id
+                else _one_self_test(slot, parse_self_test) for slot in slots]
     finally:
         host.release()
     show(args, rows, ("plugin_id", "passed", "detail"))
-    return 0 if rows and all(r["passed"] for r in rows) else 1
+    tested = [r for r in rows if not r.get("skipped")]
+    return 0 if tested and all(r["passed"] for r in tested) else 1
+
+
+def _skipped(slot: PluginSlot) -> dict[str, Any]:
+    """A plugin disabled on purpose is not a failure: said, not tested."""
+    return {"plugin_id": slot.plugin_id, "passed": None, "skipped": True, "checks": [],
+            "detail": "skipped: disabled in config (enabled = false)"}
 
 
 def _one_self_test(slot: PluginSlot, parse: Any) -> dict[str, Any]:
@@ -352,6 +360,8 @@ COMMANDS = [
             "  zepix history --plugin combined_v3 --since 2026-11-30T08:00:00Z --events",
             _history, _history_args, listing=True),
     Command("self-test", "run plugins' self tests; exit 0 only if all pass",
-            "Load each plugin (without activating it) and call its self_test hook.",
+            "Load each plugin (without activating it) and call its self_test hook. A plugin\n"
+            "disabled in config (enabled = false) is skipped and listed as skipped, unless\n"
+            "named as ID.",
             _self_test, _self_test_args),
 ]
