@@ -2,38 +2,78 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage import VersionBook
 from zepix_core.versions.policy import Operator, current_version, gather
+from zepix_core.versions.store import PluginStore
 
 
 def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, Any]]:
-    """Every known version of ``plugin_id``, oldest first (``zepix versions``)."""
+    """Every known version of ``plugin_id``, oldest first (``zepix versions``): one row per
+    copy, so the environment's and the store's copies of one version are two rows, each
+    saying where it comes from (``origin``) and whether it is the one that runs."""
     book = operator.db.version_book(plugin_id)
     facts = gather(operator.installed(plugin_id), book.versions)
     current = current_version(book, operator.env.get(plugin_id))
     running = book.running["version"] if book.running else None
     active = running if running is not None else current
+    stored = operator.plugins.records(plugin_id)
     rows = []
     for f in facts:
-        installed_at = operator.plugins.installed_at(f.record) if f.record else None
-        state = ("active" if active is not None and f.version == active else
-                 "removed" if f.record is None else
-                 "deprecated" if f.deprecated else "available")
-        rows.append({
-            "version": f.version, "state": state,
-            "source": operator.plugins.source_of(f.record) if f.record
-            else book.versions.get(f.version, {}).get("source"),
-            "distribution": f.record.distribution if f.record
-            else book.versions.get(f.version, {}).get("distribution"),
-            "first_seen": f.first_seen if f.first_seen is not None else installed_at,
-            "last_active": f.last_active, "gate_passed": f.gate_passed,
-            "deprecated": f.deprecated, "running": running == f.version,
-            "desired": bool(book.desired and book.desired["version"] == f.version),
-            "note": _note(book, f.version, state, f.deprecated),
-        })
+        copies: list[EntryRecord | None] = [f.record]
+        shadowed = stored.get(f.version)
+        if (f.record is not None and shadowed is not None
+                and shadowed.location != f.record.location):
+            copies.append(shadowed)  # the host loads the environment's copy (f.record)
+        for record in copies:
+            rows.append(_row(operator, book, f, record, active, running,
+                             loads=record is f.record))
     return rows
+
+
+def _row(operator: Operator, book: VersionBook, f: Any, record: EntryRecord | None,
+         active: str | None, running: str | None, *, loads: bool) -> dict[str, Any]:
+    installed_at = operator.plugins.installed_at(record) if record else None
+    state = ("active" if active is not None and f.version == active else
+             "removed" if record is None else
+             "deprecated" if f.deprecated else "available")
+    note = _note(book, f.version, state, f.deprecated)
+    if not loads:
+        shadowed = "not loaded: the environment's copy of this version comes first"
+        note = ", ".join(filter(None, (shadowed, note)))
+    return {
+        "version": f.version, "state": state,
+        "origin": origin(operator.plugins, record) if record else None,
+        "source": operator.plugins.source_of(record) if record
+        else book.versions.get(f.version, {}).get("source"),
+        "distribution": record.distribution if record
+        else book.versions.get(f.version, {}).get("distribution"),
+        "first_seen": f.first_seen if f.first_seen is not None else installed_at,
+        "last_active": f.last_active, "gate_passed": f.gate_passed,
+        "deprecated": f.deprecated,
+        "running": running == f.version and loads,
+        "runs": "yes" if running == f.version and loads else "",
+        "desired": bool(book.desired and book.desired["version"] == f.version),
+        "note": note,
+    }
+
+
+def origin(plugins: PluginStore, record: EntryRecord) -> str:
+    """``store``, ``editable`` (pip install -e: the code is the working tree, edits
+    included) or ``environment``."""
+    if plugins.holds(record):
+        return "store"
+    try:
+        direct = json.loads((Path(record.location) / "direct_url.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return "environment"
+    editable = isinstance(direct, dict) and isinstance(direct.get("dir_info"), dict) and \
+        direct["dir_info"].get("editable") is True
+    return "editable" if editable else "environment"
 
 
 def _note(book: VersionBook, version: str, state: str, deprecated: bool) -> str | None:

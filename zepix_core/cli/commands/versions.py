@@ -28,8 +28,8 @@ from zepix_core.versions.policy import Operator, Recorded
 from zepix_core.versions.store import PluginStore, content_digest
 from zepix_core.views.versions import version_listing
 
-VERSION_COLUMNS = ("version", "distribution", "state", "source", "first_seen", "last_active",
-                   "gate_passed", "note")
+VERSION_COLUMNS = ("version", "distribution", "state", "origin", "runs", "source",
+                   "first_seen", "last_active", "gate_passed", "note")
 
 
 
