@@ -14,7 +14,7 @@ import pytest
 from zepix_core.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
-FENCE = re.compile(r"```(?:sh|bash|console|shell)\n(.*?)```", re.S)
+FENCE = re.compile(r"```(?:sh|bash|console|shell)\n(.*?)```", re.DOTALL)
 #: What a placeholder in an example stands for here.
 PLACEHOLDERS = {"ID": "combined_v3", "NAME": "my-strategy", "SOURCE": "plugins/combined_v3",
                 "N": "5", "YYYY-MM-DD": "2024-01-01", "PLUGIN": "combined_v3"}
@@ -112,7 +112,7 @@ def test_every_read_only_example_runs(ran_once: Path, monkeypatch: pytest.Monkey
             code = main(argv)
         except SystemExit as exc:
             code = int(exc.code or 0)
-        out, err = capsys.readouterr()
+        _out, err = capsys.readouterr()
         expected = 3 if argv[0] == "status" else 0  # no host runs now
         if code != expected or "Traceback" in err:
             failed.append(f"{where}: exit {code}: {err.strip()[-300:]}")
