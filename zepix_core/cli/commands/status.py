@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
-
-import httpx
 
 from zepix_core.api.settings import DEFAULTS, LISTEN_ENV
 from zepix_core.cli.commands.base import Command, store_from
@@ -16,7 +16,6 @@ from zepix_core.cli.render import emit_json, iso
 from zepix_core.contract.errors import ZepixError
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.paths import config_path
-from zepix_core.telegram.settings import settings_from
 from zepix_core.views.status import host_status
 
 #: Exit codes: a host runs with fresh rounds, runs with stale ones, none runs.
@@ -49,13 +48,21 @@ def _http(config: Config) -> str | None:
         return None
     url = f"http://{listen}"
     try:
-        httpx.get(f"{url}/healthz", timeout=2)
-    except httpx.HTTPError:
+        # S310: an http:// URL built from the host's own listen address
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2):  # noqa: S310
+            pass
+    except urllib.error.HTTPError:
+        return url      # it answered (503, 401, ...): a server listens there
+    except (urllib.error.URLError, OSError, ValueError):
         return None
     return url
 
 
 def _telegram(config: Config) -> str:
+    try:
+        from zepix_core.telegram.settings import settings_from
+    except ImportError:  # the extra zepix-core[telegram] is not installed
+        return "off (python-telegram-bot is not installed)"
     try:
         on = settings_from(config.sections.get("telegram", {})) is not None
     except ZepixError as exc:
