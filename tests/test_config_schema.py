@@ -13,7 +13,11 @@ from tests.distfactory import DistFactory
 from tests.test_settings import _host
 from zepix_core import PluginState
 from zepix_core.cli.main import main
+from zepix_core.contract.configschema import Key, Table
+from zepix_core.host.reconfig import AT_START
 from zepix_core.loading.config import load_config
+from zepix_core.loading.configdoc import COMMAND, spliced
+from zepix_core.loading.tables import TABLES
 
 
 def _cli(capsys: pytest.CaptureFixture[str], tmp_path: Path, *argv: str) -> tuple[int, str, str]:
@@ -119,3 +123,27 @@ def test_a_plugin_with_declared_settings_may_have_its_own_thresholds(
         assert slot.values["fast"] == 8
     finally:
         host.shutdown()
+
+
+def test_the_key_table_of_docs_config_md_is_the_schema() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+    text = docs.read_text(encoding="utf-8")
+    assert spliced(text) == text, f"docs/config.md drifted from the schema; run {COMMAND}"
+    for table in TABLES.values():
+        assert f"### [{table.name}]" in text
+        for key in table.keys:
+            assert f"| `{key.name}` |" in text, key.name
+
+
+def test_what_the_schema_calls_live_is_what_a_running_host_applies_live() -> None:
+    for table in TABLES.values():
+        for key, declared in _keys(table, table.name):
+            restarted = table.name in ("http", "telegram")  # the edge restarts on a change
+            assert declared.live == (restarted or not key.startswith(AT_START)), key
+
+
+def _keys(table: Table, prefix: str) -> list[tuple[str, Key]]:
+    found = [(f"{prefix}.{k.name}", k) for k in table.keys]
+    for name, sub in table.tables.items():
+        found += _keys(sub, f"{prefix}.{name}")
+    return found

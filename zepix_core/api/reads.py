@@ -108,4 +108,9 @@ def reads(ctx: Context) -> APIRouter:
         policies = policies_from_config(ctx.host.config.sections.get("retry", {}))
         return document(retry_report(ctx.store, policies))
 
+    @api.get("/config", summary="the config in force, defaults in, secrets hidden, with "
+                                "file_valid and last_reload (zepix config show --running --json)")
+    def config() -> JSONResponse:
+        return JSONResponse(ctx.host.reconfig.in_force())
+
     return api

@@ -217,6 +217,7 @@ class Host:
         now = self.clocks.wall()
         raise_open_files()
         self.claim()
+        self.reconfig.publish()
         self.monitor.alerting.start_watchdog(os.getpid())
         self.refresh_pauses()
         self.trades.restore(self.store.fills(), self.store.accuracy_counts(),

@@ -16,11 +16,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.errors import StorageError, ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, PluginState
@@ -29,7 +30,7 @@ from zepix_core.execution.runner import call
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.loading.config import HOST_PLUGIN_KEYS
 from zepix_core.loading.edit import effective, lookup, split_key
-from zepix_core.loading.tables import hidden
+from zepix_core.loading.tables import hidden, redact
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
 from zepix_core.versions.policy import Operator
@@ -44,7 +45,7 @@ BY = "file"
 #: Keys read once at start: in the file at once, in effect at the next start.
 AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http.",
             "telegram.", "retry.", "market.", "host.max_frame_mb",
-            "host.db_busy_timeout", "alerts.webhook", "alerts.alertmanager")
+            "host.db_busy_timeout", "host.dispatch", "alerts.webhook", "alerts.alertmanager")
 
 #: The reason of a change written to the file but not in force yet (status ``recorded``).
 NOT_LIVE = "recorded, applies at restart"
@@ -81,6 +82,8 @@ class Reconfigurer:
         #: section (``http``, ``telegram``): registered by ``zepix_core.app``, which
         #: owns those servers; returns how the change was applied.
         self.restarters: dict[str, Callable[[], str]] = {}
+        #: How the file in force came: ``loaded`` at start, ``applied`` by a reload.
+        self._status = "loaded"
         #: The config in force before and after the change being applied, defaults in.
         self._before: dict[str, Any] = {}
         self._after: dict[str, Any] = {}
@@ -107,7 +110,29 @@ class Reconfigurer:
                    f"applied {len(result.changes)} change(s)" if result else "no change")
         for request in requests:
             store.finish_request(request["id"], now, outcome)
+        if result is not None:
+            self._status = "applied" if isinstance(result, Changed) else "rejected"
+            self.publish()
         return result
+
+    def in_force(self) -> dict[str, Any]:
+        """The config this host uses now, every table with its defaults, secrets hidden,
+        with ``file_valid`` and ``last_reload`` (contract section 16)."""
+        path, last = self.host.config.path, self.last_reload
+        status = self._status if last.ok else "rejected"
+        return {**redact(effective(self.host.config)), "file": None if path is None else str(path),
+                "file_valid": last.ok,
+                "last_reload": {"at": _iso(last.at), "status": status,
+                                "reason": last.reason or {"loaded": "read at start"}.get(
+                                    status, "the changed file was applied")}}
+
+    def publish(self) -> None:
+        """Keep ``in_force`` in the database, for ``zepix config show --running``."""
+        try:
+            self.host.store.publish_config(self.host.host_id, self.in_force(),
+                                           self.host.clocks.wall())
+        except StorageError as exc:  # shown again at the next reload; trading goes on
+            log.warning("config in force not recorded", extra=fields(error=str(exc)))
 
     def _reject(self, rejected: Rejected) -> None:
         log.warning("config rejected", extra=fields(error=rejected.message, key=rejected.key))
@@ -247,3 +272,7 @@ def _in_force(document: Mapping[str, Any], key: str, value: Any) -> Any:
         return lookup(document, split_key(key))
     except (KeyError, ZepixError):
         return None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")

@@ -4,5 +4,6 @@ resolution.
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["config", "discovery", "edit", "paths", "resolution", "settings", "syncconfig", "tables",
+__all__ = ["config", "configdoc", "discovery", "edit", "paths", "resolution", "settings",
+           "syncconfig", "tables",
            "watch"]

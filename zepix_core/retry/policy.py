@@ -70,17 +70,18 @@ GLOBAL_DEFAULTS: Mapping[str, Any] = {
 def _policy_table(operation: str, policy: Policy) -> Table:
     """The ``[retry."OPERATION"]`` table, declared with ``policy``'s values as defaults."""
     return Table(f'retry."{operation}"', (
-        Key("strategy", "str", policy.strategy, "how delays grow", choices=STRATEGIES),
-        Key("base", "float", policy.base, "seconds: the first delay", minimum=0, above=True),
+        Key("strategy", "str", policy.strategy, "how delays grow", choices=STRATEGIES,
+            live=False),
+        Key("base", "float", policy.base, "seconds: the first delay", minimum=0, above=True, live=False),
         Key("max_delay", "float", policy.max_delay, "seconds: the longest delay",
-            minimum=0, above=True),
+            minimum=0, above=True, live=False),
         Key("max_attempts", "int", policy.max_attempts, "tries, the first included",
-            minimum=1),
-        Key("jitter", "bool", policy.jitter, "full jitter on each delay"),
+            minimum=1, live=False),
+        Key("jitter", "bool", policy.jitter, "full jitter on each delay", live=False),
         Key("retry_after_cap", "float", policy.retry_after_cap,
-            "seconds: the longest Retry-After obeyed", minimum=0, above=True),
+            "seconds: the longest Retry-After obeyed", minimum=0, above=True, live=False),
         Key("unknown_attempts", "int", policy.unknown_attempts,
-            "tries of a failure nobody classified", minimum=1),
+            "tries of a failure nobody classified", minimum=1, live=False),
     ))
 
 

@@ -40,6 +40,18 @@ class ConfigChangeQueries(Database):
         return [{**row, "old": _decode(row["old"]), "new": _decode(row["new"])}
                 for row in rows]
 
+    def publish_config(self, host_id: str, document: dict[str, Any], now: float) -> None:
+        """Keep ``document`` (already redacted) as the config ``host_id`` uses now."""
+        self.execute("INSERT INTO config_in_force (host_id, document, updated_at) "
+                     "VALUES (?, ?, ?) ON CONFLICT(host_id) DO UPDATE SET "
+                     "document = excluded.document, updated_at = excluded.updated_at",
+                     (host_id, json.dumps(document, allow_nan=False, default=str), now))
+
+    def config_in_force(self, host_id: str) -> dict[str, Any] | None:
+        """The config document ``host_id`` published last, or None."""
+        rows = self.query("SELECT document FROM config_in_force WHERE host_id = ?", (host_id,))
+        return json.loads(rows[0]["document"]) if rows else None
+
     def prune_config_changes(self, before: float) -> int:
         """Delete changes recorded before ``before``."""
         with self.transaction() as conn:

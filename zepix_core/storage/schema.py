@@ -315,4 +315,13 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE sync_state ADD COLUMN target TEXT;
     """,
+    # (issue 25) The config each running host uses now (defaults in, secrets hidden), for
+    # `zepix config show --running`: one row per host, replaced at start and each reload.
+    """
+    CREATE TABLE config_in_force (
+        host_id    TEXT PRIMARY KEY,
+        document   TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]

@@ -40,6 +40,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                         "change, newest first; reload: ask the running host to check its file now")
     p.add_argument("key", nargs="?", metavar="KEY",
                    help="dotted key, e.g. plugins.combined_v3.risk_per_trade")
+    p.add_argument("--running", action="store_true",
+                   help="show/get: the config the running host uses now (defaults in, secrets "
+                        "hidden), with file_valid and last_reload")
     p.add_argument("value", nargs="?", metavar="VALUE",
                    help="a TOML value (true, 3, 0.02, \"text\", [\"a\"]), else a string")
 
@@ -69,17 +72,36 @@ def _in_force(args: argparse.Namespace) -> dict[str, Any]:
     return redact(effective(cfg))
 
 
+def _running(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The config the host running on this database published, or None (said on stderr)."""
+    store = store_from(args)
+    try:
+        host = live_host(store)
+        document = None if host is None else store.config_in_force(host["host_id"])
+    finally:
+        store.close()
+    if document is None:
+        sys.stderr.write("zepix: config: no host is running on this database; "
+                         "'zepix config show' shows the file\n")
+    return document
+
+
 def _show(args: argparse.Namespace) -> int:
-    document = _in_force(args)
+    document = _running(args) if args.running else _in_force(args)
+    if document is None:
+        return 1
     if args.json:
         emit_json(document)
     else:
-        sys.stdout.writelines(f"{key} = {_text(value)}\n" for key, value in _flat("", document))
+        sys.stdout.writelines(printable(f"{key} = {_text(value)}") + "\n"
+                              for key, value in _flat("", document))
     return 0
 
 
 def _get(args: argparse.Namespace) -> int:
-    document = _in_force(args)
+    document = _running(args) if args.running else _in_force(args)
+    if document is None:
+        return 1
     try:
         value = lookup(document, split_key(args.key))
     except KeyError:
@@ -171,6 +193,8 @@ def _config(args: argparse.Namespace) -> int:
         raise ZepixError(f"config {args.action}: name a KEY (e.g. host.interval)")
     if args.action == "set" and args.value is None:
         raise ZepixError("config set: give a VALUE after the KEY")
+    if args.running and args.action not in ("show", "get"):
+        raise ZepixError(f"config {args.action}: --running is for show and get")
     if not wants_key and args.key:
         raise ZepixError(f"config {args.action}: takes no KEY")
     return {"show": _show, "get": _get, "set": _set, "unset": _set,
