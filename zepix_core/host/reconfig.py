@@ -30,7 +30,7 @@ from zepix_core.execution.runner import call
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.loading.config import HOST_PLUGIN_KEYS
 from zepix_core.loading.edit import effective, lookup, split_key
-from zepix_core.loading.tables import hidden, redact
+from zepix_core.loading.tables import hidden, read_at_start, redact
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
 from zepix_core.versions.policy import Operator
@@ -43,9 +43,7 @@ log = logging.getLogger(__name__)
 #: Who changed the file, in the history (the host cannot know the editor).
 BY = "file"
 #: Keys read once at start: in the file at once, in effect at the next start.
-AT_START = ("host.market_seed", "host.market_symbols", "host.warmup_bars", "http.",
-            "telegram.", "retry.", "market.", "host.max_frame_mb",
-            "host.db_busy_timeout", "host.dispatch", "alerts.webhook", "alerts.alertmanager")
+AT_START = ("http.", "telegram.", *read_at_start())  # http/telegram: without a restarter
 
 #: The reason of a change written to the file but not in force yet (status ``recorded``).
 NOT_LIVE = "recorded, applies at restart"

@@ -179,20 +179,19 @@ TELEGRAM = Table("telegram", (
 
 SYNC = Table("sync", (
     Key("url", "url", None, "the central ledger: sqlite:///PATH or postgresql://... "
-        "(default sqlite:///<data dir>/central.db)", live=False, nonempty=True,
+        "(default sqlite:///<data dir>/central.db)", nonempty=True,
         check=_schemes("sqlite", "postgresql", "postgres")),
-    Key("interval", "float", 300.0, "seconds between syncs", minimum=0.001, live=False),
-    Key("host_id", "str", None, "this host in the ledger (default: made once)", live=False,
+    Key("interval", "float", 300.0, "seconds between syncs", minimum=0.001),
+    Key("host_id", "str", None, "this host in the ledger (default: made once)",
         nonempty=True),
     Key("password_file", "path", None, "file holding the PostgreSQL password",
-        live=False, nonempty=True),
-    Key("batch", "int", 1000, "trades per ledger transaction", minimum=1, live=False),
-    Key("warn_after", "int", 3, "failed syncs in a row: WARNING", minimum=1, live=False),
-    Key("critical_after", "int", 6, "failed syncs in a row: CRITICAL", minimum=1, live=False),
-    Key("connect_timeout", "float", 5.0, "seconds to connect to the ledger", minimum=1,
-        live=False),
-    Key("enabled", "bool", True, "sync at all", live=False),
-), "the central ledger (docs/plugin-databases.md)")
+        nonempty=True),
+    Key("batch", "int", 1000, "trades per ledger transaction", minimum=1),
+    Key("warn_after", "int", 3, "failed syncs in a row: WARNING", minimum=1),
+    Key("critical_after", "int", 6, "failed syncs in a row: CRITICAL", minimum=1),
+    Key("connect_timeout", "float", 5.0, "seconds to connect to the ledger", minimum=1),
+    Key("enabled", "bool", True, "sync at all"),
+), "the central ledger (docs/plugin-databases.md); a change starts a sync on the new table")
 
 RISK = Table("risk", (
     Key("daily_loss_limit", "float", 0.0, "quote currency lost within the UTC day (0: off)",
@@ -257,3 +256,14 @@ def hidden(key: str, value: Any) -> Any:
     """The value of the dotted ``key`` as it may be shown or stored (see ``redact``)."""
     leaf = key.rsplit(".", 1)[-1].strip('"')
     return redact_value(leaf, value, SECRETS)
+
+
+def read_at_start() -> tuple[str, ...]:
+    """Dotted keys (and ``table.`` prefixes) a running host does not apply live: every key
+    declared ``live=False``, and the open ``[market]`` table's options."""
+    def walk(table: Table, prefix: str) -> list[str]:
+        keys = [f"{prefix}{k.name}" for k in table.keys if not k.live]
+        for name, sub in table.tables.items():
+            keys += walk(sub, f"{prefix}{name}.")
+        return keys
+    return ("market.", *(key for table in TABLES.values() for key in walk(table, f"{table.name}.")))
