@@ -12,6 +12,7 @@ import pytest
 from zepix_core.cli.main import main
 from zepix_core.health.rules import Observation, Thresholds, figure, judge
 from zepix_core.health.sketch import LatencySnapshot
+from zepix_core.storage import Store
 
 
 def test_figures_keep_their_significant_digits() -> None:
@@ -40,3 +41,14 @@ def test_self_test_skips_a_plugin_disabled_on_purpose_and_says_so(
     assert all(r["passed"] for pid, r in rows.items() if pid != "price_action_5m")
     assert main(["self-test"]) == 0
     assert "skipped: disabled in config (enabled = false)" in capsys.readouterr().out
+
+
+def test_two_syncs_of_the_same_batch_count_its_rows_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "zepix.db")
+    assert store.sync_cursor("p", "db", "sqlite:///ledger.db") == 0
+    for _ in range(2):  # a timer sync and `zepix sync --now` copied it at the same time
+        store.advance_sync_cursor("p", "sqlite:///ledger.db", list(range(1, 11)))
+    store.advance_sync_cursor("p", "sqlite:///ledger.db", [9, 10, 11])  # a later change
+    (row,) = store.sync_status()
+    assert (row["rows"], row["rev"]) == (11, 11)
+    store.close()

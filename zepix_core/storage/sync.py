@@ -10,6 +10,7 @@ rows again next time; the ledger's upsert makes that harmless.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from zepix_core.storage.db import Database, Row
 
@@ -38,14 +39,21 @@ class SyncQueries(Database):
             conn.execute("UPDATE sync_state SET rev = ? WHERE plugin_id = ?", (rev, plugin_id))
             return rev
 
-    def advance_sync_cursor(self, plugin_id: str, target: str, rev: int, rows: int) -> None:
-        """Record that ledger ``target`` holds ``plugin_id``'s changes up to ``rev``."""
+    def advance_sync_cursor(self, plugin_id: str, target: str, revs: Sequence[int]) -> None:
+        """Record that ledger ``target`` holds ``plugin_id``'s changes ``revs`` (a batch).
+        ``rows`` counts only the changes past the cursor as it is now: two syncs that
+        copied the same batch at once count it once."""
         with self.transaction() as conn:
+            row = conn.execute("SELECT rev FROM sync_cursors WHERE plugin_id = ? AND target = ?",
+                               (plugin_id, target)).fetchone()
+            before = 0 if row is None else int(row["rev"])
+            fresh = sum(1 for rev in revs if rev > before)
+            top = max(revs, default=before)
             conn.execute("INSERT INTO sync_cursors (plugin_id, target, rev) VALUES (?, ?, ?) "
                          "ON CONFLICT (plugin_id, target) DO UPDATE SET "
-                         "rev = MAX(rev, excluded.rev)", (plugin_id, target, rev))
+                         "rev = MAX(rev, excluded.rev)", (plugin_id, target, top))
             conn.execute("UPDATE sync_state SET rev = MAX(rev, ?), rows = rows + ? "
-                         "WHERE plugin_id = ?", (rev, rows, plugin_id))
+                         "WHERE plugin_id = ?", (top, fresh, plugin_id))
 
     def sync_cursors(self, target: str) -> dict[str, int]:
         """Each plugin's cursor for ledger ``target``."""

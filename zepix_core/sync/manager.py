@@ -48,7 +48,8 @@ class SyncBook(Protocol):
 
     def sync_host_id(self, prefix: str) -> str: ...
     def sync_cursor(self, plugin_id: str, database: str, target: str) -> int: ...
-    def advance_sync_cursor(self, plugin_id: str, target: str, rev: int, rows: int) -> None: ...
+    def advance_sync_cursor(self, plugin_id: str, target: str,
+                            revs: Sequence[int]) -> None: ...
     def reset_sync_cursors(self, target: str, plugin_id: str | None = None) -> int: ...
     def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
                        recovered: str | None = None) -> None: ...
@@ -180,7 +181,8 @@ class SyncManager:
                 rows = [checked(r, str(path)) for r in found]
                 self._upsert(plugin_id, rows)
                 cursor = int(rows[-1]["rev"])
-                self.book.advance_sync_cursor(plugin_id, self.target, cursor, len(rows))
+                self.book.advance_sync_cursor(plugin_id, self.target,
+                                              [int(r["rev"]) for r in rows])
                 copied += len(rows)
         except (StorageError, BadRow, RetryFailed, _LedgerDown) as exc:
             error = _ledger_text(exc) if isinstance(exc, RetryFailed) else str(exc)
