@@ -42,8 +42,14 @@ def reads(ctx: Context) -> APIRouter:
     def plugins() -> JSONResponse:
         host = ctx.host
         running = {s.plugin_id for s in host.active()}
-        return document(plugin_rows(list(host.slots.values()), ctx.store.statuses(), running,
-                                    pauses=ctx.store.pauses()))
+        rows = plugin_rows(list(host.slots.values()), ctx.store.statuses(), running,
+                           pauses=ctx.store.pauses())
+        restarts = ctx.store.event_counts("restart")
+        now = time.time()
+        for row in rows:  # the trading desk's figures (the dashboard)
+            row["restarts"] = restarts.get(row["id"], 0)
+            row["desk"] = host.risk.desk(row["id"], now)
+        return document(rows)
 
     @api.get("/health", summary="latest snapshot per plugin (zepix health --json)")
     def health() -> JSONResponse:

@@ -11,9 +11,10 @@ plugin an operator resumes stays resumed until it breaches again).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from zepix_core.contract.errors import StorageError, ZepixError
 from zepix_core.contract.logs import fields
@@ -53,6 +54,10 @@ class RiskWatch:
         self._rev: dict[str, int] = {}
         self._closed: dict[str, set[int]] = {}
         self.breached: dict[str, str] = {}
+        #: Paper round trips closed (``wins``, ``trips``) and open now, per plugin.
+        self.paper_trips: dict[str, list[int]] = {}
+        self.paper_open: dict[str, int] = {}
+        self._lock = threading.RLock()  # the round thread and the API's readers
 
     def limits(self, plugin_id: str) -> RiskLimits:
         config = self.host.config
@@ -65,9 +70,25 @@ class RiskWatch:
         """Today's and total realised P&L, equity and drawdown of ``plugin_id``."""
         limits = limits or self.limits(plugin_id)
         events = PnlEvents(self.host.trades.pnl_events(plugin_id))
-        self._read_paper(plugin_id)
-        events.events.extend(self.paper.get(plugin_id, PnlEvents()).events)
+        with self._lock:
+            self._read_paper(plugin_id)
+            events.events.extend(self.paper.get(plugin_id, PnlEvents()).events)
         return events.figures(now, limits.starting_equity)
+
+    def desk(self, plugin_id: str, now: float) -> dict[str, Any]:
+        """What the dashboard shows of a plugin's trading: today's and total realised
+        P&L, open positions, win rate over closed round trips (paper and bot fills)."""
+        figures = self.figures(plugin_id, now)
+        ledger = self.host.trades.fields(plugin_id)["host_measured"]
+        with self._lock:
+            wins, trips = self.paper_trips.get(plugin_id, [0, 0])
+            paper_open = self.paper_open.get(plugin_id, 0)
+        wins += int(ledger.get("wins") or 0)
+        trips += int(ledger.get("round_trips") or 0)
+        return {"pnl_today": figures.today_pnl, "pnl_total": figures.total_pnl,
+                "equity": figures.equity, "drawdown_pct": figures.drawdown_pct,
+                "open_positions": paper_open + len(ledger.get("positions") or {}),
+                "win_rate": wins / trips if trips else None, "round_trips": trips}
 
     def _read_paper(self, plugin_id: str) -> None:
         """Paper trades closed since the last look, from the plugin's database."""
@@ -77,6 +98,7 @@ class RiskWatch:
         db = PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
         try:
             rows = db.closed_since(self._rev.get(plugin_id, 0))
+            self.paper_open[plugin_id] = len(db.open_trades())
         except (StorageError, ZepixError, OSError) as exc:
             log.warning("risk: plugin database not read", extra=fields(plugin=plugin_id,
                                                                        error=str(exc)))
@@ -91,6 +113,9 @@ class RiskWatch:
                 continue
             seen.add(row["id"])
             book.add(float(row["closed_at"]), float(row["pnl"]))
+            trips = self.paper_trips.setdefault(plugin_id, [0, 0])
+            trips[0] += float(row["pnl"]) > 0
+            trips[1] += 1
 
     def check(self, plugin_ids: Iterable[str], now: float) -> None:
         """Judge every plugin with a limit; alert, pause, or resolve the alert."""
