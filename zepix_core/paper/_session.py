@@ -7,10 +7,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from zepix_core.contract.configschema import Key, Table, check_table
 from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, PluginContext
 from zepix_core.contract.model import Fill as ReportedFill
@@ -39,20 +40,28 @@ class SessionSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SessionSettings:
         """Read the settings; ``ValueError`` names the key and what it must be."""
-        symbols = config.get("symbols")
-        if symbols is not None and (
-            isinstance(symbols, str)
-            or not isinstance(symbols, Iterable)
-            or not all(isinstance(s, str) and s for s in symbols)
-        ):
-            raise ValueError(
-                f"config key 'symbols' must be a list of symbol names, got {symbols!r}"
-            )
-        equity = _number(config, "equity", cls.equity, lambda v: v > 0, "a number > 0")
-        risk = _number(
-            config, "risk_per_trade", cls.risk_per_trade, lambda v: 0 < v < 1, "a number in (0, 1)"
-        )
-        return cls(None if symbols is None else frozenset(symbols), equity, risk)
+        problems = check_table(SESSION_TABLE, config, ())
+        if problems:
+            raise ValueError(f"config key {problems[0].key!r}: {problems[0].message}")
+        values = {**SESSION_TABLE.defaults(), **SESSION_TABLE.typed(
+            {k: v for k, v in config.items() if SESSION_TABLE.key(k)})}
+        symbols = values["symbols"]
+        return cls(None if symbols is None else frozenset(symbols), values["equity"],
+                   values["risk_per_trade"])
+
+
+def _named(symbols: list[str]) -> str | None:
+    return None if all(symbols) else f"got {symbols!r}; expected non-empty symbol names"
+
+
+#: The keys a session reads, declared once (other keys are the host's or the plugin's).
+SESSION_TABLE = Table("plugins.<id>", (
+    Key("symbols", "list[str]", None, "trade only these", check=_named,
+        words="a list of symbol names such as [\"BTCUSD\"]"),
+    Key("equity", "float", 10_000.0, "paper starting equity", minimum=0, above=True),
+    Key("risk_per_trade", "float", 0.01, "fraction of equity lost when a stop is hit",
+        minimum=0, maximum=1, above=True, below=True),
+), open=True)
 
 
 #: The declaration of ``SessionSettings`` for ``plugin_settings``. ``symbols`` is not in
@@ -64,15 +73,6 @@ SESSION_SETTINGS: tuple[SettingSpec, ...] = (
     {"name": "risk_per_trade", "type": "float", "default": 0.01, "min": 1e-9, "max": 0.999999,
      "description": "fraction of equity lost when a stop is hit"},
 )
-
-
-def _number(
-    config: Mapping[str, Any], key: str, default: float, valid: Callable[[float], bool], what: str
-) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not valid(float(value)):
-        raise ValueError(f"config key {key!r} must be {what}, got {value!r}")
-    return float(value)
 
 
 def bar_problem(bar: Bar) -> str | None:

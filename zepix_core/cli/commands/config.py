@@ -203,10 +203,13 @@ def _config(args: argparse.Namespace) -> int:
 
 COMMANDS = [
     Command("config", "the config in force; get and set keys by dotted name",
-            "show: the config in force, defaults included. get KEY: one value.\n"
+            "show: the file's config, every default included (secrets as ***); --running:\n"
+            "the config the running host uses now. get KEY: one value.\n"
             "set KEY VALUE: validate the whole resulting file with the checks of a start,\n"
             "then write it atomically, comments and layout kept; a running host applies it.\n"
-            "history: every change applied or rejected, newest first, with who made it.\n"
+            "unset KEY: remove a key from the file (set and unset can repair a file a start\n"
+            "would refuse, step by step).\n"
+            "history: every change applied, recorded or rejected, newest first, by whom.\n"
             "reload: ask the running host to check its config file now.",
             _config, _arguments, listing=True),
 ]
