@@ -5,6 +5,8 @@ checks."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,10 @@ def _keys(table: Table, prefix: str) -> list[tuple[str, Key]]:
     for name, sub in table.tables.items():
         found += _keys(sub, f"{prefix}.{name}")
     return found
+
+
+def test_help_of_the_console_script_exits_0() -> None:
+    done = subprocess.run([sys.executable, "-c", "from zepix_core.cli.main import entry; entry()",
+                           "config", "--help"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0 and "unset KEY" in done.stdout and done.stderr == ""

@@ -133,6 +133,8 @@ def entry() -> NoReturn:
     """The ``zepix`` console script."""
     try:
         code = main()
+    except SystemExit as done:  # argparse's --help and usage errors: their own status
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 2
     except BaseException:  # noqa: BLE001 - a crash of the run loop still ends the process
         traceback.print_exc()
         code = 1
