@@ -9,6 +9,13 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Module- and session-scoped fixtures run before the per-test environment is
+    set; a host they start must not take the default port 8787 either (two test
+    workers, or a developer's own host, may hold it)."""
+    os.environ["ZEPIX_HTTP_LISTEN"] = "127.0.0.1:0"
+
+
 @pytest.fixture(autouse=True)
 def zepix_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "zepix-home"

@@ -175,8 +175,12 @@ def test_each_faulty_plugin_is_classified_by_the_rules(run: Run) -> None:
     assert "health pings in a row missed their deadline" in hang["reasons"][0]
     assert hang["ping_misses"] >= DURATION - 2
     assert boom["status"] == "DEGRADED"
-    assert boom["reasons"] == ["health ping error: RuntimeError: ping exploded",
-                               "get_metrics: ValueError: metrics exploded"]
+    # Each reason names the error, then where the plugin raised it.
+    assert [r.split(" (at ")[0] for r in boom["reasons"]] == [
+        "health ping error: RuntimeError: ping exploded",
+        "get_metrics: ValueError: metrics exploded"]
+    assert all(r.endswith(f" in {hook})") for r, hook in
+               zip(boom["reasons"], ("health_ping", "get_metrics"), strict=True))
     assert listed["status"] == "DEGRADED"
     assert listed["reasons"] == [("get_metrics returned list, expected a mapping of name -> "
                                  "number")]

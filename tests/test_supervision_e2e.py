@@ -256,7 +256,7 @@ def test_zepix_run_restarts_a_crasher_gives_up_and_zepix_restart_brings_it_back(
         cli_env: dict[str, str]) -> None:
     db = Path(cli_env["ZEPIX_DB"])
     run = subprocess.Popen([str(Path(sys.executable).with_name("zepix")), "run",
-                            "--duration", "12", "--interval", "0.4"], env=cli_env,
+                            "--duration", "120", "--interval", "0.4"], env=cli_env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(db.exists)
@@ -271,7 +271,8 @@ def test_zepix_run_restarts_a_crasher_gives_up_and_zepix_restart_brings_it_back(
                        if s["resources"]["pid"]}
         finally:
             store.close()
-        out, err = run.communicate(timeout=30)
+        run.send_signal(signal.SIGINT)  # the story is told: stop it as an operator would
+        out, err = run.communicate(timeout=60)
     finally:
         run.kill()
     assert run.returncode == 0, err[-3000:]

@@ -96,7 +96,9 @@ def test_plugin_exception_comes_back_as_its_type_and_message(spawn: Spawn) -> No
     future = runner.submit("health_ping", {"now": 7.0})
     with pytest.raises(PluginError) as err:
         future.result(2.0)
-    assert str(err.value) == "FeedGap: no tick since 7.0"
+    # The type and the first line of the message, then where it was raised.
+    assert str(err.value).startswith("FeedGap: no tick since 7.0 (at ")
+    assert str(err.value).endswith("raiser_mod.py:22 in health_ping)")
     assert err.value.plugin_id == "raiser"
     assert "raiser_mod" not in sys.modules  # the host never imported the plugin's class
     assert call(runner, "self_test", 2.0).value is True
