@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -11,6 +12,8 @@ import threading
 import weakref
 from types import FrameType
 from typing import Any, NoReturn, Self
+
+from zepix_core.contract.logs import fields
 
 _OWN: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 _LOCK = threading.Lock()
@@ -89,3 +92,73 @@ class SignalGuard:
         if self._saved:
             signal.set_wakeup_fd(self._wakeup, warn_on_full_buffer=False)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, set(self._saved))
+
+
+# -- forks and children ------------------------------------------------------
+#: Threads that run plugin code and nothing else (dispatch lanes, runner threads).
+_PLUGIN_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+#: Set in a child forked by plugin code: it must not run host code (``left_plugin``).
+_FORKED_BY_PLUGIN = False
+
+
+def plugin_thread(thread: threading.Thread) -> threading.Thread:
+    """Mark ``thread`` as one that runs plugin calls (a fork there is the plugin's)."""
+    with _LOCK:
+        _PLUGIN_THREADS.add(thread)
+    return thread
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_BY_PLUGIN
+    if threading.current_thread() in _PLUGIN_THREADS:
+        _FORKED_BY_PLUGIN = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def left_plugin() -> None:
+    """Called when a plugin call returns into host code: a copy of the host forked by
+    the plugin (``os.fork()`` in a hook) ends here at once, before it can serve the
+    API, write the databases or outlive the host. A fork that execs never returns."""
+    if _FORKED_BY_PLUGIN:
+        os._exit(0)
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its orphaned descendants (Linux), so children
+    of children a plugin started are found at shutdown too (``end_children``)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def end_children(grace: float = 1.0) -> list[str]:
+    """End every process this one started that still runs (a plugin's, in process):
+    SIGTERM, then SIGKILL after ``grace`` seconds. Returns what was ended, logged."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    ended = []
+    for child in children:
+        try:
+            ended.append(f"pid {child.pid} ({' '.join(child.cmdline())[:120] or child.name()})")
+            child.terminate()
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=grace)
+    if ended:
+        logging.getLogger("zepix.host").warning(
+            "ended child processes plugins left", extra=fields(processes="; ".join(ended)))
+    return ended

@@ -24,6 +24,7 @@ from typing import Any
 from zepix_core.contract.errors import HookTimeout, PluginError, describe, describe_hook
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
+from zepix_core.contract.process import left_plugin, own, plugin_thread
 from zepix_core.execution.boundary import plain
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
 from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, wait
@@ -97,7 +98,8 @@ class _Lane:
         self.clock = clock
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.released: Future[None] | None = None  # set when abandoned
-        self.thread = threading.Thread(target=self._serve, name="zepix-dispatch", daemon=True)
+        self.thread = own(plugin_thread(threading.Thread(target=self._serve,
+                                                         name="zepix-dispatch", daemon=True)))
         self.thread.start()
 
     def _serve(self) -> None:
@@ -127,6 +129,7 @@ class _Lane:
                 error: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
                 value, error = None, exc
+            left_plugin()  # a copy the plugin forked ends here
             ended = clock()  # one reading per call: this end is the next call's start
             lock.acquire()
             if job.stop:  # the watchdog gave this call up; a fresh lane has the rest

@@ -29,6 +29,7 @@ from zepix_core.contract.errors import (
     describe,
     describe_hook,
 )
+from zepix_core.contract.process import left_plugin, own, plugin_thread
 from zepix_core.contract.stdio import plugin_output
 from zepix_core.execution.boundary import plain
 from zepix_core.loading.discovery import unmarked_hooks, unmarked_warning
@@ -116,8 +117,8 @@ class InProcessRunner:
                 return future
             self._pending += 1
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name=f"zepix-{self.plugin_id}", daemon=True)
+                self._thread = own(plugin_thread(threading.Thread(
+                    target=self._serve, name=f"zepix-{self.plugin_id}", daemon=True)))
                 self._thread.start()
         self._jobs.put((hook, kwargs, future))
         return future
@@ -144,7 +145,11 @@ class InProcessRunner:
         # the plugin's thread under the caller's deadline; no plugin object gets further.
         try:
             with plugin_output(self.plugin_id):
-                value = plain(getattr(self.pm.hook, hook)(**kwargs))
+                try:
+                    answer = getattr(self.pm.hook, hook)(**kwargs)
+                finally:
+                    left_plugin()
+                value = plain(answer)
         except WrongShape as exc:
             future.set_exception(WrongShape(f"{hook} {exc}", plugin_id=self.plugin_id))
         except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit

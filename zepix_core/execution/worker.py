@@ -226,8 +226,11 @@ class ProcessRunner:
         # covers its .pyc) stay exactly as installed.
         argv = [sys.executable, "-B", "-P", "-c", _BOOT, "--fd", str(child.fileno()),
                 "--host-pid", str(os.getpid()), "--plugin", self.plugin_id]
+        # Its own session and process group: stopped and killed as a group, and a
+        # Ctrl-C at the terminal reaches the host only, which stops it in order.
         return _SPAWNER.submit(subprocess.Popen, argv, stdin=subprocess.DEVNULL,
-                               pass_fds=(child.fileno(),), env=worker_env()).result()
+                               pass_fds=(child.fileno(),), env=worker_env(),
+                               start_new_session=True).result()
 
     def _handshake(self, extra_paths: Sequence[str], timeout: float) -> None:
         started = time.monotonic()
@@ -365,14 +368,18 @@ class ProcessRunner:
             with contextlib.suppress(ChildProcessError):
                 os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOWAIT)
         with self._signal_lock:
+            # Still a zombie (WNOWAIT), so its process group exists: whatever the
+            # worker started ends with it, and no restart leaks a process.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
             self._reaped = True
             return self._proc.wait()
 
     def _signal(self, sig: signal.Signals) -> None:
         with self._signal_lock:
             if not self._reaped:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self._proc.pid, sig)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._proc.pid, sig)  # the worker and what it started
 
     def _terminate(self) -> None:
         if self._exited.is_set():

@@ -24,6 +24,7 @@ from zepix_core.cli.render import emit_json, iso, table, wrapped
 from zepix_core.contract.errors import PluginError, ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginState
+from zepix_core.contract.process import adopt_orphans, end_children
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
 from zepix_core.loading.discovery import load_object, unmarked_hooks, unmarked_warning
@@ -75,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     stopper = Stopper(host.clocks.stop, float(host.config.host["shutdown_timeout"]),
                       reload=lambda: setattr(host.reconfig, "force", True))
     stopper.install()
+    adopt_orphans()
     out = sys.stdout
 
     states: dict[str, tuple[str, str | None]] = {}
@@ -106,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             between=stopper.install, on_stopping=stopper.arm)
     finally:
         stopper.arm()  # a crash too: the process ends within the timeout
+        end_children()  # what in-process plugins started (and its orphans) ends with us
     out.write("shut down cleanly\n")
     if args.strict:
         return _strict(host.store.path, states, began)
