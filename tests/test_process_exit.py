@@ -116,3 +116,19 @@ def test_a_real_sigint_during_discovery_still_stops_the_command(tmp_path: Path) 
     proc.send_signal(signal.SIGINT)
     code, _, err = ended(proc, 30)
     assert code == 130, err
+
+
+def test_a_shutdown_slower_than_shutdown_timeout_ends_the_process_at_the_timeout(
+        tmp_path: Path) -> None:
+    root, home = tmp_path / "dists", tmp_path / "home"
+    slow = ("    @hookimpl\n    def deactivate(self, reason):\n"
+            "        import time\n        time.sleep(4)  # within its 5 s deadline\n")
+    hostile(root, "slowstop_a", slow)
+    hostile(root, "slowstop_b", slow)
+    home.mkdir()
+    (home / "zepix.toml").write_text("[host]\nshutdown_timeout = 2\n")
+    done = zepix(home, root, "run", "--duration", "0", timeout=60)
+    # Without the deadline both hooks run to the end (8 s) and the run exits 0.
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "zepix: shutdown took longer than [host] shutdown_timeout (2 s); exiting now")
