@@ -156,3 +156,13 @@ def test_help_of_the_console_script_exits_0() -> None:
                            "config", "--help"], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0 and "unset KEY" in done.stdout and done.stderr == ""
+
+
+def test_get_of_a_plugin_key_the_file_does_not_set_gives_what_it_inherits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "zepix.toml").write_text("[supervision]\nmax_restarts = 7\n", encoding="utf-8")
+    for key, value in (("plugins.combined_v3.max_restarts", 7),
+                       ("plugins.combined_v3.thresholds.memory_mb", 500.0),
+                       ("plugins.combined_v3.enabled", True)):
+        code, out, err = _cli(capsys, tmp_path, "config", "get", key, "--json")
+        assert code == 0 and json.loads(out) == value, (key, err)

@@ -68,7 +68,8 @@ def effective(cfg: Config) -> dict[str, Any]:
     for name, table in TABLES.items():
         if name != "host":
             document[name] = _merged(table.defaults(), cfg.sections.get(name, {}))
-    document["plugins"] = {pid: _plugin(document, table) for pid, table in cfg.plugins.items()}
+    document["plugins"] = {pid: _merged(plugin_defaults(document), table)
+                           for pid, table in cfg.plugins.items()}
     return document
 
 
@@ -81,12 +82,12 @@ def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-def _plugin(document: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, Any]:
-    inherited = {**PLUGIN.defaults(), **document["supervision"],
-                 "isolation": document["host"]["isolation"],
-                 "allow_prereleases": document["host"]["allow_prereleases"],
-                 "thresholds": document["thresholds"], "anomaly": document["anomaly"]}
-    return _merged(inherited, table)
+def plugin_defaults(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What a ``[plugins.<id>]`` table inherits in ``document`` (an ``effective`` one)."""
+    return {**PLUGIN.defaults(), **document["supervision"],
+            "isolation": document["host"]["isolation"],
+            "allow_prereleases": document["host"]["allow_prereleases"],
+            **{name: document[name] for name in PLUGIN.tables if name in document}}
 
 
 def lookup(document: Mapping[str, Any], parts: list[str]) -> Any:

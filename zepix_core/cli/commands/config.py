@@ -21,9 +21,16 @@ from zepix_core.contract.errors import ConfigError, ZepixError
 from zepix_core.contract.redact import redact_text
 from zepix_core.contract.terminal import printable
 from zepix_core.loading.config import Config, load_lenient
-from zepix_core.loading.edit import edit_value, effective, lookup, parse_value, split_key
+from zepix_core.loading.edit import (
+    edit_value,
+    effective,
+    lookup,
+    parse_value,
+    plugin_defaults,
+    split_key,
+)
 from zepix_core.loading.paths import config_path
-from zepix_core.loading.tables import hidden, redact
+from zepix_core.loading.tables import PLUGIN_ID, hidden, redact
 from zepix_core.storage.configchanges import RELOAD
 
 #: Who made a change, in the history: the command line.
@@ -102,8 +109,11 @@ def _get(args: argparse.Namespace) -> int:
     document = _running(args) if args.running else _in_force(args)
     if document is None:
         return 1
+    parts = split_key(args.key)
+    if parts[0] == "plugins" and len(parts) > 2 and PLUGIN_ID.match(parts[1]):
+        document["plugins"].setdefault(parts[1], plugin_defaults(document))  # inherited
     try:
-        value = lookup(document, split_key(args.key))
+        value = lookup(document, parts)
     except KeyError:
         sys.stderr.write(f"zepix: config get: {args.key} is not set and has no default; "
                          "see 'zepix config show'\n")
