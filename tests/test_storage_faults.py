@@ -259,3 +259,47 @@ def test_writes_still_waiting_at_close_go_to_the_journal_for_the_next_start(
     second.defer_writes = True
     assert second.flush_deferred()
     assert [e["detail"] for e in second.events("alpha")] == ["event 2", "event 1", "event 0"]
+
+
+REPLAYER = """
+import sys
+from pathlib import Path
+from zepix_core.storage import Store
+store = Store(Path(sys.argv[1]))
+store.defer_writes = True
+store.flush_deferred()
+"""
+
+
+def test_a_host_killed_while_replaying_the_journal_leaves_the_rest_written_once(
+        tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from zepix_core.storage import deferred
+
+    db = tmp_path / "zepix.db"
+    Store(db).close()
+    journal = deferred.journal_path(db)
+    count = 1_000
+    journal.write_text("".join(json.dumps({"kind": "event", "args": [
+        "alpha", "note", f"event {n}", float(n), None, "host"]}) + "\n"
+        for n in range(count)), encoding="utf-8")
+    done = journal.with_name(journal.name + ".done")
+    proc = subprocess.Popen([sys.executable, "-c", REPLAYER, str(db)])
+    deadline = time.monotonic() + 120
+    reader = Store(db)
+    while reader.query("SELECT COUNT(*) AS n FROM events")[0]["n"] < 100:
+        assert proc.poll() is None and time.monotonic() < deadline, "replay never began"
+        time.sleep(0.01)
+    reader.close()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert journal.exists()  # killed halfway
+    store = Store(db)
+    store.defer_writes = True
+    assert store.flush_deferred() and not journal.exists() and not done.exists()
+    details = [e["detail"] for e in store.events("alpha", limit=10 * count)]
+    assert set(details) == {f"event {n}" for n in range(count)}  # none lost
+    assert len(details) - count <= 1  # at most the one written at the kill comes twice

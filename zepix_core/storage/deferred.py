@@ -15,7 +15,9 @@ holds the write lock or the disk fills up. With ``defer_writes`` on
   (``<db>-deferred.jsonl``, one JSON line each). ``flush_deferred`` (every
   round) writes them in order, memory first, then the journal, which is then
   removed; what still waits when the host closes goes to the journal too, and a
-  journal left by a host (closed or killed) is replayed by the next one. Nothing is dropped unless the journal itself cannot be written (a full
+  journal left by a host (closed or killed) is replayed by the next one. How
+  far a replay got is kept beside the journal (``<journal>.done``), so a host
+  killed while replaying leaves at most one entry to be written twice. Nothing is dropped unless the journal itself cannot be written (a full
   disk): then the oldest in memory go, counted in ``dropped``;
 - a heartbeat that cannot be written is dropped: the next one replaces it.
 
@@ -129,8 +131,12 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
 
     def _replay(self) -> bool:
         """Write the journal's entries in order; the journal goes once all are written.
-        After a failure halfway, what is left is written back, so nothing is written
-        twice by the next replay."""
+
+        How many are written is kept beside it (``<journal>.done``) after each one, so
+        a host killed halfway leaves the next one to start after them: at most the
+        entry being written at the kill can be written twice. After a failure
+        halfway, what is left is written back as the journal."""
+        done_file = self.journal.with_name(self.journal.name + ".done")
         try:
             lines = self.journal.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -139,7 +145,25 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
         except OSError as exc:
             self._unavailable(StorageError(f"{self.journal}: cannot read ({exc})"))
             return False
+        try:
+            skip = int(done_file.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            skip = 0
+        try:  # one write of a fixed width in place: a kill never leaves it half written
+            progress: int | None = os.open(done_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            progress = None
+        try:
+            return self._replay_lines(lines, skip, progress, done_file)
+        finally:
+            if progress is not None:
+                os.close(progress)
+
+    def _replay_lines(self, lines: list[str], skip: int, progress: int | None,
+                      done_file: Path) -> bool:
         for done, line in enumerate(lines):
+            if done < skip:
+                continue
             try:
                 entry = json.loads(line)
                 kind, args = str(entry["kind"]), list(entry["args"])
@@ -152,11 +176,18 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
             except StorageError as exc:
                 self._unavailable(exc)
                 self._rewrite(lines[done:])
+                done_file.unlink(missing_ok=True)
                 return False
+            if progress is not None:
+                try:
+                    os.pwrite(progress, f"{done + 1:>20}".encode("ascii"), 0)
+                except OSError:
+                    pass  # a kill now would write this journal's entries again
         try:
             self.journal.unlink()
         except FileNotFoundError:
             pass
+        done_file.unlink(missing_ok=True)
         self._journaled = 0
         return True
 
@@ -208,8 +239,7 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
         with self._lock:
             if self._defer and self._pending:
                 try:
-                    old = (self.journal.read_text(encoding="utf-8").splitlines()
-                           if self._journaled else [])
+                    old = (self._unreplayed() if self._journaled else [])
                     kept = [jsondoc.dumps({"kind": k, "args": a}) for k, a in self._pending]
                     self._rewrite(kept + old)
                     if self._journaled == len(kept) + len(old):
@@ -220,6 +250,17 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
                     log.error("writes lost at close", extra=fields(
                         path=str(self.path), writes=len(self._pending), error=str(exc)))
             super().close()
+
+    def _unreplayed(self) -> list[str]:
+        """The journal's lines not written yet (after those ``<journal>.done`` counts)."""
+        lines = self.journal.read_text(encoding="utf-8").splitlines()
+        done_file = self.journal.with_name(self.journal.name + ".done")
+        try:
+            skip = int(done_file.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            skip = 0
+        done_file.unlink(missing_ok=True)
+        return lines[skip:]
 
     def _unavailable(self, exc: StorageError) -> None:
         if self._outage is None:
