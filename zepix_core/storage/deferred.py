@@ -17,7 +17,8 @@ holds the write lock or the disk fills up. With ``defer_writes`` on
   removed; what still waits when the host closes goes to the journal too, and a
   journal left by a host (closed or killed) is replayed by the next one. How
   far a replay got is kept beside the journal (``<journal>.done``), so a host
-  killed while replaying leaves at most one entry to be written twice. Nothing is dropped unless the journal itself cannot be written (a full
+  killed while replaying leaves at most one entry to be written twice.
+  Nothing is dropped unless the journal itself cannot be written (a full
   disk): then the oldest in memory go, counted in ``dropped``;
 - a heartbeat that cannot be written is dropped: the next one replaces it.
 
