@@ -24,7 +24,7 @@ from typing import Any
 from packaging.version import Version
 
 from zepix_core.contract.errors import ZepixError
-from zepix_core.storage import VersionBook
+from zepix_core.storage import Row, VersionBook
 from zepix_core.versions.policy import Operator, current_version, gather, last_known_good
 from zepix_core.versions.store import StoredVersion
 
@@ -70,6 +70,10 @@ def needed(operator: Operator, book: VersionBook) -> dict[Version, str]:
                                          "gate fall back to it)")
     if book.canary is not None:
         keep.setdefault(Version(str(book.canary["version"])), "the open canary's candidate")
+    passed = [Version(v) for v, row in book.versions.items()
+              if _valid(v) and row["gate_passed"] and not row["deprecated"]]
+    if passed:  # an upgrade that proved itself stays, whatever came after it
+        keep.setdefault(max(passed), "the newest version that passed its gate")
     return keep
 
 
@@ -112,9 +116,16 @@ class Remover:
                 by_plugin.setdefault(pid, []).append(stored)
         spared: dict[tuple[str, str], dict[str, str]] = {}
         for pid, mine in by_plugin.items():
-            kept = needed(self.op, self.op.db.version_book(pid))
+            book = self.op.db.version_book(pid)
+            kept = needed(self.op, book)
             others = [s for s in mine if Version(s.version) not in kept]
-            for stored in sorted(others, key=lambda s: Version(s.version), reverse=True)[:keep]:
+            # Versions that ran and failed their gate are not among the ones kept: a newer
+            # failure never pushes out an older version that worked.
+            failed = {v for v, row in book.versions.items()
+                      if row["gate_passed"] == 0 and _tried(row)}
+            order = sorted((s for s in others if s.version not in failed),
+                           key=lambda s: Version(s.version), reverse=True)
+            for stored in order[:keep]:
                 spared.setdefault(_key(stored), {})[pid] = f"one of the {keep} newest of {pid}"
         return spared
 
@@ -189,3 +200,8 @@ def _valid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _tried(row: Row) -> bool:
+    """A version that ran (its gate then passed or failed), not one never started."""
+    return row["last_active"] is not None
