@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
+
 import zepix_core
 from tests.distfactory import DistFactory, good_plugin
 from tests.test_storage_faults import LOCKER
@@ -29,7 +31,7 @@ DATABASE = "zepix:database"
 
 
 def test_an_outside_lock_with_the_default_busy_timeout_stalls_nothing(
-        dists: DistFactory, tmp_path: Path) -> None:
+        dists: DistFactory, tmp_path: Path) -> None:  # conftest puts the API on a free port
     dists.add("zepix-alpha", "1.0.0", {"alpha": "alpha_mod:Plugin"},
               {"alpha_mod": good_plugin()})
     config = tmp_path / "zepix.toml"
@@ -62,6 +64,12 @@ def test_an_outside_lock_with_the_default_busy_timeout_stalls_nothing(
             wait_until(lambda: plugin.bars > bars + 20 and inner.monitor.rounds >= rounds + 2,
                        timeout=20)
             assert inner.store.outage is not None and inner.store.pending > 0
+            # /healthz says the host runs its rounds (it said 503 for the whole lock).
+            api = host.services.api
+            assert api is not None
+            health = httpx.get(f"{api.url}/healthz", timeout=30)
+            assert health.status_code == 200, health.text
+            assert inner.store.outage is not None  # still locked while it answered
         finally:
             assert locker.stdin is not None
             locker.stdin.write("\n")
