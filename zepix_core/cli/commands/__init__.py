@@ -2,6 +2,7 @@
 
 from zepix_core.cli.commands.author import COMMANDS as AUTHOR
 from zepix_core.cli.commands.backtest import COMMANDS as BACKTEST
+from zepix_core.cli.commands.backup import COMMANDS as BACKUP
 from zepix_core.cli.commands.base import Command
 from zepix_core.cli.commands.config import COMMANDS as CONFIG
 from zepix_core.cli.commands.controls import COMMANDS as CONTROLS
@@ -16,6 +17,6 @@ from zepix_core.cli.commands.versions import COMMANDS as VERSIONS
 
 COMMANDS: list[Command] = [*CORE, *STATUS, *HEALTH, *RETRIES, *SUPERVISION, *CONTROLS, *VERSIONS,
                            *STORE, *LEDGER,
-                           *CONFIG, *AUTHOR, *BACKTEST]
+                           *CONFIG, *AUTHOR, *BACKTEST, *BACKUP]
 
 __all__ = ["COMMANDS", "Command"]
