@@ -26,7 +26,7 @@ def known_plugins(store: Store, extra: Iterable[str] = ()) -> set[str]:
 def _targets(store: Store, what: str, plugin_id: str | None, every: bool,
              extra: Iterable[str]) -> list[str]:
     if every == (plugin_id is not None):
-        raise ZepixError(f"{what}: give one plugin ID or --all (all), not both or neither")
+        raise ZepixError(f"{what}: one plugin ID or --all (all) is required, not both")
     known = known_plugins(store, extra)
     if plugin_id is None:
         return sorted(known)

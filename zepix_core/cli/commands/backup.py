@@ -33,6 +33,7 @@ def databases(args: argparse.Namespace) -> dict[str, Path]:
 
 def _dir_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("directory", metavar="DIR", help="where the copies go (or come from)")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -98,9 +99,9 @@ COMMANDS = [
             "as of one moment, taken while the host goes on writing. DIR must be new or\n"
             "empty; DIR/zepix-backup.json lists what was copied.\n\n"
             "  zepix backup /var/backups/zepix/$(date +%F)",
-            _backup, _dir_args, listing=True),
+            _backup, _dir_args),
     Command("restore", "put back the databases of a backup (the host stopped)",
             "Replaces zepix.db, the central ledger and the plugin databases with the copies\n"
             "in DIR (written by 'zepix backup'). Refused while a host runs on the database.",
-            _restore, _dir_args, listing=True),
+            _restore, _dir_args),
 ]

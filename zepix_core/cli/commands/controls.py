@@ -78,6 +78,7 @@ def _breaker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("plugin_id", metavar="ID", help="the plugin whose breaker to change")
     p.add_argument("--wait", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the running host to apply it (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
 def _breaker(args: argparse.Namespace) -> int:
@@ -127,5 +128,5 @@ COMMANDS = [
             "reset ID' (no trial calls meanwhile). reset: close the breaker now. Needs a\n"
             "running host (breakers are not kept across restarts; a pause is). Exit 1 when\n"
             "the host did not apply it within --wait seconds.",
-            _breaker, _breaker_args, listing=True),
+            _breaker, _breaker_args),
 ]
