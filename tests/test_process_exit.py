@@ -52,6 +52,30 @@ def test_a_plugin_that_ignores_sigterm_and_sigint_at_import_cannot_keep_run_aliv
         assert "shut down cleanly" in out.read_text(), sig
 
 
+def test_signals_ignored_later_off_the_main_thread_are_taken_back(tmp_path: Path) -> None:
+    """Code a plugin runs after start (a hook, or a reload's import on the round thread)
+    can set SIG_IGN through libc, below Python: ``run`` re-installs between batches."""
+    root, home = tmp_path / "dists", tmp_path / "home"
+    hostile(root, "latedeaf", """
+    @hookimpl
+    def on_bar(self, bar):
+        self.bars += 1
+        libc = ctypes.CDLL(None)
+        libc.signal(signal.SIGTERM, ctypes.c_void_p(1))  # SIG_IGN
+        libc.signal(signal.SIGINT, ctypes.c_void_p(1))
+        return None
+""", prelude="import ctypes, signal")
+    out = tmp_path / "out"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(command("run", "--interval", "0.5"), env=env(home, root),
+                                stdout=stdout, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: "round 2" in out.read_text(), timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = ended(proc, 30)
+    assert code == 0, err
+    assert "shut down cleanly" in out.read_text()
+
+
 def test_atexit_handlers_and_threads_a_plugin_leaves_do_not_hold_the_process(
         tmp_path: Path) -> None:
     root, home = tmp_path / "dists", tmp_path / "home"
