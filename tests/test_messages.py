@@ -52,3 +52,20 @@ def test_two_syncs_of_the_same_batch_count_its_rows_once(tmp_path: Path) -> None
     (row,) = store.sync_status()
     assert (row["rows"], row["rev"]) == (11, 11)
     store.close()
+
+
+def test_install_of_a_project_that_fails_to_build_shows_pip_s_error(
+        zepix_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "zx-boom"
+    (project / "zx_boom").mkdir(parents=True)
+    (project / "zx_boom" / "__init__.py").write_text("", encoding="utf-8")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n',
+        encoding="utf-8")
+    (project / "setup.py").write_text(
+        'raise RuntimeError("zx-boom needs setuptools>=99 to build")\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["install", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "RuntimeError: zx-boom needs setuptools>=99 to build" in err
+    assert "error: subprocess-exited-with-error" in err and "See above" not in err

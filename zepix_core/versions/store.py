@@ -322,8 +322,7 @@ class PluginStore:
                              "then try again") from None
         if done.returncode == 0:
             return
-        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        why = lines[-1].strip() if lines else f"pip exited with {done.returncode}"
+        why = pip_error(done.stderr) or f"pip exited with {done.returncode}"
         if "No module named pip" in done.stderr:
             why = f"pip is not installed for {self.python}; install it there"
         message = f"install {shown}: pip failed: {redact_text(why)}"
@@ -331,6 +330,23 @@ class PluginStore:
             raise ZepixError(message)
         category, seen = _pip_category(done.stdout + done.stderr)
         raise OutboundError(message + (f" ({redact_text(seen)})" if seen else ""), category)
+
+
+_RAISED = re.compile(r"^\s*(?:\w+\.)*\w*(?:Error|Exception|Unavailable)\b.*:")
+
+
+def pip_error(stderr: str) -> str:
+    """What went wrong, from pip's stderr: its ``ERROR:`` lines and, for a build that
+    failed, the exception the build raised and pip's ``error:`` lines; never only the
+    closing "See above for details" (above is not shown)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    wanted = [ln for ln in lines if ln.startswith("ERROR:")]
+    wanted += [ln for ln in stderr.splitlines() if _RAISED.match(ln)]
+    wanted += [ln for ln in lines if ln.startswith("error:")]
+    found = list(dict.fromkeys(ln.strip() for ln in wanted))
+    if not found:
+        return lines[-1] if lines else ""
+    return " | ".join(found)[:1000]
 
 
 def _pip_category(output: str) -> tuple[Category, str]:
