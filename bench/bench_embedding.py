@@ -150,6 +150,7 @@ def _context(slot: Any) -> Any:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     home = tempfile.mkdtemp(prefix="zepix-bench-embed-")
     os.environ["ZEPIX_HOME"] = home
+    os.environ["ZEPIX_HTTP_LISTEN"] = ""  # no API server: 8787 may be taken on a shared machine
     os.environ["ZEPIX_DB"] = str(Path(home) / "zepix.db")
     rows = fanout(4000 if quick else 40000)
     os.environ["ZEPIX_DB"] = str(Path(home) / "csv.db")
