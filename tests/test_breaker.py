@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
 from zepix_core import Bar
+from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.model import BreakerState
 from zepix_core.execution.runner import call
 from zepix_core.execution.worker import ProcessRunner
@@ -197,3 +199,32 @@ def test_real_failing_plugin_through_a_worker_trips_and_recovers(
         ("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "OPEN"),
         ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED")]
     assert errors[5] is not None and errors[6:] == [None, None]
+
+
+def test_the_success_threshold_comes_from_the_config(tmp_path: Path) -> None:
+    """``breaker_successes`` (issue 28, the seeds' success_threshold): trial calls in a
+    row that close a HALF_OPEN breaker, per plugin or for all."""
+    from zepix_core.contract.model import BreakerState as State
+    from zepix_core.loading.config import load_config
+    from zepix_core.supervision.guard import Limits, new_breaker
+
+    path = tmp_path / "zepix.toml"
+    path.write_text("[supervision]\nbreaker_successes = 4\nbreaker_open_for = 10\n"
+                    "[plugins.calm]\nbreaker_successes = 1\n", encoding="utf-8")
+    config = load_config(path)
+    now = [0.0]
+    for plugin_id, needed in (("busy", 4), ("calm", 1)):
+        breaker = new_breaker(Limits.of(config, plugin_id), lambda: now[0], lambda t: None)
+        breaker.force_open()
+        breaker.reset()
+        for _ in range(5):
+            breaker.record(False)
+        assert breaker.state is State.OPEN
+        now[0] += 11
+        for trial in range(1, needed + 1):
+            assert breaker.allow()
+            breaker.record(True)
+            assert breaker.state is (State.CLOSED if trial == needed else State.HALF_OPEN)
+    path.write_text("[supervision]\nbreaker_successes = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="breaker_successes"):
+        load_config(path)

@@ -103,6 +103,8 @@ SUPERVISION = Table("supervision", (
     Key("breaker_failures", "int", 5, "consecutive on_bar failures that open the breaker",
         minimum=1),
     Key("breaker_open_for", "float", 60.0, "seconds open before trial calls", minimum=0),
+    Key("breaker_successes", "int", 2, "trial calls in a row that close it again",
+        minimum=1),
 ), "restarts, backoff and the circuit breaker (docs/supervision.md)")
 
 STORE = Table("store", (

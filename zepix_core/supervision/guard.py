@@ -35,6 +35,7 @@ class Limits:
     memory_samples: int
     breaker_failures: int
     breaker_open_for: float
+    breaker_successes: int
 
     @classmethod
     def of(cls, config: Config, plugin_id: str) -> Limits:
@@ -86,4 +87,6 @@ def new_breaker(limits: Limits, clock: Clock,
     """A closed breaker for a fresh instance."""
     return CircuitBreaker(failure_threshold=limits.breaker_failures,
                           open_for=limits.breaker_open_for, clock=clock,
+                          close_after=limits.breaker_successes,
+                          half_open_trials=max(3, limits.breaker_successes),
                           on_transition=on_transition)
