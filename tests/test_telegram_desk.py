@@ -53,3 +53,28 @@ def test_pause_acts_at_once_and_resume_asks_first(chat: Chat) -> None:  # noqa: 
         "beta", "latency", "exchange upgrade", f"telegram:{ALICE}")
     assert row["until"] - row["created_at"] == pytest.approx(90 * 60)
     assert "not a number of minutes" in chat.ask("/silence beta soon")
+
+
+def test_profit_and_sync(chat: Chat) -> None:  # noqa: F811
+    from zepix_core.loading.paths import plugin_data_dir
+    from zepix_core.plugindb import PluginDatabase, database_file
+
+    db = PluginDatabase(database_file("beta", plugin_data_dir("beta")))
+    now = chat.rig.wall()
+    try:  # beta's paper trades: +10 and -3 closed today, one still open
+        won = db.open_trade("BTCUSD", "buy", 2.0, 100.0, ts=now - 60)
+        db.close_trade(won.id, 105.0, ts=now - 30)
+        lost = db.open_trade("ETHUSD", "buy", 1.0, 100.0, ts=now - 60)
+        db.close_trade(lost.id, 97.0, ts=now - 20)
+        db.open_trade("BTCUSD", "sell", 1.0, 104.0, ts=now - 10)
+    finally:
+        db.close()
+    answer = chat.ask("/profit beta")
+    assert "beta: +7.00 / +7.00; 1 open; win rate 50% of 2" in answer, answer
+    assert "<b>All</b>" not in answer
+    assert "beta: +7.00" in chat.ask("/profit")
+    assert "no plugin 'nope'" in chat.ask("/profit nope")
+    answer = chat.ask("/sync")
+    assert "Sync started" in answer or "running already" in answer, answer
+    chat.api.wait_for(lambda: any(r["trigger"] == f"telegram:{ALICE}"
+                                  for r in chat.rig.host.store.sync_runs()))

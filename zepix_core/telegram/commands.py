@@ -42,6 +42,8 @@ HELP = """<b>Zepix bot</b>
 /pause ID|all [reason]: stop a plugin (or every plugin) trading now
 /resume ID|all: trade again (asks first)
 /silence ID[:KIND] MINUTES [reason]: record its alerts without sending them
+/profit [ID]: realised P&L today and in total, positions, win rate
+/sync: copy every plugin's trades into the central ledger now
 /alerts: open alerts
 /history ID: the last transitions of a plugin
 /breakers: circuit breakers
@@ -178,6 +180,33 @@ class Surface:
         kind = f":{row['kind']}" if row["kind"] else ""
         return (f"🔕 Silence {row['id']}: alerts of <b>{render.esc(row['plugin_id'] + kind)}"
                 f"</b> are recorded, not sent, for {minutes:g} min.")
+
+    def profit(self, plugin_id: str | None) -> str:
+        """``/profit [ID]``: what the dashboard's desk columns show, per plugin."""
+        ids = ([self.require("profit", plugin_id)] if plugin_id is not None
+               else sorted(s.plugin_id for s in self.host.active()))
+        if not ids:
+            return "No active plugin."
+        now, lines, total = self.wall(), ["<b>Realised P&amp;L</b> (today / total)"], 0.0
+        for pid in ids:
+            d = self.host.risk.desk(pid, now)
+            total += d["pnl_total"]
+            rate = "-" if d["win_rate"] is None else f"{100 * d['win_rate']:.0f}%"
+            paused = " ⏸️" if pid in self.host.pauses else ""
+            lines.append(f"{render.esc(pid)}{paused}: {d['pnl_today']:+.2f} / "
+                         f"{d['pnl_total']:+.2f}; {d['open_positions']} open; win rate "
+                         f"{rate} of {d['round_trips']}")
+        if len(ids) > 1:
+            lines.append(f"<b>All</b>: {total:+.2f}")
+        return "\n".join(lines)
+
+    def sync(self, args: Sequence[str], actor: str) -> str:
+        """``/sync``: start a sync of every plugin database now, as ``zepix sync --now``."""
+        if args:
+            raise BadArgument("Usage: /sync (no arguments)")
+        if not self.host.sync.start(actor):
+            return "⏳ A sync is running already; /sync again once it ended."
+        return "🔄 Sync started: every plugin's trades go to the central ledger now."
 
     def resume(self, plugin_id: str, actor: str) -> Recorded:
         target = None if plugin_id == ALL else plugin_id

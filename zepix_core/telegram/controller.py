@@ -164,6 +164,7 @@ class Controller:
             "alerts": lambda a: self.surface.alerts(),
             "history": lambda a: self.surface.history(str(one_id("history", a))),
             "breakers": lambda a: self.surface.breakers(),
+            "profit": lambda a: self.surface.profit(one_id("profit", a, optional=True)),
             "help": lambda a: HELP, "start": lambda a: HELP,
         }
         for name, produce in reads.items():
@@ -172,6 +173,7 @@ class Controller:
             app.add_handler(CommandHandler(name, self._asker(name)))
         app.add_handler(CommandHandler("pause", self._now(self.surface.pause)))
         app.add_handler(CommandHandler("silence", self._now(self.surface.silence)))
+        app.add_handler(CommandHandler("sync", self._now(self.surface.sync)))
         app.add_handler(CallbackQueryHandler(self._pressed))
         app.add_handler(MessageHandler(filters.ALL, self._other))
         app.add_error_handler(self._error)
