@@ -299,8 +299,10 @@ class PaperStrategy(abc.ABC):
             return False
         with self.session.lock:
             current = self.session.settings
-            merged = {"symbols": None if current.symbols is None else sorted(current.symbols),
-                      "equity": current.equity, "risk_per_trade": current.risk_per_trade}
+            merged: dict[str, Any] = {"equity": current.equity,
+                                      "risk_per_trade": current.risk_per_trade}
+            if current.symbols is not None:  # unset stays unset (None is not a valid value)
+                merged["symbols"] = sorted(current.symbols)
             try:
                 settings = SessionSettings.from_config({**merged, **live})
             except ValueError:
