@@ -7,6 +7,7 @@ from zepix_core.cli.commands.base import Command
 from zepix_core.cli.commands.config import COMMANDS as CONFIG
 from zepix_core.cli.commands.controls import COMMANDS as CONTROLS
 from zepix_core.cli.commands.core import COMMANDS as CORE
+from zepix_core.cli.commands.dev import COMMANDS as DEV
 from zepix_core.cli.commands.health import COMMANDS as HEALTH
 from zepix_core.cli.commands.ledger import COMMANDS as LEDGER
 from zepix_core.cli.commands.retries import COMMANDS as RETRIES
@@ -17,6 +18,6 @@ from zepix_core.cli.commands.versions import COMMANDS as VERSIONS
 
 COMMANDS: list[Command] = [*CORE, *STATUS, *HEALTH, *RETRIES, *SUPERVISION, *CONTROLS, *VERSIONS,
                            *STORE, *LEDGER,
-                           *CONFIG, *AUTHOR, *BACKTEST, *BACKUP]
+                           *CONFIG, *AUTHOR, *BACKTEST, *BACKUP, *DEV]
 
 __all__ = ["COMMANDS", "Command"]
