@@ -23,6 +23,8 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="an option of the source (repeatable)")
     p.add_argument("--once", action="store_true", help="one cycle, then exit (1 if a "
                    "check fails)")
+    p.add_argument("--json", action="store_true",
+                   help="with --once: the cycle's whole document as JSON")
     p.add_argument("--prefix", type=Path, metavar="DIR", help=argparse.SUPPRESS)
 
 
@@ -104,5 +106,5 @@ COMMANDS = [
             "interpreter and prints what changed: checks, trades, return, errors.\n\n"
             "  zepix dev ./my-strategy\n"
             "  zepix dev ./my-strategy --once          # one cycle; exit 1 if a check fails",
-            _dev, _args, listing=True),
+            _dev, _args),
 ]
