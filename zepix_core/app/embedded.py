@@ -25,6 +25,7 @@ from zepix_core.app.services import (
 from zepix_core.contract.errors import ZepixError, describe
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
+from zepix_core.contract.process import own
 from zepix_core.execution.ports import Clocks
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.host.host import Host, create_host
@@ -169,13 +170,38 @@ class EmbeddedHost:
     def stopping(self) -> bool:
         return self.host.clocks.stop.is_set()
 
-    def close(self) -> str | None:
+    def close(self, *, bounded: bool = True) -> str | None:
         """A last round (so the latest fills show in ``zepix health``), then deactivate
         every plugin and close the host record. Returns the last round's summary
-        (None when closed before). Idempotent."""
+        (None when closed before, or when the close outlasted ``[host]
+        shutdown_timeout``: with ``bounded`` it returns then, logs CRITICAL, and the
+        shutdown goes on in the background). Idempotent."""
         if self._closed:
             return None
         self._closed = True
+        if not bounded:
+            return self._shut()
+        timeout = float(self.host.config.host["shutdown_timeout"])
+        outcome: dict[str, Any] = {}
+
+        def shut() -> None:
+            try:
+                outcome["summary"] = self._shut()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                outcome["error"] = exc
+
+        closer = own(threading.Thread(target=shut, name="zepix-close", daemon=True))
+        closer.start()
+        closer.join(timeout)
+        if closer.is_alive():
+            log.critical("host close took longer than [host] shutdown_timeout; returning "
+                         "while the shutdown goes on", extra=fields(timeout=timeout))
+            return None
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("summary")
+
+    def _shut(self) -> str | None:
         summary = None
         self.host.clocks.stop.set()
         if self._ticker is not None and self._ticker is not threading.current_thread():
