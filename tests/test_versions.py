@@ -299,8 +299,9 @@ def test_racing_upgrade_commands_and_a_running_host_leave_a_consistent_state(
         host.terminate()
         host.wait(30)
     # Accepted requests form one chain, as if the commands had run one after the other:
-    chain = [re.search(r"upgrade (\S+) -> (\S+)", e["detail"]).groups()  # type: ignore[union-attr]
-             for e in reversed(store.events("alpha")) if e["kind"] == "upgrade_requested"]
+    chain = [re.search(r"(?:up|down)grade (\S+) -> (\S+)", e["detail"]).groups()  # type: ignore[union-attr]
+             for e in reversed(store.events("alpha"))
+             if e["kind"] in ("upgrade_requested", "downgrade_requested")]
     assert chain[0] == ("(none)", "1.0.0")
     assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(chain))
     accepted = sum(code == 0 for code, _, _ in results)

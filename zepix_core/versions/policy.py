@@ -277,12 +277,15 @@ class Operator:
                                  f"is open; 'zepix canary promote|abort {plugin_id}' first",
                                  plugin_id=plugin_id)
             self._move_checks("upgrade", tx.book, record, force, current)
-            why = f"upgrade {current or '(none)'} -> {target}" + (" (forced)" if force else "")
+            # A move to a lower version is a downgrade, and is called and recorded so.
+            verb = ("downgrade" if current is not None and Version(target) < Version(current)
+                    else "upgrade")
+            why = f"{verb} {current or '(none)'} -> {target}" + (" (forced)" if force else "")
             rid = tx.request("upgrade", target, self.actor, force)
             tx.set_desired(target, current, rid, self.actor, why)
-            tx.event("upgrade_requested", f"{self.actor}: {why} (request {rid})", target,
+            tx.event(f"{verb}_requested", f"{self.actor}: {why} (request {rid})", target,
                      self.actor)
-        return Recorded(plugin_id, "upgrade", target, why, rid)
+        return Recorded(plugin_id, verb, target, why, rid)
 
     def rollback(self, plugin_id: str) -> Recorded:
         """Record that ``plugin_id`` should return to its last known good version."""
