@@ -89,6 +89,9 @@ def test_pressing_pause_stops_bars_reaching_that_plugin(
         browser.get(f"{live.url}/?every=0.5&hours=1#token={live.token}")
         wait_until(lambda: order(browser) == [("alpha", "0"), ("beta", "0")], timeout=60)
         assert browser.title == "Zepix"
+        wait_until(lambda: browser.execute_script(  # uptime_seconds of its snapshot
+            "return document.querySelector(\"tr[data-plugin='alpha'] td.uptime\")"
+            ".textContent").endswith("s"), timeout=30)
         shoot(browser, zepix_home, "desk-running")
         dialog = press(browser, "beta", "pause")
         assert dialog.text == "Pause beta?"

@@ -119,6 +119,10 @@ class Host:
         self.work_listeners: list[Callable[[CallResult, str | None], None]] = []
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
         self.monitor.annotators.append(self._db_fields)
+        #: When each active plugin's current activation began (wall clock), for
+        #: ``uptime_seconds`` in its health snapshot.
+        self.activated_at: dict[str, float] = {}
+        self.monitor.annotators.append(self._uptime)
         self.reconfig = Reconfigurer(self)
         self.reconfig.restarters["sync"] = self._resync
         #: Paused plugins (``zepix pause``) as the database holds them: plugin id ->
@@ -246,6 +250,7 @@ class Host:
         now = self.clocks.wall()
         slot.activation_id = self.store.open_activation(
             slot.plugin_id, slot.version, slot.record.distribution, self.host_id, now, reason)
+        self.activated_at[slot.plugin_id] = now
         self.monitor.attach(slot)
         log.info("activated", extra=fields(plugin=slot.plugin_id, version=slot.version,
                                            reason=reason))
@@ -666,6 +671,12 @@ class Host:
                                               message, firing=firing)
         except StorageError as exc:
             self.store.outage = str(exc)
+
+    def _uptime(self, plugin_id: str) -> dict[str, Any]:
+        """``uptime_seconds``: how long the plugin's current activation has run."""
+        since = self.activated_at.get(plugin_id)
+        return {} if since is None else {
+            "uptime_seconds": max(0.0, self.clocks.wall() - since)}
 
     def _db_fields(self, plugin_id: str) -> dict[str, Any]:
         """The snapshot's ``db_*`` fields: the plugin database's connections and queries."""
