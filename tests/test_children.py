@@ -91,3 +91,20 @@ def test_a_workers_children_die_with_its_process_group(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert gone(int(child)), f"the worker's child {child} outlived it"
     assert os.getpid()  # the test process itself is untouched
+
+
+def test_a_fork_at_import_ends_when_the_import_returns_into_host_code(tmp_path: Path) -> None:
+    root, home, record = tmp_path / "dists", tmp_path / "home", tmp_path / "forks"
+    hostile(root, "importfork", "", prelude=f'''
+import os, time
+if os.fork() == 0:
+    with open({str(record)!r}, "a") as f:
+        f.write(f"{{os.getpid()}}\\n")
+    time.sleep(1)  # then go on with the import: back into discovery
+''')
+    done = zepix(home, root, "plugins")
+    assert done.returncode == 0, done.stderr
+    [child] = pids(record)
+    assert wait_until(lambda: gone(child), timeout=30)
+    # Only the host listed the plugins: the copy did not run the command again.
+    assert done.stdout.count("DISTRIBUTION") == 1, done.stdout

@@ -56,6 +56,10 @@ def hard_exit(code: int) -> NoReturn:
     os._exit(code)
 
 
+#: Per thread: how deep it is in plugin code run under ``SignalGuard`` (imports).
+_IMPORTING = threading.local()
+
+
 class SignalGuard:
     """Around plugin code run at import: tells a real SIGINT from a plugin that raises
     ``KeyboardInterrupt``, and puts back the SIGINT/SIGTERM handlers (and the wakeup
@@ -69,6 +73,7 @@ class SignalGuard:
         self._wakeup = -1
 
     def __enter__(self) -> Self:
+        _IMPORTING.depth = getattr(_IMPORTING, "depth", 0) + 1
         if threading.current_thread() is not threading.main_thread():
             return self
         self._saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -87,6 +92,8 @@ class SignalGuard:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _IMPORTING.depth -= 1
+        left_plugin()  # a copy of the host forked by the plugin's import ends here
         for signum, handler in self._saved.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         if self._saved:
@@ -110,7 +117,7 @@ def plugin_thread(thread: threading.Thread) -> threading.Thread:
 
 def _after_fork_in_child() -> None:
     global _FORKED_BY_PLUGIN
-    if threading.current_thread() in _PLUGIN_THREADS:
+    if threading.current_thread() in _PLUGIN_THREADS or getattr(_IMPORTING, "depth", 0) > 0:
         _FORKED_BY_PLUGIN = True
 
 
