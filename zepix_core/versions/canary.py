@@ -294,9 +294,16 @@ class Canaries:
         limit = max(self.settings.canary_p95_floor_ms, self.settings.canary_p95_ratio
                     * theirs.p95_ms)
         if ours.p95_ms > limit:
-            return (f"on_bar p95 {ours.p95_ms:.1f} ms > {limit:.1f} ms "
-                    f"({self.settings.canary_p95_ratio:g} x the active {theirs.p95_ms:.1f} ms)")
+            mode = self._isolation(run.plugin_id)
+            note = "" if mode == "process" else f"; {_like_with_like(mode)}"
+            return (f"on_bar p95 {ours.p95_ms:.3g} ms > {limit:.3g} ms "
+                    f"({self.settings.canary_p95_ratio:g} x the active {theirs.p95_ms:.3g} ms"
+                    f"{note})")
         return None
+
+    def _isolation(self, plugin_id: str) -> str:
+        """How the active version runs (the candidate always runs in a worker)."""
+        return str(self.ports.config.plugin(plugin_id).isolation)
 
     def stats(self, run: ShadowRun, breach: str | None = None) -> dict[str, Any]:
         """The side-by-side comparison ``zepix canary status`` shows."""
@@ -305,9 +312,12 @@ class Canaries:
                      "reasons": [b.message for b in health.reasons],
                      "self_test": health.self_test_passed, "ping_misses": health.misses}
         both = run.active.keys & run.candidate.keys
+        mode = self._isolation(run.plugin_id)
         return {"rounds": run.rounds,
-                "active": run.active.stats(self._active_version(run.plugin_id)),
-                "candidate": candidate,
+                "active": {**run.active.stats(self._active_version(run.plugin_id)),
+                           "isolation": mode},
+                "candidate": {**candidate, "isolation": "process"},
+                "latency_compared": _like_with_like(mode),
                 "agreement": {"same": len(both),
                               "only_active": len(run.active.keys - both),
                               "only_candidate": len(run.candidate.keys - both)},
@@ -353,3 +363,12 @@ class Canaries:
     def _alert(self, plugin_id: str, message: str, by: str) -> None:
         log.warning("canary aborted", extra=fields(plugin=plugin_id, by=by, why=message))
         self.monitor.alerting.raise_event(plugin_id, "canary", AlertLevel.WARNING, message)
+
+
+def _like_with_like(active_isolation: str) -> str:
+    """Whether the two p95 figures measure the same thing, and if not, the difference."""
+    if active_isolation == "process":
+        return "like with like: both sides run in a worker process"
+    return (f"not like with like: the active runs {active_isolation}, the candidate in a "
+            "worker process, so the candidate's latency includes the worker round trip "
+            "(run the active with isolation = \"process\" to compare the code alone)")
