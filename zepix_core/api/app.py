@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from zepix_core.api import errors
 from zepix_core.api.actions import actions
+from zepix_core.api.admin import admin
 from zepix_core.api.context import Context
 from zepix_core.api.guard import App, Guard
 from zepix_core.api.metrics import registry
@@ -32,6 +33,7 @@ def build_app(ctx: Context) -> App:
     errors.install(app)
     app.include_router(reads(ctx))
     app.include_router(actions(ctx))
+    app.include_router(admin(ctx))
     metrics = registry(ctx.host, ctx.store)
     dashboard, docs = page("dashboard.html"), page("docs.html")
 
