@@ -26,7 +26,11 @@ def admin(ctx: Context) -> APIRouter:
     def summary() -> JSONResponse:
         snaps = ctx.store.latest_snapshots()
         counts = Counter(str(s["status"]) for s in snaps)
+        now = time.time()
+        day, week = ctx.store.availability(now - 86_400), ctx.store.availability(now - 604_800)
         return document({"total": len(snaps), "counts": dict(sorted(counts.items())),
+                         "availability": {pid: {"24h": day.get(pid), "7d": week.get(pid)}
+                                          for pid in sorted(week)},
                          "unhealthy": sorted(str(s["plugin_id"]) for s in snaps
                                              if s["status"] != "HEALTHY"),
                          "plugins": snaps})

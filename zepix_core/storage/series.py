@@ -29,6 +29,13 @@ class SeriesQueries(Database):
                           "ORDER BY id DESC LIMIT 1", (plugin_id,))
         return {**json.loads(rows[0].pop("data")), **rows[0]} if rows else None
 
+    def availability(self, since: float) -> dict[str, float]:
+        """Per plugin, the share (0 to 1) of its health snapshots since ``since`` (one a
+        round) that were HEALTHY."""
+        rows = self.query("SELECT plugin_id, SUM(status = 'HEALTHY') AS up, COUNT(*) AS n "
+                          "FROM health_snapshots WHERE ts >= ? GROUP BY plugin_id", (since,))
+        return {r["plugin_id"]: int(r["up"]) / int(r["n"]) for r in rows if r["n"]}
+
     def event_counts(self, kind: str) -> dict[str, int]:
         """How many events of ``kind`` each plugin has (restarts, for /metrics)."""
         rows = self.query("SELECT plugin_id, COUNT(*) AS n FROM events WHERE kind = ? "
