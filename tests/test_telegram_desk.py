@@ -29,6 +29,9 @@ def test_pause_acts_at_once_and_resume_asks_first(chat: Chat) -> None:  # noqa: 
     row = host.store.pauses()["beta"]
     assert row["reason"] == "exchange maintenance" and row["actor"] == f"telegram:{BOB}"
 
+    status = chat.ask("/status")
+    assert "Paused: beta" in status and "running (pid" in status, status
+    assert "Plugins: 2 ACTIVE" in status, status
     assert "Usage: /pause ID|all" in chat.ask("/pause")
     assert "no plugin 'nope'" in chat.ask("/pause nope")
 

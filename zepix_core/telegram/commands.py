@@ -30,6 +30,7 @@ from zepix_core.telegram import render
 from zepix_core.versions.policy import Operator, Recorded
 from zepix_core.versions.store import PluginStore
 from zepix_core.views.records import alert_rows, timeline
+from zepix_core.views.status import host_status
 from zepix_core.views.versions import version_listing
 
 HELP = """<b>Zepix bot</b>
@@ -43,6 +44,7 @@ HELP = """<b>Zepix bot</b>
 /resume ID|all: trade again (asks first)
 /silence ID[:KIND] MINUTES [reason]: record its alerts without sending them
 /profit [ID]: realised P&L today and in total, positions, win rate
+/status: the host: uptime, version, last round, sync lag, paused plugins
 /sync: copy every plugin's trades into the central ledger now
 /alerts: open alerts
 /history ID: the last transitions of a plugin
@@ -180,6 +182,24 @@ class Surface:
         kind = f":{row['kind']}" if row["kind"] else ""
         return (f"🔕 Silence {row['id']}: alerts of <b>{render.esc(row['plugin_id'] + kind)}"
                 f"</b> are recorded, not sent, for {minutes:g} min.")
+
+    def status(self) -> str:
+        """``/status``: what ``zepix status`` says, in a few lines."""
+        doc = host_status(self.store, self.wall(), float(self.host.config.host["interval"]))
+        up = doc["uptime_seconds"]
+        lag = doc["sync_lag_seconds"]
+        states = ", ".join(f"{n} {s}" for s, n in doc["plugins"]["by_state"].items())
+        health = ", ".join(f"{n} {s}" for s, n in doc["plugins"]["by_health"].items())
+        age = doc["round_age_seconds"]
+        return "\n".join([
+            f"<b>Zepix {render.esc(doc['version'])}</b> "
+            + (f"running (pid {doc['pid']}), up {render.duration(up)}" if doc["running"]
+               else "not running"),
+            "Last round: " + ("none yet" if age is None else
+                              f"{age:.0f} s ago" + ("" if doc["fresh"] else " (late)")),
+            f"Plugins: {render.esc(states or 'none')}; health: {render.esc(health or '-')}",
+            "Paused: " + render.esc(", ".join(doc["paused"]) or "none"),
+            "Sync lag: " + ("-" if lag is None else f"{lag:.0f} s")])
 
     def profit(self, plugin_id: str | None) -> str:
         """``/profit [ID]``: what the dashboard's desk columns show, per plugin."""

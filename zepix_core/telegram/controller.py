@@ -165,6 +165,7 @@ class Controller:
             "history": lambda a: self.surface.history(str(one_id("history", a))),
             "breakers": lambda a: self.surface.breakers(),
             "profit": lambda a: self.surface.profit(one_id("profit", a, optional=True)),
+            "status": lambda a: self.surface.status(),
             "help": lambda a: HELP, "start": lambda a: HELP,
         }
         for name, produce in reads.items():
