@@ -73,7 +73,7 @@ def test_show_json_lists_every_table_with_its_defaults(
     document = json.loads(out)
     assert code == 0
     assert set(document) == {"host", "supervision", "store", "thresholds", "anomaly", "alerts",
-                             "retry", "http", "telegram", "sync", "risk", "market", "plugins"}
+                             "retry", "http", "telegram", "sync", "risk", "plugindb", "market", "plugins"}
     assert document["retry"]["sync"] == {
         "strategy": "exponential", "base": 5.0, "max_delay": 60.0, "max_attempts": 4,
         "jitter": False, "retry_after_cap": 60.0, "unknown_attempts": 3}

@@ -54,15 +54,19 @@ from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, data_dir, db_path
 from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
-from zepix_core.plugindb import health_fields
+from zepix_core.plugindb import PluginDatabase, health_fields
 from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.controls import ALERTS_TEST
 from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.sync import SyncLoop, SyncManager
+from zepix_core.sync.manager import plugin_databases
 from zepix_core.versions.reconcile import HostVersions
 
 log = logging.getLogger("zepix.host")
+
+#: Seconds between two prunes of the plugin databases (``[plugindb] retention_days``).
+PRUNE_EVERY = 3600.0
 
 
 
@@ -130,6 +134,7 @@ class Host:
         #: an in-process control (HTTP, Telegram) calls ``refresh_pauses`` at once.
         self.pauses: dict[str, Row] = {}
         self._testing: set[int] = set()
+        self._pruned_at = -PRUNE_EVERY
         self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
 
     @property
@@ -598,6 +603,7 @@ class Host:
                 summary = self.monitor.round(self.active())
                 self.risk.check([s.plugin_id for s in self.active()], self.clocks.wall())
                 self._alert_tests()
+                self._prune()
                 self.store.heartbeat(self.host_id, self.clocks.wall())
                 self.supervisor.after_round()
                 self.versions.reconcile()
@@ -613,6 +619,29 @@ class Host:
             changed = version_changes(before, {s.plugin_id: s.version for s in self.active()})
         return (f"{summary}; {bars} bars, {intents} trade intent"
                 f"{'' if intents == 1 else 's'}{changed}")
+
+    def _prune(self) -> None:
+        """``[plugindb] retention_days``: at most once an hour, drop each plugin
+        database's old signals and closed trades the ledger already has."""
+        days = float(self.config.sections.get("plugindb", {}).get("retention_days") or 0)
+        now = self.clocks.monotonic()
+        if days <= 0 or now < self._pruned_at + PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        before = self.clocks.wall() - days * 86_400
+        synced = self.store.sync_cursors(self.sync.manager.target)
+        for plugin_id, path in plugin_databases(data_dir() / "plugins").items():
+            db = PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
+            try:
+                signals, trades = db.prune(before, int(synced.get(plugin_id, 0)))
+            except StorageError as exc:
+                log.warning("prune failed", extra=fields(plugin=plugin_id, error=str(exc)))
+                continue
+            finally:
+                db.close()
+            if signals or trades:
+                log.info("pruned", extra=fields(plugin=plugin_id, signals=signals,
+                                                trades=trades, days=days))
 
     def _alert_tests(self) -> None:
         """``zepix alerts test`` requests: each on a thread of its own (it waits for the

@@ -205,6 +205,11 @@ RISK = Table("risk", (
         minimum=0, above=True),
 ), "risk limits (contract section 15); [plugins.<id>.risk] overrides")
 
+PLUGINDB = Table("plugindb", (
+    Key("retention_days", "float", 0.0, "prune signals and closed, synced trades older "
+        "than this many days (0: keep all)", minimum=0),
+), "plugin databases (docs/plugin-databases.md)")
+
 MARKET = Table("market", (
     Key("source", "str", "replay", "the market source of zepix run (its options beside it)",
         live=False),
@@ -241,7 +246,7 @@ PLUGIN = Table("plugins.<id>", (
 #: The top-level tables in file order (``plugins`` holds one ``PLUGIN`` table per id).
 TABLES: Mapping[str, Table] = {t.name: t for t in (
     HOST, SUPERVISION, STORE, THRESHOLDS, ANOMALY, ALERTS, RETRY_TABLE, HTTP, TELEGRAM,
-    SYNC, RISK, MARKET)}
+    SYNC, RISK, PLUGINDB, MARKET)}
 
 #: Names of every key marked secret (redaction also hides ``*token*``/``*password*``).
 SECRETS = secret_names([*TABLES.values(), PLUGIN])

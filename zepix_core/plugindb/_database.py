@@ -258,6 +258,17 @@ class PluginDatabase:
         rows = self._run("changes", lambda c: c.execute(q.SELECT_CHANGES, (rev, limit)).fetchall())
         return [dict(r) for r in rows]
 
+    def prune(self, before: float, synced_rev: int) -> tuple[int, int]:
+        """Delete signals older than ``before`` and closed trades older than it that the
+        ledger has (``rev <= synced_rev``); never an open trade or one not yet synced.
+        Returns (signals, trades) deleted."""
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+            signals = conn.execute(q.DELETE_OLD_SIGNALS, (before,)).rowcount
+            trades = conn.execute(q.DELETE_OLD_TRADES, (before, synced_rev)).rowcount
+            return signals, trades
+        result: tuple[int, int] = self._run("prune", write, write=True)
+        return result
+
     def closed_since(self, rev: int) -> list[dict[str, Any]]:
         """``id``, ``closed_at``, ``pnl`` and ``rev`` of trades closed (or changed after
         closing) since ``rev``, oldest change first: what the host's risk watch reads."""

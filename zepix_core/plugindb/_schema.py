@@ -109,6 +109,12 @@ SELECT_OPEN = ("SELECT * FROM trades WHERE status = 'open' AND (? IS NULL OR sym
 SELECT_TRADES = ("SELECT * FROM trades WHERE (? = 0 OR status = 'open') "
                  "ORDER BY id DESC LIMIT ?")
 SELECT_CHANGES = "SELECT * FROM trades WHERE rev > ? ORDER BY rev LIMIT ?"
+DELETE_OLD_SIGNALS = "DELETE FROM signals WHERE ts < ?"
+# Closed trades older than the cut-off that the ledger has (rev <= the synced cursor)
+# and that no signal kept refers to; an open trade is never pruned.
+DELETE_OLD_TRADES = ("DELETE FROM trades WHERE status = 'closed' AND closed_at < ? "
+                     "AND rev <= ? AND id NOT IN (SELECT trade_id FROM signals "
+                     "WHERE trade_id IS NOT NULL)")
 SELECT_CLOSED_SINCE = ("SELECT id, closed_at, pnl, rev FROM trades WHERE status = 'closed' "
                        "AND rev > ? ORDER BY rev")
 SELECT_OLDEST_CHANGE = "SELECT MIN(updated_at) AS oldest, MAX(rev) AS rev FROM trades WHERE rev > ?"
