@@ -317,7 +317,7 @@ class PluginDatabase:
         try:
             pool.run("save stats", lambda c: c.execute(q.SAVE_STATS, (
                 pid(), s.queries, s.query_time_ms, s.connections_active, s.connections_open,
-                s.connections_max, now)), write=True, counted=False)
+                s.connections_max, now, s.writes, s.errors)), write=True, counted=False)
         except StorageError:
             pass  # statistics are best effort; the next call tries again
 
@@ -332,18 +332,21 @@ def health_fields(db: PluginDatabase) -> dict[str, Any]:
         stats = db.stats()
         counts: dict[str, Any] | None = {
             "queries": stats.queries, "query_time_ms": stats.query_time_ms,
+            "writes": stats.writes, "errors": stats.errors,
             "connections_active": stats.connections_active,
             "connections_max": stats.connections_max}
     else:
         counts = _saved_counts(db)
     if not counts:
         return {"db_connections_active": None, "db_connections_max": None,
-                "db_query_time_avg_ms": None, "db_queries": None}
+                "db_query_time_avg_ms": None, "db_queries": None, "db_writes": None,
+                "db_errors": None}
     queries = int(counts["queries"])
     return {"db_connections_active": int(counts["connections_active"]),
             "db_connections_max": int(counts["connections_max"]),
             "db_query_time_avg_ms": counts["query_time_ms"] / queries if queries else 0.0,
-            "db_queries": queries}
+            "db_queries": queries, "db_writes": int(counts.get("writes") or 0),
+            "db_errors": int(counts.get("errors") or 0)}
 
 
 def _signature(path: Path) -> tuple[int, ...] | None:

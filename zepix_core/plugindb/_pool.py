@@ -38,6 +38,8 @@ class DbStats:
     connections_active: int = 0
     connections_open: int = 0
     connections_max: int = 0
+    writes: int = 0        # write transactions (inserts and updates) that committed
+    errors: int = 0        # calls that failed (a lock outlasting lock_wait included)
 
     @property
     def query_time_avg_ms(self) -> float:
@@ -82,6 +84,7 @@ class Pool:
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._lock = threading.Lock()
         self._open = self._active = self._queries = 0
+        self._writes = self._errors = 0
         self._time_ms = 0.0
         self._closed = False
 
@@ -145,6 +148,8 @@ class Pool:
                     value = _transact(conn, work) if write else work(conn)
             except sqlite3.Error as exc:
                 if not locked(exc) or time.monotonic() + pause > deadline:
+                    with self._lock:
+                        self._errors += counted
                     raise failure(self.path, what, exc) from None
                 self._sleep(pause)
                 pause = min(pause * 2, 0.5)
@@ -152,12 +157,14 @@ class Pool:
             if counted:
                 with self._lock:
                     self._queries += 1
+                    self._writes += write
                     self._time_ms += (time.perf_counter() - started) * 1000
             return value
 
     def stats(self) -> DbStats:
         with self._lock:
-            return DbStats(self._queries, self._time_ms, self._active, self._open, self.size)
+            return DbStats(self._queries, self._time_ms, self._active, self._open, self.size,
+                           self._writes, self._errors)
 
     def close(self) -> None:
         with self._lock:

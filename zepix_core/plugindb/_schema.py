@@ -80,6 +80,11 @@ MIGRATIONS: list[str] = [
         applied_at REAL NOT NULL
     )
     """,
+    # 2 (issue 28): write transactions and failed calls, beside the query counts.
+    """
+    ALTER TABLE db_stats ADD COLUMN writes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE db_stats ADD COLUMN errors INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
 #: Columns of a trade, in table order (what ``changes_since`` and the ledger carry).
@@ -131,8 +136,10 @@ SELECT_DAY = "SELECT * FROM daily_stats WHERE day = ?"
 SELECT_DAYS = "SELECT * FROM daily_stats ORDER BY day DESC LIMIT ?"
 SAVE_STATS = (
     "INSERT INTO db_stats (id, pid, queries, query_time_ms, connections_active, "
-    "connections_open, connections_max, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?) "
+    "connections_open, connections_max, updated_at, writes, errors) "
+    "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, queries = excluded.queries, "
+    "writes = excluded.writes, errors = excluded.errors, "
     "query_time_ms = excluded.query_time_ms, connections_active = "
     "excluded.connections_active, connections_open = excluded.connections_open, "
     "connections_max = excluded.connections_max, updated_at = excluded.updated_at")
