@@ -95,6 +95,9 @@ SUPERVISION = Table("supervision", (
     Key("restart_window", "float", 300.0, "... within this many seconds", minimum=0, above=True),
     Key("stable_after", "float", 120.0, "seconds up that end an incident", minimum=0),
     Key("hung_grace", "float", 30.0, "seconds HUNG before a stop and restart", minimum=0),
+    Key("restart_on_stale", "float", None, "seconds STALE before a stop and restart "
+        "(unset: never; the seeds' 'no heartbeat > 5 min: restart' is 300)", minimum=0,
+        above=True),
     Key("stop_grace", "float", 1.0, "seconds between SIGTERM and SIGKILL of a worker",
         minimum=0),
     Key("memory_limit_mb", "float", None, "a worker's RSS above this ...", minimum=0, above=True),

@@ -30,6 +30,7 @@ class Limits:
     restart_window: float
     stable_after: float
     hung_grace: float
+    restart_on_stale: float | None
     stop_grace: float
     memory_limit_mb: float | None
     memory_samples: int
@@ -66,6 +67,7 @@ class Guard:
     gave_up: str | None = None
     down: bool = False
     hung_since: float | None = None
+    stale_since: float | None = None
     over_limit: int = 0
     dead_rounds: int = 0
     instance: PluginSlot | None = None

@@ -176,6 +176,16 @@ class Supervisor:
                 self._stop(slot, f"hung: {why}; HUNG for {held:.0f}s", "hung")
             return
         guard.hung_since = None
+        if health.status is HealthStatus.STALE and guard.limits.restart_on_stale is not None:
+            guard.stale_since = now if guard.stale_since is None else guard.stale_since
+            held = now - guard.stale_since
+            if held >= guard.limits.restart_on_stale:
+                why = next((b.message for b in health.reasons if b.kind == "stale"),
+                           "no activity")
+                guard.stale_since = None
+                self._stop(slot, f"stale: {why}; STALE for {held:.0f}s", "stale")
+            return
+        guard.stale_since = None
         if health.status is HealthStatus.DEAD:
             # A worker's exit arrives through ``crashed`` within milliseconds; DEAD in two
             # rounds with no report is a runner that reports nothing.
