@@ -99,6 +99,10 @@ def test_pressing_pause_stops_bars_reaching_that_plugin(
         wait_until(lambda: "beta" in live.host.pauses, timeout=30)
         # Paused first, counted in the title; its bars stop, alpha's go on.
         wait_until(lambda: order(browser) == [("beta", "1"), ("alpha", "0")], timeout=30)
+        wait_until(lambda: "paused: beta" in browser.find_element(By.ID, "host").text,
+                   timeout=30)  # the host panel (GET /api/v1/status)
+        panel = browser.find_element(By.ID, "host").text
+        assert "zepix-core " in panel and " · up " in panel and "last round" in panel
         assert browser.title == "(1) Zepix"
         frozen, alpha = bars(live, "beta"), bars(live, "alpha")
         wait_until(lambda: bars(live, "alpha") >= alpha + 10, timeout=60)

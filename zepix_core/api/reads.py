@@ -51,6 +51,12 @@ def reads(ctx: Context) -> APIRouter:
             row["desk"] = host.risk.desk(row["id"], now)
         return document(rows)
 
+    @api.get("/status", summary="as zepix status --json: the host at a glance")
+    def status() -> JSONResponse:
+        from zepix_core.views.status import host_status
+
+        return document(host_status(ctx.store, time.time(), ctx.period))
+
     @api.get("/health", summary="latest snapshot per plugin (zepix health --json)")
     def health() -> JSONResponse:
         return document(ctx.store.latest_snapshots())
