@@ -145,13 +145,17 @@ def test_writes_are_parameterised(tmp_path: Path) -> None:
 #: Packages allowed to hold SQL: the host's storage (its own database and the central
 #: ledger) and plugindb (the plugin databases, used by plugins and below the host).
 SQL_OWNERS = {"storage", "plugindb"}
+#: The chaos soak checks its invariants by reading the databases itself: a check that
+#: went through the storage layer could not catch that layer's own mistakes.
+INDEPENDENT_READERS = {"chaos.py"}
 
 
 def test_no_sql_outside_the_storage_package() -> None:
     sql = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
                      r"CREATE\s+TABLE)\b")
     offenders = [f"{path.relative_to(CORE)}:{n}"
-                 for path in CORE.rglob("*.py") if not SQL_OWNERS & set(path.parts)
+                 for path in CORE.rglob("*.py")
+                 if not SQL_OWNERS & set(path.parts) and path.name not in INDEPENDENT_READERS
                  for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if sql.search(line)]
     assert offenders == []
