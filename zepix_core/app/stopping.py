@@ -16,6 +16,10 @@ called again after discovery and between batches; it also unblocks the signals.
 Once a stop is asked for (a signal, ``--duration``, the end of the source),
 ``arm`` starts the deadline: if the process has not ended ``[host]
 shutdown_timeout`` seconds later, it logs why and ends with ``os._exit(1)``.
+When the command has returned, ``close`` disarms it and puts back the handlers
+and wakeup fd it found: the console script ends the process at once anyway, and
+a caller of ``main()`` in its own process (a test, a bot) must not be ended
+later by a deadline that outlived its run.
 """
 
 from __future__ import annotations
@@ -48,7 +52,10 @@ class Stopper:
         #: The stopping signals received, in order (names).
         self.received: list[str] = []
         self._armed = threading.Event()
+        self._closed = threading.Event()
         self._installed = False
+        self._previous: dict[int, object] = {}
+        self._previous_fd: int | None = None
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
         os.set_inheritable(self._write, False)
@@ -62,8 +69,11 @@ class Stopper:
         """(Re)install the handlers and the wakeup fd, and unblock the signals: main
         thread only."""
         for signum in (*STOPPING, signal.SIGHUP):
-            signal.signal(signum, self._handler)
-        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+            previous = signal.signal(signum, self._handler)
+            self._previous.setdefault(signum, previous)
+        previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        if self._previous_fd is None:
+            self._previous_fd = previous_fd
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {*STOPPING, signal.SIGHUP})
         if not self._installed:
             self._installed = True
@@ -76,6 +86,7 @@ class Stopper:
             except OSError:
                 return
             if not data:
+                os.close(self._read)
                 return
             for signum in data:
                 if signum == signal.SIGHUP:
@@ -96,9 +107,21 @@ class Stopper:
         own(threading.Thread(target=self._deadline, args=(time.monotonic() + self.timeout,),
                              name="zepix-deadline", daemon=True)).start()
 
+    def close(self) -> None:
+        """The command is over: disarm the deadline, put back the signal handlers and
+        wakeup fd found at the first ``install`` (main thread), end the relay."""
+        self._closed.set()
+        if self._installed and threading.current_thread() is threading.main_thread():
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)  # type: ignore[arg-type]
+            signal.set_wakeup_fd(-1 if self._previous_fd is None else self._previous_fd)
+        os.close(self._write)  # the relay reads the end of the pipe and returns
+        self._installed = False
+
     def _deadline(self, at: float) -> None:
         while (left := at - time.monotonic()) > 0:
-            time.sleep(min(left, 1.0))
+            if self._closed.wait(min(left, 1.0)):
+                return  # the command returned in time: nothing to end
         # Straight to the file descriptor: a stuck thread may hold a logging lock.
         line = (f"zepix: shutdown took longer than [host] shutdown_timeout "
                 f"({self.timeout:g} s); exiting now\n")

@@ -144,13 +144,26 @@ def adopt_orphans() -> None:
         pass
 
 
-def end_children(grace: float = 1.0) -> list[str]:
-    """End every process this one started that still runs (a plugin's, in process):
-    SIGTERM, then SIGKILL after ``grace`` seconds. Returns what was ended, logged."""
+def child_pids() -> set[int]:
+    """The pids of every process below this one now (children, their children, ...)."""
     import psutil
 
     try:
-        children = psutil.Process().children(recursive=True)
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def end_children(grace: float = 1.0, keep: set[int] | frozenset[int] = frozenset()) -> list[str]:
+    """End every process this one started that still runs (a plugin's, in process),
+    except those in ``keep`` (what ran before the host started, such as a caller's
+    own servers) and their descendants: SIGTERM, then SIGKILL after ``grace`` seconds.
+    Returns what was ended, logged."""
+    import psutil
+
+    try:
+        children = [p for p in psutil.Process().children(recursive=True)
+                    if p.pid not in keep and not _below(p, keep)]
     except psutil.Error:
         return []
     ended = []
@@ -169,3 +182,11 @@ def end_children(grace: float = 1.0) -> list[str]:
         logging.getLogger("zepix.host").warning(
             "ended child processes plugins left", extra=fields(processes="; ".join(ended)))
     return ended
+
+
+def _below(proc: Any, pids: set[int] | frozenset[int]) -> bool:
+    """Whether ``proc`` descends from one of ``pids`` (psutil parents, by pid)."""
+    try:
+        return any(parent.pid in pids for parent in proc.parents())
+    except Exception:  # noqa: BLE001 - a process that ended meanwhile descends from nothing
+        return False

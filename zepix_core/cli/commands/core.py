@@ -24,7 +24,7 @@ from zepix_core.cli.render import emit_json, iso, table, wrapped
 from zepix_core.contract.errors import PluginError, ZepixError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import PluginState
-from zepix_core.contract.process import adopt_orphans, end_children
+from zepix_core.contract.process import adopt_orphans, child_pids, end_children
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
 from zepix_core.loading.discovery import load_object, unmarked_hooks, unmarked_warning
@@ -77,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
                       reload=lambda: setattr(host.reconfig, "force", True))
     stopper.install()
     adopt_orphans()
+    before = child_pids()  # a caller's own children (main() in process) are not ours to end
     out = sys.stdout
 
     states: dict[str, tuple[str, str | None]] = {}
@@ -103,16 +104,19 @@ def _run(args: argparse.Namespace) -> int:
         out.flush()
 
     try:
-        run(host, source, once=args.once, duration=args.duration, interval=args.interval,
-            on_start=started, on_round=each_round, on_services=services,
-            between=stopper.install, on_stopping=stopper.arm)
+        try:
+            run(host, source, once=args.once, duration=args.duration, interval=args.interval,
+                on_start=started, on_round=each_round, on_services=services,
+                between=stopper.install, on_stopping=stopper.arm)
+        finally:
+            stopper.arm()  # a crash too: the process ends within the timeout
+            end_children(keep=before)  # what in-process plugins started ends with us
+        out.write("shut down cleanly\n")
+        if args.strict:
+            return _strict(host.store.path, states, began)
+        return 0
     finally:
-        stopper.arm()  # a crash too: the process ends within the timeout
-        end_children()  # what in-process plugins started (and its orphans) ends with us
-    out.write("shut down cleanly\n")
-    if args.strict:
-        return _strict(host.store.path, states, began)
-    return 0
+        stopper.close()  # returned in time; the console script exits now (cli.main.entry)
 
 
 def _strict(path: Path, states: Mapping[str, tuple[str, str | None]], since: float) -> int:
