@@ -98,14 +98,7 @@ def actions(ctx: Context) -> APIRouter:
 
     @api.post("/snapshots", summary="persist a snapshot of every plugin now")
     def persist() -> JSONResponse:
-        busy = ctx.host.supervisor.loop.busy
-        if not busy.acquire(timeout=ROUND_WAIT):
-            raise HTTPException(409, f"a round is still running after {ROUND_WAIT:g}s; "
-                                "try again")
-        try:
-            return document(ctx.host.monitor.persist_now())
-        finally:
-            busy.release()
+        return persist_now(ctx)
 
     @api.post("/plugins/{plugin_id}/restart", summary="as zepix restart ID")
     def restart(plugin_id: str) -> JSONResponse:
@@ -170,3 +163,15 @@ def actions(ctx: Context) -> APIRouter:
         return document({"delivered": all(r["delivered"] for r in results), "sinks": results})
 
     return api
+
+
+def persist_now(ctx: Context) -> JSONResponse:
+    """A snapshot of every plugin, persisted now between two rounds (409 while a round
+    runs on past ``ROUND_WAIT``): ``POST /api/v1/snapshots`` and its seed alias."""
+    busy = ctx.host.supervisor.loop.busy
+    if not busy.acquire(timeout=ROUND_WAIT):
+        raise HTTPException(409, f"a round is still running after {ROUND_WAIT:g}s; try again")
+    try:
+        return document(ctx.host.monitor.persist_now())
+    finally:
+        busy.release()

@@ -10,13 +10,11 @@ from collections import Counter
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
+from zepix_core.api.actions import persist_now as persist_snapshots
 from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.reads import Hours, breaker
 from zepix_core.retry import policies_from_config, retry_report
 from zepix_core.views.series import incidents, series
-
-#: How long persist-now waits for a round in progress.
-ROUND_WAIT = 30.0
 
 
 def admin(ctx: Context) -> APIRouter:
@@ -50,14 +48,7 @@ def admin(ctx: Context) -> APIRouter:
 
     @api.post("/bot-health/persist-now")
     def persist_now() -> JSONResponse:
-        busy = ctx.host.supervisor.loop.busy
-        if not busy.acquire(timeout=ROUND_WAIT):
-            raise HTTPException(409, f"a round is still running after {ROUND_WAIT:g}s; "
-                                "try again")
-        try:
-            return document(ctx.host.monitor.persist_now())
-        finally:
-            busy.release()
+        return persist_snapshots(ctx)
 
     @api.get("/bot-health/{plugin_id}")
     def one(plugin_id: str) -> JSONResponse:

@@ -54,7 +54,7 @@ class Key:
         """Why ``value`` does not fit, or None."""
         if isinstance(value, float) and not math.isfinite(value):
             return f"got {value!r}; expected a finite number"
-        if not _of_kind(value, self.kind) or (self.nonempty and value == ""):
+        if not of_kind(value, self.kind) or (self.nonempty and value == ""):
             return f"got {_shown(self, value)}; expected {self.wanted()}"
         if self.choices is not None and value not in self.choices:
             return (f"got {_shown(self, value)}; expected one of "
@@ -125,7 +125,10 @@ class Table:
                 for name, value in values.items()}
 
 
-def _of_kind(value: Any, kind: str) -> bool:
+def of_kind(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of a schema kind (``bool``, ``int``, ``float`` finite, ``str``,
+    ``path``, ``url``, ``list[int]``, a list of strings otherwise): the one such check,
+    for the host's tables and plugins' declared settings alike."""
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "int":

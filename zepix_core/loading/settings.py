@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zepix_core.contract.configschema import did_you_mean, finite_number
+from zepix_core.contract.configschema import did_you_mean, of_kind
 from zepix_core.contract.errors import ConfigError, PluginError
 
 TYPES = ("int", "float", "bool", "str", "list")
@@ -33,7 +33,7 @@ class Setting:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` does not fit this setting, or None."""
-        if not _of_type(value, self.type):
+        if not of_kind(value, self.type):
             return f"expected {_type_words(self.type)}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(repr(c) for c in self.choices)}"
@@ -49,18 +49,6 @@ class Setting:
                 "min": self.minimum, "max": self.maximum,
                 "choices": None if self.choices is None else list(self.choices),
                 "description": self.description}
-
-
-def _of_type(value: Any, kind: str) -> bool:
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return finite_number(value)
-    if kind == "str":
-        return isinstance(value, str)
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _type_words(kind: str) -> str:
@@ -106,7 +94,7 @@ def _one(n: int, item: Any) -> Setting:
         raise PluginError(f"{where} ({name}): a default is required")
     bounds = [item.get("min"), item.get("max")]
     for bound in bounds:
-        if bound is not None and not _of_type(bound, "float"):
+        if bound is not None and not of_kind(bound, "float"):
             raise PluginError(f"{where} ({name}): min and max must be finite numbers")
     choices = item.get("choices")
     if choices is not None and (not isinstance(choices, list | tuple) or not choices):
