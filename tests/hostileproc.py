@@ -38,6 +38,16 @@ def zepix(home: Path, root: Path, *args: str, timeout: float = 120
                           timeout=timeout, check=False)
 
 
+#: ``zepix`` as a terminal starts it: SIGINT raises KeyboardInterrupt. A pytest-xdist
+#: worker ignores SIGINT, and an ignored signal stays ignored across exec, so a child
+#: started from it would not hear Ctrl-C at all (as under ``nohup``).
+AS_FROM_A_TERMINAL = ("import runpy, signal, sys; "
+                      "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "sys.argv[0] = 'zepix'; "
+                      "runpy.run_module('zepix_core.cli.main', run_name='__main__')")
+
+
 def start(home: Path, root: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(command(*args), env=env(home, root), stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", AS_FROM_A_TERMINAL, *args],
+                            env=env(home, root), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
