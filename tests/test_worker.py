@@ -237,7 +237,10 @@ def test_memory_balloon_shows_in_the_workers_own_rss(spawn: Spawn) -> None:
 
 
 def test_plugin_printing_never_reaches_the_hosts_stdout(
-        spawn: Spawn, capfd: pytest.CaptureFixture[str]) -> None:
+        spawn: Spawn, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZEPIX_LOG_LEVEL", "INFO")  # not what an earlier CLI call exported
+    monkeypatch.delenv("ZEPIX_LOG_FORMAT", raising=False)
     runner = spawn("chatty", with_ping("""
         print("tick from the plugin", flush=True)
         return True
