@@ -6,14 +6,13 @@ Real processes; each plugin writes the pids it started to a file the test reads.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.hostileproc import hostile, zepix
-from tests.waiting import wait_until
+from tests.waiting import wait_for, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -86,10 +85,8 @@ def test_a_workers_children_die_with_its_process_group(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     leader, child = record.read_text().split()
     assert leader == "True"  # the worker leads its own process group
-    deadline = time.monotonic() + 30
-    while not gone(int(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert gone(int(child)), f"the worker's child {child} outlived it"
+    assert wait_for(lambda: gone(int(child)), timeout=30), \
+        f"the worker's child {child} outlived it"
     assert os.getpid()  # the test process itself is untouched
 
 

@@ -12,6 +12,7 @@ connection cap, the header timeout and the sample error must.
 from __future__ import annotations
 
 import json
+import selectors
 import socket
 import time
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_idle_half_sent_connections_neither_kill_nor_silence_zepix_run(
             sock.setblocking(False)
             sock.connect_ex(("127.0.0.1", port))
             flood.append(sock)
-        time.sleep(1)  # let handshakes complete; then half a request on each
+        connected(flood)  # handshakes complete; then half a request on each
         for sock in flood:
             try:
                 sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -126,3 +127,14 @@ def test_an_in_process_plugin_leaking_files_does_not_kill_zepix_run(
     alerts = [a for a in json.loads(done.stdout) if a["plugin_id"] == "zepix"
               and a["kind"] == "open_files"]
     assert alerts and alerts[0]["level"] == "WARNING", alerts
+
+
+def connected(socks: list[socket.socket], timeout: float = 30.0) -> None:
+    """Wait until every non-blocking connect has finished (writable), or ``timeout``."""
+    with selectors.DefaultSelector() as waiting:  # epoll: more than select's 1,024 fds
+        for sock in socks:
+            waiting.register(sock, selectors.EVENT_WRITE)
+        deadline = time.monotonic() + timeout
+        while waiting.get_map() and time.monotonic() < deadline:
+            for key, _ in waiting.select(timeout=1.0):
+                waiting.unregister(key.fileobj)

@@ -30,15 +30,16 @@ def test_a_stale_plugin_is_restarted_only_when_asked(tmp_path: Path, dists: Dist
                     f"[supervision]\nrestart_backoff = 0.01\nrestart_jitter = 0\n{option}"
                     + "".join(f"[plugins.{pid}]\nenabled = false\n" for pid in BUNDLED),
                     encoding="utf-8")
-    wall = [time.time()]
+    wall, ahead = [time.time()], [0.0]  # monotonic time runs, and jumps when told
     host = create_host(path, tmp_path / "zepix.db", paths=[str(dists.root)],
-                       clocks=Clocks(wall=lambda: wall[0]))
+                       clocks=Clocks(wall=lambda: wall[0],
+                                     monotonic=lambda: time.monotonic() + ahead[0]))
     try:
         host.start()
         wall[0] += 120.0
         host.round()
         assert host.store.latest_snapshot("sleepy")["status"] == "STALE"  # type: ignore[index]
-        time.sleep(0.3)
+        ahead[0] += 0.3  # STALE for longer than the 0.2 s limit
         host.round()
         if limit is None:
             host.round()

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.waiting import wait_for
 from zepix_core import PluginState
 from zepix_core.contract.errors import StorageError
 from zepix_core.host.host import HOST_ALERTS, Host, create_host
@@ -275,7 +276,6 @@ def test_a_host_killed_while_replaying_the_journal_leaves_the_rest_written_once(
         tmp_path: Path) -> None:
     import os
     import signal
-    import time
 
     from zepix_core.storage import deferred
 
@@ -288,11 +288,11 @@ def test_a_host_killed_while_replaying_the_journal_leaves_the_rest_written_once(
         for n in range(count)), encoding="utf-8")
     done = journal.with_name(journal.name + ".done")
     proc = subprocess.Popen([sys.executable, "-c", REPLAYER, str(db)])
-    deadline = time.monotonic() + 120
     reader = Store(db)
-    while reader.query("SELECT COUNT(*) AS n FROM events")[0]["n"] < 100:
-        assert proc.poll() is None and time.monotonic() < deadline, "replay never began"
-        time.sleep(0.01)
+    began = wait_for(lambda: proc.poll() is not None
+                     or reader.query("SELECT COUNT(*) AS n FROM events")[0]["n"] >= 100,
+                     timeout=120)
+    assert began and proc.poll() is None, "replay never began"
     reader.close()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
