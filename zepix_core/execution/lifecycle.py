@@ -89,7 +89,7 @@ def load(slot: PluginSlot, factory: RunnerFactory) -> None:
     except LoadFailure as exc:
         slot.state, slot.reason = exc.state, str(exc)
         return
-    for warning in getattr(slot.runner, "warnings", ()):  # not every runner lints
+    for warning in slot.runner.warnings:
         slot.add_note(warning)
 
 

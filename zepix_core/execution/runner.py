@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -64,6 +64,27 @@ class Runner(Protocol):
 
     plugin_id: str
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id, or None for a runner inside the host."""
+
+    @property
+    def hooks(self) -> Sequence[str]:
+        """The hooks the plugin implements (as its plugin manager lists them)."""
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        """Problems a plugin author should hear of (methods that look like hooks but
+        are not marked), for the plugin's reason."""
+
+    @property
+    def kill_reason(self) -> str | None:
+        """Why the host killed the executor (the protocol was broken), or None."""
+
+    @property
+    def exit_description(self) -> str | None:
+        """How the executor ended (a worker's exit code or signal), or None."""
+
     def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
         """Queue a hook call; calls of one plugin run one at a time, in order.
 
@@ -73,6 +94,12 @@ class Runner(Protocol):
 
     def alive(self) -> bool:
         """Whether the plugin's executor is running."""
+
+    def busy(self) -> bool:
+        """Whether a call is running now."""
+
+    def wait_exited(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until the executor has ended; True once it has."""
 
     def close(self, timeout: float = 1.0) -> None:
         """Stop the executor; a hung call is abandoned."""
@@ -97,6 +124,9 @@ class InProcessRunner:
         self.warnings = plugin_warnings(pm)
         self.hooks = implemented_hooks(pm)
         self.max_pending = max_pending
+        self.pid: int | None = None  # inside the host: no process of its own
+        self.kill_reason: str | None = None  # a thread cannot be killed
+        self.exit_description: str | None = None
         self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -162,6 +192,10 @@ class InProcessRunner:
 
     def busy(self) -> bool:
         return self._running is not None
+
+    def wait_exited(self, timeout: float) -> bool:
+        """A thread is abandoned, never reaped: True once closed."""
+        return self._closed
 
     def close(self, timeout: float = 1.0) -> None:
         with self._lock:

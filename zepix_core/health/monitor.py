@@ -361,15 +361,15 @@ class Monitor:
     def _assess(self, w: Watched, now: float, host_sample: ResourceSample) -> dict[str, Any]:
         w.rounds += 1
         runner = w.slot.runner
-        pid = getattr(runner, "pid", None)
+        pid = runner.pid if runner is not None else None
         resources = self.sampler.sample(pid) if pid else host_sample
         if pid and not resources.running and runner is not None and runner.alive():
             # The process is gone (a zombie) in the moment before the runner's watcher,
             # woken by its exit, reaps it; then the verdict can say how it ended.
-            getattr(runner, "wait_exited", lambda timeout: False)(REAP_WAIT)
+            runner.wait_exited(REAP_WAIT)
         verdict = w.health.assess(alive=runner is not None and runner.alive(), now=now,
                                   limits=w.limits, resources=resources,
-                                  exit_detail=getattr(runner, "exit_description", None))
+                                  exit_detail=runner.exit_description if runner is not None else None)
         verdict = self._anomalies(w, verdict, now, resources)
         self.alerting.observe(w.slot.plugin_id, verdict)
         if verdict.reasons:

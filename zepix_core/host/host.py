@@ -684,7 +684,7 @@ class Host:
         except Exception:  # naming the holder is a help, never a new failure
             log.exception("lock holders not read")
             return ""
-        workers = {getattr(s.runner, "pid", None): s.plugin_id for s in self.slots.values()}
+        workers = {s.runner.pid if s.runner else None: s.plugin_id for s in self.slots.values()}
         named = [describe_holder(pid) + (f", the worker of plugin {workers[pid]!r}"
                                          if pid in workers else "") for pid in holders]
         return f"; the write lock is held by {'; '.join(named)}" if named else ""

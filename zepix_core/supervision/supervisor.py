@@ -113,7 +113,7 @@ class Supervisor:
                      extra=fields(plugin=plugin_id, code=code, signal=sig))
             return
         how = f"exited with code {code}" if sig is None else f"was killed by {_signame(sig)}"
-        if getattr(runner, "kill_reason", None):  # the host killed it: protocol broken
+        if runner.kill_reason:  # the host killed it: protocol broken
             how = f"{how} ({runner.kill_reason})"
         cause = f"crash: worker pid {runner.pid} {how}"
         decision = self._fail(slot, cause)
@@ -132,7 +132,7 @@ class Supervisor:
             return
         now = self.ports.clocks.wall()
         verdict = Verdict(HealthStatus.DEAD, (Breach("dead", HealthStatus.DEAD, cause),))
-        gone = ResourceSample(getattr(slot.runner, "pid", 0), False, None, None, None, None,
+        gone = ResourceSample(slot.runner.pid or 0 if slot.runner else 0, False, None, None, None, None,
                               "process", cause)
         record = {**snapshot(watched, verdict, gone, now), **self.snapshot_fields(slot.plugin_id)}
         self.ports.store.save_snapshots(now, [record])
@@ -207,7 +207,7 @@ class Supervisor:
                            "the next failure starts a new incident")
 
     def _over_memory(self, slot: PluginSlot, guard: Guard) -> str | None:
-        limit, pid = guard.limits.memory_limit_mb, getattr(slot.runner, "pid", None)
+        limit, pid = guard.limits.memory_limit_mb, slot.runner.pid if slot.runner else None
         if limit is None or pid is None:
             return None  # in process the host's memory is everybody's: no limit can act
         rss = _rss(pid)

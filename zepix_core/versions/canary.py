@@ -56,8 +56,23 @@ class ShadowRunner:
 
     @property
     def pid(self) -> int | None:
-        pid = getattr(self.runner, "pid", None)
-        return pid if isinstance(pid, int) else None
+        return self.runner.pid
+
+    @property
+    def hooks(self) -> Sequence[str]:
+        return self.runner.hooks
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        return self.runner.warnings
+
+    @property
+    def kill_reason(self) -> str | None:
+        return self.runner.kill_reason
+
+    @property
+    def exit_description(self) -> str | None:
+        return self.runner.exit_description
 
     def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
         return self.runner.submit(hook, kwargs)
@@ -66,8 +81,10 @@ class ShadowRunner:
         return self.runner.alive()
 
     def busy(self) -> bool:
-        busy = getattr(self.runner, "busy", None)
-        return bool(busy()) if callable(busy) else False
+        return self.runner.busy()
+
+    def wait_exited(self, timeout: float) -> bool:
+        return self.runner.wait_exited(timeout)
 
     def close(self, timeout: float = 1.0) -> None:
         self.runner.close(timeout)

@@ -19,7 +19,7 @@ def plugin_row(slot: PluginSlot) -> dict[str, Any]:
         "reported_version": meta.get("version"), "requires_api": meta.get("requires_api"),
         "requires": meta.get("requires", {}), "features": meta.get("features", []),
         "isolation": slot.config.isolation, "entry_point": slot.record.value,
-        "hooks": list(getattr(slot.runner, "hooks", [])),
+        "hooks": list(slot.runner.hooks if slot.runner else []),
         "settings": [{**s.as_dict(), "value": slot.values.get(s.name, s.default)}
                      for s in slot.settings or ()],
     }
