@@ -3,11 +3,10 @@
 One handler per command (``commands.Surface`` builds the answers), a gate in
 front that drops anything from a chat not in ``allowed_chats`` (logged with
 the chat and user id, at most once a minute per chat), and inline Confirm /
-Cancel keyboards for the changes (``confirm``). Every call to the Bot API
-goes through the retry framework as the operation ``telegram``
-(``Retrier.run_async``: its waits are ``asyncio`` sleeps, so a wait never
-stalls the loop). Nothing here
-runs on the host's round or bar path; the host never waits for the bot.
+Cancel keyboards for the changes (``confirm``; ``follow`` carries a confirmed
+change out and follows it). Every call to the Bot API goes through the retry
+framework as the operation ``telegram`` (``botapi``). Nothing here runs on the
+host's round or bar path; the host never waits for the bot.
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -37,8 +33,9 @@ from telegram.ext import (
 from zepix_core.contract.errors import ZepixError, describe
 from zepix_core.contract.logs import fields
 from zepix_core.contract.redact import redact_text
-from zepix_core.retry import Retrier, RetryFailed
+from zepix_core.retry import Retrier
 from zepix_core.telegram import render
+from zepix_core.telegram.botapi import App, BotApi
 from zepix_core.telegram.commands import (
     ALL,
     HELP,
@@ -48,32 +45,17 @@ from zepix_core.telegram.commands import (
     one_id,
     parse_ask,
 )
-from zepix_core.telegram.confirm import Confirmations, Pending
+from zepix_core.telegram.confirm import Confirmations
+from zepix_core.telegram.follow import Follow, Timing
 from zepix_core.telegram.settings import Settings
 
 log = logging.getLogger("zepix.telegram")
-OPERATION = "telegram"
 #: Commands that change anything: only ``[telegram] allowed_users`` may ask for them.
 CHANGES = frozenset({"upgrade", "rollback", "restart", "resume"})
 #: Seconds between two log lines about the same refused chat.
 REFUSED_EVERY = 60.0
-T = TypeVar("T")
 Context = ContextTypes.DEFAULT_TYPE
-App = Application[Any, Any, Any, Any, Any, Any]
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-
-
-class Timing:
-    """The bot's waits, injectable for tests. ``clock`` is monotonic and times the
-    Confirm expiry and the refusal log limit; ``interval`` is the host's round."""
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, confirm_ttl: float = 60.0,
-                 interval: float = 30.0, probation_rounds: int = 3, poll_timeout: float = 10.0,
-                 sweep_every: float = 1.0, poll: float = 0.25) -> None:
-        self.clock, self.confirm_ttl, self.poll_timeout = clock, confirm_ttl, poll_timeout
-        self.sweep_every, self.poll = sweep_every, poll
-        self.apply_wait = 3 * interval + 15.0
-        self.gate_wait = (probation_rounds + 2) * interval + 15.0
 
 
 class Controller:
@@ -90,7 +72,8 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._app: App | None = None
+        self.api = BotApi(retrier)
+        self.follow = Follow(surface, self.api, self.timing)
         self._thread = threading.Thread(target=self._run, name="zepix-telegram", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------
@@ -135,7 +118,7 @@ class Controller:
 
     async def _serve(self) -> None:
         assert self._stopping is not None
-        app = self._app = self._build()
+        app = self.api.app = self._build()
         async with app:
             await app.start()
             assert app.updater is not None
@@ -214,7 +197,7 @@ class Controller:
                 text = f"❗ {render.esc(exc)}"
             except ZepixError as exc:
                 text = f"❌ {render.esc(exc)}"
-            await self._send(chat.id, text)
+            await self.api.send(chat.id, text)
         return handle
 
     def _now(self, produce: Callable[[Sequence[str], str], str]) -> Handler:
@@ -229,13 +212,13 @@ class Controller:
                 text = f"❗ {render.esc(exc)}"
             except ZepixError as exc:
                 text = f"❌ {render.esc(exc)}"
-            await self._send(chat.id, text)
+            await self.api.send(chat.id, text)
         return handle
 
     async def _other(self, update: Update, context: Context) -> None:
         chat = update.effective_chat
         if chat is not None and update.effective_message is not None:
-            await self._send(chat.id, "Unknown command. /help lists what I understand.")
+            await self.api.send(chat.id, "Unknown command. /help lists what I understand.")
 
     # -- changes -----------------------------------------------------------------
     def _asker(self, command: str) -> Handler:
@@ -249,7 +232,7 @@ class Controller:
                 if ask.plugin_id != ALL:
                     await asyncio.to_thread(self.surface.require, command, ask.plugin_id)
             except BadArgument as exc:
-                await self._send(chat.id, f"❗ {render.esc(exc)}")
+                await self.api.send(chat.id, f"❗ {render.esc(exc)}")
                 return
             pending = self.confirmations.ask(ask, user.id, chat.id)
             keyboard = InlineKeyboardMarkup([[
@@ -257,7 +240,7 @@ class Controller:
                 InlineKeyboardButton("✖️ Cancel", callback_data=f"no:{pending.key}")]])
             text = (f"{ask.question()}\nOnly you can confirm; expires in "
                     f"{self.timing.confirm_ttl:g} s.")
-            sent = await self._send(chat.id, text, keyboard)
+            sent = await self.api.send(chat.id, text, keyboard)
             pending.message_id = sent.message_id if sent is not None else None
         return handle
 
@@ -268,7 +251,7 @@ class Controller:
             return True
         log.warning("telegram change refused: user not in allowed_users", extra=fields(
             chat=chat_id, user=user_id, command=command))
-        await self._send(chat_id, f"⛔ /{command} changes live trading: only the users in "
+        await self.api.send(chat_id, f"⛔ /{command} changes live trading: only the users in "
                          f"[telegram] allowed_users may ask for it (your user id is {user_id}). "
                          "Nothing changed.")
         return False
@@ -279,142 +262,41 @@ class Controller:
         choice, _, key = (query.data or "").partition(":")
         verdict, pending = self.confirmations.answer(key, query.from_user.id)
         if verdict == "missing" or pending is None:
-            await self._answer(query.id, "This request is no longer open.")
+            await self.api.answer(query.id, "This request is no longer open.")
             return
         if verdict == "other_user":
             log.warning("telegram confirm refused: not the user who asked", extra=fields(
                 chat=pending.chat_id, user=query.from_user.id, asked_by=pending.user_id))
-            await self._answer(query.id, "Only the user who asked can answer this.", True)
+            await self.api.answer(query.id, "Only the user who asked can answer this.", True)
             return
         if pending.message_id is None and isinstance(query.message, Message):
             pending.message_id = query.message.message_id
         head = pending.ask.question()
         if verdict == "expired":
-            await self._answer(query.id, "Expired")
-            await self._edit(pending, f"{head}\n⌛ Expired: not confirmed within "
+            await self.api.answer(query.id, "Expired")
+            await self.api.edit(pending, f"{head}\n⌛ Expired: not confirmed within "
                              f"{self.timing.confirm_ttl:g} s. Nothing changed.")
         elif choice != "ok":
-            await self._answer(query.id, "Cancelled")
-            await self._edit(pending, f"{head}\n✖️ Cancelled. Nothing changed.")
+            await self.api.answer(query.id, "Cancelled")
+            await self.api.edit(pending, f"{head}\n✖️ Cancelled. Nothing changed.")
         elif query.from_user.id not in self.settings.allowed_users:  # removed meanwhile
-            await self._answer(query.id, "Refused: not in allowed_users", True)
-            await self._edit(pending, f"{head}\n⛔ Refused: user {query.from_user.id} is not "
+            await self.api.answer(query.id, "Refused: not in allowed_users", True)
+            await self.api.edit(pending, f"{head}\n⛔ Refused: user {query.from_user.id} is not "
                              "in [telegram] allowed_users. Nothing changed.")
         else:
-            await self._answer(query.id, "Confirmed")
-            task = asyncio.create_task(self._carry_out(pending, query.from_user.id))
+            await self.api.answer(query.id, "Confirmed")
+            task = asyncio.create_task(self.follow.carry_out(pending, query.from_user.id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    async def _carry_out(self, pending: Pending, user_id: int) -> None:
-        """Record the change as the CLI does, then edit the prompt with the outcome:
-        when the host applied it and, for a version on probation, the gate's verdict."""
-        ask, actor = pending.ask, f"telegram:{user_id}"
-        head = f"{ask.question()}\nConfirmed by {render.esc(actor)}."
-        await self._edit(pending, f"{head}\n⏳ Recording…")
-        try:
-            done = await asyncio.to_thread(self.surface.perform, ask, actor)
-        except ZepixError as exc:
-            await self._edit(pending, f"{head}\n❌ Refused: {render.esc(exc)}")
-            return
-        log.info("telegram change recorded", extra=fields(
-            plugin=ask.plugin_id, action=ask.action, actor=actor, request=done.request_id))
-        if done.request_id is None:
-            await self._edit(pending, f"{head}\nℹ️ {render.esc(done.message)}")
-            return
-        text = (f"{head}\n⏳ Request {done.request_id}: {render.esc(done.message)}; the host "
-                "applies it within one round.")
-        await self._edit(pending, text)
-        row = await self._until(lambda: self._applied(done.request_id), self.timing.apply_wait)
-        if row is None:
-            await self._edit(pending, f"{text}\n⌛ Not applied within "
-                             f"{self.timing.apply_wait:.0f} s; follow it with /history "
-                             f"{render.esc(ask.plugin_id)}")
-            return
-        outcome = str(row["outcome"])
-        failed = outcome.startswith(("failed", "refused", "not restarted"))
-        text = f"{head}\n{'❌' if failed else '✅'} Request {done.request_id}: {render.esc(outcome)}"
-        await self._edit(pending, text)
-        if "on probation" in outcome and done.version is not None:
-            await self._follow_gate(pending, text, done.version, float(row["applied_at"]))
-
-    async def _follow_gate(self, pending: Pending, text: str, version: str,
-                           since: float) -> None:
-        pid = pending.ask.plugin_id
-        event = await self._until(lambda: self.surface.gate_verdict(pid, version, since),
-                                  self.timing.gate_wait)
-        if event is None:
-            return
-        if event["kind"] == "gate_passed":
-            text += f"\n🎓 {render.esc(event['detail'])}"
-        else:
-            # the event is written before the rollback loads: wait for the version to change
-            running = await self._until(lambda: self.surface.running_version(pid, not_=version),
-                                        self.timing.apply_wait)
-            text += (f"\n↩️ Gate rollback: {render.esc(event['detail'])}; now running "
-                     f"{render.esc(running or 'nothing')}")
-        await self._edit(pending, text)
-
-    def _applied(self, request_id: int | None) -> dict[str, Any] | None:
-        row = self.surface.request(int(request_id or 0))
-        return row if row is not None and row["applied_at"] is not None else None
-
-    async def _until(self, probe: Callable[[], T | None], seconds: float) -> T | None:
-        deadline = time.monotonic() + seconds
-        while True:
-            found = await asyncio.to_thread(probe)
-            if found is not None or time.monotonic() >= deadline:
-                return found
-            await asyncio.sleep(self.timing.poll)
 
     async def _sweep(self) -> None:
         """Edit prompts nobody answered in time, so their buttons go away."""
         while True:
             await asyncio.sleep(self.timing.sweep_every)
             for pending in self.confirmations.expired():
-                await self._edit(pending, f"{pending.ask.question()}\n⌛ Expired: not "
+                await self.api.edit(pending, f"{pending.ask.question()}\n⌛ Expired: not "
                                  f"confirmed within {self.timing.confirm_ttl:g} s. Nothing "
                                  "changed.")
-
-    # -- the Bot API, through the retry framework --------------------------------
-    async def _api(self, make: Callable[[], Awaitable[T]]) -> T:
-        return await self.retrier.run_async(OPERATION, make)
-
-    async def _send(self, chat_id: int, text: str,
-                    markup: InlineKeyboardMarkup | None = None) -> Message | None:
-        assert self._app is not None
-        bot, sent = self._app.bot, None
-        pieces = render.split(text)
-        for number, piece in enumerate(pieces):
-            keys = markup if number == len(pieces) - 1 else None
-            try:
-                sent = await self._api(lambda p=piece, k=keys: bot.send_message(  # type: ignore[misc]
-                    chat_id, p, parse_mode=ParseMode.HTML, reply_markup=k))
-            except RetryFailed as exc:
-                log.warning("telegram reply failed", extra=fields(chat=chat_id, error=str(exc)))
-                return None
-        return sent
-
-    async def _edit(self, pending: Pending, text: str) -> None:
-        if pending.message_id is None or self._app is None:
-            return
-        bot = self._app.bot
-        try:
-            await self._api(lambda: bot.edit_message_text(
-                render.split(text)[0], chat_id=pending.chat_id, message_id=pending.message_id,
-                parse_mode=ParseMode.HTML, reply_markup=None))
-        except RetryFailed as exc:
-            if "not modified" not in str(exc):
-                log.warning("telegram edit failed", extra=fields(
-                    chat=pending.chat_id, error=str(exc)))
-
-    async def _answer(self, query_id: str, text: str, alert: bool = False) -> None:
-        assert self._app is not None
-        bot = self._app.bot
-        try:
-            await self._api(lambda: bot.answer_callback_query(query_id, text, show_alert=alert))
-        except RetryFailed as exc:
-            log.warning("telegram answer failed", extra=fields(error=str(exc)))
 
     async def _error(self, update: object, context: Context) -> None:
         error = context.error
