@@ -30,7 +30,7 @@ from typing import Any
 from zepix_core.alerts.manager import AlertManager
 from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.runner import CallResult
-from zepix_core.health.anomaly import AnomalySettings
+from zepix_core.health.anomalyspec import AnomalySettings
 from zepix_core.health.baselines import PluginBaseline, breaches, with_anomalies
 from zepix_core.health.resources import ResourceSample
 from zepix_core.health.rules import Thresholds

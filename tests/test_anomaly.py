@@ -21,7 +21,8 @@ from bench.anomaly_sim import FAULTS, WEEK, StreamSource, plugin_ids, run, sampl
 from zepix_core.alerts.manager import AlertManager
 from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.model import AlertLevel, HealthStatus
-from zepix_core.health.anomaly import AnomalySettings, Detector, Sample
+from zepix_core.health.anomaly import Detector, Sample
+from zepix_core.health.anomalyspec import AnomalySettings
 from zepix_core.health.baselines import breaches, check_settings, settings_for, with_anomalies
 from zepix_core.health.rules import Verdict
 from zepix_core.loading.config import load_config

@@ -19,7 +19,8 @@ from typing import Any
 
 from zepix_core.contract.model import AlertLevel, HealthStatus
 from zepix_core.execution.runner import CallResult
-from zepix_core.health.anomaly import AnomalySettings, Assessment, Detector, Finding, Sample
+from zepix_core.health.anomaly import Assessment, Detector, Finding, Sample
+from zepix_core.health.anomalyspec import AnomalySettings
 from zepix_core.health.resources import ResourceSample
 from zepix_core.health.rules import SEVERITY, Breach, Verdict
 from zepix_core.health.sketch import WindowStats
