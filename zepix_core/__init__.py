@@ -31,6 +31,7 @@ from zepix_core.contract.model import (
     PluginContext,
     PluginState,
 )
+from zepix_core.contract.plugindata import PluginDatabaseAPI
 from zepix_core.contract.replies import (
     CheckReport,
     HealthReply,
@@ -91,6 +92,7 @@ __all__ = [
     "Migration",
     "PluginContext",
     "PluginDatabase",
+    "PluginDatabaseAPI",
     "PluginError",
     "PluginState",
     "SelfTestReply",

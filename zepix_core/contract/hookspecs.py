@@ -130,7 +130,8 @@ class PluginSpec:
 
         ``context`` carries the plugin id, its version, the host API version,
         a private data directory and ``database``, the plugin's own
-        ``PluginDatabase`` (trades, signals, daily statistics; see
+        ``PluginDatabase`` (typed by the ``PluginDatabaseAPI`` protocol;
+        trades, signals, daily statistics; see
         docs/plugin-databases.md); ``config`` is the plugin's table from
         the host's TOML config (``[plugins.<id>]``, host keys included), with
         the settings declared by ``plugin_settings`` typed and defaulted.

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
+
+#: A JSON document as ``json.loads`` gives it back (after narrowing its ``Any``).
+JSON: TypeAlias = "str | int | float | bool | None | list[JSON] | dict[str, JSON]"
+#: Plain data that dumps as JSON: read-only containers, so ``list[str]`` fits.
+JSONLike: TypeAlias = ("str | int | float | bool | None | Sequence[JSONLike] "
+                       "| Mapping[str, JSONLike]")
+#: A JSON object as the host writes it (an API reply, a ``--json`` document).
+JSONObject: TypeAlias = dict[str, JSONLike]
 
 
 def finite(value: Any) -> Any:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zepix_core.contract.plugindata import PluginDatabaseAPI
+
 
 class PluginState(enum.StrEnum):
     """Lifecycle state of a plugin (contract section 4)."""
@@ -95,16 +97,17 @@ class PluginContext:
     """What the host hands a plugin at activation. Picklable, so it crosses
     into worker processes unchanged.
 
-    ``database`` is the plugin's own ``zepix_core.PluginDatabase`` (CONTRACT
-    section 12); it crosses into a worker as its path and opens there. Typed
-    loosely here because the contract layer sits below the package that owns it.
+    ``database`` is the plugin's own database (CONTRACT section 12), typed by
+    the ``PluginDatabaseAPI`` protocol that ``zepix_core.PluginDatabase``
+    implements; it crosses into a worker as its path and opens there. None when
+    the host has none to give (a test harness).
     """
 
     plugin_id: str
     version: str
     api_version: str
     data_dir: str
-    database: Any = field(default=None, compare=False, repr=False)
+    database: PluginDatabaseAPI | None = field(default=None, compare=False, repr=False)
 
     @property
     def logger(self) -> logging.Logger:

@@ -16,7 +16,7 @@ PUBLIC: Mapping[str, tuple[str, ...]] = {
         "API_VERSION", "Alert", "AlertLevel", "Bar", "CheckReport", "ConfigError",
         "DB_SCHEMA_VERSION", "DailyStats", "DatabaseLocked", "Fill", "HealthReply",
         "HealthStatus", "Intent", "IntentError", "IntentReply", "KnownMetrics", "Metrics",
-        "Migration", "PluginContext", "PluginDatabase", "PluginError", "PluginState",
+        "Migration", "PluginContext", "PluginDatabase", "PluginDatabaseAPI", "PluginError", "PluginState",
         "SelfTestReply", "SettingSpec", "StorageError", "Trade", "VersionInfo", "ZepixError",
         "hookimpl", "open_host", "open_host_async",
     ),

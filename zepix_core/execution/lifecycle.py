@@ -126,12 +126,14 @@ def read_settings(slot: PluginSlot, result: CallResult) -> None:
 
 
 def context_for(slot: PluginSlot, api_version: str,
-                data_dir: Path | None = None) -> PluginContext:
+                data_dir: Path | None = None) -> tuple[PluginContext, PluginDatabase]:
+    """The plugin's context, and its database (the context's, as the host holds it)."""
     data = plugin_data_dir(slot.plugin_id) if data_dir is None else data_dir
     data.mkdir(parents=True, exist_ok=True)
     database = PluginDatabase(database_file(slot.plugin_id, data), slot.plugin_id)
     return PluginContext(plugin_id=slot.plugin_id, version=slot.version,
-                         api_version=api_version, data_dir=str(data), database=database)
+                         api_version=api_version, data_dir=str(data),
+                         database=database), database
 
 
 def bring_up(slot: PluginSlot, factory: RunnerFactory, api_version: str, clock: Clock, *,
@@ -170,13 +172,13 @@ def activate(slot: PluginSlot, api_version: str, clock: Clock = time.monotonic,
     process isolation).
     """
     assert slot.runner is not None
-    context = context_for(slot, api_version, data_dir)
-    problem = prepare(context.database)
+    context, database = context_for(slot, api_version, data_dir)
+    problem = prepare(database)
     if problem is not None:
         slot.fail(PluginState.FAILED, problem)
         slot.release()
         return False
-    slot.database = context.database
+    slot.database = database
     kwargs = {"context": context, "config": {**slot.config.table, **slot.values}}
     result = call(slot.runner, "activate", DEFAULT_DEADLINES["activate"], kwargs, clock)
     if not result.ok:

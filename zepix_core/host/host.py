@@ -710,7 +710,7 @@ class Host:
     def _db_fields(self, plugin_id: str) -> dict[str, Any]:
         """The snapshot's ``db_*`` fields: the plugin database's connections and queries."""
         slot = self.slots.get(plugin_id)
-        return health_fields(slot.database) if slot and slot.database else {}
+        return dict(health_fields(slot.database)) if slot and slot.database else {}
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:

@@ -108,13 +108,13 @@ class RiskWatch:
         seen = self._closed.setdefault(plugin_id, set())
         book = self.paper.setdefault(plugin_id, PnlEvents())
         for row in rows:
-            self._rev[plugin_id] = max(self._rev.get(plugin_id, 0), int(row["rev"]))
-            if row["id"] in seen or row["pnl"] is None or row["closed_at"] is None:
+            self._rev[plugin_id] = max(self._rev.get(plugin_id, 0), row.rev)
+            if row.id in seen or row.pnl is None or row.closed_at is None:
                 continue
-            seen.add(row["id"])
-            book.add(float(row["closed_at"]), float(row["pnl"]))
+            seen.add(row.id)
+            book.add(row.closed_at, row.pnl)
             trips = self.paper_trips.setdefault(plugin_id, [0, 0])
-            trips[0] += float(row["pnl"]) > 0
+            trips[0] += row.pnl > 0
             trips[1] += 1
 
     def check(self, plugin_ids: Iterable[str], now: float) -> None:

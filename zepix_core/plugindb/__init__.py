@@ -7,16 +7,11 @@ own database and the central ledger. docs/plugin-databases.md documents the
 tables and the API.
 """
 
-from zepix_core.plugindb._database import (
-    Migration,
-    PluginDatabase,
-    database_file,
-    health_fields,
-    prepare,
-)
+from zepix_core.contract.plugindata import DailyStats, Migration, Trade, day_of
+from zepix_core.plugindb._database import PluginDatabase, database_file
+from zepix_core.plugindb._health import DbFields, health_fields, prepare
 from zepix_core.plugindb._pool import DatabaseLocked, DbStats
-from zepix_core.plugindb._records import DailyStats, Trade, day_of
 from zepix_core.plugindb._schema import MIGRATIONS, TRADE_COLUMNS
 
-__all__ = ["MIGRATIONS", "TRADE_COLUMNS", "DailyStats", "DatabaseLocked", "DbStats",
+__all__ = ["MIGRATIONS", "TRADE_COLUMNS", "DailyStats", "DatabaseLocked", "DbFields", "DbStats",
            "Migration", "PluginDatabase", "Trade", "database_file", "day_of", "health_fields", "prepare"]

@@ -9,18 +9,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import TypeVar
 
 from zepix_core.contract.errors import StorageError
+from zepix_core.contract.plugindata import DailyStats, Migration, Trade, day_of, day_text
 from zepix_core.plugindb import _schema as q
-from zepix_core.plugindb._pool import DatabaseLocked, DbStats, Pool, failure, pid
-from zepix_core.plugindb._records import DailyStats, Trade, day_of, day_text
+from zepix_core.plugindb._migrations import migrate_host_tables, plugin_step, plugin_version
+from zepix_core.plugindb._pool import DbStats, Pool, pid
 
 Clock = Callable[[], float]
-Migration = str | Callable[[sqlite3.Connection], None]
+T = TypeVar("T")
+#: What SQLite hands back for one column.
+SqlValue = str | int | float | bytes | None
+#: One row as read, before a reader narrows it (a plugin may write anything).
+Row = dict[str, SqlValue]
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A closed trade as the risk watch reads it (``closed_since``)."""
+
+    id: int
+    rev: int
+    closed_at: float | None
+    pnl: float | None
 
 
 def database_file(plugin_id: str, data_dir: Path | str) -> Path:
@@ -57,8 +73,10 @@ class PluginDatabase:
         self._pool: Pool | None = None
         self._opening = threading.Lock()
         self._saved_at = -math.inf
+        #: ``_health``'s last read of the saved counts, with the file's signature then.
+        self.read_cache: tuple[tuple[int, ...] | None, Row | None] | None = None
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[PluginDatabase], tuple[str, str]]:
         # Crosses into a worker process as its path: the worker opens its own connections.
         return (PluginDatabase, (str(self.path), self.plugin_id))
 
@@ -81,7 +99,7 @@ class PluginDatabase:
                                        f"directory ({exc})") from None
                 pool = Pool(self.path, self.pool_size, lock_wait=self.lock_wait)
                 try:
-                    _migrate(pool)
+                    migrate_host_tables(pool)
                 except BaseException:
                     pool.close()
                     raise
@@ -118,7 +136,7 @@ class PluginDatabase:
     def record_signal(self, symbol: str, kind: str, *, side: str | None = None,
                       price: float | None = None, ts: float | None = None,
                       trade_id: int | None = None,
-                      detail: Mapping[str, Any] | None = None) -> int:
+                      detail: Mapping[str, object] | None = None) -> int:
         """Log one signal (``kind``: the plugin's name for it, e.g. ``entry_long``);
         returns its id. Counted in the day's ``signals``."""
         when = self._now(ts)
@@ -133,7 +151,7 @@ class PluginDatabase:
     def open_trade(self, symbol: str, side: str, quantity: float, price: float, *,
                    ref: str | None = None, stop: float | None = None,
                    target: float | None = None, ts: float | None = None,
-                   reason: str | None = None, extra: Mapping[str, Any] | None = None) -> Trade:
+                   reason: str | None = None, extra: Mapping[str, object] | None = None) -> Trade:
         """Record an entry fill (``side``: ``buy`` opens long, ``sell`` short).
 
         With ``ts`` given (the bar's or fill's time), a trade's natural identity is
@@ -156,14 +174,15 @@ class PluginDatabase:
             return int(cur.lastrowid or 0)
         return self._trade_or_fail(self._run("open_trade", write, write=True))
 
-    def update_trade(self, trade_id: int, **changes: Any) -> Trade:
+    def update_trade(self, trade_id: int, **changes: object) -> Trade:
         """Change ``ref``, ``quantity``, ``stop``, ``target``, ``reason`` or ``extra``."""
         unknown = sorted(set(changes) - q.UPDATABLE)
         if unknown:
             raise ValueError(f"update_trade cannot change {', '.join(unknown)}; "
                              f"allowed: {', '.join(sorted(q.UPDATABLE))}")
         if "extra" in changes:
-            changes["extra"] = _json(changes["extra"])
+            extra = changes["extra"]
+            changes["extra"] = _json(extra if isinstance(extra, Mapping) else None)
         names = sorted(changes)
         assignments = ", ".join(f"{name} = ?" for name in names)  # names: from UPDATABLE only
         # S608: column names come from UPDATABLE only; values are parameters
@@ -245,15 +264,15 @@ class PluginDatabase:
         ``plugin_schema``, so the next activation runs only new steps. Append
         steps, never edit one that shipped. Returns the version reached.
         """
-        done = self._run("migrate", lambda c: _plugin_version(c, name))
+        done = self._run("migrate", lambda c: plugin_version(c, name))
         for version, step in enumerate(steps[done:], start=done + 1):
             self._run(f"migrate {name} to {version}",
-                      partial(_plugin_step, name=name, version=version, step=step,
+                      partial(plugin_step, name=name, version=version, step=step,
                               now=self._clock()), write=True)
         return len(steps) if steps else done
 
     # -- what the host reads --------------------------------------------------
-    def changes_since(self, rev: int, limit: int = 1000) -> list[dict[str, Any]]:
+    def changes_since(self, rev: int, limit: int = 1000) -> list[Row]:
         """Trade rows changed after ``rev``, oldest change first (the sync cursor)."""
         rows = self._run("changes", lambda c: c.execute(q.SELECT_CHANGES, (rev, limit)).fetchall())
         return [dict(r) for r in rows]
@@ -266,15 +285,16 @@ class PluginDatabase:
             signals = conn.execute(q.DELETE_OLD_SIGNALS, (before,)).rowcount
             trades = conn.execute(q.DELETE_OLD_TRADES, (before, synced_rev)).rowcount
             return signals, trades
-        result: tuple[int, int] = self._run("prune", write, write=True)
-        return result
+        return self._run("prune", write, write=True)
 
-    def closed_since(self, rev: int) -> list[dict[str, Any]]:
-        """``id``, ``closed_at``, ``pnl`` and ``rev`` of trades closed (or changed after
-        closing) since ``rev``, oldest change first: what the host's risk watch reads."""
+    def closed_since(self, rev: int) -> list[Closed]:
+        """Trades closed (or changed after closing) since ``rev``, oldest change first:
+        what the host's risk watch reads. A row whose id or rev is not whole is left
+        out, a P&L or time that is not a number is None (the plugin owns the file)."""
         rows = self._run("closed_since",
                          lambda c: c.execute(q.SELECT_CLOSED_SINCE, (rev,)).fetchall())
-        return [dict(r) for r in rows]
+        return [Closed(r["id"], r["rev"], _number(r["closed_at"]), _number(r["pnl"]))
+                for r in rows if type(r["id"]) is int and type(r["rev"]) is int]
 
     def pending(self, rev: int) -> tuple[float | None, int | None]:
         """When the oldest change after ``rev`` was made, and the newest ``rev``."""
@@ -286,7 +306,7 @@ class PluginDatabase:
         return self._pool.stats() if self._pool is not None else DbStats(
             connections_max=self.pool_size)
 
-    def saved_stats(self) -> dict[str, Any] | None:
+    def saved_stats(self) -> Row | None:
         """The counts last written to the file by the process that uses it."""
         row = self._run("saved stats", lambda c: c.execute(q.SELECT_STATS).fetchone(),
                         counted=False)
@@ -302,8 +322,8 @@ class PluginDatabase:
             raise ValueError(f"trade {trade_id} is unknown")
         return found
 
-    def _run(self, what: str, work: Callable[[sqlite3.Connection], Any], *, write: bool = False,
-             counted: bool = True) -> Any:
+    def _run(self, what: str, work: Callable[[sqlite3.Connection], T], *, write: bool = False,
+             counted: bool = True) -> T:
         pool = self._connected()
         value = pool.run(what, work, write=write, counted=counted)
         if counted and self.track and self._clock() - self._saved_at >= self.stats_every:
@@ -322,100 +342,11 @@ class PluginDatabase:
             pass  # statistics are best effort; the next call tries again
 
 
-def health_fields(db: PluginDatabase) -> dict[str, Any]:
-    """The health snapshot's ``db_*`` fields for ``db``'s plugin.
-
-    Live counts when ``db`` is open in this process (an in-process plugin),
-    else the counts the plugin's own process last wrote to the file (a worker).
-    """
-    if db.opened:
-        stats = db.stats()
-        counts: dict[str, Any] | None = {
-            "queries": stats.queries, "query_time_ms": stats.query_time_ms,
-            "writes": stats.writes, "errors": stats.errors,
-            "connections_active": stats.connections_active,
-            "connections_max": stats.connections_max}
-    else:
-        counts = _saved_counts(db)
-    if not counts:
-        return {"db_connections_active": None, "db_connections_max": None,
-                "db_query_time_avg_ms": None, "db_queries": None, "db_writes": None,
-                "db_errors": None}
-    queries = int(counts["queries"])
-    return {"db_connections_active": int(counts["connections_active"]),
-            "db_connections_max": int(counts["connections_max"]),
-            "db_query_time_avg_ms": counts["query_time_ms"] / queries if queries else 0.0,
-            "db_queries": queries, "db_writes": int(counts.get("writes") or 0),
-            "db_errors": int(counts.get("errors") or 0)}
+def _number(value: SqlValue) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
-def _signature(path: Path) -> tuple[int, ...] | None:
-    """What changes when anyone writes ``path`` (its WAL included); None if absent."""
-    try:
-        main = path.stat()
-    except OSError:
-        return None
-    try:
-        wal = Path(f"{path}-wal").stat()
-        tail: tuple[int, ...] = (wal.st_ino, wal.st_mtime_ns, wal.st_size)
-    except OSError:
-        tail = ()
-    return (main.st_dev, main.st_ino, main.st_mtime_ns, main.st_size, *tail)
-
-
-def _saved_counts(db: PluginDatabase) -> dict[str, Any] | None:
-    """The counts the plugin's process last saved, read again only when the file
-    changed since the last read (a round over 1,000 plugins opened 1,000 files)."""
-    before = _signature(db.path)
-    if before is None:
-        return None
-    cached = db.__dict__.get("_read_cache")
-    if cached is not None and cached[0] == before:
-        return cast("dict[str, Any] | None", cached[1])
-    reader = PluginDatabase(db.path, db.plugin_id, track=False, lock_wait=0.2)
-    try:
-        counts = reader.saved_stats()
-    except StorageError:
-        counts = None
-    finally:
-        reader.close()
-    after = _signature(db.path)
-    # Kept only when the file did not move while it was read (a checkpoint or a write
-    # in between means the next round reads again).
-    db.__dict__["_read_cache"] = (after, counts) if after == before else None
-    return counts
-
-
-def prepare(db: PluginDatabase) -> str | None:
-    """Create, migrate and check ``db`` before its plugin activates, then close it.
-
-    Returns why the plugin cannot use it (a corrupt or unreadable file, named),
-    or None. A file another process keeps locked is not a reason: the plugin
-    activates and its calls retry.
-    """
-    signature = _signature(db.path)
-    if signature is None or _CHECKED.get(str(db.path)) == signature:
-        # No file yet: nothing can be damaged, and the plugin creates it on first use
-        # (1,000 plugins no longer create 1,000 files before the first can start).
-        # A file unchanged since it passed here in this process is not checked again.
-        return None
-    try:
-        db.open().check()
-    except DatabaseLocked:
-        return None
-    except StorageError as exc:
-        return str(exc)
-    finally:
-        db.close()
-    _CHECKED[str(db.path)] = _signature(db.path)
-    return None
-
-
-#: Files ``prepare`` found sound in this process, with their signature then.
-_CHECKED: dict[str, tuple[int, ...] | None] = {}
-
-
-def _json(value: Mapping[str, Any] | None) -> str:
+def _json(value: Mapping[str, object] | None) -> str:
     return json.dumps(dict(value or {}), default=str, allow_nan=False)
 
 
@@ -424,46 +355,3 @@ def _bump(conn: sqlite3.Connection, when: float, *, signals: int = 0, trades_ope
           fees: float = 0.0) -> None:
     conn.execute(q.BUMP_DAY, (day_of(when), signals, trades_opened, trades_closed, wins, losses,
                               pnl, fees))
-
-
-def _migrate(pool: Pool) -> None:
-    with pool.borrow() as conn:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            current = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise failure(pool.path, "cannot open", exc) from None
-    if current > len(q.MIGRATIONS):
-        raise StorageError(f"plugin database {pool.path}: schema version {current} is newer "
-                           f"than this zepix understands ({len(q.MIGRATIONS)}); "
-                           "upgrade zepix-core")
-    for version, script in enumerate(q.MIGRATIONS[current:], start=current + 1):
-        pool.run(f"migrate to {version}", partial(_apply, version=version, script=script),
-                 write=True, counted=False)
-
-
-def _apply(conn: sqlite3.Connection, version: int, script: str) -> None:
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
-        return  # another process migrated while we waited
-    for statement in (s.strip() for s in script.split(";")):
-        if statement:
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {int(version)}")
-
-
-def _plugin_version(conn: sqlite3.Connection, name: str) -> int:
-    row = conn.execute(q.SELECT_PLUGIN_SCHEMA, (name,)).fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _plugin_step(conn: sqlite3.Connection, name: str, version: int, step: Migration,
-                 now: float) -> None:
-    if _plugin_version(conn, name) >= version:
-        return
-    if callable(step):
-        step(conn)
-    else:
-        for statement in (s.strip() for s in step.split(";")):
-            if statement:
-                conn.execute(statement)
-    conn.execute(q.SAVE_PLUGIN_SCHEMA, (name, version, now))
