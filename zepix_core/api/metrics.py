@@ -109,6 +109,11 @@ class HostCollector(Collector):
             counts.update({hook: e.count for hook, e in w.health.errors.items()})
             for hook, n in sorted(counts.items()):
                 errors.add_metric([pid, hook], n)
+        critical = CounterMetricFamily("zepix_plugin_critical_errors", "errors of critical "
+                                       "severity since the plugin's activation: its trading "
+                                       "work (on_bar, on_fill) failed", labels=["plugin"])
+        for pid, w in sorted(self.host.monitor.watched.items()):
+            critical.add_metric([pid], w.health.critical_errors)
         active = self._active()
         restarts = CounterMetricFamily("zepix_plugin_restarts", "restarts by the supervisor",
                                        labels=["plugin"])
@@ -119,7 +124,7 @@ class HostCollector(Collector):
                                       labels=["plugin"])
         for pid, n in sorted({**dict.fromkeys(active, 0), **self.host.monitor.intents}.items()):
             intents.add_metric([pid], n)
-        yield from (errors, restarts, intents)
+        yield from (errors, critical, restarts, intents)
 
     def _alerts(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily("zepix_alerts_firing", "alerts not yet resolved",

@@ -449,10 +449,7 @@ def snapshot(w: Watched, verdict: Verdict, resources: ResourceSample,
                       "rss_bytes": resources.rss_bytes, "cpu_percent": resources.cpu_percent,
                       "threads": resources.threads, "fds": resources.fds,
                       "note": resources.note},
-        "hook_errors": {h: {"count": e.count, "exceptions": e.exceptions,
-                            "timeouts": e.timeouts, "wrong_shape": e.wrong_shape,
-                            "last_message": e.last_message, "last_error_at": e.last_time}
-                        for h, e in health.errors.items()},
+        "hook_errors": health.error_records(), "critical_errors": health.critical_errors,
         "ping_misses": health.misses, "last_activity": health.last_activity,
         "self_test_passed": health.self_test_passed,
     }

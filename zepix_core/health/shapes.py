@@ -28,6 +28,17 @@ from zepix_core.health.sketch import LatencySnapshot, WindowStats
 RECOGNISED_METRICS = ("signals_processed", "orders_placed", "wins", "losses", "errors", "warnings")
 
 ErrorKind = Literal["exception", "timeout", "wrong_shape"]
+Severity = Literal["critical", "error"]
+
+#: Hooks of the plugin's trading work: an error there cost a bar's intents or a fill the
+#: plugin did not learn of, so it is ``critical``; an error of any other hook (the health
+#: hooks, ``plugin_version``, ``config_changed``) costs only a reading: ``error``.
+CRITICAL_HOOKS = frozenset({"on_bar", "on_fill"})
+
+
+def severity(hook: str) -> Severity:
+    """The severity of an error of ``hook`` (see ``CRITICAL_HOOKS``)."""
+    return "critical" if hook in CRITICAL_HOOKS else "error"
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,10 @@ class HookErrors:
     def count(self) -> int:
         return self.exceptions + self.timeouts + self.wrong_shape
 
+    @property
+    def severity(self) -> Severity:
+        return severity(self.hook)
+
 
 _ERROR_FIELDS: Mapping[ErrorKind, str] = {
     "exception": "exceptions", "timeout": "timeouts", "wrong_shape": "wrong_shape",
@@ -209,6 +224,18 @@ class PluginHealth:
     def errors(self) -> Mapping[str, HookErrors]:
         with self._errors_lock:
             return dict(self._errors)
+
+    @property
+    def critical_errors(self) -> int:
+        """Errors of critical severity since activation (``CRITICAL_HOOKS``)."""
+        return sum(e.count for e in self.errors.values() if e.severity == "critical")
+
+    def error_records(self) -> dict[str, dict[str, object]]:
+        """``hook_errors`` of a snapshot: per hook its counts, severity and last error."""
+        return {h: {"count": e.count, "exceptions": e.exceptions, "timeouts": e.timeouts,
+                    "wrong_shape": e.wrong_shape, "severity": e.severity,
+                    "last_message": e.last_message, "last_error_at": e.last_time}
+                for h, e in self.errors.items()}
 
     def record_error(self, hook: str, kind: ErrorKind, message: str) -> None:
         name, now = _ERROR_FIELDS[kind], self._wall()

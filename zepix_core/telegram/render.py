@@ -133,7 +133,8 @@ def plugin_detail(snap: Mapping[str, Any], uptime: float | None, breaker: str | 
     lines = [plugin_card(snap, uptime), ""]
     lines.append(f"Latency ms: p50 {_num(latency.get('p50'), '.1f')} · p95 "
                  f"{_num(latency.get('p95'), '.1f')} · p99 {_num(latency.get('p99'), '.1f')}")
-    lines.append(f"Calls: {_num(snap.get('calls'), 'd')} · errors {_num(snap.get('errors'), 'd')}")
+    lines.append(f"Calls: {_num(snap.get('calls'), 'd')} · errors {_num(snap.get('errors'), 'd')}"
+                 f" · critical errors {_num(snap.get('critical_errors'), 'd')}")
     lines.append(f"Signals: {_num(snap.get('signals_processed'), '.0f')} · orders "
                  f"{_num(snap.get('orders_placed'), '.0f')} · win rate "
                  f"{_num(snap.get('win_rate'), '.0%')}")

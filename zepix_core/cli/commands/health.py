@@ -18,7 +18,7 @@ from zepix_core.views.status import no_host_line, running_host
 
 HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
                   "win_rate_host", "accuracy_host", "orders_h_host", "pnl_host",
-                  "p95_ms", "err_rate", "rss_mb", "cpu", "breaker", "reasons")
+                  "p95_ms", "err_rate", "critical", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
 MEASURED_NOTE = ("*_host columns are measured by the host from the fills the bot reported "
@@ -52,6 +52,7 @@ def health_row(snap: dict[str, Any], now: float | None = None) -> dict[str, Any]
         "pnl_host": host.get("realised_pnl") if host.get("fills") else None,
         "p95_ms": (snap.get("latency_ms") or {}).get("p95"),
         "err_rate": f"{snap.get('error_rate', 0.0):.1%}",
+        "critical": snap.get("critical_errors"),
         "rss_mb": None if rss is None else f"{rss / 2**20:.0f}{scope}",
         "cpu": None if res.get("cpu_percent") is None else f"{res['cpu_percent']:.0f}%{scope}",
         "reasons": "; ".join(snap.get("reasons") or []) or None,
