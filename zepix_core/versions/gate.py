@@ -22,7 +22,7 @@ from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.discovery import EntryRecord
-from zepix_core.versions.policy import (
+from zepix_core.versions.rules import (
     VersionFacts,
     find,
     gather,

@@ -34,7 +34,8 @@ from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
 from zepix_core.storage import Row
 from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
-from zepix_core.versions.policy import MOVES, StoreSettings, admission_problem, same, select
+from zepix_core.versions.policy import MOVES, StoreSettings
+from zepix_core.versions.rules import admission_problem, same, select
 from zepix_core.versions.store import PluginStore, declared_meta, store_paths
 
 log = logging.getLogger("zepix.versions")

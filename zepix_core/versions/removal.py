@@ -25,7 +25,8 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.storage import Row, VersionBook
-from zepix_core.versions.policy import Operator, current_version, gather, last_known_good
+from zepix_core.versions.policy import Operator
+from zepix_core.versions.rules import current_version, gather, last_known_good
 from zepix_core.versions.store import StoredVersion
 
 #: Where removed directories go before they are deleted (hidden from the store's listing).

@@ -8,7 +8,8 @@ from typing import Any
 
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage import VersionBook
-from zepix_core.versions.policy import Operator, current_version, gather
+from zepix_core.versions.policy import Operator
+from zepix_core.versions.rules import current_version, gather
 from zepix_core.versions.store import PluginStore
 
 
