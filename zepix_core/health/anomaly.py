@@ -79,7 +79,7 @@ class Band:
     anomalous: bool
 
     def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}  # no deep copy
 
 
 @dataclass(frozen=True)

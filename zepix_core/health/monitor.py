@@ -120,6 +120,7 @@ class Monitor:
         self.intents: Counter[str] = Counter()
         self.last_round: tuple[float, float] | None = None
         self.latest: dict[str, dict[str, Any]] = {}
+        self.host_sample: ResourceSample | None = None  # the last round's, for open files
 
     def retune(self, config: Config) -> None:
         """A new config in force (hot reload): thresholds and the alert cooldown apply
@@ -248,7 +249,7 @@ class Monitor:
                 self._still_stuck(w)
         # One host sample per round: every in-process plugin shares it, and a
         # second cpu_percent() read moments later would measure nothing.
-        host_sample = self.sampler.sample_host()
+        self.host_sample = host_sample = self.sampler.sample_host()
         snapshots = [self._assess(w, now, host_sample) for w in watched]
         self.ports.store.save_snapshots(now, snapshots)
         if self.rounds == 1:

@@ -130,9 +130,11 @@ class Host:
         self.reconfig = Reconfigurer(self)
         self.reconfig.restarters["sync"] = self._resync
         #: Paused plugins (``zepix pause``) as the database holds them: plugin id ->
-        #: reason, actor, paused_at. Read at start, every round and every config poll;
-        #: an in-process control (HTTP, Telegram) calls ``refresh_pauses`` at once.
+        #: reason, actor, paused_at. Read at start, and at every round and config poll
+        #: after another connection wrote the database (``zepix pause`` from a shell);
+        #: an in-process control (HTTP, Telegram, risk) calls ``refresh_pauses`` at once.
         self.pauses: dict[str, Row] = {}
+        self._pauses_seen: int | None = None  # the data_version they were read at
         self._testing: set[int] = set()
         self._pruned_at = -PRUNE_EVERY
         self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
@@ -445,7 +447,7 @@ class Host:
             if self.clocks.monotonic() >= due:
                 with self.supervisor.loop.busy:
                     try:
-                        self.refresh_pauses()
+                        self._pauses_if_changed()
                         self.reconfig.poll()
                     except StorageError as exc:
                         self._storage_failed("config", exc)
@@ -482,6 +484,18 @@ class Host:
         except StorageError as exc:
             self._storage_failed("pauses", exc)
         return self.pauses
+
+    def _pauses_if_changed(self) -> None:
+        """``refresh_pauses`` when another connection committed since the last look:
+        one ``PRAGMA data_version`` instead of a query per round and per poll."""
+        try:
+            version = self.store.data_version()
+        except StorageError as exc:
+            self._storage_failed("pauses", exc)
+            return
+        if version != self._pauses_seen:
+            self._pauses_seen = version
+            self.refresh_pauses()
 
     def is_paused(self, plugin_id: str) -> bool:
         return plugin_id in self.pauses
@@ -594,7 +608,7 @@ class Host:
             before = {s.plugin_id: s.version for s in self.active()}
             try:
                 self.store.flush_deferred()
-                self.refresh_pauses()
+                self._pauses_if_changed()
                 self.supervisor.flush()
                 # Counters a restart reloads; while the database is out, the next round's
                 # totals replace them, so nothing is lost by skipping one.
@@ -691,7 +705,9 @@ class Host:
 
     def _alert_files(self) -> None:
         """``zepix:open_files`` while 80 % of the open-file limit is used (``limits``)."""
-        found = files_alert()
+        sample = self.monitor.host_sample
+        fds = sample.fds if sample is not None else None  # listed by psutil, with its own
+        found = files_alert(None if fds is None else max(0, fds - 1))
         if found is None:
             return
         firing, message = found

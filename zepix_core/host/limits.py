@@ -45,10 +45,7 @@ def raise_open_files() -> tuple[int, int] | None:
 def open_files() -> tuple[int | None, int | None]:
     """``(used, soft limit)`` of this process; ``used`` is None when the files cannot be
     counted (which itself means they are used up: counting needs one)."""
-    limit = None
-    if resource is not None:
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        limit = None if soft == resource.RLIM_INFINITY else int(soft)
+    limit = _soft_limit()
     try:
         used = len(os.listdir("/proc/self/fd")) - 1  # minus the one listdir held
     except FileNotFoundError:  # no /proc: nothing to count with
@@ -58,9 +55,18 @@ def open_files() -> tuple[int | None, int | None]:
     return used, limit
 
 
-def files_alert() -> tuple[bool, str] | None:
-    """``(firing, message)`` for the ``open_files`` alert, or None when unknown."""
-    used, limit = open_files()
+def _soft_limit() -> int | None:
+    if resource is None:
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def files_alert(counted: int | None = None) -> tuple[bool, str] | None:
+    """``(firing, message)`` for the ``open_files`` alert, or None when unknown.
+    ``counted``: the files open now as the round's host sample counted them
+    (psutil lists ``/proc/self/fd`` once a round already); None counts them here."""
+    used, limit = open_files() if counted is None else (counted, _soft_limit())
     if limit is None:
         return None
     if used is None:

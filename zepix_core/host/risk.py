@@ -58,12 +58,21 @@ class RiskWatch:
         self.paper_trips: dict[str, list[int]] = {}
         self.paper_open: dict[str, int] = {}
         self._lock = threading.RLock()  # the round thread and the API's readers
+        #: Limits as read from ``_limits_of`` (a reload brings a new config object).
+        self._limits_of: object = None
+        self._limits: dict[str, RiskLimits] = {}
 
     def limits(self, plugin_id: str) -> RiskLimits:
         config = self.host.config
-        table = config.plugins.get(plugin_id, {})
-        return RiskLimits.of(config.sections.get("risk", {}), table.get("risk"),
-                             str(config.path or "<defaults>"), plugin_id)
+        if config is not self._limits_of:  # parsed once per config, not per round
+            self._limits_of, self._limits = config, {}
+        found = self._limits.get(plugin_id)
+        if found is None:
+            table = config.plugins.get(plugin_id, {})
+            found = RiskLimits.of(config.sections.get("risk", {}), table.get("risk"),
+                                  str(config.path or "<defaults>"), plugin_id)
+            self._limits[plugin_id] = found
+        return found
 
     def figures(self, plugin_id: str, now: float,
                 limits: RiskLimits | None = None) -> RiskFigures:

@@ -108,6 +108,11 @@ class Database:
             cur = conn.execute(sql, params)
             return int(cur.lastrowid or 0)
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes when another connection (another
+        process, or another ``Database`` on this file) commits, never for this one's."""
+        return int(self.query("PRAGMA data_version")[0]["data_version"])
+
     @property
     def schema_version(self) -> int:
         return int(self.query("PRAGMA user_version")[0]["user_version"])

@@ -220,6 +220,8 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
             return result
 
     def _keep(self, kind: str, args: list[Any]) -> None:
+        if kind == "snapshots":  # plain JSON values only once kept: the caller may reuse
+            args = [args[0], json.loads(jsondoc.dumps([dict(s) for s in args[1]]))]
         if self._journaled or len(self._pending) >= PENDING_LIMIT:
             try:
                 with self.journal.open("a", encoding="utf-8") as out:
@@ -287,8 +289,9 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
 
     # -- the writes that may wait ------------------------------------------
     def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, Any]]) -> None:
-        rows = [json.loads(jsondoc.dumps(dict(s))) for s in snapshots]
-        self._deferred("snapshots", [ts, rows])
+        # Encoded once, as they are written; turned into plain JSON values first only
+        # when they must wait (``_keep``): a round with the database up pays no more.
+        self._deferred("snapshots", [ts, list(snapshots)])
 
     def record_event(self, plugin_id: str, kind: str, detail: str, now: float,
                      version: str | None = None, actor: str = "host") -> None:
