@@ -29,7 +29,6 @@ restarted host does not relearn from zero.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
