@@ -28,7 +28,9 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
+REPO = ROOT
 BUNDLED_SOURCES = (REPO, REPO / "plugins" / "combined_v3", REPO / "plugins" / "price_action")
 BUNDLED = ("zepix-core", "zepix-combined-v3", "zepix-price-action")
 FIXTURE_PACKAGES = Path(__file__).resolve().parent / "fixtures_pkgs"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.livehost import live_host, wait_until
+from tests.paths import ROOT
 from tests.servers import alertmanager, binary
 from zepix_core.contract.model import AlertLevel
 
@@ -53,7 +54,7 @@ def test_an_escalation_replaces_and_a_resolution_resolves(zepix_home: Path,
 
 
 def test_the_documented_routing_with_the_dead_mans_switch_is_valid(tmp_path: Path) -> None:
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "http-api.md").read_text("utf-8")
+    doc = (ROOT / "docs" / "http-api.md").read_text("utf-8")
     blocks = [b.split("```")[0] for b in doc.split("```yaml\n")[1:]]
     block = next(b for b in blocks if "ZepixWatchdog" in b)
     config = tmp_path / "alertmanager.yml"

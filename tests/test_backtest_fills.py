@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from zepix_core.app.backtest import Costs, backtest_source, run_backtest
 from zepix_core.loading.config import Config
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 import bench_engines
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory
+from tests.paths import ROOT
 from tests.test_settings import _host
 from zepix_core import PluginState
 from zepix_core.cli.main import main
@@ -128,7 +129,7 @@ def test_a_plugin_with_declared_settings_may_have_its_own_thresholds(
 
 
 def test_the_key_table_of_docs_config_md_is_the_schema() -> None:
-    docs = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+    docs = ROOT / "docs" / "config.md"
     text = docs.read_text(encoding="utf-8")
     assert spliced(text) == text, f"docs/config.md drifted from the schema; run {COMMAND}"
     for table in TABLES.values():

@@ -20,11 +20,12 @@ from selenium.webdriver.common.by import By
 
 from tests.distfactory import DistFactory
 from tests.livehost import BUNDLED, hanger, live_host, wait_until
+from tests.paths import ROOT
 from tests.servers import binary
 
 pytestmark = pytest.mark.slow
 
-DOCS_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "images" / "dashboard.png"
+DOCS_IMAGE = ROOT / "docs" / "images" / "dashboard.png"
 RED = "rgb(211, 47, 47)"
 
 

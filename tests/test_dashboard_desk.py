@@ -19,11 +19,12 @@ from selenium.webdriver.common.by import By
 
 from tests.distfactory import DistFactory, good_plugin
 from tests.livehost import BUNDLED, Live, live_host, wait_until
+from tests.paths import ROOT
 from tests.servers import binary
 
 pytestmark = pytest.mark.slow
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "images"
+DOCS = ROOT / "docs" / "images"
 OFF = "".join(f"[plugins.{pid}]\nenabled = false\n" for pid in BUNDLED)
 
 

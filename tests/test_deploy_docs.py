@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 DEPLOY = ROOT / "docs" / "deploy.md"
 UNIT = ROOT / "deploy" / "zepix.service"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from zepix_core.cli.main import build_parser, main
 
-ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"```(?:sh|bash|console|shell)\n(.*?)```", re.DOTALL)
 #: What a placeholder in an example stands for here.
 PLACEHOLDERS = {"ID": "combined_v3", "NAME": "my-strategy", "SOURCE": "plugins/combined_v3",

@@ -9,6 +9,7 @@ import pytest
 
 import zepix_core
 from tests.distfactory import DistFactory, good_plugin
+from tests.paths import ROOT
 from zepix_core import Bar, ConfigError, Fill
 
 #: Buys one unit on odd bars and sells it on even ones: a round trip every two bars.
@@ -89,7 +90,7 @@ def test_the_guides_bot_fills_a_feed_of_5m_bars(tmp_path: Path) -> None:
     from zepix_core.market.csvfile import write_csv
     from zepix_core.market.replay import MarketReplay
 
-    guide = (Path(__file__).resolve().parent.parent / "docs" / "embedding.md").read_text()
+    guide = (ROOT / "docs" / "embedding.md").read_text()
     first = re.search(r"```python\n(.*?)```", guide, re.DOTALL)
     assert first is not None
     (tmp_path / "bot.py").write_text(first.group(1), encoding="utf-8")

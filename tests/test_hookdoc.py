@@ -6,15 +6,15 @@ import inspect
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from zepix_core.authoring.conformance import exercised_hooks
 from zepix_core.authoring.hookdoc import COMMAND, SECTIONS, HookDocError, all_hooks, render
 from zepix_core.contract.hookspecs import REQUIRED_HOOKS, hookspec
 
-HOOKS_MD = Path(__file__).resolve().parent.parent / "docs" / "hooks.md"
+HOOKS_MD = ROOT / "docs" / "hooks.md"
 
 
 def section(hook: str) -> str:

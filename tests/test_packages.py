@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "zepix_core"
+from tests.paths import ROOT
+
+PACKAGE = ROOT / "zepix_core"
 PACKAGES = sorted(p.parent.relative_to(PACKAGE.parent).as_posix().replace("/", ".")
                   for p in PACKAGE.glob("*/__init__.py"))
 

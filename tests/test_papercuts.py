@@ -20,6 +20,7 @@ import pytest
 
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory, good_plugin
+from tests.paths import ROOT
 from zepix_core import Alert, AlertLevel, PluginState
 from zepix_core.cli.commands.base import since
 from zepix_core.cli.main import main
@@ -361,7 +362,7 @@ def test_uninstall_and_prune_keep_the_active_and_last_known_good_versions(rig: p
 
 
 # -- 3: the walkthrough's build step works in the README's venv --------------------
-OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 
 @pytest.mark.slow

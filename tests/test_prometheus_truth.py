@@ -16,11 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.livehost import BUNDLED, live_host, wait_until
+from tests.paths import ROOT
 from tests.servers import binary, prometheus
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 FAST = "[host]\nwarmup_bars = 20\nbars_per_round = 2\n"
 STEADY = "[host]\nwarmup_bars = 50\nbars_per_round = 40\n"

@@ -12,8 +12,9 @@ import pytest
 
 import zepix_core
 import zepix_core.testing
+from tests.paths import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 PRIVATE_IMPORT = re.compile(r"^\s*(from|import)\s+zepix_core(\.[a-z]\w*)*\.(_\w+|contract|loading|"
                             r"execution|health|alerts|supervision|versions|storage|host|cli|"
                             r"authoring|market)\b", re.MULTILINE)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 PACKAGE = ROOT / "zepix_core"
 DOTTED = re.compile(r"\bzepix_core(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 FILE = re.compile(r"(?<![\w./-])((?:[A-Za-z_][\w-]*/)*[A-Za-z_]\w*\.py)\b")

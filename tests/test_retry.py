@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.paths import ROOT
 from tests.retryserver import Reply, ScriptedServer
 from tests.waiting import wait_until, waiting_in
 from zepix_core.contract.errors import ConfigError
@@ -376,7 +377,7 @@ def test_an_answer_over_the_size_limit_is_a_permanent_failure(
 
 
 def test_the_defaults_table_in_operations_md_matches_the_code() -> None:
-    text = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+    text = (ROOT / "docs" / "operations.md").read_text()
     rows = {cells[0].strip("` "): cells for line in text.splitlines()
             if line.startswith("| `") and len(cells := [c.strip() for c in
                                                         line.strip("|").split("|")]) == 8}

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
 RUFF = Path(sys.executable).with_name("ruff")
 
 PROBE = '''import subprocess

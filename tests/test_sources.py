@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from zepix_core import ConfigError, ZepixError
 from zepix_core.app import load_source, source_names
 from zepix_core.market.csvfile import CsvSource, write_csv
@@ -115,7 +116,7 @@ def test_zepix_run_with_a_csv_source_feeds_the_bundled_plugins(tmp_path: Path) -
 
 def test_a_third_party_source_from_the_guide_installs_like_a_plugin(
         dists: object, tmp_path: Path) -> None:
-    guide = (Path(__file__).resolve().parent.parent / "docs" / "sources.md").read_text()
+    guide = (ROOT / "docs" / "sources.md").read_text()
     code = guide.split("## Writing a source", 1)[1].split("```python\n", 1)[1].split("```")[0]
     dists.add("zepix-ticks", "1.0.0", {"ticks": "zepix_ticks:Ticks"},  # type: ignore[attr-defined]
               {"zepix_ticks": code}, group="zepix.sources")

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from zepix_core import StorageError
 from zepix_core.cli.main import main
 from zepix_core.storage import Store
 from zepix_core.storage.schema import MIGRATIONS
 
-CORE = Path(__file__).resolve().parent.parent / "zepix_core"
+CORE = ROOT / "zepix_core"
 TABLES = {"hosts", "plugin_versions", "activations", "plugin_status", "events",
           "health_snapshots", "alerts", "alert_deliveries", "requests"}
 

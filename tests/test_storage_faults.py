@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.paths import ROOT
 from tests.waiting import wait_for
 from zepix_core import PluginState
 from zepix_core.contract.errors import StorageError
@@ -151,7 +152,7 @@ def test_a_full_file_system_stops_nothing(dists: DistFactory, tmp_path: Path) ->
     db = tmp_path / "zepix.db"
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(FULL_DISK), str(dists.root),
                            str(config), str(db)], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parent.parent, check=False)
+                          cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     during, after = report["during"], report["after"]

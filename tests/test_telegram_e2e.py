@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory
+from tests.paths import ROOT
 from tests.telegram_standin import StandIn
 from zepix_core.storage import Store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 TOKEN = "5151:E2E-secret-token"
 OPS, ALICE = 100, 7
 

@@ -28,10 +28,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.distfactory import DistFactory
+from tests.paths import ROOT
 from zepix_core.authoring.conformance import CHECK_NAMES, run_suite
 from zepix_core.cli.main import main
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 GENERATED = [".gitignore", "README.md", "my_strategy/__init__.py", "my_strategy/plugin.py",
              "my_strategy/py.typed", "pyproject.toml", "tests/test_conformance.py",
              "tests/test_strategy.py"]

@@ -23,6 +23,7 @@ import pytest
 
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
+from tests.paths import ROOT
 from tests.waiting import wait_for as _wait_for
 from tests.waiting import wait_until
 from zepix_core import PluginState
@@ -279,7 +280,7 @@ def test_racing_upgrade_commands_and_a_running_host_leave_a_consistent_state(
     pv.fill_store(tmp_path_factory, store_dir(), "1.0.0", "1.1.0", "2.0.0")
     (zepix_home / "zepix.toml").write_text(pv.CONFIG)
     zepix = [sys.executable, "-m", "zepix_core.cli.main"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     first = subprocess.run([*zepix, "upgrade", "alpha", "1.0.0"], env=env, check=False)
     assert first.returncode == 0
     host = subprocess.Popen([*zepix, "run", "--interval", "0.2"], env=env,
