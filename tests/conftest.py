@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import BUNDLED, BUNDLED_SOURCES, FIXTURE_PACKAGES, Venv, build_wheels, make_venv
 from tests.retryserver import Reply, ScriptedServer
+from tests.venvs import BUNDLED, BUNDLED_SOURCES, FIXTURE_PACKAGES, Venv, build_wheels, make_venv
 
 
 @pytest.fixture(scope="session")

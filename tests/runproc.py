@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.e2e import clean_env
+from tests.venvs import clean_env
 from tests.waiting import wait_until
 
 ZEPIX = (sys.executable, "-m", "zepix_core.cli.main")

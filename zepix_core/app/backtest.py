@@ -275,7 +275,7 @@ def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
     bot thread to protect, so no handoff per close time), each bounded by its
     deadline (``SIGALRM`` on the main thread, the watchdog elsewhere);
     ``dispatch = "thread"`` is the live engine's dispatch thread, with the same
-    results (tests/test_backtest_inline.py).
+    results (tests/unit/app/test_backtest_inline.py).
 
     Raises ``HookFailed`` at the first failed hook call unless ``allow_errors``."""
     if not plugin_ids:

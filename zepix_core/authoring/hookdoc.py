@@ -5,7 +5,7 @@
 Every hook gets a heading, its signature, whether it is required, its
 deadline, the conformance checks that exercise it and its docstring. A hook
 without a docstring stops the generation: the docstring is the contract.
-tests/test_hookdoc.py fails when docs/hooks.md differs from this output.
+tests/checks/test_hookdoc.py fails when docs/hooks.md differs from this output.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import clean_env, one_json
 from tests.livehost import BUNDLED, wait_until
+from tests.venvs import clean_env, one_json
 
 CONFIG = """\
 # the operator's own notes

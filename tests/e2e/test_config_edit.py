@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import cli
+from tests.e2e.test_cli import cli
 from zepix_core.loading.config import load_config
 from zepix_core.loading.edit import parse_value, split_key
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import BUNDLED, Venv, clean_env, make_venv, one_json
+from tests.venvs import BUNDLED, Venv, clean_env, make_venv, one_json
 
 pytestmark = pytest.mark.slow
 

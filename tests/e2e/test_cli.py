@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
-from tests.e2e import one_json
+from tests.venvs import one_json
 from zepix_core.cli.commands import COMMANDS
 from zepix_core.cli.main import main
 from zepix_core.host.host import create_host

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import BUNDLED, Venv, clean_env, make_venv, one_json, wheel_versions
+from tests.venvs import BUNDLED, Venv, clean_env, make_venv, one_json, wheel_versions
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_telegram import ALICE, BOB, OPS, Chat, chat, rig, standin  # noqa: F401
+from tests.e2e.test_telegram import ALICE, BOB, OPS, Chat, chat, rig, standin  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
-from tests.e2e import clean_env, one_json
 from tests.livehost import BUNDLED
 from tests.servers import free_port
+from tests.venvs import clean_env, one_json
 from tests.waiting import wait_for, wait_until
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import zepix_core
 from tests.distfactory import DistFactory
-from tests.test_embedding import bars, config, trader
+from tests.unit.app.test_embedding import bars, config, trader
 from zepix_core import Bar, ConfigError, Fill, hookimpl
 from zepix_core.contract.hookspecs import PluginSpec
 from zepix_core.execution.dispatch import Dispatcher

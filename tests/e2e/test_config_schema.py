@@ -13,7 +13,7 @@ import pytest
 
 from tests.distfactory import DistFactory
 from tests.paths import ROOT
-from tests.test_settings import _host
+from tests.unit.loading.test_settings import _host
 from zepix_core import PluginState
 from zepix_core.cli.main import main
 from zepix_core.contract.configschema import Key, Table

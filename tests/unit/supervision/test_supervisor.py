@@ -5,7 +5,7 @@ restarts, and the give-up mark across host starts.
 Plugins are real ``*.dist-info`` distributions run in process. A "worker" here is an
 in-process runner that can exit like a worker process does: it reports to the
 supervisor exactly as ``ProcessRunner``'s ``on_exit`` would, so the decisions are
-tested without processes or real waits (tests/test_supervision_e2e.py has those).
+tested without processes or real waits (tests/e2e/test_supervision_e2e.py has those).
 """
 
 from __future__ import annotations
