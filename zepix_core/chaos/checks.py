@@ -2,8 +2,9 @@
 processes itself: a check through the host's storage layer could not catch that
 layer's own mistakes.
 
-- ``bars``: the plugin ``chaos_count`` saw, in every run of the host, the
-  CSV's bars in order from the first, none skipped and none twice;
+- ``bars`` (``bars.BarChecks``): every bar the host was fed was offered to
+  every plugin it knows or counted as dropped with a reason, and what it was
+  fed is the CSV (``chaos_count`` saw its bars in order, none skipped);
 - ``activations`` (``Stage.check_activations``): no plugin has two open
   activation rows at any check, and none is open after the last clean stop;
 - ``integrity``: ``PRAGMA integrity_check`` is ``ok`` on every database;
@@ -25,26 +26,12 @@ from typing import Any
 
 import psutil
 
-from zepix_core.chaos.base import Stage, query
+from zepix_core.chaos.bars import BarChecks
+from zepix_core.chaos.base import query
 from zepix_core.storage.central import TRADE_FIELDS
 
 
-class Checks(Stage):
-    def check_bars(self) -> None:
-        csv_ts = self.first_ts
-        for host in self.hosts:
-            seen = self.home / f"seen-{host.pid}.txt"
-            if not seen.exists():
-                self.report.fail("bars", f"host pid {host.pid}: chaos_count saw no bar")
-                continue
-            times = [int(t) for t in seen.read_text().split() if t.isdigit()]
-            expected = [csv_ts + 60 * n for n in range(len(times))]
-            if times != expected:
-                first = next(i for i, (a, b) in enumerate(zip(times, expected)) if a != b)
-                self.report.fail("bars", f"host pid {host.pid}: bar {first} was "
-                                         f"{times[first]}, expected {expected[first]} "
-                                         f"({len(times)} seen)")
-
+class Checks(BarChecks):
     def check_integrity(self) -> None:
         for db in sorted(self.home.rglob("*.db")):
             try:

@@ -23,6 +23,9 @@ class Report:
     log: list[str] = field(default_factory=list)
     stops: list[float] = field(default_factory=list)
     trades: int = 0
+    #: bars the hosts were fed, all runs; "plugin: reason" -> bars dropped
+    bars: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +44,9 @@ class Report:
             problems = self.problems.get(name, [])
             lines.append(f"{name:<18} {'yes' if not problems else 'NO: ' + problems[0]}")
             lines += [f"{'':<18} {p}" for p in problems[1:5]]
-        lines.append(f"\npaper trades checked against the ledger: {self.trades}")
+        lines.append(f"\nbars fed (all runs of the host, by its own count): {self.bars}")
+        lines += [f"  {n:>7} dropped for {what}" for what, n in sorted(self.dropped.items())]
+        lines.append(f"paper trades checked against the ledger: {self.trades}")
         if self.stops:
             lines.append(f"stops: {len(self.stops)}, slowest {max(self.stops):.1f} s "
                          f"(limit {SHUTDOWN_TIMEOUT:.0f} s)")
@@ -53,4 +58,5 @@ class Report:
     def document(self) -> dict[str, object]:
         return {"seed": self.seed, "seconds": self.seconds, "faults": dict(self.faults),
                 "invariants": {n: not self.problems.get(n) for n in INVARIANTS},
-                "problems": self.problems, "ok": self.ok}
+                "problems": self.problems, "bars": self.bars, "dropped": dict(self.dropped),
+                "trades": self.trades, "ok": self.ok}

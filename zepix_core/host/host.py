@@ -44,6 +44,7 @@ from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
+from zepix_core.host.bars import BarAccounts, takers
 from zepix_core.host.dblock import describe_holder, write_lock_holders
 from zepix_core.host.limits import files_alert, raise_open_files
 from zepix_core.host.reconfig import POLL, Reconfigurer
@@ -117,6 +118,8 @@ class Host:
                                    seed=int(config.host["market_seed"]))
         #: Bars and intents handed out since the last round, for its summary line.
         self.counts = [0, 0]
+        #: Per plugin, each bar fed: offered or dropped with the reason (saved each round).
+        self.bar_accounts = BarAccounts()
         #: Host-measured figures start from zero in this run (the fills stay recorded).
         self.fresh_figures = False
         #: Called with every hook call's result and problem (a backtest counts errors).
@@ -502,12 +505,12 @@ class Host:
 
     def _feed(self, bars: Sequence[Bar]) -> list[Intent]:
         paused = self.pauses
-        runners = [s.runner for s in self.active()
-                   if s.runner is not None and s.plugin_id not in paused
-                   and self.monitor.accepts_work(s.plugin_id)
-                   and self.supervisor.admits_work(s)]
+        runners, left_out = takers(self.slots.values(), self.active(), paused,
+                                   self.monitor.accepts_work, self.supervisor.admits_work)
         shadow = [r for r in self.versions.shadow_runners() if r.plugin_id not in paused]
+        self.bar_accounts.begin()
         by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
+        self.bar_accounts.end(bars, left_out, [r.plugin_id for r in runners])
         handed: list[Intent] = []
         if shadow:
             active = {r.plugin_id for r in runners}
@@ -577,6 +580,7 @@ class Host:
             log.info("warmed up", extra=fields(plugins=len(runners), bars=len(bars)))
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
+        self.bar_accounts.called(result.plugin_id)
         try:
             self.supervisor.on_work(result, problem)
             self.versions.on_work(result, problem)
@@ -588,6 +592,7 @@ class Host:
             listener(result, problem)
 
     def _on_answers(self, plugin_id: str, durations: list[float]) -> None:
+        self.bar_accounts.called(plugin_id, len(durations))
         self.supervisor.on_answers(plugin_id, durations)
         self.versions.on_answers(plugin_id, durations)
 
@@ -614,6 +619,8 @@ class Host:
                 # totals replace them, so nothing is lost by skipping one.
                 self._best_effort("accuracy", self.store.save_accuracy,
                                   self.trades.accuracy_counts())
+                self._best_effort("bar counts", self.store.save_bar_counts, self.host_id,
+                                  self.bar_accounts.rows())
                 summary = self.monitor.round(self.active())
                 self.risk.check([s.plugin_id for s in self.active()], self.clocks.wall())
                 self._alert_tests()

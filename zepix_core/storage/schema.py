@@ -324,4 +324,17 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # (issue 22) What became of every bar a host was fed, per plugin (host.bars): its
+    # totals, replaced each round. kind: fed (plugin '', detail the timeframe), offered
+    # (detail ''), dropped (detail the reason).
+    """
+    CREATE TABLE bar_counts (
+        host_id   TEXT NOT NULL,
+        plugin_id TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        bars      INTEGER NOT NULL,
+        PRIMARY KEY (host_id, plugin_id, kind, detail)
+    );
+    """,
 ]

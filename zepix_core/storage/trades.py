@@ -1,8 +1,9 @@
-"""Queries on the fills a bot reported and the signal accuracy the host judged."""
+"""Queries on the fills a bot reported, the signal accuracy the host judged and what
+became of the bars it was fed (``host.bars``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from zepix_core.contract.model import Fill, Intent
 from zepix_core.storage.db import Database, Row
@@ -32,3 +33,16 @@ class TradeQueries(Database):
     def accuracy_counts(self) -> dict[str, tuple[int, int]]:
         return {r["plugin_id"]: (int(r["hits"]), int(r["judged"]))
                 for r in self.query("SELECT * FROM signal_accuracy")}
+
+    def save_bar_counts(self, host_id: str, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Set ``host_id``'s bar totals: (plugin, kind, detail, bars) each."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO bar_counts (host_id, plugin_id, kind, detail, bars) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(host_id, plugin_id, kind, detail) "
+                "DO UPDATE SET bars = excluded.bars",
+                [(host_id, *row) for row in rows])
+
+    def bar_counts(self, host_id: str) -> list[Row]:
+        return self.query("SELECT plugin_id, kind, detail, bars FROM bar_counts "
+                          "WHERE host_id = ? ORDER BY plugin_id, kind, detail", (host_id,))
