@@ -5,15 +5,15 @@ In-process plugins are called inline, one after another, on a dispatch thread
 the lane; when a call passes its deadline the lane is abandoned with the stuck
 call and a fresh lane carries on with the remaining plugins, so a hung plugin
 delays the others by at most its deadline. Worker-process and shadow runners
-keep their own queues and are waited on beside the lane.
+keep their own queues and are waited on beside the lane. The lane lives in
+``execution.lanes``; the inline mode's interruption (``HookDeadline`` and its
+watchdog) in ``execution.interrupt``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
-import queue
 import signal
 import threading
 import time
@@ -24,12 +24,14 @@ from typing import Any
 from zepix_core.contract.errors import HookTimeout, PluginError, describe, describe_hook
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
-from zepix_core.contract.process import left_plugin, own, plugin_thread
 from zepix_core.execution.boundary import plain
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
+from zepix_core.execution.interrupt import Here, HookDeadline, Watchdog, absorb
+from zepix_core.execution.lanes import UNSET, Calls, Job, Lane, Outcome
 from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner, wait
 
-__all__ = ["DISPATCH_MODES", "LIMIT", "Dispatcher", "Intent", "IntentLimits", "parse_intents"]
+__all__ = ["DISPATCH_MODES", "LIMIT", "Dispatcher", "HookDeadline", "Intent", "IntentLimits",
+           "parse_intents"]
 
 #: ``[host] dispatch``: ``thread`` hands bars to a dispatch thread the bot never
 #: waits past a deadline for; ``inline`` calls hooks on the bot's own thread and
@@ -46,190 +48,6 @@ AnswerSink = Callable[[str, "list[float]"], None]
 StuckSink = Callable[[str, "Future[None]", float], None]
 
 
-Outcome = tuple[Any, "BaseException | None", float]
-
-#: A call not made (yet), or given up on.
-_UNSET: Any = object()
-
-
-class _Calls:
-    """What the calls of one feed gave, in flat lists: a feed of thousands of bars
-    makes no tuple per call (fewer objects for the garbage collector to track)."""
-
-    __slots__ = ("errors", "lost", "took", "values")
-
-    def __init__(self, size: int) -> None:
-        self.values: list[Any] = [_UNSET] * size
-        self.took: list[float] = [0.0] * size
-        self.errors: dict[int, BaseException] = {}
-        self.lost: dict[int, int] = {}  # runner given up on -> the index of that call
-
-
-class _Job:
-    """One feed's inline calls, bar by bar, every runner per bar: call ``k`` is runner
-    ``k % len(runners)`` on bar ``k // len(runners)``. The lane fills ``outcomes``;
-    ``at`` is the call running now and ``since`` its start (0 between calls); the
-    caller's watchdog and the lane agree under ``lock`` on who owns a call.
-    ``skip`` holds runners given up on earlier in the feed: they get no more bars.
-    """
-
-    __slots__ = ("at", "bars", "calls", "done", "lock", "runners", "since", "skip", "stop")
-
-    def __init__(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner], start: int,
-                 calls: _Calls, skip: frozenset[int]) -> None:
-        self.bars, self.runners, self.at, self.calls = bars, runners, start, calls
-        self.skip = skip
-        self.since = 0.0
-        self.stop = False
-        self.lock = threading.Lock()
-        self.done = threading.Lock()  # held until the job is complete: the cheapest signal
-        self.done.acquire()
-
-
-class _Lane:
-    """A daemon thread that runs jobs; abandoned (never joined) when a call hangs.
-
-    Deadlines here are real time (``time.monotonic``) whatever clock the host
-    was given: a hung call is measured against the wall, not a test's clock;
-    durations are in the host's ``clock``.
-    """
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.released: Future[None] | None = None  # set when abandoned
-        self.thread = own(plugin_thread(threading.Thread(target=self._serve,
-                                                         name="zepix-dispatch", daemon=True)))
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            if not self._run(job):
-                break
-        if self.released is not None:
-            self.released.set_result(None)
-
-    def _run(self, job: _Job) -> bool:
-        """The hot path: one plain pluggy call per plugin and bar. False when abandoned."""
-        clock, skip, lock = self.clock, job.skip, job.lock
-        values, took, errors = job.calls.values, job.calls.took, job.calls.errors
-        real = clock is time.monotonic
-        hooks = [r.pm.hook.on_bar for r in job.runners]
-        width = len(hooks)
-        started = clock()
-        for index in range(job.at, len(values)):
-            bar_at, runner_at = divmod(index, width)
-            if runner_at in skip:
-                continue
-            job.since = started if real else time.monotonic()
-            try:
-                value: Any = hooks[runner_at](bar=job.bars[bar_at])
-                if value is not None:  # the boundary: no plugin object gets further
-                    value = plain(value)
-                error: BaseException | None = None
-            except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
-                value, error = None, exc
-            left_plugin()  # a copy the plugin forked ends here
-            ended = clock()  # one reading per call: this end is the next call's start
-            lock.acquire()
-            if job.stop:  # the watchdog gave this call up; a fresh lane has the rest
-                lock.release()
-                return False
-            values[index], took[index] = value, ended - started
-            if error is not None:
-                errors[index] = error
-            job.at, job.since = index + 1, 0.0
-            lock.release()
-            started = ended
-        job.done.release()
-        return True
-
-
-class HookDeadline(BaseException):
-    """Raised into an inline ``on_bar`` call that ran past its deadline (a
-    ``BaseException`` so that a plugin's ``except Exception`` does not swallow it)."""
-
-
-def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Raise ``exc`` in thread ``thread_id`` at its next Python instruction; None
-    withdraws one not delivered yet."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None)
-
-
-def _absorb(here: _Here) -> None:
-    """Let an interruption raised but not delivered yet arrive here, never in the bot.
-
-    Withdrawing it (``PyThreadState_SetAsyncExc(id, NULL)``) would leave CPython's
-    eval breaker set for good, slowing every thread of the process ~5x, so the
-    pending exception is delivered on a few no-op calls instead.
-    """
-    for _ in range(1_000_000):
-        try:
-            _noop()
-        except HookDeadline:
-            here.caught += 1
-            if here.caught >= here.fires:
-                return
-    _raise_in(here.thread_id, None)  # never seen delivered: the last resort
-
-
-def _noop() -> None:
-    return None
-
-
-class _Here:
-    """One inline feed on the caller's thread, as the watchdog sees it: ``running``
-    is ``(index, started)`` of the call running now (None between calls), one
-    attribute so that it is read whole; ``fired`` the index interrupted."""
-
-    __slots__ = ("caught", "fired", "fires", "running", "thread_id")
-
-    def __init__(self, thread_id: int) -> None:
-        self.thread_id = thread_id
-        self.running: tuple[int, float] | None = None
-        self.fired = -1
-        #: ``HookDeadline`` raised into the thread, and caught by the feed.
-        self.fires = self.caught = 0
-
-
-class _Watchdog:
-    """A daemon thread that looks at the inline feed now running every half deadline
-    (or when its running call falls due) and raises ``HookDeadline`` into a call
-    past the deadline. It costs the bot nothing per bar: the caller only stores
-    the running call's index and start."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-        self.current: _Here | None = None
-        self.lock = threading.Lock()  # a decision to interrupt and the raise, together
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._serve, name="zepix-watchdog", daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        wait = self.dispatcher.deadline / 2
-        while not self.closed.wait(wait):
-            deadline = self.dispatcher.deadline
-            wait = deadline / 2
-            with self.lock:
-                here = self.current
-                running = here.running if here is not None else None
-                if here is None or running is None:
-                    continue
-                index, started = running
-                late = time.monotonic() - started - deadline
-                if late < 0:
-                    wait = min(wait, -late + 0.001)
-                    continue
-                if here.fired == index:
-                    continue
-                here.fired = index
-                here.fires += 1
-                _raise_in(here.thread_id, HookDeadline)
-            self.dispatcher._interrupted(here, index, deadline + late)
-
-
 class Dispatcher:
     """Feeds bars to runners under the ``on_bar`` deadline and reports each call."""
 
@@ -244,12 +62,12 @@ class Dispatcher:
         self.deadline = deadline
         self.limits: dict[str, IntentLimits] = {}
         self._stuck: dict[Runner, Future[None]] = {}
-        self._lane: _Lane | None = None
+        self._lane: Lane | None = None
         self._count = itertools.count(1)
         self._prefix = id_prefix
         #: ``thread`` or ``inline`` (``DISPATCH_MODES``).
         self.mode = "thread"
-        self._dog: _Watchdog | None = None
+        self._dog: Watchdog | None = None
         self._here_runners: Sequence[InProcessRunner] = ()
 
     def next_id(self) -> str:
@@ -302,7 +120,7 @@ class Dispatcher:
         return intents
 
     def _check_all(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner],
-                   calls: _Calls) -> list[Sequence[Intent]]:
+                   calls: Calls) -> list[Sequence[Intent]]:
         """Check every call's answer and report it, runner by runner in bar order: calls
         that answered in shape go to ``on_answers`` together, the others one by one.
         A bar without intents gets the empty tuple (no list per bar)."""
@@ -318,7 +136,7 @@ class Dispatcher:
                 if value is None and (not errors or index not in errors):
                     answered.append(took[index])  # the most common case: nothing to check
                     continue
-                if value is _UNSET:
+                if value is UNSET:
                     if index != lost:
                         continue  # never called: given up on earlier in this feed
                     outcome: Outcome | None = None
@@ -349,15 +167,15 @@ class Dispatcher:
         for took in durations:
             self.on_result(CallResult(plugin_id, "on_bar", duration=took), None)
 
-    def _inline(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner]) -> _Calls:
-        """Run the feed on the dispatch thread; ``_Calls.lost`` names, per runner given
+    def _inline(self, bars: Sequence[Bar], runners: Sequence[InProcessRunner]) -> Calls:
+        """Run the feed on the dispatch thread; ``Calls.lost`` names, per runner given
         up on, the index of that call."""
-        calls = _Calls(len(bars) * len(runners))
+        calls = Calls(len(bars) * len(runners))
         start, skip = 0, frozenset[int]()
         while start < len(calls.values):
-            lane = self._lane or _Lane(self.clock)
+            lane = self._lane or Lane(self.clock)
             self._lane = lane
-            job = _Job(bars, runners, start, calls, skip)
+            job = Job(bars, runners, start, calls, skip)
             lane.jobs.put(job)
             start, lost = self._watch(job, lane)
             if lost is not None:
@@ -366,16 +184,16 @@ class Dispatcher:
         return calls
 
     def _inline_here(self, bars: Sequence[Bar],
-                     runners: Sequence[InProcessRunner]) -> _Calls:
+                     runners: Sequence[InProcessRunner]) -> Calls:
         """The feed on the caller's thread (``mode = "inline"``): no handoff. A call past
         its deadline is interrupted by the watchdog (``HookDeadline``), counted as a
         timeout, and its plugin gets no more bars until it is restarted."""
-        calls = _Calls(len(bars) * len(runners))
+        calls = Calls(len(bars) * len(runners))
         hooks = [r.pm.hook.on_bar for r in runners]
         width = len(hooks)
         real = self.clock is time.monotonic
-        here = _Here(threading.get_ident())
-        dog = self._dog or _Watchdog(self)
+        here = Here(threading.get_ident())
+        dog = self._dog or Watchdog(lambda: self.deadline, self._interrupted)
         self._dog, self._here_runners, dog.current = dog, runners, here
         skip: set[int] = set()
         index, total = 0, len(calls.values)
@@ -397,18 +215,18 @@ class Dispatcher:
             with dog.lock:
                 dog.current = None
             if here.caught < here.fires:
-                _absorb(here)
+                absorb(here)
         return calls
 
-    def _run_here(self, here: _Here, hooks: Sequence[Any], bars: Sequence[Bar],
-                  calls: _Calls, skip: set[int], index: int, real: bool) -> int:
+    def _run_here(self, here: Here, hooks: Sequence[Any], bars: Sequence[Bar],
+                  calls: Calls, skip: set[int], index: int, real: bool) -> int:
         """The hot path of ``_inline_here`` from ``index`` on; returns the end."""
         values, took, errors, clock = calls.values, calls.took, calls.errors, self.clock
         width, total = len(hooks), len(values)
         started = clock()
         while index < total:
             bar_at, runner_at = divmod(index, width)
-            if runner_at in skip or values[index] is not _UNSET:
+            if runner_at in skip or values[index] is not UNSET:
                 index += 1
                 continue
             here.running = (index, started if real else time.monotonic())
@@ -471,7 +289,7 @@ class Dispatcher:
         self._interrupted(here, index, held)
         raise HookDeadline
 
-    def _interrupted(self, here: _Here, index: int, held: float) -> None:
+    def _interrupted(self, here: Here, index: int, held: float) -> None:
         """The watchdog interrupted call ``index`` of the inline feed: the plugin gets
         no more bars (until a restart) and the monitor turns it HUNG, which raises
         the alert, even when the call is blocked in C code and cannot be interrupted."""
@@ -484,7 +302,7 @@ class Dispatcher:
         if self.on_stuck is not None:
             self.on_stuck(runner.plugin_id, never, held)
 
-    def _watch(self, job: _Job, lane: _Lane) -> tuple[int, int | None]:
+    def _watch(self, job: Job, lane: Lane) -> tuple[int, int | None]:
         """Wait for ``job``; give up a call past its deadline with its lane. Returns
         where the next lane starts (``len`` when the job is complete) and the index
         of the runner given up on."""

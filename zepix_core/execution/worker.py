@@ -2,7 +2,8 @@
 
 The host starts ``python -P -c <boot> --fd N ...`` with one end of a Unix
 socketpair as its only extra file descriptor; the worker runs
-``_workerproc.main``, and both sides talk in ``_frames``. The host unpickles
+``workerproc.main``, and both sides talk in ``frames``; what the host reads
+from the worker is checked in ``workerwire``. The host unpickles
 answers refusing every class, so a plugin's own types never load into the
 host. docs/supervision.md explains the choices (why not ``multiprocessing``,
 how orphans are avoided).
@@ -11,7 +12,6 @@ how orphans are avoided).
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import pickle
@@ -22,13 +22,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zepix_core.contract.errors import (
-    MESSAGE_LIMIT,
     PluginBusy,
     PluginDead,
     PluginError,
@@ -41,6 +39,14 @@ from zepix_core.contract.model import PluginState
 from zepix_core.contract.process import own_current
 from zepix_core.execution.boundary import plain
 from zepix_core.execution.frames import DEFAULT_MAX_FRAME, recv_frame, send_frame
+from zepix_core.execution.workerwire import (
+    Call,
+    line,
+    loads_plain,
+    settle,
+    strings,
+    worker_env,
+)
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 
 if TYPE_CHECKING:
@@ -59,26 +65,6 @@ _BOOT = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
          "from zepix_core.execution.workerproc import main; sys.exit(main(sys.argv[1:]))")
 
 
-#: The host's secrets in its environment, which a worker's plugin has no use for.
-HOST_SECRETS = ("ZEPIX_API_TOKEN", "ZEPIX_API_VIEWER_TOKEN", "ZEPIX_TELEGRAM_TOKEN",
-                "ZEPIX_SYNC_PASSWORD", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-
-
-def worker_env() -> dict[str, str]:
-    """A worker's environment: the host's, without the host database's path
-    (``ZEPIX_DB``): a plugin has no business with it, nor with the host's secrets."""
-    return {k: v for k, v in os.environ.items() if k != "ZEPIX_DB" and k not in HOST_SECRETS}
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
-
-
-def _loads_plain(data: bytes) -> Any:
-    return _PlainUnpickler(io.BytesIO(data)).load()
-
-
 # Linux's parent-death signal fires when the *thread* that started the worker
 # ends, not the host process: a worker started from a short-lived thread (a
 # restart timer) would die with it. So every worker is started from this one
@@ -86,24 +72,6 @@ def _loads_plain(data: bytes) -> Any:
 # running then are killed by the kernel, which is what "no orphans" asks.
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zepix-spawner",
                               initializer=own_current)
-
-
-@dataclass
-class _Call:
-    call_id: int
-    hook: str
-    started: float
-    future: Future[Any]
-
-
-def _settle(future: Future[Any], error: BaseException | None = None,
-            value: Any = None) -> None:
-    # The worker's answer and its death may race for a future; the first wins.
-    with contextlib.suppress(InvalidStateError):
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
 
 
 class ProcessRunner:
@@ -129,7 +97,7 @@ class ProcessRunner:
         self._lock = threading.Lock()         # guards the fields below
         self._send_lock = threading.Lock()    # one frame at a time on the socket
         self._signal_lock = threading.Lock()  # no signal once the pid is reaped
-        self._pending: _Call | None = None
+        self._pending: Call | None = None
         self._next_id = 0
         self._stopping = False
         self._reaped = False
@@ -194,7 +162,7 @@ class ProcessRunner:
             refusal = self._refusal()
             if refusal is None:
                 self._next_id += 1
-                self._pending = _Call(self._next_id, hook, time.monotonic(), future)
+                self._pending = Call(self._next_id, hook, time.monotonic(), future)
                 frame = ("call", self._next_id, hook, blob)
         if refusal is not None:
             future.set_exception(refusal)
@@ -284,7 +252,7 @@ class ProcessRunner:
         why = f" ({self.kill_reason})" if self.kill_reason else ""
         return f"{who} was killed by {name}{why}"
 
-    def _take(self, call_id: int) -> _Call | None:
+    def _take(self, call_id: int) -> Call | None:
         with self._lock:
             call = self._pending
             if call is None or call.call_id != call_id:
@@ -297,7 +265,7 @@ class ProcessRunner:
         # not trusted, so it is killed with the reason, and its watcher reports the exit.
         try:
             while (data := recv_frame(self._sock, self.max_frame)) is not None:
-                self._dispatch(_loads_plain(data))
+                self._dispatch(loads_plain(data))
         except BaseException as exc:  # noqa: BLE001 - the reader must never die silently
             self._reject(describe(exc))
 
@@ -312,22 +280,22 @@ class ProcessRunner:
         kind = message[0]
         if kind == "ready":
             told = message[1] if len(message) > 1 and isinstance(message[1], dict) else {}
-            self.warnings = _strings(told.get("warnings"), 5, 500)
-            self.hooks = _strings(told.get("hooks"), 64, 64)
-            _settle(self._ready)
+            self.warnings = strings(told.get("warnings"), 5, 500)
+            self.hooks = strings(told.get("hooks"), 64, 64)
+            settle(self._ready)
         elif kind == "load_failed":
-            _settle(self._ready, LoadFailure(self.record, PluginState(message[1]),
-                                             _line(message[2])))
+            settle(self._ready, LoadFailure(self.record, PluginState(message[1]),
+                                             line(message[2])))
         elif kind == "ok":
             # The worker already made this plain; checked again, since a plugin in
             # the worker could write to the socket itself.
             value = plain(message[2])
             if (call := self._take(message[1])) is not None:
-                _settle(call.future, value=value)
+                settle(call.future, value=value)
         elif kind == "err":
-            text = _line(message[2])
+            text = line(message[2])
             if (call := self._take(message[1])) is not None:
-                _settle(call.future, RemoteError(text, plugin_id=self.plugin_id))
+                settle(call.future, RemoteError(text, plugin_id=self.plugin_id))
         else:
             raise WrongShape(f"unknown message kind {kind[:40]!r}")
 
@@ -350,8 +318,8 @@ class ProcessRunner:
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a reader still blocked
         dead = PluginDead(self._exit_text(), plugin_id=self.plugin_id)
         if call is not None:
-            _settle(call.future, dead)
-        _settle(self._ready, dead)
+            settle(call.future, dead)
+        settle(self._ready, dead)
         log.log(logging.INFO if expected else logging.WARNING,
                 "event=worker_exit plugin=%s pid=%d code=%s signal=%s expected=%s",
                 self.plugin_id, self.pid, self.exit_code, self.exit_signal, expected)
@@ -398,19 +366,6 @@ class ProcessRunner:
         self._sock.close()
 
 
-def _line(text: object) -> str:
-    if type(text) is not str:
-        raise WrongShape(f"an error message of type {type(text).__name__}")
-    return text if len(text) <= MESSAGE_LIMIT * 2 else text[:MESSAGE_LIMIT * 2] + "..."
-
-
 def process_runner(record: EntryRecord, config: PluginConfig) -> Runner:
     """``RunnerFactory`` for ``isolation = "process"``."""
     return ProcessRunner(record, max_frame=config.max_frame)
-
-
-def _strings(value: object, most: int, longest: int) -> list[str]:
-    """A worker's list of strings, bounded: anything else in it is dropped."""
-    if not isinstance(value, list):
-        return []
-    return [v[:longest] for v in value[:most] if isinstance(v, str)]

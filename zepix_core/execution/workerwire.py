@@ -1,0 +1,72 @@
+"""What the host reads from a worker process, before it is trusted: frames are
+unpickled refusing every class (a plugin's own types never load into the host),
+strings are bounded, and a call's future is settled once whoever comes first
+(the answer or the worker's death). Also the environment a worker starts with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from typing import Any
+
+from zepix_core.contract.errors import MESSAGE_LIMIT, WrongShape
+
+__all__ = ["HOST_SECRETS", "Call", "line", "loads_plain", "settle", "strings", "worker_env"]
+
+
+#: The host's secrets in its environment, which a worker's plugin has no use for.
+HOST_SECRETS = ("ZEPIX_API_TOKEN", "ZEPIX_API_VIEWER_TOKEN", "ZEPIX_TELEGRAM_TOKEN",
+                "ZEPIX_SYNC_PASSWORD", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def worker_env() -> dict[str, str]:
+    """A worker's environment: the host's, without the host database's path
+    (``ZEPIX_DB``): a plugin has no business with it, nor with the host's secrets."""
+    return {k: v for k, v in os.environ.items() if k != "ZEPIX_DB" and k not in HOST_SECRETS}
+
+
+class PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+
+
+def loads_plain(data: bytes) -> Any:
+    return PlainUnpickler(io.BytesIO(data)).load()
+
+
+@dataclass
+class Call:
+    call_id: int
+    hook: str
+    started: float
+    future: Future[Any]
+
+
+def settle(future: Future[Any], error: BaseException | None = None,
+            value: Any = None) -> None:
+    # The worker's answer and its death may race for a future; the first wins.
+    with contextlib.suppress(InvalidStateError):
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+def line(text: object) -> str:
+    if type(text) is not str:
+        raise WrongShape(f"an error message of type {type(text).__name__}")
+    return text if len(text) <= MESSAGE_LIMIT * 2 else text[:MESSAGE_LIMIT * 2] + "..."
+
+
+
+
+def strings(value: object, most: int, longest: int) -> list[str]:
+    """A worker's list of strings, bounded: anything else in it is dropped."""
+    if not isinstance(value, list):
+        return []
+    return [v[:longest] for v in value[:most] if isinstance(v, str)]
