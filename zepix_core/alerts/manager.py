@@ -49,7 +49,7 @@ class _Open:
     sent_at: float
     sent_mono: float
     sent_level: AlertLevel
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
     suppressed: int = 0
 
 
@@ -132,7 +132,7 @@ class AlertManager:
                      message or f"resolved: {current.message}", timestamp=now,
                      event="resolved", resolved=True, details={**(details or {}), **extra})
 
-    def state(self) -> list[dict[str, Any]]:
+    def state(self) -> list[dict[str, object]]:
         """The open alerts as plain records (JSON-ready), for persistence."""
         return [
             {"plugin_id": a.plugin_id, "kind": a.kind, "level": a.level.value,

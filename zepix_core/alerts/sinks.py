@@ -17,7 +17,6 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pluggy
 
@@ -40,7 +39,7 @@ _LOG_LEVELS = {
 }
 
 
-def alert_payload(alert: Alert) -> dict[str, Any]:
+def alert_payload(alert: Alert) -> dict[str, object]:
     """The alert as a JSON-ready mapping; ``timestamp`` is ISO 8601 UTC and
     ``epoch`` the same instant in epoch seconds."""
     when = datetime.fromtimestamp(alert.timestamp, tz=UTC)

@@ -45,10 +45,10 @@ class AsyncHost:
         """A monitoring round now, in order with bars and fills; its summary line."""
         return await self._ordered(self.sync.round)
 
-    async def plugins(self) -> list[dict[str, Any]]:
+    async def plugins(self) -> list[dict[str, object]]:
         return await asyncio.get_running_loop().run_in_executor(None, self.sync.plugins)
 
-    async def health(self) -> list[dict[str, Any]]:
+    async def health(self) -> list[dict[str, object]]:
         return await asyncio.get_running_loop().run_in_executor(None, self.sync.health)
 
 

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
 from zepix_core.app import report
 from zepix_core.app.embedded import EmbeddedHost
@@ -99,7 +98,7 @@ class Result:
     plugins: list[str]
     bars: int
     seconds: float
-    figures: dict[str, dict[str, Any]]
+    figures: dict[str, dict[str, object]]
     books: dict[str, Book]
     #: Buy and hold of the symbols of the first instant (equal shares), same instants.
     benchmark: Book | None = None
@@ -142,13 +141,13 @@ def backtest_config(base: Config, plugin_ids: Sequence[str]) -> Config:
     if missing:
         raise ZepixError(f"backtest: no installed plugin named {', '.join(missing)}; "
                          f"installed: {', '.join(sorted(known)) or 'none'}")
-    plugins: dict[str, Mapping[str, Any]] = {p: {"enabled": False} for p in known}
+    plugins: dict[str, Mapping[str, object]] = {p: {"enabled": False} for p in known}
     for pid in plugin_ids:
         plugins[pid] = {**base.plugins.get(pid, {}), "enabled": True, "isolation": "inprocess"}
     return Config(host=base.host, plugins=plugins, path=base.path, sections=base.sections)
 
 
-def backtest_source(config: Config, name: str | None, options: Mapping[str, Any]) -> Source:
+def backtest_source(config: Config, name: str | None, options: Mapping[str, object]) -> Source:
     """The source as ``zepix run`` picks it (``name``, else ``[market] source``, else
     ``replay``), options from ``[market]`` then ``options``. The replay runs unpaced for
     ``steps`` (default ``DEFAULT_STEPS``) from ``[host] market_symbols/market_seed``."""

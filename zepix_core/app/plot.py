@@ -54,7 +54,7 @@ def title(figures: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) or "zepix backtest"
 
 
-def thin(items: Sequence[Any], most: int = MARKERS) -> list[Any]:
+def thin(items: Sequence[object], most: int = MARKERS) -> list[Any]:
     """At most ``most`` of ``items``, evenly spread, first and last kept."""
     if len(items) <= most:
         return list(items)

@@ -9,7 +9,7 @@ returns of the whole equity curve (``metrics.risk``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zepix_core.host.host import Host
 from zepix_core.trading import metrics
@@ -22,7 +22,7 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else value * 100.0
 
 
-def curve(times: Sequence[float], equity: Sequence[float]) -> dict[str, Any]:
+def curve(times: Sequence[float], equity: Sequence[float]) -> dict[str, object]:
     """The figures of an equity curve alone (a plugin's or the benchmark's)."""
     total = metrics.total_return(equity)
     span = times[-1] - times[0] if len(times) > 1 else 0.0
@@ -40,7 +40,7 @@ def curve(times: Sequence[float], equity: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def figures(book: Book, host: Host, plugin_id: str) -> dict[str, Any]:
+def figures(book: Book, host: Host, plugin_id: str) -> dict[str, object]:
     """The report of one plugin: its book's curve and trips, the host's ledger and
     accuracy, the settings it ran with."""
     ledger = host.trades.ledgers.get(plugin_id)

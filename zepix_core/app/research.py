@@ -28,7 +28,7 @@ from zepix_core.loading.config import Config
 Settings = dict[tuple[str, str], Any]
 
 
-def _value(text: str) -> Any:
+def _value(text: str) -> object:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -55,7 +55,7 @@ def parse_sets(items: Sequence[str]) -> Settings:
 
 def parse_grid(items: Sequence[str]) -> list[Settings]:
     """``--grid ID.KEY=V1,V2,...`` items: every combination, in order."""
-    axes: list[tuple[tuple[str, str], list[Any]]] = []
+    axes: list[tuple[tuple[str, str], list[object]]] = []
     for item in items:
         target, values = _target("--grid", item)
         parts = [_value(v.strip()) for v in values.split(",") if v.strip()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from zepix_core.app.embedded import EmbeddedHost
 from zepix_core.app.notify import Notifier, Watchdog, watchdog_period
@@ -18,7 +17,7 @@ log = logging.getLogger("zepix.app")
 DEFAULT_SOURCE = "replay"
 
 
-def source_for(host: Host, name: str | None, options: Mapping[str, Any], *,
+def source_for(host: Host, name: str | None, options: Mapping[str, object], *,
                once: bool = False, interval: float | None = None) -> Source:
     """The source ``name`` (else ``[market] source``, else ``replay``) with its options:
     ``[market]``'s other keys, then ``options``. The replay's defaults come from
@@ -30,7 +29,7 @@ def source_for(host: Host, name: str | None, options: Mapping[str, Any], *,
     if chosen == DEFAULT_SOURCE:
         cfg = host.config.host
         steps = max(1, int(cfg["bars_per_round"]))
-        defaults: dict[str, Any] = {
+        defaults: dict[str, object] = {
             "symbols": list(cfg["market_symbols"]), "seed": int(cfg["market_seed"]),
             "warmup": int(cfg["warmup_bars"]),
             "pace": 0.0 if once else host.interval(interval) / steps}

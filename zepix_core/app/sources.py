@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import Any
 
 from zepix_core.contract.errors import ConfigError, ZepixError, describe
 from zepix_core.market.sources import GROUP, Source
@@ -14,7 +13,7 @@ def source_names() -> list[str]:
     return sorted({ep.name for ep in entry_points(group=GROUP)})
 
 
-def load_source(name: str, options: Mapping[str, Any]) -> Source:
+def load_source(name: str, options: Mapping[str, object]) -> Source:
     """Build the source ``name`` with ``options``; a one-line ``ConfigError`` when it is
     not installed or refuses its options."""
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]

@@ -62,12 +62,12 @@ class PluginHandle:
         """Whether the plugin has an implementation of ``hook``."""
         return bool(getattr(self.pm.hook, hook).get_hookimpls())
 
-    def call(self, hook: str, timeout: float | None = None, **kwargs: Any) -> CallResult:
+    def call(self, hook: str, timeout: float | None = None, **kwargs: object) -> CallResult:
         """Call ``hook`` on the plugin's runner within ``timeout`` (default: its deadline)."""
         limit = DEFAULT_DEADLINES.get(hook, 10.0) if timeout is None else timeout
         return call(self.runner, hook, limit, kwargs)
 
-    def value(self, hook: str, timeout: float | None = None, **kwargs: Any) -> Any:
+    def value(self, hook: str, timeout: float | None = None, **kwargs: object) -> object:
         """The hook's answer; raises ``PluginError`` when it raised or missed its deadline,
         or when the plugin does not implement ``hook`` (None would look like an answer)."""
         if not self.implements(hook):
@@ -91,7 +91,7 @@ class PluginHandle:
         return PluginContext(plugin_id=self.plugin_id, version=self.record.dist_version,
                              api_version=API_VERSION, data_dir=str(data_dir), database=database)
 
-    def settings(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def settings(self, config: Mapping[str, object] | None = None) -> dict[str, object]:
         """What ``activate`` gets from the host for the table ``config``: the table with
         the declared settings' typed values, defaults filled in. Raises ``ConfigError``
         for a key that is neither declared nor the host's, or a value out of its range,
@@ -108,7 +108,7 @@ class PluginHandle:
         return {**table, **values}
 
     def activate(self, data_dir: Path | str,
-                 config: Mapping[str, Any] | None = None) -> CallResult:
+                 config: Mapping[str, object] | None = None) -> CallResult:
         """Call ``activate`` as the host does: ``config`` is the plugin's table, checked
         against its declared settings and completed with their defaults (``settings``)."""
         return self.call("activate", context=self.context(data_dir),

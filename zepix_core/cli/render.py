@@ -6,7 +6,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from zepix_core.contract.terminal import printable
 from zepix_core.views.jsonable import TIME_FIELDS, iso, jsonable
@@ -15,18 +15,18 @@ __all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "table"]
 
 __all__ = ["TIME_FIELDS", "emit_json", "iso", "jsonable", "sparkline", "table"]
 
-def emit_json(document: Any, out: TextIO | None = None) -> None:
+def emit_json(document: object, out: TextIO | None = None) -> None:
     """One strict JSON document (no NaN, no Infinity) and a newline."""
     stream = out or sys.stdout
     json.dump(jsonable(document), stream, indent=2, sort_keys=False, allow_nan=False)
     stream.write("\n")
 
 
-def _cell(value: Any, key: str) -> str:
+def _cell(value: object, key: str) -> str:
     return printable(_shown(value, key))
 
 
-def _shown(value: Any, key: str) -> str:
+def _shown(value: object, key: str) -> str:
     if value is None:
         return "-"
     if key in TIME_FIELDS and isinstance(value, (int, float)):
@@ -39,7 +39,7 @@ def _shown(value: Any, key: str) -> str:
     return str(value)
 
 
-def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+def table(rows: Sequence[Mapping[str, object]], columns: Sequence[str],
           headers: Sequence[str] | None = None, out: TextIO | None = None,
           width: int = 60) -> None:
     """A plain aligned table; a cell longer than ``width`` wraps onto further lines."""
@@ -61,7 +61,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
-def wrapped(name: str, value: Any, indent: int = 0, width: int = 76) -> str:
+def wrapped(name: str, value: object, indent: int = 0, width: int = 76) -> str:
     """``name: value`` for a detail view, the value wrapped under itself."""
     head = " " * indent + f"{name + ':':<14} "
     lines = _wrap(_cell(value, name), max(20, width - len(head)))

@@ -34,13 +34,13 @@ class Key:
 
     name: str
     kind: Kind
-    default: Any
+    default: object
     doc: str
     minimum: float | None = None
     maximum: float | None = None
     above: bool = False
     below: bool = False
-    choices: tuple[Any, ...] | None = None
+    choices: tuple[object, ...] | None = None
     live: bool = True
     secret: bool = False
     #: An empty string is refused (``str``/``path``/``url``).
@@ -50,7 +50,7 @@ class Key:
     #: A further check of a well-typed value (a URL's scheme, a specifier): its problem.
     check: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
-    def problem(self, value: Any) -> str | None:
+    def problem(self, value: object) -> str | None:
         """Why ``value`` does not fit, or None."""
         if isinstance(value, float) and not math.isfinite(value):
             return f"got {value!r}; expected a finite number"
@@ -88,7 +88,7 @@ class Key:
                 return f"{noun} {'<' if self.below else '<='} {high:g}"
         return words
 
-    def typed(self, value: Any) -> Any:
+    def typed(self, value: object) -> object:
         """``value`` as the program reads it (a whole number where a float is wanted)."""
         if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
@@ -119,13 +119,13 @@ class Table:
     def names(self) -> tuple[str, ...]:
         return (*(k.name for k in self.keys), *self.tables)
 
-    def typed(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def typed(self, values: Mapping[str, object]) -> dict[str, Any]:
         """``values`` (already checked) as the program reads them; see ``Key.typed``."""
         return {name: key.typed(value) if (key := self.key(name)) else value
                 for name, value in values.items()}
 
 
-def of_kind(value: Any, kind: str) -> bool:
+def of_kind(value: object, kind: str) -> bool:
     """Whether ``value`` is of a schema kind (``bool``, ``int``, ``float`` finite, ``str``,
     ``path``, ``url``, ``list[int]``, a list of strings otherwise): the one such check,
     for the host's tables and plugins' declared settings alike."""
@@ -143,13 +143,13 @@ def of_kind(value: Any, kind: str) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def finite_number(value: Any) -> bool:
+def finite_number(value: object) -> bool:
     """A real, finite number: not a bool, not NaN, not infinity. The one such check."""
     return (isinstance(value, int | float) and not isinstance(value, bool)
             and math.isfinite(value))
 
 
-def _shown(key: Key, value: Any) -> str:
+def _shown(key: Key, value: object) -> str:
     return HIDDEN if key.secret else repr(value)
 
 
@@ -202,7 +202,7 @@ def dotted(parts: Iterable[str]) -> str:
     return ".".join(f'"{p}"' if "." in p or not p else p for p in parts)
 
 
-def check_table(table: Table, values: Any, parts: tuple[str, ...]) -> list[Problem]:
+def check_table(table: Table, values: object, parts: tuple[str, ...]) -> list[Problem]:
     """Every problem of ``values`` against ``table`` (unknown keys, types, ranges)."""
     if not isinstance(values, Mapping):
         return [Problem(parts, f"must be a table ([{dotted(parts)}])")]
@@ -222,7 +222,7 @@ def check_table(table: Table, values: Any, parts: tuple[str, ...]) -> list[Probl
     return problems
 
 
-def require(table: Table, values: Any, parts: tuple[str, ...], where: str) -> None:
+def require(table: Table, values: object, parts: tuple[str, ...], where: str) -> None:
     """Raise ``ConfigError`` (``WHERE: KEY: problem``) for the first problem of ``values``."""
     problems = check_table(table, values, parts)
     if problems:
@@ -244,7 +244,7 @@ def is_secret_name(name: str, marked: Iterable[str] = ()) -> bool:
     return name in set(marked) or "token" in lower or "password" in lower or "secret" in lower
 
 
-def redact_value(name: str, value: Any, marked: Iterable[str] = ()) -> Any:
+def redact_value(name: str, value: object, marked: Iterable[str] = ()) -> object:
     """``value`` of key ``name`` as it may be shown: a secret is ``***`` (None stays
     None, so "unset" still reads as unset); a URL loses its user information."""
     if value is None:
@@ -261,7 +261,7 @@ def redact_value(name: str, value: Any, marked: Iterable[str] = ()) -> Any:
     return value
 
 
-def redact_config(document: Mapping[str, Any], marked: Iterable[str] = ()) -> dict[str, Any]:
+def redact_config(document: Mapping[str, object], marked: Iterable[str] = ()) -> dict[str, Any]:
     """A config document (or any part of it) with every secret hidden; see ``redact_value``."""
     names = frozenset(marked)
     return {name: redact_value(str(name), value, names) for name, value in document.items()}

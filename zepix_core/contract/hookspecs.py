@@ -9,7 +9,6 @@ and a test fails when the two drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pluggy
 
@@ -43,7 +42,7 @@ class PluginSpec:
     """Hooks the host calls on each strategy plugin."""
 
     @hookspec(firstresult=True)
-    def plugin_version(self) -> str | Mapping[str, Any]:
+    def plugin_version(self) -> str | Mapping[str, object]:
         """Report the plugin's version and what it needs.
 
         Returns a PEP 440 version string, or a mapping with ``version``
@@ -62,7 +61,7 @@ class PluginSpec:
         """
 
     @hookspec(firstresult=True)
-    def plugin_settings(self) -> Sequence[Mapping[str, Any]] | None:
+    def plugin_settings(self) -> Sequence[Mapping[str, object]] | None:
         """Declare the plugin's own settings (optional hook).
 
         Returns a list of settings, each a mapping with ``name``, ``type``
@@ -81,7 +80,7 @@ class PluginSpec:
         """
 
     @hookspec(firstresult=True)
-    def health_ping(self, now: float) -> bool | Mapping[str, Any]:
+    def health_ping(self, now: float) -> bool | Mapping[str, object]:
         """Answer a liveness check.
 
         ``now`` is the host's wall-clock time in epoch seconds. Returns
@@ -112,7 +111,7 @@ class PluginSpec:
         """
 
     @hookspec(firstresult=True)
-    def self_test(self) -> bool | Mapping[str, Any]:
+    def self_test(self) -> bool | Mapping[str, object]:
         """Run the plugin's own checks; must be idempotent and side-effect free.
 
         Returns ``True``/``False``, or a mapping with ``passed`` (bool) and
@@ -125,7 +124,7 @@ class PluginSpec:
         """
 
     @hookspec(firstresult=True)
-    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
+    def activate(self, context: PluginContext, config: Mapping[str, object]) -> None:
         """Start the plugin (optional hook).
 
         ``context`` carries the plugin id, its version, the host API version,
@@ -154,7 +153,7 @@ class PluginSpec:
         """
 
     @hookspec(firstresult=True)
-    def on_bar(self, bar: Bar) -> Sequence[Mapping[str, Any]] | None:
+    def on_bar(self, bar: Bar) -> Sequence[Mapping[str, object]] | None:
         """Process one closed market bar; the strategy's work hook (optional).
 
         ``bar`` is a closed OHLCV bar of one symbol and timeframe (``1m``,
@@ -200,7 +199,7 @@ class PluginSpec:
         """
 
     @hookspec(firstresult=True)
-    def config_changed(self, changes: Mapping[str, list[Any]]) -> bool:
+    def config_changed(self, changes: Mapping[str, list[object]]) -> bool:
         """Take new values of this plugin's own settings live (optional hook).
 
         ``changes`` maps dotted keys (``plugins.combined_v3.risk_per_trade``) to

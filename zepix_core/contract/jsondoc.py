@@ -16,7 +16,7 @@ JSONLike: TypeAlias = ("str | int | float | bool | None | Sequence[JSONLike] "
 JSONObject: TypeAlias = dict[str, JSONLike]
 
 
-def finite(value: Any) -> Any:
+def finite(value: Any) -> object:
     """``value`` with non-finite floats as None, tuples as lists, other objects as str."""
     if value is None or isinstance(value, (bool, int, str)):
         return value

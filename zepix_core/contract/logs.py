@@ -25,18 +25,18 @@ from zepix_core.contract.terminal import printable
 _KEY = "zepix_fields"
 
 
-def fields(**values: Any) -> dict[str, Any]:
+def fields(**values: Any) -> dict[str, object]:
     """The ``extra`` argument of a logging call that carries ``values`` as fields."""
     return {_KEY: values}
 
 
-def fields_of(record: logging.LogRecord) -> dict[str, Any]:
+def fields_of(record: logging.LogRecord) -> dict[str, object]:
     """The structured fields attached to ``record`` (empty for a plain message)."""
     found = getattr(record, _KEY, None)
     return dict(found) if isinstance(found, dict) else {}
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any) -> object:
     if isinstance(value, bool) or value is None or isinstance(value, int | str):
         return value
     if isinstance(value, float):
@@ -75,12 +75,12 @@ class KeyValueFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One strict JSON object per line, for log shippers."""
 
-    def __init__(self, static: dict[str, Any] | None = None) -> None:
+    def __init__(self, static: dict[str, object] | None = None) -> None:
         super().__init__()
         self._static = dict(static or {})
 
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
+        doc: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
@@ -95,7 +95,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: int, *, json_lines: bool, stream: Any, prefix: str = "",
-              static: dict[str, Any] | None = None) -> None:
+              static: dict[str, object] | None = None) -> None:
     """Send the root logger's records to ``stream`` in the chosen format."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(static) if json_lines else KeyValueFormatter(prefix))

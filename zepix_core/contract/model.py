@@ -7,7 +7,6 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from zepix_core.contract.plugindata import PluginDatabaseAPI
 
@@ -135,7 +134,7 @@ class Alert:
     timestamp: float
     event: str = "fired"
     resolved: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:

@@ -46,7 +46,7 @@ class _Bad(Exception):
         self.path: list[str] = []
 
 
-def plain(value: object, limits: Limits = LIMITS) -> Any:
+def plain(value: object, limits: Limits = LIMITS) -> object:
     """``value`` as plain bounded data; raises ``WrongShape`` naming the problem."""
     walk = _Walk(limits)
     try:
@@ -73,7 +73,7 @@ class _Walk:
         self.nodes = 0
         self.chars = 0
 
-    def convert(self, value: object, depth: int) -> Any:
+    def convert(self, value: object, depth: int) -> object:
         self.nodes += 1
         if self.nodes > self.limits.nodes:
             raise _Bad(f"more than {self.limits.nodes} values")
@@ -95,7 +95,7 @@ class _Walk:
         raise _Bad(f"{_name(kind)} is not plain data (use dict, list, str, int, float, bool, "
                    "None)")
 
-    def _scalar(self, value: object, kind: type) -> Any:
+    def _scalar(self, value: object, kind: type) -> object:
         if issubclass(kind, int):
             return self._int(int.__index__(value))  # type: ignore[arg-type]
         if issubclass(kind, float):
@@ -142,7 +142,7 @@ class _Walk:
                 raise
         return out
 
-    def _sequence(self, items: Any, depth: int) -> list[Any]:
+    def _sequence(self, items: Any, depth: int) -> list[object]:
         out = []
         for index, item in enumerate(items):
             if index >= self.limits.nodes:

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from zepix_core.contract.errors import PluginBusy, PluginDead, describe_hook
 from zepix_core.execution.runner import CallResult, Clock, Runner
@@ -38,7 +37,7 @@ class HookCall:
 
     hook: str
     timeout: float
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Outcome:
 
     results: list[CallResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    stuck: Future[Any] | None = None
+    stuck: Future[object] | None = None
 
 
 class _Sequence:
@@ -68,14 +67,14 @@ class _Sequence:
         assert self.check is not None
         return self.started + self.check.timeout
 
-    def send(self) -> Future[Any] | None:
+    def send(self) -> Future[object] | None:
         if not self.todo:
             return None
         self.check = self.todo.popleft()
         self.started = self.clock()
         return self.runner.submit(self.check.hook, self.check.kwargs)
 
-    def settle(self, future: Future[Any]) -> bool:
+    def settle(self, future: Future[object]) -> bool:
         """Record the answer of a finished call; True when the next may be sent."""
         assert self.check is not None
         took = self.clock() - self.started
@@ -91,7 +90,7 @@ class _Sequence:
             return False
         return True
 
-    def expire(self, future: Future[Any]) -> None:
+    def expire(self, future: Future[object]) -> None:
         """The call missed its deadline: give up on it and on the rest."""
         assert self.check is not None
         future.cancel()  # a call that has not started never will
@@ -115,7 +114,7 @@ def run_calls(plans: Sequence[tuple[Runner, Sequence[HookCall]]],
     plugins hang, since a missed deadline ends that plugin's sequence.
     """
     sequences = [_Sequence(runner, checks, clock) for runner, checks in plans]
-    live: dict[Future[Any], _Sequence] = {}
+    live: dict[Future[object], _Sequence] = {}
     for seq in sequences:
         _send_next(seq, live)
     while live:
@@ -133,14 +132,14 @@ def run_calls(plans: Sequence[tuple[Runner, Sequence[HookCall]]],
     return [seq.outcome for seq in sequences]
 
 
-def _send_next(seq: _Sequence, live: dict[Future[Any], _Sequence]) -> None:
+def _send_next(seq: _Sequence, live: dict[Future[object], _Sequence]) -> None:
     future = seq.send()
     if future is not None:
         live[future] = seq
 
 
 def call_many(
-    calls: Iterable[tuple[Runner, str, Mapping[str, Any], float]],
+    calls: Iterable[tuple[Runner, str, Mapping[str, object], float]],
     clock: Clock = time.monotonic,
 ) -> list[CallResult]:
     """Start every call at once, then collect each within its own deadline.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pickle
 import socket
 import struct
-from typing import Any
 
 from zepix_core.contract.errors import PluginError
 
@@ -28,7 +27,7 @@ class FrameTooLarge(PluginError):
     """A frame's header announces more bytes than the reader accepts."""
 
 
-def send_frame(sock: socket.socket, message: tuple[Any, ...]) -> None:
+def send_frame(sock: socket.socket, message: tuple[object, ...]) -> None:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     sock.sendall(_HEADER.pack(len(payload)) + payload)
 

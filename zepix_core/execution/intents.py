@@ -64,7 +64,7 @@ def parse_intents(plugin_id: str, bar: Bar, value: object,
     return [_intent(plugin_id, bar, i, item, ids) for i, item in enumerate(value)]
 
 
-def _intent(plugin_id: str, bar: Bar, index: int, item: Any, ids: Callable[[], str]) -> Intent:
+def _intent(plugin_id: str, bar: Bar, index: int, item: object, ids: Callable[[], str]) -> Intent:
     where = f"on_bar intent #{index}"
     if type(item) is not dict:
         raise PluginError(f"{where} is {type(item).__name__}, not a mapping", plugin_id=plugin_id)

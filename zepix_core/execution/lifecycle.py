@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from packaging.version import Version
 
@@ -49,7 +48,7 @@ class PluginSlot:
     #: Declared by ``plugin_settings`` (None: read not yet, or nothing declared).
     settings: tuple[Setting, ...] | None = None
     #: The declared settings' values from the config table, typed, defaults filled in.
-    values: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, object] = field(default_factory=dict)
     settings_read: bool = False
 
     @property

@@ -43,7 +43,7 @@ class CallResult:
 
     plugin_id: str
     hook: str
-    value: Any = None
+    value: object = None
     error: str | None = None
     timed_out: bool = False
     duration: float = 0.0

@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zepix_core.contract import logs
 from zepix_core.contract.errors import WrongShape, describe, describe_hook
@@ -123,7 +123,7 @@ def _serve(pm: pluggy.PluginManager, sock: socket.socket,
 
 
 def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,
-            blob: bytes) -> tuple[Any, ...]:
+            blob: bytes) -> tuple[object, ...]:
     try:
         # S301: the parent host pickled these arguments itself
         kwargs = pickle.loads(blob)  # noqa: S301

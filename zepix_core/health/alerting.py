@@ -102,7 +102,7 @@ class Alerting:
             return self._observe(plugin_id, verdict)
 
     def _observe(self, plugin_id: str, verdict: Verdict) -> list[Alert]:
-        firing: dict[str, tuple[AlertLevel, str, dict[str, Any]]] = {}
+        firing: dict[str, tuple[AlertLevel, str, dict[str, object]]] = {}
         for breach in verdict.reasons:
             kind = CONDITION.get(breach.kind, breach.kind)
             if kind not in firing or _RANK[breach.level] > _RANK[firing[kind][0]]:
@@ -157,7 +157,7 @@ class Alerting:
         return (f"silenced by silence {row['id']} ({row['actor']}: {row['reason']}) until "
                 f"{_iso(row['until'])}")
 
-    def test(self, actor: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    def test(self, actor: str, timeout: float = 30.0) -> list[dict[str, object]]:
         """Send a test alert through every sink and wait (up to ``timeout`` seconds) for
         each one's outcome: ``sink``, ``delivered``, ``error``. Then the same alert as
         resolved, so nothing stays firing (Alertmanager). Nothing is recorded."""
@@ -234,7 +234,7 @@ def _webhook(settings: Mapping[str, Any]) -> list[WebhookSink]:
     return [WebhookSink(url, timeout=float(timeout), headers=headers)]
 
 
-def _open_records(store: Store) -> list[dict[str, Any]]:
+def _open_records(store: Store) -> list[dict[str, object]]:
     return [{"plugin_id": r["plugin_id"], "kind": r["kind"], "level": r["level"],
              "message": r["message"], "fired_at": r["fired_at"], "sent_at": r["last_sent_at"],
              "sent_level": r["level"], "details": r["details"]}

@@ -85,13 +85,13 @@ class AnomalySettings:
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))
 
-    def merged(self, overrides: Mapping[str, Any], plugin_id: str | None = None) -> AnomalySettings:
+    def merged(self, overrides: Mapping[str, object], plugin_id: str | None = None) -> AnomalySettings:
         """These settings with ``overrides`` applied; ``ConfigError`` names the bad key."""
         return dataclasses.replace(
             self, **{k: _checked(k, v, plugin_id) for k, v in overrides.items()})
 
 
-def _checked(key: str, value: Any, plugin_id: str | None) -> Any:
+def _checked(key: str, value: object, plugin_id: str | None) -> Any:
     parts = ("plugins", plugin_id, "anomaly") if plugin_id else ("anomaly",)
     problems = check_table(ANOMALY, {key: value}, parts)
     if problems:

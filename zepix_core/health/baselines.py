@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 from zepix_core.contract.model import AlertLevel, HealthStatus
 from zepix_core.execution.runner import CallResult
@@ -130,7 +129,7 @@ class PluginBaseline:
         self.last = self.detector.observe(sample) if self.enabled else Assessment()
         return self.last
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> dict[str, object]:
         """The ``anomaly`` field of a snapshot: each metric against its band."""
         return {"enabled": self.enabled, "warming_up": self.last.warming,
                 "rounds_learned": self.detector.rounds,

@@ -74,14 +74,14 @@ class Thresholds:
     def names(cls) -> frozenset[str]:
         return frozenset(f.name for f in dataclasses.fields(cls))
 
-    def merged(self, overrides: Mapping[str, Any], plugin_id: str | None = None) -> Thresholds:
+    def merged(self, overrides: Mapping[str, object], plugin_id: str | None = None) -> Thresholds:
         """These thresholds with ``overrides`` (a config table) applied; raises
         ``ConfigError`` naming the key for an unknown key or a bad value."""
         changes: dict[str, Any] = {k: _checked(k, v, plugin_id) for k, v in overrides.items()}
         return dataclasses.replace(self, **changes)
 
 
-def _checked(key: str, value: Any, plugin_id: str | None) -> Any:
+def _checked(key: str, value: object, plugin_id: str | None) -> object:
     parts = ("plugins", plugin_id, "thresholds") if plugin_id else ("thresholds",)
     problems = check_table(THRESHOLDS, {key: value}, parts)
     if problems:

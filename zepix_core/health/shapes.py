@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from zepix_core.contract.errors import PluginBusy, WrongShape
 from zepix_core.contract.model import HealthStatus
@@ -68,11 +68,11 @@ class MetricsReply:
 @dataclass(frozen=True)
 class SelfTestReply:
     passed: bool
-    checks: tuple[Mapping[str, Any], ...] = ()
+    checks: tuple[Mapping[str, object], ...] = ()
     problems: tuple[str, ...] = ()
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -92,7 +92,7 @@ def implausible_time(when: float, now: float) -> str | None:
     return None
 
 
-def parse_ping(value: Any, now: float | None = None) -> PingReply:
+def parse_ping(value: object, now: float | None = None) -> PingReply:
     """Check a ``health_ping`` answer: a bool, or a mapping with ``ok`` (bool)
     and optional ``last_activity`` (epoch seconds, not before 2000 nor more than
     a minute after ``now``) and ``detail`` (str). A wrong shape reads as not ok,
@@ -119,7 +119,7 @@ def parse_ping(value: Any, now: float | None = None) -> PingReply:
     return PingReply(ok is True, activity, detail, tuple(problems))
 
 
-def parse_metrics(value: Any) -> MetricsReply:
+def parse_metrics(value: object) -> MetricsReply:
     """Check a ``get_metrics`` answer: keep the numeric entries, list the rest."""
     if not isinstance(value, Mapping):
         why = f"get_metrics returned {type(value).__name__}, expected a mapping of name -> number"
@@ -136,7 +136,7 @@ def parse_metrics(value: Any) -> MetricsReply:
     return MetricsReply(kept, tuple(problems))
 
 
-def parse_self_test(value: Any) -> SelfTestReply:
+def parse_self_test(value: object) -> SelfTestReply:
     """Check a ``self_test`` answer; a wrong shape counts as a failed test."""
     if isinstance(value, bool):
         return SelfTestReply(passed=value)

@@ -83,8 +83,8 @@ class Reconfigurer:
         #: How the file in force came: ``loaded`` at start, ``applied`` by a reload.
         self._status = "loaded"
         #: The config in force before and after the change being applied, defaults in.
-        self._before: dict[str, Any] = {}
-        self._after: dict[str, Any] = {}
+        self._before: dict[str, object] = {}
+        self._after: dict[str, object] = {}
         started = host.clocks.wall()
         self.last_reload = LastReload(started, True, started)
 
@@ -113,7 +113,7 @@ class Reconfigurer:
             self.publish()
         return result
 
-    def in_force(self) -> dict[str, Any]:
+    def in_force(self) -> dict[str, object]:
         """The config this host uses now, every table with its defaults, secrets hidden,
         with ``file_valid`` and ``last_reload`` (contract section 16)."""
         path, last = self.host.config.path, self.last_reload
@@ -180,7 +180,7 @@ class Reconfigurer:
             return f"{NOT_LIVE}: read at start; takes effect when the host restarts"
         return "applied live"
 
-    def _record(self, key: str, old: Any, new: Any, reason: str) -> None:
+    def _record(self, key: str, old: object, new: object, reason: str) -> None:
         """One history row: a value the file left unset is shown as its default in force,
         a secret as ``***``; a change not in force yet is ``recorded``, never ``applied``."""
         old, new = (hidden(key, _in_force(doc, key, value))
@@ -251,7 +251,7 @@ class Reconfigurer:
             return f"{NOT_LIVE}: {exc}"
         return f"requested {target} through the version gate (request {recorded.request_id})"
 
-    def _tell(self, plugin_id: str, changes: Mapping[str, list[Any]]) -> bool:
+    def _tell(self, plugin_id: str, changes: Mapping[str, list[object]]) -> bool:
         """``config_changed(changes)``: True only when the plugin says it applied them."""
         slot = self.host.slots[plugin_id]
         if slot.runner is None:
@@ -262,7 +262,7 @@ class Reconfigurer:
         return result.ok and result.value is True
 
 
-def _in_force(document: Mapping[str, Any], key: str, value: Any) -> Any:
+def _in_force(document: Mapping[str, object], key: str, value: object) -> object:
     """``value`` (None: the file did not set ``key``), else the default in force."""
     if value is not None:
         return value

@@ -95,7 +95,7 @@ def _where(cfg: Config, key: str) -> str:
     return f"{cfg.path or '<defaults>'}: {key}"
 
 
-def _pin(cfg: Config, plugin_id: str, text: Any) -> SpecifierSet | None:
+def _pin(cfg: Config, plugin_id: str, text: object) -> SpecifierSet | None:
     if text is None:
         return None
     try:
@@ -185,7 +185,7 @@ def _semantic(text: str, path: Path) -> str:
 
 
 def _drop(raw: dict[str, Any], parts: tuple[str, ...]) -> None:
-    node: Any = raw
+    node: object = raw
     for part in parts[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
     if isinstance(node, dict):
@@ -228,7 +228,7 @@ def check(raw: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-def _check_plugins(plugins: Any) -> list[Problem]:
+def _check_plugins(plugins: object) -> list[Problem]:
     if not isinstance(plugins, Mapping):
         return [Problem(("plugins",), "must be a table of [plugins.<id>] tables")]
     problems: list[Problem] = []
@@ -302,7 +302,7 @@ def _misspelt(parts: tuple[str, ...], table: Mapping[str, Any]) -> list[Problem]
     return problems
 
 
-def _nonfinite(parts: tuple[str, ...], value: Any) -> list[Problem]:
+def _nonfinite(parts: tuple[str, ...], value: object) -> list[Problem]:
     """NaN and infinity anywhere under ``parts``: no setting means either."""
     if isinstance(value, float) and not math.isfinite(value):
         return [Problem(parts, f"got {value!r}; expected a finite number")]

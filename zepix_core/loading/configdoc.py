@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from zepix_core.contract.configschema import Key, Table, dotted
 from zepix_core.loading.tables import PLUGIN, TABLES
@@ -19,7 +18,7 @@ START = f"<!-- keys: generated from zepix_core/loading/tables.py by `{COMMAND}`;
 END = "<!-- keys: end -->"
 
 
-def _default(value: Any) -> str:
+def _default(value: object) -> str:
     return "unset" if value is None else f"`{json.dumps(value)}`"
 
 

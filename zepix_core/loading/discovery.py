@@ -153,17 +153,17 @@ class _Classes:
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[weakref.ref[type], dict[str, Any] | None]] = {}
+        self._by_id: dict[int, tuple[weakref.ref[type], dict[str, object] | None]] = {}
         self._lock = threading.Lock()
 
-    def names(self, cls: type) -> dict[str, Any] | None:
+    def names(self, cls: type) -> dict[str, object] | None:
         """The cache for ``cls`` (a name -> options dict), or None when not cacheable."""
         entry = self._by_id.get(id(cls))
         if entry is not None and entry[0]() is cls:
             return entry[1]
         try:
             mro = _TYPE_MRO(cls)
-            cacheable: dict[str, Any] | None = (
+            cacheable: dict[str, object] | None = (
                 {} if not any("__slots__" in _TYPE_DICT(k) for k in mro) else None)
             ref = weakref.ref(cls, functools.partial(self._forget, id(cls)))
         except Exception:  # noqa: BLE001 - an odd metaclass: no cache, pluggy reads
@@ -195,7 +195,7 @@ class HostManager(pluggy.PluginManager):
             caller.spec = spec
             setattr(self.hook, name, caller)
 
-    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         if isinstance(plugin, (type, types.ModuleType)) or name in _own_dict(plugin):
             return super().parse_hookimpl_opts(plugin, name)
         names = _CLASSES.names(type(plugin))
@@ -207,7 +207,7 @@ class HostManager(pluggy.PluginManager):
         return opts
 
 
-def _own_dict(obj: object) -> dict[str, Any]:
+def _own_dict(obj: object) -> dict[str, object]:
     try:
         found = object.__getattribute__(obj, "__dict__")
     except AttributeError:

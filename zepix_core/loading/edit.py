@@ -52,7 +52,7 @@ def split_key(key: str) -> list[str]:
     return parts
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str) -> object:
     """``VALUE`` read as a TOML value (``true``, ``3``, ``0.02``, ``"text"``, ``[..]``),
     else taken as a plain string."""
     try:
@@ -61,10 +61,10 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def effective(cfg: Config) -> dict[str, Any]:
+def effective(cfg: Config) -> dict[str, object]:
     """The config in force with every default filled in, as plain data: every table of
     the schema, and each ``[plugins.<id>]`` with the global values it inherits."""
-    document: dict[str, Any] = {"host": {**HOST_DEFAULTS, **cfg.host}}
+    document: dict[str, object] = {"host": {**HOST_DEFAULTS, **cfg.host}}
     for name, table in TABLES.items():
         if name != "host":
             document[name] = _merged(table.defaults(), cfg.sections.get(name, {}))
@@ -73,7 +73,7 @@ def effective(cfg: Config) -> dict[str, Any]:
     return document
 
 
-def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, object]:
     merged = dict(defaults)
     for name, value in values.items():
         below = merged.get(name)
@@ -82,7 +82,7 @@ def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-def plugin_defaults(document: Mapping[str, Any]) -> dict[str, Any]:
+def plugin_defaults(document: Mapping[str, Any]) -> dict[str, object]:
     """What a ``[plugins.<id>]`` table inherits in ``document`` (an ``effective`` one)."""
     return {**PLUGIN.defaults(), **document["supervision"],
             "isolation": document["host"]["isolation"],
@@ -90,7 +90,7 @@ def plugin_defaults(document: Mapping[str, Any]) -> dict[str, Any]:
             **{name: document[name] for name in PLUGIN.tables if name in document}}
 
 
-def lookup(document: Mapping[str, Any], parts: list[str]) -> Any:
+def lookup(document: Mapping[str, Any], parts: list[str]) -> object:
     """The value at ``parts``; KeyError naming the dotted key when it is absent."""
     node: Any = document
     for part in parts:
@@ -205,7 +205,7 @@ def _problems(text: str) -> list[Problem]:
         return []
 
 
-def _remove(document: Any, parts: list[str], key: str) -> Any:
+def _remove(document: Any, parts: list[str], key: str) -> object:
     node = document
     for part in parts[:-1]:
         node = node.get(part) if isinstance(node, Mapping) else None
@@ -219,7 +219,7 @@ def _remove(document: Any, parts: list[str], key: str) -> Any:
     return old
 
 
-def _assign(document: Any, parts: list[str], value: Any, key: str) -> Any:
+def _assign(document: Any, parts: list[str], value: Any, key: str) -> object:
     node = document
     for depth, part in enumerate(parts[:-1], start=2):
         if part not in node:  # a table only holding tables gets no header of its own

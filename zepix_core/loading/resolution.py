@@ -11,7 +11,6 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -37,7 +36,7 @@ class PluginMeta:
     build_date: str | None = None
     author: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "version": str(self.version), "requires_api": str(self.requires_api),
             "requires_db_schema": str(self.requires_db_schema),

@@ -25,13 +25,13 @@ class Setting:
 
     name: str
     type: str
-    default: Any
+    default: object
     minimum: float | None = None
     maximum: float | None = None
-    choices: tuple[Any, ...] | None = None
+    choices: tuple[object, ...] | None = None
     description: str = ""
 
-    def problem(self, value: Any) -> str | None:
+    def problem(self, value: object) -> str | None:
         """Why ``value`` does not fit this setting, or None."""
         if not of_kind(value, self.type):
             return f"expected {_type_words(self.type)}"
@@ -44,7 +44,7 @@ class Setting:
                 return f"expected at most {self.maximum:g}"
         return None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "type": self.type, "default": self.default,
                 "min": self.minimum, "max": self.maximum,
                 "choices": None if self.choices is None else list(self.choices),
@@ -56,7 +56,7 @@ def _type_words(kind: str) -> str:
             "str": "a string", "list": "a list of strings"}[kind]
 
 
-def parse_settings(value: Any) -> tuple[Setting, ...] | None:
+def parse_settings(value: object) -> tuple[Setting, ...] | None:
     """A plugin's ``plugin_settings`` answer; None when it declares nothing.
 
     Raises ``PluginError`` saying what is wrong with a malformed declaration.
@@ -76,7 +76,7 @@ def parse_settings(value: Any) -> tuple[Setting, ...] | None:
     return tuple(settings)
 
 
-def _one(n: int, item: Any) -> Setting:
+def _one(n: int, item: object) -> Setting:
     where = f"plugin_settings item {n}"
     if not isinstance(item, Mapping):
         raise PluginError(f"{where} is {type(item).__name__}, not a mapping")
@@ -113,7 +113,7 @@ def _one(n: int, item: Any) -> Setting:
 
 
 def apply_settings(settings: tuple[Setting, ...], table: Mapping[str, Any], *, where: str,
-                   plugin_id: str, host_keys: Iterable[str]) -> dict[str, Any]:
+                   plugin_id: str, host_keys: Iterable[str]) -> dict[str, object]:
     """The plugin's typed values (declared defaults filled in) from its config ``table``.
 
     Raises ``ConfigError`` naming the file and key: a wrong type or range, or a key
@@ -121,7 +121,7 @@ def apply_settings(settings: tuple[Setting, ...], table: Mapping[str, Any], *, w
     """
     own = {s.name: s for s in settings}
     host = set(host_keys)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for key, value in table.items():
         if key in host:
             continue

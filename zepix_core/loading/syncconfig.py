@@ -7,7 +7,6 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from zepix_core.contract.configschema import require
 from zepix_core.contract.errors import ConfigError
@@ -39,7 +38,7 @@ class SyncSettings:
     enabled: bool = True
 
     @classmethod
-    def from_config(cls, table: Mapping[str, Any], data_dir: Path,
+    def from_config(cls, table: Mapping[str, object], data_dir: Path,
                     where: str = "<config>") -> SyncSettings:
         """Validate ``[sync]``; ``ConfigError`` names the key and what it must be."""
         require(SYNC, table, ("sync",), where)

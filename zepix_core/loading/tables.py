@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -255,14 +254,14 @@ TABLES: Mapping[str, Table] = {t.name: t for t in (
 SECRETS = secret_names([*TABLES.values(), PLUGIN])
 
 
-def redact(document: Mapping[str, Any]) -> dict[str, Any]:
+def redact(document: Mapping[str, object]) -> dict[str, object]:
     """A config document (or part of one) as it may be shown, logged or stored: every key
     marked secret, or named ``*token*``/``*password*``, is ``***``; a URL loses its user
     information. The one redaction of config values (CLI, HTTP, history, database)."""
     return redact_config(document, SECRETS)
 
 
-def hidden(key: str, value: Any) -> Any:
+def hidden(key: str, value: object) -> object:
     """The value of the dotted ``key`` as it may be shown or stored (see ``redact``)."""
     leaf = key.rsplit(".", 1)[-1].strip('"')
     return redact_value(leaf, value, SECRETS)

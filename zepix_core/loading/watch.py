@@ -53,7 +53,7 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> di
     return changes
 
 
-def raw(cfg: Config) -> dict[str, Any]:
+def raw(cfg: Config) -> dict[str, object]:
     """The tables of a config as one mapping, for ``diff``."""
     return {"host": dict(cfg.host), "plugins": {p: dict(t) for p, t in cfg.plugins.items()},
             **{name: dict(table) for name, table in cfg.sections.items()}}

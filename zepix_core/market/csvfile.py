@@ -57,7 +57,7 @@ TIMEFRAMES: Mapping[str, float] = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800,
 class CsvSource:
     """Bars from CSV files; see the module docstring for columns and options."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, object]) -> None:
         opts = Options("csv", options)
         path = opts.text("path")
         if not path:

@@ -44,7 +44,7 @@ class Options:
         self.values = dict(values)
         self.used: set[str] = set()
 
-    def _fail(self, key: str, value: Any, want: str) -> ConfigError:
+    def _fail(self, key: str, value: object, want: str) -> ConfigError:
         return ConfigError(f"source {self.source}: option {key}={value!r}; expected {want}")
 
     def text(self, key: str, default: str | None = None) -> str | None:

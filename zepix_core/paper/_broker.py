@@ -6,7 +6,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from zepix_core.contract.model import Bar
 
@@ -26,7 +26,7 @@ class Fill:
     ts: float
     reason: str
 
-    def intent(self) -> dict[str, Any]:
+    def intent(self) -> dict[str, object]:
         """The trade intent the host expects back from ``on_bar``."""
         return {
             "symbol": self.symbol,

@@ -19,7 +19,7 @@ class Check:
     detail: str
 
 
-def self_test_report(checks: Sequence[Check]) -> dict[str, Any]:
+def self_test_report(checks: Sequence[Check]) -> dict[str, object]:
     """The ``self_test`` answer: passed only when every check passed."""
     return {
         "passed": all(check.passed for check in checks),

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from zepix_core.contract.configschema import Key, Table, check_table
 from zepix_core.contract.hookspecs import hookimpl
@@ -38,7 +38,7 @@ class SessionSettings:
     risk_per_trade: float = 0.01
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SessionSettings:
+    def from_config(cls, config: Mapping[str, object]) -> SessionSettings:
         """Read the settings; ``ValueError`` names the key and what it must be."""
         problems = check_table(SESSION_TABLE, config, ())
         if problems:
@@ -107,7 +107,7 @@ class PaperSession:
         self._clock = clock
         self.start({})
 
-    def start(self, config: Mapping[str, Any],
+    def start(self, config: Mapping[str, object],
               database: PluginDatabase | None = None) -> SessionSettings:
         """Reset every count and position and begin trading with ``config``; with a
         ``database``, record signals and trades there (``context.database``)."""
@@ -137,7 +137,7 @@ class PaperSession:
             if self.broker.book is not None:
                 self.broker.book.close()  # the database's connections, in this process
 
-    def handle(self, bar: Bar, strategy: Strategy) -> list[dict[str, Any]] | None:
+    def handle(self, bar: Bar, strategy: Strategy) -> list[dict[str, object]] | None:
         """Admit ``bar``, apply stops and targets, run ``strategy``; return the intents.
 
         An exception from the strategy counts as an error and propagates, so
@@ -208,7 +208,7 @@ class PaperSession:
                 "equity": broker.equity,
             }
 
-    def health(self, now: float) -> dict[str, Any]:
+    def health(self, now: float) -> dict[str, object]:
         """The ``health_ping`` answer: running unless deactivated."""
         with self.lock:
             seen = self.last_activity if self.last_activity is not None else self.started_at
@@ -262,7 +262,7 @@ class PaperStrategy(abc.ABC):
         return list(SESSION_SETTINGS)
 
     @hookimpl
-    def health_ping(self, now: float) -> dict[str, Any]:
+    def health_ping(self, now: float) -> dict[str, object]:
         return self.session.health(now)
 
     @hookimpl
@@ -271,7 +271,7 @@ class PaperStrategy(abc.ABC):
             return self.session.metrics() | self.strategy_metrics()
 
     @hookimpl
-    def activate(self, context: PluginContext, config: Mapping[str, Any]) -> None:
+    def activate(self, context: PluginContext, config: Mapping[str, object]) -> None:
         with self.session.lock:
             settings = self.session.start(config, getattr(context, "database", None))
             self.reset()
@@ -291,7 +291,7 @@ class PaperStrategy(abc.ABC):
         self.session.stop(reason)
 
     @hookimpl
-    def config_changed(self, changes: Mapping[str, list[Any]]) -> bool:
+    def config_changed(self, changes: Mapping[str, list[object]]) -> bool:
         """Take a new ``risk_per_trade`` or ``symbols`` live (the next entry is sized or
         admitted by it); anything else, ``equity`` included, asks for a restart."""
         live = {key.rsplit(".", 1)[-1]: new for key, (_old, new) in changes.items()}
@@ -299,7 +299,7 @@ class PaperStrategy(abc.ABC):
             return False
         with self.session.lock:
             current = self.session.settings
-            merged: dict[str, Any] = {"equity": current.equity,
+            merged: dict[str, object] = {"equity": current.equity,
                                       "risk_per_trade": current.risk_per_trade}
             if current.symbols is not None:  # unset stays unset (None is not a valid value)
                 merged["symbols"] = sorted(current.symbols)
@@ -312,7 +312,7 @@ class PaperStrategy(abc.ABC):
         return True
 
     @hookimpl
-    def on_bar(self, bar: Bar) -> list[dict[str, Any]] | None:
+    def on_bar(self, bar: Bar) -> list[dict[str, object]] | None:
         return self.session.handle(bar, self.evaluate)
 
     @hookimpl

@@ -218,7 +218,7 @@ def _classify(exc: BaseException, classifier: Classifier | None) -> Classified:
     return classify(exc)
 
 
-def retrier_from_config(table: Mapping[str, Any], book: RetryBook | None = None,
+def retrier_from_config(table: Mapping[str, object], book: RetryBook | None = None,
                         where: str = "<config>") -> Retrier:
     """A host's retrier: ``[retry]`` (``table``) over the default policies, with
     statistics persisted to ``book``; raises ``ConfigError`` for a bad table."""

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.logs import fields
@@ -54,7 +54,7 @@ class Outcome:
 class RetryBook(Protocol):
     """Where outcomes are persisted (``storage.RetryQueries`` implements it)."""
 
-    def record_retry_outcome(self, outcome: Mapping[str, Any],
+    def record_retry_outcome(self, outcome: Mapping[str, object],
                              by_category: Mapping[str, Mapping[str, float]]) -> None: ...
 
 

@@ -77,7 +77,7 @@ class Ledger(Protocol):
 
     target: str  # the URL as it may be shown: credentials hidden
 
-    def upsert(self, host_id: str, plugin_id: str, trades: Sequence[Mapping[str, Any]],
+    def upsert(self, host_id: str, plugin_id: str, trades: Sequence[Mapping[str, object]],
                synced_at: float) -> int:
         """Write ``trades`` (plugin database rows) in one transaction; returns the count."""
 
@@ -87,8 +87,8 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-def _params(host_id: str, plugin_id: str, trades: Sequence[Mapping[str, Any]],
-            synced_at: float) -> list[tuple[Any, ...]]:
+def _params(host_id: str, plugin_id: str, trades: Sequence[Mapping[str, object]],
+            synced_at: float) -> list[tuple[object, ...]]:
     return [(host_id, plugin_id, t["id"], *(t[f] for f in TRADE_FIELDS), synced_at)
             for t in trades]
 
@@ -111,7 +111,7 @@ class SqliteLedger:
             raise StorageError(f"central ledger {path}: cannot create its directory "
                                f"({exc})") from None
 
-    def upsert(self, host_id: str, plugin_id: str, trades: Sequence[Mapping[str, Any]],
+    def upsert(self, host_id: str, plugin_id: str, trades: Sequence[Mapping[str, object]],
                synced_at: float) -> int:
         params = _params(host_id, plugin_id, trades, synced_at)
         self._conn.execute("BEGIN IMMEDIATE")
@@ -150,7 +150,7 @@ class PostgresLedger:
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             self._conn.execute(SCHEMA)
 
-    def upsert(self, host_id: str, plugin_id: str, trades: Sequence[Mapping[str, Any]],
+    def upsert(self, host_id: str, plugin_id: str, trades: Sequence[Mapping[str, object]],
                synced_at: float) -> int:
         params = _params(host_id, plugin_id, trades, synced_at)
         with self._conn.transaction(), self._conn.cursor() as cur:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from zepix_core.contract.configschema import redact_value
 from zepix_core.storage.db import Database, Row
@@ -19,7 +18,7 @@ RELOAD = "config_reload"
 
 
 class ConfigChangeQueries(Database):
-    def add_config_change(self, now: float, key: str, old: Any, new: Any, status: str,
+    def add_config_change(self, now: float, key: str, old: object, new: object, status: str,
                           by: str, reason: str | None = None) -> int:
         """Record one change of ``key``; ``status`` is one of ``STATUSES``. Callers pass
         values already redacted (``loading.tables.hidden``); a value of a key named
@@ -40,14 +39,14 @@ class ConfigChangeQueries(Database):
         return [{**row, "old": _decode(row["old"]), "new": _decode(row["new"])}
                 for row in rows]
 
-    def publish_config(self, host_id: str, document: dict[str, Any], now: float) -> None:
+    def publish_config(self, host_id: str, document: dict[str, object], now: float) -> None:
         """Keep ``document`` (already redacted) as the config ``host_id`` uses now."""
         self.execute("INSERT INTO config_in_force (host_id, document, updated_at) "
                      "VALUES (?, ?, ?) ON CONFLICT(host_id) DO UPDATE SET "
                      "document = excluded.document, updated_at = excluded.updated_at",
                      (host_id, json.dumps(document, allow_nan=False, default=str), now))
 
-    def config_in_force(self, host_id: str) -> dict[str, Any] | None:
+    def config_in_force(self, host_id: str) -> dict[str, object] | None:
         """The config document ``host_id`` published last, or None."""
         rows = self.query("SELECT document FROM config_in_force WHERE host_id = ?", (host_id,))
         return json.loads(rows[0]["document"]) if rows else None
@@ -59,9 +58,9 @@ class ConfigChangeQueries(Database):
                                 (before,)).rowcount
 
 
-def _encode(value: Any) -> str | None:
+def _encode(value: object) -> str | None:
     return None if value is None else json.dumps(value, allow_nan=False, default=str)
 
 
-def _decode(text: str | None) -> Any:
+def _decode(text: str | None) -> object:
     return None if text is None else json.loads(text)

@@ -95,14 +95,14 @@ class Database:
                     raise _failure(self.path, "cannot write", exc) from None
                 raise
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         with self._lock:
             try:
                 return [dict(r) for r in self._conn.execute(sql, params).fetchall()]
             except sqlite3.DatabaseError as exc:
                 raise _failure(self.path, "query failed", exc) from None
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         """Run one write in its own transaction; returns the last row id."""
         with self.transaction() as conn:
             cur = conn.execute(sql, params)

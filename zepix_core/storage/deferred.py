@@ -203,7 +203,7 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
                                                               error=str(exc)))
 
     # -- keeping -------------------------------------------------------------
-    def _deferred(self, kind: str, args: list[Any], default: Any = None) -> Any:
+    def _deferred(self, kind: str, args: list[Any], default: object = None) -> Any:
         if not self._defer:
             return self._write(kind, args)
         with self._lock:

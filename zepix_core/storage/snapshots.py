@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from zepix_core.contract import jsondoc
 from zepix_core.storage.db import Database, Row
 
 
 class SnapshotQueries(Database):
-    def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, Any]]) -> None:
+    def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, object]]) -> None:
         """Write one round's snapshots in one transaction (``plugin_id``, ``status``, data)."""
         rows = [(s["plugin_id"], ts, s["status"], jsondoc.dumps_plain(s))
                 for s in snapshots]

@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from zepix_core.contract import jsondoc
 from zepix_core.storage.db import Database, Row
@@ -36,7 +35,7 @@ class VersionBook:
     probation: Row | None
 
 
-def _one(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Row | None:
+def _one(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> Row | None:
     row = conn.execute(sql, params).fetchone()
     return dict(row) if row is not None else None
 
@@ -215,7 +214,7 @@ class VersionQueries(Database):
         self.execute("UPDATE canary_runs SET state = 'running', started_at = ?, baseline = ? "
                      "WHERE id = ? AND ended_at IS NULL", (now, baseline, canary_id))
 
-    def save_canary(self, canary_id: int, stats: Mapping[str, Any],
+    def save_canary(self, canary_id: int, stats: Mapping[str, object],
                     intents: Sequence[tuple[str, float, str, str, float, float | None, str]]
                     ) -> None:
         """Store a run's latest comparison and the intents (arm, bar_ts, symbol, side,

@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
@@ -33,7 +33,7 @@ log = logging.getLogger("zepix.supervisor")
 MARK_KINDS = ("gave_up", "operator_restart", "retry")
 
 
-def config_fingerprint(table: Mapping[str, Any]) -> str:
+def config_fingerprint(table: Mapping[str, object]) -> str:
     """A short digest of a plugin's config table, to notice that it changed."""
     text = json.dumps(table, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from zepix_core.contract.errors import StorageError, ZepixError, describe
@@ -201,7 +201,7 @@ class SyncManager:
         self.book.sync_succeeded(plugin_id, self._wall(), 0.0, recovered)
         return PluginSync(plugin_id, copied)
 
-    def _upsert(self, plugin_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _upsert(self, plugin_id: str, rows: Sequence[Mapping[str, object]]) -> None:
         def attempt() -> None:
             try:
                 if self._ledger is None:

@@ -6,7 +6,6 @@ The CLI (and later the HTTP API and Telegram) are thin edges over these.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.plugindb import PluginDatabase
@@ -19,7 +18,7 @@ def _reader(path: Path, plugin_id: str) -> PluginDatabase:
 
 
 def sync_status(store: Store, plugins_dir: Path, now: float,
-                target: str) -> list[dict[str, Any]]:
+                target: str) -> list[dict[str, object]]:
     """Per plugin database: last success, rows copied, lag (age of the oldest change
     not yet in ledger ``target``, 0 when none) and consecutive failures."""
     state = {r["plugin_id"]: r for r in store.sync_status()}
@@ -47,9 +46,9 @@ def sync_status(store: Store, plugins_dir: Path, now: float,
 
 
 def trades(plugins_dir: Path, plugin_id: str | None = None, *, open_only: bool = False,
-           limit: int | None = None) -> list[dict[str, Any]]:
+           limit: int | None = None) -> list[dict[str, object]]:
     """Trades of every plugin database (or one), newest first."""
-    found: list[dict[str, Any]] = []
+    found: list[dict[str, object]] = []
     for pid, path in plugin_databases(plugins_dir).items():
         if plugin_id in (None, pid):
             db = _reader(path, pid)
@@ -63,9 +62,9 @@ def trades(plugins_dir: Path, plugin_id: str | None = None, *, open_only: bool =
 
 
 def stats(plugins_dir: Path, plugin_id: str | None = None,
-          day: str | None = None) -> list[dict[str, Any]]:
+          day: str | None = None) -> list[dict[str, object]]:
     """Daily statistics per plugin: of ``day``, else the last 30 days with activity."""
-    found: list[dict[str, Any]] = []
+    found: list[dict[str, object]] = []
     for pid, path in plugin_databases(plugins_dir).items():
         if plugin_id in (None, pid):
             db = _reader(path, pid)

@@ -23,7 +23,7 @@ LEVEL_EMOJI = {"INFO": "ℹ️", "WARNING": "⚠️", "HIGH": "🔴", "CRITICAL"
 BREAKER_EMOJI = {"CLOSED": "🟢", "HALF_OPEN": "🟡", "OPEN": "🔴"}
 
 
-def esc(value: Any) -> str:
+def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
@@ -81,7 +81,7 @@ def hhmm(ts: float) -> str:
 
 
 # -- health --------------------------------------------------------------------
-def _num(value: Any, fmt: str, unit: str = "") -> str:
+def _num(value: object, fmt: str, unit: str = "") -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-"
     return f"{value:{fmt}}{unit}"

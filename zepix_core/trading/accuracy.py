@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from zepix_core.contract.model import Bar, Intent
 
@@ -57,7 +56,7 @@ class Accuracy:
         track.waiting.append((track.count + self.horizon, intent.plugin_id, intent.side,
                               track.close))
 
-    def summary(self, plugin_id: str) -> dict[str, Any]:
+    def summary(self, plugin_id: str) -> dict[str, object]:
         judged = self.judged.get(plugin_id, 0)
         return {"signal_accuracy": self.hits.get(plugin_id, 0) / judged if judged else None,
                 "accuracy_samples": judged, "accuracy_horizon": self.horizon}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from zepix_core.contract.model import Fill, Intent
 
@@ -88,7 +87,7 @@ class Ledger:
         span = self.last_fill - self.first_fill
         return (len(self.orders) - 1) / (span / 3600.0) if span > 0 else None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         return {
             "fills": self.fills, "orders": len(self.orders),
             "realised_pnl": self.realised_pnl, "fees": self.fees,

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
@@ -74,7 +73,7 @@ class ShadowRunner:
     def exit_description(self) -> str | None:
         return self.runner.exit_description
 
-    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+    def submit(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
         return self.runner.submit(hook, kwargs)
 
     def alive(self) -> bool:
@@ -115,7 +114,7 @@ class Arm:
             self.signals_base = float(value) if self.signals_base is None else 0.0
         self.signals_now = float(value) - self.signals_base
 
-    def stats(self, version: str | None) -> dict[str, Any]:
+    def stats(self, version: str | None) -> dict[str, object]:
         work = self.health.work.snapshot()
         return {"version": version, "bars": work.calls, "errors": work.errors,
                 "error_rate": work.error_rate, "p50_ms": work.p50_ms, "p95_ms": work.p95_ms,
@@ -322,7 +321,7 @@ class Canaries:
         """How the active version runs (the candidate always runs in a worker)."""
         return str(self.ports.config.plugin(plugin_id).isolation)
 
-    def stats(self, run: ShadowRun, breach: str | None = None) -> dict[str, Any]:
+    def stats(self, run: ShadowRun, breach: str | None = None) -> dict[str, object]:
         """The side-by-side comparison ``zepix canary status`` shows."""
         health = run.candidate.health
         candidate = {**run.candidate.stats(run.version), "status": health.status.value,

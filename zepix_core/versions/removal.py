@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from packaging.version import Version
 
@@ -49,7 +48,7 @@ class Verdict:
     def action(self) -> str:
         return "removed" if self.removed else "would remove" if self.dry_run else "kept"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"distribution": self.distribution, "version": self.version,
                 "plugins": list(self.plugins), "path": str(self.path),
                 "action": self.action, "why": self.why}

@@ -27,7 +27,7 @@ def iso(ts: float | None) -> str | None:
         return None
 
 
-def jsonable(value: Any, key: str = "") -> Any:
+def jsonable(value: object, key: str = "") -> Any:
     """Times to ISO strings (by field name), enums and other objects to plain data."""
     if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
         return iso(float(value))

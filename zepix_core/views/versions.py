@@ -13,7 +13,7 @@ from zepix_core.versions.rules import current_version, gather
 from zepix_core.versions.store import PluginStore
 
 
-def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, Any]]:
+def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object]]:
     """Every known version of ``plugin_id``, oldest first (``zepix versions``): one row per
     copy, so the environment's and the store's copies of one version are two rows, each
     saying where it comes from (``origin``) and whether it is the one that runs."""
@@ -37,7 +37,7 @@ def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, Any]]:
 
 
 def _row(operator: Operator, book: VersionBook, f: Any, record: EntryRecord | None,
-         active: str | None, running: str | None, *, loads: bool) -> dict[str, Any]:
+         active: str | None, running: str | None, *, loads: bool) -> dict[str, object]:
     installed_at = operator.plugins.installed_at(record) if record else None
     state = ("active" if active is not None and f.version == active else
              "removed" if record is None else

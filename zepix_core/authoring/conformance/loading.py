@@ -73,7 +73,7 @@ def _checking_manager() -> pluggy.PluginManager:
     return pm
 
 
-def _impl(pm: pluggy.PluginManager, obj: object, name: str) -> Mapping[str, Any] | None:
+def _impl(pm: pluggy.PluginManager, obj: object, name: str) -> Mapping[str, object] | None:
     try:
         return pm.parse_hookimpl_opts(obj, name)
     except Exception:  # noqa: BLE001 - an attribute that raises on access is no hook
@@ -105,7 +105,7 @@ def _argnames(func: Any) -> tuple[str, ...]:
     return tuple(p.name for p in params if p.kind in kinds and p.default is p.empty)
 
 
-def _signature_problem(name: str, opts: Mapping[str, Any], obj: object) -> Finding | None:
+def _signature_problem(name: str, opts: Mapping[str, object], obj: object) -> Finding | None:
     specs = spec_args()
     if name not in specs:
         if opts.get("optionalhook"):

@@ -6,7 +6,6 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from zepix_core.authoring.harness import PluginHandle, load_record
 from zepix_core.contract.errors import PluginError, ZepixError
@@ -106,7 +105,7 @@ def _unloadable() -> Blocked:
                    "and hook_signatures checks")
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     """A value for a message: its type and a short repr."""
     if value is None:
         return "None"

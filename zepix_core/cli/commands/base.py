@@ -42,7 +42,7 @@ def store_from(args: argparse.Namespace) -> Store:
     return Store(db_path(args.db))
 
 
-def show(args: argparse.Namespace, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+def show(args: argparse.Namespace, rows: Sequence[Mapping[str, object]], columns: Sequence[str],
          document: Any = None) -> None:
     """``--json``: the rows (or ``document``) as JSON; otherwise a table."""
     if getattr(args, "json", False):

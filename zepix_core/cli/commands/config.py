@@ -54,7 +54,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="a TOML value (true, 3, 0.02, \"text\", [\"a\"]), else a string")
 
 
-def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
+def _flat(prefix: str, value: object) -> list[tuple[str, Any]]:
     if isinstance(value, dict) and value:
         return [pair for name, item in value.items()
                 for pair in _flat(f"{prefix}.{_quoted(name)}" if prefix else _quoted(name), item)]
@@ -65,7 +65,7 @@ def _quoted(name: str) -> str:
     return f'"{name}"' if "." in name else name
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return json.dumps(value, allow_nan=False)
 
 
@@ -153,7 +153,7 @@ def _set(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default(key: str) -> Any:
+def _default(key: str) -> object:
     """The default in force for ``key`` when the file does not set it (None: none)."""
     try:
         return lookup(effective(Config()), split_key(key))

@@ -7,7 +7,6 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from zepix_core.app import dev
 from zepix_core.cli.commands.backtest import source_options
@@ -66,7 +65,7 @@ def _once(args: argparse.Namespace, project: Path) -> int:
 def _watch(project: Path, prefix: Path, extra: list[str]) -> int:
     from watchfiles import watch
 
-    before: dict[str, Any] | None = None
+    before: dict[str, object] | None = None
 
     def run() -> None:
         nonlocal before
@@ -90,7 +89,7 @@ def _watch(project: Path, prefix: Path, extra: list[str]) -> int:
     return 0
 
 
-def _sources(change: Any, path: str) -> bool:
+def _sources(change: object, path: str) -> bool:
     """Python sources and project files, not caches or build output."""
     parts = Path(path).parts
     return (path.endswith((".py", ".toml", ".cfg")) and "__pycache__" not in parts

@@ -288,7 +288,7 @@ CANARY_ROWS = (("version", "version"), ("bars", "bars"), ("errors", "errors"),
                ("sell", "sell"), ("status", "status"), ("self_test", "self_test"))
 
 
-def _cell(value: Any, key: str) -> Any:
+def _cell(value: object, key: str) -> object:
     return f"{value:.1%}" if key == "error_rate" and isinstance(value, float) else value
 
 
