@@ -32,14 +32,15 @@ class Running:
     """``zepix run ARGS`` in ``home`` with the API on a free loopback port."""
 
     def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None,
-                 nofile: tuple[int, int] | None = None) -> None:
+                 nofile: tuple[int, int] | None = None, cwd: Path | None = None) -> None:
         self.home = home
         environment = clean_env(home, ZEPIX_HTTP_LISTEN="127.0.0.1:0", **(env or {}))
         command = [*ZEPIX, "run", *args] if nofile is None else [
             sys.executable, "-c", LIMITED, str(nofile[0]), str(nofile[1]), "run", *args]
         self.proc = subprocess.Popen(command, env=environment,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace", start_new_session=True)
+                                     text=True, errors="replace", start_new_session=True,
+                                     cwd=cwd)
         self.out: list[str] = []
         self.err: list[str] = []
         self.err_bytes = 0

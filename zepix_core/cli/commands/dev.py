@@ -78,8 +78,8 @@ def _watch(project: Path, prefix: Path, extra: list[str]) -> int:
         sys.stdout.write("watching for changes (Ctrl-C stops)\n")
         sys.stdout.flush()
 
-    run()
-    try:
+    try:  # Ctrl-C stops it at any time, the first cycle included
+        run()
         for changed in watch(project, watch_filter=_sources, raise_interrupt=False):
             names = sorted({Path(p).name for _, p in changed})
             sys.stdout.write(f"changed: {', '.join(names)[:200]}\n")
