@@ -54,7 +54,7 @@ CONFIG = "[host]\ninterval = 1\nwarmup_bars = 300\nbars_per_round = 2\n"
 NOT_RUN = {
     "zepix_demo": "operations.md's version walkthrough: it builds four wheels of a demo "
                   "plugin by hand (sed edits) and waits out probation rounds; the same "
-                  "commands run in tests/test_versions.py and tests/test_canary.py",
+                  "commands run in tests/e2e/test_versions.py and tests/unit/versions/test_canary.py",
 }
 
 #: Shell lines that call zepix but not as a command of their own (``a && zepix ...`` is
