@@ -44,6 +44,7 @@ from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
+from zepix_core.host import retention
 from zepix_core.host.bars import BarAccounts, takers
 from zepix_core.host.dblock import describe_holder, write_lock_holders
 from zepix_core.host.limits import files_alert, raise_open_files
@@ -55,13 +56,12 @@ from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, data_dir, db_path
 from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
-from zepix_core.plugindb import PluginDatabase, health_fields
+from zepix_core.plugindb import health_fields
 from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.controls import ALERTS_TEST
 from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.sync import SyncLoop, SyncManager
-from zepix_core.sync.manager import plugin_databases
 from zepix_core.versions.reconcile import HostVersions
 
 log = logging.getLogger("zepix.host")
@@ -140,6 +140,7 @@ class Host:
         self._pauses_seen: int | None = None  # the data_version they were read at
         self._testing: set[int] = set()
         self._pruned_at = -PRUNE_EVERY
+        self.pruner: threading.Thread | None = None
         self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
 
     @property
@@ -643,26 +644,16 @@ class Host:
 
     def _prune(self) -> None:
         """``[plugindb] retention_days``: at most once an hour, drop each plugin
-        database's old signals and closed trades the ledger already has."""
+        database's old signals and closed trades the ledger already has, on a thread
+        of its own (``retention``): a locked plugin database never holds the round."""
         days = float(self.config.sections.get("plugindb", {}).get("retention_days") or 0)
         now = self.clocks.monotonic()
-        if days <= 0 or now < self._pruned_at + PRUNE_EVERY:
+        if days <= 0 or now < self._pruned_at + PRUNE_EVERY or (
+                self.pruner is not None and self.pruner.is_alive()):
             return
         self._pruned_at = now
-        before = self.clocks.wall() - days * 86_400
-        synced = self.store.sync_cursors(self.sync.manager.target)
-        for plugin_id, path in plugin_databases(data_dir() / "plugins").items():
-            db = PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
-            try:
-                signals, trades = db.prune(before, int(synced.get(plugin_id, 0)))
-            except StorageError as exc:
-                log.warning("prune failed", extra=fields(plugin=plugin_id, error=str(exc)))
-                continue
-            finally:
-                db.close()
-            if signals or trades:
-                log.info("pruned", extra=fields(plugin=plugin_id, signals=signals,
-                                                trades=trades, days=days))
+        self.pruner = retention.start(data_dir() / "plugins", self.clocks.wall() - days * 86_400,
+                                      self.store.sync_cursors(self.sync.manager.target), days)
 
     def _alert_tests(self) -> None:
         """``zepix alerts test`` requests: each on a thread of its own (it waits for the
