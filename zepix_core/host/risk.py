@@ -78,16 +78,22 @@ class RiskWatch:
                 limits: RiskLimits | None = None) -> RiskFigures:
         """Today's and total realised P&L, equity and drawdown of ``plugin_id``."""
         limits = limits or self.limits(plugin_id)
+        return self.events(plugin_id).figures(now, limits.starting_equity)
+
+    def events(self, plugin_id: str) -> PnlEvents:
+        """Every realised P&L event of ``plugin_id``: bot fills, then its paper trades."""
         events = PnlEvents(self.host.trades.pnl_events(plugin_id))
         with self._lock:
             self._read_paper(plugin_id)
             events.events.extend(self.paper.get(plugin_id, PnlEvents()).events)
-        return events.figures(now, limits.starting_equity)
+        return events
 
     def desk(self, plugin_id: str, now: float) -> dict[str, Any]:
         """What the dashboard shows of a plugin's trading: today's and total realised
-        P&L, open positions, win rate over closed round trips (paper and bot fills)."""
-        figures = self.figures(plugin_id, now)
+        P&L, open positions, win rate over closed round trips (paper and bot fills), and
+        ``equity_curve``: ``[time, cumulative realised P&L]`` pairs, oldest first."""
+        events = self.events(plugin_id)
+        figures = events.figures(now, self.limits(plugin_id).starting_equity)
         ledger = self.host.trades.fields(plugin_id)["host_measured"]
         with self._lock:
             wins, trips = self.paper_trips.get(plugin_id, [0, 0])
@@ -97,7 +103,8 @@ class RiskWatch:
         return {"pnl_today": figures.today_pnl, "pnl_total": figures.total_pnl,
                 "equity": figures.equity, "drawdown_pct": figures.drawdown_pct,
                 "open_positions": paper_open + len(ledger.get("positions") or {}),
-                "win_rate": wins / trips if trips else None, "round_trips": trips}
+                "win_rate": wins / trips if trips else None, "round_trips": trips,
+                "equity_curve": [[ts, round(pnl, 10)] for ts, pnl in events.curve()]}
 
     def _read_paper(self, plugin_id: str) -> None:
         """Paper trades closed since the last look, from the plugin's database."""

@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 
 from zepix_core.loading.riskconfig import RiskLimits
 
+#: Points of an equity curve the dashboard draws (a sparkline 140 px wide).
+CURVE_POINTS = 60
+
 
 @dataclass(frozen=True)
 class RiskFigures:
@@ -46,6 +49,22 @@ class PnlEvents:
                 today += pnl
         drawdown = (peak - equity) / peak * 100.0 if peak > 0 else 100.0
         return RiskFigures(today, equity - starting_equity, equity, peak, max(0.0, drawdown))
+
+    def curve(self, points: int = CURVE_POINTS) -> list[tuple[float, float]]:
+        """Realised P&L over time: ``(time, cumulative P&L)`` at each distinct event time,
+        oldest first, thinned to at most ``points`` evenly spaced ones (the first and the
+        last always kept, so the curve ends at the total)."""
+        totals: dict[float, float] = {}
+        for ts, pnl in self.events:
+            totals[ts] = totals.get(ts, 0.0) + pnl
+        running, full = 0.0, []
+        for ts in sorted(totals):
+            running += totals[ts]
+            full.append((ts, running))
+        if len(full) <= points:
+            return full
+        step = (len(full) - 1) / (points - 1)
+        return [full[round(i * step)] for i in range(points)]
 
 
 def breach(limits: RiskLimits, figures: RiskFigures) -> str | None:
