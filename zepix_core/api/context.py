@@ -3,12 +3,13 @@ and the settings the server was started with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
+from zepix_core.api.reach import Reachability
 from zepix_core.api.settings import HttpSettings
 from zepix_core.host.host import Host
 from zepix_core.storage import Store
@@ -24,6 +25,7 @@ class Context:
     store: Store        # the API's own connection: a slow read never holds the host's
     settings: HttpSettings
     period: float       # seconds between rounds, as the host runs them
+    reach: Reachability = field(default_factory=Reachability)  # Telegram, Alertmanager
 
     def known(self, plugin_id: str) -> bool:
         return plugin_id in self.host.slots or plugin_id in self.store.statuses()

@@ -44,10 +44,11 @@ def reads(ctx: Context) -> APIRouter:
         running = {s.plugin_id for s in host.active()}
         rows = plugin_rows(list(host.slots.values()), ctx.store.statuses(), running,
                            pauses=ctx.store.pauses())
-        restarts = ctx.store.event_counts("restart")
+        # Restarts in the history: the host's own and the operators'.
+        automatic, asked = (ctx.store.event_counts(k) for k in ("restart", "operator_restart"))
         now = time.time()
         for row in rows:  # the trading desk's figures (the dashboard)
-            row["restarts"] = restarts.get(row["id"], 0)
+            row["restarts"] = automatic.get(row["id"], 0) + asked.get(row["id"], 0)
             row["desk"] = host.risk.desk(row["id"], now)
         return document(rows)
 
@@ -55,7 +56,9 @@ def reads(ctx: Context) -> APIRouter:
     def status() -> JSONResponse:
         from zepix_core.views.status import host_status
 
-        return document(host_status(ctx.store, time.time(), ctx.period))
+        doc = host_status(ctx.store, time.time(), ctx.period)
+        doc["reach"] = ctx.reach.report(ctx.host.config)  # Telegram and Alertmanager, checked
+        return document(doc)
 
     @api.get("/health", summary="latest snapshot per plugin (zepix health --json)")
     def health() -> JSONResponse:
