@@ -35,13 +35,13 @@ from selenium.webdriver.common.by import By
 
 from tests.distfactory import DistFactory, good_plugin
 from tests.livehost import BUNDLED, Live, hanger, live_host, wait_until
+from tests.paths import ROOT
 from tests.plugin_versions import handmade_wheel
 from tests.servers import binary, free_port
 from tests.telegram_standin import StandIn
 
 pytestmark = pytest.mark.slow
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 DOCS = ROOT / "docs" / "images"
 RED = "rgb(211, 47, 47)"
 VIEWER = "viewer-token-of-the-ops-desk"
