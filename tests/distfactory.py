@@ -86,6 +86,10 @@ class {class_name}:
     def config_changed(self, changes):
         self.changes = getattr(self, "changes", []) + [dict(changes)]
         return True
+
+    @hookimpl
+    def plugin_restarted(self, reason, restarts):
+        self.restarted = (reason, restarts)
 '''
 
 

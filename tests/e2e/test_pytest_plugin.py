@@ -142,8 +142,8 @@ BROKEN: dict[str, Broken] = {
             "got bool False", "let activate reset"]}),
     "activate_raises": Broken(variant((ACTIVATE, "        raise OSError('no disk')")), {
         "lifecycle": ["activate: expected success on the first activate", "OSError: no disk"]},
-        skipped=6),  # health_ping, get_metrics, self_test_idempotent, on_bar, on_fill and
-    # config_changed need it
+        skipped=7),  # health_ping, get_metrics, self_test_idempotent, on_bar, on_fill,
+    # config_changed and plugin_restarted need it
 }
 
 
@@ -212,6 +212,10 @@ def on_fill(fill):
 @hookimpl
 def config_changed(changes):
     return False
+
+@hookimpl
+def plugin_restarted(reason, restarts):
+    pass
 """
 
 

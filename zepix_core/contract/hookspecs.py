@@ -35,6 +35,7 @@ DEFAULT_DEADLINES: Mapping[str, float] = {
     "plugin_settings": 2.0,
     "on_fill": 1.0,
     "config_changed": 2.0,
+    "plugin_restarted": 2.0,
 }
 
 
@@ -213,6 +214,25 @@ class PluginSpec:
         (False, None, no implementation, an exception, a missed deadline of 2 s)
         restarts the plugin alone with its new table. Either way the config
         history records what happened.
+        """
+
+
+    @hookspec(firstresult=True)
+    def plugin_restarted(self, reason: str, restarts: int) -> None:
+        """Learn that this instance replaces an earlier one of this host (optional hook).
+
+        ``reason`` says why the host stopped the earlier instance and started this
+        one, as the activation history records it: ``restart 1 of 3 after crash:
+        worker pid 4711 exited with code 1`` (the supervisor, after a crash, a hang,
+        a stale heartbeat with ``restart_on_stale``, a memory limit), ``operator
+        restart (request 7 by cli:alice)``, ``config: its settings changed``, an
+        upgrade or a rollback. ``restarts`` counts the instances this host started
+        after the first one, this one included (1 for the first restart).
+
+        Called once, right after ``activate`` of the new instance and before its
+        first ``on_bar``; never at the first activation of a host's run. Deadline
+        2 s. The return value is ignored; an exception or a missed deadline is
+        recorded as an error of the plugin, which stays active.
         """
 
 

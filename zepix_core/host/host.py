@@ -60,6 +60,7 @@ from zepix_core.plugindb import health_fields
 from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import Row, Store
 from zepix_core.supervision.controls import ALERTS_TEST
+from zepix_core.supervision.restarted import RestartNotices
 from zepix_core.supervision.supervisor import Supervisor
 from zepix_core.sync import SyncLoop, SyncManager
 from zepix_core.versions.reconcile import HostVersions
@@ -129,6 +130,7 @@ class Host:
         #: When each active plugin's current activation began (wall clock), for
         #: ``uptime_seconds`` in its health snapshot.
         self.activated_at: dict[str, float] = {}
+        self.restart_notices = RestartNotices(self.monitor.on_hook, self.clocks.monotonic)
         self.monitor.annotators.append(self._uptime)
         self.reconfig = Reconfigurer(self)
         self.reconfig.restarters["sync"] = self._resync
@@ -288,6 +290,7 @@ class Host:
         the reason.
         """
         old = self.slots.get(plugin_id)
+        again = plugin_id in self.activated_at  # an earlier instance ran in this host
         if old is not None and old.state is PluginState.ACTIVE:
             self.deactivate(old, reason, PluginState.INACTIVE)
         if old is not None:
@@ -301,6 +304,8 @@ class Host:
             self.order.append(plugin_id)
         if self._bring_up(slot, reason, self._admit):
             self.supervisor.started(plugin_id)
+            if again:
+                self.restart_notices.tell(slot, reason)
         self.save_status(slot)
         return slot
 

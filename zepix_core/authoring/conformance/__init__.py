@@ -38,6 +38,7 @@ from zepix_core.authoring.conformance.work import (
     check_no_leaks,
     check_on_bar,
     check_on_fill,
+    check_plugin_restarted,
     replay_bars,
 )
 from zepix_core.contract.errors import ZepixError
@@ -83,6 +84,8 @@ CHECKS: tuple[SuiteCheck, ...] = (
           check_on_fill),
     SuiteCheck("config_changed", ("config_changed",), "answers a change set with true or false, "
           "in time", check_config_changed),
+    SuiteCheck("plugin_restarted", ("plugin_restarted",), "takes a restart notice in time, "
+          "without raising", check_plugin_restarted),
     SuiteCheck("lifecycle", ("activate", "deactivate"), "activate, deactivate, activate again",
           check_lifecycle),
     SuiteCheck("no_leaks", ("activate", "on_bar", "deactivate"), "no threads, child processes or "

@@ -94,6 +94,21 @@ def check_config_changed(subject: Subject) -> list[Finding]:
     return []
 
 
+def check_plugin_restarted(subject: Subject) -> list[Finding]:
+    """A restart notice is taken in time, without raising (the hook is optional)."""
+    handle = subject.activated()
+    if not handle.implements("plugin_restarted"):
+        raise Blocked("plugin_restarted is optional and this plugin does not implement it")
+    result = handle.call("plugin_restarted", reason="operator restart (conformance check)",
+                         restarts=1)
+    problem = call_problem(result, "None, within the deadline", "keep plugin_restarted under "
+                           f"{DEFAULT_DEADLINES['plugin_restarted']:g} s and let it not raise: "
+                           "note the reason, do the work later")
+    if problem is not None:
+        return [Finding("plugin_restarted", problem.expected, problem.got, problem.fix)]
+    return []
+
+
 _RESTART_FIX = ("let activate reset what deactivate leaves behind (flags, counters, "
                 "handles), so the plugin can start again")
 
