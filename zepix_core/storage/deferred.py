@@ -7,8 +7,10 @@ holds the write lock or the disk fills up. With ``defer_writes`` on
 - a write of the host's own connection waits at most ``FIRST_WAIT`` seconds
   for a lock held elsewhere, never the whole ``busy_timeout``: the host's
   loop, which bars need, never waits on the database for long;
-- once a write failed, the outage is known (``outage`` says why) and every
-  write fails at once, without waiting, until a flush succeeds;
+- once a write failed (any write, of any thread, that found the database
+  locked or full), the outage is known (``outage`` says why) and every write
+  fails at once, without waiting, until a flush succeeds (with nothing
+  waiting, a flush tries an empty write transaction);
 - snapshots, events, alerts, fills, plugin states and closed activations that
   cannot be written wait, oldest first: ``PENDING_LIMIT`` of them in memory,
   the rest in an append-only journal beside the database
@@ -31,8 +33,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -124,10 +128,21 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
             self._pending.popleft()
         if self._journaled and not self._replay():
             return False
+        if self._outage is not None and not self._probe():
+            return False
         if self._outage is not None:
             log.warning("database available again", extra=fields(path=str(self.path),
                                                                  dropped=self.dropped))
         self.outage = None
+        return True
+
+    def _probe(self) -> bool:
+        """Whether the database takes writes again (nothing waited to show it)."""
+        try:
+            with self.transaction():
+                pass
+        except StorageError:
+            return False
         return True
 
     def _replay(self) -> bool:
@@ -201,6 +216,19 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
         except OSError as exc:  # the whole journal stays: some entries may come twice
             log.warning("journal not shortened", extra=fields(path=str(self.journal),
                                                               error=str(exc)))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``Database.transaction``; with ``defer_writes``, a write of any kind and any
+        thread that finds the database locked or full makes the outage known, so
+        the next write fails at once instead of waiting ``FIRST_WAIT`` again."""
+        try:
+            with super().transaction() as conn:
+                yield conn
+        except StorageError as exc:
+            if getattr(self, "_defer", False) and _unavailable_error(exc):
+                self._unavailable(exc)
+            raise
 
     # -- keeping -------------------------------------------------------------
     def _deferred(self, kind: str, args: list[Any], default: object = None) -> Any:
@@ -321,6 +349,13 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
             HistoryQueries.heartbeat(self, host_id, now)
         except StorageError as exc:  # the next heartbeat replaces this one
             self._unavailable(exc)
+
+
+def _unavailable_error(exc: StorageError) -> bool:
+    """Whether ``exc`` says the database is out (locked, full, failing), not that one
+    write was refused for what it held."""
+    text = str(exc)
+    return any(word in text for word in ("locked", "busy", "full", "disk I/O", "readonly"))
 
 
 def _alert(kept: Mapping[str, Any]) -> Alert:
