@@ -6,7 +6,9 @@ probe and ``runner.call_many`` (one call per plugin, as at startup) all use it.
 A plugin's executor runs one call at a time (a worker process even refuses a
 second call while one runs), so each plugin gets its checks one after
 another, every call under its own deadline counted from when it was sent,
-while all plugins proceed at once. A call that misses its deadline ends that
+while all plugins proceed at once. An in-process plugin's thread queues calls,
+so its checks are handed over together (one wake-up of its thread a round,
+not one per check); each is then timed from when the one before it answered. A call that misses its deadline ends that
 plugin's checks for the round: nothing is queued behind a call that may
 never return, and no plugin waits for another.
 
@@ -25,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from zepix_core.contract.errors import PluginBusy, PluginDead, describe_hook
-from zepix_core.execution.runner import CallResult, Clock, Runner
+from zepix_core.execution.runner import CallResult, Clock, InProcessRunner, Runner
 
 #: Errors meaning the call never started: the rest of the plugin's checks would not either.
 _NOT_STARTED = (f"{PluginBusy.__name__}:", f"{PluginDead.__name__}:")
@@ -61,6 +63,8 @@ class _Sequence:
         self.outcome = Outcome()
         self.check: HookCall | None = None
         self.started = 0.0
+        #: Checks handed over already and not answered yet (an in-process runner).
+        self.ahead: deque[tuple[HookCall, Future[object]]] = deque()
 
     @property
     def deadline(self) -> float:
@@ -68,6 +72,13 @@ class _Sequence:
         return self.started + self.check.timeout
 
     def send(self) -> Future[object] | None:
+        if not self.ahead and len(self.todo) > 1 and isinstance(self.runner, InProcessRunner):
+            self.ahead.extend((c, self.runner.submit(c.hook, c.kwargs)) for c in self.todo)
+            self.todo.clear()
+        if self.ahead:  # handed over already: its deadline counts from now
+            self.check, future = self.ahead.popleft()
+            self.started = self.clock()
+            return future
         if not self.todo:
             return None
         self.check = self.todo.popleft()
@@ -102,7 +113,10 @@ class _Sequence:
         self._stop()
 
     def _stop(self) -> None:
-        self.outcome.skipped += [c.hook for c in self.todo]
+        for _, future in self.ahead:
+            future.cancel()  # queued behind the call given up on: it never starts
+        self.outcome.skipped += [c.hook for c, _ in self.ahead] + [c.hook for c in self.todo]
+        self.ahead.clear()
         self.todo.clear()
 
 
