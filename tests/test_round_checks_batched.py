@@ -98,7 +98,7 @@ def test_the_same_results_in_the_same_order(
 def test_a_hung_check_ends_that_plugins_checks_and_the_rest_never_run(
         made: list[tuple[Plugin, InProcessRunner]]) -> None:
     hung, hung_runner = _make(made, "hung", hold=60.0)
-    calm, calm_runner = _make(made, "calm")
+    _, calm_runner = _make(made, "calm")
     checks = [HookCall("health_ping", 0.2, {"now": 1.0}), *CHECKS[1:]]
     late, fine = run_calls([(hung_runner, checks), (calm_runner, checks)], time.monotonic)
     assert late.results[0].timed_out and late.skipped == ["get_metrics", "self_test"]
