@@ -110,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
     print(machine(), flush=True)
+    first = machine()
     for path in discover(args.names):
         name = path.stem.removeprefix("bench_")
         started = time.perf_counter()
@@ -122,18 +123,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed[name] = traceback.format_exc()
             sys.stderr.write(f"bench {name} failed:\n{failed[name]}\n")
         sys.stderr.write(f"bench {name}: {time.perf_counter() - started:.1f} s\n")
+        # Each module's figures are kept as soon as it ends: a long run cut short
+        # (a busy shared machine) still leaves what it measured.
+        _write(args.out, first, args.quick, rows, failed, done=False)
     print(table(rows))
     print(f"\n{machine()}")
+    _write(args.out, first, args.quick, rows, failed, done=True)
+    print(f"\nwrote {args.out}")
+    return 1 if failed else 0
+
+
+def _write(out: Path, first: str, quick: bool, rows: list[dict[str, Any]],
+           failed: dict[str, str], *, done: bool) -> None:
     document = {
-        "machine": machine(),
+        "machine": first, "machine_at_end": machine() if done else None, "complete": done,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick, "python": platform.python_version(),
+        "quick": quick, "python": platform.python_version(),
         "platform": platform.platform(), "cpus": os.cpu_count(),
         "results": rows, "failed": failed,
     }
-    args.out.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out}")
-    return 1 if failed else 0
+    out.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
