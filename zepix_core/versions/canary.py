@@ -318,7 +318,11 @@ class Canaries:
         return None
 
     def _isolation(self, plugin_id: str) -> str:
-        """How the active version runs (the candidate always runs in a worker)."""
+        """How the active version runs now (the candidate always runs in a worker): a
+        store version runs in a worker whatever its ``isolation`` setting says."""
+        slot = self.ports.plugins.get(plugin_id)
+        if slot is not None and slot.runner is not None and slot.runner.pid is not None:
+            return "process"
         return str(self.ports.config.plugin(plugin_id).isolation)
 
     def stats(self, run: ShadowRun, breach: str | None = None) -> dict[str, object]:

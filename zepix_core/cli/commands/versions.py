@@ -313,6 +313,8 @@ def _canary_status(args: argparse.Namespace, store: Store, plugin_id: str) -> in
     sys.stdout.write(f"\nintents on the same bar and side: {agree.get('same', 0)}; only "
                      f"active: {agree.get('only_active', 0)}; only candidate: "
                      f"{agree.get('only_candidate', 0)}\n")
+    if stats.get("latency_compared"):  # in process vs in a worker: the p95s differ by it
+        sys.stdout.write(f"latency: {stats['latency_compared']}\n")
     if candidate.get("reasons"):
         sys.stdout.write(f"candidate health: {'; '.join(candidate['reasons'])}\n")
     return 0
