@@ -88,6 +88,16 @@ class RiskWatch:
             events.events.extend(self.paper.get(plugin_id, PnlEvents()).events)
         return events
 
+    def realised_between(self, plugin_id: str, start: float, end: float) -> tuple[float, int]:
+        """Realised P&L of ``plugin_id`` within ``[start, end)`` and how many realisations
+        made it (paper trades closed, bot fills that closed or reduced a position)."""
+        events = self.host.trades.pnl_events(plugin_id)
+        with self._lock:
+            self._read_paper(plugin_id)
+            events.extend(self.paper.get(plugin_id, PnlEvents()).events)
+        hits = [pnl for ts, pnl in events if start <= ts < end]
+        return sum(hits), len(hits)
+
     def desk(self, plugin_id: str, now: float) -> dict[str, Any]:
         """What the dashboard shows of a plugin's trading: today's and total realised
         P&L, open positions, win rate over closed round trips (paper and bot fills), and

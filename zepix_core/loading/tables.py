@@ -48,6 +48,15 @@ def _schemes(*schemes: str) -> Callable[[str], str | None]:
     return problem
 
 
+def _time_of_day(text: str) -> str | None:
+    """``HH:MM`` on a 24-hour clock (the daily summary's UTC time)."""
+    hours, _, minutes = text.partition(":")
+    if (len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+            and int(hours) < 24 and int(minutes) < 60):
+        return None
+    return f"got {text!r}; expected a UTC time of day HH:MM such as \"08:00\""
+
+
 def _specifier(text: str) -> str | None:
     try:
         SpecifierSet(text)
@@ -179,6 +188,9 @@ TELEGRAM = Table("telegram", (
         "/rollback, /restart)", words="a list of numeric user ids such as [123456789]"),
     Key("api_url", "url", "https://api.telegram.org/bot", "Bot API base URL",
         check=_schemes("http", "https")),
+    Key("daily_summary", "str", None, "UTC time of day (HH:MM) of a daily summary to "
+        "alert_chats (else allowed_chats): P&L, trades, incidents, versions changed",
+        words='a time of day such as "08:00"', check=_time_of_day),
 ), "the Telegram bot (docs/telegram.md); a change restarts the bot")
 
 SYNC = Table("sync", (

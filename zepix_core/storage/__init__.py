@@ -11,6 +11,7 @@ from zepix_core.storage.requests import RequestQueries
 from zepix_core.storage.retries import RetryQueries
 from zepix_core.storage.series import SeriesQueries
 from zepix_core.storage.snapshots import SnapshotQueries
+from zepix_core.storage.summaries import SummaryQueries
 from zepix_core.storage.sync import SyncQueries
 from zepix_core.storage.trades import TradeQueries
 from zepix_core.storage.versions import VersionBook, VersionQueries
@@ -18,7 +19,7 @@ from zepix_core.storage.versions import VersionBook, VersionQueries
 
 class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, RequestQueries,
             VersionQueries, RetryQueries, BaselineQueries, SeriesQueries, SyncQueries,
-            TradeQueries, ConfigChangeQueries, ControlQueries):
+            TradeQueries, ConfigChangeQueries, ControlQueries, SummaryQueries):
     """All queries of the host over one database file; see ``DeferredWrites`` for
     the writes a running host lets wait while the database is unavailable."""
 

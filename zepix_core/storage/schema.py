@@ -337,4 +337,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (host_id, plugin_id, kind, detail)
     );
     """,
+    # (issue 28) The Telegram daily summary: one row per scheduled time it was sent at
+    # (``due``, epoch seconds), so it goes once a day, across restarts of the host.
+    """
+    CREATE TABLE daily_summaries (
+        due     REAL PRIMARY KEY,
+        sent_at REAL NOT NULL,
+        chats   TEXT NOT NULL,
+        text    TEXT NOT NULL
+    );
+    """,
 ]

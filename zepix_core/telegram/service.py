@@ -23,6 +23,7 @@ from zepix_core.telegram.commands import Surface
 from zepix_core.telegram.controller import Controller, Timing
 from zepix_core.telegram.settings import Settings, settings_from
 from zepix_core.telegram.sink import Outbox, TelegramSink, retrying
+from zepix_core.telegram.summary import DailySummary
 
 log = logging.getLogger("zepix.telegram")
 
@@ -63,7 +64,8 @@ class Telegram:
     def __init__(self, host: Host, settings: Settings, *, retrier: Retrier,
                  timing: Timing, wall: Callable[[], float] = time.time,
                  per_chat: float = 1.0, per_second: int = 30,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None,
+                 summary_poll: float = 20.0) -> None:
         self.settings = settings
         self.host = host
         self.store = Store(host.store.path)   # the bot's own connection
@@ -78,12 +80,25 @@ class Telegram:
                             clock=timing.clock, sleep=sleep)
             self.sink = TelegramSink(outbox)
             host.monitor.alerting.pm.register(self.sink, name=TelegramSink.name)
+        self.summary: DailySummary | None = None
+        if settings.daily_summary is not None and settings.summary_chats:
+            # A Bot and a database connection of its own: it sends from its own thread.
+            self._summary_bot = AlertBot(settings)
+            self.summary = DailySummary(
+                host, Store(host.store.path), retrying(self._summary_bot.send, retrier),
+                settings.summary_chats, settings.daily_summary, wall=wall, poll=summary_poll)
 
     def start(self) -> None:
         if self.settings.allowed_chats:
             self.controller.start()
+        if self.summary is not None:
+            self.summary.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.summary is not None:
+            self.summary.stop(timeout)
+            self._summary_bot.close()
+            self.summary.store.close()
         if self.sink is not None:
             self.sink.outbox.close(timeout)
             pm = self.host.monitor.alerting.pm
@@ -106,7 +121,8 @@ class Telegram:
 def start(host: Host, *, interval: float | None = None, env: Mapping[str, str] | None = None,
           retrier: Retrier | None = None, timing: Timing | None = None,
           per_chat: float = 1.0, per_second: int = 30,
-          sleep: Callable[[float], None] | None = None) -> Telegram | None:
+          sleep: Callable[[float], None] | None = None, wall: Callable[[], float] = time.time,
+          summary_poll: float = 20.0) -> Telegram | None:
     """Start the bot for ``host`` when ``[telegram]`` (or ``ZEPIX_TELEGRAM_TOKEN``)
     configures one; None when it is off. Raises ``ConfigError`` for a bad table."""
     config = host.config
@@ -123,7 +139,8 @@ def start(host: Host, *, interval: float | None = None, env: Mapping[str, str] |
     timing = timing or Timing(interval=host.interval(interval),
                               probation_rounds=host.versions.settings.probation_rounds)
     bot = Telegram(host, settings, retrier=retrier or host.retrier, timing=timing,
-                   per_chat=per_chat, per_second=per_second, sleep=sleep)
+                   per_chat=per_chat, per_second=per_second, sleep=sleep, wall=wall,
+                   summary_poll=summary_poll)
     bot.start()
     log.info("telegram on", extra=fields(allowed_chats=len(settings.allowed_chats),
                                          alert_chats=len(settings.alert_chats)))

@@ -36,6 +36,13 @@ class Settings:
     #: Users who may ask for changes (/upgrade, /rollback, /restart, /resume); reads and
     #: /pause stay open to every member of an allowed chat.
     allowed_users: frozenset[int] = frozenset()
+    #: ``daily_summary`` as (hour, minute) UTC; None: no daily summary.
+    daily_summary: tuple[int, int] | None = None
+
+    @property
+    def summary_chats(self) -> tuple[int, ...]:
+        """Where the daily summary goes: ``alert_chats``, else ``allowed_chats``."""
+        return self.alert_chats or tuple(sorted(self.allowed_chats))
 
 
 def settings_from(table: Mapping[str, Any], where: str = "<config>",
@@ -59,8 +66,13 @@ def settings_from(table: Mapping[str, Any], where: str = "<config>",
     if allowed and not users:
         warnings.append("telegram: allowed_users is empty; /upgrade, /rollback and /restart "
                         "are refused for everyone (list the user ids that may change things)")
+    at = table.get("daily_summary")
+    summary = None if at is None else (int(str(at)[:2]), int(str(at)[3:5]))
+    if summary is not None and not allowed and not alerts:
+        warnings.append("telegram: daily_summary is set but no chat is: nobody gets it")
     return Settings(token, frozenset(allowed), tuple(dict.fromkeys(alerts)),
-                    str(table.get("api_url", DEFAULT_API_URL)), tuple(warnings), frozenset(users))
+                    str(table.get("api_url", DEFAULT_API_URL)), tuple(warnings), frozenset(users),
+                    summary)
 
 
 def _token_file(table: Mapping[str, Any], where: str, warnings: list[str]) -> str:
