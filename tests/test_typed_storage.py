@@ -62,3 +62,25 @@ def test_saved_counts_with_garbage_give_zeros_not_a_crash(tmp_path: Path) -> Non
     fields = health_fields(reader)
     assert fields["db_queries"] == 0 and fields["db_connections_max"] == 0
     assert fields["db_query_time_avg_ms"] == 0.0
+
+
+_AFFINITY = {"INTEGER": int, "REAL": float, "TEXT": str}
+
+
+def test_every_row_type_is_its_table_as_the_migrations_leave_it(tmp_path: Path) -> None:
+    from zepix_core.storage import Store
+    from zepix_core.storage.rows import TABLES
+
+    store = Store(tmp_path / "zepix.db")
+    try:
+        for table, row_type in TABLES.items():
+            columns = store.query(f"PRAGMA table_info({table})")
+            hints = typing.get_type_hints(row_type)
+            assert set(hints) == {c["name"] for c in columns}, table
+            for c in columns:
+                want = _AFFINITY[c["type"]]
+                if not c["notnull"] and not c["pk"]:
+                    want = want | None
+                assert hints[c["name"]] == want, (table, c["name"])
+    finally:
+        store.close()

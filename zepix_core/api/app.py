@@ -8,12 +8,13 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp as App
 
 from zepix_core.api import errors
 from zepix_core.api.actions import actions
 from zepix_core.api.admin import admin
 from zepix_core.api.context import Context
-from zepix_core.api.guard import App, Guard
+from zepix_core.api.guard import Guard
 from zepix_core.api.metrics import registry
 from zepix_core.api.reads import reads
 from zepix_core.contract.api import API_VERSION

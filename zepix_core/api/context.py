@@ -4,7 +4,6 @@ and the settings the server was started with."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
@@ -36,6 +35,6 @@ class Context:
                                 "see GET /api/v1/plugins")
 
 
-def document(value: Any, status: int = 200) -> JSONResponse:
+def document(value: object, status: int = 200) -> JSONResponse:
     """A CLI ``--json`` document as a response: times as ISO 8601 UTC, no NaN."""
     return JSONResponse(jsonable(value), status_code=status)

@@ -17,14 +17,9 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.types import ASGIApp as App
+from starlette.types import Message, Receive, Scope, Send
 
 READS = frozenset({"GET", "HEAD"})
 #: Pages that hold no data: the dashboard and reference shells (and the schema they

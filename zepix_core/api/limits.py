@@ -20,7 +20,6 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
@@ -44,7 +43,7 @@ class CappedProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
     refused = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        connections: set[Any] = self.connections
+        connections: set[object] = self.connections
         if len(connections) >= MAX_CONNECTIONS:
             transport.abort()  # type: ignore[attr-defined]
             CappedProtocol.refused += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
@@ -29,7 +28,7 @@ def operator(ctx: Context) -> Operator:
                     API_VERSION, actor=ACTOR)
 
 
-def breaker(ctx: Context, plugin_id: str) -> dict[str, Any]:
+def breaker(ctx: Context, plugin_id: str) -> dict[str, object]:
     fields = ctx.host.supervisor.snapshot_fields(plugin_id)
     return {"plugin_id": plugin_id, "state": fields["breaker"],
             **(fields["breaker_detail"] or {})}

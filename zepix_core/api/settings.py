@@ -83,14 +83,14 @@ def read_settings(table: Mapping[str, Any], data_dir: Path) -> HttpSettings | No
                         reads or not is_loopback(host))
 
 
-def _allowed_hosts(value: Any) -> tuple[str, ...]:
+def _allowed_hosts(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(h, str) and h for h in value):
         raise ConfigError(f"http.allowed_hosts: got {value!r}; expected a list of host "
                           "names such as [\"zepix.example.org\"]")
     return tuple(h.lower().strip("[]") for h in value)
 
 
-def _viewer_token(token_file: Any, token: str) -> str | None:
+def _viewer_token(token_file: object, token: str) -> str | None:
     """``$ZEPIX_API_VIEWER_TOKEN``, else ``viewer_token_file``, else no viewer token."""
     viewer = os.environ.get(VIEWER_TOKEN_ENV, "").strip()
     if not viewer and token_file is not None:
@@ -101,7 +101,7 @@ def _viewer_token(token_file: Any, token: str) -> str | None:
     return viewer or None
 
 
-def _read_token(key: str, token_file: Any) -> str:
+def _read_token(key: str, token_file: object) -> str:
     path = Path(str(token_file)).expanduser()
     try:
         token = path.read_text(encoding="utf-8").strip()
@@ -112,7 +112,7 @@ def _read_token(key: str, token_file: Any) -> str:
     return token
 
 
-def _token(token_file: Any, data_dir: Path) -> tuple[str, bool]:
+def _token(token_file: object, data_dir: Path) -> tuple[str, bool]:
     """``$ZEPIX_API_TOKEN``, else ``token_file``, else the generated ``api-token``."""
     env = os.environ.get(TOKEN_ENV, "").strip()
     if env:

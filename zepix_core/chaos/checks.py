@@ -22,7 +22,6 @@ import contextlib
 import os
 import sqlite3
 import time
-from typing import Any
 
 import psutil
 
@@ -57,7 +56,7 @@ class Checks(BarChecks):
         except Exception as exc:  # noqa: BLE001 - either engine: a failed invariant, told
             self.report.fail("ledger", f"the ledger cannot be read: {exc}")
             return
-        by_plugin: dict[str, dict[int, tuple[Any, ...]]] = {}
+        by_plugin: dict[str, dict[int, tuple[object, ...]]] = {}
         for row in central:
             by_plugin.setdefault(row[0], {})[row[1]] = row[2:]
         trades = 0

@@ -231,7 +231,7 @@ class Dispatcher:
                 continue
             here.running = (index, started if real else time.monotonic())
             try:
-                value: Any = hooks[runner_at](bar=bars[bar_at])
+                value: object = hooks[runner_at](bar=bars[bar_at])
                 here.running = None
                 if value is not None:  # the boundary: no plugin object gets further
                     value = plain(value)
@@ -268,7 +268,7 @@ class Dispatcher:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
-    def _on_alarm(self, signum: int, frame: Any) -> None:
+    def _on_alarm(self, signum: int, frame: object) -> None:
         dog = self._dog
         here = dog.current if dog is not None else None
         running = here.running if here is not None else None
@@ -351,7 +351,7 @@ class Dispatcher:
             return [], None
         return self._intents(result.plugin_id, bar, result.value)
 
-    def _intents(self, plugin_id: str, bar: Bar, value: Any) -> tuple[list[Intent], str | None]:
+    def _intents(self, plugin_id: str, bar: Bar, value: object) -> tuple[list[Intent], str | None]:
         if value is None:
             return [], None
         try:

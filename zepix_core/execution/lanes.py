@@ -25,7 +25,7 @@ __all__ = ["UNSET", "Calls", "Job", "Lane", "Outcome"]
 Outcome = tuple[Any, "BaseException | None", float]
 
 #: A call not made (yet), or given up on.
-UNSET: Any = object()
+UNSET: object = object()
 
 
 class Calls:
@@ -35,7 +35,7 @@ class Calls:
     __slots__ = ("errors", "lost", "took", "values")
 
     def __init__(self, size: int) -> None:
-        self.values: list[Any] = [UNSET] * size
+        self.values: list[object] = [UNSET] * size
         self.took: list[float] = [0.0] * size
         self.errors: dict[int, BaseException] = {}
         self.lost: dict[int, int] = {}  # runner given up on -> the index of that call
@@ -99,7 +99,7 @@ class Lane:
                 continue
             job.since = started if real else time.monotonic()
             try:
-                value: Any = hooks[runner_at](bar=job.bars[bar_at])
+                value: object = hooks[runner_at](bar=job.bars[bar_at])
                 if value is not None:  # the boundary: no plugin object gets further
                     value = plain(value)
                 error: BaseException | None = None

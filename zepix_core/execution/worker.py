@@ -220,7 +220,7 @@ class ProcessRunner:
             plugin=self.plugin_id, pid=self.pid,
             start_ms=round((time.monotonic() - started) * 1000)))
 
-    def _send_frame(self, message: tuple[Any, ...]) -> None:
+    def _send_frame(self, message: tuple[object, ...]) -> None:
         with self._send_lock:
             send_frame(self._sock, message)
 
@@ -274,7 +274,7 @@ class ProcessRunner:
         log.error("worker broke the protocol", extra=fields(plugin=self.plugin_id, error=why))
         self._signal(signal.SIGKILL)
 
-    def _dispatch(self, message: Any) -> None:
+    def _dispatch(self, message: object) -> None:
         if type(message) is not tuple or not message or not isinstance(message[0], str):
             raise WrongShape(f"a frame holds {type(message).__name__}, not a message tuple")
         kind = message[0]

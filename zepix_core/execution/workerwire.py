@@ -31,11 +31,11 @@ def worker_env() -> dict[str, str]:
 
 
 class PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> object:
         raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
 
 
-def loads_plain(data: bytes) -> Any:
+def loads_plain(data: bytes) -> object:
     return PlainUnpickler(io.BytesIO(data)).load()
 
 
@@ -48,7 +48,7 @@ class Call:
 
 
 def settle(future: Future[Any], error: BaseException | None = None,
-            value: Any = None) -> None:
+            value: object = None) -> None:
     # The worker's answer and its death may race for a future; the first wins.
     with contextlib.suppress(InvalidStateError):
         if error is not None:

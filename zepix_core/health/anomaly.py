@@ -77,7 +77,7 @@ class Band:
     rounds: int
     anomalous: bool
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}  # no deep copy
 
 
@@ -182,7 +182,7 @@ class Baseline:
             self.season[hour] += SEASON_ALPHA * (clipped + season - self.season[hour])
         self.n += 1
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {"n": self.n, "center": self.center, "spread": self.spread,
                 "recent": list(self.recent), "season": self.season, "seen": self.seen}
 
@@ -214,7 +214,7 @@ class Silence:
         elif fed:
             self.gap += 1
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {"gap": self.gap, "gaps": list(self.gaps)}
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -299,7 +299,7 @@ class Detector:
                         f"RSS {rss:.0f} MB reaches the {limit:.0f} MB limit in about "
                         f"{_duration(eta)}", rss, limit, eta)]
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {"rounds": self.rounds, "silence": self.silence.state(),
                 "metrics": {name: b.state() for name, b in self.baselines.items()}}
 

@@ -58,7 +58,7 @@ from zepix_core.loading.resolution import Candidate, resolve
 from zepix_core.market.replay import MarketReplay
 from zepix_core.plugindb import health_fields
 from zepix_core.retry import Retrier, retrier_from_config
-from zepix_core.storage import Row, Store
+from zepix_core.storage import HostRow, PauseRow, RequestRow, Store
 from zepix_core.supervision.controls import ALERTS_TEST
 from zepix_core.supervision.restarted import RestartNotices
 from zepix_core.supervision.supervisor import Supervisor
@@ -93,7 +93,7 @@ class Host:
         self.host_id = uuid.uuid4().hex
         self.started = False
         #: Hosts that had died without shutting down, closed by ``claim``.
-        self.recovered: list[Row] = []
+        self.recovered: list[HostRow] = []
         #: Every outbound call of this host retries through it (``zepix_core.retry``).
         self.retrier = retrier_from_config(config.sections.get("retry", {}), store,
                                            str(config.path or "<defaults>"))
@@ -138,7 +138,7 @@ class Host:
         #: reason, actor, paused_at. Read at start, and at every round and config poll
         #: after another connection wrote the database (``zepix pause`` from a shell);
         #: an in-process control (HTTP, Telegram, risk) calls ``refresh_pauses`` at once.
-        self.pauses: dict[str, Row] = {}
+        self.pauses: dict[str, PauseRow] = {}
         self._pauses_seen: int | None = None  # the data_version they were read at
         self._testing: set[int] = set()
         self._pruned_at = -PRUNE_EVERY
@@ -214,7 +214,7 @@ class Host:
             ready[pid].release()
         self.order = res.order
 
-    def claim(self) -> list[Row]:
+    def claim(self) -> list[HostRow]:
         """Take the database's lease: recover from a killed predecessor and register
         this host, or raise when another live host holds it. Done before anything
         (the HTTP port) is bound, so a second host is told who runs. Returns the
@@ -365,7 +365,7 @@ class Host:
                               slot.state.value, slot.reason, self.clocks.wall())
 
     # -- recovery ----------------------------------------------------------
-    def recover(self) -> list[Row]:
+    def recover(self) -> list[HostRow]:
         """Close what a host that died without shutting down left open.
 
         Refuses to start beside a host that is still running on the same database.
@@ -485,7 +485,7 @@ class Host:
                 return self._feed(bars)
             return [i for bar in bars for i in self._feed([bar])]
 
-    def refresh_pauses(self) -> dict[str, Row]:
+    def refresh_pauses(self) -> dict[str, PauseRow]:
         """Re-read which plugins are paused; a database that cannot be read keeps the
         pauses known so far (a pause is never lost to a locked database)."""
         try:
@@ -670,7 +670,7 @@ class Host:
             threading.Thread(target=self._alert_test, args=(request,), daemon=True,
                              name="zepix-alerts-test").start()
 
-    def _alert_test(self, request: Row) -> None:
+    def _alert_test(self, request: RequestRow) -> None:
         try:
             results = self.monitor.alerting.test(str(request["actor"]))
             self.store.finish_request(request["id"], self.clocks.wall(), json.dumps(results))
@@ -795,7 +795,7 @@ def sync_loop(config: Config, store: Store, clocks: Clocks, retrier: Retrier) ->
     return SyncLoop(manager, settings.interval, clocks.monotonic)
 
 
-def _busy(store: Store, host: Row) -> StorageError:
+def _busy(store: Store, host: HostRow) -> StorageError:
     return StorageError(f"{store.path}: another zepix host (pid {host['pid']}) is running on "
                         "this database; stop it first or use --db for a separate one")
 

@@ -23,7 +23,7 @@ from zepix_core.health.monitor import Monitor
 from zepix_core.host.trades import Trades
 from zepix_core.loading.config import Config
 from zepix_core.plugindb import PluginDatabase
-from zepix_core.storage import Row, Store
+from zepix_core.storage import PauseRow, Store
 from zepix_core.trading.risk import PnlEvents, RiskFigures, RiskLimits, breach
 
 log = logging.getLogger("zepix.risk")
@@ -43,7 +43,7 @@ class Desk(Protocol):
     def store(self) -> Store: ...
     @property
     def monitor(self) -> Monitor: ...
-    def refresh_pauses(self) -> dict[str, Row]: ...
+    def refresh_pauses(self) -> dict[str, PauseRow]: ...
 
 
 class RiskWatch:

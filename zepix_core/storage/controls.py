@@ -7,7 +7,10 @@ resume is also an event in the timeline (``zepix history --events``) with its ac
 
 from __future__ import annotations
 
-from zepix_core.storage.db import Database, Row
+from typing import cast
+
+from zepix_core.storage.db import Database
+from zepix_core.storage.rows import PauseRow, SilenceRow
 
 
 class ControlQueries(Database):
@@ -35,9 +38,9 @@ class ControlQueries(Database):
                          "VALUES (?, ?, 'resume', NULL, ?, 'resumed')", (now, plugin_id, actor))
             return True
 
-    def pauses(self) -> dict[str, Row]:
+    def pauses(self) -> dict[str, PauseRow]:
         """Every paused plugin: ``plugin_id`` -> {``reason``, ``actor``, ``paused_at``}."""
-        return {r["plugin_id"]: r for r in self.query(
+        return {r["plugin_id"]: r for r in self.rows_as(PauseRow, 
             "SELECT plugin_id, reason, actor, paused_at FROM pauses ORDER BY plugin_id")}
 
     # -- silences ------------------------------------------------------------
@@ -54,12 +57,12 @@ class ControlQueries(Database):
                           f"silence {cur.lastrowid} of {kind or 'every kind'}: {reason}"))
             return int(cur.lastrowid or 0)
 
-    def silences(self, now: float | None = None) -> list[Row]:
+    def silences(self, now: float | None = None) -> list[SilenceRow]:
         """Silences not removed, newest first; with ``now``, only those not expired."""
-        return self.query("SELECT * FROM silences WHERE removed_at IS NULL "
+        return self.rows_as(SilenceRow, "SELECT * FROM silences WHERE removed_at IS NULL "
                           "AND (? IS NULL OR until > ?) ORDER BY id DESC", (now, now))
 
-    def remove_silence(self, silence_id: int, actor: str, now: float) -> Row | None:
+    def remove_silence(self, silence_id: int, actor: str, now: float) -> SilenceRow | None:
         """End a silence now; the removed row, or None when there is no such active one."""
         with self.transaction() as conn:
             row = conn.execute("SELECT * FROM silences WHERE id = ? AND removed_at IS NULL",
@@ -70,11 +73,11 @@ class ControlQueries(Database):
             conn.execute("INSERT INTO events (ts, plugin_id, kind, version, actor, detail) "
                          "VALUES (?, ?, 'unsilence', NULL, ?, ?)",
                          (now, row["plugin_id"], actor, f"silence {silence_id} removed"))
-            return dict(row)
+            return cast("SilenceRow", dict(row))
 
-    def silence_for(self, plugin_id: str, kind: str, now: float) -> Row | None:
+    def silence_for(self, plugin_id: str, kind: str, now: float) -> SilenceRow | None:
         """The active silence covering an alert of ``plugin_id`` and ``kind``, if any."""
-        rows = self.query("SELECT * FROM silences WHERE removed_at IS NULL AND until > ? "
+        rows = self.rows_as(SilenceRow, "SELECT * FROM silences WHERE removed_at IS NULL AND until > ? "
                           "AND plugin_id IN (?, '*') AND (kind IS NULL OR kind = ?) "
                           "ORDER BY until DESC LIMIT 1", (now, plugin_id, kind))
         return rows[0] if rows else None

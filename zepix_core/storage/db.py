@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.storage.schema import MIGRATIONS
 
 Row = dict[str, Any]
+#: A typed row of one of this package's tables (``storage.rows``).
+R = TypeVar("R", bound=Mapping[str, object])
 
 
 class Database:
@@ -101,6 +103,11 @@ class Database:
                 return [dict(r) for r in self._conn.execute(sql, params).fetchall()]
             except sqlite3.DatabaseError as exc:
                 raise _failure(self.path, "query failed", exc) from None
+
+    def rows_as(self, kind: type[R], sql: str, params: Sequence[object] = ()) -> list[R]:
+        """``query`` for a table of this package, its rows typed as ``kind`` (a
+        ``storage.rows`` class): the schema is ours, so the shape is known."""
+        return cast("list[R]", self.query(sql, params))
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         """Run one write in its own transaction; returns the last row id."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from zepix_core.storage.db import Database, Row
+from zepix_core.storage.rows import EventRow, HostRow, StatusRow
 
 
 class HistoryQueries(Database):
     # -- hosts -------------------------------------------------------------
     def begin_host(self, host_id: str, pid: int, now: float,
-                   alive: Callable[[Row], bool] = lambda row: False) -> Row | None:
+                   alive: Callable[[HostRow], bool] = lambda row: False) -> HostRow | None:
         """Register a host, unless a host for which ``alive`` holds is already running.
 
         Check and insert share one write transaction, so of two hosts starting at
@@ -18,9 +20,10 @@ class HistoryQueries(Database):
         prevented it, or None once registered.
         """
         with self.transaction() as conn:
-            for row in conn.execute("SELECT * FROM hosts WHERE stopped_at IS NULL"):
-                if alive(dict(row)):
-                    return dict(row)
+            for found in conn.execute("SELECT * FROM hosts WHERE stopped_at IS NULL"):
+                row = cast("HostRow", dict(found))
+                if alive(row):
+                    return row
             conn.execute("INSERT INTO hosts (host_id, pid, started_at, heartbeat_at) "
                          "VALUES (?, ?, ?, ?)", (host_id, pid, now, now))
         return None
@@ -32,15 +35,15 @@ class HistoryQueries(Database):
         self.execute("UPDATE hosts SET stopped_at = ?, heartbeat_at = ?, stop_reason = ? "
                      "WHERE host_id = ?", (now, now, reason, host_id))
 
-    def hosts(self, limit: int = 2) -> list[Row]:
+    def hosts(self, limit: int = 2) -> list[HostRow]:
         """The latest hosts to register, newest first."""
-        return self.query("SELECT * FROM hosts ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        return self.rows_as(HostRow, "SELECT * FROM hosts ORDER BY started_at DESC, rowid DESC LIMIT ?",
                           (limit,))
 
-    def running_hosts(self) -> list[Row]:
-        return self.query("SELECT * FROM hosts WHERE stopped_at IS NULL ORDER BY started_at")
+    def running_hosts(self) -> list[HostRow]:
+        return self.rows_as(HostRow, "SELECT * FROM hosts WHERE stopped_at IS NULL ORDER BY started_at")
 
-    def close_dead_host(self, host: Row, reason: str) -> int:
+    def close_dead_host(self, host: HostRow, reason: str) -> int:
         """Close a host that ended without shutting down, and its open activations.
 
         The activations end at the host's last heartbeat: the last moment it is
@@ -112,8 +115,8 @@ class HistoryQueries(Database):
             "state = excluded.state, reason = excluded.reason, updated_at = excluded.updated_at",
             (plugin_id, distribution, version, state, reason, now))
 
-    def statuses(self) -> dict[str, Row]:
-        return {r["plugin_id"]: r for r in self.query("SELECT * FROM plugin_status")}
+    def statuses(self) -> dict[str, StatusRow]:
+        return {r["plugin_id"]: r for r in self.rows_as(StatusRow, "SELECT * FROM plugin_status")}
 
     # -- events ------------------------------------------------------------
     def record_event(self, plugin_id: str, kind: str, detail: str, now: float,
@@ -122,7 +125,7 @@ class HistoryQueries(Database):
                      "VALUES (?, ?, ?, ?, ?, ?)", (now, plugin_id, kind, version, actor, detail))
 
     def events(self, plugin_id: str | None = None, limit: int = 200,
-               since: float | None = None) -> list[Row]:
-        return self.query(
-            "SELECT * FROM events WHERE (? IS NULL OR plugin_id = ?) AND (? IS NULL OR ts >= ?) "
+               since: float | None = None) -> list[EventRow]:
+        return self.rows_as(
+            EventRow, "SELECT * FROM events WHERE (? IS NULL OR plugin_id = ?) AND (? IS NULL OR ts >= ?) "
             "ORDER BY ts DESC, id DESC LIMIT ?", (plugin_id, plugin_id, since, since, limit))

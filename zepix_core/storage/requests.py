@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zepix_core.storage.db import Database, Row
+from zepix_core.storage.db import Database
+from zepix_core.storage.rows import EventRow, RequestRow
 
 
 class RequestQueries(Database):
@@ -21,9 +22,9 @@ class RequestQueries(Database):
             "VALUES (?, ?, ?, ?, ?, ?)", (plugin_id, action, version, int(force), actor, now))
 
     def pending_requests(self, action: str | None = None,
-                         plugin_id: str | None = None) -> list[Row]:
+                         plugin_id: str | None = None) -> list[RequestRow]:
         """Requests not applied yet, oldest first."""
-        return self.query(
+        return self.rows_as(RequestRow, 
             "SELECT * FROM requests WHERE applied_at IS NULL AND (? IS NULL OR action = ?) "
             "AND (? IS NULL OR plugin_id = ?) ORDER BY requested_at, id",
             (action, action, plugin_id, plugin_id))
@@ -35,22 +36,22 @@ class RequestQueries(Database):
                                "WHERE id = ? AND applied_at IS NULL", (now, outcome, request_id))
             return cur.rowcount == 1
 
-    def request(self, request_id: int) -> Row | None:
-        rows = self.query("SELECT * FROM requests WHERE id = ?", (request_id,))
+    def request(self, request_id: int) -> RequestRow | None:
+        rows = self.rows_as(RequestRow, "SELECT * FROM requests WHERE id = ?", (request_id,))
         return rows[0] if rows else None
 
-    def requests(self, plugin_id: str | None = None, limit: int = 100) -> list[Row]:
+    def requests(self, plugin_id: str | None = None, limit: int = 100) -> list[RequestRow]:
         """Requests newest first, applied or not."""
-        return self.query("SELECT * FROM requests WHERE (? IS NULL OR plugin_id = ?) "
+        return self.rows_as(RequestRow, "SELECT * FROM requests WHERE (? IS NULL OR plugin_id = ?) "
                           "ORDER BY requested_at DESC, id DESC LIMIT ?",
                           (plugin_id, plugin_id, limit))
 
-    def last_event(self, plugin_id: str, kinds: Sequence[str]) -> Row | None:
+    def last_event(self, plugin_id: str, kinds: Sequence[str]) -> EventRow | None:
         """The newest event of ``plugin_id`` whose kind is one of ``kinds``."""
         if not kinds:
             return None
         marks = ", ".join("?" for _ in kinds)  # placeholders only; the kinds are parameters
         # S608: placeholders only; the kinds are parameters
-        rows = self.query(f"SELECT * FROM events WHERE plugin_id = ? AND kind IN ({marks}) "  # noqa: S608
+        rows = self.rows_as(EventRow, f"SELECT * FROM events WHERE plugin_id = ? AND kind IN ({marks}) "  # noqa: S608
                           "ORDER BY ts DESC, id DESC LIMIT 1", (plugin_id, *kinds))
         return rows[0] if rows else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from zepix_core.contract.errors import ZepixError
-from zepix_core.storage import Row, Store
+from zepix_core.storage import SilenceRow, Store
 
 #: Request actions a running host applies to a plugin's circuit breaker.
 BREAKER_ACTIONS = {"open": "breaker_open", "reset": "breaker_reset"}
@@ -74,7 +74,7 @@ MAX_SILENCE_MINUTES = 7 * 24 * 60
 
 
 def silence(store: Store, target: str, minutes: float, reason: str, actor: str, now: float,
-            extra: Iterable[str] = ()) -> Row:
+            extra: Iterable[str] = ()) -> SilenceRow:
     """Silence ``PLUGIN[:KIND]`` (``*`` for every plugin) for ``minutes``; the new row."""
     plugin_id, _, kind = target.partition(":")
     if plugin_id != "*" and plugin_id not in known_plugins(store, extra) | {"zepix"}:
@@ -91,7 +91,7 @@ def silence(store: Store, target: str, minutes: float, reason: str, actor: str, 
     return next(r for r in store.silences() if r["id"] == silence_id)
 
 
-def unsilence(store: Store, silence_id: int, actor: str, now: float) -> Row:
+def unsilence(store: Store, silence_id: int, actor: str, now: float) -> SilenceRow:
     removed = store.remove_silence(silence_id, actor, now)
     if removed is None:
         raise ZepixError(f"unsilence: no active silence {silence_id}; see "

@@ -24,7 +24,7 @@ from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
 from zepix_core.loading.config import load_config
-from zepix_core.storage import Row, Store
+from zepix_core.storage import EventRow, RequestRow, StatusRow, Store
 from zepix_core.supervision.guard import Guard, Limits
 
 log = logging.getLogger("zepix.supervisor")
@@ -63,7 +63,7 @@ class Operator:
     def __init__(self, supervisor: Supervised) -> None:
         self.supervisor = supervisor
         self.ports = supervisor.ports
-        self._statuses: dict[str, Row] | None = None
+        self._statuses: dict[str, StatusRow] | None = None
 
     def apply_requests(self) -> None:
         """Every pending restart request, in order (the loop thread, once a round)."""
@@ -79,7 +79,7 @@ class Operator:
                 outcome = self._breaker(request)
                 store.finish_request(request["id"], self.ports.clocks.wall(), outcome)
 
-    def _breaker(self, request: Row) -> str:
+    def _breaker(self, request: RequestRow) -> str:
         """Apply ``zepix breaker open|reset ID``."""
         plugin_id, actor = request["plugin_id"], str(request["actor"])
         if self.ports.plugins.get(plugin_id) is None:
@@ -90,7 +90,7 @@ class Operator:
         self.supervisor.reset_breaker(plugin_id, actor)
         return "breaker CLOSED"
 
-    def _restart(self, request: Row) -> str:
+    def _restart(self, request: RequestRow) -> str:
         plugin_id = request["plugin_id"]
         slot = self.ports.plugins.get(plugin_id)
         if slot is None:
@@ -156,7 +156,7 @@ class Operator:
         return False
 
 
-def clear_mark(store: Store, request_id: int, status: Row, now: float) -> None:
+def clear_mark(store: Store, request_id: int, status: StatusRow, now: float) -> None:
     """``zepix restart`` while no host runs: apply the request at once by clearing the
     give-up mark (an ``operator_restart`` event), so the next start activates the plugin."""
     plugin_id, failed = status["plugin_id"], status["state"] == PluginState.FAILED.value
@@ -164,8 +164,8 @@ def clear_mark(store: Store, request_id: int, status: Row, now: float) -> None:
                else "no host running: the next start activates it")
     if not store.finish_request(request_id, now, outcome):
         return  # a host that started meanwhile took it
-    request = store.request(request_id) or {}
-    actor = str(request.get("actor", "operator"))
+    request = store.request(request_id)
+    actor = "operator" if request is None else request["actor"]
     store.record_event(plugin_id, "operator_restart", f"request {request_id}: {outcome}", now,
                        version=status["version"], actor=actor)
     if failed:
@@ -174,7 +174,7 @@ def clear_mark(store: Store, request_id: int, status: Row, now: float) -> None:
                          f"restart requested by {actor}; the next start activates it", now)
 
 
-def _changed(slot: PluginSlot, row: Row, mark: Row) -> str | None:
+def _changed(slot: PluginSlot, row: StatusRow, mark: EventRow) -> str | None:
     """What changed since the give-up ``mark``: the installed version or the config."""
     if row["version"] != slot.version:
         return f"version {slot.version} installed (was {row['version']})"

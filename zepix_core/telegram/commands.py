@@ -23,7 +23,7 @@ from zepix_core.contract.model import PluginState
 from zepix_core.host.host import Host
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
-from zepix_core.storage import Row, Store
+from zepix_core.storage import EventRow, RequestRow, Store
 from zepix_core.supervision import controls
 from zepix_core.supervision.requests import request_restart
 from zepix_core.telegram import render
@@ -248,10 +248,10 @@ class Surface:
         rid = request_restart(self.store, ask.plugin_id, actor, self.wall(), host_running=True)
         return Recorded(ask.plugin_id, "restart", None, "restart requested", rid)
 
-    def request(self, request_id: int) -> Row | None:
+    def request(self, request_id: int) -> RequestRow | None:
         return self.store.request(request_id)
 
-    def gate_verdict(self, plugin_id: str, version: str, since: float) -> Row | None:
+    def gate_verdict(self, plugin_id: str, version: str, since: float) -> EventRow | None:
         """The gate's ``gate_passed``/``gate_failed`` event for ``version`` since ``since``."""
         for event in self.store.events(plugin_id, 20):
             if event["ts"] < since:

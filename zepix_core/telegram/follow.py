@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
+from zepix_core.storage import RequestRow
 from zepix_core.telegram import render
 from zepix_core.telegram.botapi import BotApi
 from zepix_core.telegram.commands import Surface
@@ -71,7 +72,8 @@ class Follow:
         text = f"{head}\n{'❌' if failed else '✅'} Request {done.request_id}: {render.esc(outcome)}"
         await self.api.edit(pending, text)
         if "on probation" in outcome and done.version is not None:
-            await self._follow_gate(pending, text, done.version, float(row["applied_at"]))
+            await self._follow_gate(pending, text, done.version,
+                                    row["applied_at"] or 0.0)
 
     async def _follow_gate(self, pending: Pending, text: str, version: str,
                            since: float) -> None:
@@ -90,7 +92,7 @@ class Follow:
                      f"{render.esc(running or 'nothing')}")
         await self.api.edit(pending, text)
 
-    def _applied(self, request_id: int | None) -> dict[str, Any] | None:
+    def _applied(self, request_id: int | None) -> RequestRow | None:
         row = self.surface.request(int(request_id or 0))
         return row if row is not None and row["applied_at"] is not None else None
 

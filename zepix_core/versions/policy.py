@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from packaging.version import Version
 
@@ -51,7 +50,7 @@ class Recorded:
     request_id: int | None = None
     warning: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"plugin_id": self.plugin_id, "action": self.action, "version": self.version,
                 "request_id": self.request_id, "message": self.message,
                 "warning": self.warning}

@@ -31,7 +31,7 @@ from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 from zepix_core.loading.paths import store_dir
 from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
-from zepix_core.storage import Row
+from zepix_core.storage import RequestRow, Row
 from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
 from zepix_core.versions.policy import MOVES, StoreSettings
@@ -189,7 +189,7 @@ class HostVersions:
     # -- requests ----------------------------------------------------------
     def _apply_moves(self) -> None:
         db = self.ports.store
-        groups: dict[str, list[Row]] = {}
+        groups: dict[str, list[RequestRow]] = {}
         for request in db.pending_requests():  # read before the desired versions: see below
             if request["action"] in MOVES:
                 groups.setdefault(request["plugin_id"], []).append(request)

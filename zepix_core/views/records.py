@@ -8,7 +8,7 @@ from typing import Any
 from zepix_core.contract.model import PluginState
 from zepix_core.contract.redact import redact_text
 from zepix_core.execution.lifecycle import PluginSlot
-from zepix_core.storage import Row, Store
+from zepix_core.storage import PauseRow, Row, StatusRow, Store
 
 
 def plugin_row(slot: PluginSlot) -> dict[str, Any]:
@@ -25,10 +25,10 @@ def plugin_row(slot: PluginSlot) -> dict[str, Any]:
     }
 
 
-def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, Row],
+def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, StatusRow],
                 running: set[str],
                 health: Mapping[str, Mapping[str, Any]] | None = None,
-                pauses: Mapping[str, Row] | None = None) -> list[dict[str, Any]]:
+                pauses: Mapping[str, PauseRow] | None = None) -> list[dict[str, Any]]:
     """``zepix plugins --json``: each slot's row; a plugin resolved but not activated
     (DISCOVERED) shows as ACTIVE, since a host activates it. Failures seen only at run
     time (activate raised, restarts exhausted) stay visible until the version changes
@@ -136,6 +136,6 @@ def timeline(store: Store, plugin_id: str | None, limit: int,
     return entries[:limit]
 
 
-def _entry(ts: float, row: Row, kind: str, actor: str, detail: str) -> dict[str, Any]:
+def _entry(ts: float, row: Mapping[str, object], kind: str, actor: str, detail: str) -> dict[str, Any]:
     return {"timestamp": ts, "plugin_id": row["plugin_id"], "version": row["version"],
             "kind": kind, "actor": actor, "detail": detail}

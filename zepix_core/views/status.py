@@ -9,14 +9,13 @@ from typing import Any
 
 from zepix_core.contract.model import PluginState
 from zepix_core.host.host import alive
-from zepix_core.storage import Store
-from zepix_core.storage.db import Row
+from zepix_core.storage import HostRow, Store
 
 #: Rounds that may be missed before the host's rounds count as stale (as /healthz).
 LATE_ROUNDS = 3
 
 
-def running_host(store: Store) -> Row | None:
+def running_host(store: Store) -> HostRow | None:
     """The host registered on ``store`` whose process is alive, or None."""
     for host in store.running_hosts():
         if alive(int(host["pid"]), float(host["started_at"])):

@@ -19,6 +19,7 @@ from zepix_core.cli.commands.base import (
 )
 from zepix_core.cli.render import emit_json
 from zepix_core.contract.errors import ZepixError
+from zepix_core.storage import SilenceRow
 from zepix_core.supervision import controls
 
 ACTIONS = ("silence", "silences", "unsilence", "test")
@@ -64,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _shown(rows: list[SilenceRow]) -> list[dict[str, object]]:
     return [{**r, "kind": r["kind"] or "*"} for r in rows]
 
 
-def _silenced(args: argparse.Namespace, row: dict[str, Any]) -> int:
+def _silenced(args: argparse.Namespace, row: SilenceRow) -> int:
     if args.json:
         emit_json(row)
     else:
@@ -92,7 +93,7 @@ def _test(args: argparse.Namespace, store: Any) -> int:
         sys.stderr.write(f"zepix: the host (pid {host['pid']}) did not finish the test "
                          f"within {args.wait:g}s (request {request_id})\n")
         return 1
-    results = json.loads(row["outcome"])
+    results = json.loads(row["outcome"] or "[]")
     if args.json:
         emit_json(results)
     else:

@@ -14,7 +14,7 @@ from typing import Any
 from zepix_core.cli.render import emit_json, table
 from zepix_core.contract.errors import ZepixError
 from zepix_core.host.host import Host, alive, create_host
-from zepix_core.storage import Row, Store
+from zepix_core.storage import HostRow, RequestRow, Store
 
 #: Seconds between looks at the database while ``--wait`` waits for the host.
 POLL = 0.1
@@ -59,12 +59,12 @@ def actor() -> str:
         return "operator"
 
 
-def live_host(store: Store) -> Row | None:
+def live_host(store: Store) -> HostRow | None:
     """The host running on this database now, if any."""
     return next((h for h in store.running_hosts() if alive(h["pid"], h["started_at"])), None)
 
 
-def await_request(store: Store, request_id: int, seconds: float) -> Row:
+def await_request(store: Store, request_id: int, seconds: float) -> RequestRow:
     """Poll until the host applied request ``request_id`` or ``seconds`` passed."""
     deadline = time.monotonic() + seconds
     while True:

@@ -23,7 +23,7 @@ from zepix_core.loading.config import load_config
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import config_path, store_dir
 from zepix_core.retry import retrier_from_config
-from zepix_core.storage import Row, Store
+from zepix_core.storage import HostRow, RequestRow, Store
 from zepix_core.versions.policy import Operator, Recorded
 from zepix_core.versions.store import PluginStore, content_digest
 from zepix_core.views.versions import version_listing
@@ -180,7 +180,7 @@ def _report(args: argparse.Namespace, store: Store, done: Recorded) -> int:
     return 1 if pending and host is not None and wait is not None else 0
 
 
-def _describe(done: Recorded, row: Row | None, host: Row | None) -> None:
+def _describe(done: Recorded, row: RequestRow | None, host: HostRow | None) -> None:
     out = sys.stdout
     ref = f" (request {done.request_id})" if done.request_id is not None else ""
     out.write(f"{done.plugin_id}: {done.message}{ref}\n")

@@ -1,0 +1,80 @@
+"""The rows the host's own tables hand back, typed: one ``TypedDict`` per table.
+
+``schema.py`` owns the tables; each class here mirrors one ``CREATE TABLE``
+(SQLite affinity: INTEGER -> ``int``, REAL -> ``float``, TEXT -> ``str``; a
+nullable column is ``... | None``). Only this package writes these tables, so
+the shape read back is the shape declared: ``Database.rows_as`` is the one place
+a plain row becomes a typed one.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class HostRow(TypedDict):
+    host_id: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    stop_reason: str | None
+
+
+class RequestRow(TypedDict):
+    """An operator request (``zepix restart``, ``upgrade``, ...)."""
+
+    id: int
+    plugin_id: str
+    action: str
+    version: str | None
+    force: int
+    actor: str
+    requested_at: float
+    applied_at: float | None
+    outcome: str | None
+
+
+class EventRow(TypedDict):
+    id: int
+    ts: float
+    plugin_id: str
+    kind: str
+    version: str | None
+    actor: str
+    detail: str
+
+
+class StatusRow(TypedDict):
+    """A plugin's current state as the last host recorded it."""
+
+    plugin_id: str
+    distribution: str
+    version: str
+    state: str
+    reason: str | None
+    updated_at: float
+
+
+class PauseRow(TypedDict):
+    plugin_id: str
+    reason: str
+    actor: str
+    paused_at: float
+
+
+class SilenceRow(TypedDict):
+    id: int
+    plugin_id: str
+    kind: str | None
+    until: float
+    reason: str
+    actor: str
+    created_at: float
+    removed_at: float | None
+
+
+#: Each table and its row type (a test checks them against the migrated schema).
+TABLES: dict[str, type] = {"hosts": HostRow, "requests": RequestRow, "events": EventRow,
+                           "plugin_status": StatusRow, "pauses": PauseRow,
+                           "silences": SilenceRow}
