@@ -114,18 +114,18 @@ class AlertManager:
     def open_fingerprints(self) -> list[str]:
         return sorted(self._open)
 
-    def _send(self, current: _Open, event: str, extra: Mapping[str, Any]) -> Alert:
+    def _send(self, current: _Open, event: str, extra: Mapping[str, object]) -> Alert:
         current.sent_at, current.sent_mono = self._wall(), self._clock()
         current.sent_level, current.suppressed = current.level, 0
         return self._event(current, event, extra)
 
-    def _event(self, current: _Open, event: str, extra: Mapping[str, Any]) -> Alert:
+    def _event(self, current: _Open, event: str, extra: Mapping[str, object]) -> Alert:
         return Alert(current.plugin_id, current.kind, current.level, current.message,
                      timestamp=current.sent_at, event=event,
                      details={**current.details, **extra})
 
     def _resolution(self, current: _Open, message: str,
-                    details: Mapping[str, Any] | None) -> Alert:
+                    details: Mapping[str, object] | None) -> Alert:
         now = self._wall()
         extra = {"fired_at": current.fired_at, "duration_s": now - current.fired_at}
         return Alert(current.plugin_id, current.kind, current.level,
@@ -142,7 +142,7 @@ class AlertManager:
             for a in self._open.values()
         ]
 
-    def restore(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def restore(self, records: Iterable[Mapping[str, object]]) -> None:
         """Replace the open alerts with ``records`` from ``state()``.
 
         The cooldown continues from each alert's last delivery (wall time), so

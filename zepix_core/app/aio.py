@@ -29,7 +29,7 @@ class AsyncHost:
         self.sync = embedded
         self._executor = executor
 
-    async def _ordered(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _ordered(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def on_bar(self, bar: Bar) -> list[Intent]:

@@ -77,7 +77,7 @@ def cycle(site_path: Path, *, source: str | None = None,
                 checks[f"{pid}:{check.check}"] = (
                     check.outcome if not check.findings else
                     f"failed: {str(check.findings[0])[:200]}")
-    document: dict[str, Any] = {"plugins": ids, "checks": checks, "backtest": None}
+    document: dict[str, object] = {"plugins": ids, "checks": checks, "backtest": None}
     runnable = [p for p in ids if not any(v.startswith("failed") for k, v in checks.items()
                                           if k.startswith(p + ":") and "lifecycle" in k)]
     if runnable:
@@ -134,7 +134,7 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
 
-def cycle_in_child(project: Path, prefix: Path, extra: Sequence[str]) -> dict[str, Any] | str:
+def cycle_in_child(project: Path, prefix: Path, extra: Sequence[str]) -> dict[str, object] | str:
     """A cycle in a fresh interpreter (everything re-imported); its document, or the
     one-line error it ended with."""
     import json

@@ -153,13 +153,13 @@ class EmbeddedHost:
         return self._open().report_fill(fill)
 
     # -- reads: the documents of ``zepix plugins/health --json`` ------------
-    def plugins(self) -> list[dict[str, Any]]:
+    def plugins(self) -> list[dict[str, object]]:
         with self.host.supervisor.loop.busy:
             rows = [{**plugin_row(s), "running": s.state is PluginState.ACTIVE}
                     for s in self.host.slots.values()]
         return list(jsonable(rows))
 
-    def health(self) -> list[dict[str, Any]]:
+    def health(self) -> list[dict[str, object]]:
         return list(jsonable(self.host.store.latest_snapshots()))
 
     def round(self) -> str:

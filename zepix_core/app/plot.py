@@ -38,7 +38,7 @@ def _when(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def _fmt(value: Any, unit: str = "") -> str:
+def _fmt(value: object, unit: str = "") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
 
@@ -70,7 +70,7 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot(books: Mapping[str, Book], path: Path, *,
-         figures: Mapping[str, Mapping[str, Any]] | None = None,
+         figures: Mapping[str, Mapping[str, object]] | None = None,
          benchmark: Book | None = None,
          prices: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> Path:
     """Write the equity picture of ``books`` (plugin id -> ``backtest.Book``) to ``path``."""

@@ -81,7 +81,7 @@ class Run:
     plugin_ids: tuple[str, ...]
     config: Config
     source: str | None
-    options: Mapping[str, Any]
+    options: Mapping[str, object]
     costs: Costs
     start: float | None = None
     end: float | None = None
@@ -93,12 +93,12 @@ class Run:
                             start=self.start, end=self.end, allow_errors=self.allow_errors)
 
 
-def _figures(run: Run) -> dict[str, dict[str, Any]]:
+def _figures(run: Run) -> dict[str, dict[str, object]]:
     return run().figures
 
 
 def run_grid(base: Run, combos: Sequence[Settings], jobs: int = 1
-             ) -> list[dict[str, dict[str, Any]]]:
+             ) -> list[dict[str, dict[str, object]]]:
     """The figures of ``base`` under each combination, in order; ``jobs`` processes."""
     runs = [replace(base, config=with_settings(base.config, c)) for c in combos]
     if jobs <= 1 or len(runs) <= 1:

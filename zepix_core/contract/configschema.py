@@ -111,7 +111,7 @@ class Table:
 
     def defaults(self) -> dict[str, Any]:
         """Every key with its default, fixed sub-tables included."""
-        values: dict[str, Any] = {k.name: k.default for k in self.keys}
+        values: dict[str, object] = {k.name: k.default for k in self.keys}
         for name, table in self.tables.items():
             values[name] = table.defaults()
         return values
@@ -261,7 +261,7 @@ def redact_value(name: str, value: object, marked: Iterable[str] = ()) -> object
     return value
 
 
-def redact_config(document: Mapping[str, object], marked: Iterable[str] = ()) -> dict[str, Any]:
+def redact_config(document: Mapping[str, object], marked: Iterable[str] = ()) -> dict[str, object]:
     """A config document (or any part of it) with every secret hidden; see ``redact_value``."""
     names = frozenset(marked)
     return {name: redact_value(str(name), value, names) for name, value in document.items()}

@@ -16,7 +16,7 @@ JSONLike: TypeAlias = ("str | int | float | bool | None | Sequence[JSONLike] "
 JSONObject: TypeAlias = dict[str, JSONLike]
 
 
-def finite(value: Any) -> object:
+def finite(value: object) -> object:
     """``value`` with non-finite floats as None, tuples as lists, other objects as str."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -39,7 +39,7 @@ def dumps(value: Any, **options: Any) -> str:
 _KEY_WORDS = ('"true"', '"false"', '"null"')
 
 
-def dumps_plain(value: Any) -> str:
+def dumps_plain(value: object) -> str:
     """``dumps(value)``, exactly, but at C speed for plain data (``boundary.plain``'s
     output and host records: dict, list, str, int, float, bool, None): the walk of
     ``finite`` runs only when ``json.dumps`` meets NaN, infinity, another type, or

@@ -25,7 +25,7 @@ from zepix_core.contract.terminal import printable
 _KEY = "zepix_fields"
 
 
-def fields(**values: Any) -> dict[str, object]:
+def fields(**values: object) -> dict[str, object]:
     """The ``extra`` argument of a logging call that carries ``values`` as fields."""
     return {_KEY: values}
 
@@ -36,7 +36,7 @@ def fields_of(record: logging.LogRecord) -> dict[str, object]:
     return dict(found) if isinstance(found, dict) else {}
 
 
-def _plain(value: Any) -> object:
+def _plain(value: object) -> object:
     if isinstance(value, bool) or value is None or isinstance(value, int | str):
         return value
     if isinstance(value, float):
@@ -46,7 +46,7 @@ def _plain(value: Any) -> object:
     return str(value)
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(_plain(value))
     if text == "" or any(c.isspace() or c in "\"=" for c in text):
         return json.dumps(text)

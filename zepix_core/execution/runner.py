@@ -127,7 +127,7 @@ class InProcessRunner:
         self.pid: int | None = None  # inside the host: no process of its own
         self.kill_reason: str | None = None  # a thread cannot be killed
         self.exit_description: str | None = None
-        self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, Any], Future[Any]] | None]
+        self._jobs: queue.SimpleQueue[tuple[str, Mapping[str, object], Future[object]] | None]
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pending = 0
@@ -135,8 +135,8 @@ class InProcessRunner:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
-        future: Future[Any] = Future()
+    def submit(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
+        future: Future[object] = Future()
         with self._lock:
             if self._closed:
                 future.set_exception(PluginDead(f"plugin {self.plugin_id} is stopped",
@@ -170,7 +170,7 @@ class InProcessRunner:
                 self._pending -= 1
                 self._running = None
 
-    def _execute(self, hook: str, kwargs: Mapping[str, Any], future: Future[Any]) -> None:
+    def _execute(self, hook: str, kwargs: Mapping[str, object], future: Future[object]) -> None:
         # The boundary: the reply becomes plain data and an exception one line, here on
         # the plugin's thread under the caller's deadline; no plugin object gets further.
         try:
@@ -207,7 +207,7 @@ class InProcessRunner:
 
 
 def wait(
-    plugin_id: str, hook: str, future: Future[Any], deadline: float, started: float,
+    plugin_id: str, hook: str, future: Future[object], deadline: float, started: float,
     clock: Clock = time.monotonic, done: list[float] | None = None,
 ) -> CallResult:
     """Wait for a submitted call until the monotonic ``deadline``. ``done`` (from
@@ -225,7 +225,7 @@ def wait(
                       duration=(done[0] if done else clock()) - started)
 
 
-def stamp(future: Future[Any], clock: Clock) -> list[float]:
+def stamp(future: Future[object], clock: Clock) -> list[float]:
     """A list that receives the monotonic time ``future`` finished at."""
     box: list[float] = []
     future.add_done_callback(lambda _: box.append(clock()))
@@ -233,7 +233,7 @@ def stamp(future: Future[Any], clock: Clock) -> list[float]:
 
 
 def call(
-    runner: Runner, hook: str, timeout: float, kwargs: Mapping[str, Any] | None = None,
+    runner: Runner, hook: str, timeout: float, kwargs: Mapping[str, object] | None = None,
     clock: Clock = time.monotonic,
 ) -> CallResult:
     """Call one hook and wait at most ``timeout`` seconds for its answer."""

@@ -150,7 +150,7 @@ class ProcessRunner:
         return self._pending is not None
 
     def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
-        future: Future[Any] = Future()
+        future: Future[object] = Future()
         try:
             blob = pickle.dumps(dict(kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - pickling can fail with almost any type

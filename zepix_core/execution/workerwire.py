@@ -44,7 +44,7 @@ class Call:
     call_id: int
     hook: str
     started: float
-    future: Future[Any]
+    future: Future[object]
 
 
 def settle(future: Future[Any], error: BaseException | None = None,

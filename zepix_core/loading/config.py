@@ -28,20 +28,20 @@ from zepix_core.loading.tables import (
 )
 
 #: ``[host]`` keys with their defaults (declared in ``loading.tables``).
-HOST_DEFAULTS: Mapping[str, Any] = HOST.defaults()
+HOST_DEFAULTS: Mapping[str, object] = HOST.defaults()
 
 #: Further top-level tables, read by the module that owns them.
 SECTIONS = tuple(name for name in TABLES if name != "host")
 
 #: Supervision keys (``_supervisor``): in ``[supervision]`` for every plugin, or in a
 #: ``[plugins.<id>]`` table for one; docs/supervision.md explains each.
-SUPERVISION_DEFAULTS: Mapping[str, Any] = SUPERVISION.defaults()
+SUPERVISION_DEFAULTS: Mapping[str, object] = SUPERVISION.defaults()
 
 #: ``[store]`` keys (version management, ``_reconcile``); docs/operations.md.
-STORE_DEFAULTS: Mapping[str, Any] = STORE.defaults()
+STORE_DEFAULTS: Mapping[str, object] = STORE.defaults()
 
 #: Keys of a ``[plugins.<id>]`` table the host reads; any other key is passed to the plugin.
-PLUGIN_DEFAULTS: Mapping[str, Any] = {k.name: k.default for k in PLUGIN.keys}
+PLUGIN_DEFAULTS: Mapping[str, object] = {k.name: k.default for k in PLUGIN.keys}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class PluginConfig:
     isolation: str = "inprocess"
     ping_timeout: float = 2.0
     allow_prereleases: bool = False
-    table: Mapping[str, Any] = field(default_factory=dict)
+    table: Mapping[str, object] = field(default_factory=dict)
     #: The config file the table came from, for messages (``<defaults>`` without one).
     source: str = "<defaults>"
     max_frame: int = 4 * 2**20
@@ -184,7 +184,7 @@ def _semantic(text: str, path: Path) -> str:
     return ""
 
 
-def _drop(raw: dict[str, Any], parts: tuple[str, ...]) -> None:
+def _drop(raw: dict[str, object], parts: tuple[str, ...]) -> None:
     node: object = raw
     for part in parts[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
@@ -211,7 +211,7 @@ def _toml(text: str, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: not valid TOML ({exc}); fix the syntax") from None
 
 
-def check(raw: Mapping[str, Any]) -> list[Problem]:
+def check(raw: Mapping[str, object]) -> list[Problem]:
     """Every problem of a parsed config file against the schema, in file order."""
     problems: list[Problem] = []
     for name, value in raw.items():
@@ -289,7 +289,7 @@ _PART = re.compile(r'"([^"]*)"|\'[^\']*\'|([^."\']+)')
 HOST_PLUGIN_KEYS = PLUGIN.names()
 
 
-def _misspelt(parts: tuple[str, ...], table: Mapping[str, Any]) -> list[Problem]:
+def _misspelt(parts: tuple[str, ...], table: Mapping[str, object]) -> list[Problem]:
     problems = []
     for name in table:
         if name in HOST_PLUGIN_KEYS:

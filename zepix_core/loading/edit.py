@@ -73,7 +73,7 @@ def effective(cfg: Config) -> dict[str, object]:
     return document
 
 
-def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, object]:
+def _merged(defaults: Mapping[str, object], values: Mapping[str, object]) -> dict[str, object]:
     merged = dict(defaults)
     for name, value in values.items():
         below = merged.get(name)
@@ -90,9 +90,9 @@ def plugin_defaults(document: Mapping[str, Any]) -> dict[str, object]:
             **{name: document[name] for name in PLUGIN.tables if name in document}}
 
 
-def lookup(document: Mapping[str, Any], parts: list[str]) -> object:
+def lookup(document: Mapping[str, object], parts: list[str]) -> object:
     """The value at ``parts``; KeyError naming the dotted key when it is absent."""
-    node: Any = document
+    node: object = document
     for part in parts:
         if not isinstance(node, Mapping) or part not in node:
             raise KeyError(".".join(parts))
@@ -139,13 +139,13 @@ class Edit:
     """One edit by dotted key: the old and new value (None: not set), the file written
     (a symlink's target), and what still keeps the file from loading (a partial repair)."""
 
-    old: Any
-    new: Any
+    old: object
+    new: object
     target: Path
     remaining: tuple[str, ...] = ()
 
 
-def set_value(path: Path, key: str, value: Any) -> tuple[Any, Any]:
+def set_value(path: Path, key: str, value: object) -> tuple[Any, Any]:
     """Set ``key`` to ``value`` in the file at ``path``, validated and atomic.
 
     Returns ``(old, new)``; ``old`` is None when the file did not set the key.
@@ -155,7 +155,7 @@ def set_value(path: Path, key: str, value: Any) -> tuple[Any, Any]:
     return done.old, done.new
 
 
-def edit_value(path: Path, key: str, value: Any, *, remove: bool = False) -> Edit:
+def edit_value(path: Path, key: str, value: object, *, remove: bool = False) -> Edit:
     """Set (or, with ``remove``, delete) ``key`` in the file at ``path``: the whole result
     is checked as a start checks it, then written atomically, comments kept.
 
@@ -205,7 +205,7 @@ def _problems(text: str) -> list[Problem]:
         return []
 
 
-def _remove(document: Any, parts: list[str], key: str) -> object:
+def _remove(document: object, parts: list[str], key: str) -> object:
     node = document
     for part in parts[:-1]:
         node = node.get(part) if isinstance(node, Mapping) else None

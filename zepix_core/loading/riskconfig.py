@@ -28,7 +28,7 @@ class RiskLimits:
         return self.daily_loss_limit > 0 or self.max_drawdown_pct > 0
 
     @classmethod
-    def of(cls, base: Mapping[str, Any], override: Mapping[str, Any] | None,
+    def of(cls, base: Mapping[str, object], override: Mapping[str, object] | None,
            where: str = "<config>", plugin_id: str = "") -> RiskLimits:
         """``[risk]`` merged with a plugin's ``risk`` table; ``ConfigError`` names a bad key."""
         merged = dict(RISK_DEFAULTS)

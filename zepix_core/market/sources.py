@@ -33,7 +33,7 @@ class Source(Protocol):
     def batches(self, stop: threading.Event) -> Iterator[Sequence[Bar]]: ...
 
 
-SourceFactory = Callable[[Mapping[str, Any]], Source]
+SourceFactory = Callable[[Mapping[str, object]], Source]
 
 
 class Options:
@@ -105,7 +105,7 @@ class ReplaySource:
     after this many later steps; unset: endless).
     """
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, object]) -> None:
         opts = Options("replay", options)
         self.replay = MarketReplay(symbols=opts.names("symbols", ("BTCUSD", "ETHUSD")),
                                    seed=opts.whole("seed", 7) or 0)

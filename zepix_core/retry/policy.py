@@ -61,7 +61,7 @@ OPERATIONS: Mapping[str, Policy] = {
 }
 
 #: ``[retry]`` keys that are not operation tables.
-GLOBAL_DEFAULTS: Mapping[str, Any] = {
+GLOBAL_DEFAULTS: Mapping[str, object] = {
     "alert_after": 3,   # exhausted operations in a row that raise an alert
 }
 

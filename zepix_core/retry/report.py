@@ -23,7 +23,7 @@ class StatsSource(Protocol):
 
 
 def retry_report(source: StatsSource, policies: Mapping[str, Policy] | None = None
-                 ) -> list[dict[str, Any]]:
+                 ) -> list[dict[str, object]]:
     """Per operation: {``operation``, ``attempts``, ``first_try_successes``,
     ``retry_successes``, ``exhausted``, ``permanent_failures``, ``by_category``,
     ``last_error``, ``last_error_at``} (CONTRACT §13), plus ``calls``,

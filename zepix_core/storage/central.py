@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from zepix_core.contract.errors import ConfigError, StorageError
 from zepix_core.contract.redact import redact_url
 
-Row = dict[str, Any]
+Row = dict[str, object]
 
 #: Ledger columns fed from a plugin database's trade row (``id`` becomes ``trade_id``).
 TRADE_FIELDS = ("ref", "symbol", "side", "quantity", "entry_price", "stop", "target",

@@ -58,7 +58,7 @@ PENDING_LIMIT = 2000
 #: counts as unavailable (at most ``busy_timeout``).
 FIRST_WAIT = 1.0
 
-_Write = tuple[str, list[Any]]
+_Write = tuple[str, list[object]]
 
 
 def journal_path(db: Path) -> Path:
@@ -316,7 +316,7 @@ class DeferredWrites(HistoryQueries, SnapshotQueries, AlertQueries, TradeQueries
         raise StorageError(f"{self.path}: unknown deferred write {kind!r}")
 
     # -- the writes that may wait ------------------------------------------
-    def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, Any]]) -> None:
+    def save_snapshots(self, ts: float, snapshots: Sequence[Mapping[str, object]]) -> None:
         # Encoded once, as they are written; turned into plain JSON values first only
         # when they must wait (``_keep``): a round with the database up pays no more.
         self._deferred("snapshots", [ts, list(snapshots)])

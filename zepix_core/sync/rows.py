@@ -48,6 +48,6 @@ def checked(row: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     return row
 
 
-def _bad(row: Mapping[str, Any], where: str, name: str, want: str) -> BadRow:
+def _bad(row: Mapping[str, object], where: str, name: str, want: str) -> BadRow:
     return BadRow(f"{where}: trade {row.get('id')!r} has {name} = "
                   f"{str(row.get(name))[:40]!r}; expected {want}; fix or delete the row")

@@ -113,8 +113,8 @@ def plugin_card(snap: Mapping[str, Any], uptime: float | None) -> str:
     ])
 
 
-def dashboard(snaps: Sequence[Mapping[str, Any]], uptimes: Mapping[str, float],
-              alerts: Sequence[Mapping[str, Any]], now: float) -> str:
+def dashboard(snaps: Sequence[Mapping[str, object]], uptimes: Mapping[str, float],
+              alerts: Sequence[Mapping[str, object]], now: float) -> str:
     head = "🏥 <b>Plugin health</b>"
     if not snaps:
         body = ["No snapshot yet: no plugin is active, or the first round has not run."]
@@ -220,7 +220,7 @@ def alert_batches(alerts: Sequence[Alert], limit: int = LIMIT) -> list[tuple[str
 
 
 # -- versions, history, breakers --------------------------------------------------
-def versions(listing: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+def versions(listing: Mapping[str, Sequence[Mapping[str, object]]]) -> str:
     if not listing:
         return "No plugin is known yet."
     lines = ["📦 <b>Plugin versions</b>", ""]
@@ -248,7 +248,7 @@ def history(plugin_id: str, entries: Iterable[Mapping[str, Any]], now: float) ->
     return "\n".join(lines)
 
 
-def breakers(rows: Sequence[Mapping[str, Any]]) -> str:
+def breakers(rows: Sequence[Mapping[str, object]]) -> str:
     if not rows:
         return "No plugin is loaded."
     lines = ["🔌 <b>Circuit breakers</b>", ""]

@@ -11,7 +11,7 @@ from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.storage import PauseRow, Row, StatusRow, Store
 
 
-def plugin_row(slot: PluginSlot) -> dict[str, Any]:
+def plugin_row(slot: PluginSlot) -> dict[str, object]:
     meta = slot.meta.as_dict() if slot.meta else {}
     return {
         "id": slot.plugin_id, "distribution": slot.record.distribution,
@@ -27,7 +27,7 @@ def plugin_row(slot: PluginSlot) -> dict[str, Any]:
 
 def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, StatusRow],
                 running: set[str],
-                health: Mapping[str, Mapping[str, Any]] | None = None,
+                health: Mapping[str, Mapping[str, object]] | None = None,
                 pauses: Mapping[str, PauseRow] | None = None) -> list[dict[str, Any]]:
     """``zepix plugins --json``: each slot's row; a plugin resolved but not activated
     (DISCOVERED) shows as ACTIVE, since a host activates it. Failures seen only at run
@@ -70,7 +70,7 @@ def health_trouble(snapshot: Mapping[str, Any]) -> str | None:
     return "; ".join(parts) or None
 
 
-def history_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def history_row(row: Mapping[str, object]) -> dict[str, object]:
     return {
         "plugin_id": row["plugin_id"], "version": row["version"],
         "activated_at": row["activated_at"], "deactivated_at": row["deactivated_at"],
@@ -82,12 +82,12 @@ def history_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def history_rows(store: Store, plugin_id: str | None, limit: int,
-                 since: float | None = None) -> list[dict[str, Any]]:
+                 since: float | None = None) -> list[dict[str, object]]:
     """``zepix history --json``: activations, newest first (from ``since`` on)."""
     return [history_row(r) for r in store.history(plugin_id, limit, since)]
 
 
-def alert_row(row: Mapping[str, Any], deliveries: list[Row]) -> dict[str, Any]:
+def alert_row(row: Mapping[str, object], deliveries: list[Row]) -> dict[str, object]:
     return {
         "plugin_id": row["plugin_id"], "level": row["level"], "message": row["message"],
         "timestamp": row["fired_at"], "resolved": bool(row["resolved"]),
@@ -110,7 +110,7 @@ def _shown_sink(name: str) -> str:
 
 
 def alert_rows(store: Store, plugin_id: str | None = None, unresolved: bool = False,
-               limit: int = 100, since: float | None = None) -> list[dict[str, Any]]:
+               limit: int = 100, since: float | None = None) -> list[dict[str, object]]:
     """``zepix alerts --json``: recent alerts, newest first, with their deliveries."""
     found = store.alerts(plugin_id=plugin_id, unresolved=unresolved, limit=limit,
                          since=since)
@@ -119,7 +119,7 @@ def alert_rows(store: Store, plugin_id: str | None = None, unresolved: bool = Fa
 
 
 def timeline(store: Store, plugin_id: str | None, limit: int,
-             since: float | None = None) -> list[dict[str, Any]]:
+             since: float | None = None) -> list[dict[str, object]]:
     """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
     operator requests) as one story, newest first; with ``since``, from then on."""
     entries: list[dict[str, Any]] = []
@@ -136,6 +136,7 @@ def timeline(store: Store, plugin_id: str | None, limit: int,
     return entries[:limit]
 
 
-def _entry(ts: float, row: Mapping[str, object], kind: str, actor: str, detail: str) -> dict[str, Any]:
+def _entry(ts: float, row: Mapping[str, object], kind: str, actor: str,
+           detail: str) -> dict[str, object]:
     return {"timestamp": ts, "plugin_id": row["plugin_id"], "version": row["version"],
             "kind": kind, "actor": actor, "detail": detail}

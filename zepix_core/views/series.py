@@ -59,9 +59,9 @@ def incidents(store: Store, hours: float, now: float) -> list[dict[str, Any]]:
     return found
 
 
-def periods(plugin_id: str, rows: Sequence[Row], now: float) -> list[dict[str, Any]]:
+def periods(plugin_id: str, rows: Sequence[Row], now: float) -> list[dict[str, object]]:
     """Runs of non-HEALTHY ``status`` in ``rows`` (one plugin, oldest first)."""
-    found: list[dict[str, Any]] = []
+    found: list[dict[str, object]] = []
     current: dict[str, Any] | None = None
     for row in rows:
         if row["status"] == HealthStatus.HEALTHY.value:

@@ -85,7 +85,7 @@ def _costs(args: argparse.Namespace) -> Costs:
     return Costs(fee=args.fee, slippage=args.slippage, capital=args.capital)
 
 
-def _document(result: Result, args: argparse.Namespace) -> dict[str, Any]:
+def _document(result: Result, args: argparse.Namespace) -> dict[str, object]:
     document = {"plugins": [result.figures[p] for p in result.plugins], "bars": result.bars,
                 "seconds": result.seconds, "bars_per_second": result.bars_per_second,
                 "from": iso(args.start) if args.start is not None else None,
@@ -97,7 +97,7 @@ def _document(result: Result, args: argparse.Namespace) -> dict[str, Any]:
     return document
 
 
-def _benchmark(result: Result) -> dict[str, Any]:
+def _benchmark(result: Result) -> dict[str, object]:
     assert result.benchmark is not None
     book = result.benchmark
     return {"plugin_id": "buy-and-hold", "params": {}, "trades": 0,

@@ -43,7 +43,7 @@ def store_from(args: argparse.Namespace) -> Store:
 
 
 def show(args: argparse.Namespace, rows: Sequence[Mapping[str, object]], columns: Sequence[str],
-         document: Any = None) -> None:
+         document: object = None) -> None:
     """``--json``: the rows (or ``document``) as JSON; otherwise a table."""
     if getattr(args, "json", False):
         emit_json(rows if document is None else document)

@@ -213,7 +213,7 @@ def _hook_lint(slots: list[PluginSlot]) -> dict[str, str]:
     return found
 
 
-def _offline(row: dict[str, Any]) -> dict[str, Any]:
+def _offline(row: dict[str, object]) -> dict[str, object]:
     """A table row while no host runs: ACTIVE would claim a live plugin."""
     if row["state"] == PluginState.ACTIVE.value:
         return {**row, "state": "READY (no host)"}
@@ -320,14 +320,14 @@ def _self_test(args: argparse.Namespace) -> int:
     return 0 if tested and all(r["passed"] for r in tested) else 1
 
 
-def _skipped(slot: PluginSlot) -> dict[str, Any]:
+def _skipped(slot: PluginSlot) -> dict[str, object]:
     """A plugin disabled on purpose is not a failure: said, not tested."""
     return {"plugin_id": slot.plugin_id, "passed": None, "skipped": True, "checks": [],
             "detail": "skipped: disabled in config (enabled = false)"}
 
 
 def _one_self_test(slot: PluginSlot, parse: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"plugin_id": slot.plugin_id, "passed": False, "checks": []}
+    row: dict[str, object] = {"plugin_id": slot.plugin_id, "passed": False, "checks": []}
     if slot.runner is None:
         return {**row, "detail": f"{slot.state.value}: {slot.reason}"}
     result = call(slot.runner, "self_test", DEFAULT_DEADLINES["self_test"])

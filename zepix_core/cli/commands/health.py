@@ -101,7 +101,7 @@ def _health(args: argparse.Namespace) -> int:
         time.sleep(args.watch)
 
 
-def _offline(row: dict[str, Any]) -> dict[str, Any]:
+def _offline(row: dict[str, object]) -> dict[str, object]:
     """A table row while no host runs: the last status, not a live one."""
     return {**row, "status": f"no host (last {row['status']})"}
 
