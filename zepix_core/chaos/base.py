@@ -52,6 +52,8 @@ class Stage:
         self.kinds = tuple(k for k in FAULTS if k not in NEEDS_SERVER or given[k])
         self.rng = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
         self.report = Report(seed, seconds)
+        if alertmanager is None:
+            self.report.unchecked["alerts"] = "no Alertmanager given"
         self.seconds = seconds
         self.home = work / "home"
         self.site = work / "site"

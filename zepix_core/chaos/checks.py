@@ -10,6 +10,8 @@ layer's own mistakes.
 - ``integrity``: ``PRAGMA integrity_check`` is ``ok`` on every database;
 - ``ledger``: the central ledger holds every paper trade of every plugin
   database once, as it is there (after the last stop's final sync);
+- ``alerts`` (``faults.Faults._alertmanager_down``): Alertmanager, back after
+  a stop, has the host's dead-man's switch firing again;
 - ``processes``: no process of the run is left;
 - ``stops`` (``Stage.stop_host``): every SIGTERM ended the host with status 0
   within ``[host] shutdown_timeout`` (30 s);

@@ -13,7 +13,9 @@
 - ``ledger_down``: the ledger's PostgreSQL stopped for 5-20 s, then started
   (only when the soak is given a ``Postgres`` ledger, as the suite's test does);
 - ``alertmanager_down``: the Alertmanager the host sends alerts to stopped
-  for 5-20 s, then started (only when given an ``Alertmanager``).
+  for 5-20 s, then started (only when given an ``Alertmanager``); once back,
+  it must have the host's dead-man's switch (``ZepixWatchdog``) again, which
+  only the host's re-sending can give it (invariant ``alerts``).
 
 After each fault the host must run rounds again (``alive``).
 """
@@ -21,6 +23,7 @@ After each fault the host must run rounds again (``alive``).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -28,9 +31,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 import psutil
 
+from zepix_core.alerts.alertmanager import WATCHDOG
 from zepix_core.chaos.base import START_WAIT, Stage
 from zepix_core.chaos.scene import LOCKER
 
@@ -100,6 +106,26 @@ class Faults(Stage):
             time.sleep(self.hold(5, 20))
         finally:
             self.alertmanager.start()
+        # Alertmanager keeps no alerts across a restart: the host's dead-man's switch is
+        # there again only if the host re-sends what fires (every alertmanager_resend).
+        deadline = time.monotonic() + START_WAIT
+        while not self._watchdog_firing():
+            if time.monotonic() > deadline:
+                self.report.fail("alerts", "Alertmanager, back, never got the host's "
+                                           f"{WATCHDOG} again in {START_WAIT:.0f} s")
+                return
+            time.sleep(0.5)
+
+    def _watchdog_firing(self) -> bool:
+        assert self.alertmanager is not None
+        url = (f"{self.alertmanager.url}/api/v2/alerts?active=true&filter="
+               + urllib.parse.quote(f'alertname="{WATCHDOG}"'))
+        try:
+            # S310: the soak's own Alertmanager on loopback (http://127.0.0.1:port)
+            with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310
+                return bool(json.load(answer))
+        except (OSError, ValueError):
+            return False
 
     def _host_stop(self, left: float) -> None:
         self.stop_host()
