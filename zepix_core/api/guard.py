@@ -27,6 +27,8 @@ READS = frozenset({"GET", "HEAD"})
 SHELLS = frozenset({"/", "/docs", "/openapi.json"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 ADMIN, VIEWER = "admin", "viewer"
+#: Where the guard leaves the request's role (ADMIN, VIEWER or None) in ``scope["state"]``.
+ROLE_KEY = "zepix_role"
 
 
 class Guard:
@@ -61,6 +63,9 @@ class Guard:
             await _error(send, 403, "the viewer token may read but not change anything; "
                          "send the API token (ZEPIX_API_TOKEN) for this request")
             return
+        # Whose token this is, for GET /api/v1/session (the dashboard hides its
+        # controls from a viewer); Starlette's request.state reads scope["state"].
+        scope.setdefault("state", {})[ROLE_KEY] = role
         if method in READS:
             await self.app(scope, receive, send)
             return

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.errors import ERRORS
+from zepix_core.api.guard import ADMIN, ROLE_KEY
 from zepix_core.contract.api import API_VERSION
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
@@ -50,6 +51,13 @@ def reads(ctx: Context) -> APIRouter:
             row["restarts"] = automatic.get(row["id"], 0) + asked.get(row["id"], 0)
             row["desk"] = host.risk.desk(row["id"], now)
         return document(rows)
+
+    @api.get("/session", summary="whose token this request carries: admin, viewer or none")
+    def session(request: Request) -> JSONResponse:
+        role = getattr(request.state, ROLE_KEY, None)
+        return document({"role": role, "can_change": role == ADMIN,
+                         "reads_need_token": ctx.settings.reads_need_token
+                         or not ctx.settings.loopback})
 
     @api.get("/status", summary="as zepix status --json: the host at a glance")
     def status() -> JSONResponse:
