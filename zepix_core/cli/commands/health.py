@@ -16,8 +16,8 @@ from zepix_core.storage import Store
 from zepix_core.views.records import alert_rows
 from zepix_core.views.status import no_host_line, running_host
 
-HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "signals", "orders", "win_rate",
-                  "win_rate_host", "accuracy_host", "orders_h_host", "pnl_host",
+HEALTH_COLUMNS = ("plugin_id", "version", "status", "age", "uptime", "signals", "orders",
+                  "win_rate", "win_rate_host", "accuracy_host", "orders_h_host", "pnl_host",
                   "p95_ms", "err_rate", "critical", "rss_mb", "cpu", "breaker", "reasons")
 HOST_NOTE = ("rss/cpu marked (host) are of the whole host process, shared by in-process "
              "plugins; not attributable to one plugin\n")
@@ -44,6 +44,7 @@ def health_row(snap: dict[str, Any], now: float | None = None) -> dict[str, Any]
     return {
         **snap,
         "age": age((now if now is not None else time.time()) - snap["timestamp"]),
+        "uptime": None if snap.get("uptime_seconds") is None else age(snap["uptime_seconds"]),
         "signals": snap.get("signals_processed"), "orders": snap.get("orders_placed"),
         "win_rate": None if rate is None else f"{rate:.0%}",
         "win_rate_host": _share(host.get("win_rate")),
