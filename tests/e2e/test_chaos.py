@@ -77,3 +77,4 @@ def test_the_chaos_soak_holds_every_invariant(tmp_path: Path) -> None:
     assert report.ok, f"seed {SEED}:\n{table}\n" + "\n".join(report.log)
     assert set(report.faults) == set(FAULTS), table  # every kind was injected
     assert report.trades > 0, table  # the ledger invariant compared real trades
+    assert report.bars > 0, table  # the bars invariant compared the host's own counts

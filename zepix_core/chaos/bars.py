@@ -26,6 +26,9 @@ from zepix_core.chaos.hostproc import Host
 
 #: The timeframes the ``csv`` source makes of 1m bars, in minutes.
 AGGREGATES = {"5m": 5, "15m": 15, "1h": 60}
+#: The reasons docs/hardening.md gives for a bar not offered to a plugin.
+REASONS = {"failed", "rejected", "inactive", "discovered", "paused", "unresponsive",
+           "not_admitted", "given_up"}
 
 
 class BarChecks(Stage):
@@ -94,8 +97,9 @@ class BarChecks(Stage):
             if offered[plugin] + sum(lost.values()) != total:
                 fail(f"{plugin}: {offered[plugin]} bars offered + {sum(lost.values())} "
                      f"dropped ({dict(lost)}) of {total} fed")
-            if "" in lost:
-                fail(f"{plugin}: {lost['']} bars dropped without a reason")
+            unknown_reasons = sorted(set(lost) - REASONS)
+            if unknown_reasons:
+                fail(f"{plugin}: bars dropped for no known reason: {unknown_reasons}")
             for reason, bars in lost.items():
                 self.report.dropped[f"{plugin}: {reason}"] += bars
         if total and offered["chaos_count"] != total:
