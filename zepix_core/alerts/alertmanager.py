@@ -28,9 +28,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from zepix_core.contract.errors import ConfigError
 from zepix_core.contract.hookspecs import hookimpl
@@ -47,6 +47,15 @@ OPERATION = "sink.alertmanager"
 #: Alertmanager's ``severity`` label values (the alert levels, lower case).
 SEVERITIES = ("info", "warning", "high", "critical")
 WATCHDOG = "ZepixWatchdog"
+
+
+class Payload(TypedDict):
+    """One alert as Alertmanager's ``POST /api/v2/alerts`` takes it."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    startsAt: str  # Alertmanager's field names
+    endsAt: NotRequired[str]
 
 
 def _iso(ts: float) -> str:
@@ -66,7 +75,7 @@ class AlertmanagerSink:
                               f"{redact_url(url)!r}")
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.retrier, self.resend, self.timeout, self.wall = retrier, resend, timeout, wall
-        self._firing: dict[str, dict[str, Any]] = {}
+        self._firing: dict[str, Payload] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -74,20 +83,23 @@ class AlertmanagerSink:
 
     def start_watchdog(self, pid: int) -> None:
         """Fire ``ZepixWatchdog`` now and keep re-sending it until ``close``."""
-        payload = {"labels": {"alertname": WATCHDOG, "source": "zepix", "severity": "none"},
-                   "annotations": {"summary": f"the zepix host (pid {pid}) is running; always "
-                                   "firing while it does (a dead-man's switch)"},
-                   "startsAt": _iso(self.wall())}
+        payload: Payload = {"labels": {"alertname": WATCHDOG, "source": "zepix", "severity": "none"},
+                            "annotations": {
+                                "summary": f"the zepix host (pid {pid}) is running; always "
+                                           "firing while it does (a dead-man's switch)"},
+                            "startsAt": _iso(self.wall())}
         with self._lock:
             self._firing[WATCHDOG] = payload
             self._ensure_thread()
         self._wake.set()
 
-    def restore(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def restore(self, records: Iterable[Mapping[str, object]]) -> None:
         """Alerts a previous host left firing: keep re-sending them."""
         for r in records:
+            fired = r["fired_at"]
             self._remember(str(r["plugin_id"]), str(r["kind"]), str(r["level"]),
-                           str(r["message"]), float(r["fired_at"]))
+                           str(r["message"]),
+                           float(fired) if isinstance(fired, int | float) else self.wall())
 
     @hookimpl
     def alert_sink(self, alert: Alert) -> None:
@@ -104,7 +116,7 @@ class AlertmanagerSink:
                                  alert.message, alert.timestamp)
         self.post([self._due(payload), *self._others(payload)])
 
-    def _others(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    def _others(self, payload: Payload) -> list[Payload]:
         """Copies of ``payload`` with every other severity, ended now."""
         now = _iso(self.wall())
         return [{**payload, "labels": {**payload["labels"], "severity": severity},
@@ -112,7 +124,7 @@ class AlertmanagerSink:
                 for severity in SEVERITIES if severity != payload["labels"]["severity"]]
 
     def _remember(self, plugin_id: str, kind: str, level: str, message: str,
-                  fired_at: float) -> dict[str, Any]:
+                  fired_at: float) -> Payload:
         fingerprint = f"{plugin_id}:{kind}"
         with self._lock:
             old = self._firing.get(fingerprint)
@@ -132,15 +144,15 @@ class AlertmanagerSink:
 
     @staticmethod
     def _payload(plugin_id: str, kind: str, level: str, message: str,
-                 fired_at: float) -> dict[str, Any]:
+                 fired_at: float) -> Payload:
         return {"labels": {"alertname": f"zepix_{kind}", "plugin": plugin_id, "kind": kind,
                            "severity": level.lower(), "source": "zepix"},
                 "annotations": {"summary": message}, "startsAt": _iso(fired_at)}
 
-    def _due(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _due(self, payload: Payload) -> Payload:
         return {**payload, "endsAt": _iso(self.wall() + 4 * self.resend)}
 
-    def post(self, alerts: list[dict[str, Any]]) -> None:
+    def post(self, alerts: Sequence[Payload]) -> None:
         """One POST; raises on failure (the caller retries)."""
         body = json.dumps(alerts).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "zepix-alerts"}
