@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from zepix_core.contract.model import Alert
 
@@ -27,7 +26,7 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-def cut(text: str, width: int) -> str:
+def cut(text: object, width: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -87,8 +86,18 @@ def _num(value: object, fmt: str, unit: str = "") -> str:
     return f"{value:{fmt}}{unit}"
 
 
-def _resources(snap: Mapping[str, Any]) -> tuple[str, str]:
-    res = snap.get("resources") or {}
+def _table(value: object) -> Mapping[str, object]:
+    """A nested table of a snapshot (``latency_ms``, ``resources``), or an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _when(value: object, now: float) -> float:
+    """A record's time (epoch seconds); ``now`` when it has none."""
+    return float(value) if isinstance(value, int | float) else now
+
+
+def _resources(snap: Mapping[str, object]) -> tuple[str, str]:
+    res = _table(snap.get("resources"))
     shared = " (host)" if res.get("scope") == "host" else ""
     rss = res.get("rss_bytes")
     memory = "-" if not isinstance(rss, int | float) else f"{rss / 2**20:.1f} MB{shared}"
@@ -96,11 +105,11 @@ def _resources(snap: Mapping[str, Any]) -> tuple[str, str]:
     return memory, cpu + (shared if cpu != "-" else "")
 
 
-def plugin_card(snap: Mapping[str, Any], uptime: float | None) -> str:
+def plugin_card(snap: Mapping[str, object], uptime: float | None) -> str:
     """One plugin in the dashboard: the seed's six lines."""
     status = str(snap.get("status", "UNKNOWN"))
     memory, cpu = _resources(snap)
-    p95 = (snap.get("latency_ms") or {}).get("p95")
+    p95 = _table(snap.get("latency_ms")).get("p95")
     return "\n".join([
         (f"{STATUS_EMOJI.get(status, '⚪')} <b>{esc(snap['plugin_id'])}</b> "
          f"<code>{esc(snap.get('version') or '')}</code>"),
@@ -127,9 +136,9 @@ def dashboard(snaps: Sequence[Mapping[str, object]], uptimes: Mapping[str, float
     return "\n".join(lines)
 
 
-def plugin_detail(snap: Mapping[str, Any], uptime: float | None, breaker: str | None,
+def plugin_detail(snap: Mapping[str, object], uptime: float | None, breaker: str | None,
                   now: float) -> str:
-    latency = snap.get("latency_ms") or {}
+    latency = _table(snap.get("latency_ms"))
     lines = [plugin_card(snap, uptime), ""]
     lines.append(f"Latency ms: p50 {_num(latency.get('p50'), '.1f')} · p95 "
                  f"{_num(latency.get('p95'), '.1f')} · p99 {_num(latency.get('p99'), '.1f')}")
@@ -142,23 +151,23 @@ def plugin_detail(snap: Mapping[str, Any], uptime: float | None, breaker: str | 
         lines.append(f"Breaker: {BREAKER_EMOJI.get(breaker, '')} {esc(breaker)}")
     if snap.get("self_test_passed") is not None:
         lines.append(f"Self test: {'passed' if snap['self_test_passed'] else 'FAILED'}")
-    lines.append(f"Checked: {ago(now - float(snap.get('timestamp') or now))} ago")
-    reasons = snap.get("reasons") or []
-    if reasons:
+    lines.append(f"Checked: {ago(now - _when(snap.get('timestamp'), now))} ago")
+    reasons = snap.get("reasons")
+    if isinstance(reasons, list | tuple) and reasons:
         lines += ["", "<b>Why</b>"] + [f"• {esc(cut(r, 300))}" for r in reasons]
     return "\n".join(lines)
 
 
 # -- alerts --------------------------------------------------------------------
-def alert_line(row: Mapping[str, Any], now: float) -> str:
+def alert_line(row: Mapping[str, object], now: float) -> str:
     """An alert record (``zepix alerts --json`` row) in one line."""
     level = str(row.get("level", ""))
     done = " ✅ resolved" if row.get("resolved") else ""
-    return (f"• [{ago(now - float(row['timestamp']))}] {LEVEL_EMOJI.get(level, '')} "
+    return (f"• [{ago(now - _when(row['timestamp'], now))}] {LEVEL_EMOJI.get(level, '')} "
             f"<b>{esc(row['plugin_id'])}</b> {esc(cut(row['message'], 160))}{done}")
 
 
-def open_alerts(rows: Sequence[Mapping[str, Any]], now: float) -> str:
+def open_alerts(rows: Sequence[Mapping[str, object]], now: float) -> str:
     if not rows:
         return "✅ No open alerts."
     lines = [f"🔔 <b>Open alerts ({len(rows)})</b>", ""]
@@ -167,7 +176,7 @@ def open_alerts(rows: Sequence[Mapping[str, Any]], now: float) -> str:
         repeats = f" · repeated {row['repeats']}x" if row.get("repeats") else ""
         lines.append(f"{LEVEL_EMOJI.get(level, '')} <b>{esc(row['plugin_id'])}</b> "
                      f"{esc(level)} · {esc(row['kind'])} · since "
-                     f"{ago(now - float(row['timestamp']))}{repeats}\n"
+                     f"{ago(now - _when(row['timestamp'], now))}{repeats}\n"
                      f"   {esc(cut(row['message'], 300))}")
     return "\n".join(lines)
 
@@ -236,13 +245,13 @@ def versions(listing: Mapping[str, Sequence[Mapping[str, object]]]) -> str:
     return "\n".join(lines)
 
 
-def history(plugin_id: str, entries: Iterable[Mapping[str, Any]], now: float) -> str:
+def history(plugin_id: str, entries: Iterable[Mapping[str, object]], now: float) -> str:
     rows = list(entries)
     if not rows:
         return f"No history for <b>{esc(plugin_id)}</b> yet."
     lines = [f"📜 <b>{esc(plugin_id)}</b>: last {len(rows)} transitions", ""]
     for e in rows:
-        lines.append(f"• [{ago(now - float(e['timestamp']))} ago] <b>{esc(e['kind'])}</b> "
+        lines.append(f"• [{ago(now - _when(e['timestamp'], now))} ago] <b>{esc(e['kind'])}</b> "
                      f"<code>{esc(e['version'])}</code> by {esc(e['actor'])}\n"
                      f"   {esc(cut(e['detail'] or '', 240))}")
     return "\n".join(lines)
