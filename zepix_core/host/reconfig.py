@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
@@ -146,8 +146,8 @@ class Reconfigurer:
         old, self.host.config = self.host.config, changed.config
         self._before, self._after = effective(old), effective(changed.config)
         self.host.monitor.retune(changed.config)
-        per_plugin: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)
-        edges: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
+        per_plugin: dict[str, dict[str, tuple[object, object]]] = defaultdict(dict)
+        edges: dict[str, list[tuple[str, object, object]]] = defaultdict(list)
         for key, (a, b) in changed.changes.items():
             parts = key.split(".", 2)
             if parts[0] == "plugins" and len(parts) == 3:
@@ -194,7 +194,7 @@ class Reconfigurer:
         self.host.store.add_config_change(self.host.clocks.wall(), key, old, new, status,
                                           BY, reason=reason)
 
-    def _plugin(self, plugin_id: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+    def _plugin(self, plugin_id: str, changes: Mapping[str, tuple[object, object]]) -> None:
         host, slot = self.host, self.host.slots.get(plugin_id)
         prefix = f"plugins.{plugin_id}."
         own = {f"{prefix}{k}": [a, b] for k, (a, b) in changes.items()

@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from zepix_core.contract.errors import ConfigError
 from zepix_core.loading.config import Config, parse_config
@@ -35,22 +34,26 @@ class Changed:
     """A valid new config and its changes: dotted key -> (old, new)."""
 
     config: Config
-    changes: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    changes: Mapping[str, tuple[object, object]] = field(default_factory=dict)
 
 
-def diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> dict[
-        str, tuple[Any, Any]]:
+def diff(old: Mapping[str, object], new: Mapping[str, object],
+         prefix: str = "") -> dict[str, tuple[object, object]]:
     """Dotted keys whose values differ between two tables (None: not set)."""
-    changes: dict[str, tuple[Any, Any]] = {}
+    changes: dict[str, tuple[object, object]] = {}
     for name in sorted(old.keys() | new.keys()):
         key = f"{prefix}{name}"
         a, b = old.get(name), new.get(name)
         tables = isinstance(a, Mapping | None) and isinstance(b, Mapping | None)
         if tables and (a is not None or b is not None):  # a table changed, came or went
-            changes.update(diff(a or {}, b or {}, key + "."))
+            changes.update(diff(_table(a), _table(b), key + "."))
         elif a != b:
             changes[key] = (a, b)
     return changes
+
+
+def _table(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def raw(cfg: Config) -> dict[str, object]:
