@@ -357,11 +357,18 @@ def test_a_silence_set_on_the_page_is_listed_by_the_api(desk: Desk) -> None:
 def test_a_hung_plugin_turns_red_and_the_phone_view_fits(desk: Desk) -> None:
     desk.flag.touch()
     try:
-        wait_until(lambda: script(desk, "const d = document.querySelector(\"tr[data-plugin="
-                                        "'stuck'] .dot\"); return d && getComputedStyle(d)"
-                                        ".backgroundColor;") == RED, timeout=60)
+        def red() -> bool:
+            return bool(script(desk, "const d = document.querySelector(\"tr[data-plugin="
+                                     "'stuck'] .dot\"); return d && getComputedStyle(d)"
+                                     ".backgroundColor;") == RED)
+
+        def red_shot() -> bool:  # red before and after the picture: the picture is red
+            if not red():
+                return False
+            shoot(desk, "ops-hung")
+            return red()
+        wait_until(red_shot, timeout=60)
         assert desk.browser.title.startswith("(")  # problems counted in the title
-        shoot(desk, "ops-hung")
         desk.browser.set_window_size(420, 800)
         wait_until(lambda: script(desk, "return document.documentElement.scrollWidth <= "
                                         "window.innerWidth"), timeout=10)

@@ -4,6 +4,7 @@ that answers 503 and to a closed port; answers kept for ``TTL`` seconds of the c
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,16 @@ def test_an_answer_is_kept_for_the_ttl_then_checked_again(
         assert len(sick.requests) == 2
     finally:
         sick.stop()
+
+
+def test_a_target_that_never_answers_is_unreachable_after_the_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts connections and never answers (a hung proxy): false after
+    TIMEOUT seconds, not a status request held for ever."""
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # connections queue; nothing ever reads or answers them
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        found = Reachability(Clock()).report(config(None, base))["alertmanager"]
+    assert (found["reachable"], found["detail"]) == (False, "no answer (ReadTimeout)")
