@@ -3,7 +3,8 @@
 The bot's thread hands bars to ``on_bar`` and gets the intents back; a
 ``zepix-rounds`` thread runs monitoring, supervision and version rounds every
 ``[host] interval`` whether bars come or not. Every method may be called from
-any thread: bars and rounds take turns on the host's loop lock.
+any thread: bars and rounds take turns on the host's loop lock (a round lets it go while it
+waits on the plugins' health hooks, ``host.turns``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from zepix_core.app.services import (
     start_api,
     start_telegram,
 )
-from zepix_core.contract.errors import ZepixError, describe
+from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
+from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.contract.process import own
 from zepix_core.execution.ports import Clocks
-from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.host.host import Host, create_host
 from zepix_core.views.jsonable import jsonable
 from zepix_core.views.records import plugin_row
@@ -47,8 +47,6 @@ class EmbeddedHost:
         #: The HTTP API and the Telegram bot beside the host (``start``).
         self.services = Services()
         self._ticker: threading.Thread | None = None
-        #: How often the round thread died and was started again (``_tick``).
-        self.restarts = 0
         if rounds:
             self._ticker = threading.Thread(target=self._tick, args=(duration, on_round),
                                             name="zepix-rounds", daemon=True)
@@ -86,10 +84,10 @@ class EmbeddedHost:
     def _tick(self, duration: float | None, on_round: Callable[[str], None] | None) -> None:
         """The round thread: ``host.rounds`` until told to stop or ``duration`` runs out.
 
-        Supervised: an exception that ends the rounds is logged, raised as the CRITICAL
-        ``zepix:rounds`` alert with its reason, and the rounds start again (after a
-        pause that grows with each death, at most one interval); the alert resolves
-        with the next round that completes. Trading never stops silently.
+        Supervised (``Host.rounds``): an exception that ends a round is logged, raised as
+        the CRITICAL ``zepix:rounds`` alert with its reason, and the rounds start again
+        (after a pause that grows with each death, at most one interval); the alert
+        resolves with the next round that completes. Trading never stops silently.
         """
         clocks = self.host.clocks
         end = None if duration is None else clocks.monotonic() + duration
@@ -98,7 +96,7 @@ class EmbeddedHost:
         def round_done(summary: str) -> None:
             nonlocal deaths
             if deaths:
-                self._rounds_alert(f"rounds run again after {deaths} restart(s)", False)
+                self.host.rounds_alert(f"rounds run again after {deaths} restart(s)", False)
                 deaths = 0
             if on_round:
                 on_round(summary)
@@ -108,29 +106,21 @@ class EmbeddedHost:
                 left = None if end is None else end - clocks.monotonic()
                 if left is not None and left <= 0:
                     break
-                try:
+                try:  # a failed round is restarted inside ``rounds``; this is the rest
                     self.host.rounds(self.period, round_done, duration=left)
                     break
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported, then the rounds again
                     deaths += 1
-                    self.restarts += 1
-                    reason = describe(exc)
-                    log.exception("rounds stopped; restarting them", extra=fields(
-                        host=self.host.host_id, error=reason, restarts=self.restarts))
-                    self._rounds_alert(f"the round thread died ({reason}); restarted "
-                                       f"({self.restarts} restart(s) so far)", True)
+                    self.host._round_died(exc)
                     if clocks.stop.wait(min(self.period, 0.5 * deaths)):
                         break
         finally:
             clocks.stop.set()  # a duration ran out: the bot's feed ends too
 
-    def _rounds_alert(self, message: str, firing: bool) -> None:
-        try:
-            with self.host.supervisor.loop.busy:
-                self.host.monitor.alerting.raise_event(HOST_ALERTS, "rounds",
-                                                       AlertLevel.CRITICAL, message, firing)
-        except Exception:  # the alert is the report; its failure is logged, never fatal
-            log.exception("rounds alert not raised", extra=fields(message=message))
+    @property
+    def restarts(self) -> int:
+        """How often the rounds died and were started again."""
+        return self.host.round_restarts
 
     # -- the bot's side ----------------------------------------------------
     def _open(self) -> Host:

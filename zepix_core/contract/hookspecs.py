@@ -177,10 +177,12 @@ class PluginSpec:
         further bars until the call returns (it turns ``HUNG``).
 
         Threads: the host never runs two hooks of one plugin at the same time.
-        ``on_bar`` (dispatch thread), ``on_fill`` and the monitoring round's
-        health hooks (the plugin's runner thread) take turns on the host's loop
-        lock, and a plugin still inside a call past its deadline gets no bar or
-        fill until it returns; a worker process serves one call at a time. The
+        ``on_bar`` (dispatch thread) and ``on_fill`` take turns on the host's loop
+        lock; the monitoring round's health hooks (the plugin's runner thread) run
+        with that lock let go, and a bar for a plugin inside them waits for them
+        briefly or is kept and handed over after them (docs/embedding.md). A plugin
+        still inside a call past its deadline gets no bar or fill until it returns;
+        a worker process serves one call at a time. The
         thread may differ from call to call, so keep no thread-local state.
         """
 

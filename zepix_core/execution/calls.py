@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -121,16 +121,20 @@ class _Sequence:
 
 
 def run_calls(plans: Sequence[tuple[Runner, Sequence[HookCall]]],
-               clock: Clock) -> list[Outcome]:
+               clock: Clock, on_done: Callable[[int], None] | None = None) -> list[Outcome]:
     """Run every plugin's checks; returns one ``Outcome`` per plan, in order.
 
     Takes at most the longest sum of one plugin's deadlines, however many
     plugins hang, since a missed deadline ends that plugin's sequence.
+    ``on_done(i)`` is told as soon as plan ``i`` has no call running any more
+    (never for a plan whose call missed its deadline and still runs).
     """
     sequences = [_Sequence(runner, checks, clock) for runner, checks in plans]
     live: dict[Future[object], _Sequence] = {}
+    index = {id(seq): i for i, seq in enumerate(sequences)}
     for seq in sequences:
-        _send_next(seq, live)
+        if not _send_next(seq, live) and on_done is not None:
+            on_done(index[id(seq)])
     while live:
         soonest = min(seq.deadline for seq in live.values())
         done, _ = futures.wait(list(live), timeout=max(0.0, soonest - clock()),
@@ -141,15 +145,19 @@ def run_calls(plans: Sequence[tuple[Runner, Sequence[HookCall]]],
             seq = live.pop(future)
             if not future.done():
                 seq.expire(future)
-            elif seq.settle(future):
-                _send_next(seq, live)
+                if seq.outcome.stuck is None and on_done is not None:
+                    on_done(index[id(seq)])
+            elif not (seq.settle(future) and _send_next(seq, live)) and on_done is not None:
+                on_done(index[id(seq)])
     return [seq.outcome for seq in sequences]
 
 
-def _send_next(seq: _Sequence, live: dict[Future[object], _Sequence]) -> None:
+def _send_next(seq: _Sequence, live: dict[Future[object], _Sequence]) -> bool:
+    """Send the plugin's next check; False when it has none left."""
     future = seq.send()
     if future is not None:
         live[future] = seq
+    return future is not None
 
 
 def call_many(

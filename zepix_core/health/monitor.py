@@ -32,7 +32,7 @@ from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.calls import HookCall, Outcome, run_calls
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import Ports
-from zepix_core.execution.runner import CallResult
+from zepix_core.execution.runner import CallResult, Runner
 from zepix_core.health.alerting import Alerting
 from zepix_core.health.baselines import (
     PluginBaseline,
@@ -93,6 +93,19 @@ class Watched:
     stuck_hook: str = ""
     stuck_since: float = 0.0
     anomaly: PluginBaseline | None = None
+
+
+@dataclass
+class Checks:
+    """One round's health calls, planned on the loop: the plugins watched then, those
+    still stuck in an earlier call (not called), and the calls of the others."""
+
+    started: float
+    now: float
+    watched: list[Watched]
+    stuck: set[str]
+    plans: list[tuple[Runner, list[HookCall]]]
+    checked: list[Watched]
 
 
 class Monitor:
@@ -233,19 +246,44 @@ class Monitor:
     # -- the round ---------------------------------------------------------
     def round(self, slots: Sequence[PluginSlot]) -> str:
         """One round over ``slots``; every call is bounded, so the round is too."""
+        checks = self.plan(slots)
+        return self.finish(checks, self.call(checks))
+
+    def plan(self, slots: Sequence[PluginSlot]) -> Checks:
+        """A round's first step (on the loop): who gets which health hooks now."""
         clocks = self.ports.clocks
         started, now = clocks.monotonic(), clocks.wall()
-        self.rounds += 1
         watched = [self.watched[s.plugin_id] for s in slots if s.plugin_id in self.watched]
         stuck = {w.slot.plugin_id for w in watched if self._stuck(w)}
         checked = [(w, w.slot.runner) for w in watched
                    if w.slot.runner is not None and w.slot.plugin_id not in stuck]
-        outcomes = run_calls([(runner, self._plan(w, now)) for w, runner in checked],
-                              clocks.monotonic)
-        for (w, _), outcome in zip(checked, outcomes):
-            self._record(w, outcome)
+        return Checks(started, now, watched, stuck,
+                      [(runner, self._plan(w, now)) for w, runner in checked],
+                      [w for w, _ in checked])
+
+    def call(self, checks: Checks,
+             on_done: Callable[[str], None] | None = None) -> list[Outcome]:
+        """A round's plugin calls: the only step that waits on plugins, so the host runs
+        it with its loop let go (bars go on meanwhile). ``on_done(plugin_id)`` as soon as
+        a plugin's checks are over (not for one whose call missed its deadline)."""
+        ids = [w.slot.plugin_id for w in checks.checked]
+        done = None if on_done is None else (lambda i: on_done(ids[i]))
+        return run_calls(checks.plans, self.ports.clocks.monotonic, done)
+
+    def finish(self, checks: Checks, outcomes: Sequence[Outcome]) -> str:
+        """A round's last step (on the loop): record the answers, sample, judge and
+        persist. A plugin detached meanwhile is left out."""
+        clocks = self.ports.clocks
+        now = checks.now
+        self.rounds += 1
+        here = {pid for pid, w in self.watched.items()}
+        for w, outcome in zip(checks.checked, outcomes, strict=True):
+            if w.slot.plugin_id in here and self.watched[w.slot.plugin_id] is w:
+                self._record(w, outcome)
+        watched = [w for w in checks.watched
+                   if w.slot.plugin_id in here and self.watched[w.slot.plugin_id] is w]
         for w in watched:
-            if w.slot.plugin_id in stuck:
+            if w.slot.plugin_id in checks.stuck:
                 self._still_stuck(w)
         # One host sample per round: every in-process plugin shares it, and a
         # second cpu_percent() read moments later would measure nothing.
@@ -256,7 +294,7 @@ class Monitor:
             self._forget_inactive()
         if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
             self.prune()
-        took = (clocks.monotonic() - started) * 1000
+        took = (clocks.monotonic() - checks.started) * 1000
         self.last_round = (clocks.wall(), took / 1000)
         self.round_latency.observe("host", "round", took / 1000)
         self.latest = {s["plugin_id"]: s for s in snapshots}

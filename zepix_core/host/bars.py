@@ -12,7 +12,12 @@ Each bar handed to ``Host.feed`` is, for every plugin the host knows, either
 - ``not_admitted``: its breaker is open, or its worker is down or being
   restarted;
 - ``given_up``: a call of this feed passed its deadline, so it got none of the
-  feed's later bars.
+  feed's later bars;
+- ``over_backlog``, ``shutdown``: kept for a plugin in its health checks
+  (``host.turns``) past the backlog's size, or still kept at shutdown.
+
+A bar for a plugin inside its health checks (``host.turns``) is counted when it
+is offered after them, or dropped with the reason it then gets no work.
 
 The totals of the host's life are kept in ``zepix.db`` (table ``bar_counts``,
 one row per host, plugin, kind and detail) at every round and at the last one,
@@ -33,6 +38,8 @@ from zepix_core.execution.runner import Runner
 #: Why a bar was not offered to a plugin, for reasons other than its state.
 PAUSED, UNRESPONSIVE, NOT_ADMITTED, GIVEN_UP = ("paused", "unresponsive", "not_admitted",
                                                 "given_up")
+#: Kept for a plugin in its health checks past ``host.turns.BACKLOG`` bars, or at shutdown.
+OVER_BACKLOG, SHUTDOWN = "over_backlog", "shutdown"
 
 
 class BarAccounts:
@@ -58,14 +65,17 @@ class BarAccounts:
             self._calls[plugin_id] += calls
 
     def end(self, bars: Sequence[Bar], left_out: Mapping[str, str],
-            given: Iterable[str]) -> None:
+            given: Iterable[str], fed: bool = True) -> None:
         """The feed of ``bars`` is over: ``left_out`` maps the plugins that were not
-        given the feed to why, ``given`` names those that were."""
+        given the feed to why, ``given`` names those that were. ``fed=False``: bars
+        counted as fed before, offered now to plugins that were in their health
+        checks then (``host.turns``)."""
         calls, self._calls = self._calls or Counter(), None
         count = len(bars)
         if not count:
             return
-        self.fed.update(bar.timeframe for bar in bars)
+        if fed:
+            self.fed.update(bar.timeframe for bar in bars)
         for plugin_id, reason in left_out.items():
             self.dropped.setdefault(plugin_id, Counter())[reason] += count
         for plugin_id in given:
@@ -73,6 +83,11 @@ class BarAccounts:
             self.offered[plugin_id] += offered
             if offered < count:
                 self.dropped.setdefault(plugin_id, Counter())[GIVEN_UP] += count - offered
+
+    def drop(self, plugin_id: str, reason: str, count: int) -> None:
+        """``count`` bars counted as fed before are dropped for ``plugin_id``."""
+        if count:
+            self.dropped.setdefault(plugin_id, Counter())[reason] += count
 
     def rows(self) -> list[tuple[str, str, str, int]]:
         """(plugin, kind, detail, bars) for every counter (see the module's doc)."""
@@ -85,12 +100,15 @@ class BarAccounts:
 
 
 def takers(slots: Iterable[PluginSlot], active: Sequence[PluginSlot], paused: Container[str],
-           accepts: Callable[[str], bool],
-           admits: Callable[[PluginSlot], bool]) -> tuple[list[Runner], dict[str, str]]:
-    """The runners of the ``active`` plugins that get the next feed, and why each other
-    plugin of ``slots`` does not. ``admits`` is asked last (in HALF_OPEN a True
-    reserves a trial call)."""
+           accepts: Callable[[str], bool], admits: Callable[[PluginSlot], bool],
+           checking: Callable[[str], bool] | None = None,
+           ) -> tuple[list[Runner], dict[str, str], list[str]]:
+    """The runners of the ``active`` plugins that get the next feed, why each other
+    plugin of ``slots`` does not, and the plugins in their health checks now
+    (``checking``; ``host.turns``), which get it later or keep it. ``admits`` is asked
+    last (in HALF_OPEN a True reserves a trial call)."""
     runners: list[Runner] = []
+    waiting: list[str] = []
     left_out = {s.plugin_id: s.state.value.lower() for s in slots
                 if s.state is not PluginState.ACTIVE}
     for slot in active:
@@ -101,8 +119,10 @@ def takers(slots: Iterable[PluginSlot], active: Sequence[PluginSlot], paused: Co
             left_out[plugin_id] = PAUSED
         elif not accepts(plugin_id):
             left_out[plugin_id] = UNRESPONSIVE
+        elif checking is not None and checking(plugin_id):
+            waiting.append(plugin_id)
         elif not admits(slot):
             left_out[plugin_id] = NOT_ADMITTED
         else:
             runners.append(slot.runner)
-    return runners, left_out
+    return runners, left_out, waiting

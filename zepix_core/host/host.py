@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 from packaging.version import Version
 
-from zepix_core.contract.errors import ConfigError, StorageError
+from zepix_core.contract.errors import ConfigError, StorageError, describe
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
@@ -45,12 +45,13 @@ from zepix_core.execution.worker import process_runner
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
 from zepix_core.host import retention
-from zepix_core.host.bars import BarAccounts, takers
+from zepix_core.host.bars import OVER_BACKLOG, SHUTDOWN, BarAccounts, takers
 from zepix_core.host.dblock import describe_holder, write_lock_holders
 from zepix_core.host.limits import files_alert, raise_open_files
 from zepix_core.host.reconfig import POLL, Reconfigurer
 from zepix_core.host.risk import RiskWatch
 from zepix_core.host.trades import Trades
+from zepix_core.host.turns import GRACE, Turns
 from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, data_dir, db_path
@@ -113,6 +114,8 @@ class Host:
                                      on_stuck=self._on_stuck, id_prefix=self.host_id[:8] + "-",
                                      on_answers=self._on_answers)
         self.dispatcher.mode = str(config.host.get("dispatch", "thread"))
+        #: Which plugins are in a round's health calls (made with the loop let go).
+        self.turns = Turns(self.supervisor.loop.busy)
         self.trades = Trades(int(config.host["accuracy_horizon"]))
         self.monitor.annotators.append(self.trades.fields)
         self.market = MarketReplay(symbols=config.host["market_symbols"],
@@ -143,6 +146,8 @@ class Host:
         self._testing: set[int] = set()
         self._pruned_at = -PRUNE_EVERY
         self.pruner: threading.Thread | None = None
+        #: How often a round raised and the rounds went on (``rounds``, supervised).
+        self.round_restarts = 0
         self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
 
     @property
@@ -425,10 +430,23 @@ class Host:
         try:
             begin = self.clocks.monotonic()
             end = begin + duration if duration is not None else None
-            count = 0
+            count = deaths = 0
             while not self.clocks.stop.is_set():
-                summary = (step or self.round)()
+                try:
+                    summary = (step or self.round)()
+                except Exception as exc:  # noqa: BLE001 - supervised: the rounds go on, and say why
+                    deaths += 1
+                    self._round_died(exc)
+                    pause = self.clocks.monotonic() + min(period, 0.5 * deaths)
+                    if self._idle(pause if end is None else min(pause, end)) or (
+                            end is not None and self.clocks.monotonic() >= end):
+                        break
+                    begin, count = self.clocks.monotonic(), 0
+                    continue
                 count += 1
+                if deaths:
+                    self.rounds_alert(f"rounds run again after {deaths} restart(s)", False)
+                    deaths = 0
                 if on_round:
                     on_round(summary)
                 if once:
@@ -444,6 +462,25 @@ class Host:
                     break
         finally:
             self.supervisor.let_go()
+
+    def _round_died(self, exc: Exception) -> None:
+        """A round raised: logged, counted and raised as the CRITICAL ``zepix:rounds``
+        alert with its reason; the rounds start again (``rounds``)."""
+        self.round_restarts += 1
+        reason = describe(exc)
+        log.exception("rounds stopped; restarting them", extra=fields(
+            host=self.host_id, error=reason, restarts=self.round_restarts))
+        self.rounds_alert(f"the round thread died ({reason}); restarted "
+                          f"({self.round_restarts} restart(s) so far)", True)
+
+    def rounds_alert(self, message: str, firing: bool) -> None:
+        """The host's ``zepix:rounds`` alert (CRITICAL); its failure is logged, never fatal."""
+        try:
+            with self.supervisor.loop.busy:
+                self.monitor.alerting.raise_event(HOST_ALERTS, "rounds", AlertLevel.CRITICAL,
+                                                  message, firing)
+        except Exception:  # the alert is the report
+            log.exception("rounds alert not raised", extra=fields(message=message))
 
     def _idle(self, until: float) -> bool:
         """``supervisor.idle`` in slices of ``POLL`` seconds, looking at the config file
@@ -511,25 +548,80 @@ class Host:
 
     def _feed(self, bars: Sequence[Bar]) -> list[Intent]:
         paused = self.pauses
-        runners, left_out = takers(self.slots.values(), self.active(), paused,
-                                   self.monitor.accepts_work, self.supervisor.admits_work)
+        handed, self.turns.late = [*self.turns.late, *self._hand_over(paused)], []
+        runners, left_out, waiting = takers(
+            self.slots.values(), self.active(), paused, self.monitor.accepts_work,
+            self.supervisor.admits_work, self.turns.is_checking)
         shadow = [r for r in self.versions.shadow_runners() if r.plugin_id not in paused]
         self.bar_accounts.begin()
         by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
         self.bar_accounts.end(bars, left_out, [r.plugin_id for r in runners])
-        handed: list[Intent] = []
         if shadow:
             active = {r.plugin_id for r in runners}
             by_bar = [[i if i.plugin_id in active else replace(i, shadow=True) for i in found]
                       for found in by_bar]
+        if waiting:  # in their health checks: a short wait with the loop let go, or kept
+            by_bar = self._after_checks(bars, by_bar, waiting, paused)
+        fresh = len(handed)
         for found in by_bar:
             if found:
                 self.versions.on_intents(found)
                 handed.extend(i for i in found if not i.shadow and i.plugin_id not in paused)
         self.trades.on_bars(bars, by_bar)
-        self.monitor.count_intents([i.plugin_id for i in handed])
+        self.monitor.count_intents([i.plugin_id for i in handed[fresh:]])
         self.counts[0] += len(bars)
-        self.counts[1] += len(handed)
+        self.counts[1] += len(handed) - fresh
+        return handed
+
+    def _after_checks(self, bars: Sequence[Bar], by_bar: list[Sequence[Intent]],
+                      waiting: list[str], paused: Mapping[str, PauseRow]) -> list[Sequence[Intent]]:
+        """Plugins that were in their health checks get ``bars`` once out of them (a wait
+        of at most ``GRACE`` once per round, the loop let go); the others keep them."""
+        self.turns.wait_out([pid for pid in waiting if not self.turns.is_overdue(pid)], GRACE)
+        slots = [s for s in self.active() if s.plugin_id in waiting]
+        later, left_out, still = takers(slots, slots, paused, self.monitor.accepts_work,
+                                        self.supervisor.admits_work, self.turns.is_checking)
+        for plugin_id in still:
+            self.bar_accounts.drop(plugin_id, OVER_BACKLOG,
+                                   len(self.turns.hold(plugin_id, list(bars))))
+        left_out.update({pid: self._not_active(pid) for pid in waiting
+                         if pid not in still and pid not in left_out
+                         and all(r.plugin_id != pid for r in later)})
+        self.bar_accounts.begin()
+        more = self.dispatcher.feed_by_bar(later, bars) if later else [()] * len(bars)
+        self.bar_accounts.end(bars, left_out, [r.plugin_id for r in later], fed=False)
+        return [[*a, *b] for a, b in zip(by_bar, more, strict=True)]
+
+    def _not_active(self, plugin_id: str) -> str:
+        """Why a plugin no longer active gets no bars (``bars``: its state)."""
+        slot = self.slots.get(plugin_id)
+        return (slot.state if slot is not None else PluginState.INACTIVE).value.lower()
+
+    def _hand_over(self, paused: Mapping[str, PauseRow]) -> list[Intent]:
+        """The bars kept for plugins while they were in their health checks, now that
+        they are out (``turns``), in order; their intents come before this feed's."""
+        handed: list[Intent] = []
+        for plugin_id in list(self.turns.backlog):
+            if self.turns.is_checking(plugin_id):
+                continue
+            kept = self.turns.take(plugin_id)
+            slot = self.slots.get(plugin_id)
+            slots = [slot] if slot is not None and slot.state is PluginState.ACTIVE else []
+            runners, left_out, _ = takers(slots, slots, paused, self.monitor.accepts_work,
+                                          self.supervisor.admits_work)
+            self.bar_accounts.begin()
+            by_bar = (self.dispatcher.feed_by_bar(runners, kept) if runners
+                      else [()] * len(kept))
+            if not slots:
+                left_out = {plugin_id: self._not_active(plugin_id)}
+            self.bar_accounts.end(kept, left_out, [r.plugin_id for r in runners], fed=False)
+            found = [i for intents in by_bar for i in intents]
+            if found:
+                self.versions.on_intents(found)
+            self.trades.on_late(kept, by_bar)
+            self.monitor.count_intents([i.plugin_id for i in found])
+            self.counts[1] += len(found)
+            handed.extend(found)
         return handed
 
     def report_fill(self, fill: Fill) -> Intent:
@@ -543,6 +635,7 @@ class Host:
         except StorageError as exc:  # booked in memory; the plugin still hears of it
             self._storage_failed("fill", exc)
         with self.supervisor.loop.busy:  # never beside an on_bar or a round's calls
+            self.turns.wait_free(intent.plugin_id)
             slot = self.slots.get(intent.plugin_id)
             if (slot is not None and slot.runner is not None
                     and slot.state is PluginState.ACTIVE
@@ -616,7 +709,11 @@ class Host:
         """
         summary = "round: database unavailable"
         with self.supervisor.loop.busy:
+            self.turns.begin()
             before = {s.plugin_id: s.version for s in self.active()}
+            # Bars kept for plugins in the last round's checks reach them before this
+            # round looks at them; their intents go out with the next feed.
+            self.turns.late.extend(self._hand_over(self.pauses))
             try:
                 self.store.flush_deferred()
                 self._pauses_if_changed()
@@ -627,7 +724,13 @@ class Host:
                                   self.trades.accuracy_counts())
                 self._best_effort("bar counts", self.store.save_bar_counts, self.host_id,
                                   self.bar_accounts.rows())
-                summary = self.monitor.round(self.active())
+                checks = self.monitor.plan(self.active())
+                # The plugin calls with the loop let go: bars never wait on a health hook.
+                outcomes = self.turns.outside(
+                    [w.slot.plugin_id for w in checks.checked],
+                    lambda: self.monitor.call(checks, self.turns.done))
+                summary = self.monitor.finish(checks, outcomes)
+                self.turns.end()
                 self.risk.check([s.plugin_id for s in self.active()], self.clocks.wall())
                 self._alert_tests()
                 self._prune()
@@ -640,6 +743,8 @@ class Host:
                                                       decision.firing)
             except StorageError as exc:
                 self._storage_failed("round", exc)
+            finally:
+                self.turns.end()
             self._alert_storage()
             self._alert_files()
             (bars, intents), self.counts = self.counts, [0, 0]
@@ -751,6 +856,12 @@ class Host:
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():
             slot.release()
+        if self.turns.backlog:  # bars kept for a plugin in its checks: never offered
+            for plugin_id in list(self.turns.backlog):
+                self.bar_accounts.drop(plugin_id, SHUTDOWN, len(self.turns.take(plugin_id)))
+            if self.started:
+                self._best_effort("bar counts", self.store.save_bar_counts, self.host_id,
+                                  self.bar_accounts.rows())
         if self.started:
             self._best_effort("sync", self.sync.finish)  # the plugins' last trades
         self._best_effort("flush", self.store.flush_deferred)

@@ -51,6 +51,18 @@ class Trades:
             while len(remembered) > self.remembered:
                 remembered.popitem(last=False)
 
+    def on_late(self, bars: Sequence[Bar], intents: Sequence[Sequence[Intent]]) -> None:
+        """Intents answered on bars booked before (held while the plugin was in its
+        health checks): remembered for fills, judged from the close known now."""
+        with self._lock:
+            for bar, found in zip(bars, intents, strict=True):
+                for intent in found:
+                    self.intents[intent.id] = intent
+                    if not intent.shadow:
+                        self.accuracy.issued(intent, bar.timeframe)
+            while len(self.intents) > self.remembered:
+                self.intents.popitem(last=False)
+
     def on_bar(self, bar: Bar, intents: Sequence[Intent]) -> None:
         """Book one bar and the intents answered on it (shadow ones included)."""
         self.on_bars([bar], [intents])
