@@ -14,11 +14,16 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zepix_core.app.backtest import Book
 from zepix_core.contract.errors import ZepixError
 from zepix_core.trading import metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+T = TypeVar("T")
 
 MISSING = ("--plot needs matplotlib: pip install 'zepix-core[backtest]' (the table is "
            "printed without the picture)")
@@ -42,11 +47,13 @@ def _fmt(value: object, unit: str = "") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
 
-def title(figures: Mapping[str, Mapping[str, Any]]) -> str:
+def title(figures: Mapping[str, Mapping[str, object]]) -> str:
     """One line per plugin: id, settings, return, drawdown, Sharpe, trades."""
     lines = []
     for pid, f in figures.items():
-        params = ", ".join(f"{k}={v}" for k, v in (f.get("params") or {}).items())
+        given = f.get("params")
+        params = ", ".join(f"{k}={v}" for k, v in
+                           (given.items() if isinstance(given, Mapping) else ()))
         lines.append(f"{pid}" + (f" ({params})" if params else "")
                      + f": return {_fmt(f.get('total_return_pct'), '%')}, max DD "
                      f"{_fmt(f.get('max_drawdown_pct'), '%')}, Sharpe {_fmt(f.get('sharpe'))}, "
@@ -54,7 +61,7 @@ def title(figures: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) or "zepix backtest"
 
 
-def thin(items: Sequence[object], most: int = MARKERS) -> list[Any]:
+def thin(items: Sequence[T], most: int = MARKERS) -> list[T]:
     """At most ``most`` of ``items``, evenly spread, first and last kept."""
     if len(items) <= most:
         return list(items)
@@ -62,7 +69,7 @@ def thin(items: Sequence[object], most: int = MARKERS) -> list[Any]:
     return [items[round(i * step)] for i in range(most)]
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     try:
         fig.savefig(path, format="png")
     except OSError as exc:
@@ -134,7 +141,7 @@ def _price_panel(ax: Any, books: Mapping[str, Book], symbol: str,
     for book in books.values():
         trips = [t for t in book.trips.closed if t.symbol == symbol and t.exit_time is not None]
         entries = thin([(t.entry_time, t.entry_price, t.side) for t in trips])
-        exits = thin([(t.exit_time, t.exit_price) for t in trips])
+        exits = thin([(t.exit_time, t.exit_price) for t in trips if t.exit_time is not None])
         for side, shape, color in (("long", "^", "tab:green"), ("short", "v", "tab:red")):
             at = [(w, p) for w, p, s in entries if s == side]
             if at:
@@ -149,7 +156,8 @@ def _price_panel(ax: Any, books: Mapping[str, Book], symbol: str,
         ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize="small")
 
 
-def heatmap(rows: Sequence[Mapping[str, Any]], combos: Sequence[Mapping[tuple[str, str], Any]],
+def heatmap(rows: Sequence[Mapping[str, object]],
+            combos: Sequence[Mapping[tuple[str, str], object]],
             path: Path, figure: str = "sharpe") -> Path:
     """A grid over two settings as a heatmap of ``figure`` (one plugin's rows, in the
     order of ``combos``)."""
@@ -168,7 +176,7 @@ def heatmap(rows: Sequence[Mapping[str, Any]], combos: Sequence[Mapping[tuple[st
     for combo, row in zip(combos, rows, strict=True):
         value = row.get(figure)
         grid[ys.index(combo[keys[1]])][xs.index(combo[keys[0]])] = (
-            float("nan") if value is None else float(value))
+            float(value) if isinstance(value, int | float) else float("nan"))
     fig, ax = plt.subplots(figsize=(7, 5.5), dpi=100)
     try:
         image = ax.imshow(grid, origin="lower", cmap="RdYlGn", aspect="auto")
