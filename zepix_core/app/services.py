@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.host.host import Host
+
+if TYPE_CHECKING:  # both are optional extras, imported when configured
+    from zepix_core.api import ApiServer
+    from zepix_core.telegram import Telegram
 
 log = logging.getLogger("zepix.app")
 
@@ -31,8 +35,8 @@ class Services:
 
     running: list[Service] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    api: Any = None
-    bot: Any = None
+    api: ApiServer | None = None
+    bot: Telegram | None = None
 
     def drop(self, service: Service | None) -> None:
         """Stop one service and forget it (a restart replaces it)."""
@@ -100,7 +104,7 @@ def start_telegram(host: Host, interval: float | None, services: Services) -> No
     except ImportError as exc:
         raise ZepixError(f"[telegram] is configured but python-telegram-bot is missing "
                          f"({exc.name}); pip install 'zepix-core[telegram]'") from None
-    bot: Any = telegram.start(host, interval=interval)
+    bot = telegram.start(host, interval=interval)
     services.bot = bot
     if bot is not None:
         services.running.append(bot)
