@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from zepix_core.contract.model import Bar
 
@@ -27,26 +26,28 @@ def self_test_report(checks: Sequence[Check]) -> dict[str, object]:
     }
 
 
-def round_trips(intents: Iterable[Mapping[str, Any]]) -> list[float]:
+def round_trips(intents: Iterable[Mapping[str, object]]) -> list[float]:
     """P&L of every completed round trip in a sequence of intents, in order.
 
     Rebuilds positions from the intents alone (per symbol, one fill opens a
     position and the next closes it), so a self test can hold a broker's
     counts against what the strategy actually handed the host.
     """
-    held: dict[str, Mapping[str, Any]] = {}
+    held: dict[str, Mapping[str, object]] = {}
     pnls: list[float] = []
     for intent in intents:
-        opening = held.pop(intent["symbol"], None)
+        symbol = str(intent["symbol"])
+        opening = held.pop(symbol, None)
         if opening is None:
-            held[intent["symbol"]] = intent
+            held[symbol] = intent
             continue
         sign = 1.0 if opening["side"] == "buy" else -1.0
-        pnls.append(sign * (intent["price"] - opening["price"]) * opening["quantity"])
+        pnls.append(sign * (_number(intent["price"]) - _number(opening["price"]))
+                    * _number(opening["quantity"]))
     return pnls
 
 
-def accounting_check(intents: Sequence[Mapping[str, Any]], metrics: Mapping[str, float]) -> Check:
+def accounting_check(intents: Sequence[Mapping[str, object]], metrics: Mapping[str, float]) -> Check:
     """Check ``metrics`` against round trips rebuilt from ``intents``; needs at least one trip."""
     trips = round_trips(intents)
     expected = {
@@ -58,12 +59,17 @@ def accounting_check(intents: Sequence[Mapping[str, Any]], metrics: Mapping[str,
     wrong = [f"{k} {metrics.get(k)} != {v}" for k, v in expected.items() if metrics.get(k) != v]
     if not math.isclose(sum(trips), metrics.get("realized_pnl", math.nan), abs_tol=1e-6):
         wrong.append(f"realized_pnl {metrics.get('realized_pnl')} != {sum(trips)}")
-    if any(i["side"] not in ("buy", "sell") or not i["quantity"] > 0 for i in intents):
+    if any(i["side"] not in ("buy", "sell") or not _number(i["quantity"]) > 0 for i in intents):
         wrong.append("an intent has a bad side or a non-positive quantity")
     if not trips:
         wrong.append("no round trip to reconcile")
     detail = "; ".join(wrong) or f"{len(intents)} orders and {len(trips)} round trips reconcile"
     return Check("accounting", not wrong, detail)
+
+
+def _number(value: object) -> float:
+    """An intent's figure (a plugin's reply, checked at the boundary); NaN if not a number."""
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def synthetic_bars(
