@@ -3,4 +3,4 @@ version that runs, upgrades through the probation gate, canaries and removal.
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["canary", "gate", "installing", "policy", "reconcile", "removal", "rules", "store"]
+__all__ = ["canary", "gate", "installing", "origin", "policy", "reconcile", "removal", "rules", "store"]

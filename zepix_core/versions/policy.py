@@ -20,6 +20,7 @@ from zepix_core.contract.model import PluginState
 from zepix_core.loading.config import STORE_DEFAULTS, Config
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage import Store, VersionBook
+from zepix_core.versions.origin import copies, editable_only
 from zepix_core.versions.rules import (
     VersionFacts,
     crosses_major,
@@ -71,8 +72,7 @@ class Operator:
         self.actor = actor
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
-        env = self.env.get(plugin_id)
-        return {**self.plugins.records(plugin_id), **({env.dist_version: env} if env else {})}
+        return copies(self.plugins.records(plugin_id), self.env.get(plugin_id))
 
     def facts(self, book: VersionBook) -> list[VersionFacts]:
         return gather(self.installed(book.plugin_id), book.versions)
@@ -107,6 +107,8 @@ class Operator:
         """Checks that depend on this plugin's book, made inside its transaction."""
         pid, target = book.plugin_id, record.dist_version
         facts = find(self.facts(book), target)
+        if facts is not None and facts.editable:
+            raise ZepixError(f"{verb} {pid}: {target} {editable_only(record)}", plugin_id=pid)
         if facts is not None and facts.deprecated:
             raise ZepixError(f"{verb} {pid}: {target} is deprecated; choose another version or "
                              f"undo with 'zepix deprecate {pid} {target} --undo'", plugin_id=pid)

@@ -34,6 +34,7 @@ from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
 from zepix_core.storage import RequestRow, Row
 from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
+from zepix_core.versions.origin import copies
 from zepix_core.versions.policy import MOVES, StoreSettings
 from zepix_core.versions.rules import admission_problem, same, select
 from zepix_core.versions.store import PluginStore, declared_meta, store_paths
@@ -116,8 +117,7 @@ class HostVersions:
         return self.plugins.verify(record, expected)
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
-        env = self.env.get(plugin_id)
-        return {**self.plugins.records(plugin_id), **({env.dist_version: env} if env else {})}
+        return copies(self.plugins.records(plugin_id), self.env.get(plugin_id))
 
     def lookup(self, plugin_id: str, version: str) -> EntryRecord | None:
         return next((r for v, r in self.installed(plugin_id).items() if same(v, version)), None)

@@ -18,6 +18,7 @@ from zepix_core.contract.model import PluginState
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.resolution import Candidate, PluginMeta, Policy, resolve
 from zepix_core.storage import Row, VersionBook
+from zepix_core.versions.origin import copies, is_editable
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class VersionFacts:
     was_active: bool = False
     first_seen: float | None = None
     last_active: float | None = None
+    #: Its only copy is an editable environment install (see ``origin``).
+    editable: bool = False
 
     @property
     def parsed(self) -> Version:
@@ -47,6 +50,8 @@ class VersionFacts:
             return "was never active"
         if not self.gate_passed:
             return "never passed its gate"
+        if self.editable:
+            return "is installed only in editable mode (its code is a working tree)"
         return None
 
 
@@ -72,6 +77,7 @@ def gather(installed: Mapping[str, EntryRecord], rows: Mapping[str, Row]) -> lis
             version=version, record=installed.get(version),
             deprecated=bool(row.get("deprecated")), gate_passed=bool(row.get("gate_passed")),
             was_active=row.get("last_active") is not None, first_seen=row.get("first_seen"),
+            editable=is_editable(installed.get(version)),
             last_active=row.get("last_active")))
     return facts
 
@@ -118,8 +124,9 @@ def choose(env: EntryRecord | None, facts: Sequence[VersionFacts],
     wanted = find(usable, desired)
     if wanted is not None:
         return wanted.record
-    if env is not None and find(usable, env.dist_version) is not None:
-        return env
+    own = find(usable, env.dist_version) if env is not None else None
+    if own is not None:  # the environment's version: its store copy when env is editable
+        return own.record
     ranked = sorted(usable, key=lambda f: (f.gate_passed, not f.parsed.is_prerelease, f.parsed))
     return ranked[-1].record if ranked else None
 
@@ -136,7 +143,7 @@ def select(env_records: Sequence[EntryRecord], stored: Mapping[str, Mapping[str,
         if rec is not None and rec.state is not PluginState.DISCOVERED:
             out.extend(r for r in env_records if r.plugin_id == pid)
             continue
-        installed = {**stored.get(pid, {}), **({rec.dist_version: rec} if rec else {})}
+        installed = copies(stored.get(pid, {}), rec)
         facts = gather(installed, rows.get(pid, {}))
         wish = desired.get(pid)
         picked = choose(rec, facts, wish["version"] if wish else None, (pins or {}).get(pid))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage import VersionBook
+from zepix_core.versions.origin import is_editable, origin
 from zepix_core.versions.policy import Operator
 from zepix_core.versions.rules import current_version, gather
-from zepix_core.versions.store import PluginStore
 
 
 def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object]]:
@@ -23,13 +21,15 @@ def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object
     running = book.running["version"] if book.running else None
     active = running if running is not None else current
     stored = operator.plugins.records(plugin_id)
+    env = operator.env.get(plugin_id)
     rows = []
     for f in facts:
         copies: list[EntryRecord | None] = [f.record]
-        shadowed = stored.get(f.version)
-        if (f.record is not None and shadowed is not None
-                and shadowed.location != f.record.location):
-            copies.append(shadowed)  # the host loads the environment's copy (f.record)
+        for other in (stored.get(f.version), env):  # the copy of this version not loaded
+            if (f.record is not None and other is not None and other.dist_version == f.version
+                    and other.location != f.record.location):
+                copies.append(other)
+                break
         for record in copies:
             rows.append(_row(operator, book, f, record, active, running,
                              loads=record is f.record))
@@ -43,12 +43,15 @@ def _row(operator: Operator, book: VersionBook, f: Any, record: EntryRecord | No
              "removed" if record is None else
              "deprecated" if f.deprecated else "available")
     note = _note(book, f.version, state, f.deprecated)
-    if not loads:
-        shadowed = "not loaded: the environment's copy of this version comes first"
+    if not loads and record is not None:
+        shadowed = ("not loaded: an editable copy runs its working tree, whatever version "
+                    "that holds now; the store's copy of this version loads"
+                    if is_editable(record) else
+                    "not loaded: the environment's copy of this version comes first")
         note = ", ".join(filter(None, (shadowed, note)))
     return {
         "version": f.version, "state": state,
-        "origin": origin(operator.plugins, record) if record else None,
+        "origin": origin(operator.plugins.holds(record), record) if record else None,
         "source": operator.plugins.source_of(record) if record
         else book.versions.get(f.version, {}).get("source"),
         "distribution": record.distribution if record
@@ -58,23 +61,9 @@ def _row(operator: Operator, book: VersionBook, f: Any, record: EntryRecord | No
         "deprecated": f.deprecated,
         "running": running == f.version and loads,
         "runs": "yes" if running == f.version and loads else "",
-        "desired": bool(book.desired and book.desired["version"] == f.version),
+        "desired": bool(book.desired and book.desired["version"] == f.version) and loads,
         "note": note,
     }
-
-
-def origin(plugins: PluginStore, record: EntryRecord) -> str:
-    """``store``, ``editable`` (pip install -e: the code is the working tree, edits
-    included) or ``environment``."""
-    if plugins.holds(record):
-        return "store"
-    try:
-        direct = json.loads((Path(record.location) / "direct_url.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return "environment"
-    editable = isinstance(direct, dict) and isinstance(direct.get("dir_info"), dict) and \
-        direct["dir_info"].get("editable") is True
-    return "editable" if editable else "environment"
 
 
 def _note(book: VersionBook, version: str, state: str, deprecated: bool) -> str | None:

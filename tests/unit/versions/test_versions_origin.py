@@ -25,12 +25,18 @@ def test_an_editable_copy_and_a_store_copy_of_one_version_are_two_rows(
     capsys.readouterr()
     assert main(["versions", "alpha", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
+    # an editable copy is its working tree, whatever that holds: the store's copy loads
     assert [(r["version"], r["origin"]) for r in rows] == [
-        ("1.0.0", "editable"), ("1.0.0", "store"), ("1.1.0", "store")]
-    assert "not loaded: the environment's copy of this version comes first" in rows[1]["note"]
+        ("1.0.0", "store"), ("1.0.0", "editable"), ("1.1.0", "store")]
+    assert "not loaded: an editable copy runs its working tree" in rows[1]["note"]
     assert rows[0]["note"] is None or "not loaded" not in rows[0]["note"]
     (info / "direct_url.json").write_text(json.dumps({"url": "https://x/a.whl",
                                                       "archive_info": {}}))
+    assert main(["versions", "alpha", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["version"], r["origin"]) for r in rows] == [
+        ("1.0.0", "environment"), ("1.0.0", "store"), ("1.1.0", "store")]
+    assert "not loaded: the environment's copy of this version comes first" in rows[1]["note"]
     assert main(["versions", "alpha"]) == 0
     table = capsys.readouterr().out
     assert "ORIGIN" in table and "RUNS" in table and "environment" in table

@@ -1,0 +1,72 @@
+"""Where a copy of a plugin version comes from, and which copy of a version loads.
+
+A version can have two copies: the environment's (what pip installed into the
+host's environment) and the store's. An environment copy installed in editable
+mode (``pip install -e``) is no fixed version: its metadata says what the
+project declared when it was installed, its code is the working tree as it is
+now, edits included. So it never stands in for a store copy of the version it
+claims: ``copies`` keeps the store's, and a move to a version whose only copy
+is editable is refused (``EDITABLE_ONLY``), since what it would load is
+whatever the working tree holds, perhaps another version's code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from zepix_core.loading.discovery import EntryRecord
+
+#: Why an editable-only version is no target of an upgrade, rollback or canary.
+EDITABLE_ONLY = ("is installed only in editable mode (pip install -e): its code is the "
+                 "working tree{where}, whatever version that holds now")
+
+
+def is_editable(record: EntryRecord | None) -> bool:
+    """Whether ``record`` is an environment copy pip installed in editable mode
+    (its ``direct_url.json`` says ``dir_info.editable``, PEP 610)."""
+    if record is None or not record.location:
+        return False
+    try:
+        direct = json.loads((Path(record.location) / "direct_url.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    info = direct.get("dir_info") if isinstance(direct, dict) else None
+    return isinstance(info, dict) and info.get("editable") is True
+
+
+def working_tree(record: EntryRecord) -> str | None:
+    """The project directory an editable copy runs from, when its metadata says."""
+    try:
+        direct = json.loads((Path(record.location) / "direct_url.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = direct.get("url") if isinstance(direct, dict) else None
+    return url.removeprefix("file://") if isinstance(url, str) else None
+
+
+def editable_only(record: EntryRecord) -> str:
+    """``EDITABLE_ONLY`` for ``record``, naming its working tree and the fix."""
+    tree = working_tree(record)
+    where = f" {tree}" if tree else ""
+    fix = f"'zepix install {tree}'" if tree else "'zepix install <wheel or project>'"
+    return (EDITABLE_ONLY.format(where=where) + f"; put {record.dist_version} into the store "
+            f"with {fix} first")
+
+
+def copies(stored: Mapping[str, EntryRecord], env: EntryRecord | None) -> dict[str, EntryRecord]:
+    """version -> the copy that loads: the environment's copy of a version comes first,
+    unless it is editable and the store holds that version (see the module docstring)."""
+    out = dict(stored)
+    if env is not None and not (is_editable(env) and env.dist_version in stored):
+        out[env.dist_version] = env
+    return out
+
+
+def origin(in_store: bool, record: EntryRecord) -> str:
+    """``store``, ``editable`` (pip install -e: the code is the working tree, edits
+    included) or ``environment``."""
+    if in_store:
+        return "store"
+    return "editable" if is_editable(record) else "environment"
