@@ -52,7 +52,13 @@ class PluginSpec:
         specifier on ``zepix_core.DB_SCHEMA_VERSION``, the shape of the
         tables of ``context.database``), ``requires`` (mapping plugin id ->
         specifier), ``features`` (list of str), ``commit``, ``build_date``
-        (ISO 8601) and ``author``.
+        (ISO 8601), ``author`` and ``release_notes`` (what changed in this
+        version, plain text). The host keeps ``commit``, ``author``,
+        ``features``, ``build_date`` and ``release_notes`` per version in its
+        version database (``zepix versions ID``, Telegram ``/version``);
+        without them it takes what the distribution says (``Author`` of its
+        metadata, the commit pip recorded for a VCS install, and the same keys
+        in ``zepix-plugin.toml``).
 
         Called at discovery, before activation, and now and then while the
         plugin runs so the host notices a changed plugin. Deadline 2 s. The

@@ -33,6 +33,7 @@ class VersionInfo(TypedDict, total=False):
     commit: str
     build_date: str
     author: str
+    release_notes: str
 
 
 class HealthReply(TypedDict, total=False):

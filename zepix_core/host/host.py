@@ -248,6 +248,7 @@ class Host:
         for slot in slots:
             self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
                                       slot.record.location or "environment", now)
+            self.versions.record_release(slot)
         for pid in self.order:
             if self.supervisor.admits(self.slots[pid]):
                 self._bring_up(self.slots[pid], "startup", self._requires_active)
@@ -328,6 +329,7 @@ class Host:
             return
         self.store.record_version(slot.plugin_id, slot.version, slot.record.distribution,
                                   slot.record.location or "environment", self.clocks.wall())
+        self.versions.record_release(slot)
 
     def deactivate(self, slot: PluginSlot, reason: str, state: PluginState) -> None:
         """Deactivate one plugin, close its activation record and set its new state.

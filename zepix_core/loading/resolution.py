@@ -20,7 +20,7 @@ from zepix_core.contract.errors import PluginError
 from zepix_core.contract.model import PluginState
 
 _META_KEYS = {"version", "requires_api", "requires_db_schema", "requires", "features", "commit",
-              "build_date", "author"}
+              "build_date", "author", "release_notes"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class PluginMeta:
     commit: str | None = None
     build_date: str | None = None
     author: str | None = None
+    release_notes: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -43,6 +44,7 @@ class PluginMeta:
             "requires": {k: str(v) for k, v in self.requires.items()},
             "features": list(self.features), "commit": self.commit,
             "build_date": self.build_date, "author": self.author,
+            "release_notes": self.release_notes,
         }
 
 
@@ -68,6 +70,7 @@ def parse_meta(value: object) -> PluginMeta:
         commit=_opt_str("commit", value.get("commit")),
         build_date=_opt_str("build_date", value.get("build_date")),
         author=_opt_str("author", value.get("author")),
+        release_notes=_opt_str("release_notes", value.get("release_notes")),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from zepix_core.storage.db import Database, Row
@@ -66,6 +66,19 @@ class HistoryQueries(Database):
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (plugin_id, version) DO UPDATE SET "
             "distribution = excluded.distribution, source = excluded.source",
             (plugin_id, version, distribution, source, now))
+
+    def record_release(self, plugin_id: str, version: str, release: Mapping[str, str | None]
+                       ) -> None:
+        """Keep what ``version`` says about itself (``commit_id``, ``author``,
+        ``features`` as JSON, ``build_date``, ``release_notes``); a value not given
+        leaves the one recorded before."""
+        keys = ("commit_id", "author", "features", "build_date", "release_notes")
+        self.execute(
+            "UPDATE plugin_versions SET commit_id = COALESCE(?, commit_id), "
+            "author = COALESCE(?, author), features = COALESCE(?, features), "
+            "build_date = COALESCE(?, build_date), "
+            "release_notes = COALESCE(?, release_notes) WHERE plugin_id = ? AND version = ?",
+            (*(release.get(k) for k in keys), plugin_id, version))
 
     def versions(self, plugin_id: str) -> list[Row]:
         return self.query("SELECT * FROM plugin_versions WHERE plugin_id = ? "

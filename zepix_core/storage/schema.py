@@ -347,4 +347,14 @@ MIGRATIONS: list[str] = [
         text    TEXT NOT NULL
     );
     """,
+    # (issue 28) What each version says about itself (the seeds' version database):
+    # from its plugin_version reply when it ran, else its distribution's metadata and
+    # zepix-plugin.toml at install. features is a JSON list.
+    """
+    ALTER TABLE plugin_versions ADD COLUMN commit_id TEXT;
+    ALTER TABLE plugin_versions ADD COLUMN author TEXT;
+    ALTER TABLE plugin_versions ADD COLUMN features TEXT;
+    ALTER TABLE plugin_versions ADD COLUMN build_date TEXT;
+    ALTER TABLE plugin_versions ADD COLUMN release_notes TEXT;
+    """,
 ]

@@ -36,7 +36,7 @@ from zepix_core.views.versions import version_listing
 HELP = """<b>Zepix bot</b>
 /health: every plugin at a glance
 /health ID: one plugin in detail
-/version: active versions and what else is installed
+/version [ID]: versions, release date, commit, features; with ID, release notes
 /upgrade ID VERSION: move a plugin to an installed version (asks first)
 /rollback ID: back to the last known good version (asks first)
 /restart ID: load a fresh instance of a plugin (asks first)
@@ -122,11 +122,13 @@ class Surface:
         breaker = self.breaker(pid)["state"] if pid in self.host.slots else None
         return render.plugin_detail(snaps[0], self.uptimes().get(pid), breaker, now)
 
-    def versions(self) -> str:
+    def versions(self, plugin_id: str | None = None) -> str:
+        """Each plugin's active version with its release facts; with an id, every
+        version of that plugin with its release notes."""
         operator = self.operator("telegram")
-        listing = {pid: rows for pid in self.plugin_ids()
-                   if (rows := version_listing(operator, pid))}
-        return render.versions(listing)
+        ids = [self.require("version", plugin_id)] if plugin_id else self.plugin_ids()
+        listing = {pid: rows for pid in ids if (rows := version_listing(operator, pid))}
+        return render.versions(listing, notes=plugin_id is not None)
 
     def alerts(self) -> str:
         return render.open_alerts(alert_rows(self.store, unresolved=True, limit=50), self.wall())

@@ -142,8 +142,8 @@ class Controller:
         app.add_handler(TypeHandler(Update, self._gate), group=-1)
         reads: dict[str, Callable[[Sequence[str]], str]] = {
             "health": lambda a: self.surface.health(one_id("health", a, optional=True)),
-            "version": lambda a: self.surface.versions(),
-            "versions": lambda a: self.surface.versions(),
+            "version": lambda a: self.surface.versions(one_id("version", a, optional=True)),
+            "versions": lambda a: self.surface.versions(one_id("versions", a, optional=True)),
             "alerts": lambda a: self.surface.alerts(),
             "history": lambda a: self.surface.history(str(one_id("history", a))),
             "breakers": lambda a: self.surface.breakers(),

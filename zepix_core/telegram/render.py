@@ -229,7 +229,9 @@ def alert_batches(alerts: Sequence[Alert], limit: int = LIMIT) -> list[tuple[str
 
 
 # -- versions, history, breakers --------------------------------------------------
-def versions(listing: Mapping[str, Sequence[Mapping[str, object]]]) -> str:
+def versions(listing: Mapping[str, Sequence[Mapping[str, object]]], notes: bool = False) -> str:
+    """Each plugin's active version with its release date (build date), commit and
+    features; ``notes``: every version with its release notes (``/version ID``)."""
     if not listing:
         return "No plugin is known yet."
     lines = ["📦 <b>Plugin versions</b>", ""]
@@ -239,10 +241,34 @@ def versions(listing: Mapping[str, Sequence[Mapping[str, object]]]) -> str:
         now = active[0]["version"] if active else "none"
         note = f" ({esc(active[0]['note'])})" if active and active[0].get("note") else ""
         lines.append(f"📌 <b>{esc(pid)}</b> <code>{esc(now)}</code>{note}")
-        if others:
+        if active:
+            lines += release(active[0], notes)
+        if others and not notes:
             more = ", ".join(f"{esc(r['version'])} {esc(r['state'])}" for r in reversed(others))
             lines.append(f"└ also: {more}")
+        for row in reversed(others) if notes else ():
+            lines.append(f"• <code>{esc(row['version'])}</code> {esc(row['state'])}")
+            lines += release(row, notes)
     return "\n".join(lines)
+
+
+#: Release notes shown per version in a chat message, in characters.
+NOTES_SHOWN = 600
+
+
+def release(row: Mapping[str, object], notes: bool) -> list[str]:
+    """A version's release facts, a line each (none when it states none)."""
+    out = [f"├ {label}: {esc(str(row[key]))}" for label, key in (
+        ("Released", "build_date"), ("Commit", "commit"), ("Author", "author"))
+        if row.get(key)]
+    features = row.get("features")
+    if isinstance(features, list) and features:
+        out.append(f"├ Features: {esc(', '.join(str(f) for f in features))}")
+    text = str(row.get("release_notes") or "")
+    if notes and text:
+        cut = text if len(text) <= NOTES_SHOWN else text[:NOTES_SHOWN - 1] + "…"
+        out.append(f"└ Notes: {esc(cut)}")
+    return out
 
 
 def history(plugin_id: str, entries: Iterable[Mapping[str, object]], now: float) -> str:

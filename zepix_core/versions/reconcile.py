@@ -36,6 +36,7 @@ from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
 from zepix_core.versions.origin import copies
 from zepix_core.versions.policy import MOVES, StoreSettings
+from zepix_core.versions.release import from_distribution, from_meta, merged
 from zepix_core.versions.rules import admission_problem, same, select
 from zepix_core.versions.store import PluginStore, declared_meta, store_paths
 
@@ -115,6 +116,12 @@ class HostVersions:
                         "'zepix install SOURCE --reinstall'")
             db.record_store_digest(key, expected, self.ports.clocks.wall())
         return self.plugins.verify(record, expected)
+
+    def record_release(self, slot: PluginSlot) -> None:
+        """Keep what the version ``slot`` runs says about itself (``release``): its
+        ``plugin_version`` reply first, then its distribution's files."""
+        release = merged(from_meta(slot.meta), from_distribution(slot.record))
+        self.ports.store.record_release(slot.plugin_id, slot.version, release)
 
     def installed(self, plugin_id: str) -> dict[str, EntryRecord]:
         return copies(self.plugins.records(plugin_id), self.env.get(plugin_id))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from zepix_core.loading.discovery import EntryRecord
-from zepix_core.storage import VersionBook
+from zepix_core.storage import Row, VersionBook
 from zepix_core.versions.origin import is_editable, origin
 from zepix_core.versions.policy import Operator
+from zepix_core.versions.release import KEYS, from_distribution, merged, shown
 from zepix_core.versions.rules import current_version, gather
 
 
@@ -63,7 +64,15 @@ def _row(operator: Operator, book: VersionBook, f: Any, record: EntryRecord | No
         "runs": "yes" if running == f.version and loads else "",
         "desired": bool(book.desired and book.desired["version"] == f.version) and loads,
         "note": note,
+        **_release(book.versions.get(f.version, {}), record),
     }
+
+
+def _release(row: Row, record: EntryRecord | None) -> dict[str, object]:
+    """``commit``, ``author``, ``features``, ``build_date``, ``release_notes``: what the
+    version database keeps, else what the copy's distribution states."""
+    kept = {k: row.get(k) for k in KEYS}
+    return shown(merged(kept, from_distribution(record)) if record is not None else kept)
 
 
 def _note(book: VersionBook, version: str, state: str, deprecated: bool) -> str | None:

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,14 @@ from zepix_core.cli.commands.base import Command, actor, await_request, live_hos
 from zepix_core.cli.render import emit_json, table
 from zepix_core.contract.api import API_VERSION
 from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.terminal import printable
 from zepix_core.loading.config import load_config
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import config_path, store_dir
 from zepix_core.retry import retrier_from_config
 from zepix_core.storage import HostRow, RequestRow, Store
 from zepix_core.versions.policy import Operator, Recorded
+from zepix_core.versions.release import from_distribution
 from zepix_core.versions.store import PluginStore, content_digest
 from zepix_core.views.versions import version_listing
 
@@ -105,6 +107,7 @@ def _install(args: argparse.Namespace) -> int:
         for rec in stored.records:
             store.record_version(rec.plugin_id, rec.dist_version, rec.distribution,
                                  "store", now)
+            store.record_release(rec.plugin_id, rec.dist_version, from_distribution(rec))
             if not stored.already:
                 store.record_event(rec.plugin_id, "installed", f"{stored.distribution} "
                                    f"{stored.version} into the store from {stored.source}",
@@ -141,7 +144,29 @@ def _versions(args: argparse.Namespace) -> int:
         raise ZepixError(f"versions: no version of '{args.plugin_id}' is installed or "
                          "recorded; see 'zepix plugins', or add one with 'zepix install'")
     show(args, rows, VERSION_COLUMNS)
+    if not args.json:
+        sys.stdout.write("".join(f"{line}\n" for line in release_lines(rows)))
     return 0
+
+
+def release_lines(rows: Sequence[Mapping[str, object]]) -> list[str]:
+    """Under the table: what each version says about itself, release notes indented."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        facts = [(label, row.get(key)) for label, key in (
+            ("commit", "commit"), ("author", "author"), ("built", "build_date"))]
+        shown = [f"{label} {value}" for label, value in facts if value]
+        features = row.get("features")
+        if isinstance(features, list) and features:
+            shown.append("features " + ", ".join(str(f) for f in features))
+        notes = row.get("release_notes")
+        if row["version"] in seen or not (shown or notes):
+            continue
+        seen.add(str(row["version"]))
+        lines.append(printable(f"{row['version']}: " + ("; ".join(shown) or "no details")))
+        lines += [printable(f"    {ln}") for ln in str(notes or "").splitlines() if ln.strip()]
+    return ["", "Releases:", *lines] if lines else []
 
 
 # -- upgrade, rollback, deprecate ---------------------------------------------
