@@ -33,7 +33,6 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from zepix_core.health.anomalyspec import (
     ALPHA,
@@ -186,12 +185,12 @@ class Baseline:
         return {"n": self.n, "center": self.center, "spread": self.spread,
                 "recent": list(self.recent), "season": self.season, "seen": self.seen}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.n, self.center = int(state["n"]), float(state["center"])
-        self.spread = float(state["spread"])
-        self.recent = deque((float(v) for v in state["recent"]), maxlen=MEDIAN_OF)
-        self.season = [float(v) for v in state["season"]][:24]
-        self.seen = [int(v) for v in state["seen"]][:24]
+    def restore(self, state: Mapping[str, object]) -> None:
+        self.n, self.center = int(_number(state["n"])), _number(state["center"])
+        self.spread = _number(state["spread"])
+        self.recent = deque(_numbers(state["recent"]), maxlen=MEDIAN_OF)
+        self.season = _numbers(state["season"])[:24]
+        self.seen = [int(v) for v in _numbers(state["seen"])][:24]
         if len(self.season) != 24 or len(self.seen) != 24:
             raise ValueError("season must hold 24 hours")
 
@@ -217,9 +216,28 @@ class Silence:
     def state(self) -> dict[str, object]:
         return {"gap": self.gap, "gaps": list(self.gaps)}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.gap = int(state["gap"])
-        self.gaps = deque((int(g) for g in state["gaps"]), maxlen=GAPS_KEPT)
+    def restore(self, state: Mapping[str, object]) -> None:
+        self.gap = int(_number(state["gap"]))
+        self.gaps = deque((int(g) for g in _numbers(state["gaps"])), maxlen=GAPS_KEPT)
+
+
+def _number(value: object) -> float:
+    """A number of a stored state (JSON): ``TypeError`` for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _numbers(value: object) -> list[float]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list of numbers, got {value!r}")
+    return [_number(v) for v in value]
+
+
+def _table(value: object) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a table, got {value!r}")
+    return value
 
 
 def slope(points: Sequence[tuple[float, float]]) -> float:
@@ -303,15 +321,15 @@ class Detector:
         return {"rounds": self.rounds, "silence": self.silence.state(),
                 "metrics": {name: b.state() for name, b in self.baselines.items()}}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
+    def restore(self, state: Mapping[str, object]) -> None:
         """Take up ``state()`` of an earlier run; ``ValueError`` for a malformed one."""
         try:
-            for name, record in state.get("metrics", {}).items():
+            for name, record in _table(state.get("metrics", {})).items():
                 if name in self.baselines:
-                    self.baselines[name].restore(record)
+                    self.baselines[name].restore(_table(record))
             if "silence" in state:
-                self.silence.restore(state["silence"])
-            self.rounds = int(state.get("rounds", 0))
+                self.silence.restore(_table(state["silence"]))
+            self.rounds = int(_number(state.get("rounds", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed baseline state: {exc!r}") from exc
 
