@@ -215,6 +215,22 @@ def test_the_host_panel_says_what_runs_and_what_it_reaches(desk: Desk) -> None:
     # The page may show a poll a few seconds old on a busy machine, never a future one.
     assert -2 <= (drawn - float(row["started_at"])) - shown_up <= 15, (panel, row)
     assert int(age[1]) * 60 + int(age[2]) <= max(5.0, drawn - float(row["heartbeat_at"]) + 5)
+    # Sync lag: a sync now, then the page's figure against zepix.db's sync_state (the
+    # age of the oldest change not yet in the ledger, recorded per plugin at each sync).
+    with desk.live.client(token=True) as client:
+        assert client.post("/api/v1/sync").status_code in (200, 409)  # 409: one runs now
+
+    def recorded_lag() -> float | None:
+        with sqlite3.connect(desk.live.home / "zepix.db") as conn:
+            [(lag,)] = conn.execute("SELECT MAX(lag_seconds) FROM sync_state").fetchall()
+        return None if lag is None else float(lag)
+
+    def lag_matches() -> bool:
+        lag = recorded_lag()
+        text = desk.browser.find_element(By.ID, "host").text
+        return lag is not None and lag < 3600 and \
+            f"sync lag {int(lag // 60)}m {int(lag % 60)}s · " in text
+    wait_until(lag_matches, timeout=60)
     status = desk.api("/api/v1/status")
     assert status["reach"]["telegram"]["reachable"] is True
     assert status["reach"]["alertmanager"] == {**status["reach"]["alertmanager"],
