@@ -84,3 +84,18 @@ def test_every_row_type_is_its_table_as_the_migrations_leave_it(tmp_path: Path) 
                 assert hints[c["name"]] == want, (table, c["name"])
     finally:
         store.close()
+
+
+def test_the_store_is_every_repository_a_subsystem_is_given() -> None:
+    from zepix_core.storage import Store, repos
+
+    protocols = [v for v in vars(repos).values()
+                 if isinstance(v, type) and getattr(v, "_is_protocol", False)]
+    assert {p.__name__ for p in protocols} >= {"OperatorRepo", "GateRepo"}
+    for protocol in protocols:
+        for name, declared in vars(protocol).items():
+            if name.startswith("_") or not callable(declared):
+                continue
+            real = getattr(Store, name)
+            assert (inspect.signature(declared).parameters
+                    == inspect.signature(real).parameters), (protocol.__name__, name)

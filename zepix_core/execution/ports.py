@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
@@ -62,6 +62,31 @@ class PluginTable(Protocol):
 
     def save_status(self, slot: PluginSlot) -> None:
         """Record ``slot``'s state and reason as the plugin's current status."""
+
+
+S_co = TypeVar("S_co", covariant=True)
+
+
+class PortsOf(Protocol[S_co]):
+    """``Ports`` as one subsystem sees it: ``store`` narrowed to the repository it uses
+    (a ``storage.repos`` protocol); only ``config`` may be replaced (a re-read)."""
+
+    config: Config
+
+    @property
+    def plugins(self) -> PluginTable: ...
+
+    @property
+    def store(self) -> S_co: ...
+
+    @property
+    def clocks(self) -> Clocks: ...
+
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def host_id(self) -> str: ...
 
 
 @dataclass

@@ -22,9 +22,10 @@ from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.lifecycle import PluginSlot
-from zepix_core.execution.ports import Ports
+from zepix_core.execution.ports import PortsOf
 from zepix_core.loading.config import load_config
-from zepix_core.storage import EventRow, RequestRow, StatusRow, Store
+from zepix_core.storage import EventRow, RequestRow, StatusRow
+from zepix_core.storage.repos import OperatorRepo
 from zepix_core.supervision.guard import Guard, Limits
 
 log = logging.getLogger("zepix.supervisor")
@@ -43,7 +44,9 @@ class Supervised(Protocol):
     """What the operator needs of the supervisor it serves (``Supervisor`` is one);
     a protocol, so the two modules do not import each other."""
 
-    ports: Ports
+    @property
+    def ports(self) -> PortsOf[OperatorRepo]: ...
+
     guards: dict[str, Guard]
 
     def forgive(self, plugin_id: str, request_id: int, actor: str) -> None: ...
@@ -156,7 +159,7 @@ class Operator:
         return False
 
 
-def clear_mark(store: Store, request_id: int, status: StatusRow, now: float) -> None:
+def clear_mark(store: OperatorRepo, request_id: int, status: StatusRow, now: float) -> None:
     """``zepix restart`` while no host runs: apply the request at once by clearing the
     give-up mark (an ``operator_restart`` event), so the next start activates the plugin."""
     plugin_id, failed = status["plugin_id"], status["state"] == PluginState.FAILED.value

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
-from zepix_core.execution.ports import Ports
+from zepix_core.execution.ports import PortsOf
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.discovery import EntryRecord
+from zepix_core.storage.repos import GateRepo
 from zepix_core.versions.rules import (
     VersionFacts,
     find,
@@ -61,7 +62,7 @@ class Gate:
     """The host's probations; ``installed(plugin_id)`` lists the versions to fall back
     to, ``move`` loads one."""
 
-    def __init__(self, ports: Ports, monitor: Monitor, breaker: Callable[[str], BreakerState],
+    def __init__(self, ports: PortsOf[GateRepo], monitor: Monitor, breaker: Callable[[str], BreakerState],
                  rounds: int, installed: Callable[[str], dict[str, EntryRecord]],
                  move: Move) -> None:
         self.ports = ports

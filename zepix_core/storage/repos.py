@@ -1,0 +1,56 @@
+"""Repositories: the part of the store one subsystem may use, as a ``Protocol``.
+
+``Store`` implements every one of them; a subsystem declares the repository it
+needs (through ``execution.ports.PortsOf``), so the type checker refuses a query
+outside it and a reader sees at once which tables a subsystem touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from zepix_core.storage.db import Row
+from zepix_core.storage.rows import EventRow, RequestRow, StatusRow
+
+
+class EventLog(Protocol):
+    def record_event(self, plugin_id: str, kind: str, detail: str, now: float,
+                     version: str | None = None, actor: str = "host") -> None: ...
+
+
+class RequestQueue(Protocol):
+    """Operator requests a running host applies."""
+
+    def pending_requests(self, action: str | None = None,
+                         plugin_id: str | None = None) -> list[RequestRow]: ...
+
+    def finish_request(self, request_id: int, now: float, outcome: str) -> bool: ...
+
+    def request(self, request_id: int) -> RequestRow | None: ...
+
+
+class OperatorRepo(EventLog, RequestQueue, Protocol):
+    """What supervision's operator reads and writes: requests, marks, plugin states."""
+
+    def statuses(self) -> dict[str, StatusRow]: ...
+
+    def last_event(self, plugin_id: str, kinds: Sequence[str]) -> EventRow | None: ...
+
+    def set_status(self, plugin_id: str, distribution: str, version: str, state: str,
+                   reason: str | None, now: float) -> None: ...
+
+
+class GateRepo(EventLog, Protocol):
+    """What the version gate reads and writes: probations and the desired version."""
+
+    def save_probation(self, plugin_id: str, version: str, previous: str | None, rounds: int,
+                       rounds_ok: int, now: float) -> None: ...
+
+    def end_probation(self, plugin_id: str, version: str, passed: bool | None) -> None: ...
+
+    def all_versions(self) -> dict[str, dict[str, Row]]: ...
+
+    def set_desired_if(self, plugin_id: str, version: str, previous: str | None, actor: str,
+                       reason: str, now: float, expect: str | None,
+                       request_id: int | None = None) -> bool: ...
