@@ -18,12 +18,36 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from zepix_core.contract.errors import ConfigError, StorageError
 from zepix_core.contract.redact import redact_url
 
 Row = dict[str, object]
+
+
+class LedgerTrade(TypedDict):
+    """A plugin database's trade row as the ledger takes it (``sync.rows.checked``)."""
+
+    id: int
+    ref: str | None
+    symbol: str
+    side: str
+    quantity: float
+    entry_price: float
+    stop: float | None
+    target: float | None
+    opened_at: float
+    status: str
+    exit_price: float | None
+    closed_at: float | None
+    pnl: float | None
+    fee: float
+    reason: str | None
+    close_reason: str | None
+    extra: str
+    updated_at: float
+    rev: int
 
 #: Ledger columns fed from a plugin database's trade row (``id`` becomes ``trade_id``).
 TRADE_FIELDS = ("ref", "symbol", "side", "quantity", "entry_price", "stop", "target",

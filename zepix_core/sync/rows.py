@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TypeGuard
 
 from zepix_core.contract.errors import ZepixError
+from zepix_core.storage.central import TRADE_FIELDS, LedgerTrade
 
 _WHOLE = ("id", "rev")
 _NUMBERS = ("quantity", "entry_price", "opened_at", "updated_at", "fee")
@@ -27,8 +28,16 @@ class BadRow(ZepixError):
     """A trade row in a plugin database that the ledger must not take."""
 
 
-def checked(row: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+def checked(row: Mapping[str, object], where: str) -> LedgerTrade:
     """``row`` if every field has the ledger's type; else ``BadRow`` naming it."""
+    if not _fits(row, where):
+        missing = next(f for f in ("id", *TRADE_FIELDS) if f not in row)
+        raise _bad(row, where, missing, "a value (the column is missing)")
+    return row
+
+
+def _fits(row: Mapping[str, object], where: str) -> TypeGuard[LedgerTrade]:
+    """True when ``row`` has every field of a ledger trade with its type; else ``BadRow``."""
     for name in _WHOLE:
         if type(row.get(name)) is not int:
             raise _bad(row, where, name, "a whole number")
@@ -45,7 +54,7 @@ def checked(row: Mapping[str, Any], where: str) -> Mapping[str, Any]:
             continue
         if not isinstance(value, str) or len(value) > MAX_TEXT:
             raise _bad(row, where, name, f"text of at most {MAX_TEXT} characters")
-    return row
+    return set(TRADE_FIELDS) | {"id"} <= row.keys()
 
 
 def _bad(row: Mapping[str, object], where: str, name: str, want: str) -> BadRow:
