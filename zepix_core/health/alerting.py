@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,7 @@ from zepix_core.contract.redact import redact_text
 from zepix_core.health.rules import BREACH_KINDS, Verdict
 from zepix_core.loading.tables import ALERTS
 from zepix_core.retry import Retrier
-from zepix_core.storage import Store
+from zepix_core.storage.repos import AlertRepo
 
 log = logging.getLogger("zepix.alerts")
 
@@ -74,7 +74,8 @@ HEALTH_CONDITIONS = frozenset(CONDITION.get(kind, kind) for kind in BREACH_KINDS
 
 
 class Alerting:
-    def __init__(self, store: Store, settings: Mapping[str, Any], clock: Any, wall: Any,
+    def __init__(self, store: AlertRepo, settings: Mapping[str, Any], clock: Callable[[], float],
+                 wall: Callable[[], float],
                  sinks: Sequence[object] = (), retrier: Retrier | None = None) -> None:
         require(ALERTS, settings, ("alerts",), "[alerts]")
         self.store = store
@@ -216,7 +217,7 @@ class Alerting:
 
 
 def _alertmanager(settings: Mapping[str, Any], retrier: Retrier,
-                  wall: Any) -> AlertmanagerSink | None:
+                  wall: Callable[[], float]) -> AlertmanagerSink | None:
     url = settings.get("alertmanager_url")
     if not url:
         return None
@@ -234,7 +235,7 @@ def _webhook(settings: Mapping[str, Any]) -> list[WebhookSink]:
     return [WebhookSink(url, timeout=float(timeout), headers=headers)]
 
 
-def _open_records(store: Store) -> list[dict[str, object]]:
+def _open_records(store: AlertRepo) -> list[dict[str, object]]:
     return [{"plugin_id": r["plugin_id"], "kind": r["kind"], "level": r["level"],
              "message": r["message"], "fired_at": r["fired_at"], "sent_at": r["last_sent_at"],
              "sent_level": r["level"], "details": r["details"]}

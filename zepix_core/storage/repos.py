@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from zepix_core.contract.model import Alert
 from zepix_core.storage.db import Row
-from zepix_core.storage.rows import EventRow, RequestRow, StatusRow
+from zepix_core.storage.rows import EventRow, RequestRow, SilenceRow, StatusRow
 
 
 class EventLog(Protocol):
@@ -54,3 +55,17 @@ class GateRepo(EventLog, Protocol):
     def set_desired_if(self, plugin_id: str, version: str, previous: str | None, actor: str,
                        reason: str, now: float, expect: str | None,
                        request_id: int | None = None) -> bool: ...
+
+
+class AlertRepo(Protocol):
+    """What health's alerting records: alert events, deliveries, and silences read."""
+
+    def record_alerts(self, alerts: Sequence[Alert]) -> list[int]: ...
+
+    def alerts(self, plugin_id: str | None = None, unresolved: bool = False,
+               limit: int = 100, since: float | None = None) -> list[Row]: ...
+
+    def record_delivery(self, fingerprint: str, sink: str, delivered: bool, error: str | None,
+                        ts: float) -> None: ...
+
+    def silence_for(self, plugin_id: str, kind: str, now: float) -> SilenceRow | None: ...
