@@ -85,13 +85,17 @@ class Count(Base):
         if bar.timeframe != "1m":  # the source's 5m, 15m and 1h aggregates
             return None
         self.unwritten = getattr(self, "unwritten", "") + f"{bar.ts:.0f}\\n"
+        path = os.path.join(os.environ["ZEPIX_HOME"], f"seen-{os.getpid()}.txt")
+        size = os.path.getsize(path) if os.path.exists(path) else 0
         try:  # a full disk (the soak's full_disk): the lines wait for the next bar
-            with open(os.path.join(os.environ["ZEPIX_HOME"], f"seen-{os.getpid()}.txt"),
-                      "a") as out:
+            with open(path, "a") as out:
                 out.write(self.unwritten)
             self.unwritten = ""
-        except OSError:
-            pass
+        except OSError:  # a full disk may have taken the first bytes: drop them
+            try:
+                os.truncate(path, size)
+            except OSError:
+                pass
         return None
 
 
