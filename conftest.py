@@ -52,3 +52,27 @@ def dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
     factory = DistFactory(root)
     yield factory
     factory.cleanup()
+
+
+#: The test files that take longest (per-file totals of a full --durations=0 run),
+#: longest first. pytest-xdist's loadfile mode hands whole files to workers in
+#: collection order (scripts/test passes --no-loadscope-reorder, which would
+#: otherwise order files by their number of tests), so putting these first is the
+#: longest-processing-time rule: the long files start at once on both cores, and no
+#: core idles at the end while the other finishes a three-minute file.
+LONGEST_FIRST = (
+    "tests/e2e/test_shutdown_race.py", "tests/e2e/test_chaos.py",
+    "tests/e2e/test_pytest_plugin.py", "tests/e2e/test_template.py",
+    "tests/e2e/test_papercuts.py", "tests/e2e/test_backtest_honest.py",
+    "tests/e2e/test_process_exit.py", "tests/e2e/test_telegram.py",
+    "tests/e2e/test_e2e_install.py", "tests/e2e/test_versions.py",
+    "tests/e2e/test_sync.py", "tests/e2e/test_config_reload_e2e.py",
+    "tests/e2e/test_backtest_research.py", "tests/e2e/test_controls_e2e.py",
+    "tests/e2e/test_terminal_safety.py", "tests/e2e/test_supervision_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the collection longest file first (see ``LONGEST_FIRST``); stable otherwise."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
