@@ -15,13 +15,13 @@ import pytest
 from tests.distfactory import DistFactory, good_plugin
 from tests.livehost import BUNDLED
 from tests.telegram_standin import StandIn
-from zepix_core.contract.model import AlertLevel
+from zepix_core.contract.model import AlertLevel, Fill
 from zepix_core.execution.ports import Clocks
 from zepix_core.host.host import create_host
 from zepix_core.retry import Retrier
 from zepix_core.telegram import Timing, start
 from zepix_core.telegram.service import Telegram
-from zepix_core.testing import FakeClock
+from zepix_core.testing import FakeClock, MarketReplay
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -39,12 +39,21 @@ TRADES = (("2026-03-09T07:30", 100.0, 200.0), ("2026-03-09T12:00", 100.0, 105.5)
 
 
 def trader() -> str:
-    """The good plugin, writing three closed trades and an open one into its database."""
+    """The good plugin, writing three closed trades and an open one into its database;
+    its first two bars of BTCUSD give a buy and then a sell intent (for bot fills)."""
     rows = "".join(f"            t = db.open_trade('BTCUSD', 'buy', 1.0, {entry}, "
                    f"ts={at(closed) - 600})\n"
                    f"            db.close_trade(t.id, {exit_}, ts={at(closed)})\n"
                    for closed, entry, exit_ in TRADES)
-    return good_plugin().replace('''    def activate(self, context, config):
+    source = good_plugin().replace('''    def on_bar(self, bar):
+        self.bars += 1
+        return None''', '''    def on_bar(self, bar):
+        if bar.symbol != "BTCUSD" or self.bars >= 2:
+            return None
+        self.bars += 1
+        return [{"symbol": "BTCUSD", "side": "buy" if self.bars == 1 else "sell",
+                 "quantity": 1.0}]''')
+    return source.replace('''    def activate(self, context, config):
         self.active = True''', f'''    def activate(self, context, config):
         self.active = True
         db = context.database
@@ -112,13 +121,24 @@ def test_one_summary_a_day_with_figures_from_the_databases(
         # 07:00: the day before ended 23 h ago, too late to send; today's is not due
         assert telegram.summary is not None and telegram.summary.check() is False
         assert summaries(standin) == []
+        # the bot buys at 100 and sells at 103.5 (fee 0.25 each): +3.0 realised at 03:30
+        replay, intents = MarketReplay(seed=3), []
+        while len(intents) < 2:
+            intents += host.feed(replay.next_bars())
+        buy, sell = intents
+        assert (buy.side, sell.side) == ("buy", "sell")
+        host.report_fill(Fill(buy.id, 1.0, 100.0, at("2026-03-10T03:00"), fee=0.25))
+        host.report_fill(Fill(sell.id, 1.0, 103.5, at("2026-03-10T03:30"), fee=0.25))
+        bot_pnl = (103.5 - 100.0) * 1.0 - 0.25 - 0.25
 
         now[0] = at("2026-03-10T08:00:30")
         [first] = standin.wait_for(lambda: summaries(standin))
         day = independent(zepix_home, at("2026-03-09T08:00"), at("2026-03-10T08:00"))
         assert day["trades"] == 2 and day["pnl"] == pytest.approx(5.5 - 2.25)
-        assert f"Realised P&amp;L</b>: {day['pnl']:+.2f} in {day['trades']} trades" in first
-        assert f"trader: {day['pnl']:+.2f} ({day['trades']})" in first
+        # both fills realised something (the buy its fee): two more than the paper closes
+        pnl, trades = float(day["pnl"]) + bot_pnl, int(day["trades"]) + 2  # type: ignore[arg-type]
+        assert f"Realised P&amp;L</b>: {pnl:+.2f} over {trades} closes and fills" in first
+        assert f"trader: {pnl:+.2f} ({trades})" in first
         assert day["levels"] == {"WARNING": 1, "CRITICAL": 1}
         assert "Incidents</b>: 2 alerts (1 CRITICAL, 1 WARNING)" in first
         assert day["changed"] == [("trader", None, "1.0.0")]
@@ -137,7 +157,7 @@ def test_one_summary_a_day_with_figures_from_the_databases(
         second = standin.wait_for(lambda: summaries(standin)[1:])[0]
         day = independent(zepix_home, at("2026-03-10T08:00"), at("2026-03-11T08:00"))
         assert (day["trades"], day["levels"], day["changed"]) == (0, {"HIGH": 1}, [])
-        assert "+0.00 in 0 trades" in second and "Incidents</b>: 1 alert (1 HIGH)" in second
+        assert "+0.00 over 0 closes and fills" in second and "Incidents</b>: 1 alert (1 HIGH)" in second
         assert "Versions changed</b>: 0" in second
         assert telegram.summary.check() is False and len(summaries(standin)) == 2
         assert [r["due"] for r in host.store.summaries()] == [

@@ -1,9 +1,10 @@
 """``[telegram] daily_summary = "HH:MM"``: the day in one message, once a day.
 
 At that UTC time the bot sends the day that just ended (the 24 hours up to it) to
-``alert_chats`` (else ``allowed_chats``): realised P&L and trades per plugin (the
-fills the host booked and the paper trades the plugins closed, as ``/profit``
-counts them), incidents (alerts that fired, by level) and versions changed
+``alert_chats`` (else ``allowed_chats``): realised P&L per plugin and how many
+closes and fills made it (the paper trades the plugins closed, the bot's fills
+the host booked that realised something, fees included, as ``/profit`` counts
+them), incidents (alerts that fired, by level) and versions changed
 (activations whose version differs from the plugin's previous one). Each day sent
 is recorded in ``daily_summaries`` (zepix.db), so a restarted host never sends a
 day twice; one that was down at the time sends it when it is back within
@@ -89,8 +90,7 @@ def text(day: Day, late: float = 0.0) -> str:
     lines = [f"📅 <b>Daily summary</b> {_stamp(day.start)} → {_stamp(day.end)} UTC"]
     if late >= 60:
         lines.append(f"(sent {render.duration(late)} late: the host was not running then)")
-    plural = "" if trades == 1 else "s"
-    lines += ["", f"<b>Realised P&amp;L</b>: {pnl:+.2f} in {trades} trade{plural}"]
+    lines += ["", f"<b>Realised P&amp;L</b>: {pnl:+.2f} over {trades} closes and fills"]
     lines += [f"{render.esc(pid)}: {p:+.2f} ({n})" for pid, (p, n) in day.pnl.items()]
     levels = Counter(str(r["level"]) for r in day.incidents)
     counted = ", ".join(f"{levels[lv]} {lv}" for lv in LEVELS if levels[lv])
