@@ -13,8 +13,11 @@ whatever the working tree holds, perhaps another version's code.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from zepix_core.loading.discovery import EntryRecord
 
@@ -43,16 +46,18 @@ def working_tree(record: EntryRecord) -> str | None:
     except (OSError, ValueError):
         return None
     url = direct.get("url") if isinstance(direct, dict) else None
-    return url.removeprefix("file://") if isinstance(url, str) else None
+    if not isinstance(url, str) or urlparse(url).scheme != "file":
+        return None
+    return url2pathname(urlparse(url).path)
 
 
 def editable_only(record: EntryRecord) -> str:
     """``EDITABLE_ONLY`` for ``record``, naming its working tree and the fix."""
     tree = working_tree(record)
     where = f" {tree}" if tree else ""
-    fix = f"'zepix install {tree}'" if tree else "'zepix install <wheel or project>'"
+    fix = shlex.quote(tree) if tree else "<wheel or project>"
     return (EDITABLE_ONLY.format(where=where) + f"; put {record.dist_version} into the store "
-            f"with {fix} first")
+            f"first: zepix install {fix}")
 
 
 def copies(stored: Mapping[str, EntryRecord], env: EntryRecord | None) -> dict[str, EntryRecord]:
