@@ -287,12 +287,17 @@ def _zepix_dev(e: Example, scratch: Scratch, n: int) -> str | None:
                             stderr=subprocess.PIPE, text=True)
     lines = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if "watching for changes" in line:
-            proc.send_signal(signal.SIGINT)
-            break
-    out, err = proc.communicate(timeout=300)
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "watching for changes" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # never left running, whatever failed
+            proc.kill()
+            proc.wait(30)
     out = "".join(lines) + out
     if "checks pass" not in out:
         return f"{e.where}: no conformance result: {out[-400:]} {err[-400:]}"
