@@ -78,7 +78,7 @@ HOST = Table("host", (
     Key("market_symbols", "list[str]", ["BTCUSD", "ETHUSD"], "symbols of the bundled replay",
         live=False),
     Key("bars_per_round", "int", 5, "1m replay steps fed between monitoring rounds",
-        minimum=0),
+        minimum=0, live=False),  # zepix run paces its replay source by it at start
     Key("warmup_bars", "int", 240, "1m replay steps fed at start", minimum=0, live=False),
     Key("max_frame_mb", "float", 4.0, "largest reply frame a worker may send; larger kills it",
         minimum=0, live=False),
