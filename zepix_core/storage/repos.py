@@ -7,7 +7,8 @@ outside it and a reader sees at once which tables a subsystem touches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from zepix_core.contract.model import Alert
@@ -69,3 +70,39 @@ class AlertRepo(Protocol):
                         ts: float) -> None: ...
 
     def silence_for(self, plugin_id: str, kind: str, now: float) -> SilenceRow | None: ...
+
+
+class CanaryRepo(EventLog, RequestQueue, Protocol):
+    """What a canary run records: the run, its figures and intents, its request."""
+
+    def open_canaries(self) -> list[Row]: ...
+
+    def canary_runs(self, plugin_id: str, limit: int = 20) -> list[Row]: ...
+
+    def canary_started(self, canary_id: int, baseline: str | None, now: float) -> None: ...
+
+    def save_canary(self, canary_id: int, stats: Mapping[str, object],
+                    intents: Sequence[tuple[str, float, str, str, float, float | None, str]]
+                    ) -> None: ...
+
+    def finish_canary(self, canary_id: int, state: str, actor: str, reason: str,
+                      now: float) -> bool: ...
+
+
+class VersionsRepo(GateRepo, CanaryRepo, Protocol):
+    """What version management reads and writes (it hands the gate and canaries theirs)."""
+
+    @property
+    def path(self) -> Path:
+        """The database file (the plugin store lives beside it)."""
+
+    def desired_versions(self) -> dict[str, Row]: ...
+
+    def probations(self) -> dict[str, Row]: ...
+
+    def record_release(self, plugin_id: str, version: str, release: Mapping[str, str | None]
+                       ) -> None: ...
+
+    def record_store_digest(self, directory: str, sha256: str, now: float) -> None: ...
+
+    def store_digest(self, directory: str) -> str | None: ...

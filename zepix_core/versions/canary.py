@@ -26,7 +26,7 @@ from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, HealthStatus, Intent, PluginState
 from zepix_core.execution.calls import HookCall, run_calls
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory, bring_up
-from zepix_core.execution.ports import Ports
+from zepix_core.execution.ports import PortsOf
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.health.monitor import Monitor, thresholds_for
 from zepix_core.health.resources import ResourceSampler
@@ -35,6 +35,7 @@ from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import PluginMeta
 from zepix_core.storage import Row
+from zepix_core.storage.repos import CanaryRepo
 from zepix_core.versions.policy import StoreSettings
 
 log = logging.getLogger("zepix.canary")
@@ -139,7 +140,7 @@ class ShadowRun:
 class Canaries:
     """The host's open canaries; ``round`` is called once per monitoring round."""
 
-    def __init__(self, ports: Ports, monitor: Monitor, settings: StoreSettings,
+    def __init__(self, ports: PortsOf[CanaryRepo], monitor: Monitor, settings: StoreSettings,
                  lookup: Callable[[str, str], EntryRecord | None],
                  factory_for: Callable[[EntryRecord], RunnerFactory], admit: Admit) -> None:
         self.ports = ports

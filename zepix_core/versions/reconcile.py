@@ -24,7 +24,7 @@ from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, Intent, PluginState
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
-from zepix_core.execution.ports import Ports
+from zepix_core.execution.ports import PortsOf
 from zepix_core.execution.runner import CallResult, Runner, call
 from zepix_core.health.monitor import Monitor
 from zepix_core.loading.config import PluginConfig
@@ -32,6 +32,7 @@ from zepix_core.loading.discovery import EntryRecord, LoadFailure
 from zepix_core.loading.paths import store_dir
 from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
 from zepix_core.storage import RequestRow, Row
+from zepix_core.storage.repos import VersionsRepo
 from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
 from zepix_core.versions.origin import copies
@@ -51,7 +52,7 @@ MOVED = {"upgrade": "plugin upgraded", "rollback": "plugin rolled back",
 class HostVersions:
     """Version management inside a running host (see the module docstring)."""
 
-    def __init__(self, ports: Ports, monitor: Monitor, *,
+    def __init__(self, ports: PortsOf[VersionsRepo], monitor: Monitor, *,
                  factories: Mapping[str, RunnerFactory], spawn: Spawn,
                  breaker: Callable[[str], BreakerState]) -> None:
         self.ports = ports
