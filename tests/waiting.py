@@ -9,11 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_until(what: Callable[[], Any], timeout: float = 30.0, step: float = 0.02) -> Any:
-    """Poll ``what`` until it is truthy and return its value; fail after ``timeout``."""
+def wait_until(what: Callable[[], Any], timeout: float = 30.0, step: float = 0.02,
+               waiting_for: str = "") -> Any:
+    """Poll ``what`` until it is truthy and return its value; fail after ``timeout``,
+    naming what was awaited (``waiting_for``) when given."""
     deadline = time.monotonic() + timeout
     while not (value := what()):
-        assert time.monotonic() < deadline, f"timed out after {timeout}s"
+        assert time.monotonic() < deadline, (
+            f"timed out after {timeout}s" + (f" waiting for {waiting_for}" if waiting_for else ""))
         time.sleep(step)
     return value
 

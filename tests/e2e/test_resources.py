@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from tests.waiting import wait_until
 from zepix_core.health.resources import ResourceSampler
 
 pytestmark = pytest.mark.slow     # real child processes
@@ -45,11 +46,6 @@ def children() -> Iterator[list[subprocess.Popen[str]]]:
                 stream.close()
 
 
-def wait_for_zombie(pid: int) -> None:
-    deadline = time.monotonic() + 10.0
-    while psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, "child never exited"
-        time.sleep(0.01)
 
 
 def test_rss_of_a_child_that_allocates_memory(children: list[subprocess.Popen[str]]) -> None:
@@ -92,7 +88,8 @@ def test_cpu_is_unknown_on_the_first_sample_then_measured_on_the_same_process(
 def test_a_zombie_child_is_not_running() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        wait_for_zombie(child.pid)          # exited, not reaped: we hold the Popen
+        wait_until(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE,
+                   waiting_for="the child to exit")  # exited, not reaped: we hold the Popen
         sample = ResourceSampler().sample(child.pid)
         assert not sample.running
         assert "zombie" in sample.detail

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ import pytest
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
 from tests.paths import ROOT
-from tests.waiting import wait_for as _wait_for
 from tests.waiting import wait_until
 from zepix_core import PluginState
 from zepix_core.loading.paths import store_dir
@@ -152,7 +151,7 @@ def test_a_crashed_store_version_is_restarted_as_the_same_version(rig: pv.Rig) -
     rig.rounds(4)
     slot = rig.host.slots["alpha"]
     os.kill(slot.runner.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    wait_for(lambda: rig.events("crashed"), "the supervisor to see the crash")
+    wait_until(lambda: rig.events("crashed"), waiting_for="the supervisor to see the crash")
 
     def restarted() -> bool:  # rounds until the 0.05 s backoff has passed and one restarts it
         rig.rounds(1)
@@ -209,7 +208,7 @@ def test_a_crash_during_probation_is_rolled_back_not_restarted_over(rig: pv.Rig)
     assert rig.zepix("upgrade", "alpha", "1.1.0")[0] == 0
     rig.rounds(1)
     os.kill(rig.host.slots["alpha"].runner.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    wait_for(lambda: rig.events("crashed"), "the supervisor to see the crash")
+    wait_until(lambda: rig.events("crashed"), waiting_for="the supervisor to see the crash")
     rig.rounds(1)  # DEAD fails the gate: back to 1.0.0 before the restart is due
     assert rig.running() == ("1.0.0", PluginState.ACTIVE)
     [failed] = rig.events("gate_failed")
@@ -287,15 +286,15 @@ def test_racing_upgrade_commands_and_a_running_host_leave_a_consistent_state(
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         store = Store(zepix_home / "zepix.db")
-        wait_for(lambda: store.open_activations(), "the host to activate alpha")
+        wait_until(lambda: store.open_activations(), waiting_for="the host to activate alpha")
         racers = [subprocess.Popen([*zepix, "upgrade", "alpha", *args], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                   for args in (["1.1.0"], ["2.0.0", "--force"])]
         results = [(p.wait(60), *p.communicate()) for p in racers]
         assert all(code in (0, 2) for code, _, _ in results), results
         assert not any("locked" in err or "Traceback" in err for _, _, err in results)
-        wait_for(lambda: not store.pending_requests(), "the host to apply every request")
-        wait_for(lambda: not store.probations(), "the probation to end")
+        wait_until(lambda: not store.pending_requests(), waiting_for="the host to apply every request")
+        wait_until(lambda: not store.probations(), waiting_for="the probation to end")
     finally:
         host.terminate()
         host.wait(30)
@@ -316,5 +315,3 @@ def test_racing_upgrade_commands_and_a_running_host_leave_a_consistent_state(
     assert store.versions("alpha") and not store.pending_requests()
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    assert _wait_for(condition, timeout), f"timed out waiting for {what}"

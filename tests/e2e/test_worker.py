@@ -180,11 +180,6 @@ def spin(mark: Path, ignore_term: bool = False, in_c: bool = False) -> str:
     """)
 
 
-def wait_for(path: Path, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.01)
 
 
 def test_spinning_plugin_times_out_is_busy_and_killed(spawn: Spawn, tmp_path: Path) -> None:
@@ -206,7 +201,7 @@ def test_close_escalates_to_sigkill_when_sigterm_is_ignored(
     mark = tmp_path / "spinning"
     runner = spawn("stubborn", spin(mark, ignore_term=True), grace=0.2)
     runner.submit("health_ping", {"now": 1.0})
-    wait_for(mark)                                 # SIGTERM is ignored from now on
+    wait_until(mark.exists, waiting_for=mark.name)                                 # SIGTERM is ignored from now on
     started = time.monotonic()
     runner.close(timeout=0.2)
     assert 0.4 <= time.monotonic() - started < 2.0  # stop ignored, SIGTERM ignored, SIGKILL
@@ -328,7 +323,7 @@ def test_worker_exits_when_the_host_is_sigkilled(
         assert host.stdout is not None
         assert select.select([host.stdout], [], [], 10.0)[0], "host never started"
         worker_pid = int(host.stdout.readline())
-        wait_for(mark)         # spinning in health_ping, after its creator thread ended
+        wait_until(mark.exists, waiting_for=mark.name)         # spinning in health_ping, after its creator thread ended
         sampler = ResourceSampler()
         assert sampler.sample(worker_pid).running
         host.kill()
