@@ -31,7 +31,7 @@ from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.calls import HookCall, Outcome, run_calls
 from zepix_core.execution.lifecycle import PluginSlot
-from zepix_core.execution.ports import Ports
+from zepix_core.execution.ports import PortsOf
 from zepix_core.execution.runner import CallResult, Runner
 from zepix_core.health.alerting import Alerting
 from zepix_core.health.baselines import (
@@ -48,6 +48,7 @@ from zepix_core.health.sketch import LatencySnapshot
 from zepix_core.loading.config import Config, require_valid
 from zepix_core.loading.resolution import parse_meta
 from zepix_core.retry import Retrier
+from zepix_core.storage.repos import MonitorRepo
 
 log = logging.getLogger("zepix.monitor")
 
@@ -111,7 +112,7 @@ class Checks:
 class Monitor:
     """Keeps the health of every active plugin; the host calls ``round`` each interval."""
 
-    def __init__(self, ports: Ports, retrier: Retrier | None = None) -> None:
+    def __init__(self, ports: PortsOf[MonitorRepo], retrier: Retrier | None = None) -> None:
         check_settings(ports.config)
         self.ports = ports
         self.sampler = ResourceSampler()

@@ -27,7 +27,7 @@ import psutil
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
-from zepix_core.execution.ports import Ports
+from zepix_core.execution.ports import PortsOf
 from zepix_core.execution.runner import CallResult, Runner
 from zepix_core.execution.worker import ProcessRunner
 from zepix_core.health.monitor import Monitor, snapshot
@@ -35,6 +35,7 @@ from zepix_core.health.resources import ResourceSample
 from zepix_core.health.rules import Breach, Verdict
 from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord
+from zepix_core.storage.repos import SupervisorRepo
 from zepix_core.supervision.breaker import Transition
 from zepix_core.supervision.guard import Guard, Limits, new_breaker, new_guard
 from zepix_core.supervision.loopthread import LoopThread
@@ -53,7 +54,7 @@ class Supervisor:
     start, ``admits_work`` per bar, ``after_round`` after each round and ``idle``
     between rounds."""
 
-    def __init__(self, ports: Ports, monitor: Monitor,
+    def __init__(self, ports: PortsOf[SupervisorRepo], monitor: Monitor,
                  rand: Callable[[], float] = random.random) -> None:
         self.ports = ports
         self.monitor = monitor
