@@ -246,9 +246,10 @@ def is_secret_name(name: str, marked: Iterable[str] = ()) -> bool:
 
 def redact_value(name: str, value: object, marked: Iterable[str] = ()) -> object:
     """``value`` of key ``name`` as it may be shown: a secret is ``***`` (None stays
-    None, so "unset" still reads as unset); a URL loses its user information."""
-    if value is None:
-        return None
+    None, so "unset" still reads as unset; true or false holds no secret, so a flag
+    such as ``reads_need_token`` stays readable); a URL loses its user information."""
+    if value is None or isinstance(value, bool):
+        return value
     marked = frozenset(marked)
     if is_secret_name(name, marked) and not name.endswith(("_file", "_env")):
         return redact_url(value) if isinstance(value, str) and "://" in value else HIDDEN
