@@ -6,5 +6,5 @@ samples, latency sketches and histograms, and the alert pipeline.
 #: The package's public modules; a module named ``_x`` is private to it.
 __all__ = [
     "alerting", "anomaly", "baselines", "histogram", "monitor", "resources", "rules", "shapes",
-    "sketch"
+    "sketch", "watched"
 ]

@@ -20,10 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
-
-from packaging.version import Version
 
 from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
@@ -32,20 +29,27 @@ from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.calls import HookCall, Outcome, run_calls
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import PortsOf
-from zepix_core.execution.runner import CallResult, Runner
+from zepix_core.execution.runner import CallResult
 from zepix_core.health.alerting import Alerting
 from zepix_core.health.baselines import (
-    PluginBaseline,
     breaches,
-    settings_for,
     with_anomalies,
 )
 from zepix_core.health.histogram import HookLatency
 from zepix_core.health.resources import ResourceSample, ResourceSampler
-from zepix_core.health.rules import Thresholds, Verdict
+from zepix_core.health.rules import Verdict
 from zepix_core.health.shapes import PluginHealth
-from zepix_core.health.sketch import LatencySnapshot
-from zepix_core.loading.config import Config, require_valid
+from zepix_core.health.watched import (
+    Checks,
+    Watched,
+    baseline,
+    check_settings,
+    restore_window,
+    snapshot,
+    summary,
+    thresholds_for,
+)
+from zepix_core.loading.config import Config
 from zepix_core.loading.resolution import parse_meta
 from zepix_core.retry import Retrier
 from zepix_core.storage.repos import MonitorRepo
@@ -60,53 +64,6 @@ PRUNE_EVERY = 3600.0
 DAY = 86400.0
 #: Rounds between two saves of a plugin's anomaly baselines (and at detach).
 SAVE_BASELINES_EVERY = 10
-
-
-def check_settings(config: Config) -> None:
-    """Validate every table when the config is loaded, not at activation (a config built
-    in code skipped the file's checks); the error names file and key."""
-    require_valid(config)
-
-
-def thresholds_for(config: Config, plugin_id: str) -> Thresholds:
-    """Defaults, then ``[thresholds]``, then ``[plugins.<id>.thresholds]``."""
-    limits = Thresholds().merged(config.sections.get("thresholds", {}))
-    own = config.plugins.get(plugin_id, {}).get("thresholds", {})
-    return limits.merged(own, plugin_id) if own else limits
-
-
-@dataclass
-class Watched:
-    """One active plugin under watch. ``next_self_test`` and ``next_version``
-    are the round counts at which those checks are due; ``stuck`` is a call
-    that missed its deadline and is still running, ``stuck_since`` when it was
-    given up on (monotonic)."""
-
-    slot: PluginSlot
-    health: PluginHealth
-    limits: Thresholds
-    baseline: Version | None
-    rounds: int = 0
-    next_self_test: int = 0
-    next_version: int = 0
-    seen_version: Version | None = None
-    stuck: Future[Any] | None = None
-    stuck_hook: str = ""
-    stuck_since: float = 0.0
-    anomaly: PluginBaseline | None = None
-
-
-@dataclass
-class Checks:
-    """One round's health calls, planned on the loop: the plugins watched then, those
-    still stuck in an earlier call (not called), and the calls of the others."""
-
-    started: float
-    now: float
-    watched: list[Watched]
-    stuck: set[str]
-    plans: list[tuple[Runner, list[HookCall]]]
-    checked: list[Watched]
 
 
 class Monitor:
@@ -150,34 +107,12 @@ class Monitor:
         health = PluginHealth(slot.plugin_id, clock=clocks.monotonic, wall=clocks.wall)
         health.note_activity(clocks.wall())
         if self.rounds == 0:  # the host is starting: carry the windows over a restart
-            self._restore(slot.plugin_id, health)
+            restore_window(self.ports, slot.plugin_id, health)
         reported = slot.meta.version if slot.meta else None
         self.watched[slot.plugin_id] = Watched(
             slot, health, thresholds_for(self.ports.config, slot.plugin_id), reported,
             next_version=self.every, seen_version=reported,
-            anomaly=self._baseline(slot.plugin_id))
-
-    def _baseline(self, plugin_id: str) -> PluginBaseline:
-        """The plugin's anomaly feed, with the baselines an earlier run saved."""
-        settings = settings_for(self.ports.config, plugin_id)
-        feed = PluginBaseline(settings, self.ports.clocks.monotonic)
-        try:
-            feed.detector.restore(self.ports.store.baseline(plugin_id) or {})
-        except ValueError as exc:  # learn afresh rather than refuse to watch
-            log.warning("baseline not restored", extra=fields(plugin=plugin_id, error=str(exc)))
-            feed = PluginBaseline(settings, self.ports.clocks.monotonic)
-        return feed
-
-    def _restore(self, plugin_id: str, health: PluginHealth) -> None:
-        """Seed the latency and error window from the plugin's latest snapshot, when it
-        is recent enough to still be inside the window."""
-        snap = self.ports.store.latest_snapshot(plugin_id)
-        if snap is None or not snap.get("calls"):
-            return
-        latency = snap.get("latency_ms") or {}
-        health.work.seed(self.ports.clocks.wall() - float(snap["timestamp"]), LatencySnapshot(
-            latency.get("p50"), latency.get("p95"), latency.get("p99"), int(snap["calls"]),
-            int(snap.get("errors") or 0), float(snap.get("error_rate") or 0.0)))
+            anomaly=baseline(self.ports, slot.plugin_id))
 
     def detach(self, plugin_id: str) -> str | None:
         """Stop watching a plugin; its open alerts resolve, unless the host is
@@ -299,7 +234,7 @@ class Monitor:
         self.last_round = (clocks.wall(), took / 1000)
         self.round_latency.observe("host", "round", took / 1000)
         self.latest = {s["plugin_id"]: s for s in snapshots}
-        return self._summary(snapshots, took)
+        return summary(self.rounds, snapshots, took)
 
     def persist_now(self) -> list[dict[str, Any]]:
         """Write a snapshot of every watched plugin now, without calling it: its last
@@ -460,36 +395,3 @@ class Monitor:
             log.info("retention pruned", extra=fields(snapshots=counts[0], alerts=counts[1],
                                                       days=days))
         return counts
-
-    def _summary(self, snapshots: Sequence[Mapping[str, Any]], took_ms: float) -> str:
-        counts = Counter(s["status"] for s in snapshots)
-        bad = [f"{s['plugin_id']}={s['status']}" for s in snapshots
-               if s["status"] != "HEALTHY"]
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        tail = f" [{' '.join(bad)}]" if bad else ""
-        return f"round {self.rounds}: {parts or 'no active plugins'}{tail} ({took_ms:.0f} ms)"
-
-
-def snapshot(w: Watched, verdict: Verdict, resources: ResourceSample,
-             now: float) -> dict[str, Any]:
-    """The persisted record of one plugin in one round (the ``zepix health`` row)."""
-    health = w.health
-    metrics = dict(health.metrics.values) if health.metrics else {}
-    latency = health.latency or health.work.snapshot()
-    return {
-        "plugin_id": w.slot.plugin_id, "version": w.slot.version,
-        "status": verdict.status.value, "timestamp": now,
-        "reasons": [b.message for b in verdict.reasons],
-        **{k: metrics.get(k) for k in ("signals_processed", "orders_placed", "wins", "losses")},
-        "win_rate": health.metrics.win_rate if health.metrics else None,
-        "metrics": metrics,
-        "latency_ms": {"p50": latency.p50_ms, "p95": latency.p95_ms, "p99": latency.p99_ms},
-        "calls": latency.calls, "errors": latency.errors, "error_rate": latency.error_rate,
-        "resources": {"scope": resources.scope, "pid": resources.pid,
-                      "rss_bytes": resources.rss_bytes, "cpu_percent": resources.cpu_percent,
-                      "threads": resources.threads, "fds": resources.fds,
-                      "note": resources.note},
-        "hook_errors": health.error_records(), "critical_errors": health.critical_errors,
-        "ping_misses": health.misses, "last_activity": health.last_activity,
-        "self_test_passed": health.self_test_passed,
-    }

@@ -3,5 +3,5 @@ with backoff, open its circuit breaker, and apply operators' restart requests.
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["breaker", "controls", "guard", "loopthread", "operator", "requests", "restart",
+__all__ = ["breaker", "breakers", "controls", "guard", "loopthread", "operator", "requests", "restart",
            "supervisor"]

@@ -20,23 +20,23 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import psutil
 
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
+from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import PortsOf
-from zepix_core.execution.runner import CallResult, Runner
+from zepix_core.execution.runner import Runner
 from zepix_core.execution.worker import ProcessRunner
-from zepix_core.health.monitor import Monitor, snapshot
+from zepix_core.health.monitor import Monitor
 from zepix_core.health.resources import ResourceSample
 from zepix_core.health.rules import Breach, Verdict
+from zepix_core.health.watched import snapshot
 from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage.repos import SupervisorRepo
-from zepix_core.supervision.breaker import Transition
+from zepix_core.supervision.breakers import WorkAndBreakers, _pending
 from zepix_core.supervision.guard import Guard, Limits, new_breaker, new_guard
 from zepix_core.supervision.loopthread import LoopThread
 from zepix_core.supervision.operator import Operator, config_fingerprint
@@ -49,7 +49,7 @@ MB = 2**20
 _UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 
 
-class Supervisor:
+class Supervisor(WorkAndBreakers):
     """Restarts, gives up and circuit-breaks for one host; the host calls ``admits`` at
     start, ``admits_work`` per bar, ``after_round`` after each round and ``idle``
     between rounds."""
@@ -355,79 +355,6 @@ class Supervisor:
         """The host shuts down: no more restarts; exits of its workers are expected."""
         self._stopping = True
 
-    # -- work and the breaker ------------------------------------------------
-    def admits_work(self, slot: PluginSlot) -> bool:
-        """Whether ``slot`` gets the next bar: running, no restart pending, breaker not
-        OPEN. Ask last: a True in HALF_OPEN reserves one trial call."""
-        runner = slot.runner
-        if runner is None or not runner.alive():
-            return False
-        guard = self.guards.get(slot.plugin_id) or self.guard(slot.plugin_id)
-        return not _pending(guard, slot) and guard.breaker.allow()
-
-    def any_breaker_open(self) -> bool:
-        """Whether some breaker is not CLOSED (work is then admitted bar by bar)."""
-        return any(g.breaker.state is not BreakerState.CLOSED
-                   for g in list(self.guards.values()))
-
-    def on_work(self, result: CallResult, problem: str | None) -> None:
-        """The dispatcher's sink: the monitor's record, then the breaker's."""
-        self.flush()  # a crash inside on_bar: its alert before anything else
-        self.monitor.on_work(result, problem)
-        guard = self.guards.get(result.plugin_id)
-        if guard is not None:
-            guard.breaker.record(result.ok and problem is None)
-
-    def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
-        """The dispatcher's sink for work calls of one plugin that answered in shape."""
-        self.flush()
-        self.monitor.on_answers(plugin_id, durations)
-        guard = self.guards.get(plugin_id)
-        if guard is not None:
-            guard.breaker.record_successes(len(durations))
-
-    def _transition(self, plugin_id: str, change: Transition) -> None:
-        self.event(plugin_id, "breaker", f"{change.old} -> {change.new}: {change.reason}")
-        log.warning("breaker", extra=fields(plugin=plugin_id, old=change.old.value,
-                                            new=change.new.value, reason=change.reason))
-        if change.new is BreakerState.OPEN:
-            retry = self.guard(plugin_id).limits.breaker_open_for
-            self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
-                        f"circuit breaker OPEN: {change.reason}; no market data until it "
-                        f"closes (trial calls after {retry:g}s)")
-        elif change.new is BreakerState.CLOSED:
-            self.loop.alert(plugin_id, "breaker", AlertLevel.HIGH,
-                        f"circuit breaker closed again: {change.reason}", firing=False)
-
-    def breaker_state(self, plugin_id: str) -> BreakerState:
-        """The state of the plugin's circuit breaker (CLOSED before its first bar)."""
-        guard = self.guards.get(plugin_id)
-        return BreakerState.CLOSED if guard is None else guard.breaker.stats().state
-
-    def snapshot_fields(self, plugin_id: str) -> dict[str, Any]:
-        """``breaker`` (its state) and ``breaker_detail`` for the plugin's health snapshot."""
-        guard = self.guards.get(plugin_id)
-        if guard is None:
-            return {"breaker": BreakerState.CLOSED.value, "breaker_detail": None}
-        stats = guard.breaker.stats()
-        retry = stats.retry_at
-        return {"breaker": stats.state.value, "breaker_detail": {
-            "consecutive_failures": stats.consecutive_failures,
-            "calls_in_window": stats.calls_in_window, "failure_rate": stats.failure_rate,
-            "retry_in_s": None if retry is None
-            else max(0.0, retry - self.ports.clocks.monotonic()),
-            "last_failure_at": stats.last_failure_at, "forced_open": stats.forced}}
-
-    def open_breaker(self, plugin_id: str, actor: str) -> None:
-        """Force the plugin's breaker OPEN until an operator resets it (recorded)."""
-        self.guard(plugin_id).breaker.force_open(f"opened by {actor}")
-        self.event(plugin_id, "breaker_open", f"forced open by {actor}", actor=actor)
-
-    def reset_breaker(self, plugin_id: str, actor: str) -> None:
-        """Close the plugin's breaker (recorded)."""
-        self.guard(plugin_id).breaker.reset()
-        self.event(plugin_id, "breaker_reset", f"reset by {actor}", actor=actor)
-
     # -- records ---------------------------------------------------------------
     def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None:
         slot = self.ports.plugins.get(plugin_id)
@@ -440,11 +367,6 @@ class Supervisor:
     def _raise(self, plugin_id: str, kind: str, level: AlertLevel, message: str,
                firing: bool) -> None:
         self.monitor.alerting.raise_event(plugin_id, kind, level, message, firing)
-
-
-def _pending(guard: Guard, slot: PluginSlot) -> bool:
-    """Whether a restart is due for ``slot`` itself, not for an instance it replaced."""
-    return guard.due is not None and guard.instance is slot
 
 
 def _rss(pid: int) -> int | None:

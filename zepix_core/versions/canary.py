@@ -28,9 +28,10 @@ from zepix_core.execution.calls import HookCall, run_calls
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory, bring_up
 from zepix_core.execution.ports import PortsOf
 from zepix_core.execution.runner import CallResult, Runner, call
-from zepix_core.health.monitor import Monitor, thresholds_for
+from zepix_core.health.monitor import Monitor
 from zepix_core.health.resources import ResourceSampler
 from zepix_core.health.shapes import MetricsReply, PluginHealth
+from zepix_core.health.watched import thresholds_for
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import PluginMeta
