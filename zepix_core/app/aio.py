@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zepix_core.app.embedded import EmbeddedHost, build_host
+from zepix_core.contract.jsondoc import JSON
 from zepix_core.contract.model import Bar, Fill, Intent
 from zepix_core.contract.process import own_current
 from zepix_core.execution.ports import Clocks
@@ -45,10 +46,10 @@ class AsyncHost:
         """A monitoring round now, in order with bars and fills; its summary line."""
         return await self._ordered(self.sync.round)
 
-    async def plugins(self) -> list[dict[str, object]]:
+    async def plugins(self) -> list[dict[str, JSON]]:
         return await asyncio.get_running_loop().run_in_executor(None, self.sync.plugins)
 
-    async def health(self) -> list[dict[str, object]]:
+    async def health(self) -> list[dict[str, JSON]]:
         return await asyncio.get_running_loop().run_in_executor(None, self.sync.health)
 
 

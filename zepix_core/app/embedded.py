@@ -24,12 +24,13 @@ from zepix_core.app.services import (
     start_telegram,
 )
 from zepix_core.contract.errors import ZepixError
+from zepix_core.contract.jsondoc import JSON
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.contract.process import own
 from zepix_core.execution.ports import Clocks
 from zepix_core.host.host import Host, create_host
-from zepix_core.views.jsonable import jsonable
+from zepix_core.views.jsonable import jsonable_rows
 from zepix_core.views.records import plugin_row
 
 log = logging.getLogger("zepix.app")
@@ -143,14 +144,14 @@ class EmbeddedHost:
         return self._open().report_fill(fill)
 
     # -- reads: the documents of ``zepix plugins/health --json`` ------------
-    def plugins(self) -> list[dict[str, object]]:
+    def plugins(self) -> list[dict[str, JSON]]:
         with self.host.supervisor.loop.busy:
             rows = [{**plugin_row(s), "running": s.state is PluginState.ACTIVE}
                     for s in self.host.slots.values()]
-        return list(jsonable(rows))
+        return jsonable_rows(rows)
 
-    def health(self) -> list[dict[str, object]]:
-        return list(jsonable(self.host.store.latest_snapshots()))
+    def health(self) -> list[dict[str, JSON]]:
+        return jsonable_rows(self.host.store.latest_snapshots())
 
     def round(self) -> str:
         """Run a round now (the timer's rounds go on as scheduled)."""

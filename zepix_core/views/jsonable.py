@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+
+from zepix_core.contract.jsondoc import JSON
 
 #: Record fields holding epoch seconds, shown as ISO 8601 UTC.
 TIME_FIELDS = frozenset({
@@ -27,7 +28,7 @@ def iso(ts: float | None) -> str | None:
         return None
 
 
-def jsonable(value: object, key: str = "") -> Any:
+def jsonable(value: object, key: str = "") -> JSON:
     """Times to ISO strings (by field name), enums and other objects to plain data."""
     if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
         return iso(float(value))
@@ -40,3 +41,8 @@ def jsonable(value: object, key: str = "") -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def jsonable_rows(rows: Iterable[Mapping[str, object]]) -> list[dict[str, JSON]]:
+    """``jsonable`` of each record of ``rows``."""
+    return [{str(k): jsonable(v, str(k)) for k, v in row.items()} for row in rows]

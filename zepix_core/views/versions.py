@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage import Row, VersionBook
 from zepix_core.versions.origin import is_editable, origin
 from zepix_core.versions.policy import Operator
 from zepix_core.versions.release import KEYS, from_distribution, merged, shown
-from zepix_core.versions.rules import current_version, gather
+from zepix_core.versions.rules import VersionFacts, current_version, gather
 
 
 def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object]]:
@@ -37,7 +35,7 @@ def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object
     return rows
 
 
-def _row(operator: Operator, book: VersionBook, f: Any, record: EntryRecord | None,
+def _row(operator: Operator, book: VersionBook, f: VersionFacts, record: EntryRecord | None,
          active: str | None, running: str | None, *, loads: bool) -> dict[str, object]:
     installed_at = operator.plugins.installed_at(record) if record else None
     state = ("active" if active is not None and f.version == active else

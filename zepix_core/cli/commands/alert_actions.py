@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from zepix_core.cli.commands.base import (
     _DURATION,
@@ -19,7 +18,7 @@ from zepix_core.cli.commands.base import (
 )
 from zepix_core.cli.render import emit_json
 from zepix_core.contract.errors import ZepixError
-from zepix_core.storage import SilenceRow
+from zepix_core.storage import SilenceRow, Store
 from zepix_core.supervision import controls
 
 ACTIONS = ("silence", "silences", "unsilence", "test")
@@ -81,7 +80,7 @@ def _silenced(args: argparse.Namespace, row: SilenceRow) -> int:
     return 0
 
 
-def _test(args: argparse.Namespace, store: Any) -> int:
+def _test(args: argparse.Namespace, store: Store) -> int:
     host = live_host(store)
     if host is None:
         raise ZepixError("alerts test: no host is running on this database; the sinks "
