@@ -23,6 +23,7 @@ import pytest
 from tests import plugin_versions as pv
 from tests.distfactory import DistFactory
 from tests.telegram_standin import StandIn
+from zepix_core.cli.commands.versions import release_lines
 from zepix_core.contract.errors import PluginError
 from zepix_core.loading.paths import data_dir
 from zepix_core.loading.resolution import parse_meta
@@ -222,3 +223,13 @@ def test_a_bad_release_field_is_named_and_long_notes_are_cut() -> None:
     kept = from_meta(meta)
     assert kept["release_notes"] == "x" * (NOTES_LIMIT - 1) + "…"
     assert json.loads(str(kept["features"])) == [f"f{i}" for i in range(50)]
+
+
+def test_release_text_reaches_a_terminal_inert() -> None:
+    row = {"version": "1.0.0", "commit": "c0ffee1\x1b]0;owned\x07", "author": None,
+           "build_date": None, "features": ["a\u202eb"],
+           "release_notes": "line one\r\x1b[31mred\nline two"}
+    lines = release_lines([row, {**row}])  # the second copy of a version adds nothing
+    assert lines == ["", "Releases:",
+                     "1.0.0: commit c0ffee1\\x1b]0;owned\\x07; features a\\u202eb",
+                     "    line one", "    \\x1b[31mred", "    line two"]  # CR: a new line
