@@ -9,7 +9,15 @@ from zepix_core.storage.deferred import DeferredWrites
 from zepix_core.storage.history import HistoryQueries
 from zepix_core.storage.requests import RequestQueries
 from zepix_core.storage.retries import RetryQueries
-from zepix_core.storage.rows import EventRow, HostRow, PauseRow, RequestRow, SilenceRow, StatusRow
+from zepix_core.storage.rows import (
+    AlertRow,
+    EventRow,
+    HostRow,
+    PauseRow,
+    RequestRow,
+    SilenceRow,
+    StatusRow,
+)
 from zepix_core.storage.series import SeriesQueries
 from zepix_core.storage.snapshots import SnapshotQueries
 from zepix_core.storage.summaries import SummaryQueries
@@ -25,5 +33,5 @@ class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, Reque
     the writes a running host lets wait while the database is unavailable."""
 
 
-__all__ = ["Database", "EventRow", "HostRow", "PauseRow", "RequestRow", "Row", "SilenceRow",
+__all__ = ["AlertRow", "Database", "EventRow", "HostRow", "PauseRow", "RequestRow", "Row", "SilenceRow",
            "StatusRow", "Store", "VersionBook"]

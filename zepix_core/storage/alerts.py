@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from zepix_core.contract import jsondoc
 from zepix_core.contract.model import Alert
 from zepix_core.storage.db import Database, Row
+from zepix_core.storage.rows import AlertRow
 
 
 class AlertQueries(Database):
@@ -46,15 +47,15 @@ class AlertQueries(Database):
         return ids
 
     def alerts(self, plugin_id: str | None = None, unresolved: bool = False,
-               limit: int = 100, since: float | None = None) -> list[Row]:
+               limit: int = 100, since: float | None = None) -> list[AlertRow]:
         """Alerts newest first; with ``since``, those fired or repeated at or after it."""
-        rows = self.query(
+        rows = self.rows_as(AlertRow, 
             "SELECT * FROM alerts WHERE (? IS NULL OR plugin_id = ?) AND (? = 0 OR resolved = 0) "
             "AND (? IS NULL OR last_sent_at >= ? OR resolved_at >= ?) "
             "ORDER BY fired_at DESC, id DESC LIMIT ?",
             (plugin_id, plugin_id, int(unresolved), since, since, since, limit))
         for row in rows:
-            row["details"] = json.loads(row["details"])
+            row["details"] = json.loads(str(row["details"]))
         return rows
 
     def record_delivery(self, fingerprint: str, sink: str, delivered: bool, error: str | None,

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from zepix_core.contract.model import Alert
 from zepix_core.storage.db import Row
-from zepix_core.storage.rows import EventRow, RequestRow, SilenceRow, StatusRow
+from zepix_core.storage.rows import AlertRow, EventRow, RequestRow, SilenceRow, StatusRow
 
 
 class EventLog(Protocol):
@@ -64,7 +64,7 @@ class AlertRepo(Protocol):
     def record_alerts(self, alerts: Sequence[Alert]) -> list[int]: ...
 
     def alerts(self, plugin_id: str | None = None, unresolved: bool = False,
-               limit: int = 100, since: float | None = None) -> list[Row]: ...
+               limit: int = 100, since: float | None = None) -> list[AlertRow]: ...
 
     def record_delivery(self, fingerprint: str, sink: str, delivered: bool, error: str | None,
                         ts: float) -> None: ...

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from zepix_core.contract.jsondoc import JSON
+
 
 class HostRow(TypedDict):
     host_id: str
@@ -74,7 +76,27 @@ class SilenceRow(TypedDict):
     removed_at: float | None
 
 
+class AlertRow(TypedDict):
+    """An alert; ``details`` (JSON text in the table) comes back decoded."""
+
+    id: int
+    fingerprint: str
+    plugin_id: str
+    kind: str
+    level: str
+    message: str
+    fired_at: float
+    last_sent_at: float
+    repeats: int
+    resolved: int
+    resolved_at: float | None
+    details: JSON
+
+
+#: Columns stored as JSON text and handed back decoded.
+DECODED = frozenset({("alerts", "details")})
+
 #: Each table and its row type (a test checks them against the migrated schema).
 TABLES: dict[str, type] = {"hosts": HostRow, "requests": RequestRow, "events": EventRow,
                            "plugin_status": StatusRow, "pauses": PauseRow,
-                           "silences": SilenceRow}
+                           "silences": SilenceRow, "alerts": AlertRow}
