@@ -9,7 +9,7 @@ one host and one browser for the whole module, the tests in order.
 - Available store versions and the gate/probation state of the running one.
 - Controls behind the operator token, each with a confirmation: restart (shows in
   the history, one timeline line), upgrade and rollback (the running version
-  changes), silence (listed by the API); the viewer token gets 403.
+  changes), silence (listed by the API); the viewer token sees none and gets 403.
 
 ``ZEPIX_UPDATE_SCREENSHOTS=1`` writes docs/images/ops-*.png (palette PNGs).
 """
@@ -72,6 +72,13 @@ class Desk:
     flag: Path
     wheels: dict[str, Path]
     standin: StandIn
+    opened_with: str = ""  # the token the page in the browser was loaded with
+
+    def open(self, token: str) -> None:
+        """Load the page with ``token`` (a new load: the page reads its token once)."""
+        self.browser.get("about:blank")
+        self.browser.get(f"{self.url}#token={token}")
+        self.opened_with = token
 
     @property
     def url(self) -> str:
@@ -142,7 +149,11 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
 
 @pytest.fixture(autouse=True)
 def zepix_home(desk: Desk) -> Path:
-    """The module's host keeps its own data directory (overrides the per-test one)."""
+    """The module's host keeps its own data directory (overrides the per-test one),
+    and each test starts on the page opened with the operator's token (so any one of
+    them runs alone too)."""
+    if desk.opened_with != desk.live.token:
+        desk.open(desk.live.token)
     return desk.live.home
 
 
@@ -158,9 +169,10 @@ def cell(desk: Desk, pid: str, css: str) -> Any:
 
 def press(desk: Desk, pid: str, action: str) -> Any:
     """Click a row's button (found and clicked in one script); the dialog it opens."""
-    assert script(desk, "const b = document.querySelector(arguments[0]);"
-                        "if (b) setTimeout(() => b.click(), 0); return !!b;",
-                  f"tr[data-plugin='{pid}'] button[data-action='{action}']")
+    wait_until(lambda: script(desk, "const b = document.querySelector(arguments[0]);"
+                                    "if (b) setTimeout(() => b.click(), 0); return !!b;",
+                              f"tr[data-plugin='{pid}'] button[data-action='{action}']"),
+               timeout=30)  # once the page has drawn the row
     return dialog(desk)
 
 
@@ -190,7 +202,6 @@ def running_version(desk: Desk, pid: str) -> str | None:
 
 
 def test_the_host_panel_says_what_runs_and_what_it_reaches(desk: Desk) -> None:
-    desk.browser.get(f"{desk.url}#token={desk.live.token}")
     wait_until(lambda: cell(desk, "stuck", "td.status") == "HEALTHY"
                and cell(desk, "paper", "td.status") == "HEALTHY"
                and cell(desk, "gamma", "td.status") == "HEALTHY", timeout=60)
@@ -296,6 +307,10 @@ def stamp(entry: dict[str, Any]) -> float:
 
 
 def test_restart_is_recorded_counted_and_one_timeline_line(desk: Desk) -> None:
+    # Its start a few seconds back, so that nothing but the restart is near the press.
+    wait_until(lambda: (starts := [stamp(e) for e in history(desk, "stuck")
+                                   if e["kind"] == "activated"])
+               and time.time() - max(starts) > 3, timeout=30)
     pressed = time.time()
     press(desk, "stuck", "restart").dismiss()  # cancelled: no request
     prompt = press(desk, "stuck", "restart")
@@ -430,8 +445,7 @@ def test_a_hung_plugin_turns_red_and_the_phone_view_fits(desk: Desk) -> None:
 
 
 def test_the_viewer_token_sees_no_controls_and_changes_nothing(desk: Desk) -> None:
-    desk.browser.get("about:blank")  # a new page load, not a jump within the old one
-    desk.browser.get(f"{desk.url}#token={VIEWER}")
+    desk.open(VIEWER)
     wait_until(lambda: cell(desk, "gamma", "td.status") is not None, timeout=60)
     wait_until(lambda: desk.browser.find_element(By.ID, "notice").text
                == "Viewer token: read only.", timeout=30)
@@ -448,8 +462,7 @@ def test_the_viewer_token_sees_no_controls_and_changes_nothing(desk: Desk) -> No
     assert history(desk, "gamma") == before
     assert desk.api("/api/v1/session")["role"] == "admin"
     # A token the host does not know: told so on the page, and no controls either.
-    desk.browser.get("about:blank")
-    desk.browser.get(f"{desk.url}#token=not-a-token")
+    desk.open("not-a-token")
     wait_until(lambda: "not accepted" in desk.browser.find_element(By.ID, "notice").text,
                timeout=30)
     assert desk.browser.find_elements(By.CSS_SELECTOR, "button[data-action]") == []
