@@ -77,7 +77,7 @@ class AlertManager:
         level: AlertLevel | str,
         firing: bool,
         message: str,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> list[Alert]:
         """Note whether a condition fires this round; return the events to deliver."""
         message = redact_source(message)  # stored, shown and sent: never URL credentials
