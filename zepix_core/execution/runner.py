@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import pluggy
 
@@ -85,7 +85,7 @@ class Runner(Protocol):
     def exit_description(self) -> str | None:
         """How the executor ended (a worker's exit code or signal), or None."""
 
-    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+    def submit(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
         """Queue a hook call; calls of one plugin run one at a time, in order.
 
         The future fails with ``PluginBusy`` when too many calls are already

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zepix_core.contract.errors import (
     PluginBusy,
@@ -149,7 +149,7 @@ class ProcessRunner:
     def busy(self) -> bool:
         return self._pending is not None
 
-    def submit(self, hook: str, kwargs: Mapping[str, Any]) -> Future[Any]:
+    def submit(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
         future: Future[object] = Future()
         try:
             blob = pickle.dumps(dict(kwargs), protocol=pickle.HIGHEST_PROTOCOL)
