@@ -97,7 +97,8 @@ def test_one_summary_a_day_with_figures_from_the_databases(
     path = zepix_home / "zepix.toml"
     path.write_text("[host]\nwarmup_bars = 0\n"
                     + "".join(f"[plugins.{pid}]\nenabled = false\n" for pid in BUNDLED)
-                    + f'[telegram]\nalert_chats = [{OPS}]\napi_url = "{standin.base_url}"\n'
+                    + f'[telegram]\nalert_chats = [{OPS}]\nallowed_chats = [{OPS}]\n'
+                    f'api_url = "{standin.base_url}"\n'
                     'daily_summary = "08:00"\n', encoding="utf-8")
     now = [at("2026-03-10T07:00")]
     host = create_host(path, zepix_home / "zepix.db", paths=[str(dists.root)],
@@ -107,7 +108,8 @@ def test_one_summary_a_day_with_figures_from_the_databases(
     def bot() -> Telegram:
         made = start(host, env={"ZEPIX_TELEGRAM_TOKEN": TOKEN},
                      retrier=Retrier(sleep=clock.sleep), sleep=clock.sleep,
-                     timing=Timing(clock=clock.monotonic, poll=0.05), wall=lambda: now[0],
+                     timing=Timing(clock=clock.monotonic, poll=0.05, poll_timeout=1.0,
+                                   sweep_every=0.05), wall=lambda: now[0],
                      summary_poll=0.05)
         assert made is not None and made.summary is not None
         return made
@@ -144,6 +146,13 @@ def test_one_summary_a_day_with_figures_from_the_databases(
         assert day["changed"] == [("trader", None, "1.0.0")]
         assert "Versions changed</b>: 1" in first and "trader: new → 1.0.0" in first
         assert "2026-03-09 08:00 → 2026-03-10 08:00 UTC" in first
+        # /summary: the same figures for the 24 hours up to now, on demand
+        assert telegram.controller.ready.wait(30)
+        standin.say(OPS, 7, "/summary")
+        [asked] = standin.wait_for(lambda: [t for t in standin.texts(OPS)
+                                            if "The last 24 hours" in t])
+        assert "2026-03-09 08:00 → 2026-03-10 08:00 UTC" in asked
+        assert f"trader: {pnl:+.2f} ({trades})" in asked and "2 alerts" in asked
 
         now[0] = at("2026-03-10T08:30")
         alerting.raise_event("trader", "drill3", AlertLevel.HIGH, "after the summary")

@@ -26,7 +26,7 @@ from zepix_core.loading.paths import store_dir
 from zepix_core.storage import EventRow, RequestRow, Store
 from zepix_core.supervision import controls
 from zepix_core.supervision.requests import request_restart
-from zepix_core.telegram import render
+from zepix_core.telegram import render, summary
 from zepix_core.versions.policy import Operator, Recorded
 from zepix_core.versions.store import PluginStore
 from zepix_core.views.records import alert_rows, timeline
@@ -45,6 +45,7 @@ HELP = """<b>Zepix bot</b>
 /silence ID[:KIND] MINUTES [reason]: record its alerts without sending them
 /profit [ID]: realised P&L today and in total, positions, win rate
 /status: the host: uptime, version, last round, sync lag, paused plugins
+/summary: the last 24 hours as the daily summary tells them
 /sync: copy every plugin's trades into the central ledger now
 /alerts: open alerts
 /history ID: the last transitions of a plugin
@@ -221,6 +222,12 @@ class Surface:
         if len(ids) > 1:
             lines.append(f"<b>All</b>: {total:+.2f}")
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """``/summary``: the last 24 hours, as ``[telegram] daily_summary`` sends a day."""
+        now = self.wall()
+        return summary.text(summary.gather(self.host, self.store, now - summary.DAY, now),
+                            title="The last 24 hours")
 
     def sync(self, args: Sequence[str], actor: str) -> str:
         """``/sync``: start a sync of every plugin database now, as ``zepix sync --now``."""

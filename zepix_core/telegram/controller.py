@@ -149,6 +149,7 @@ class Controller:
             "breakers": lambda a: self.surface.breakers(),
             "profit": lambda a: self.surface.profit(one_id("profit", a, optional=True)),
             "status": lambda a: self.surface.status(),
+            "summary": lambda a: self.surface.summary(),
             "help": lambda a: HELP, "start": lambda a: HELP,
         }
         for name, produce in reads.items():

@@ -84,10 +84,10 @@ def _stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def text(day: Day, late: float = 0.0) -> str:
+def text(day: Day, late: float = 0.0, title: str = "Daily summary") -> str:
     """The message (Telegram HTML)."""
     pnl, trades = day.total
-    lines = [f"📅 <b>Daily summary</b> {_stamp(day.start)} → {_stamp(day.end)} UTC"]
+    lines = [f"📅 <b>{title}</b> {_stamp(day.start)} → {_stamp(day.end)} UTC"]
     if late >= 60:
         lines.append(f"(sent {render.duration(late)} late: the host was not running then)")
     lines += ["", f"<b>Realised P&amp;L</b>: {pnl:+.2f} over {trades} closes and fills"]
