@@ -17,7 +17,7 @@ import itertools
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -217,6 +217,35 @@ class Dispatcher:
             if here.caught < here.fires:
                 absorb(here)
         return calls
+
+    def call_here(self, runner: InProcessRunner, hook: str,
+                  kwargs: Mapping[str, object]) -> CallResult:
+        """One hook call on the caller's thread (``mode = "inline"``: a backtest's
+        ``on_fill``), bounded as an inline ``on_bar`` is: past the deadline the
+        watchdog interrupts it, the plugin gets no more work until it is restarted."""
+        pid, here = runner.plugin_id, Here(threading.get_ident())
+        dog = self._dog or Watchdog(lambda: self.deadline, self._interrupted)
+        self._dog, self._here_runners, dog.current = dog, [runner], here
+        started = self.clock()
+        try:
+            here.running = (0, time.monotonic())
+            try:
+                value = getattr(runner.pm.hook, hook)(**kwargs)
+                here.running = None
+                return CallResult(pid, hook, value=plain(value), duration=self.clock() - started)
+            except HookDeadline:
+                here.running = None
+                here.caught += 1
+                return CallResult.missed(pid, hook, self.deadline, self.clock() - started)
+            except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything
+                here.running = None
+                return CallResult(pid, hook, error=describe_hook(exc),
+                                  duration=self.clock() - started)
+        finally:
+            with dog.lock:
+                dog.current = None
+            if here.caught < here.fires:
+                absorb(here)
 
     def _run_here(self, here: Here, hooks: Sequence[Any], bars: Sequence[Bar],
                   calls: Calls, skip: set[int], index: int, real: bool) -> int:

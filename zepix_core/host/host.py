@@ -40,7 +40,7 @@ from zepix_core.execution.lifecycle import (
     read_settings,
 )
 from zepix_core.execution.ports import Clocks, Ports
-from zepix_core.execution.runner import CallResult, Runner, call
+from zepix_core.execution.runner import CallResult, InProcessRunner, Runner, call
 from zepix_core.execution.worker import process_runner
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
@@ -643,8 +643,12 @@ class Host:
                     and slot.state is PluginState.ACTIVE
                     and self.monitor.accepts_work(slot.plugin_id)):
                 told = replace(fill, symbol=intent.symbol, side=intent.side)
-                result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"],
-                              {"fill": told}, self.clocks.monotonic)
+                if self.dispatcher.mode == "inline" and isinstance(slot.runner, InProcessRunner):
+                    # The bot's own thread, as its bars: no handoff per fill (a backtest).
+                    result = self.dispatcher.call_here(slot.runner, "on_fill", {"fill": told})
+                else:
+                    result = call(slot.runner, "on_fill", DEFAULT_DEADLINES["on_fill"],
+                                  {"fill": told}, self.clocks.monotonic)
                 self.monitor.on_hook(result)
             try:  # a loss that breaches a limit pauses the plugin before its next bar
                 self.risk.check([intent.plugin_id], self.clocks.wall())
