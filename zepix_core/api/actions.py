@@ -15,6 +15,7 @@ from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.errors import ERRORS
 from zepix_core.api.reads import breaker, operator
 from zepix_core.contract.errors import ZepixError
+from zepix_core.host.facade import of
 from zepix_core.storage.configchanges import RELOAD
 from zepix_core.supervision import controls
 from zepix_core.versions.policy import Recorded
@@ -55,14 +56,14 @@ def actions(ctx: Context) -> APIRouter:
     def reset_breaker(plugin_id: str) -> JSONResponse:
         if plugin_id not in ctx.host.slots:
             raise HTTPException(404, f"no plugin '{plugin_id}' in this host")
-        ctx.host.supervisor.reset_breaker(plugin_id, ACTOR)
+        of(ctx.host).reset_breaker(plugin_id, ACTOR)
         return document(breaker(ctx, plugin_id))
 
     @api.post("/breakers/{plugin_id}/open", summary="force a circuit breaker open until reset")
     def open_breaker(plugin_id: str) -> JSONResponse:
         if plugin_id not in ctx.host.slots:
             raise HTTPException(404, f"no plugin '{plugin_id}' in this host")
-        ctx.host.supervisor.open_breaker(plugin_id, ACTOR)
+        of(ctx.host).open_breaker(plugin_id, ACTOR)
         return document(breaker(ctx, plugin_id))
 
     def paused(changed: list[str], key: str) -> JSONResponse:
@@ -129,7 +130,7 @@ def actions(ctx: Context) -> APIRouter:
 
     @api.post("/sync", summary="as zepix sync --now: start a sync of every plugin database")
     def sync() -> JSONResponse:
-        if not ctx.host.sync.start(ACTOR):
+        if not of(ctx.host).sync_now(ACTOR):
             raise HTTPException(409, "a sync is running already; see "
                                 "zepix sync status")
         return document({"started": True, "trigger": ACTOR})
@@ -159,7 +160,7 @@ def actions(ctx: Context) -> APIRouter:
 
     @api.post("/alerts/test", summary="as zepix alerts test: which sinks delivered")
     def alerts_test() -> JSONResponse:
-        results = ctx.host.monitor.alerting.test(ACTOR)
+        results = of(ctx.host).test_alerts(ACTOR)
         return document({"delivered": all(r["delivered"] for r in results), "sinks": results})
 
     return api
@@ -168,10 +169,10 @@ def actions(ctx: Context) -> APIRouter:
 def persist_now(ctx: Context) -> JSONResponse:
     """A snapshot of every plugin, persisted now between two rounds (409 while a round
     runs on past ``ROUND_WAIT``): ``POST /api/v1/snapshots`` and its seed alias."""
-    busy = ctx.host.supervisor.loop.busy
+    busy = of(ctx.host).loop_lock()
     if not busy.acquire(timeout=ROUND_WAIT):
         raise HTTPException(409, f"a round is still running after {ROUND_WAIT:g}s; try again")
     try:
-        return document(ctx.host.monitor.persist_now())
+        return document(of(ctx.host).persist_now())
     finally:
         busy.release()

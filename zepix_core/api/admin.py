@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from zepix_core.api.actions import persist_now as persist_snapshots
 from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.reads import Hours, breaker
+from zepix_core.host.facade import of
 from zepix_core.retry import policies_from_config, retry_report
 from zepix_core.views.series import incidents, series
 
@@ -76,7 +77,7 @@ def admin(ctx: Context) -> APIRouter:
     def reset(plugin_id: str) -> JSONResponse:
         if plugin_id not in ctx.host.slots:
             raise HTTPException(404, f"no plugin '{plugin_id}' in this host")
-        ctx.host.supervisor.reset_breaker(plugin_id, ACTOR)
+        of(ctx.host).reset_breaker(plugin_id, ACTOR)
         return document(breaker(ctx, plugin_id))
 
     @api.get("/retry-statistics")

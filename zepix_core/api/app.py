@@ -18,6 +18,7 @@ from zepix_core.api.guard import Guard
 from zepix_core.api.metrics import registry
 from zepix_core.api.reads import reads
 from zepix_core.contract.api import API_VERSION
+from zepix_core.host.facade import of
 
 #: Rounds that may be missed before /healthz says the host stopped running them.
 LATE_ROUNDS = 3
@@ -41,14 +42,14 @@ def build_app(ctx: Context) -> App:
     @app.get("/healthz", summary="200 while the host runs its rounds",
              responses={503: {"model": errors.Error, "description": "no recent round"}})
     def healthz() -> JSONResponse:
-        last = ctx.host.monitor.last_round
+        last = of(ctx.host).last_round()
         if last is None:
             return JSONResponse({"error": "no monitoring round yet"}, status_code=503)
         age = time.time() - last[0]
         limit = LATE_ROUNDS * ctx.period + 10
         if age > limit:
             return JSONResponse({"error": f"last round ended {age:.0f}s ago"}, status_code=503)
-        return JSONResponse({"status": "ok", "rounds": ctx.host.monitor.rounds,
+        return JSONResponse({"status": "ok", "rounds": of(ctx.host).rounds(),
                              "last_round_age_s": round(age, 3)})
 
     @app.get("/metrics", summary="Prometheus text exposition", response_class=Response,

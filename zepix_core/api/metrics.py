@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from zepix_core.contract.model import AlertLevel, BreakerState, HealthStatus, PluginState
 from zepix_core.health.histogram import Histogram
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 from zepix_core.storage import Store
 
@@ -76,7 +77,7 @@ class HostCollector(Collector):
                                    labels=["plugin", "status"])
         breaker = GaugeMetricFamily("zepix_breaker_state", "1 for the circuit breaker's state",
                                     labels=["plugin", "state"])
-        latest = self.host.monitor.latest
+        latest = of(self.host).latest_snapshots()
         for pid, slot in sorted(self.host.slots.items()):
             for s in PluginState:
                 state.add_metric([pid, _lower(s.value)], float(slot.state is s))
@@ -85,7 +86,7 @@ class HostCollector(Collector):
                 now = HealthStatus.UNKNOWN.value
             for h in HealthStatus:
                 status.add_metric([pid, _lower(h.value)], float(now == h.value))
-            current = self.host.supervisor.snapshot_fields(pid)["breaker"]
+            current = of(self.host).breaker_fields(pid)["breaker"]
             for b in BreakerState:
                 breaker.add_metric([pid, _lower(b.value)], float(current == b.value))
         yield from (state, status, breaker)
@@ -95,7 +96,7 @@ class HostCollector(Collector):
                                        "hook call duration as the host saw it",
                                        labels=["plugin", "hook"])
         series = {(pid, hook): Histogram() for pid in self._active() for hook in WATCHED_HOOKS}
-        series.update(self.host.monitor.latency.snapshot())
+        series.update(of(self.host).hook_latency())
         for (pid, hook), hist in sorted(series.items()):
             family.add_metric([pid, hook], hist.cumulative(), hist.total)
         yield family
@@ -104,7 +105,7 @@ class HostCollector(Collector):
         errors = CounterMetricFamily("zepix_hook_errors", "hook errors since the plugin's "
                                      "activation (exceptions, timeouts, wrong shapes)",
                                      labels=["plugin", "hook"])
-        for pid, w in sorted(self.host.monitor.watched.items()):
+        for pid, w in of(self.host).watched():
             counts = dict.fromkeys(WATCHED_HOOKS, 0)
             counts.update({hook: e.count for hook, e in w.health.errors.items()})
             for hook, n in sorted(counts.items()):
@@ -112,7 +113,7 @@ class HostCollector(Collector):
         critical = CounterMetricFamily("zepix_plugin_critical_errors", "errors of critical "
                                        "severity since the plugin's activation: its trading "
                                        "work (on_bar, on_fill) failed", labels=["plugin"])
-        for pid, w in sorted(self.host.monitor.watched.items()):
+        for pid, w in of(self.host).watched():
             critical.add_metric([pid], w.health.critical_errors)
         active = self._active()
         restarts = CounterMetricFamily("zepix_plugin_restarts", "restarts by the supervisor",
@@ -122,7 +123,7 @@ class HostCollector(Collector):
             restarts.add_metric([pid], n)
         intents = CounterMetricFamily("zepix_intents", "trade intents returned by on_bar",
                                       labels=["plugin"])
-        for pid, n in sorted({**dict.fromkeys(active, 0), **self.host.monitor.intents}.items()):
+        for pid, n in sorted({**dict.fromkeys(active, 0), **of(self.host).intents_counted()}.items()):
             intents.add_metric([pid], n)
         yield from (errors, critical, restarts, intents)
 
@@ -138,18 +139,19 @@ class HostCollector(Collector):
         yield firing
 
     def _rounds(self) -> Iterator[Metric]:
-        monitor = self.host.monitor
+        host = of(self.host)
         rounds = CounterMetricFamily("zepix_rounds", "monitoring rounds run by this host")
-        rounds.add_metric([], monitor.rounds)
+        rounds.add_metric([], host.rounds())
         took = HistogramMetricFamily("zepix_round_duration_seconds",
                                      "monitoring round durations")
-        hist = monitor.round_latency.snapshot().get(("host", "round"), Histogram())
+        hist = host.round_latency()
         took.add_metric([], hist.cumulative(), hist.total)
         age = GaugeMetricFamily("zepix_round_age_seconds", "seconds since the last round ended")
         last = GaugeMetricFamily("zepix_last_round_timestamp_seconds",
                                  "when the last round ended (Unix time)")
-        if monitor.last_round is not None:
-            ended, _ = monitor.last_round
+        last_round = host.last_round()
+        if last_round is not None:
+            ended, _ = last_round
             age.add_metric([], max(0.0, time.time() - ended))
             last.add_metric([], ended)
         yield from (rounds, took, age, last)
@@ -188,7 +190,7 @@ class HostCollector(Collector):
                                "0 when it was rejected (the config in force stays)")
         at = GaugeMetricFamily("zepix_config_last_reload_success_timestamp_seconds",
                                "when the config in force was loaded or last applied")
-        reload = self.host.reconfig.last_reload
+        reload = of(self.host).last_reload()
         ok.add_metric([], float(reload.ok))
         at.add_metric([], reload.applied_at)
         yield from (ok, at)

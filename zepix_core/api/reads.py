@@ -11,6 +11,7 @@ from zepix_core.api.context import ACTOR, Context, document
 from zepix_core.api.errors import ERRORS
 from zepix_core.api.guard import ADMIN, ROLE_KEY
 from zepix_core.contract.api import API_VERSION
+from zepix_core.host.facade import of
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
 from zepix_core.retry import policies_from_config, retry_report
@@ -30,7 +31,7 @@ def operator(ctx: Context) -> Operator:
 
 
 def breaker(ctx: Context, plugin_id: str) -> dict[str, object]:
-    fields = ctx.host.supervisor.snapshot_fields(plugin_id)
+    fields = of(ctx.host).breaker_fields(plugin_id)
     return {"plugin_id": plugin_id, "state": fields["breaker"],
             **(fields["breaker_detail"] or {})}
 
@@ -49,7 +50,7 @@ def reads(ctx: Context) -> APIRouter:
         now = time.time()
         for row in rows:  # the trading desk's figures (the dashboard)
             row["restarts"] = automatic.get(row["id"], 0) + asked.get(row["id"], 0)
-            row["desk"] = host.risk.desk(row["id"], now)
+            row["desk"] = of(host).risk_desk(row["id"], now)
         return document(rows)
 
     @api.get("/session", summary="whose token this request carries: admin, viewer or none")
@@ -133,6 +134,6 @@ def reads(ctx: Context) -> APIRouter:
     @api.get("/config", summary="the config in force, defaults in, secrets hidden, with "
                                 "file_valid and last_reload (zepix config show --running --json)")
     def config() -> JSONResponse:
-        return JSONResponse(ctx.host.reconfig.in_force())
+        return JSONResponse(of(ctx.host).config_in_force())
 
     return api

@@ -29,6 +29,7 @@ from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.contract.process import own
 from zepix_core.execution.ports import Clocks
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host, create_host
 from zepix_core.views.jsonable import jsonable_rows
 from zepix_core.views.records import plugin_row
@@ -66,9 +67,9 @@ class EmbeddedHost:
             if services:
                 start_telegram(host, kwargs.get("interval"), started)
                 period = kwargs.get("interval")
-                host.reconfig.restarters["http"] = lambda: restart_api(host, period, started)
-                host.reconfig.restarters["telegram"] = lambda: restart_telegram(
-                    host, period, started)
+                of(host).on_config_change("http", lambda: restart_api(host, period, started))
+                of(host).on_config_change("telegram", lambda: restart_telegram(
+                    host, period, started))
         except BaseException:
             host.shutdown()
             host.store.close()
@@ -145,7 +146,7 @@ class EmbeddedHost:
 
     # -- reads: the documents of ``zepix plugins/health --json`` ------------
     def plugins(self) -> list[dict[str, JSON]]:
-        with self.host.supervisor.loop.busy:
+        with of(self.host).under_loop():
             rows = [{**plugin_row(s), "running": s.state is PluginState.ACTIVE}
                     for s in self.host.slots.values()]
         return jsonable_rows(rows)
@@ -201,7 +202,7 @@ class EmbeddedHost:
             if self.host.started:
                 summary = self.host.round()
         finally:
-            with self.host.supervisor.loop.busy:
+            with of(self.host).under_loop():
                 self.host.shutdown()
             self.host.store.close()
             self.services.stop()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from zepix_core.api.app import LATE_ROUNDS
 from zepix_core.contract.logs import fields
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 
 log = logging.getLogger("zepix.app")
@@ -72,7 +73,7 @@ class Watchdog:
         self._stale = False
 
     def fresh(self) -> bool:
-        last = self.host.monitor.last_round
+        last = of(self.host).last_round()
         ended = self.since if last is None else max(last[0], self.since)
         return self.clock() - ended <= self.limit
 

@@ -20,6 +20,7 @@ from packaging.version import InvalidVersion, Version
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.model import PluginState
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
@@ -139,7 +140,7 @@ class Surface:
         return render.history(pid, timeline(self.store, pid, 10), self.wall())
 
     def breaker(self, plugin_id: str) -> dict[str, Any]:
-        fields = self.host.supervisor.snapshot_fields(plugin_id)
+        fields = of(self.host).breaker_fields(plugin_id)
         return {"plugin_id": plugin_id, "state": fields["breaker"],
                 **(fields["breaker_detail"] or {})}
 
@@ -212,7 +213,7 @@ class Surface:
             return "No active plugin."
         now, lines, total = self.wall(), ["<b>Realised P&amp;L</b> (today / total)"], 0.0
         for pid in ids:
-            d = self.host.risk.desk(pid, now)
+            d = of(self.host).risk_desk(pid, now)
             total += d["pnl_total"]
             rate = "-" if d["win_rate"] is None else f"{100 * d['win_rate']:.0f}%"
             paused = " ⏸️" if pid in self.host.pauses else ""
@@ -233,7 +234,7 @@ class Surface:
         """``/sync``: start a sync of every plugin database now, as ``zepix sync --now``."""
         if args:
             raise BadArgument("Usage: /sync (no arguments)")
-        if not self.host.sync.start(actor):
+        if not of(self.host).sync_now(actor):
             return "⏳ A sync is running already; /sync again once it ended."
         return "🔄 Sync started: every plugin's trades go to the central ledger now."
 

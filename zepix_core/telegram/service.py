@@ -16,6 +16,7 @@ from telegram.constants import ParseMode
 
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Alert
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 from zepix_core.retry import Retrier
 from zepix_core.storage import Store
@@ -79,7 +80,7 @@ class Telegram:
                             on_result=self._delivered, per_chat=per_chat, per_second=per_second,
                             clock=timing.clock, sleep=sleep)
             self.sink = TelegramSink(outbox)
-            host.monitor.alerting.pm.register(self.sink, name=TelegramSink.name)
+            of(host).register_sink(self.sink, TelegramSink.name)
         self.summary: DailySummary | None = None
         if settings.daily_summary is not None and settings.summary_chats:
             # A Bot and a database connection of its own: it sends from its own thread.
@@ -101,9 +102,7 @@ class Telegram:
             self.summary.store.close()
         if self.sink is not None:
             self.sink.outbox.close(timeout)
-            pm = self.host.monitor.alerting.pm
-            if pm.is_registered(self.sink):
-                pm.unregister(self.sink)
+            of(self.host).unregister_sink(self.sink)
         if self._alert_bot is not None and not (self.sink and self.sink.outbox.running):
             self._alert_bot.close()   # not while a send still runs on its loop
         self.controller.stop(timeout)
@@ -137,7 +136,7 @@ def start(host: Host, *, interval: float | None = None, env: Mapping[str, str] |
         if logger.level == logging.NOTSET or logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
     timing = timing or Timing(interval=host.interval(interval),
-                              probation_rounds=host.versions.settings.probation_rounds)
+                              probation_rounds=of(host).probation_rounds())
     bot = Telegram(host, settings, retrier=retrier or host.retrier, timing=timing,
                    per_chat=per_chat, per_second=per_second, sleep=sleep, wall=wall,
                    summary_poll=summary_poll)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from zepix_core.contract.errors import ZepixError, describe
 from zepix_core.contract.logs import fields
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 from zepix_core.storage import Row, Store
 from zepix_core.telegram import render
@@ -72,7 +73,7 @@ def gather(host: Host, store: Store, start: float, end: float) -> Day:
     day = Day(start, end, incidents=store.alerts_fired(start, end))
     active = {s.plugin_id for s in host.active()}
     for pid in sorted(set(host.slots)):
-        pnl, trades = host.risk.realised_between(pid, start, end)
+        pnl, trades = of(host).realised_between(pid, start, end)
         if trades or pid in active:
             day.pnl[pid] = (pnl, trades)
     day.changes = [r for r in store.activations_between(start, end)

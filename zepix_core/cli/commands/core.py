@@ -27,6 +27,7 @@ from zepix_core.contract.model import PluginState
 from zepix_core.contract.process import adopt_orphans, child_pids, end_children
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.runner import call
+from zepix_core.host.facade import of
 from zepix_core.loading.discovery import load_object, unmarked_hooks, unmarked_warning
 from zepix_core.loading.paths import store_dir
 from zepix_core.storage import Store
@@ -74,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         host.store.close()
         raise
     stopper = Stopper(host.clocks.stop, float(host.config.host["shutdown_timeout"]),
-                      reload=lambda: setattr(host.reconfig, "force", True))
+                      reload=of(host).request_reload)
     stopper.install()
     adopt_orphans()
     before = child_pids()  # a caller's own children (main() in process) are not ours to end
