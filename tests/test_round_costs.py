@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from zepix_core.contract.errors import StorageError
 from zepix_core.contract.model import Bar
 from zepix_core.health.anomaly import Band
 from zepix_core.health.resources import ResourceSampler
@@ -168,6 +169,28 @@ def test_a_pause_from_another_process_takes_effect_at_the_next_round(
         host.on_bar(_bar(2))
         assert _fed(host) == fed + 1
         shell.close()
+    finally:
+        host.shutdown()
+        host.store.close()
+
+
+def test_a_pause_not_read_for_a_failed_query_is_read_at_the_next_round(
+        tmp_path: Path, dists: DistFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = _host(tmp_path, dists)
+    try:
+        host.round()
+        Store(tmp_path / "zepix.db").pause("calm", "maintenance", "cli", 5.0)
+        read = host.store.pauses
+
+        def fails_once() -> object:
+            monkeypatch.setattr(host.store, "pauses", read)
+            raise StorageError("zepix.db: query failed (disk I/O error)")
+
+        monkeypatch.setattr(host.store, "pauses", fails_once)
+        host.round()  # the read failed: the pauses known so far stay
+        assert not host.is_paused("calm")
+        host.round()  # no other write since, and still read again
+        assert host.is_paused("calm")
     finally:
         host.shutdown()
         host.store.close()

@@ -541,9 +541,14 @@ class Host:
         except StorageError as exc:
             self._storage_failed("pauses", exc)
             return
-        if version != self._pauses_seen:
-            self._pauses_seen = version
-            self.refresh_pauses()
+        if version == self._pauses_seen:
+            return
+        try:
+            self.pauses = self.store.pauses()
+        except StorageError as exc:  # not seen yet: read again at the next look
+            self._storage_failed("pauses", exc)
+            return
+        self._pauses_seen = version
 
     def is_paused(self, plugin_id: str) -> bool:
         return plugin_id in self.pauses
