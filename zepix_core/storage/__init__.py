@@ -11,9 +11,11 @@ from zepix_core.storage.requests import RequestQueries
 from zepix_core.storage.retries import RetryQueries
 from zepix_core.storage.rows import (
     AlertRow,
+    DesiredRow,
     EventRow,
     HostRow,
     PauseRow,
+    ProbationRow,
     RequestRow,
     SilenceRow,
     StatusRow,
@@ -33,5 +35,6 @@ class Store(DeferredWrites, HistoryQueries, SnapshotQueries, AlertQueries, Reque
     the writes a running host lets wait while the database is unavailable."""
 
 
-__all__ = ["AlertRow", "Database", "EventRow", "HostRow", "PauseRow", "RequestRow", "Row", "SilenceRow",
-           "StatusRow", "Store", "VersionBook"]
+__all__ = ["AlertRow", "Database", "DesiredRow", "EventRow", "HostRow", "PauseRow",
+           "ProbationRow", "RequestRow", "Row", "SilenceRow", "StatusRow", "Store",
+           "VersionBook"]

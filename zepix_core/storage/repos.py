@@ -13,7 +13,15 @@ from typing import Protocol
 
 from zepix_core.contract.model import Alert
 from zepix_core.storage.db import Row
-from zepix_core.storage.rows import AlertRow, EventRow, RequestRow, SilenceRow, StatusRow
+from zepix_core.storage.rows import (
+    AlertRow,
+    DesiredRow,
+    EventRow,
+    ProbationRow,
+    RequestRow,
+    SilenceRow,
+    StatusRow,
+)
 
 
 class EventLog(Protocol):
@@ -96,9 +104,9 @@ class VersionsRepo(GateRepo, CanaryRepo, Protocol):
     def path(self) -> Path:
         """The database file (the plugin store lives beside it)."""
 
-    def desired_versions(self) -> dict[str, Row]: ...
+    def desired_versions(self) -> dict[str, DesiredRow]: ...
 
-    def probations(self) -> dict[str, Row]: ...
+    def probations(self) -> dict[str, ProbationRow]: ...
 
     def record_release(self, plugin_id: str, version: str, release: Mapping[str, str | None]
                        ) -> None: ...

@@ -93,10 +93,34 @@ class AlertRow(TypedDict):
     details: JSON
 
 
+class DesiredRow(TypedDict):
+    """The version a plugin should run, and who asked for it."""
+
+    plugin_id: str
+    version: str
+    previous: str | None
+    request_id: int | None
+    actor: str
+    reason: str
+    set_at: float
+
+
+class ProbationRow(TypedDict):
+    """A version on probation: ``rounds`` to pass, ``rounds_ok`` passed so far."""
+
+    plugin_id: str
+    version: str
+    previous: str | None
+    rounds: int
+    rounds_ok: int
+    started_at: float
+
+
 #: Columns stored as JSON text and handed back decoded.
 DECODED = frozenset({("alerts", "details")})
 
 #: Each table and its row type (a test checks them against the migrated schema).
 TABLES: dict[str, type] = {"hosts": HostRow, "requests": RequestRow, "events": EventRow,
                            "plugin_status": StatusRow, "pauses": PauseRow,
-                           "silences": SilenceRow, "alerts": AlertRow}
+                           "silences": SilenceRow, "alerts": AlertRow,
+                           "desired_versions": DesiredRow, "probations": ProbationRow}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from zepix_core.contract import jsondoc
 from zepix_core.storage.db import Database, Row
+from zepix_core.storage.rows import DesiredRow, ProbationRow
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,9 @@ class VersionQueries(Database):
             found.setdefault(row["plugin_id"], {})[row["version"]] = row
         return found
 
-    def desired_versions(self) -> dict[str, Row]:
-        return {r["plugin_id"]: r for r in self.query("SELECT * FROM desired_versions")}
+    def desired_versions(self) -> dict[str, DesiredRow]:
+        return {r["plugin_id"]: r
+                for r in self.rows_as(DesiredRow, "SELECT * FROM desired_versions")}
 
     def set_desired_if(self, plugin_id: str, version: str, previous: str | None, actor: str,
                        reason: str, now: float, expect: str | None,
@@ -187,8 +189,8 @@ class VersionQueries(Database):
             "THEN probations.started_at ELSE excluded.started_at END",
             (plugin_id, version, previous, rounds, rounds_ok, now))
 
-    def probations(self) -> dict[str, Row]:
-        return {r["plugin_id"]: r for r in self.query("SELECT * FROM probations")}
+    def probations(self) -> dict[str, ProbationRow]:
+        return {r["plugin_id"]: r for r in self.rows_as(ProbationRow, "SELECT * FROM probations")}
 
     def end_probation(self, plugin_id: str, version: str, passed: bool | None) -> None:
         """Drop the probation; ``passed`` True or False also sets the version's gate flag."""

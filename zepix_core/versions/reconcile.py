@@ -31,7 +31,7 @@ from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 from zepix_core.loading.paths import store_dir
 from zepix_core.loading.resolution import Candidate, PluginMeta, parse_meta
-from zepix_core.storage import RequestRow, Row
+from zepix_core.storage import DesiredRow, RequestRow
 from zepix_core.storage.repos import VersionsRepo
 from zepix_core.versions.canary import Canaries
 from zepix_core.versions.gate import GATE, Gate
@@ -62,7 +62,7 @@ class HostVersions:
         self.settings = StoreSettings.from_config(ports.config)
         self.plugins = PluginStore(store_dir(ports.store.path), clock=ports.clocks.wall)
         self.env: dict[str, EntryRecord] = {}
-        self.seen_desired: dict[str, Row] = {}  # as discovery saw them
+        self.seen_desired: dict[str, DesiredRow] = {}  # as discovery saw them
         self.canaries = Canaries(ports, monitor, self.settings, self.lookup, self.factory_for,
                                  self.admit)
         self.gate = Gate(ports, monitor, breaker, self.settings.probation_rounds, self.installed,
@@ -215,7 +215,7 @@ class HostVersions:
             log.debug("request applied", extra=fields(plugin=pid, request=last["id"],
                                                       outcome=outcome))
 
-    def _move_to_desired(self, pid: str, wish: Row | None, action: str) -> str:
+    def _move_to_desired(self, pid: str, wish: DesiredRow | None, action: str) -> str:
         if wish is None:
             return "nothing to do: no desired version is recorded"
         version = str(wish["version"])

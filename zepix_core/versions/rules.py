@@ -17,7 +17,7 @@ from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.model import PluginState
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.resolution import Candidate, PluginMeta, Policy, resolve
-from zepix_core.storage import Row, VersionBook
+from zepix_core.storage import DesiredRow, Row, VersionBook
 from zepix_core.versions.origin import copies, is_editable
 
 
@@ -132,7 +132,7 @@ def choose(env: EntryRecord | None, facts: Sequence[VersionFacts],
 
 
 def select(env_records: Sequence[EntryRecord], stored: Mapping[str, Mapping[str, EntryRecord]],
-           rows: Mapping[str, Mapping[str, Row]], desired: Mapping[str, Row],
+           rows: Mapping[str, Mapping[str, Row]], desired: Mapping[str, DesiredRow],
            pins: Mapping[str, SpecifierSet | None] | None = None) -> list[EntryRecord]:
     """Discovery's records with each plugin's version chosen among the environment
     and the store; environment records rejected at discovery are kept as they are."""
