@@ -19,7 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import psutil
 from packaging.version import Version
 
 from zepix_core.contract.errors import ConfigError, StorageError, describe
@@ -46,8 +45,9 @@ from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
 from zepix_core.host import retention
 from zepix_core.host.bars import OVER_BACKLOG, SHUTDOWN, BarAccounts, takers
-from zepix_core.host.dblock import describe_holder, write_lock_holders
-from zepix_core.host.limits import files_alert, raise_open_files
+from zepix_core.host.lease import claim, recover
+from zepix_core.host.limits import raise_open_files
+from zepix_core.host.outage import Outage
 from zepix_core.host.reconfig import POLL, Reconfigurer
 from zepix_core.host.risk import RiskWatch
 from zepix_core.host.trades import Trades
@@ -103,6 +103,9 @@ class Host:
         self.ports = Ports(plugins=self, config=config, store=store, clocks=self.clocks,
                            api_version=api_version, host_id=self.host_id)
         self.monitor = Monitor(self.ports, self.retrier)
+        #: A locked or full database: failed writes marked, the host's alerts about it.
+        self.outage = Outage(store, self.monitor.alerting.raise_event, self._workers,
+                             lambda: self.monitor.host_sample)
         self.supervisor = Supervisor(self.ports, self.monitor)
         if self.factories.get("process", process_runner) is process_runner:
             self.factories["process"] = self.supervisor.process_runner
@@ -226,11 +229,7 @@ class Host:
         crashed hosts recovered (also kept in ``recovered``)."""
         if self.started:
             return self.recovered
-        self.recovered = self.recover()
-        other = self.store.begin_host(self.host_id, os.getpid(), self.clocks.wall(),
-                                      lambda h: alive(h["pid"], h["started_at"]))
-        if other is not None:
-            raise _busy(self.store, other)
+        self.recovered = claim(self.store, self.host_id, self.clocks.wall())
         self.started = True
         return self.recovered
 
@@ -341,7 +340,7 @@ class Host:
             stuck = self.monitor.detach(slot.plugin_id)
         except StorageError as exc:
             stuck = None
-            self._storage_failed("deactivate", exc)
+            self.outage.failed("deactivate", exc)
         if stuck is not None:  # its deactivate hook would only queue behind that call
             log.warning("deactivate skipped", extra=fields(plugin=slot.plugin_id, reason=stuck))
             slot.release()
@@ -354,7 +353,7 @@ class Host:
                 self.store.close_activation(activation, self.clocks.wall(), reason)
             self.save_status(slot)
         except StorageError as exc:
-            self._storage_failed("deactivate", exc)
+            self.outage.failed("deactivate", exc)
 
     # -- the plugin table (``PluginTable``) --------------------------------
     @property
@@ -371,23 +370,9 @@ class Host:
         self.store.set_status(slot.plugin_id, slot.record.distribution, slot.version,
                               slot.state.value, slot.reason, self.clocks.wall())
 
-    # -- recovery ----------------------------------------------------------
     def recover(self) -> list[HostRow]:
-        """Close what a host that died without shutting down left open.
-
-        Refuses to start beside a host that is still running on the same database.
-        """
-        closed = []
-        for host in self.store.running_hosts():
-            if host["host_id"] != self.host_id and alive(host["pid"], host["started_at"]):
-                raise _busy(self.store, host)
-            reason = (f"crash: host pid {host['pid']} ended without shutting down "
-                      "(killed?); closed at next start")
-            count = self.store.close_dead_host(host, reason)
-            log.warning("recovered", extra=fields(host=host["host_id"], pid=host["pid"],
-                                                  closed_activations=count))
-            closed.append(host)
-        return closed
+        """Close what a killed host left open (``lease.recover``)."""
+        return recover(self.store, self.host_id)
 
     # -- the run loop ------------------------------------------------------
     def interval(self, override: float | None = None) -> float:
@@ -498,7 +483,7 @@ class Host:
                         self._pauses_if_changed()
                         self.reconfig.poll()
                     except StorageError as exc:
-                        self._storage_failed("config", exc)
+                        self.outage.failed("config", exc)
                     except Exception:  # a reload gone wrong never stops the rounds
                         log.exception("config check failed; the config in force stays")
             if step >= until:
@@ -530,7 +515,7 @@ class Host:
         try:
             self.pauses = self.store.pauses()
         except StorageError as exc:
-            self._storage_failed("pauses", exc)
+            self.outage.failed("pauses", exc)
         return self.pauses
 
     def _pauses_if_changed(self) -> None:
@@ -539,14 +524,14 @@ class Host:
         try:
             version = self.store.data_version()
         except StorageError as exc:
-            self._storage_failed("pauses", exc)
+            self.outage.failed("pauses", exc)
             return
         if version == self._pauses_seen:
             return
         try:
             self.pauses = self.store.pauses()
         except StorageError as exc:  # not seen yet: read again at the next look
-            self._storage_failed("pauses", exc)
+            self.outage.failed("pauses", exc)
             return
         self._pauses_seen = version
 
@@ -640,7 +625,7 @@ class Host:
         try:
             self.store.record_fill(self.host_id, intent, fill)
         except StorageError as exc:  # booked in memory; the plugin still hears of it
-            self._storage_failed("fill", exc)
+            self.outage.failed("fill", exc)
         with self.supervisor.loop.busy:  # never beside an on_bar or a round's calls
             self.turns.wait_free(intent.plugin_id)
             slot = self.slots.get(intent.plugin_id)
@@ -658,7 +643,7 @@ class Host:
             try:  # a loss that breaches a limit pauses the plugin before its next bar
                 self.risk.check([intent.plugin_id], self.clocks.wall())
             except StorageError as exc:
-                self._storage_failed("risk", exc)
+                self.outage.failed("risk", exc)
         return intent
 
     def work(self) -> tuple[int, int]:
@@ -695,7 +680,7 @@ class Host:
             self.supervisor.on_work(result, problem)
             self.versions.on_work(result, problem)
         except StorageError as exc:  # bookkeeping; the next bar still goes out
-            self._storage_failed("work", exc)
+            self.outage.failed("work", exc)
         if problem is not None and problem.startswith(LIMIT):
             self.trades.over_limit(result.plugin_id, problem)
         for listener in self.work_listeners:
@@ -731,9 +716,9 @@ class Host:
                 self.supervisor.flush()
                 # Counters a restart reloads; while the database is out, the next round's
                 # totals replace them, so nothing is lost by skipping one.
-                self._best_effort("accuracy", self.store.save_accuracy,
+                self.outage.best_effort("accuracy", self.store.save_accuracy,
                                   self.trades.accuracy_counts())
-                self._best_effort("bar counts", self.store.save_bar_counts, self.host_id,
+                self.outage.best_effort("bar counts", self.store.save_bar_counts, self.host_id,
                                   self.bar_accounts.rows())
                 checks = self.monitor.plan(self.active())
                 # The plugin calls with the loop let go: bars never wait on a health hook.
@@ -753,11 +738,11 @@ class Host:
                                                       decision.level, decision.message,
                                                       decision.firing)
             except StorageError as exc:
-                self._storage_failed("round", exc)
+                self.outage.failed("round", exc)
             finally:
                 self.turns.end()
-            self._alert_storage()
-            self._alert_files()
+            self.outage.alert_storage()
+            self.outage.alert_files()
             (bars, intents), self.counts = self.counts, [0, 0]
             changed = version_changes(before, {s.plugin_id: s.version for s in self.active()})
         return (f"{summary}; {bars} bars, {intents} trade intent"
@@ -791,50 +776,11 @@ class Host:
             results = self.monitor.alerting.test(str(request["actor"]))
             self.store.finish_request(request["id"], self.clocks.wall(), json.dumps(results))
         except StorageError as exc:
-            self._storage_failed("alerts test", exc)
+            self.outage.failed("alerts test", exc)
 
-    def _storage_failed(self, step: str, exc: StorageError) -> None:
-        self.store.outage = str(exc)
-        log.error("database write failed; trading goes on",
-                  extra=fields(step=step, error=str(exc), pending=self.store.pending))
-
-    def _alert_storage(self) -> None:
-        outage = self.store.outage
-        message = (f"database {self.store.path} unavailable: {outage}; "
-                   f"{self.store.pending} write(s) waiting{self._lock_holders()}" if outage
-                   else f"database {self.store.path} available")
-        try:
-            self.monitor.alerting.raise_event(HOST_ALERTS, "database", AlertLevel.CRITICAL,
-                                              message, firing=outage is not None)
-        except StorageError as exc:  # recorded once the database is back
-            self.store.outage = str(exc)
-
-    def _lock_holders(self) -> str:
-        """``; the write lock is held by pid 12 (...), the worker of plugin 'x'`` while
-        another process holds the database's write lock (``dblock``), else ""."""
-        try:
-            holders = write_lock_holders(self.store.path)
-        except Exception:  # naming the holder is a help, never a new failure
-            log.exception("lock holders not read")
-            return ""
-        workers = {s.runner.pid if s.runner else None: s.plugin_id for s in self.slots.values()}
-        named = [describe_holder(pid) + (f", the worker of plugin {workers[pid]!r}"
-                                         if pid in workers else "") for pid in holders]
-        return f"; the write lock is held by {'; '.join(named)}" if named else ""
-
-    def _alert_files(self) -> None:
-        """``zepix:open_files`` while 80 % of the open-file limit is used (``limits``)."""
-        sample = self.monitor.host_sample
-        fds = sample.fds if sample is not None else None  # listed by psutil, with its own
-        found = files_alert(None if fds is None else max(0, fds - 1))
-        if found is None:
-            return
-        firing, message = found
-        try:
-            self.monitor.alerting.raise_event(HOST_ALERTS, "open_files", AlertLevel.WARNING,
-                                              message, firing=firing)
-        except StorageError as exc:
-            self.store.outage = str(exc)
+    def _workers(self) -> dict[int | None, str]:
+        """Worker pid -> plugin id (to name a process that holds the database's lock)."""
+        return {s.runner.pid if s.runner else None: s.plugin_id for s in self.slots.values()}
 
     def _uptime(self, plugin_id: str) -> dict[str, Any]:
         """``uptime_seconds``: how long the plugin's current activation has run."""
@@ -862,7 +808,7 @@ class Host:
         self.retrier.stop()   # waiting retries end now; their work is reported undelivered
         self.monitor.stop()
         self.supervisor.stop()
-        self._best_effort("close versions", self.versions.close)
+        self.outage.best_effort("close versions", self.versions.close)
         for slot in reversed(self.active()):
             self.deactivate(slot, reason, PluginState.INACTIVE)
         for slot in self.slots.values():
@@ -871,15 +817,15 @@ class Host:
             for plugin_id in list(self.turns.backlog):
                 self.bar_accounts.drop(plugin_id, SHUTDOWN, len(self.turns.take(plugin_id)))
             if self.started:
-                self._best_effort("bar counts", self.store.save_bar_counts, self.host_id,
+                self.outage.best_effort("bar counts", self.store.save_bar_counts, self.host_id,
                                   self.bar_accounts.rows())
         if self.started:
-            self._best_effort("sync", self.sync.finish)  # the plugins' last trades
-        self._best_effort("flush", self.store.flush_deferred)
-        self._best_effort("close alerts", self.monitor.close)
+            self.outage.best_effort("sync", self.sync.finish)  # the plugins' last trades
+        self.outage.best_effort("flush", self.store.flush_deferred)
+        self.outage.best_effort("close alerts", self.monitor.close)
         self.dispatcher.close()
         if self.started:
-            self._best_effort("end host", self.store.end_host, self.host_id,
+            self.outage.best_effort("end host", self.store.end_host, self.host_id,
                               self.clocks.wall(), reason)
             self.started = False
 
@@ -892,12 +838,6 @@ class Host:
         self.sync.interval = settings.interval
         self.sync.start("config")
         return f"applied live: syncing to {self.sync.manager.target} from now on"
-
-    def _best_effort(self, step: str, write: Callable[..., object], *args: object) -> None:
-        try:
-            write(*args)
-        except StorageError as exc:
-            self._storage_failed(step, exc)
 
 
 def version_changes(before: Mapping[str, str], after: Mapping[str, str]) -> str:
@@ -915,20 +855,6 @@ def sync_loop(config: Config, store: Store, clocks: Clocks, retrier: Retrier) ->
     manager = SyncManager(store, settings, data_dir() / "plugins", retrier=retrier,
                           wall=clocks.wall)
     return SyncLoop(manager, settings.interval, clocks.monotonic)
-
-
-def _busy(store: Store, host: HostRow) -> StorageError:
-    return StorageError(f"{store.path}: another zepix host (pid {host['pid']}) is running on "
-                        "this database; stop it first or use --db for a separate one")
-
-
-def alive(pid: int, started_at: float) -> bool:
-    """Whether ``pid`` is a live process that could be the host started at ``started_at``."""
-    try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= started_at + 1
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
 
 
 def create_host(config: Path | str | None = None, db: Path | str | None = None, *,

@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from zepix_core.contract.model import PluginState
-from zepix_core.host.host import alive
+from zepix_core.host.lease import alive
 from zepix_core.storage import HostRow, Store
 
 #: Rounds that may be missed before the host's rounds count as stale (as /healthz).

@@ -13,7 +13,8 @@ from typing import Any
 
 from zepix_core.cli.render import emit_json, table
 from zepix_core.contract.errors import ZepixError
-from zepix_core.host.host import Host, alive, create_host
+from zepix_core.host.host import Host, create_host
+from zepix_core.host.lease import alive
 from zepix_core.storage import HostRow, RequestRow, Store
 
 #: Seconds between looks at the database while ``--wait`` waits for the host.
