@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from zepix_core.contract.model import PluginState
 from zepix_core.contract.redact import redact_text
@@ -57,14 +57,17 @@ def plugin_rows(slots: Iterable[PluginSlot], recorded: Mapping[str, StatusRow],
     return rows
 
 
-def health_trouble(snapshot: Mapping[str, Any]) -> str | None:
+def health_trouble(snapshot: Mapping[str, object]) -> str | None:
     """What a health snapshot holds against the plugin: its status if not HEALTHY,
     and hooks that answered in a wrong shape."""
     parts = []
     if snapshot.get("status") not in ("HEALTHY", None):
-        reasons = "; ".join(str(r) for r in snapshot.get("reasons") or [])
+        given = snapshot.get("reasons")
+        reasons = "; ".join(str(r) for r in given) if isinstance(given, list | tuple) else ""
         parts.append(f"last health {snapshot['status']}" + (f": {reasons}" if reasons else ""))
-    for hook, errors in sorted((snapshot.get("hook_errors") or {}).items()):
+    hook_errors = snapshot.get("hook_errors")
+    for hook, errors in sorted((hook_errors if isinstance(hook_errors, Mapping)
+                                else {}).items()):
         if isinstance(errors, Mapping) and errors.get("wrong_shape"):
             parts.append(f"{hook} answered in a wrong shape: {errors.get('last_message')}")
     return "; ".join(parts) or None
@@ -119,10 +122,10 @@ def alert_rows(store: Store, plugin_id: str | None = None, unresolved: bool = Fa
 
 
 def timeline(store: Store, plugin_id: str | None, limit: int,
-             since: float | None = None) -> list[dict[str, object]]:
+             since: float | None = None) -> list[TimelineEntry]:
     """Activations, deactivations and events (crashes, restarts, give-ups, breaker,
     operator requests) as one story, newest first; with ``since``, from then on."""
-    entries: list[dict[str, Any]] = []
+    entries: list[TimelineEntry] = []
     for a in store.history(plugin_id, limit, since):
         entries.append(_entry(a["activated_at"], a, "activated", "host", a["activation_reason"]))
         if a["deactivated_at"] is not None:
@@ -136,7 +139,20 @@ def timeline(store: Store, plugin_id: str | None, limit: int,
     return entries[:limit]
 
 
+class TimelineEntry(TypedDict):
+    """One line of ``zepix history --events``."""
+
+    timestamp: float
+    plugin_id: str
+    version: str | None
+    kind: str
+    actor: str
+    detail: str
+
+
 def _entry(ts: float, row: Mapping[str, object], kind: str, actor: str,
-           detail: str) -> dict[str, object]:
-    return {"timestamp": ts, "plugin_id": row["plugin_id"], "version": row["version"],
+           detail: str) -> TimelineEntry:
+    version = row["version"]
+    return {"timestamp": ts, "plugin_id": str(row["plugin_id"]),
+            "version": None if version is None else str(version),
             "kind": kind, "actor": actor, "detail": detail}
