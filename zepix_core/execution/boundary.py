@@ -129,8 +129,8 @@ class _Walk:
             raise _Bad(f"strings exceed {self.limits.total} characters in all")
         return text
 
-    def _mapping(self, items: list[tuple[object, object]], depth: int) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
+    def _mapping(self, items: list[tuple[object, object]], depth: int) -> dict[object, object]:
+        out: dict[object, object] = {}
         for key, item in items:
             plain_key = self.convert(key, depth + 1)
             if type(plain_key) not in _KEY_TYPES:
