@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.logs import fields
 from zepix_core.retry.categories import Category, Classified
+from zepix_core.storage.rows import RetryOutcome
 
 log = logging.getLogger("zepix.retry")
 
@@ -54,7 +55,7 @@ class Outcome:
 class RetryBook(Protocol):
     """Where outcomes are persisted (``storage.RetryQueries`` implements it)."""
 
-    def record_retry_outcome(self, outcome: Mapping[str, object],
+    def record_retry_outcome(self, outcome: RetryOutcome,
                              by_category: Mapping[str, Mapping[str, float]]) -> None: ...
 
 
@@ -103,9 +104,10 @@ class RetryStats:
     def _persist(self, outcome: Outcome, streak: int) -> None:
         if self.book is None:
             return
-        row = {"operation": outcome.operation, "result": outcome.result,
-               "attempts": outcome.attempts, "delay": outcome.delay,
-               "last_error": outcome.last_error, "at": self._wall(), "streak": streak}
+        row: RetryOutcome = {"operation": outcome.operation, "result": outcome.result,
+                             "attempts": outcome.attempts, "delay": outcome.delay,
+                             "last_error": outcome.last_error, "at": self._wall(),
+                             "streak": streak}
         try:
             self.book.record_retry_outcome(row, by_category(outcome))
         except StorageError as exc:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from zepix_core.storage.db import Database, Row
+from zepix_core.storage.rows import RetryOutcome
 
 #: Which counter an outcome's ``result`` bumps.
 _COUNTER = {"first_try": "first_try_successes", "retried": "retry_successes",
@@ -13,12 +13,12 @@ _COUNTER = {"first_try": "first_try_successes", "retried": "retry_successes",
 
 
 class RetryQueries(Database):
-    def record_retry_outcome(self, outcome: Mapping[str, Any],
+    def record_retry_outcome(self, outcome: RetryOutcome,
                              by_category: Mapping[str, Mapping[str, float]]) -> None:
         """Add one operation's outcome (``operation``, ``result``, ``attempts``,
         ``delay``, ``last_error``, ``at``, ``streak``) and its failures per category."""
-        counter = _COUNTER[str(outcome["result"])]  # a fixed column name, never input
-        op, at, error = outcome["operation"], float(outcome["at"]), outcome["last_error"]
+        counter = _COUNTER[outcome["result"]]  # a fixed column name, never input
+        op, at, error = outcome["operation"], outcome["at"], outcome["last_error"]
         with self.transaction() as conn:
             conn.execute("INSERT INTO retry_stats (operation, updated_at) VALUES (?, ?) "
                          "ON CONFLICT (operation) DO NOTHING", (op, at))
@@ -30,7 +30,7 @@ class RetryQueries(Database):
                 "last_error = COALESCE(?, last_error), "
                 "last_error_at = CASE WHEN ? IS NULL THEN last_error_at ELSE ? END "
                 "WHERE operation = ?",
-                (int(outcome["attempts"]), float(outcome["delay"]), int(outcome["streak"]),
+                (outcome["attempts"], outcome["delay"], outcome["streak"],
                  at, error, error, at, op))
             for category, counts in by_category.items():
                 conn.execute(

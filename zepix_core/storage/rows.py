@@ -116,6 +116,18 @@ class ProbationRow(TypedDict):
     started_at: float
 
 
+class RetryOutcome(TypedDict):
+    """How one retried operation ended, as ``record_retry_outcome`` adds it up."""
+
+    operation: str
+    result: str
+    attempts: int
+    delay: float
+    last_error: str | None
+    at: float
+    streak: int
+
+
 #: Columns stored as JSON text and handed back decoded.
 DECODED = frozenset({("alerts", "details")})
 
