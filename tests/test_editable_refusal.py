@@ -57,3 +57,43 @@ def test_rollback_passes_over_an_editable_only_version(
     assert back is not None and back.version == "1.0.0"
     assert skipped_below(facts, "1.2.0") == [
         "1.1.0 is installed only in editable mode (its code is a working tree)"]
+
+
+def _tree(work: Path, declared: str, how: str) -> None:
+    """A working tree that declares ``declared``: statically, or by setuptools' attr."""
+    (work / "alpha_tree").mkdir(parents=True)
+    if how == "static":
+        (work / "pyproject.toml").write_text(
+            f'[project]\nname = "zx-alpha"\nversion = "{declared}"\n', encoding="utf-8")
+    else:  # the bundled plugins' way: version = { attr = "pkg._version.__version__" }
+        (work / "pyproject.toml").write_text(
+            '[project]\nname = "zx-alpha"\ndynamic = ["version"]\n\n'
+            '[tool.setuptools.dynamic]\nversion = { attr = "alpha_tree._version.__version__" }\n',
+            encoding="utf-8")
+        (work / "alpha_tree" / "_version.py").write_text(
+            f'"""v"""\n__version__ = "{declared}"\n', encoding="utf-8")
+
+
+@pytest.mark.parametrize("how", ["static", "attr"])
+def test_an_editable_copy_whose_tree_still_declares_its_version_is_a_target(
+        how: str, capsys: pytest.CaptureFixture[str], dists: DistFactory, tmp_path: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The bundled plugins run editable (the README's set-up): rolling back to them
+    works while their working tree still is the version pip recorded, and is refused,
+    naming what the tree declares, once it was edited to another."""
+    work = tmp_path / "work"
+    pv.fill_store(tmp_path_factory, store_dir(), "1.1.0")
+    editable_alpha(dists, work)
+    _tree(work, "1.0.0", how)
+    assert main(["upgrade", "alpha", "1.1.0"]) == 0
+    assert main(["upgrade", "alpha", "1.0.0"]) == 0, capsys.readouterr().err
+    assert main(["upgrade", "alpha", "1.1.0"]) == 0
+    capsys.readouterr()
+    pyproject = work / "pyproject.toml"
+    if how == "static":
+        pyproject.write_text(pyproject.read_text().replace('"1.0.0"', '"2.0.0"'))
+    else:
+        (work / "alpha_tree" / "_version.py").write_text('__version__ = "2.0.0"\n')
+    assert main(["upgrade", "alpha", "1.0.0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"working tree {work} (which now declares 2.0.0), " in err, err

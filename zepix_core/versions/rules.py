@@ -18,7 +18,7 @@ from zepix_core.contract.model import PluginState
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.loading.resolution import Candidate, PluginMeta, Policy, resolve
 from zepix_core.storage import DesiredRow, Row, VersionBook
-from zepix_core.versions.origin import copies, is_editable
+from zepix_core.versions.origin import copies, drifted
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class VersionFacts:
     was_active: bool = False
     first_seen: float | None = None
     last_active: float | None = None
-    #: Its only copy is an editable environment install (see ``origin``).
+    #: Its only copy is an editable environment install whose working tree may no longer
+    #: be this version (see ``origin.drifted``).
     editable: bool = False
 
     @property
@@ -77,7 +78,7 @@ def gather(installed: Mapping[str, EntryRecord], rows: Mapping[str, Row]) -> lis
             version=version, record=installed.get(version),
             deprecated=bool(row.get("deprecated")), gate_passed=bool(row.get("gate_passed")),
             was_active=row.get("last_active") is not None, first_seen=row.get("first_seen"),
-            editable=is_editable(installed.get(version)),
+            editable=drifted(installed.get(version)),
             last_active=row.get("last_active")))
     return facts
 
