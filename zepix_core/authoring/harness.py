@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Self
 
 import pluggy
 
@@ -28,6 +28,9 @@ from zepix_core.loading.discovery import (
     load_plugin,
 )
 from zepix_core.loading.settings import apply_settings, parse_settings
+
+if TYPE_CHECKING:  # at run time imported where a context is built (context())
+    from zepix_core.plugindb import PluginDatabase
 
 
 def find_record(plugin_id: str, paths: Sequence[str] | None = None) -> EntryRecord:
@@ -52,7 +55,7 @@ class PluginHandle:
         self.obj = obj
         self.pm = pm
         self.runner = InProcessRunner(record.plugin_id, pm)
-        self._databases: list[Any] = []  # handed out by context(); closed like the host does
+        self._databases: list[PluginDatabase] = []  # handed out by context(); closed like the host
 
     @property
     def plugin_id(self) -> str:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
-#: A JSON document as ``json.loads`` gives it back (after narrowing its ``Any``).
+#: A JSON document as ``json.loads`` gives it back (once narrowed).
 JSON: TypeAlias = "str | int | float | bool | None | list[JSON] | dict[str, JSON]"
 #: Plain data that dumps as JSON: read-only containers, so ``list[str]`` fits.
 JSONLike: TypeAlias = ("str | int | float | bool | None | Sequence[JSONLike] "

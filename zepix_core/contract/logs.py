@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import TextIO
 
 from zepix_core.contract.redact import redact_field, redact_source
 from zepix_core.contract.terminal import printable
@@ -94,7 +94,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, allow_nan=False)
 
 
-def configure(level: int, *, json_lines: bool, stream: Any, prefix: str = "",
+def configure(level: int, *, json_lines: bool, stream: TextIO, prefix: str = "",
               static: dict[str, object] | None = None) -> None:
     """Send the root logger's records to ``stream`` in the chosen format."""
     handler = logging.StreamHandler(stream)

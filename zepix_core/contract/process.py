@@ -11,9 +11,12 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from zepix_core.contract.logs import fields
+
+if TYPE_CHECKING:  # imported lazily at run time
+    import psutil
 
 _OWN: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 _LOCK = threading.Lock()
@@ -184,7 +187,7 @@ def end_children(grace: float = 1.0, keep: set[int] | frozenset[int] = frozenset
     return ended
 
 
-def _below(proc: Any, pids: set[int] | frozenset[int]) -> bool:
+def _below(proc: psutil.Process, pids: set[int] | frozenset[int]) -> bool:
     """Whether ``proc`` descends from one of ``pids`` (psutil parents, by pid)."""
     try:
         return any(parent.pid in pids for parent in proc.parents())

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -95,7 +94,7 @@ def check_required_hooks(subject: Subject) -> list[Finding]:
     return found
 
 
-def _argnames(func: Any) -> tuple[str, ...]:
+def _argnames(func: Callable[..., object]) -> tuple[str, ...]:
     """The arguments pluggy passes to an implementation: positional ones without a default."""
     try:
         params = inspect.signature(func).parameters.values()
