@@ -98,7 +98,7 @@ class EmbeddedHost:
         def round_done(summary: str) -> None:
             nonlocal deaths
             if deaths:
-                self.host.rounds_alert(f"rounds run again after {deaths} restart(s)", False)
+                of(self.host).rounds_alert(f"rounds run again after {deaths} restart(s)", False)
                 deaths = 0
             if on_round:
                 on_round(summary)
@@ -113,7 +113,7 @@ class EmbeddedHost:
                     break
                 except Exception as exc:  # noqa: BLE001 - reported, then the rounds again
                     deaths += 1
-                    self.host._round_died(exc)
+                    of(self.host).round_died(exc)
                     if clocks.stop.wait(min(self.period, 0.5 * deaths)):
                         break
         finally:
@@ -122,7 +122,7 @@ class EmbeddedHost:
     @property
     def restarts(self) -> int:
         """How often the rounds died and were started again."""
-        return self.host.round_restarts
+        return of(self.host).round_restarts()
 
     # -- the bot's side ----------------------------------------------------
     def _open(self) -> Host:

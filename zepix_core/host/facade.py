@@ -97,7 +97,19 @@ class Facade:
         """A snapshot of every watched plugin now (take ``under_loop`` first)."""
         return self._host.monitor.persist_now()
 
+    def round_restarts(self) -> int:
+        """How often a round raised and the rounds went on (``host.loop``)."""
+        return self._host.loop.restarts
+
     # -- actions -----------------------------------------------------------
+    def round_died(self, exc: Exception) -> None:
+        """Rounds ended by ``exc`` outside a round: counted, CRITICAL ``zepix:rounds``."""
+        self._host.loop.died(exc)
+
+    def rounds_alert(self, message: str, firing: bool) -> None:
+        """Raise or resolve the host's ``zepix:rounds`` alert."""
+        self._host.loop.alert(message, firing)
+
     def open_breaker(self, plugin_id: str, actor: str) -> None:
         self._host.supervisor.open_breaker(plugin_id, actor)
 

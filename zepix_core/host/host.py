@@ -21,10 +21,10 @@ from typing import Any
 
 from packaging.version import Version
 
-from zepix_core.contract.errors import ConfigError, StorageError, describe
+from zepix_core.contract.errors import ConfigError, StorageError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
-from zepix_core.contract.model import AlertLevel, Bar, Fill, Intent, PluginState
+from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.execution.calls import call_many
 from zepix_core.execution.dispatch import LIMIT, Dispatcher, IntentLimits
 from zepix_core.execution.lifecycle import (
@@ -41,14 +41,14 @@ from zepix_core.execution.lifecycle import (
 from zepix_core.execution.ports import Clocks, Ports
 from zepix_core.execution.runner import CallResult, InProcessRunner, Runner, call
 from zepix_core.execution.worker import process_runner
-from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.monitor import Monitor
 from zepix_core.host import retention
 from zepix_core.host.bars import OVER_BACKLOG, SHUTDOWN, BarAccounts, takers
 from zepix_core.host.lease import claim, recover
 from zepix_core.host.limits import raise_open_files
+from zepix_core.host.loop import Loop
 from zepix_core.host.outage import Outage
-from zepix_core.host.reconfig import POLL, Reconfigurer
+from zepix_core.host.reconfig import Reconfigurer
 from zepix_core.host.risk import RiskWatch
 from zepix_core.host.trades import Trades
 from zepix_core.host.turns import GRACE, Turns
@@ -140,6 +140,9 @@ class Host:
         self.monitor.annotators.append(self._uptime)
         self.reconfig = Reconfigurer(self)
         self.reconfig.restarters["sync"] = self._resync
+        #: The rounds and the waits between them (supervised: a round that raises).
+        self.loop = Loop(self.clocks, self.supervisor, self.reconfig, self._poll, self.outage,
+                         self.monitor.alerting.raise_event, self.host_id)
         #: Paused plugins (``zepix pause``) as the database holds them: plugin id ->
         #: reason, actor, paused_at. Read at start, and at every round and config poll
         #: after another connection wrote the database (``zepix pause`` from a shell);
@@ -149,8 +152,6 @@ class Host:
         self._testing: set[int] = set()
         self._pruned_at = -PRUNE_EVERY
         self.pruner: threading.Thread | None = None
-        #: How often a round raised and the rounds went on (``rounds``, supervised).
-        self.round_restarts = 0
         self.risk = RiskWatch(self, lambda: data_dir() / "plugins")
 
     @property
@@ -407,87 +408,13 @@ class Host:
     def rounds(self, period: float, on_round: Callable[[str], None] | None = None, *,
                once: bool = False, duration: float | None = None,
                step: Callable[[], str] | None = None) -> None:
-        """Run a round every ``period`` seconds until ``clocks.stop`` (or ``duration``).
+        """A round every ``period`` seconds until told to stop (``host.loop``)."""
+        self.loop.run(period, step or self.round, on_round, once=once, duration=duration)
 
-        Rounds start on a fixed monotonic schedule; a slow round shortens the next
-        wait instead of pushing every later round back. Between rounds restarts
-        fall due; meanwhile other threads may feed bars (``on_bar``).
-        """
-        self.supervisor.hold()
-        try:
-            begin = self.clocks.monotonic()
-            end = begin + duration if duration is not None else None
-            count = deaths = 0
-            while not self.clocks.stop.is_set():
-                try:
-                    summary = (step or self.round)()
-                except Exception as exc:  # noqa: BLE001 - supervised: the rounds go on, and say why
-                    deaths += 1
-                    self._round_died(exc)
-                    pause = self.clocks.monotonic() + min(period, 0.5 * deaths)
-                    if self._idle(pause if end is None else min(pause, end)) or (
-                            end is not None and self.clocks.monotonic() >= end):
-                        break
-                    begin, count = self.clocks.monotonic(), 0
-                    continue
-                count += 1
-                if deaths:
-                    self.rounds_alert(f"rounds run again after {deaths} restart(s)", False)
-                    deaths = 0
-                if on_round:
-                    on_round(summary)
-                if once:
-                    break
-                if self.reconfig.period is not None:  # a new [host] interval: from now on
-                    period, self.reconfig.period = self.reconfig.period, None
-                    begin, count = self.clocks.monotonic(), 1
-                wake = begin + count * period
-                if end is not None and wake >= end:
-                    self.supervisor.idle(end)
-                    break
-                if self._idle(wake):
-                    break
-        finally:
-            self.supervisor.let_go()
-
-    def _round_died(self, exc: Exception) -> None:
-        """A round raised: logged, counted and raised as the CRITICAL ``zepix:rounds``
-        alert with its reason; the rounds start again (``rounds``)."""
-        self.round_restarts += 1
-        reason = describe(exc)
-        log.exception("rounds stopped; restarting them", extra=fields(
-            host=self.host_id, error=reason, restarts=self.round_restarts))
-        self.rounds_alert(f"the round thread died ({reason}); restarted "
-                          f"({self.round_restarts} restart(s) so far)", True)
-
-    def rounds_alert(self, message: str, firing: bool) -> None:
-        """The host's ``zepix:rounds`` alert (CRITICAL); its failure is logged, never fatal."""
-        try:
-            with self.supervisor.loop.busy:
-                self.monitor.alerting.raise_event(HOST_ALERTS, "rounds", AlertLevel.CRITICAL,
-                                                  message, firing)
-        except Exception:  # the alert is the report
-            log.exception("rounds alert not raised", extra=fields(message=message))
-
-    def _idle(self, until: float) -> bool:
-        """``supervisor.idle`` in slices of ``POLL`` seconds, looking at the config file
-        between them (``reconfig``). Returns True when the host was asked to stop."""
-        while True:
-            due = self.reconfig.polled_at + POLL
-            step = min(until, due)
-            if self.supervisor.idle(step):
-                return True
-            if self.clocks.monotonic() >= due:
-                with self.supervisor.loop.busy:
-                    try:
-                        self._pauses_if_changed()
-                        self.reconfig.poll()
-                    except StorageError as exc:
-                        self.outage.failed("config", exc)
-                    except Exception:  # a reload gone wrong never stops the rounds
-                        log.exception("config check failed; the config in force stays")
-            if step >= until:
-                return False
+    def _poll(self) -> None:
+        """Between rounds (the loop held): pauses written elsewhere, the config file."""
+        self._pauses_if_changed()
+        self.reconfig.poll()
 
     def on_bar(self, bar: Bar) -> list[Intent]:
         """Feed one closed bar to every active plugin that may take it; returns the

@@ -79,7 +79,7 @@ def test_a_bare_host_run_goes_on_after_a_round_that_raises(
         alerts = [a for a in host.store.alerts("zepix") if a["kind"] == "rounds"]
     finally:
         host.store.close()
-    assert len(summaries) == 2 and host.round_restarts == 1
+    assert len(summaries) == 2 and host.loop.restarts == 1
     [alert] = alerts
     assert alert["level"] == "CRITICAL" and alert["resolved"]
     assert "RuntimeError: injected: the round broke" in str(alert["message"])
