@@ -25,7 +25,8 @@ from tests.paths import ROOT
 from tests.waiting import wait_for
 from zepix_core import PluginState
 from zepix_core.contract.errors import StorageError
-from zepix_core.host.host import HOST_ALERTS, Host, create_host
+from zepix_core.health.alerting import HOST_ALERTS
+from zepix_core.host.host import Host, create_host
 from zepix_core.storage import Store
 
 CONFIG = """
