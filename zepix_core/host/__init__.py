@@ -4,4 +4,5 @@ config, the trading bookkeeping, and a clean shutdown. Only the edges
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["bars", "facade", "host", "lease", "loop", "outage", "reconfig", "trades", "turns"]
+__all__ = ["bars", "facade", "host", "lease", "loop", "outage", "reconfig", "replay", "trades",
+           "turns"]

@@ -49,6 +49,7 @@ from zepix_core.host.limits import raise_open_files
 from zepix_core.host.loop import Loop
 from zepix_core.host.outage import Outage
 from zepix_core.host.reconfig import Reconfigurer
+from zepix_core.host.replay import Replay
 from zepix_core.host.risk import RiskWatch
 from zepix_core.host.trades import Trades
 from zepix_core.host.turns import GRACE, Turns
@@ -56,7 +57,6 @@ from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, data_dir, db_path
 from zepix_core.loading.resolution import Candidate, resolve
-from zepix_core.market.replay import MarketReplay
 from zepix_core.plugindb import health_fields
 from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import HostRow, PauseRow, RequestRow, Store
@@ -121,8 +121,9 @@ class Host:
         self.turns = Turns(self.supervisor.loop.busy)
         self.trades = Trades(int(config.host["accuracy_horizon"]))
         self.monitor.annotators.append(self.trades.fields)
-        self.market = MarketReplay(symbols=config.host["market_symbols"],
-                                   seed=int(config.host["market_seed"]))
+        #: The seeded replay of ``run`` (tests, the author kit) and its market.
+        self.replay = Replay(self, config)
+        self.market = self.replay.market
         #: Bars and intents handed out since the last round, for its summary line.
         self.counts = [0, 0]
         #: Per plugin, each bar fed: offered or dropped with the reason (saved each round).
@@ -383,27 +384,9 @@ class Host:
             interval: float | None = None,
             on_start: Callable[[list[PluginSlot]], None] | None = None,
             on_round: Callable[[str], None] | None = None) -> None:
-        """Start, then alternate seeded replay bars and rounds on this thread until told
-        to stop: the deterministic loop of tests and the author kit. A bot embeds the
-        host instead (``zepix_core.open_host``: rounds on their own timer thread).
-        """
-        self.store.defer_writes = True  # a locked or full database never stops trading
-        self.supervisor.hold()
-        try:
-            slots = self.start()  # inside the try: what it activated is deactivated
-            if on_start:
-                on_start(slots)
-            self.warm_up()
-
-            def replay_then_round() -> str:
-                self.work()
-                return self.round()
-
-            self.rounds(self.interval(interval), on_round, once=once, duration=duration,
-                        step=replay_then_round)
-        finally:
-            self.shutdown()
-            self.supervisor.let_go()
+        """The seeded replay on this thread (``host.replay``): tests and the author kit."""
+        self.replay.run(once=once, duration=duration, interval=interval, on_start=on_start,
+                        on_round=on_round)
 
     def rounds(self, period: float, on_round: Callable[[str], None] | None = None, *,
                once: bool = False, duration: float | None = None,
@@ -574,32 +557,11 @@ class Host:
         return intent
 
     def work(self) -> tuple[int, int]:
-        """Feed this round's seeded replay bars (``bars_per_round`` steps).
-
-        Returns how many bars were fed and how many trade intents active plugins
-        returned (a canary's shadow intents are recorded, not counted).
-        """
-        bars = intents = 0
-        for _ in range(int(self.config.host["bars_per_round"])):
-            for bar in self.market.next_bars():  # bar by bar, as a live feed gives them
-                bars += 1
-                intents += len(self.on_bar(bar))
-        return bars, intents
+        """One round's seeded replay bars (``host.replay``)."""
+        return self.replay.work()
 
     def warm_up(self) -> None:
-        """Feed ``warmup_bars`` replay steps before the first round, in one batch.
-
-        Strategies need indicator history before they can signal; one batch means a
-        plugin that hangs costs one deadline here, not one per bar.
-        """
-        steps = int(self.config.host["warmup_bars"])
-        bars = [bar for _ in range(steps) for bar in self.market.next_bars()]
-        runners = [s.runner for s in self.active()
-                   if s.runner is not None and s.plugin_id not in self.pauses]
-        if bars and runners:
-            with self.supervisor.loop.busy:
-                self.dispatcher.feed(runners, bars)
-            log.info("warmed up", extra=fields(plugins=len(runners), bars=len(bars)))
+        self.replay.warm_up()
 
     def _on_work(self, result: CallResult, problem: str | None) -> None:
         self.bar_accounts.called(result.plugin_id)
