@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from zepix_core.cli.commands import alert_actions
 from zepix_core.cli.commands.base import Command, filter_args, plugin_filter, show, store_from
@@ -34,30 +34,41 @@ def age(seconds: float) -> str:
     return f"{max(0.0, seconds):.0f}s"
 
 
-def health_row(snap: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+def health_row(snap: Mapping[str, object], now: float | None = None) -> dict[str, object]:
     """A snapshot flattened for the dashboard table; ``age`` is relative to ``now``."""
-    res = snap.get("resources") or {}
-    rss = res.get("rss_bytes")
+    res = _table(snap.get("resources"))
+    rss, cpu = _num(res.get("rss_bytes")), _num(res.get("cpu_percent"))
     scope = "" if res.get("scope") == "process" else " (host)"
-    rate = snap.get("win_rate")
-    host = snap.get("host_measured") or {}
+    rate, err = _num(snap.get("win_rate")), _num(snap.get("error_rate", 0.0))
+    host = _table(snap.get("host_measured"))
+    reasons, up = snap.get("reasons"), _num(snap.get("uptime_seconds"))
     return {
         **snap,
-        "age": age((now if now is not None else time.time()) - snap["timestamp"]),
-        "uptime": None if snap.get("uptime_seconds") is None else age(snap["uptime_seconds"]),
+        "age": age((now if now is not None else time.time()) - (_num(snap["timestamp"]) or 0.0)),
+        "uptime": None if up is None else age(up),
         "signals": snap.get("signals_processed"), "orders": snap.get("orders_placed"),
         "win_rate": None if rate is None else f"{rate:.0%}",
-        "win_rate_host": _share(host.get("win_rate")),
-        "accuracy_host": _share(host.get("signal_accuracy")),
+        "win_rate_host": _share(_num(host.get("win_rate"))),
+        "accuracy_host": _share(_num(host.get("signal_accuracy"))),
         "orders_h_host": host.get("orders_per_hour"),
         "pnl_host": host.get("realised_pnl") if host.get("fills") else None,
-        "p95_ms": (snap.get("latency_ms") or {}).get("p95"),
-        "err_rate": f"{snap.get('error_rate', 0.0):.1%}",
+        "p95_ms": _table(snap.get("latency_ms")).get("p95"),
+        "err_rate": None if err is None else f"{err:.1%}",
         "critical": snap.get("critical_errors"),
         "rss_mb": None if rss is None else f"{rss / 2**20:.0f}{scope}",
-        "cpu": None if res.get("cpu_percent") is None else f"{res['cpu_percent']:.0f}%{scope}",
-        "reasons": "; ".join(snap.get("reasons") or []) or None,
+        "cpu": None if cpu is None else f"{cpu:.0f}%{scope}",
+        "reasons": ("; ".join(str(r) for r in reasons) or None
+                    if isinstance(reasons, list | tuple) else None),
     }
+
+
+def _table(value: object) -> Mapping[str, object]:
+    """A nested table of a snapshot (``resources``, ``anomaly``, ...), or an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _health_args(p: argparse.ArgumentParser) -> None:
@@ -110,22 +121,24 @@ def _offline(row: dict[str, object]) -> dict[str, object]:
 BAND_COLUMNS = ("metric", "value", "band", "center", "state")
 
 
-def band_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
+def band_rows(snap: Mapping[str, object]) -> list[dict[str, object]]:
     """Each metric of a snapshot against the band its baseline allows."""
-    anomaly = snap.get("anomaly") or {}
-    rows = []
-    for name, b in (anomaly.get("bands") or {}).items():
-        learning = anomaly.get("warming_up") or b.get("low") is None
+    anomaly = _table(snap.get("anomaly"))
+    rows: list[dict[str, object]] = []
+    for name, found in _table(anomaly.get("bands")).items():
+        b = _table(found)
+        low, high = _num(b.get("low")), _num(b.get("high"))
+        learning = anomaly.get("warming_up") or low is None
         state = ("ANOMALY" if b.get("anomalous") else "learning" if learning
                  else f"out {b['rounds']} round(s)" if b.get("rounds") else "ok")
-        band = None if b.get("low") is None else f"{b['low']:.3g} .. {b['high']:.3g}"
+        band = None if low is None or high is None else f"{low:.3g} .. {high:.3g}"
         rows.append({"metric": name, "value": b.get("value"), "band": band,
                      "center": b.get("center"), "state": state})
     return rows
 
 
-def _bands(snap: dict[str, Any]) -> None:
-    anomaly = snap.get("anomaly")
+def _bands(snap: Mapping[str, object]) -> None:
+    anomaly = _table(snap.get("anomaly"))
     sys.stdout.write(f"\n{snap['plugin_id']}: metrics against their baseline bands")
     if not anomaly or not anomaly.get("enabled"):
         sys.stdout.write(" (anomaly detection off)\n")
@@ -145,8 +158,8 @@ def _share(value: float | None) -> str | None:
     return None if value is None else f"{value:.0%}"
 
 
-def _shared(snap: dict[str, Any]) -> bool:
-    return bool((snap.get("resources") or {}).get("scope") == "host")
+def _shared(snap: Mapping[str, object]) -> bool:
+    return _table(snap.get("resources")).get("scope") == "host"
 
 
 def _alerts_args(p: argparse.ArgumentParser) -> None:
