@@ -291,6 +291,11 @@ class PaperStrategy(abc.ABC):
         self.session.stop(reason)
 
     @hookimpl
+    def plugin_restarted(self, reason: str, restarts: int) -> None:
+        """Say in the plugin's log that this instance replaces an earlier one, and why."""
+        self.session.log.info("restarted (%d since the host started): %s", restarts, reason)
+
+    @hookimpl
     def config_changed(self, changes: Mapping[str, list[object]]) -> bool:
         """Take a new ``risk_per_trade`` or ``symbols`` live (the next entry is sized or
         admitted by it); anything else, ``equity`` included, asks for a restart."""

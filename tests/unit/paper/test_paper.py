@@ -373,3 +373,18 @@ def test_paper_strategy_activation_rejects_bad_config_and_keeps_state(tmp_path: 
 def test_paper_strategy_is_abstract() -> None:
     with pytest.raises(TypeError, match="abstract"):
         PaperStrategy("x", "1m")  # type: ignore[abstract]
+
+
+def test_a_paper_strategy_logs_why_it_was_restarted(caplog: pytest.LogCaptureFixture) -> None:
+    """Every PaperStrategy (the bundled plugins among them) takes the optional
+    plugin_restarted hook: the notice reaches the plugin's own log, reason included."""
+    pm = pluggy.PluginManager("zepix")
+    pm.add_hookspecs(PluginSpec)
+    pm.register(BuyEveryBar())
+    pm.check_pending()
+    with caplog.at_level("INFO", logger="zepix.plugin.buy_every_bar"):
+        assert pm.hook.plugin_restarted(reason="operator restart (request 7 by cli:alice)",
+                                        restarts=2) is None  # firstresult
+    [record] = [r for r in caplog.records if r.name == "zepix.plugin.buy_every_bar"]
+    assert record.getMessage() == ("restarted (2 since the host started): "
+                                   "operator restart (request 7 by cli:alice)")
