@@ -248,6 +248,19 @@ class HostSpec:
     """Hooks of the host itself; built-in behaviour implements them too."""
 
     @hookspec
+    def snapshot_fields(self, plugin_id: str) -> Mapping[str, object] | None:
+        """Further fields for the health snapshot of plugin ``plugin_id`` in this round.
+
+        Every implementation is called and its mapping merged into the record, in the
+        order they were registered. The host's subsystems implement it: the
+        supervisor gives ``breaker`` and ``breaker_detail``, the trades book
+        ``host_measured``, the host ``uptime_seconds`` and the plugin database's
+        ``db_*`` figures. Called on the host's loop thread, once per plugin per
+        round and at persist-now; it must answer at once and not raise (an
+        exception ends the round's bookkeeping, as a storage error would).
+        """
+
+    @hookspec
     def alert_sink(self, alert: Alert) -> None:
         """Deliver one alert event (a new alert, a repeat, or a resolution).
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -80,8 +80,6 @@ class Monitor:
         self.every = max(1, int(ports.config.host["self_test_every"]))
         self.pruned_at: float | None = None
         self.stopping = False
-        #: Further snapshot fields by plugin id from their owners (the supervisor's breaker).
-        self.annotators: list[Callable[[str], Mapping[str, Any]]] = []
         #: What /metrics reads at scrape time: hook latencies, intents per plugin, the
         #: last round (wall time it ended, its duration in seconds) and each plugin's
         #: latest snapshot record.
@@ -92,6 +90,13 @@ class Monitor:
         self.last_round: tuple[float, float] | None = None
         self.latest: dict[str, dict[str, Any]] = {}
         self.host_sample: ResourceSample | None = None  # the last round's, for open files
+
+    def fields(self, plugin_id: str) -> dict[str, Any]:
+        """The ``snapshot_fields`` of every owner on the host's plugin manager, merged."""
+        merged: dict[str, Any] = {}
+        for found in reversed(self.alerting.pm.hook.snapshot_fields(plugin_id=plugin_id)):
+            merged.update(found or {})
+        return merged
 
     def retune(self, config: Config) -> None:
         """A new config in force (hot reload): thresholds and the alert cooldown apply
@@ -253,8 +258,7 @@ class Monitor:
                       "calls": latency.calls, "errors": latency.errors,
                       "error_rate": latency.error_rate, "ping_misses": w.health.misses,
                       "last_activity": w.health.last_activity}
-            for annotate in self.annotators:
-                record.update(annotate(pid))
+            record.update(self.fields(pid))
             records.append(record)
         if records:
             self.ports.store.save_snapshots(now, records)
@@ -352,8 +356,7 @@ class Monitor:
                 plugin=w.slot.plugin_id, status=verdict.status.value,
                 reasons="; ".join(b.message for b in verdict.reasons)))
         record = snapshot(w, verdict, resources, now)
-        for annotate in self.annotators:
-            record.update(annotate(w.slot.plugin_id))
+        record.update(self.fields(w.slot.plugin_id))
         if w.anomaly is not None:
             record["anomaly"] = w.anomaly.record()
         record["reasons"] = [*record["reasons"], *record.pop("notes", [])]

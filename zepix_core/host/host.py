@@ -44,6 +44,7 @@ from zepix_core.execution.worker import process_runner
 from zepix_core.health.monitor import Monitor
 from zepix_core.host import retention
 from zepix_core.host.bars import OVER_BACKLOG, SHUTDOWN, BarAccounts, takers
+from zepix_core.host.fields import SlotFields
 from zepix_core.host.lease import claim, recover
 from zepix_core.host.limits import raise_open_files
 from zepix_core.host.loop import Loop
@@ -57,7 +58,6 @@ from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.loading.paths import config_path, data_dir, db_path
 from zepix_core.loading.resolution import Candidate, resolve
-from zepix_core.plugindb import health_fields
 from zepix_core.retry import Retrier, retrier_from_config
 from zepix_core.storage import HostRow, PauseRow, RequestRow, Store
 from zepix_core.supervision.controls import ALERTS_TEST
@@ -109,7 +109,6 @@ class Host:
         self.supervisor = Supervisor(self.ports, self.monitor)
         if self.factories.get("process", process_runner) is process_runner:
             self.factories["process"] = self.supervisor.process_runner
-        self.monitor.annotators.append(self.supervisor.snapshot_fields)
         self.versions = HostVersions(self.ports, self.monitor, factories=self.factories,
                                      spawn=self.supervisor.spawn,
                                      breaker=self.supervisor.breaker_state)
@@ -120,7 +119,6 @@ class Host:
         #: Which plugins are in a round's health calls (made with the loop let go).
         self.turns = Turns(self.supervisor.loop.busy)
         self.trades = Trades(int(config.host["accuracy_horizon"]))
-        self.monitor.annotators.append(self.trades.fields)
         #: The seeded replay of ``run`` (tests, the author kit) and its market.
         self.replay = Replay(self, config)
         self.market = self.replay.market
@@ -133,12 +131,17 @@ class Host:
         #: Called with every hook call's result and problem (a backtest counts errors).
         self.work_listeners: list[Callable[[CallResult, str | None], None]] = []
         self.sync = sync_loop(config, store, self.clocks, self.retrier)
-        self.monitor.annotators.append(self._db_fields)
         #: When each active plugin's current activation began (wall clock), for
         #: ``uptime_seconds`` in its health snapshot.
         self.activated_at: dict[str, float] = {}
         self.restart_notices = RestartNotices(self.monitor.on_hook, self.clocks.monotonic)
-        self.monitor.annotators.append(self._uptime)
+        # The subsystems' snapshot fields: HostSpec.snapshot_fields on the host's own
+        # plugin manager, in this order (datasette-style hooks, not a callback list).
+        own_fields = SlotFields(lambda pid: self.slots.get(pid), self.activated_at,
+                                self.clocks.wall)
+        for owner, name in ((self.supervisor, "zepix.supervisor"),
+                            (self.trades, "zepix.trades"), (own_fields, SlotFields.name)):
+            self.monitor.alerting.pm.register(owner, name=name)
         self.reconfig = Reconfigurer(self)
         self.reconfig.restarters["sync"] = self._resync
         #: The rounds and the waits between them (supervised: a round that raises).
@@ -670,17 +673,6 @@ class Host:
     def _workers(self) -> dict[int | None, str]:
         """Worker pid -> plugin id (to name a process that holds the database's lock)."""
         return {s.runner.pid if s.runner else None: s.plugin_id for s in self.slots.values()}
-
-    def _uptime(self, plugin_id: str) -> dict[str, Any]:
-        """``uptime_seconds``: how long the plugin's current activation has run."""
-        since = self.activated_at.get(plugin_id)
-        return {} if since is None else {
-            "uptime_seconds": max(0.0, self.clocks.wall() - since)}
-
-    def _db_fields(self, plugin_id: str) -> dict[str, Any]:
-        """The snapshot's ``db_*`` fields: the plugin database's connections and queries."""
-        slot = self.slots.get(plugin_id)
-        return dict(health_fields(slot.database)) if slot and slot.database else {}
 
     # -- shutdown ----------------------------------------------------------
     def release(self) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zepix_core.contract.errors import IntentError
+from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, Fill, Intent
 from zepix_core.trading import Accuracy, Ledger
 
@@ -126,6 +127,11 @@ class Trades:
                 hits, seen = counts.get(pid, (0, 0))
                 counts[pid] = (hits + self.accuracy.hits.get(pid, 0), seen + judged)
             return counts
+
+    @hookimpl
+    def snapshot_fields(self, plugin_id: str) -> dict[str, Any]:
+        """``host_measured`` in the plugin's health snapshot (a ``HostSpec`` hook)."""
+        return self.fields(plugin_id)
 
     def fields(self, plugin_id: str) -> dict[str, Any]:
         """``host_measured`` for the plugin's snapshot, and ``notes`` for its reasons."""

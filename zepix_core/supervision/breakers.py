@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState
 from zepix_core.execution.lifecycle import PluginSlot
@@ -88,6 +89,7 @@ class WorkAndBreakers:
         guard = self.guards.get(plugin_id)
         return BreakerState.CLOSED if guard is None else guard.breaker.stats().state
 
+    @hookimpl
     def snapshot_fields(self, plugin_id: str) -> dict[str, Any]:
         """``breaker`` (its state) and ``breaker_detail`` for the plugin's health snapshot."""
         guard = self.guards.get(plugin_id)
