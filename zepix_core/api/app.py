@@ -14,7 +14,7 @@ from zepix_core.api import errors
 from zepix_core.api.actions import actions
 from zepix_core.api.admin import admin
 from zepix_core.api.context import Context
-from zepix_core.api.guard import Guard
+from zepix_core.api.guard import RequestGuard
 from zepix_core.api.metrics import registry
 from zepix_core.api.reads import reads
 from zepix_core.contract.api import API_VERSION
@@ -72,6 +72,6 @@ def build_app(ctx: Context) -> App:
 
     settings = ctx.settings
     gated = settings.reads_need_token or not settings.loopback  # forced off loopback
-    return Guard(app, settings.token, reads_need_token=gated,
+    return RequestGuard(app, settings.token, reads_need_token=gated,
                  max_body=settings.max_body, viewer_token=settings.viewer_token,
                  hosts=frozenset({settings.host.lower(), *settings.allowed_hosts}))

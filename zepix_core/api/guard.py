@@ -31,7 +31,7 @@ ADMIN, VIEWER = "admin", "viewer"
 ROLE_KEY = "zepix_role"
 
 
-class Guard:
+class RequestGuard:
     def __init__(self, app: App, token: str, *, reads_need_token: bool, max_body: int,
                  hosts: frozenset[str] = LOOPBACK_NAMES, viewer_token: str | None = None
                  ) -> None:

@@ -2,7 +2,7 @@
 
 Every reply of every hook passes ``plain`` once, on the thread (or in the
 worker process) that ran the plugin, under the call's deadline. What comes
-out is builtin data within ``Limits``: ``None``, ``bool``, ``int``, finite
+out is builtin data within ``ReplyLimits``: ``None``, ``bool``, ``int``, finite
 ``float``, ``str``, ``list`` and ``dict`` with scalar keys. Code after the
 boundary never touches a plugin's objects, so no ``__eq__``, ``__hash__``,
 ``__iter__``, ``__str__`` or ``__repr__`` of a plugin runs in the host's own
@@ -25,7 +25,7 @@ from zepix_core.contract.errors import WrongShape, describe
 
 
 @dataclass(frozen=True)
-class Limits:
+class ReplyLimits:
     """How much plain data one reply may hold."""
 
     depth: int = 32             # containers inside containers
@@ -35,7 +35,7 @@ class Limits:
     integer_bits: int = 64      # an int beyond +-2**64 is no count or price
 
 
-LIMITS = Limits()
+LIMITS = ReplyLimits()
 _KEY_TYPES = (str, int, float, bool, type(None))
 
 
@@ -46,7 +46,7 @@ class _Bad(Exception):
         self.path: list[str] = []
 
 
-def plain(value: object, limits: Limits = LIMITS) -> object:
+def plain(value: object, limits: ReplyLimits = LIMITS) -> object:
     """``value`` as plain bounded data; raises ``WrongShape`` naming the problem."""
     walk = _Walk(limits)
     try:
@@ -68,7 +68,7 @@ def is_finite_number(value: object) -> bool:
 
 
 class _Walk:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: ReplyLimits) -> None:
         self.limits = limits
         self.nodes = 0
         self.chars = 0

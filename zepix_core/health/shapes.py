@@ -66,7 +66,7 @@ class MetricsReply:
 
 
 @dataclass(frozen=True)
-class SelfTestReply:
+class SelfTestResult:
     passed: bool
     checks: tuple[Mapping[str, object], ...] = ()
     problems: tuple[str, ...] = ()
@@ -136,21 +136,21 @@ def parse_metrics(value: object) -> MetricsReply:
     return MetricsReply(kept, tuple(problems))
 
 
-def parse_self_test(value: object) -> SelfTestReply:
+def parse_self_test(value: object) -> SelfTestResult:
     """Check a ``self_test`` answer; a wrong shape counts as a failed test."""
     if isinstance(value, bool):
-        return SelfTestReply(passed=value)
+        return SelfTestResult(passed=value)
     if not isinstance(value, Mapping) or not isinstance(value.get("passed"), bool):
         why = f"self_test returned {value!r:.60}, expected a bool or a mapping with 'passed'"
-        return SelfTestReply(False, problems=(why,))
+        return SelfTestResult(False, problems=(why,))
     checks = value.get("checks", [])
     if not isinstance(checks, list) or not all(
             isinstance(c, Mapping) and isinstance(c.get("name"), str)
             and isinstance(c.get("passed"), bool) for c in checks):
         why = "self_test 'checks' must be a list of {name: str, passed: bool, detail}"
-        return SelfTestReply(False, problems=(why,))
+        return SelfTestResult(False, problems=(why,))
     passed = value["passed"] and all(c["passed"] for c in checks)
-    return SelfTestReply(passed, tuple(checks))
+    return SelfTestResult(passed, tuple(checks))
 
 
 
@@ -303,9 +303,9 @@ class PluginHealth:
             self.record_error(result.hook, "wrong_shape", self._metrics_problem)
         return self.metrics
 
-    def record_self_test(self, result: CallResult) -> SelfTestReply:
+    def record_self_test(self, result: CallResult) -> SelfTestResult:
         if not self.record_call(result):
-            reply = SelfTestReply(False, problems=(result.error or "no answer",))
+            reply = SelfTestResult(False, problems=(result.error or "no answer",))
         else:
             reply = parse_self_test(result.value)
             if reply.problems:

@@ -15,7 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from zepix_core.contract.configschema import Problem, check_table, did_you_mean, edits
 from zepix_core.contract.errors import ConfigError
 from zepix_core.loading.paths import data_dir
-from zepix_core.loading.resolution import Policy
+from zepix_core.loading.resolution import PluginPolicy
 from zepix_core.loading.riskconfig import check_risk
 from zepix_core.loading.syncconfig import SyncSettings
 from zepix_core.loading.tables import (
@@ -57,8 +57,8 @@ class PluginConfig:
     source: str = "<defaults>"
     max_frame: int = 4 * 2**20
 
-    def policy(self) -> Policy:
-        return Policy(enabled=self.enabled, pin=self.version,
+    def policy(self) -> PluginPolicy:
+        return PluginPolicy(enabled=self.enabled, pin=self.version,
                       allow_prereleases=self.allow_prereleases)
 
 

@@ -120,7 +120,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Policy:
+class PluginPolicy:
     """The operator's wishes for one plugin."""
 
     enabled: bool = True
@@ -136,7 +136,7 @@ class Resolution:
     verdicts: dict[str, tuple[PluginState, str]]
 
 
-def _own_verdict(c: Candidate, api: Version, policy: Policy,
+def _own_verdict(c: Candidate, api: Version, policy: PluginPolicy,
                  db_schema: Version) -> tuple[PluginState, str] | None:
     if not policy.enabled:
         return PluginState.INACTIVE, "disabled in config (enabled = false)"
@@ -171,7 +171,7 @@ def _unmet(c: Candidate, accepted: Mapping[str, Candidate],
 
 
 def resolve(candidates: Mapping[str, Candidate], api_version: str,
-            policies: Mapping[str, Policy], db_schema_version: str = DB_SCHEMA_VERSION
+            policies: Mapping[str, PluginPolicy], db_schema_version: str = DB_SCHEMA_VERSION
             ) -> Resolution:
     """Decide which candidates activate and their dependency order.
 
@@ -185,7 +185,7 @@ def resolve(candidates: Mapping[str, Candidate], api_version: str,
     verdicts: dict[str, tuple[PluginState, str]] = {}
     accepted: dict[str, Candidate] = {}
     for pid, cand in candidates.items():
-        own = _own_verdict(cand, api, policies.get(pid, Policy()), db_schema)
+        own = _own_verdict(cand, api, policies.get(pid, PluginPolicy()), db_schema)
         if own is None:
             accepted[pid] = cand
         else:

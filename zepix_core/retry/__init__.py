@@ -2,7 +2,7 @@
 
 Operations (CONTRACT §13): ``sink.webhook``, ``sink.telegram``,
 ``sink.alertmanager``, ``telegram``, ``sync``, ``store.install``. Each has a
-default ``Policy`` (``OPERATIONS``) that ``[retry."OPERATION"]`` in the config
+default ``RetryPolicy`` (``OPERATIONS``) that ``[retry."OPERATION"]`` in the config
 overrides (``policies_from_config``). Built on tenacity.
 
 A caller runs one operation with retries on its own thread (never a
@@ -29,7 +29,7 @@ answer becomes an exception with ``from_status(status, headers)`` (429 ->
 ``http.request`` sends one HTTP request bounded in time and size, raising
 exactly those errors.
 
-Statistics: every ``run`` ends in one ``Outcome`` handed to ``RetryStats``,
+Statistics: every ``run`` ends in one ``OperationOutcome`` handed to ``RetryStats``,
 which counts it per operation and category, persists it through its book
 (``storage.Store`` in a host: table ``retry_stats``, shown by
 ``zepix retries``) and calls ``on_streak`` after ``alert_after`` exhausted
@@ -51,20 +51,40 @@ from zepix_core.retry.policy import (
     GLOBAL_DEFAULTS,
     OPERATIONS,
     STRATEGIES,
-    Policy,
+    RetryPolicy,
     alert_after,
     policies_from_config,
     policy_for,
 )
 from zepix_core.retry.report import retry_report
 from zepix_core.retry.retrier import Retrier, RetryFailed, retrier_from_config
-from zepix_core.retry.stats import OnStreak, Outcome, RetryBook, RetryStats, by_category
+from zepix_core.retry.stats import OnStreak, OperationOutcome, RetryBook, RetryStats, by_category
 from zepix_core.retry.waits import delays
 
 __all__ = [
-    "GLOBAL_DEFAULTS", "OPERATIONS", "STRATEGIES", "Category", "Classified", "Classifier",
-    "OnStreak", "OutboundError", "Outcome", "Policy", "Retrier", "RetryBook", "RetryFailed",
-    "RetryStats", "alert_after", "by_category", "classify", "delays", "from_status",
-    "parse_retry_after", "policies_from_config", "policy_for", "retrier_from_config", "retry_report",
+    "GLOBAL_DEFAULTS",
+    "OPERATIONS",
+    "STRATEGIES",
+    "Category",
+    "Classified",
+    "Classifier",
+    "OnStreak",
+    "OperationOutcome",
+    "OutboundError",
+    "Retrier",
+    "RetryBook",
+    "RetryFailed",
+    "RetryPolicy",
+    "RetryStats",
+    "alert_after",
+    "by_category",
+    "classify",
+    "delays",
+    "from_status",
+    "parse_retry_after",
+    "policies_from_config",
+    "policy_for",
+    "retrier_from_config",
+    "retry_report",
     "status_category",
 ]

@@ -53,7 +53,8 @@ def request(url: str, *, method: str = "POST", body: bytes | None = None,
         response = conn.getresponse()
         data = response.read(max_bytes + 1)
     except (OSError, http.client.HTTPException) as exc:
-        if expired.is_set():
+        # the socket's own timeout (the same limit) may fire before the watchdog does
+        if expired.is_set() or isinstance(exc, TimeoutError):
             raise TimeoutError(f"{shown}: no complete answer within {timeout:g} s") from None
         raise _redacted(exc, url, shown) from None
     finally:

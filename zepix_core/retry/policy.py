@@ -31,7 +31,7 @@ STRATEGIES: tuple[Strategy, ...] = ("exponential", "linear", "fixed", "fibonacci
 
 
 @dataclass(frozen=True)
-class Policy:
+class RetryPolicy:
     """How one operation is retried.
 
     ``retry_after_cap`` bounds a server's ``Retry-After`` (a longer wait is
@@ -51,13 +51,13 @@ class Policy:
 
 #: Every outbound operation (CONTRACT §13) and its default policy; docs/operations.md
 #: has the same table. Sync uses the 5, 10, 20 s of the batch 09 design, without jitter.
-OPERATIONS: Mapping[str, Policy] = {
-    "sink.webhook": Policy("exponential", base=0.5, max_delay=30.0, max_attempts=4),
-    "sink.telegram": Policy("exponential", base=1.0, max_delay=30.0, max_attempts=4),
-    "sink.alertmanager": Policy("exponential", base=1.0, max_delay=30.0, max_attempts=4),
-    "telegram": Policy("exponential", base=1.0, max_delay=10.0, max_attempts=3),
-    "sync": Policy("exponential", base=5.0, max_delay=60.0, max_attempts=4, jitter=False),
-    "store.install": Policy("exponential", base=2.0, max_delay=30.0, max_attempts=3),
+OPERATIONS: Mapping[str, RetryPolicy] = {
+    "sink.webhook": RetryPolicy("exponential", base=0.5, max_delay=30.0, max_attempts=4),
+    "sink.telegram": RetryPolicy("exponential", base=1.0, max_delay=30.0, max_attempts=4),
+    "sink.alertmanager": RetryPolicy("exponential", base=1.0, max_delay=30.0, max_attempts=4),
+    "telegram": RetryPolicy("exponential", base=1.0, max_delay=10.0, max_attempts=3),
+    "sync": RetryPolicy("exponential", base=5.0, max_delay=60.0, max_attempts=4, jitter=False),
+    "store.install": RetryPolicy("exponential", base=2.0, max_delay=30.0, max_attempts=3),
 }
 
 #: ``[retry]`` keys that are not operation tables.
@@ -67,7 +67,7 @@ GLOBAL_DEFAULTS: Mapping[str, object] = {
 
 
 
-def _policy_table(operation: str, policy: Policy) -> Table:
+def _policy_table(operation: str, policy: RetryPolicy) -> Table:
     """The ``[retry."OPERATION"]`` table, declared with ``policy``'s values as defaults."""
     return Table(f'retry."{operation}"', (
         Key("strategy", "str", policy.strategy, "how delays grow", choices=STRATEGIES,
@@ -93,13 +93,13 @@ RETRY_TABLE = Table("retry", (
     tables={name: _policy_table(name, policy) for name, policy in OPERATIONS.items()})
 
 
-def policy_for(policies: Mapping[str, Policy], operation: str) -> Policy:
-    """The policy of ``operation``: configured, else its default, else ``Policy()``."""
-    return policies.get(operation) or OPERATIONS.get(operation) or Policy()
+def policy_for(policies: Mapping[str, RetryPolicy], operation: str) -> RetryPolicy:
+    """The policy of ``operation``: configured, else its default, else ``RetryPolicy()``."""
+    return policies.get(operation) or OPERATIONS.get(operation) or RetryPolicy()
 
 
 def policies_from_config(table: Mapping[str, Any], where: str = "<config>"
-                         ) -> dict[str, Policy]:
+                         ) -> dict[str, RetryPolicy]:
     """Every operation's policy with the ``[retry."OPERATION"]`` tables of
     ``table`` applied over the defaults; raises ``ConfigError`` naming
     ``where`` and the key for an unknown operation, key or a bad value."""

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from zepix_core.retry.categories import Category
-from zepix_core.retry.policy import OPERATIONS, Policy, policy_for
+from zepix_core.retry.policy import OPERATIONS, RetryPolicy, policy_for
 
 _COUNTS = ("calls", "attempts", "first_try_successes", "retry_successes", "exhausted",
            "permanent_failures", "stopped", "consecutive_exhausted")
@@ -22,7 +22,7 @@ class StatsSource(Protocol):
     def retry_stats(self) -> list[dict[str, Any]]: ...
 
 
-def retry_report(source: StatsSource, policies: Mapping[str, Policy] | None = None
+def retry_report(source: StatsSource, policies: Mapping[str, RetryPolicy] | None = None
                  ) -> list[dict[str, object]]:
     """Per operation: {``operation``, ``attempts``, ``first_try_successes``,
     ``retry_successes``, ``exhausted``, ``permanent_failures``, ``by_category``,
@@ -35,7 +35,7 @@ def retry_report(source: StatsSource, policies: Mapping[str, Policy] | None = No
     return [_record(name, stored.get(name, {}), policy_for(policies, name)) for name in names]
 
 
-def _record(name: str, row: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
+def _record(name: str, row: Mapping[str, Any], policy: RetryPolicy) -> dict[str, Any]:
     cats = row.get("by_category") or {}
     by_category = {
         c.value: {"failures": int(cats.get(c.value, {}).get("failures", 0)),

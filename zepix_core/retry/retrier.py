@@ -16,12 +16,12 @@ from zepix_core.contract.errors import ZepixError
 from zepix_core.retry.categories import Category, Classified, Classifier, classify
 from zepix_core.retry.policy import (
     OPERATIONS,
-    Policy,
+    RetryPolicy,
     alert_after,
     policies_from_config,
     policy_for,
 )
-from zepix_core.retry.stats import Outcome, Result, RetryBook, RetryStats
+from zepix_core.retry.stats import OperationOutcome, Result, RetryBook, RetryStats
 from zepix_core.retry.waits import policy_wait
 
 T = TypeVar("T")
@@ -34,7 +34,7 @@ class RetryFailed(ZepixError):
     """An operation failed for good; ``outcome`` says how (and ``__cause__`` is the
     last error)."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: OperationOutcome) -> None:
         how = {"exhausted": f"gave up after {outcome.attempts} attempts",
                "permanent": "permanent failure, not retried",
                "stopped": f"stopped by shutdown after {outcome.attempts} attempts"}
@@ -60,7 +60,7 @@ class Retrier:
     draws the jitter in ``[0, 1)``.
     """
 
-    def __init__(self, policies: Mapping[str, Policy] | None = None, *,
+    def __init__(self, policies: Mapping[str, RetryPolicy] | None = None, *,
                  stats: RetryStats | None = None,
                  sleep: Callable[[float], None] | None = None,
                  rand: Callable[[], float] = random.random) -> None:
@@ -69,7 +69,7 @@ class Retrier:
         self._sleep, self._rand = sleep, rand
         self._stop = threading.Event()
 
-    def policy(self, operation: str) -> Policy:
+    def policy(self, operation: str) -> RetryPolicy:
         return policy_for(self.policies, operation)
 
     def stop(self) -> None:
@@ -127,7 +127,7 @@ class Retrier:
 class _Run:
     """One ``run``: the failures seen, the waits made, and how it ended."""
 
-    def __init__(self, operation: str, policy: Policy, classifier: Classifier | None, *,
+    def __init__(self, operation: str, policy: RetryPolicy, classifier: Classifier | None, *,
                  stop: threading.Event, sleep: Callable[[float], None] | None,
                  rand: Callable[[], float], stats: RetryStats) -> None:
         self.operation, self.policy, self.classifier = operation, policy, classifier
@@ -189,16 +189,16 @@ class _Run:
     def succeeded(self) -> None:
         self._finish("retried" if self.failures else "first_try")
 
-    def _finish(self, result: Result) -> Outcome:
+    def _finish(self, result: Result) -> OperationOutcome:
         ok = result in ("first_try", "retried")
-        outcome = Outcome(self.operation, result, attempts=len(self.failures) + ok,
+        outcome = OperationOutcome(self.operation, result, attempts=len(self.failures) + ok,
                           failures=tuple(self.failures), delay=sum(self.waited),
                           delays=tuple(self.waited))
         self.stats.record(outcome)
         return outcome
 
 
-def _limit(policy: Policy, category: Category) -> int:
+def _limit(policy: RetryPolicy, category: Category) -> int:
     """How many tries a failure of ``category`` allows in all."""
     if category is Category.PERMANENT:
         return 1

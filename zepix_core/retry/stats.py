@@ -22,7 +22,7 @@ Result = Literal["first_try", "retried", "exhausted", "permanent", "stopped"]
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OperationOutcome:
     """How one operation ended after all its tries.
 
     ``result``: ``first_try`` and ``retried`` succeeded; ``exhausted`` ran out
@@ -80,9 +80,9 @@ class RetryStats:
         self._lock = threading.Lock()
         self._streaks: dict[str, int] = {}
         #: This process's latest outcomes, newest last (for tests and diagnostics).
-        self.outcomes: deque[Outcome] = deque(maxlen=1000)
+        self.outcomes: deque[OperationOutcome] = deque(maxlen=1000)
 
-    def record(self, outcome: Outcome) -> None:
+    def record(self, outcome: OperationOutcome) -> None:
         with self._lock:
             self.outcomes.append(outcome)
             before = self._streaks.get(outcome.operation, 0)
@@ -101,7 +101,7 @@ class RetryStats:
         with self._lock:
             return self._streaks.get(operation, 0)
 
-    def _persist(self, outcome: Outcome, streak: int) -> None:
+    def _persist(self, outcome: OperationOutcome, streak: int) -> None:
         if self.book is None:
             return
         row: RetryOutcome = {"operation": outcome.operation, "result": outcome.result,
@@ -123,7 +123,7 @@ class RetryStats:
                       extra=fields(operation=operation, error=repr(exc)))
 
 
-def by_category(outcome: Outcome) -> dict[str, dict[str, float]]:
+def by_category(outcome: OperationOutcome) -> dict[str, dict[str, float]]:
     """Per category of ``outcome``'s failures: ``failures``, ``delay`` waited after
     them, and ``gave_up`` (1 for the category of the failure it ended on)."""
     found: dict[str, dict[str, float]] = {}

@@ -10,7 +10,7 @@ import tenacity
 
 from zepix_core.contract.logs import fields
 from zepix_core.retry.categories import Category, Classified
-from zepix_core.retry.policy import Policy
+from zepix_core.retry.policy import RetryPolicy
 
 log = logging.getLogger("zepix.retry")
 
@@ -32,7 +32,7 @@ class wait_fibonacci(tenacity.wait.wait_base):
         return min(self.max, self.base * cur)
 
 
-def strategy_wait(policy: Policy) -> tenacity.wait.wait_base:
+def strategy_wait(policy: RetryPolicy) -> tenacity.wait.wait_base:
     """The capped delay of ``policy``'s strategy, before jitter."""
     base, cap = policy.base, policy.max_delay
     if policy.strategy == "exponential":
@@ -44,7 +44,7 @@ def strategy_wait(policy: Policy) -> tenacity.wait.wait_base:
     return wait_fibonacci(base, cap)
 
 
-def delays(policy: Policy, retries: int, rand: Callable[[], float] | None = None
+def delays(policy: RetryPolicy, retries: int, rand: Callable[[], float] | None = None
            ) -> list[float]:
     """The first ``retries`` delays of ``policy`` (jittered with ``rand`` when it has jitter)."""
     wait = policy_wait(policy, [], rand or (lambda: 1.0))
@@ -56,7 +56,7 @@ def delays(policy: Policy, retries: int, rand: Callable[[], float] | None = None
     return out
 
 
-def policy_wait(policy: Policy, failures: Sequence[Classified], rand: Callable[[], float],
+def policy_wait(policy: RetryPolicy, failures: Sequence[Classified], rand: Callable[[], float],
                 operation: str = "") -> WaitFn:
     """The wait tenacity runs between tries: the server's ``Retry-After`` (capped)
     after a rate limit that names one, else the strategy's delay with full jitter."""

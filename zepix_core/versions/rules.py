@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.model import PluginState
 from zepix_core.loading.discovery import EntryRecord
-from zepix_core.loading.resolution import Candidate, PluginMeta, Policy, resolve
+from zepix_core.loading.resolution import Candidate, PluginMeta, PluginPolicy, resolve
 from zepix_core.storage import DesiredRow, Row, VersionBook
 from zepix_core.versions.origin import copies, drifted
 
@@ -169,7 +169,7 @@ def current_version(book: VersionBook, env: EntryRecord | None) -> str | None:
 
 def admission_problem(plugin_id: str, version: str, meta: PluginMeta,
                       others: Mapping[str, Candidate], api_version: str,
-                      policies: Mapping[str, Policy]) -> str | None:
+                      policies: Mapping[str, PluginPolicy]) -> str | None:
     """Why ``version`` of ``plugin_id`` with ``meta`` cannot join the active
     plugins ``others`` (its own rules, its ``requires``, and theirs on it), or None."""
     res = resolve({**others, plugin_id: Candidate(plugin_id, Version(version), meta)},

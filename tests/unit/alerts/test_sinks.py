@@ -24,7 +24,7 @@ from zepix_core.alerts.sinks import (
     build_host_manager,
     webhook_headers,
 )
-from zepix_core.retry import OutboundError, Policy, Retrier
+from zepix_core.retry import OutboundError, Retrier, RetryPolicy
 from zepix_core.testing import FakeClock
 
 ALERT = Alert("combined_v3", "latency", AlertLevel.WARNING, "p95 6100 ms", 1_700_000_000.0,
@@ -74,9 +74,9 @@ class FlakySink:
 
 
 def dispatcher(*sinks: object, recorder: Recorder, clock: FakeClock | None = None,
-               policy: Policy | None = None, **kwargs: Any) -> AlertDispatcher:
+               policy: RetryPolicy | None = None, **kwargs: Any) -> AlertDispatcher:
     pm = build_host_manager(sinks, log_sink=False)
-    policy = policy or Policy(base=1.0, max_delay=30.0, max_attempts=4)
+    policy = policy or RetryPolicy(base=1.0, max_delay=30.0, max_attempts=4)
     retrier = Retrier({"sink.test": policy, "sink.webhook": policy},
                       sleep=(clock or FakeClock()).sleep, rand=lambda: 0.5)
     return AlertDispatcher(pm, on_result=recorder, retrier=retrier, **kwargs)
@@ -151,7 +151,7 @@ def test_a_sink_that_keeps_failing_is_reported_undelivered_and_others_still_deli
 ) -> None:
     recorder, broken, good = Recorder(), FlakySink(failures=99), ListSink()
     d = dispatcher(broken, good, recorder=recorder,
-                   policy=Policy(base=1.0, max_delay=3.0, max_attempts=4))
+                   policy=RetryPolicy(base=1.0, max_delay=3.0, max_attempts=4))
     d.submit(ALERT)
     assert wait_for(lambda: len(recorder.results) == 2)
     assert broken.calls == 4                          # the first try and 3 retries
@@ -331,7 +331,7 @@ def test_a_dripping_webhook_never_delays_the_other_sinks(
     recorder, fast = Recorder(), ListSink()
     drip = WebhookSink(s.url, timeout=2.0, name="drip")
     d = dispatcher(drip, fast, recorder=recorder,
-                   policy=Policy(max_attempts=2, base=0.01, max_delay=0.01))
+                   policy=RetryPolicy(max_attempts=2, base=0.01, max_delay=0.01))
     started = time.monotonic()
     for i in range(3):
         d.submit(Alert("p", f"kind{i}", AlertLevel.INFO, "x", 0.0))
@@ -379,7 +379,7 @@ def test_shutdown_while_a_webhook_retry_waits_reports_it_undelivered(
         server: Callable[..., ScriptedServer]) -> None:
     s = server([Reply(429, {"Retry-After": "60"})])
     recorder = Recorder()
-    retrier = Retrier({"sink.webhook": Policy(retry_after_cap=120.0)})     # real waits
+    retrier = Retrier({"sink.webhook": RetryPolicy(retry_after_cap=120.0)})     # real waits
     d = AlertDispatcher(build_host_manager([WebhookSink(s.url, timeout=5, name="hook")],
                                            log_sink=False), on_result=recorder, retrier=retrier)
     d.submit(ALERT)

@@ -21,7 +21,7 @@ from zepix_core.cli.main import main
 from zepix_core.cli.render import sparkline
 from zepix_core.contract.model import Alert, AlertLevel
 from zepix_core.health.sketch import LatencySnapshot, WindowStats
-from zepix_core.retry import Policy, Retrier
+from zepix_core.retry import Retrier, RetryPolicy
 from zepix_core.storage import Store
 from zepix_core.testing import FakeClock
 from zepix_core.views.series import check_hours, periods
@@ -115,7 +115,7 @@ def bodies(server: ScriptedServer) -> list[list[dict[str, Any]]]:
 
 def test_the_alertmanager_sink_fires_resends_retries_and_resolves() -> None:
     server = ScriptedServer([503])  # the first send fails once, then is retried
-    policy = Policy(strategy="fixed", base=0.01, max_delay=0.01, max_attempts=3, jitter=False)
+    policy = RetryPolicy(strategy="fixed", base=0.01, max_delay=0.01, max_attempts=3, jitter=False)
     retrier = Retrier({"sink.alertmanager": policy})
     sink = AlertmanagerSink(server.url.split("/hooks")[0], retrier, resend=0.2)
     results: list[tuple[str, bool]] = []

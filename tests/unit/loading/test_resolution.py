@@ -7,7 +7,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from zepix_core import PluginError, PluginState
-from zepix_core.loading.resolution import Candidate, Policy, parse_meta, resolve
+from zepix_core.loading.resolution import Candidate, PluginPolicy, parse_meta, resolve
 
 
 def cand(pid: str, version: str = "1.0.0", api: str = "", **requires: str) -> Candidate:
@@ -82,8 +82,8 @@ def test_self_dependency_is_a_cycle() -> None:
 def test_pins_disable_and_prereleases() -> None:
     plugins = {"p": cand("p", "3.1.0"), "off": cand("off"), "pre": cand("pre", "2.0.0b1"),
                "pre_ok": cand("pre_ok", "2.0.0rc1")}
-    policies = {"p": Policy(pin=SpecifierSet("~=3.2")), "off": Policy(enabled=False),
-                "pre_ok": Policy(allow_prereleases=True)}
+    policies = {"p": PluginPolicy(pin=SpecifierSet("~=3.2")), "off": PluginPolicy(enabled=False),
+                "pre_ok": PluginPolicy(allow_prereleases=True)}
     res = resolve(plugins, "1.0", policies)
     assert res.verdicts["p"][1] == "version 3.1.0 does not satisfy the pin '~=3.2' in config"
     assert res.verdicts["off"][0] is PluginState.INACTIVE
@@ -92,6 +92,6 @@ def test_pins_disable_and_prereleases() -> None:
 
 
 def test_requirement_on_disabled_plugin_is_explained() -> None:
-    res = resolve({"a": cand("a"), "b": cand("b", a=">=1")}, "1.0", {"a": Policy(enabled=False)})
+    res = resolve({"a": cand("a"), "b": cand("b", a=">=1")}, "1.0", {"a": PluginPolicy(enabled=False)})
     assert res.verdicts["b"][1] == ("requires a '>=1', which is INACTIVE: disabled in config "
                                     "(enabled = false)")

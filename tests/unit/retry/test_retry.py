@@ -27,9 +27,9 @@ from zepix_core.retry import (
     Category,
     Classified,
     OutboundError,
-    Policy,
     Retrier,
     RetryFailed,
+    RetryPolicy,
     RetryStats,
     alert_after,
     classify,
@@ -68,7 +68,7 @@ def failing(*errors: BaseException, value: Any = "ok") -> Callable[[], Any]:
 def test_each_strategy_waits_its_sequence_on_a_fake_clock(strategy: str,
                                                          expected: list[float]) -> None:
     clock = FakeClock()
-    policy = Policy(strategy, base=1.0, max_delay=30.0, max_attempts=8,  # type: ignore[arg-type]
+    policy = RetryPolicy(strategy, base=1.0, max_delay=30.0, max_attempts=8,  # type: ignore[arg-type]
                     jitter=False)
     retrier = Retrier({"sync": policy}, sleep=clock.sleep)
     start = clock.monotonic()
@@ -81,17 +81,17 @@ def test_each_strategy_waits_its_sequence_on_a_fake_clock(strategy: str,
 
 
 def test_base_scales_and_max_delay_caps_every_strategy() -> None:
-    assert delays(Policy("exponential", base=0.5, max_delay=3.0, jitter=False), 5) == \
+    assert delays(RetryPolicy("exponential", base=0.5, max_delay=3.0, jitter=False), 5) == \
         [0.5, 1.0, 2.0, 3.0, 3.0]
-    assert delays(Policy("linear", base=2.0, max_delay=5.0, jitter=False), 4) == [2, 4, 5, 5]
-    assert delays(Policy("fixed", base=9.0, max_delay=5.0, jitter=False), 2) == [5, 5]
-    assert delays(Policy("fibonacci", base=2.0, max_delay=9.0, jitter=False), 6) == \
+    assert delays(RetryPolicy("linear", base=2.0, max_delay=5.0, jitter=False), 4) == [2, 4, 5, 5]
+    assert delays(RetryPolicy("fixed", base=9.0, max_delay=5.0, jitter=False), 2) == [5, 5]
+    assert delays(RetryPolicy("fibonacci", base=2.0, max_delay=9.0, jitter=False), 6) == \
         [2, 2, 4, 6, 9, 9]
 
 
 @pytest.mark.parametrize("strategy", ["exponential", "linear", "fixed", "fibonacci"])
 def test_full_jitter_stays_within_zero_and_the_capped_delay(strategy: str) -> None:
-    policy = Policy(strategy, base=1.0, max_delay=10.0, jitter=True)  # type: ignore[arg-type]
+    policy = RetryPolicy(strategy, base=1.0, max_delay=10.0, jitter=True)  # type: ignore[arg-type]
     ceiling = delays(policy, 8, rand=lambda: 1.0)
     rng = random.Random(42)
     for _ in range(200):
@@ -104,7 +104,7 @@ def test_full_jitter_stays_within_zero_and_the_capped_delay(strategy: str) -> No
 
 def test_max_attempts_counts_every_try_and_then_the_operation_is_exhausted() -> None:
     clock = FakeClock()
-    retrier = Retrier({"sync": Policy(max_attempts=3, jitter=False)}, sleep=clock.sleep)
+    retrier = Retrier({"sync": RetryPolicy(max_attempts=3, jitter=False)}, sleep=clock.sleep)
     call = failing(*[ConnectionResetError("reset")] * 5)
     with pytest.raises(RetryFailed, match="gave up after 3 attempts") as caught:
         retrier.run("sync", call)
@@ -114,7 +114,7 @@ def test_max_attempts_counts_every_try_and_then_the_operation_is_exhausted() -> 
 
 
 def test_an_unknown_failure_is_retried_conservatively() -> None:
-    retrier = Retrier({"sync": Policy(max_attempts=6, unknown_attempts=3)},
+    retrier = Retrier({"sync": RetryPolicy(max_attempts=6, unknown_attempts=3)},
                       sleep=FakeClock().sleep)
     call = failing(*[RuntimeError("odd")] * 9)
     with pytest.raises(RetryFailed):
@@ -198,7 +198,7 @@ def test_statuses_headers_and_retry_after_dates() -> None:
 
 def test_a_callers_classifier_comes_first_and_may_defer() -> None:
     clock = FakeClock()
-    retrier = Retrier({"sync": Policy(max_attempts=5, jitter=False)}, sleep=clock.sleep)
+    retrier = Retrier({"sync": RetryPolicy(max_attempts=5, jitter=False)}, sleep=clock.sleep)
 
     def mine(exc: BaseException) -> Classified | None:
         return Classified(Category.PERMANENT, None, "mine") if "schema" in str(exc) else None
@@ -232,7 +232,7 @@ def test_retry_after_is_honoured_against_a_real_server(
 def test_a_retry_after_beyond_the_cap_is_cut_and_reported(
         server: Callable[..., ScriptedServer], caplog: pytest.LogCaptureFixture) -> None:
     s = server([Reply(429, {"Retry-After": "3600"})])
-    retrier = Retrier({"sink.webhook": Policy(retry_after_cap=20.0)}, sleep=FakeClock().sleep)
+    retrier = Retrier({"sink.webhook": RetryPolicy(retry_after_cap=20.0)}, sleep=FakeClock().sleep)
     retrier.run("sink.webhook", post(s.url))
     assert retrier.stats.outcomes[-1].delays == (20.0,)
     [record] = [r for r in caplog.records if r.getMessage() == "retry-after capped"]
@@ -282,7 +282,7 @@ def test_statistics_are_counted_exactly_and_persisted(
 def test_exhausted_retries_in_a_row_raise_an_alert_and_a_success_clears_it() -> None:
     heard: list[tuple[str, int, bool, str | None]] = []
     stats = RetryStats(alert_after=2, on_streak=lambda *a: heard.append(a))
-    retrier = Retrier({"sync": Policy(max_attempts=2)}, stats=stats, sleep=FakeClock().sleep)
+    retrier = Retrier({"sync": RetryPolicy(max_attempts=2)}, stats=stats, sleep=FakeClock().sleep)
     for _ in range(3):
         with pytest.raises(RetryFailed):
             retrier.run("sync", failing(TimeoutError("a"), TimeoutError("b")))
@@ -298,7 +298,7 @@ def test_exhausted_retries_in_a_row_raise_an_alert_and_a_success_clears_it() -> 
 
 def test_stop_ends_a_retry_that_is_waiting(server: Callable[..., ScriptedServer]) -> None:
     s = server([Reply(429, {"Retry-After": "60"})])
-    retrier = Retrier({"sink.webhook": Policy(retry_after_cap=120.0)})   # real waits
+    retrier = Retrier({"sink.webhook": RetryPolicy(retry_after_cap=120.0)})   # real waits
     failed: list[RetryFailed] = []
 
     def deliver() -> None:
@@ -330,7 +330,7 @@ def test_policies_come_from_config_over_documented_defaults() -> None:
     policies = policies_from_config({"sync": {"strategy": "fibonacci", "base": 2,
                                               "max_attempts": 6, "jitter": True},
                                      "alert_after": 5})
-    assert policies["sync"] == Policy("fibonacci", 2.0, 60.0, 6, True)
+    assert policies["sync"] == RetryPolicy("fibonacci", 2.0, 60.0, 6, True)
     assert policies["sink.webhook"] == OPERATIONS["sink.webhook"]
     assert set(policies) == {"sink.webhook", "sink.telegram", "sink.alertmanager",
                              "telegram", "sync", "store.install"}
@@ -396,7 +396,7 @@ def test_the_defaults_table_in_operations_md_matches_the_code() -> None:
 
 def test_run_async_retries_a_coroutine_under_the_policy() -> None:
     clock = FakeClock()
-    retrier = Retrier({"telegram": Policy(base=1.0, jitter=False)}, sleep=clock.sleep)
+    retrier = Retrier({"telegram": RetryPolicy(base=1.0, jitter=False)}, sleep=clock.sleep)
     sync_call = failing(TimeoutError("slow"), TimeoutError("slow"), value="sent")
 
     async def send() -> str:
