@@ -217,15 +217,12 @@ class Monitor:
         clocks = self.ports.clocks
         now = checks.now
         self.rounds += 1
-        here = {pid for pid, w in self.watched.items()}
         for w, outcome in zip(checks.checked, outcomes, strict=True):
-            if w.slot.plugin_id in here and self.watched[w.slot.plugin_id] is w:
+            if self.watched.get(w.slot.plugin_id) is w:  # not detached meanwhile
                 self._record(w, outcome)
-        watched = [w for w in checks.watched
-                   if w.slot.plugin_id in here and self.watched[w.slot.plugin_id] is w]
-        for w in watched:
-            if w.slot.plugin_id in checks.stuck:
-                self._still_stuck(w)
+        watched = [w for w in checks.watched if self.watched.get(w.slot.plugin_id) is w]
+        for w in (w for w in watched if w.slot.plugin_id in checks.stuck):
+            self._still_stuck(w)
         # One host sample per round: every in-process plugin shares it, and a
         # second cpu_percent() read moments later would measure nothing.
         self.host_sample = host_sample = self.sampler.sample_host()
