@@ -15,7 +15,7 @@ from zepix_core.host.facade import of
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import store_dir
 from zepix_core.retry import policies_from_config, retry_report
-from zepix_core.versions.policy import Operator
+from zepix_core.versions.policy import VersionCommands
 from zepix_core.versions.store import PluginStore
 from zepix_core.views.records import alert_rows, history_rows, plugin_rows, timeline
 from zepix_core.views.series import MAX_HOURS, incidents, series
@@ -24,9 +24,9 @@ Hours = Query(24.0, ge=1, le=MAX_HOURS, description="how far back, 1 to 168 hour
 Limit = Query(200, ge=1, le=10_000)
 
 
-def operator(ctx: Context) -> Operator:
+def operator(ctx: Context) -> VersionCommands:
     """The version operator ``zepix upgrade`` uses, recording ``api`` as who asked."""
-    return Operator(ctx.store, PluginStore(store_dir()), ctx.host.config, enumerate_plugins(),
+    return VersionCommands(ctx.store, PluginStore(store_dir()), ctx.host.config, enumerate_plugins(),
                     API_VERSION, actor=ACTOR)
 
 

@@ -43,7 +43,7 @@ class HookCall:
 
 
 @dataclass
-class Outcome:
+class ChecksOutcome:
     """What one plugin's checks gave: a result per call made, the hooks not
     called because an earlier call missed its deadline, and ``stuck``, the
     future of a call that missed its deadline and is still running."""
@@ -60,7 +60,7 @@ class _Sequence:
         self.runner = runner
         self.todo = deque(calls)
         self.clock = clock
-        self.outcome = Outcome()
+        self.outcome = ChecksOutcome()
         self.check: HookCall | None = None
         self.started = 0.0
         #: Checks handed over already and not answered yet (an in-process runner).
@@ -121,8 +121,8 @@ class _Sequence:
 
 
 def run_calls(plans: Sequence[tuple[Runner, Sequence[HookCall]]],
-               clock: Clock, on_done: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Run every plugin's checks; returns one ``Outcome`` per plan, in order.
+               clock: Clock, on_done: Callable[[int], None] | None = None) -> list[ChecksOutcome]:
+    """Run every plugin's checks; returns one ``ChecksOutcome`` per plan, in order.
 
     Takes at most the longest sum of one plugin's deadlines, however many
     plugins hang, since a missed deadline ends that plugin's sequence.

@@ -26,7 +26,7 @@ from zepix_core.contract.errors import PluginBusy, PluginError
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
-from zepix_core.execution.calls import HookCall, Outcome, run_calls
+from zepix_core.execution.calls import ChecksOutcome, HookCall, run_calls
 from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.execution.ports import PortsOf
 from zepix_core.execution.runner import CallResult
@@ -203,7 +203,7 @@ class Monitor:
                       [w for w, _ in checked])
 
     def call(self, checks: Checks,
-             on_done: Callable[[str], None] | None = None) -> list[Outcome]:
+             on_done: Callable[[str], None] | None = None) -> list[ChecksOutcome]:
         """A round's plugin calls: the only step that waits on plugins, so the host runs
         it with its loop let go (bars go on meanwhile). ``on_done(plugin_id)`` as soon as
         a plugin's checks are over (not for one whose call missed its deadline)."""
@@ -211,7 +211,7 @@ class Monitor:
         done = None if on_done is None else (lambda i: on_done(ids[i]))
         return run_calls(checks.plans, self.ports.clocks.monotonic, done)
 
-    def finish(self, checks: Checks, outcomes: Sequence[Outcome]) -> str:
+    def finish(self, checks: Checks, outcomes: Sequence[ChecksOutcome]) -> str:
         """A round's last step (on the loop): record the answers, sample, judge and
         persist. A plugin detached meanwhile is left out."""
         clocks = self.ports.clocks
@@ -292,7 +292,7 @@ class Monitor:
             if watched is not None and watched.anomaly is not None:
                 watched.anomaly.record_intents(count)
 
-    def _record(self, w: Watched, outcome: Outcome) -> None:
+    def _record(self, w: Watched, outcome: ChecksOutcome) -> None:
         for result in outcome.results:
             self.latency.observe(result.plugin_id, result.hook, result.duration)
             if result.hook == "health_ping":

@@ -33,7 +33,7 @@ from zepix_core.loading.edit import effective, lookup, split_key
 from zepix_core.loading.tables import hidden, read_at_start, redact
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
-from zepix_core.versions.policy import Operator
+from zepix_core.versions.policy import VersionCommands
 
 if TYPE_CHECKING:  # the same layer: the host owns its reconfigurer
     from zepix_core.host.host import Host
@@ -242,7 +242,7 @@ class Reconfigurer:
         if not fits:
             return f"{NOT_LIVE}: no installed version satisfies {pin}; {running} runs"
         target = str(max(fits, key=Version))
-        operator = Operator(host.store, host.versions.plugins, host.config,
+        operator = VersionCommands(host.store, host.versions.plugins, host.config,
                             list(host.versions.env.values()), host.api_version,
                             clock=host.clocks.wall, actor="config")
         try:

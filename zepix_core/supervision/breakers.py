@@ -18,21 +18,21 @@ from zepix_core.execution.runner import CallResult
 from zepix_core.health.monitor import Monitor
 from zepix_core.storage.repos import SupervisorRepo
 from zepix_core.supervision.breaker import Transition
-from zepix_core.supervision.guard import Guard
+from zepix_core.supervision.guard import RestartRecord
 from zepix_core.supervision.loopthread import LoopThread
 
 log = logging.getLogger("zepix.supervisor")
 
 
 class WorkAndBreakers:
-    """Work admission and circuit breakers over ``guards`` (one ``Guard`` per plugin)."""
+    """Work admission and circuit breakers over ``guards`` (one ``RestartRecord`` per plugin)."""
 
-    guards: dict[str, Guard]
+    guards: dict[str, RestartRecord]
     ports: PortsOf[SupervisorRepo]
     monitor: Monitor
     loop: LoopThread
 
-    def guard(self, plugin_id: str) -> Guard:
+    def guard(self, plugin_id: str) -> RestartRecord:
         raise NotImplementedError
 
     def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None:
@@ -115,6 +115,6 @@ class WorkAndBreakers:
         self.event(plugin_id, "breaker_reset", f"reset by {actor}", actor=actor)
 
 
-def _pending(guard: Guard, slot: PluginSlot) -> bool:
+def _pending(guard: RestartRecord, slot: PluginSlot) -> bool:
     """Whether a restart is due for ``slot`` itself, not for an instance it replaced."""
     return guard.due is not None and guard.instance is slot

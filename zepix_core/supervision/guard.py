@@ -1,7 +1,7 @@
 """One plugin's supervision state: its limits, restart policy and circuit breaker.
 
-``Limits`` come from defaults, then ``[supervision]``, then the plugin's own
-table (the keys of ``SUPERVISION_DEFAULTS`` in ``_config``); a ``Guard`` holds
+``SupervisionLimits`` come from defaults, then ``[supervision]``, then the plugin's own
+table (the keys of ``SUPERVISION_DEFAULTS`` in ``_config``); a ``RestartRecord`` holds
 what the supervisor keeps about the plugin across its restarts.
 """
 
@@ -18,7 +18,7 @@ from zepix_core.supervision.restart import Clock, RestartPolicy
 
 
 @dataclass(frozen=True)
-class Limits:
+class SupervisionLimits:
     """One plugin's supervision settings: defaults, then ``[supervision]``, then its own
     table (the keys of ``SUPERVISION_DEFAULTS``)."""
 
@@ -39,7 +39,7 @@ class Limits:
     breaker_successes: int
 
     @classmethod
-    def of(cls, config: Config, plugin_id: str) -> Limits:
+    def of(cls, config: Config, plugin_id: str) -> SupervisionLimits:
         own = config.plugins.get(plugin_id, {})
         merged = {**SUPERVISION_DEFAULTS, **config.sections.get("supervision", {}),
                   **{k: v for k, v in own.items() if k in SUPERVISION_DEFAULTS}}
@@ -53,12 +53,12 @@ class Limits:
 
 
 @dataclass
-class Guard:
+class RestartRecord:
     """What the supervisor keeps about one plugin across its restarts. ``due`` is the
     monotonic time of a scheduled restart; ``gave_up`` the policy's reason once it
     refused, and ``down`` whether the plugin has been set FAILED for it."""
 
-    limits: Limits
+    limits: SupervisionLimits
     policy: RestartPolicy
     breaker: CircuitBreaker
     due: float | None = None
@@ -74,17 +74,17 @@ class Guard:
 
 
 def new_guard(config: Config, plugin_id: str, clock: Clock, rand: Callable[[], float],
-              on_transition: Callable[[Transition], None]) -> Guard:
-    limits = Limits.of(config, plugin_id)
+              on_transition: Callable[[Transition], None]) -> RestartRecord:
+    limits = SupervisionLimits.of(config, plugin_id)
     policy = RestartPolicy(
         base=limits.restart_backoff, cap=limits.restart_backoff_cap,
         jitter=limits.restart_jitter, max_attempts=limits.max_restarts,
         intensity=(limits.restart_intensity, limits.restart_window),
         stable_after=limits.stable_after, clock=clock, rand=rand)
-    return Guard(limits, policy, new_breaker(limits, clock, on_transition))
+    return RestartRecord(limits, policy, new_breaker(limits, clock, on_transition))
 
 
-def new_breaker(limits: Limits, clock: Clock,
+def new_breaker(limits: SupervisionLimits, clock: Clock,
                 on_transition: Callable[[Transition], None]) -> CircuitBreaker:
     """A closed breaker for a fresh instance."""
     return CircuitBreaker(failure_threshold=limits.breaker_failures,

@@ -26,7 +26,7 @@ from zepix_core.execution.ports import PortsOf
 from zepix_core.loading.config import load_config
 from zepix_core.storage import EventRow, RequestRow, StatusRow
 from zepix_core.storage.repos import OperatorRepo
-from zepix_core.supervision.guard import Guard, Limits
+from zepix_core.supervision.guard import RestartRecord, SupervisionLimits
 
 log = logging.getLogger("zepix.supervisor")
 
@@ -47,7 +47,7 @@ class Supervised(Protocol):
     @property
     def ports(self) -> PortsOf[OperatorRepo]: ...
 
-    guards: dict[str, Guard]
+    guards: dict[str, RestartRecord]
 
     def forgive(self, plugin_id: str, request_id: int, actor: str) -> None: ...
 
@@ -60,7 +60,7 @@ class Supervised(Protocol):
     def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None: ...
 
 
-class Operator:
+class RestartRequests:
     """Applies restart requests and the give-up mark for one host's supervisor."""
 
     def __init__(self, supervisor: Supervised) -> None:
@@ -118,7 +118,7 @@ class Operator:
             plugins = {k: v for k, v in config.plugins.items() if k != plugin_id}
             updated = replace(config, plugins={**plugins, **(
                 {plugin_id: table} if table is not None else {})})
-            Limits.of(updated, plugin_id)
+            SupervisionLimits.of(updated, plugin_id)
         except ZepixError as exc:
             log.warning("plugin config kept", extra=fields(plugin=plugin_id, why=str(exc)))
             return f"config not re-read, the old table stays ({exc}); "

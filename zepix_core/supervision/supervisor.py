@@ -37,9 +37,9 @@ from zepix_core.loading.config import PluginConfig
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage.repos import SupervisorRepo
 from zepix_core.supervision.breakers import WorkAndBreakers, _pending
-from zepix_core.supervision.guard import Guard, Limits, new_breaker, new_guard
+from zepix_core.supervision.guard import RestartRecord, SupervisionLimits, new_breaker, new_guard
 from zepix_core.supervision.loopthread import LoopThread
-from zepix_core.supervision.operator import Operator, config_fingerprint
+from zepix_core.supervision.operator import RestartRequests, config_fingerprint
 
 log = logging.getLogger("zepix.supervisor")
 
@@ -59,20 +59,20 @@ class Supervisor(WorkAndBreakers):
         self.ports = ports
         self.monitor = monitor
         self.rand = rand
-        self.guards: dict[str, Guard] = {}
+        self.guards: dict[str, RestartRecord] = {}
         self._lock = threading.Lock()  # guards' fields: crashes arrive on watcher threads
         self.loop = LoopThread(self._raise)
         self._stopping = False
-        self.operator = Operator(self)
+        self.operator = RestartRequests(self)
         for plugin_id in ("", *ports.config.plugins):
-            limits = Limits.of(ports.config, plugin_id)  # stops the start, not a later restart
+            limits = SupervisionLimits.of(ports.config, plugin_id)  # stops the start, not a later restart
             if (plugin_id and limits.memory_limit_mb is not None
                     and ports.config.plugin(plugin_id).isolation != "process"):
                 log.warning("memory limit applies only in a worker: set isolation = "
                             "\"process\" (versions from the plugin store always run in one)",
                             extra=fields(plugin=plugin_id))
 
-    def guard(self, plugin_id: str) -> Guard:
+    def guard(self, plugin_id: str) -> RestartRecord:
         with self._lock:
             guard = self.guards.get(plugin_id)
             if guard is None:
@@ -82,7 +82,7 @@ class Supervisor(WorkAndBreakers):
             return guard
 
     def admits(self, slot: PluginSlot) -> bool:
-        """Whether startup may activate ``slot`` (see ``Operator.admits``)."""
+        """Whether startup may activate ``slot`` (see ``RestartRequests.admits``)."""
         return self.operator.admits(slot)
 
     # -- worker processes ----------------------------------------------------
@@ -207,7 +207,7 @@ class Supervisor(WorkAndBreakers):
                 self.event(slot.plugin_id, "stable", f"up for {guard.limits.stable_after:g}s; "
                            "the next failure starts a new incident")
 
-    def _over_memory(self, slot: PluginSlot, guard: Guard) -> str | None:
+    def _over_memory(self, slot: PluginSlot, guard: RestartRecord) -> str | None:
         limit, pid = guard.limits.memory_limit_mb, slot.runner.pid if slot.runner else None
         if limit is None or pid is None:
             return None  # in process the host's memory is everybody's: no limit can act
@@ -245,7 +245,7 @@ class Supervisor(WorkAndBreakers):
             elif guard.due is not None and guard.due <= now:
                 self._restart(plugin_id, guard)
 
-    def _restart(self, plugin_id: str, guard: Guard) -> None:
+    def _restart(self, plugin_id: str, guard: RestartRecord) -> None:
         with self._lock:
             attempt, cause, failed, guard.due = guard.attempt, guard.cause, guard.instance, None
         if self.ports.plugins.get(plugin_id) is not failed:
@@ -294,7 +294,7 @@ class Supervisor(WorkAndBreakers):
         guard = self.guard(plugin_id)
         guard.gave_up, guard.down = why, True
 
-    def _give_up(self, plugin_id: str, guard: Guard) -> None:
+    def _give_up(self, plugin_id: str, guard: RestartRecord) -> None:
         """FAILED with the reason and a CRITICAL alert; down until an operator restarts it
         or its config changes (``admits`` at the next start)."""
         guard.down = True

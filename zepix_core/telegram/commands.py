@@ -2,7 +2,7 @@
 
 ``Surface`` is what the bot sees of the running host: the host's slots and
 breakers, a database connection of the bot's own (a slow read never holds
-the host's), and the same operations the CLI runs: ``versions.policy.Operator``
+the host's), and the same operations the CLI runs: ``versions.policy.VersionCommands``
 for upgrade and rollback, ``supervision.requests.request_restart`` for
 restart, with ``telegram:<user id>`` recorded as who asked. Nothing here knows
 python-telegram-bot; ``controller`` wires these to handlers.
@@ -28,7 +28,7 @@ from zepix_core.storage import EventRow, RequestRow, Store
 from zepix_core.supervision import controls
 from zepix_core.supervision.requests import request_restart
 from zepix_core.telegram import render, summary
-from zepix_core.versions.policy import Operator, Recorded
+from zepix_core.versions.policy import Recorded, VersionCommands
 from zepix_core.versions.store import PluginStore
 from zepix_core.views.records import alert_rows, timeline
 from zepix_core.views.status import host_status
@@ -148,9 +148,9 @@ class Surface:
         return render.breakers([self.breaker(pid) for pid in sorted(self.host.slots)])
 
     # -- changes -------------------------------------------------------------
-    def operator(self, actor: str) -> Operator:
+    def operator(self, actor: str) -> VersionCommands:
         """The version operator ``zepix upgrade`` uses, recording ``actor``."""
-        return Operator(self.store, PluginStore(store_dir()), self.host.config,
+        return VersionCommands(self.store, PluginStore(store_dir()), self.host.config,
                         enumerate_plugins(self.host.paths), self.host.api_version,
                         clock=self.wall, actor=actor)
 

@@ -1,6 +1,6 @@
 """Version policy: how an operator changes which version of a plugin runs.
 
-The rules are pure functions in ``rules``. ``Operator`` is the command side:
+The rules are pure functions in ``rules``. ``VersionCommands`` is the command side:
 it checks a command against the rules and records it, with the desired
 version, in one ``BEGIN IMMEDIATE`` transaction. It never touches a running
 plugin; a running host applies the recorded requests within one round
@@ -57,7 +57,7 @@ class Recorded:
                 "warning": self.warning}
 
 
-class Operator:
+class VersionCommands:
     """Checks operator commands and records them for the host (see the module docstring)."""
 
     def __init__(self, db: Store, plugins: PluginStore, config: Config,

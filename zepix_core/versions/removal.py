@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from zepix_core.contract.errors import ZepixError
 from zepix_core.storage import Row, VersionBook
-from zepix_core.versions.policy import Operator
+from zepix_core.versions.policy import VersionCommands
 from zepix_core.versions.rules import current_version, gather, last_known_good
 from zepix_core.versions.store import StoredVersion
 
@@ -54,7 +54,7 @@ class Verdict:
                 "action": self.action, "why": self.why}
 
 
-def needed(operator: Operator, book: VersionBook) -> dict[Version, str]:
+def needed(operator: VersionCommands, book: VersionBook) -> dict[Version, str]:
     """The versions of ``book``'s plugin that must stay, each with why."""
     env = operator.env.get(book.plugin_id)
     current = current_version(book, env)
@@ -78,9 +78,9 @@ def needed(operator: Operator, book: VersionBook) -> dict[Version, str]:
 
 
 class Remover:
-    """``uninstall`` and ``prune`` over an ``Operator``'s store and database."""
+    """``uninstall`` and ``prune`` over a ``VersionCommands``'s store and database."""
 
-    def __init__(self, operator: Operator) -> None:
+    def __init__(self, operator: VersionCommands) -> None:
         self.op = operator
 
     def uninstall(self, plugin_id: str, version: str) -> Verdict:

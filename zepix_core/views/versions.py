@@ -5,12 +5,12 @@ from __future__ import annotations
 from zepix_core.loading.discovery import EntryRecord
 from zepix_core.storage import Row, VersionBook
 from zepix_core.versions.origin import is_editable, origin
-from zepix_core.versions.policy import Operator
+from zepix_core.versions.policy import VersionCommands
 from zepix_core.versions.release import KEYS, from_distribution, merged, shown
 from zepix_core.versions.rules import VersionFacts, current_version, gather
 
 
-def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object]]:
+def version_listing(operator: VersionCommands, plugin_id: str) -> list[dict[str, object]]:
     """Every known version of ``plugin_id``, oldest first (``zepix versions``): one row per
     copy, so the environment's and the store's copies of one version are two rows, each
     saying where it comes from (``origin``) and whether it is the one that runs."""
@@ -35,7 +35,7 @@ def version_listing(operator: Operator, plugin_id: str) -> list[dict[str, object
     return rows
 
 
-def _row(operator: Operator, book: VersionBook, f: VersionFacts, record: EntryRecord | None,
+def _row(operator: VersionCommands, book: VersionBook, f: VersionFacts, record: EntryRecord | None,
          active: str | None, running: str | None, *, loads: bool) -> dict[str, object]:
     installed_at = operator.plugins.installed_at(record) if record else None
     state = ("active" if active is not None and f.version == active else

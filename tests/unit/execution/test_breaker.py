@@ -206,7 +206,7 @@ def test_the_success_threshold_comes_from_the_config(tmp_path: Path) -> None:
     row that close a HALF_OPEN breaker, per plugin or for all."""
     from zepix_core.contract.model import BreakerState as State
     from zepix_core.loading.config import load_config
-    from zepix_core.supervision.guard import Limits, new_breaker
+    from zepix_core.supervision.guard import SupervisionLimits, new_breaker
 
     path = tmp_path / "zepix.toml"
     path.write_text("[supervision]\nbreaker_successes = 4\nbreaker_open_for = 10\n"
@@ -214,7 +214,7 @@ def test_the_success_threshold_comes_from_the_config(tmp_path: Path) -> None:
     config = load_config(path)
     now = [0.0]
     for plugin_id, needed in (("busy", 4), ("calm", 1)):
-        breaker = new_breaker(Limits.of(config, plugin_id), lambda: now[0], lambda t: None)
+        breaker = new_breaker(SupervisionLimits.of(config, plugin_id), lambda: now[0], lambda t: None)
         breaker.force_open()
         breaker.reset()
         for _ in range(5):

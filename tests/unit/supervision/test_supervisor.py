@@ -25,7 +25,7 @@ from zepix_core.execution.runner import InProcessRunner
 from zepix_core.host.host import Host
 from zepix_core.loading.config import load_config
 from zepix_core.loading.discovery import EntryRecord, load_plugin
-from zepix_core.supervision.guard import Limits
+from zepix_core.supervision.guard import SupervisionLimits
 from zepix_core.supervision.operator import clear_mark
 from zepix_core.testing import FakeClock, make_host
 
@@ -120,7 +120,7 @@ def test_limits_merge_defaults_then_supervision_then_the_plugin(tmp_path: Path) 
     path.write_text("[supervision]\nrestart_backoff = 0.5\nmax_restarts = 2\n"
                     "[plugins.a]\nmax_restarts = 5\nmemory_limit_mb = 300\n", encoding="utf-8")
     config = load_config(path)
-    a, b = Limits.of(config, "a"), Limits.of(config, "b")
+    a, b = SupervisionLimits.of(config, "a"), SupervisionLimits.of(config, "b")
     assert (a.restart_backoff, a.max_restarts, a.memory_limit_mb) == (0.5, 5, 300)
     assert (b.restart_backoff, b.max_restarts, b.memory_limit_mb) == (0.5, 2, None)
     assert (b.hung_grace, b.breaker_failures, b.breaker_open_for) == (30.0, 5, 60.0)

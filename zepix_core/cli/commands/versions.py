@@ -25,7 +25,7 @@ from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import config_path, store_dir
 from zepix_core.retry import retrier_from_config
 from zepix_core.storage import HostRow, RequestRow, Store
-from zepix_core.versions.policy import Operator, Recorded
+from zepix_core.versions.policy import Recorded, VersionCommands
 from zepix_core.versions.release import from_distribution
 from zepix_core.versions.store import PluginStore, content_digest
 from zepix_core.views.versions import version_listing
@@ -36,9 +36,9 @@ VERSION_COLUMNS = ("version", "distribution", "state", "origin", "runs", "source
 
 
 
-def _operator(args: argparse.Namespace, store: Store) -> Operator:
+def _operator(args: argparse.Namespace, store: Store) -> VersionCommands:
     config = load_config(config_path(args.config))
-    return Operator(store, PluginStore(store_dir(store.path)), config, enumerate_plugins(),
+    return VersionCommands(store, PluginStore(store_dir(store.path)), config, enumerate_plugins(),
                     API_VERSION, actor=actor())
 
 
