@@ -61,14 +61,27 @@ def dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
 #: longest-processing-time rule: the long files start at once on both cores, and no
 #: core idles at the end while the other finishes a three-minute file.
 LONGEST_FIRST = (
-    "tests/e2e/test_shutdown_race.py", "tests/e2e/test_chaos.py",
-    "tests/e2e/test_pytest_plugin.py", "tests/e2e/test_template.py",
-    "tests/e2e/test_papercuts.py", "tests/e2e/test_backtest_honest.py",
-    "tests/e2e/test_process_exit.py", "tests/e2e/test_telegram.py",
-    "tests/e2e/test_e2e_install.py", "tests/e2e/test_versions.py",
-    "tests/e2e/test_sync.py", "tests/e2e/test_config_reload_e2e.py",
-    "tests/e2e/test_backtest_research.py", "tests/e2e/test_controls_e2e.py",
-    "tests/e2e/test_terminal_safety.py", "tests/e2e/test_supervision_e2e.py",
+    "tests/e2e/test_chaos.py",
+    "tests/e2e/test_shutdown_race.py",
+    "tests/checks/test_docs_examples.py",
+    "tests/e2e/test_faulty_plugins.py",
+    "tests/e2e/test_resource_limits.py",
+    "tests/e2e/test_dashboard_ops.py",
+    "tests/e2e/test_pytest_plugin.py",
+    "tests/e2e/test_template.py",
+    "tests/e2e/test_hostile_e2e.py",
+    "tests/e2e/test_config_reload_e2e.py",
+    "tests/e2e/test_papercuts.py",
+    "tests/e2e/test_supervision_e2e.py",
+    "tests/e2e/test_process_exit.py",
+    "tests/e2e/test_controls_e2e.py",
+    "tests/e2e/test_e2e_install.py",
+    "tests/e2e/test_sync.py",
+    "tests/e2e/test_backtest_research.py",
+    "tests/e2e/test_children.py",
+    "tests/e2e/test_telegram.py",
+    "tests/e2e/test_telegram_e2e.py",
+    "tests/e2e/test_metrics_e2e.py",
 )
 
 

@@ -2,7 +2,7 @@
 
 The same-MAJOR rule, last known good, which installed version a starting host
 picks, and whether declared requirements admit a version. Nothing here reads
-or writes a database; ``policy.Operator`` and ``reconcile`` call these.
+or writes a database; ``policy.VersionCommands`` and ``reconcile`` call these.
 """
 
 from __future__ import annotations
