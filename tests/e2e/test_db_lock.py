@@ -20,7 +20,7 @@ import httpx
 
 import zepix_core
 from tests.distfactory import DistFactory, good_plugin
-from tests.e2e.test_storage_faults import LOCKER
+from tests.locker import LOCKER
 from tests.waiting import wait_until
 from zepix_core.loading.config import load_config
 from zepix_core.storage import Store

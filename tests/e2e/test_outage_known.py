@@ -18,17 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.locker import LOCKER
 from zepix_core.contract.errors import StorageError
 from zepix_core.storage import Store
-
-LOCKER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
 
 
 def test_a_failed_write_of_any_kind_makes_the_outage_known(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.locker import LOCKER
 from tests.waiting import wait_until
 from zepix_core.host.host import create_host
 from zepix_core.loading.paths import plugin_data_dir
@@ -26,14 +27,6 @@ from zepix_core.testing import make_bar
 
 DAY = 86_400.0
 
-LOCKER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
 
 
 def _refs(db_file: Path) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.locker import LOCKER
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.model import Bar
 from zepix_core.health.anomaly import Band
@@ -28,15 +29,6 @@ from zepix_core.host.host import Host, create_host
 from zepix_core.host.limits import files_alert
 from zepix_core.loading.config import load_config
 from zepix_core.storage import Store
-
-LOCKER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
+from tests.locker import LOCKER
 from tests.paths import ROOT
 from tests.waiting import wait_for
 from zepix_core import PluginState
@@ -36,14 +37,6 @@ bars_per_round = 2
 warmup_bars = 0
 """
 
-LOCKER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
 
 
 @contextmanager
