@@ -11,16 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
-from tests.locker import LOCKER
+from tests.locker import locked
 from zepix_core.contract.errors import StorageError
 from zepix_core.contract.model import Bar
 from zepix_core.health.anomaly import Band
@@ -29,21 +25,6 @@ from zepix_core.host.host import Host, create_host
 from zepix_core.host.limits import files_alert
 from zepix_core.loading.config import load_config
 from zepix_core.storage import Store
-
-
-@contextmanager
-def locked(db: Path) -> Iterator[None]:
-    """A second process holding the database's write lock until the block ends."""
-    proc = subprocess.Popen([sys.executable, "-c", LOCKER, str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.write("\n")
-        proc.stdin.close()
-        assert proc.wait(30) == 0
 
 
 def _snapshot(plugin_id: str) -> dict[str, object]:

@@ -14,14 +14,12 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.distfactory import DistFactory, good_plugin
-from tests.locker import LOCKER
+from tests.locker import LOCKER, locked
 from tests.paths import ROOT
 from tests.waiting import wait_for
 from zepix_core import PluginState
@@ -39,19 +37,6 @@ warmup_bars = 0
 
 
 
-@contextmanager
-def locked(db: Path) -> Iterator[None]:
-    """A second process holding the database's write lock until the block ends."""
-    proc = subprocess.Popen([sys.executable, "-c", LOCKER, str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.write("\n")
-        proc.stdin.close()
-        assert proc.wait(30) == 0
 
 
 def _host(dists: DistFactory, tmp_path: Path, *ids: str) -> Host:

@@ -5,6 +5,7 @@ breaker (records of the dispatcher's results, transitions, operator overrides an
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from zepix_core.supervision.loopthread import LoopThread
 log = logging.getLogger("zepix.supervisor")
 
 
-class WorkAndBreakers:
+class WorkAndBreakers(abc.ABC):
     """Work admission and circuit breakers over ``guards`` (one ``RestartRecord`` per plugin)."""
 
     guards: dict[str, RestartRecord]
@@ -32,14 +33,17 @@ class WorkAndBreakers:
     monitor: Monitor
     loop: LoopThread
 
+    @abc.abstractmethod
     def guard(self, plugin_id: str) -> RestartRecord:
-        raise NotImplementedError
+        """The plugin's record, made on first use (``Supervisor`` keeps them)."""
 
+    @abc.abstractmethod
     def event(self, plugin_id: str, kind: str, detail: str, actor: str = "host") -> None:
-        raise NotImplementedError
+        """Record one supervision event of the plugin (the history's row)."""
 
+    @abc.abstractmethod
     def flush(self) -> None:
-        raise NotImplementedError
+        """Send the alerts decided so far."""
 
     def admits_work(self, slot: PluginSlot) -> bool:
         """Whether ``slot`` gets the next bar: running, no restart pending, breaker not
