@@ -15,6 +15,7 @@ and the edges escape it for their medium.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from email.utils import parseaddr
@@ -66,15 +67,24 @@ def from_distribution(record: EntryRecord) -> Release:
     found: Release = {**declared}
     if not record.location:
         return found
-    info = Path(record.location)
+    author, commit = _installed_facts(record.location)
+    found["author"] = found["author"] or author
+    found["commit_id"] = found["commit_id"] or commit
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _installed_facts(location: str) -> tuple[str | None, str | None]:
+    """The author and the VCS commit an installed distribution's files state. Read once
+    per ``*.dist-info`` folder: its plugins (one distribution may offer many) share
+    them, and an install of another version is another folder."""
+    info = Path(location)
     try:
         metadata = md.PathDistribution(info).metadata
         author = metadata.get("Author") or parseaddr(metadata.get("Author-email") or "")[0]
     except (OSError, ValueError):
         author = None
-    found["author"] = found["author"] or _cut(author, FIELD_LIMIT)
-    found["commit_id"] = found["commit_id"] or _vcs_commit(info)
-    return found
+    return _cut(author, FIELD_LIMIT), _vcs_commit(info)
 
 
 def _vcs_commit(info: Path) -> str | None:
