@@ -38,7 +38,8 @@ def version_listing(operator: VersionCommands, plugin_id: str) -> list[dict[str,
 def _row(operator: VersionCommands, book: VersionBook, f: VersionFacts, record: EntryRecord | None,
          active: str | None, running: str | None, *, loads: bool) -> dict[str, object]:
     installed_at = operator.plugins.installed_at(record) if record else None
-    state = ("active" if active is not None and f.version == active else
+    # Only the copy that loads is active: another copy of the same version is not.
+    state = ("active" if active is not None and f.version == active and loads else
              "removed" if record is None else
              "deprecated" if f.deprecated else "available")
     note = _note(book, f.version, state, f.deprecated)
