@@ -20,7 +20,8 @@ A bar for a plugin inside its health checks (``host.turns``) is counted when it
 is offered after them, or dropped with the reason it then gets no work.
 
 The totals of the host's life are kept in ``zepix.db`` (table ``bar_counts``,
-one row per host, plugin, kind and detail) at every round and at the last one,
+one row per host, plugin, kind and detail) at every round and at the last one
+(only the rows that changed since the last write that succeeded: ``save``),
 so whoever fed the bars can check that nothing went missing (the chaos soak
 does). ``kind`` is ``fed`` (plugin ``""``, detail the timeframe), ``offered``
 (detail ``""``) or ``dropped`` (detail the reason).
@@ -54,6 +55,8 @@ class BarAccounts:
         #: plugin -> reason -> bars dropped
         self.dropped: dict[str, Counter[str]] = {}
         self._calls: Counter[str] | None = None
+        #: (plugin, kind, detail) -> bars as last written; a total never goes down.
+        self._saved: dict[tuple[str, str, str], int] = {}
 
     def begin(self) -> None:
         self._calls = Counter()
@@ -97,6 +100,18 @@ class BarAccounts:
                  for plugin_id, reasons in sorted(self.dropped.items())
                  for reason, n in sorted(reasons.items())]
         return rows
+
+    def save(self, write: Callable[[str, list[tuple[str, str, str, int]]], object],
+             host_id: str) -> None:
+        """``write(host_id, rows)`` with the rows that changed since the last ``save`` whose write returned
+        (an idle round writes nothing); a write that raises is tried again in full at
+        the next ``save``, and the exception goes on to the caller."""
+        saved = self._saved
+        rows = [row for row in self.rows() if saved.get(row[:3]) != row[3]]
+        if not rows:
+            return
+        write(host_id, rows)
+        saved.update((row[:3], row[3]) for row in rows)
 
 
 def takers(slots: Iterable[PluginSlot], active: Sequence[PluginSlot], paused: Container[str],

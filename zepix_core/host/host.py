@@ -610,8 +610,8 @@ class Host:
                 # totals replace them, so nothing is lost by skipping one.
                 self.outage.best_effort("accuracy", self.store.save_accuracy,
                                   self.trades.accuracy_counts())
-                self.outage.best_effort("bar counts", self.store.save_bar_counts, self.host_id,
-                                  self.bar_accounts.rows())
+                self.outage.best_effort("bar counts", self.bar_accounts.save,
+                                        self.store.save_bar_counts, self.host_id)
                 checks = self.monitor.plan(self.active())
                 # The plugin calls with the loop let go: bars never wait on a health hook.
                 outcomes = self.turns.outside(
@@ -698,12 +698,13 @@ class Host:
             for plugin_id in list(self.turns.backlog):
                 self.bar_accounts.drop(plugin_id, SHUTDOWN, len(self.turns.take(plugin_id)))
             if self.started:
-                self.outage.best_effort("bar counts", self.store.save_bar_counts, self.host_id,
-                                  self.bar_accounts.rows())
+                self.outage.best_effort("bar counts", self.bar_accounts.save,
+                                        self.store.save_bar_counts, self.host_id)
         if self.started:
             self.outage.best_effort("sync", self.sync.finish)  # the plugins' last trades
         self.outage.best_effort("flush", self.store.flush_deferred)
         self.outage.best_effort("close alerts", self.monitor.close)
+        self.turns.close()
         self.dispatcher.close()
         if self.started:
             self.outage.best_effort("end host", self.store.end_host, self.host_id,
