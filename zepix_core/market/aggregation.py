@@ -35,17 +35,20 @@ class Aggregates:
         self._recent: dict[str, deque[Bar]] = {}
         self._longest = longest
         self._own: set[tuple[str, str]] = set()
+        self._steps = [(t, TIMEFRAME_MINUTES[t], TIMEFRAME_MINUTES[t] * 60)
+                       for t in self.timeframes]
 
     def after(self, bar: Bar) -> list[Bar]:
         if bar.timeframe != "1m":
             self._own.add((bar.symbol, bar.timeframe))
             return []
-        recent = self._recent.setdefault(bar.symbol, deque(maxlen=self._longest))
+        recent = self._recent.get(bar.symbol)
+        if recent is None:  # not ``setdefault``: that built a deque for every bar
+            recent = self._recent[bar.symbol] = deque(maxlen=self._longest)
         recent.append(bar)
         out = []
-        for tf in self.timeframes:
-            minutes = TIMEFRAME_MINUTES[tf]
-            if bar.ts % (minutes * 60) or (bar.symbol, tf) in self._own or len(recent) < minutes:
+        for tf, minutes, seconds in self._steps:
+            if bar.ts % seconds or (bar.symbol, tf) in self._own or len(recent) < minutes:
                 continue
             period = list(recent)[-minutes:]
             if period[-1].ts - period[0].ts == (minutes - 1) * 60:
