@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from zepix_core.contract.errors import HookTimeout, PluginError, describe, describe_hook
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
+from zepix_core.execution import interrupt
 from zepix_core.execution.boundary import plain
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
 from zepix_core.execution.interrupt import Here, HookDeadline, Watchdog, absorb
@@ -69,6 +69,13 @@ class Dispatcher:
         self.mode = "thread"
         self._dog: Watchdog | None = None
         self._here_runners: Sequence[InProcessRunner] = ()
+        #: Offline (``zepix backtest``, inline mode): a feed stops after the close time
+        #: (bars of one ``ts`` in a row) of the first call that answered anything, raised
+        #: or timed out, so the caller can fill before the plugins see the next bar.
+        self.until_answer = False
+        #: How many bars of the last ``feed_by_bar`` were delivered (a prefix).
+        self.delivered = 0
+        self._end = 0
 
     def next_id(self) -> str:
         return f"{self._prefix}{next(self._count)}"
@@ -95,13 +102,17 @@ class Dispatcher:
         of this feed: they would only queue behind its stuck call, and each would
         cost the other plugins another full deadline.
         """
+        self.delivered = len(bars)
         live = [r for r in runners if not self.stuck(r)]
         inline = [r for r in live if isinstance(r, InProcessRunner)]
         queued = [r for r in live if not isinstance(r, InProcessRunner)]
         run = self._inline_here if self.mode == "inline" else self._inline
         if not queued:
-            return (self._check_all(bars, inline, run(bars, inline)) if inline
-                    else [[] for _ in bars])
+            if not inline:
+                return [[] for _ in bars]
+            calls = run(bars, inline)
+            return self._check_all(bars[:self.delivered] if self.delivered < len(bars)
+                                   else bars, inline, calls)
         intents: list[Sequence[Intent]] = []
         for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
             pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]
@@ -196,9 +207,9 @@ class Dispatcher:
         dog = self._dog or Watchdog(lambda: self.deadline, self._interrupted)
         self._dog, self._here_runners, dog.current = dog, runners, here
         skip: set[int] = set()
-        index, total = 0, len(calls.values)
+        index, self._end = 0, len(calls.values)
         try:
-            while index < total:
+            while index < self._end:
                 try:
                     index = self._run_here(here, hooks, bars, calls, skip, index, real)
                 except HookDeadline:
@@ -211,12 +222,21 @@ class Dispatcher:
                     skip.add(runner_at)
                     calls.lost[runner_at] = fired
                     index = max(index, fired + 1)
+                    if self.until_answer:
+                        self._cut(bars, fired // width, width)
         finally:
             with dog.lock:
                 dog.current = None
             if here.caught < here.fires:
                 absorb(here)
         return calls
+
+    def _cut(self, bars: Sequence[Bar], bar_at: int, width: int) -> None:
+        """``until_answer``: the feed ends with the close time of ``bars[bar_at]``."""
+        end = interrupt.close_end(bars, bar_at)
+        if end < self.delivered:
+            self.delivered = end
+            self._end = min(self._end, end * width)
 
     def call_here(self, runner: InProcessRunner, hook: str,
                   kwargs: Mapping[str, object]) -> CallResult:
@@ -251,9 +271,9 @@ class Dispatcher:
                   calls: Calls, skip: set[int], index: int, real: bool) -> int:
         """The hot path of ``_inline_here`` from ``index`` on; returns the end."""
         values, took, errors, clock = calls.values, calls.took, calls.errors, self.clock
-        width, total = len(hooks), len(values)
+        width, until = len(hooks), self.until_answer
         started = clock()
-        while index < total:
+        while index < self._end:
             bar_at, runner_at = divmod(index, width)
             if runner_at in skip or values[index] is not UNSET:
                 index += 1
@@ -273,50 +293,25 @@ class Dispatcher:
             ended = clock()
             if error is not None:
                 errors[index] = error
+            if until and (value is not None or error is not None):
+                self._cut(bars, index // width, width)
             took[index], values[index] = ended - started, value
             started = ended
             index += 1
         return index
 
-    @contextlib.contextmanager
-    def alarm(self) -> Iterator[None]:
+    def alarm(self) -> contextlib.AbstractContextManager[None]:
         """While inside: inline calls on the main thread are bounded by ``SIGALRM`` too
         (``signal.setitimer`` every half deadline), which also interrupts a hook
         sleeping in ``time.sleep`` or a blocking read; the watchdog stays as the
-        fallback. A no-op off the main thread (an offline run on the caller's thread:
-        ``zepix backtest``)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        period = max(self.deadline / 2, 0.01)
-        previous = signal.signal(signal.SIGALRM, self._on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, period, period)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        fallback. A no-op off the main thread (``interrupt.alarm``)."""
+        return interrupt.alarm(max(self.deadline / 2, 0.01), self._on_alarm)
 
     def _on_alarm(self, signum: int, frame: object) -> None:
-        dog = self._dog
-        here = dog.current if dog is not None else None
-        running = here.running if here is not None else None
-        if dog is None or here is None or running is None \
-                or here.thread_id != threading.get_ident():
-            return
-        index, started = running
-        held = time.monotonic() - started
-        if held < self.deadline or here.fired == index:
-            return
-        if not dog.lock.acquire(blocking=False):  # the watchdog is deciding: next tick
-            return
-        try:
-            here.fired = index
-            here.fires += 1
-        finally:
-            dog.lock.release()
-        self._interrupted(here, index, held)
-        raise HookDeadline
+        due = interrupt.past_deadline(self._dog, self.deadline)
+        if due is not None:
+            self._interrupted(*due)
+            raise HookDeadline
 
     def _interrupted(self, here: Here, index: int, held: float) -> None:
         """The watchdog interrupted call ``index`` of the inline feed: the plugin gets

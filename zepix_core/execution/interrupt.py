@@ -6,12 +6,16 @@ code only; a hook blocked in C code cannot be interrupted, docs/embedding.md).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
-__all__ = ["Here", "HookDeadline", "Watchdog", "absorb", "raise_in"]
+__all__ = ["Here", "HookDeadline", "Watchdog", "absorb", "alarm", "close_end", "past_deadline",
+           "raise_in"]
 
 
 class HookDeadline(BaseException):
@@ -98,3 +102,55 @@ class Watchdog:
                 here.fires += 1
                 raise_in(here.thread_id, HookDeadline)
             self.interrupted(here, index, deadline + late)
+
+
+@contextlib.contextmanager
+def alarm(period: float, handler: Callable[[int, object], None]) -> Iterator[None]:
+    """While inside, on the main thread: ``handler`` every ``period`` seconds
+    (``SIGALRM``, so it also reaches a hook asleep in C); a no-op on other threads."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, period, period)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def past_deadline(dog: Watchdog | None, deadline: float) -> tuple[Here, int, float] | None:
+    """In the ``SIGALRM`` handler: the call running on this thread if it is past
+    ``deadline`` and not interrupted yet, marked as fired (``here``, its index, how long
+    it ran); None otherwise, or while the watchdog is deciding (the next tick)."""
+    here = dog.current if dog is not None else None
+    running = here.running if here is not None else None
+    if dog is None or here is None or running is None \
+            or here.thread_id != threading.get_ident():
+        return None
+    index, started = running
+    held = time.monotonic() - started
+    if held < deadline or here.fired == index:
+        return None
+    if not dog.lock.acquire(blocking=False):
+        return None
+    try:
+        here.fired = index
+        here.fires += 1
+    finally:
+        dog.lock.release()
+    return here, index, held
+
+
+class _Timed(Protocol):
+    @property
+    def ts(self) -> float: ...
+
+
+def close_end(bars: Sequence[_Timed], at: int) -> int:
+    """The index after the close time of ``bars[at]`` (the bars of one ``ts`` in a row)."""
+    end, ts = at + 1, bars[at].ts
+    while end < len(bars) and bars[end].ts == ts:
+        end += 1
+    return end

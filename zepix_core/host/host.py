@@ -460,6 +460,7 @@ class Host:
         shadow = [r for r in self.versions.shadow_runners() if r.plugin_id not in paused]
         self.bar_accounts.begin()
         by_bar = self.dispatcher.feed_by_bar(runners + shadow if shadow else runners, bars)
+        bars = bars[:len(by_bar)]  # a prefix under ``until_answer`` (a backtest)
         self.bar_accounts.end(bars, left_out, [r.plugin_id for r in runners])
         if shadow:
             active = {r.plugin_id for r in runners}

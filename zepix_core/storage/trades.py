@@ -8,14 +8,23 @@ from collections.abc import Mapping, Sequence
 from zepix_core.contract.model import Fill, Intent
 from zepix_core.storage.db import Database, Row
 
+_FILL = ("INSERT INTO fills (host_id, plugin_id, intent_id, symbol, side, quantity, price, "
+         "time, fee) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _fill_row(host_id: str, intent: Intent, fill: Fill) -> tuple[object, ...]:
+    return (host_id, intent.plugin_id, fill.intent_id, intent.symbol, intent.side,
+            fill.quantity, fill.price, fill.time, fill.fee)
+
 
 class TradeQueries(Database):
     def record_fill(self, host_id: str, intent: Intent, fill: Fill) -> int:
-        return self.execute(
-            "INSERT INTO fills (host_id, plugin_id, intent_id, symbol, side, quantity, price, "
-            "time, fee) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (host_id, intent.plugin_id, fill.intent_id, intent.symbol, intent.side,
-             fill.quantity, fill.price, fill.time, fill.fee))
+        return self.execute(_FILL, _fill_row(host_id, intent, fill))
+
+    def record_fills(self, fills: Sequence[tuple[str, Intent, Fill]]) -> None:
+        """Several ``(host_id, intent, fill)`` in one transaction (a backtest's, at its end)."""
+        with self.transaction() as conn:
+            conn.executemany(_FILL, [_fill_row(*f) for f in fills])
 
     def fills(self) -> list[Row]:
         """Every recorded fill, oldest first."""

@@ -1,0 +1,145 @@
+"""``zepix backtest`` feeds several close times at once (``Dispatcher.until_answer``):
+no plugin ever sees a bar before the fill of its last intent, a hung hook is still
+bounded (in Python and asleep in C), and the other plugins trade exactly as they do
+without it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.distfactory import DistFactory
+from tests.paths import ROOT
+from zepix_core.app import backtest
+from zepix_core.app.backtest import Book, Costs, HookFailed, backtest_source, run_backtest
+from zepix_core.loading.config import Config
+
+sys.path.insert(0, str(ROOT / "bench"))
+import bench_engines
+
+PLUGINS = '''
+import time
+
+from zepix_core import hookimpl
+
+
+class _Base:
+    def __init__(self):
+        self.seen = 0
+
+    @hookimpl
+    def plugin_version(self):
+        return "1.0.0"
+
+    @hookimpl
+    def health_ping(self, now):
+        return True
+
+    @hookimpl
+    def get_metrics(self):
+        return {"bars": self.seen}
+
+    @hookimpl
+    def self_test(self):
+        return True
+
+
+class Waits(_Base):
+    """Trades on every 7th 1m bar, long then flat; a bar before the fill of its
+    intent is an error (the run stops with it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.unfilled, self.long = 0, False
+
+    @hookimpl
+    def on_bar(self, bar):
+        if bar.timeframe != "1m":
+            return None
+        if self.unfilled:
+            raise RuntimeError("a bar came before the fill of my intent")
+        self.seen += 1
+        if self.seen % 7:
+            return None
+        self.unfilled, self.long = 1, not self.long
+        return [{"symbol": bar.symbol, "side": "buy" if self.long else "sell",
+                 "quantity": 1.0}]
+
+    @hookimpl
+    def on_fill(self, fill):
+        self.unfilled -= 1
+
+
+class Spins(_Base):
+    """Spins in Python from its 50th 1m bar on."""
+
+    @hookimpl
+    def on_bar(self, bar):
+        if bar.timeframe == "1m":
+            self.seen += 1
+            while self.seen >= 50:
+                pass
+
+
+class Sleeps(_Base):
+    """Sleeps in C (``time.sleep``) on its 50th 1m bar."""
+
+    @hookimpl
+    def on_bar(self, bar):
+        if bar.timeframe == "1m":
+            self.seen += 1
+            if self.seen == 50:
+                time.sleep(120)
+'''
+
+
+@pytest.fixture
+def csv_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("ZEPIX_HOME", str(tmp_path))
+    monkeypatch.setenv("ZEPIX_DB", str(tmp_path / "zepix.db"))
+    factory = DistFactory(tmp_path / "site")
+    factory.add("zepix-batch-rules", "1.0.0",
+                {"t_waits": "batch_rules:Waits", "t_spins": "batch_rules:Spins",
+                 "t_sleeps": "batch_rules:Sleeps"}, {"batch_rules": PLUGINS})
+    monkeypatch.syspath_prepend(str(factory.root))
+    path = tmp_path / "bars.csv"
+    bench_engines._write(path, 600)  # 1m bars with the 5m/15m/1h bars closing with them
+    yield path
+    factory.cleanup()
+
+
+def _run(path: Path, plugins: list[str], **kwargs: object) -> backtest.Result:
+    source = backtest_source(Config(), "csv", {"path": str(path)})
+    return run_backtest(plugins, source, config=Config(), costs=Costs(fee=0.001),
+                        **kwargs)  # type: ignore[arg-type]
+
+
+def _book(book: Book) -> tuple[object, ...]:
+    return (book.cash, dict(book.positions), book.times, book.equity, book.in_market,
+            book.marks, repr(book.trips), book.errors, book.first_error)
+
+
+def test_no_bar_reaches_a_plugin_before_the_fill_of_its_intent(csv_path: Path) -> None:
+    inline = _run(csv_path, ["t_waits"])  # several close times a feed
+    threaded = _run(csv_path, ["t_waits"], dispatch="thread")  # one close time a feed
+    assert inline.figures["t_waits"]["fills"] == 600 // 7
+    assert inline.bars == threaded.bars > 600
+    assert inline.figures == threaded.figures
+    assert _book(inline.books["t_waits"]) == _book(threaded.books["t_waits"])
+
+
+@pytest.mark.parametrize("hung", ["t_spins", "t_sleeps"])
+def test_a_hung_hook_is_bounded_and_the_others_trade_as_without_it(
+        csv_path: Path, monkeypatch: pytest.MonkeyPatch, hung: str) -> None:
+    monkeypatch.setattr(backtest, "BAR_DEADLINE", 0.5)
+    alone = _run(csv_path, ["t_waits"])
+    beside = _run(csv_path, ["t_waits", hung], allow_errors=True)
+    assert _book(beside.books["t_waits"]) == _book(alone.books["t_waits"])
+    book = beside.books[hung]
+    assert book.errors == 1
+    assert book.first_error is not None and book.first_error.startswith(f"plugin {hung}: on_bar")
+    with pytest.raises(HookFailed, match=f"plugin {hung}: on_bar"):
+        _run(csv_path, ["t_waits", hung])
