@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 #: Steps per decade: neighbouring bounds differ by 10**(1/12), about 21 %, so a
@@ -51,18 +52,23 @@ class HookLatency:
     def observe(self, plugin_id: str, hook: str, seconds: float) -> None:
         index = bisect.bisect_left(BUCKETS, seconds)
         with self._lock:
-            hist = self._series.setdefault((plugin_id, hook), Histogram())
+            hist = self._series.get((plugin_id, hook)) or self._new(plugin_id, hook)
             hist.counts[index] += 1
             hist.total += seconds
 
-    def observe_many(self, plugin_id: str, hook: str, durations: list[float]) -> None:
+    def observe_many(self, plugin_id: str, hook: str, durations: Sequence[float]) -> None:
         """Several calls of one hook (a feed of bars), under one lock."""
-        indexes = [bisect.bisect_left(BUCKETS, d) for d in durations]
         with self._lock:
-            hist = self._series.setdefault((plugin_id, hook), Histogram())
-            for index in indexes:
-                hist.counts[index] += 1
+            hist = self._series.get((plugin_id, hook)) or self._new(plugin_id, hook)
+            counts = hist.counts
+            for duration in durations:
+                counts[bisect.bisect_left(BUCKETS, duration)] += 1
             hist.total += sum(durations)
+
+    def _new(self, plugin_id: str, hook: str) -> Histogram:
+        """A series' first call (under ``_lock``): no histogram made per call after it."""
+        hist = self._series[(plugin_id, hook)] = Histogram()
+        return hist
 
     def snapshot(self) -> dict[tuple[str, str], Histogram]:
         with self._lock:

@@ -170,7 +170,7 @@ class Monitor:
             watched.health.record_answers(durations)
             if watched.anomaly is not None:
                 watched.anomaly.record_answers(durations)
-            self.latency.observe_many(plugin_id, "on_bar", list(durations))
+            self.latency.observe_many(plugin_id, "on_bar", durations)
             watched.health.note_activity(self.ports.clocks.wall())
 
     def on_work(self, result: CallResult, problem: str | None) -> None:

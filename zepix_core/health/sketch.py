@@ -16,6 +16,12 @@ counters: when a sketch would grow past ``max_buckets`` buckets its lowest
 buckets are folded into one, which can only lower the accuracy of the lowest
 percentiles, never of p50/p95/p99 unless the data spans more than
 ``gamma**max_buckets`` (about 1e17 at the defaults).
+
+Calls that answered (``record_many``, one per plugin and feed: the bot's thread)
+are only appended to a buffer of the current sub-window; the buffer goes into the
+sketch when anything reads or otherwise writes the window, when the sub-window
+changes, or past ``PENDING`` values: every read sees every call, and the bot's
+thread pays a list append per feed instead of a sketch update per bar.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 Clock = Callable[[], float]
+
+#: Durations kept in a window's buffer at most before they go into its sketch.
+PENDING = 4096
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,22 @@ class Sketch:
         self.buckets: dict[int, int] = {}
         self.zeros = 0
         self.count = 0
+
+    def add_all(self, values: Sequence[float]) -> None:
+        """``add`` of each of ``values`` (once each), in one pass."""
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"cannot record a non-finite value: {values}")
+        low, log_gamma, log, ceil = self.min_value, self._log_gamma, math.log, math.ceil
+        buckets = self.buckets
+        self.count += len(values)
+        for value in values:
+            if value < low:
+                self.zeros += 1
+            else:
+                key = ceil(log(value) / log_gamma)
+                buckets[key] = buckets.get(key, 0) + 1
+        if len(buckets) > self.max_buckets:
+            self._collapse()
 
     def add(self, value: float, times: int = 1) -> None:
         if not math.isfinite(value):
@@ -139,13 +164,29 @@ class WindowStats:
         self._min_value = min_value
         self._ring: list[_Slot | None] = [None] * slots
         self._lock = threading.Lock()
+        #: Answered calls not yet in a sketch: their sub-window, durations and count.
+        self._pending_epoch = 0
+        self._pending: list[float] = []
+        self._pending_calls = 0
 
     def _new_sketch(self) -> Sketch:
         return Sketch(self.rel_error, self._max_buckets, self._min_value)
 
-    def _slot(self, epoch: int) -> _Slot:
+    def _flush(self) -> None:
+        """The buffered calls into their sub-window's sketch (under ``_lock``)."""
+        if not self._pending_calls:
+            return
+        pending, calls = self._pending, self._pending_calls
+        self._pending, self._pending_calls = [], 0
+        slot = self._slot(self._pending_epoch, flush=False)
+        slot.sketch.add_all(pending)
+        slot.calls += calls
+
+    def _slot(self, epoch: int, flush: bool = True) -> _Slot:
         """The sub-window of ``epoch``, started afresh when it holds an older one (under
-        ``_lock``)."""
+        ``_lock``); buffered calls go in first, so no write overtakes them."""
+        if flush:
+            self._flush()
         index = epoch % self.slots
         slot = self._ring[index]
         if slot is None or slot.epoch != epoch:
@@ -182,7 +223,7 @@ class WindowStats:
             slot.errors += min(snap.errors, snap.calls)
 
     def record_many(self, durations: Sequence[float], sample: int = 256) -> None:
-        """Count several calls that answered, under one lock (a feed of many bars).
+        """Count several calls that answered (a feed of bars): buffered, see the module.
 
         Of more than ``sample`` durations an even sample goes into the percentiles
         (a file replay feeds thousands of bars at once); every call is counted.
@@ -190,13 +231,15 @@ class WindowStats:
         calls = len(durations)
         if calls > sample:
             durations = durations[::-(-calls // sample)]
+        if not math.isfinite(sum(durations)):  # finite durations never sum to inf
+            raise ValueError(f"cannot record a non-finite value: {durations}")
         epoch = math.floor(self._clock() / self._width)
         with self._lock:
-            slot = self._slot(epoch)
-            add = slot.sketch.add
-            for duration in durations:
-                add(duration)
-            slot.calls += calls
+            if epoch != self._pending_epoch or len(self._pending) >= PENDING:
+                self._flush()
+                self._pending_epoch = epoch
+            self._pending.extend(durations)
+            self._pending_calls += calls
 
     def _live(self) -> Iterable[_Slot]:
         now = math.floor(self._clock() / self._width)
@@ -206,6 +249,7 @@ class WindowStats:
         merged = self._new_sketch()
         calls = errors = 0
         with self._lock:
+            self._flush()
             for slot in self._live():
                 merged.merge(slot.sketch)
                 calls += slot.calls
@@ -220,6 +264,7 @@ class WindowStats:
     def bucket_count(self) -> int:
         """Histogram buckets held across all sub-windows (the memory in use)."""
         with self._lock:
+            self._flush()
             return sum(len(s.sketch.buckets) for s in self._ring if s is not None)
 
     def snapshot(self) -> LatencySnapshot:
