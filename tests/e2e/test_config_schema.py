@@ -101,7 +101,7 @@ def test_a_plugin_table_shows_what_it_inherits(tmp_path: Path,
 def test_a_table_for_an_impossible_plugin_id_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str) -> None:
     (tmp_path / "zepix.toml").write_text(table, encoding="utf-8")
-    code, out, err = _cli(capsys, tmp_path, "plugins")
+    code, out, err = _cli(capsys, tmp_path, "plugins", "--check")
     assert code == 2 and out == "" and "no plugin can have this id" in err and ":1: plugins." in err
 
 

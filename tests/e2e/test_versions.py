@@ -236,8 +236,13 @@ def test_bad_store_settings_are_one_line_usage_errors(rig: pv.Rig) -> None:
     for text, fix in (("probation_rounds = 2.5", "expected a whole number > 0"),
                       ("probation_round = 3", "did you mean 'probation_rounds'?")):
         config.write_text(f"[store]\n{text}\n")
-        code, _, err = rig.zepix("versions", "alpha")
+        code, _, err = rig.zepix("rollback", "alpha")
         assert code == 2 and fix in err and err.count("\n") == 1
+        # a view warns and goes on (to say that no version is installed yet)
+        code, _, err = rig.zepix("versions", "alpha")
+        warning, error = err.splitlines()
+        assert warning.startswith("zepix: warning: ") and fix in warning
+        assert code == 2 and "no version of 'alpha' is installed" in error
 
 
 def test_without_a_host_the_next_start_runs_the_desired_version(rig: pv.Rig) -> None:

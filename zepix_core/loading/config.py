@@ -127,21 +127,40 @@ def parse_config(text: str, path: Path) -> Config:
     problems = check(raw)
     if problems:
         raise ConfigError(worded(text, path, problems[0]))
-    host = {**HOST_DEFAULTS, **HOST.typed(raw.pop("host", {}))}
-    plugins = raw.pop("plugins", {})
-    cfg = Config(host=host, plugins=plugins, path=path, sections=raw)
+    cfg = _built(raw, path)
     try:
-        cfg.sync()  # the url's scheme, critical_after >= warn_after
-        for plugin_id in plugins:
-            cfg.plugin(plugin_id)  # parses the pin
-        check_risk(str(path), raw.get("risk", {}), plugins)
+        _check_across(cfg)
     except ConfigError as exc:
-        key = str(exc).split(": ")[1] if str(exc).count(": ") > 1 else ""
-        line = line_of(text, tuple(split_dotted(key))) if key else None
-        if line:
-            raise ConfigError(f"{path}:{line}{str(exc).removeprefix(str(path))}") from None
-        raise
+        raise ConfigError(_located(text, path, str(exc))) from None
     return cfg
+
+
+def _built(raw: dict[str, Any], path: Path) -> Config:
+    """A ``Config`` of the checked tables of ``raw`` (which it leaves as it is)."""
+    rest = dict(raw)
+    host = {**HOST_DEFAULTS, **HOST.typed(rest.pop("host", {}))}
+    return Config(host=host, plugins=rest.pop("plugins", {}), path=path, sections=rest)
+
+
+def _check_across(cfg: Config) -> None:
+    """What the schema of one key cannot check: the sync url's scheme,
+    critical_after >= warn_after, the pins, the risk limits with their overrides."""
+    cfg.sync()
+    for plugin_id in cfg.plugins:
+        cfg.plugin(plugin_id)
+    check_risk(str(cfg.path), cfg.sections.get("risk", {}), cfg.plugins)
+
+
+def _key_in(message: str) -> str:
+    """The dotted key of a ``FILE: KEY: problem`` message ("" when it names none)."""
+    return message.split(": ")[1] if message.count(": ") > 1 else ""
+
+
+def _located(text: str, path: Path, message: str) -> str:
+    """``FILE: KEY: problem`` with the key's line: ``FILE:LINE: KEY: problem``."""
+    key = _key_in(message)
+    line = line_of(text, tuple(split_dotted(key))) if key else None
+    return f"{path}:{line}{message.removeprefix(str(path))}" if line else message
 
 
 def worded(text: str, path: Path, problem: Problem) -> str:
@@ -169,27 +188,38 @@ def load_lenient(path: Path | None) -> tuple[Config, list[str]]:
     problems = check(raw)
     for problem in problems:
         _drop(raw, problem.parts)
-    host = {**HOST_DEFAULTS, **HOST.typed(raw.pop("host", {}))}
-    plugins = raw.pop("plugins", {})
     reasons = [worded(text, path, p) for p in problems]
-    return Config(host=host, plugins=plugins, path=path, sections=raw), reasons or [
-        _semantic(text, path)]
+    # Then what only the keys together get wrong (a pin, the sync url, the risk limits):
+    # each such key is left out in turn; a table whose problem has no key of its own
+    # (an override) goes as a whole, and all defaults are the last resort.
+    for _ in range(_MOST_LEFT_OUT):
+        cfg = _built(raw, path)
+        try:
+            _check_across(cfg)
+        except ConfigError as exc:
+            reasons.append(_located(text, path, str(exc)))
+            parts = tuple(split_dotted(_key_in(str(exc))))
+            if not (_drop(raw, parts) or _drop(raw, parts[:2] if parts[:1] == ("plugins",)
+                                               else parts[:1])):
+                break
+        else:
+            return cfg, reasons
+    return Config(path=path), reasons
 
 
-def _semantic(text: str, path: Path) -> str:
-    try:
-        parse_config(text, path)
-    except ConfigError as exc:
-        return str(exc)
-    return ""
+#: How many keys ``load_lenient`` leaves out one by one before it falls back to defaults.
+_MOST_LEFT_OUT = 20
 
 
-def _drop(raw: dict[str, object], parts: tuple[str, ...]) -> None:
+def _drop(raw: dict[str, object], parts: tuple[str, ...]) -> bool:
+    """Remove the key ``parts`` from ``raw``; False when it is not there."""
     node: object = raw
     for part in parts[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(parts[-1], None)
+    if not parts or not isinstance(node, dict) or parts[-1] not in node:
+        return False
+    node.pop(parts[-1])
+    return True
 
 
 def require_valid(cfg: Config) -> None:

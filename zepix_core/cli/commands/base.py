@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from zepix_core.cli.render import emit_json, table
 from zepix_core.contract.errors import ZepixError
 from zepix_core.host.host import Host, create_host
 from zepix_core.host.lease import alive
+from zepix_core.loading.config import Config, load_lenient
+from zepix_core.loading.paths import config_path
 from zepix_core.storage import HostRow, RequestRow, Store
 
 #: Seconds between looks at the database while ``--wait`` waits for the host.
@@ -35,6 +38,30 @@ class Command:
 
 def host_from(args: argparse.Namespace, **kwargs: Any) -> Host:
     return create_host(args.config, args.db, **kwargs)
+
+
+def view_config(args: argparse.Namespace) -> Config:
+    """The config of a command that only shows (``status``, ``plugins``, ``versions``,
+    ...): a file a start would refuse is read without the keys it gets wrong, and one
+    line on stderr names the first problem, so a broken config never hides the views.
+    A file that is not TOML at all is still a usage error (exit 2)."""
+    cfg, reasons = load_lenient(config_path(args.config))
+    if reasons:
+        more = f" (and {len(reasons) - 1} more problem(s))" if len(reasons) > 1 else ""
+        sys.stderr.write(f"zepix: warning: {reasons[0]}{more}; shown with the default "
+                         "instead; 'zepix run' refuses the file until it is fixed ('zepix "
+                         "config show' names every problem)\n")
+    return cfg
+
+
+def view_host(args: argparse.Namespace) -> Host:
+    """A host built from :func:`view_config`, for commands that only look."""
+    from zepix_core.contract.api import API_VERSION
+    from zepix_core.loading.paths import db_path
+
+    cfg = view_config(args)
+    store = Store(db_path(args.db), busy_timeout=float(cfg.host["db_busy_timeout"]))
+    return Host(cfg, store, api_version=API_VERSION)
 
 
 def store_from(args: argparse.Namespace) -> Store:

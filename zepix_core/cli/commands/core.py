@@ -19,6 +19,7 @@ from zepix_core.cli.commands.base import (
     plugin_filter,
     show,
     store_from,
+    view_host,
 )
 from zepix_core.cli.render import emit_json, iso, table, wrapped
 from zepix_core.contract.errors import PluginError, ZepixError
@@ -161,7 +162,7 @@ def _plugins_args(p: argparse.ArgumentParser) -> None:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    host = host_from(args)
+    host = host_from(args) if args.check else view_host(args)  # a check refuses a bad file
     try:
         slots = host.discover()
         if args.plugin_id and args.plugin_id not in {s.plugin_id for s in slots}:
@@ -306,7 +307,7 @@ def _self_test_args(p: argparse.ArgumentParser) -> None:
 def _self_test(args: argparse.Namespace) -> int:
     from zepix_core.health.shapes import parse_self_test
 
-    host = host_from(args)
+    host = view_host(args)
     try:
         slots = [s for s in host.discover() if args.plugin_id in (None, s.plugin_id)]
         if args.plugin_id and not slots:

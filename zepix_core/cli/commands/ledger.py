@@ -6,7 +6,7 @@ import argparse
 import time
 from datetime import date
 
-from zepix_core.cli.commands.base import Command, show, store_from
+from zepix_core.cli.commands.base import Command, show, store_from, view_config
 from zepix_core.contract.errors import ZepixError
 from zepix_core.loading.config import load_config
 from zepix_core.loading.paths import config_path, data_dir
@@ -39,8 +39,9 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
 def _sync(args: argparse.Namespace) -> int:
     store = store_from(args)
     try:
-        config = load_config(config_path(args.config))
-        if args.now or args.backfill is not None:
+        acts = args.now or args.backfill is not None  # a view works on a broken file
+        config = load_config(config_path(args.config)) if acts else view_config(args)
+        if acts:
             retrier = Retrier(policies_from_config(config.sections.get("retry", {})),
                               stats=RetryStats(store))
             manager = SyncManager(store, config.sync(), data_dir() / "plugins",

@@ -6,10 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from zepix_core.cli.commands.base import Command, show, store_from
+from zepix_core.cli.commands.base import Command, show, store_from, view_config
 from zepix_core.cli.render import emit_json
-from zepix_core.loading.config import load_config
-from zepix_core.loading.paths import config_path
 from zepix_core.retry import policies_from_config, retry_report
 
 COLUMNS = ("operation", "attempts", "first_try", "retried", "exhausted", "permanent",
@@ -40,7 +38,7 @@ def _retries(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(f"cleared the retry statistics of {cleared} operation(s)\n")
         return 0
-    config = load_config(config_path(args.config))
+    config = view_config(args)
     policies = policies_from_config(config.sections.get("retry", {}),
                                     str(config.path or "<defaults>"))
     records = retry_report(store, policies)

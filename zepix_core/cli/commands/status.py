@@ -11,11 +11,10 @@ import urllib.request
 from typing import Any
 
 from zepix_core.api.settings import DEFAULTS, LISTEN_ENV
-from zepix_core.cli.commands.base import Command, store_from
+from zepix_core.cli.commands.base import Command, store_from, view_config
 from zepix_core.cli.render import emit_json, iso
 from zepix_core.contract.errors import ZepixError
-from zepix_core.loading.config import Config, load_config
-from zepix_core.loading.paths import config_path
+from zepix_core.loading.config import Config
 from zepix_core.views.status import host_status
 
 #: Exit codes: a host runs with fresh rounds, runs with stale ones, none runs.
@@ -23,7 +22,7 @@ FRESH, STALE, NO_HOST = 0, 1, 3
 
 
 def _status(args: argparse.Namespace) -> int:
-    config = load_config(config_path(args.config))
+    config = view_config(args)
     store = store_from(args)
     try:
         doc = host_status(store, time.time(), float(config.host["interval"]))

@@ -15,12 +15,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zepix_core.cli.commands.base import Command, actor, await_request, live_host, show, store_from
+from zepix_core.cli.commands.base import (
+    Command,
+    actor,
+    await_request,
+    live_host,
+    show,
+    store_from,
+    view_config,
+)
 from zepix_core.cli.render import emit_json, table
 from zepix_core.contract.api import API_VERSION
 from zepix_core.contract.errors import ZepixError
 from zepix_core.contract.terminal import printable
-from zepix_core.loading.config import load_config
+from zepix_core.loading.config import Config, load_config
 from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.paths import config_path, store_dir
 from zepix_core.retry import retrier_from_config
@@ -36,8 +44,9 @@ VERSION_COLUMNS = ("version", "distribution", "state", "origin", "runs", "source
 
 
 
-def _operator(args: argparse.Namespace, store: Store) -> VersionCommands:
-    config = load_config(config_path(args.config))
+def _operator(args: argparse.Namespace, store: Store,
+              config: Config | None = None) -> VersionCommands:
+    config = config or load_config(config_path(args.config))
     return VersionCommands(store, PluginStore(store_dir(store.path)), config, enumerate_plugins(),
                     API_VERSION, actor=actor())
 
@@ -137,7 +146,7 @@ def _id_args(p: argparse.ArgumentParser) -> None:
 def _versions(args: argparse.Namespace) -> int:
     store = store_from(args)
     try:
-        rows = version_listing(_operator(args, store), args.plugin_id)
+        rows = version_listing(_operator(args, store, view_config(args)), args.plugin_id)
     finally:
         store.close()
     if not rows:
