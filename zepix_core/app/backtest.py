@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from itertools import chain
 from pathlib import Path
 
 from zepix_core.app import report
@@ -74,22 +75,26 @@ class Book:
     #: Hook calls that raised, missed their deadline or answered something invalid.
     errors: int = 0
     first_error: str | None = None
+    #: Whether some position is open: known from the fills, not asked at every mark.
+    holding: bool = field(default=False, repr=False, compare=False)
 
     def fill(self, intent: Intent, fill: Fill) -> None:
         signed = fill.quantity if intent.side == "buy" else -fill.quantity
         self.cash -= signed * fill.price + fill.fee
         self.positions[intent.symbol] = self.positions.get(intent.symbol, 0.0) + signed
+        self.holding = any(abs(q) > 1e-12 for q in self.positions.values())
         self.marks.append((fill.time, fill.price, intent.side))
         self.trips.fill(intent.symbol, signed, fill.price, fill.fee, fill.time)
 
     def mark(self, ts: float, closes: Mapping[str, float]) -> None:
-        held = sum(q * closes.get(s, 0.0) for s, q in self.positions.items())
-        value = self.cash + held
+        positions = self.positions
+        value = self.cash + (sum(q * closes.get(s, 0.0) for s, q in positions.items())
+                             if positions else 0)
         self.times.append(ts)
         self.equity.append(value)
-        self.in_market.append(any(abs(q) > 1e-12 for q in self.positions.values()))
+        self.in_market.append(self.holding)
         if value <= 0 and not self.ruined:
-            self.ruined, self.cash, self.positions = True, value, {}
+            self.ruined, self.cash, self.positions, self.holding = True, value, {}, False
 
 
 @dataclass
@@ -257,7 +262,7 @@ class Backtest:
             bars: Sequence[Bar] = group
             groups = groups[:1]
         else:
-            bars = [bar for g in groups for bar in g]
+            bars = list(chain.from_iterable(groups))
         found = self.embedded.feed(bars)
         fed = self.embedded.host.dispatcher.delivered if len(groups) > 1 else len(bars)
         used = 0
@@ -277,14 +282,17 @@ class Backtest:
     def _after(self, group: Sequence[Bar]) -> None:
         """The close time of ``group`` was fed: closes, prices and every book marked."""
         ts = group[0].ts
-        closes = self.closes
+        closes, prices = self.closes, self.prices
         for bar in group:
             closes[bar.symbol] = bar.close
-            self.timeframes.add(bar.timeframe)
-        for symbol in {bar.symbol for bar in group}:
-            times, prices = self.prices.setdefault(symbol, ([], []))
-            times.append(ts)
-            prices.append(closes[symbol])
+            if bar.timeframe not in self.timeframes:
+                self.timeframes.add(bar.timeframe)
+        for symbol in {bar.symbol for bar in group} if len(group) > 1 else (group[0].symbol,):
+            seen = prices.get(symbol)
+            if seen is None:
+                seen = prices[symbol] = ([], [])
+            seen[0].append(ts)
+            seen[1].append(closes[symbol])
         self.bars += len(group)
         for book in self.books.values():
             book.mark(ts, closes)
