@@ -25,6 +25,7 @@ from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
 from zepix_core.execution import interrupt
 from zepix_core.execution.boundary import plain
+from zepix_core.execution.direct import direct
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
 from zepix_core.execution.interrupt import Here, HookDeadline, Watchdog, absorb
 from zepix_core.execution.lanes import UNSET, Calls, Job, Lane, Outcome
@@ -200,7 +201,7 @@ class Dispatcher:
         its deadline is interrupted by the watchdog (``HookDeadline``), counted as a
         timeout, and its plugin gets no more bars until it is restarted."""
         calls = Calls(len(bars) * len(runners))
-        hooks = [r.pm.hook.on_bar for r in runners]
+        hooks = [direct(r.pm.hook.on_bar, ("bar",)) for r in runners]  # pluggy's result
         width = len(hooks)
         real = self.clock is time.monotonic
         here = Here(threading.get_ident())
