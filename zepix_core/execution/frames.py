@@ -11,9 +11,12 @@ only (``_workerproc``), and the host unpickles them refusing every class
 
 from __future__ import annotations
 
+import math
 import pickle
+import select
 import socket
 import struct
+import time
 
 from zepix_core.contract.errors import PluginError
 
@@ -32,31 +35,59 @@ def send_frame(sock: socket.socket, message: tuple[object, ...]) -> None:
     sock.sendall(_HEADER.pack(len(payload)) + payload)
 
 
-def recv_frame(sock: socket.socket, max_size: int | None = None) -> bytes | None:
-    """One frame, or None at end of stream (the other side is gone).
+class FrameReader:
+    """Frames from one end of the socket, read through a buffer.
 
-    Raises ``FrameTooLarge`` before allocating anything when the header announces
-    more than ``max_size`` bytes.
+    One ``recv`` brings in whatever the other side has written, usually a whole
+    frame (header and body) in one system call, and a wait for the next frame can
+    be bounded (``poll``), so a caller can read its own answer under its deadline
+    without a reader thread's wake-up in between. A frame cut short by a timeout
+    stays in the buffer for the next ``read``. Not thread-safe: one reader at a time.
     """
-    try:
-        header = _recv_exact(sock, _HEADER.size)
-        if header is None:
-            return None
-        size = _HEADER.unpack(header)[0]
-        if max_size is not None and size > max_size:
-            raise FrameTooLarge(f"a frame of {size} bytes exceeds the limit of {max_size} "
-                                "bytes ([host] max_frame_mb)")
-        return _recv_exact(sock, size)
-    except OSError:
-        return None
 
+    def __init__(self, sock: socket.socket, max_size: int | None = None,
+                 chunk: int = 1 << 16) -> None:
+        self.sock = sock
+        self.max_size = max_size
+        self._chunk = chunk
+        self._buf = bytearray()
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    buf = bytearray(size)
-    view, got = memoryview(buf), 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if n == 0:
+    def read(self, timeout: float | None = None) -> bytes | None:
+        """The next frame; None when none came within ``timeout`` seconds (None:
+        wait for it). Raises ``EOFError`` at end of stream, ``FrameTooLarge`` as
+        soon as a header announces more than ``max_size`` bytes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (frame := self._take()) is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and (left <= 0 or not self._poll.poll(math.ceil(left * 1000))):
+                return None
+            data = self.sock.recv(max(self._chunk, self._missing()))
+            if not data:
+                raise EOFError("end of stream")
+            self._buf += data
+        return frame
+
+    def _missing(self) -> int:
+        buf = self._buf
+        if len(buf) < _HEADER.size:
+            return 0
+        size: int = _HEADER.unpack_from(buf)[0]
+        return _HEADER.size + size - len(buf)
+
+    def _take(self) -> bytes | None:
+        buf = self._buf
+        if len(buf) < _HEADER.size:
             return None
-        got += n
-    return bytes(buf)
+        size: int = _HEADER.unpack_from(buf)[0]
+        if self.max_size is not None and size > self.max_size:
+            raise FrameTooLarge(f"a frame of {size} bytes exceeds the limit of "
+                                f"{self.max_size} bytes ([host] max_frame_mb)")
+        end = _HEADER.size + size
+        if len(buf) < end:
+            return None
+        frame = bytes(memoryview(buf)[_HEADER.size:end])
+        del buf[:end]
+        return frame
+

@@ -232,13 +232,23 @@ def stamp(future: Future[object], clock: Clock) -> list[float]:
     return box
 
 
+Send = Callable[[str, Mapping[str, object]], "Future[object]"]
+
+
+def sender(runner: Runner) -> Send:
+    """How to send a call that the caller will wait for with ``future.result``: a
+    worker's ``ask`` (the caller reads the answer itself), else ``submit``."""
+    ask: Send = getattr(runner, "ask", runner.submit)
+    return ask
+
+
 def call(
     runner: Runner, hook: str, timeout: float, kwargs: Mapping[str, object] | None = None,
     clock: Clock = time.monotonic,
 ) -> CallResult:
     """Call one hook and wait at most ``timeout`` seconds for its answer."""
     started = clock()
-    future = runner.submit(hook, kwargs or {})
+    future = sender(runner)(hook, kwargs or {})
     return wait(runner.plugin_id, hook, future, started + timeout, started, clock)
 
 

@@ -17,13 +17,10 @@ import os
 import pickle
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from zepix_core.contract.errors import (
@@ -36,16 +33,16 @@ from zepix_core.contract.errors import (
 )
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
-from zepix_core.contract.process import own_current
 from zepix_core.execution.boundary import plain
-from zepix_core.execution.frames import DEFAULT_MAX_FRAME, recv_frame, send_frame
+from zepix_core.execution.frames import DEFAULT_MAX_FRAME, FrameReader, send_frame
+from zepix_core.execution.workerspawn import exit_text, spawn
 from zepix_core.execution.workerwire import (
     Call,
+    Reply,
     line,
     loads_plain,
     settle,
     strings,
-    worker_env,
 )
 from zepix_core.loading.discovery import EntryRecord, LoadFailure
 
@@ -58,20 +55,6 @@ log = logging.getLogger("zepix.worker")
 OnExit = Callable[[int | None, int | None], None]
 
 _KILL_WAIT = 10.0  # SIGKILL is final, but a process in uninterruptible sleep dies late
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-# The worker imports the very zepix_core the host runs, even from a source
-# checkout; -P keeps the host's working directory off its sys.path.
-_BOOT = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
-         "from zepix_core.execution.workerproc import main; sys.exit(main(sys.argv[1:]))")
-
-
-# Linux's parent-death signal fires when the *thread* that started the worker
-# ends, not the host process: a worker started from a short-lived thread (a
-# restart timer) would die with it. So every worker is started from this one
-# pool thread, which ends only when the interpreter shuts down; workers still
-# running then are killed by the kernel, which is what "no orphans" asks.
-_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zepix-spawner",
-                              initializer=own_current)
 
 
 class ProcessRunner:
@@ -105,11 +88,19 @@ class ProcessRunner:
         self._exited = threading.Event()  # reaped, and outstanding calls failed
         self._gone = threading.Event()  # reaped: the exit status is known
         self._ready: Future[None] = Future()
+        # The socket's read side: whoever holds _read_lock reads. A caller waiting
+        # on an ``ask`` reads its own answer; the reader thread reads while armed
+        # (the handshake, ``submit``'s calls, a call its caller gave up on, the exit).
+        self._read_lock = threading.Lock()
+        self._armed = threading.Event()
+        self._armed.set()
+        self._broken = False  # the worker broke the protocol: its stream is not read again
         self.warnings: list[str] = []  # from the worker's ready frame (plugin_warnings)
         self.hooks: list[str] = []  # ... and the hooks the plugin implements
         self._sock, child = socket.socketpair()
+        self._frames = FrameReader(self._sock, max_frame)
         try:
-            self._proc = self._spawn(child)
+            self._proc = spawn(self.plugin_id, child)
         except OSError:
             self._sock.close()
             raise
@@ -150,7 +141,18 @@ class ProcessRunner:
         return self._pending is not None
 
     def submit(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
-        future: Future[object] = Future()
+        """Send a call; the runner's reader thread settles its future, however
+        the caller waits for it."""
+        return self._send_call(hook, kwargs, Future())
+
+    def ask(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
+        """Send a call whose caller waits with ``result(timeout)``, which reads the
+        answer on the caller's thread (``Reply``): no reader thread's wake-up."""
+        return self._send_call(hook, kwargs, Reply(self._serve))
+
+    def _send_call(self, hook: str, kwargs: Mapping[str, object],
+                   future: Future[object]) -> Future[object]:
+        caller_reads = isinstance(future, Reply)
         try:
             blob = pickle.dumps(dict(kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - pickling can fail with almost any type
@@ -162,11 +164,14 @@ class ProcessRunner:
             refusal = self._refusal()
             if refusal is None:
                 self._next_id += 1
-                self._pending = Call(self._next_id, hook, time.monotonic(), future)
+                self._pending = Call(self._next_id, hook, time.monotonic(), future,
+                                     caller_reads)
                 frame = ("call", self._next_id, hook, blob)
         if refusal is not None:
             future.set_exception(refusal)
             return future
+        if not caller_reads:
+            self._armed.set()
         # A failed send means the worker is gone; its watcher fails the call.
         with contextlib.suppress(OSError):
             self._send_frame(frame)
@@ -188,17 +193,6 @@ class ProcessRunner:
             self._stopping = True
         self._terminate()
         self._finish()
-
-    def _spawn(self, child: socket.socket) -> subprocess.Popen[bytes]:
-        # -B: a worker never writes bytecode, so a store version's files (whose digest
-        # covers its .pyc) stay exactly as installed.
-        argv = [sys.executable, "-B", "-P", "-c", _BOOT, "--fd", str(child.fileno()),
-                "--host-pid", str(os.getpid()), "--plugin", self.plugin_id]
-        # Its own session and process group: stopped and killed as a group, and a
-        # Ctrl-C at the terminal reaches the host only, which stops it in order.
-        return _SPAWNER.submit(subprocess.Popen, argv, stdin=subprocess.DEVNULL,
-                               pass_fds=(child.fileno(),), env=worker_env(),
-                               start_new_session=True).result()
 
     def _handshake(self, extra_paths: Sequence[str], timeout: float) -> None:
         started = time.monotonic()
@@ -239,18 +233,8 @@ class ProcessRunner:
         return None if self._returncode is None else self._exit_text()
 
     def _exit_text(self) -> str:
-        who = f"worker of plugin {self.plugin_id} (pid {self.pid})"
-        code = self._returncode
-        if code is None:
-            return f"{who} is stopping"
-        if code >= 0:
-            return f"{who} exited with code {code}"
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        why = f" ({self.kill_reason})" if self.kill_reason else ""
-        return f"{who} was killed by {name}{why}"
+        return exit_text(f"worker of plugin {self.plugin_id} (pid {self.pid})",
+                         self._returncode, self.kill_reason)
 
     def _take(self, call_id: int) -> Call | None:
         with self._lock:
@@ -264,12 +248,52 @@ class ProcessRunner:
         # Whatever happens here is reported: a worker that breaks the protocol is
         # not trusted, so it is killed with the reason, and its watcher reports the exit.
         try:
-            while (data := recv_frame(self._sock, self.max_frame)) is not None:
-                self._dispatch(loads_plain(data))
+            while self._armed.wait():
+                with self._read_lock:
+                    while self._armed.is_set() and not self._broken:
+                        data = self._frames.read()
+                        if data is not None:
+                            self._dispatch(loads_plain(data))
+                        self._rest()
+        except (EOFError, OSError):
+            return  # end of stream: the worker is gone, its watcher reports it
         except BaseException as exc:  # noqa: BLE001 - the reader must never die silently
             self._reject(describe(exc))
 
+    def _rest(self) -> None:
+        """The reader thread parks once nothing is left for it to read."""
+        with self._lock:
+            if self._ready.done() and not self._gone.is_set() and (
+                    self._pending is None or self._pending.caller_reads):
+                self._armed.clear()
+
+    def _serve(self, reply: Reply, timeout: float | None) -> None:
+        """Read frames on the caller's thread until ``reply`` is settled or ``timeout``
+        runs out; a call still unanswered then is left to the reader thread (a late
+        answer, the worker's death)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._read_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
+            while not reply.done() and not self._broken:
+                left = None if deadline is None else deadline - time.monotonic()
+                if (data := self._frames.read(left)) is None:
+                    break
+                self._dispatch(loads_plain(data))
+        except (EOFError, OSError):
+            pass  # the worker is gone: its watcher fails the call
+        except Exception as exc:  # noqa: BLE001 - a worker breaking the protocol in any way
+            self._reject(describe(exc))
+        finally:
+            if not reply.done():
+                with self._lock:
+                    if self._pending is not None and self._pending.future is reply:
+                        self._pending.caller_reads = False
+                self._armed.set()
+            self._read_lock.release()
+
     def _reject(self, why: str) -> None:
+        self._broken = True
         self.kill_reason = f"killed by the host: {why}"
         log.error("worker broke the protocol", extra=fields(plugin=self.plugin_id, error=why))
         self._signal(signal.SIGKILL)
@@ -306,6 +330,7 @@ class ProcessRunner:
         self._gone.set()
         # Let the reader pass on answers the worker wrote before it exited;
         # it stops at end of stream, which normally comes with the exit.
+        self._armed.set()
         self._reader.join(0.05)
         with self._lock:
             self._exited.set()

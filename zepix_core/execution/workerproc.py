@@ -2,10 +2,11 @@
 
 The host (``_worker.ProcessRunner``) starts ``python -P -c <boot> --fd N
 --host-pid P --plugin ID``; the boot line calls ``main``. The frames on the
-socket are ``_frames``'. A worker never outlives its host: it exits at end
-of stream on the socket, and on Linux the kernel kills it when the host's
-spawning thread ends (docs/supervision.md, "No orphans"). Only what the worker
-needs is imported here: it pays for every import at each start.
+socket are ``_frames``'; the main thread reads them itself. A worker never
+outlives its host: it exits when the host's end of the socket hangs up, and
+on Linux the kernel kills it when the host's spawning thread ends
+(docs/supervision.md, "No orphans"). Only what the worker needs is imported
+here: it pays for every import at each start.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ import ctypes
 import logging
 import os
 import pickle
-import queue
+import select
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from zepix_core.contract import logs
 from zepix_core.contract.errors import WrongShape, describe, describe_hook
 from zepix_core.contract.logs import fields
 from zepix_core.contract.stdio import LogLines
 from zepix_core.execution.boundary import plain
-from zepix_core.execution.frames import recv_frame, send_frame
+from zepix_core.execution.frames import FrameReader, send_frame
 from zepix_core.execution.runner import implemented_hooks, plugin_warnings
 from zepix_core.loading.discovery import EntryRecord, LoadFailure, load_plugin
 
@@ -53,11 +54,11 @@ def main(argv: Sequence[str]) -> int:
     _arm_parent_death_signal(int(args["--host-pid"]))
     sock = socket.socket(fileno=int(args["--fd"]))
     sock.set_inheritable(False)  # the plugin's own subprocesses must not hold it open
-    jobs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    threading.Thread(target=_read_host, args=(sock, jobs), name="zepix-host-reader",
+    threading.Thread(target=_watch_host, args=(sock,), name="zepix-host-watcher",
                      daemon=True).start()
+    frames = FrameReader(sock)
     # S301: frames come only from the parent host over a private socketpair
-    _, record, paths = pickle.loads(jobs.get())  # noqa: S301
+    _, record, paths = pickle.loads(_next(frames))  # noqa: S301
     _extend_path(record, paths)
     try:
         pm = load_plugin(record)
@@ -67,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
     send_frame(sock, ("ready", {"warnings": plugin_warnings(pm), "hooks": implemented_hooks(pm)}))
     log.info("plugin loaded", extra=fields(distribution=record.distribution,
                                            version=record.dist_version))
-    _serve(pm, sock, jobs)
+    _serve(pm, sock, frames)
     return 0
 
 
@@ -87,14 +88,29 @@ def _extend_path(record: EntryRecord, extra_paths: Sequence[str]) -> None:
         sys.path.append(home)
 
 
-def _read_host(sock: socket.socket, jobs: queue.SimpleQueue[bytes]) -> None:
-    # End of stream means the host is gone (exited, crashed or SIGKILLed).
-    # os._exit ends the worker whatever its main thread is doing, even a
-    # plugin spinning forever inside a hook.
-    while (data := recv_frame(sock)) is not None:
-        jobs.put(data)
+def _watch_host(sock: socket.socket) -> None:
+    # The host's end hung up: the host is gone (exited, crashed or SIGKILLed).
+    # os._exit ends the worker whatever its main thread is doing, even a plugin
+    # spinning forever inside a hook. The poll asks for no event, so frames never
+    # wake this thread: the main thread reads them itself, with no handoff.
+    hangup = select.poll()
+    hangup.register(sock, 0)  # POLLHUP and POLLERR are always reported
+    while not hangup.poll():
+        pass
+    _host_gone()
+
+
+def _host_gone() -> NoReturn:
     log.warning("host gone, worker exits")
     os._exit(_HOST_GONE_EXIT)
+
+
+def _next(frames: FrameReader) -> bytes:
+    try:
+        data = frames.read()  # no timeout: a frame, or end of stream
+    except (EOFError, OSError):
+        _host_gone()
+    return data if data is not None else _host_gone()
 
 
 def _arm_parent_death_signal(host_pid: int) -> None:
@@ -102,7 +118,7 @@ def _arm_parent_death_signal(host_pid: int) -> None:
 
     This covers what the end-of-stream thread cannot: a plugin stuck in C
     code that holds the GIL. The host starts workers from one long-lived
-    thread (``_worker._SPAWNER``), so that thread ends only with the host.
+    thread (``workerspawn._SPAWNER``), so that thread ends only with the host.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -113,10 +129,9 @@ def _arm_parent_death_signal(host_pid: int) -> None:
         os._exit(_HOST_GONE_EXIT)
 
 
-def _serve(pm: pluggy.PluginManager, sock: socket.socket,
-           jobs: queue.SimpleQueue[bytes]) -> None:
+def _serve(pm: pluggy.PluginManager, sock: socket.socket, frames: FrameReader) -> None:
     # S301: frames come only from the parent host over a private socketpair
-    while (message := pickle.loads(jobs.get()))[0] != "stop":  # noqa: S301
+    while (message := pickle.loads(_next(frames)))[0] != "stop":  # noqa: S301
         _, call_id, hook, blob = message
         send_frame(sock, _answer(pm, call_id, hook, blob))
     log.info("worker stopping")

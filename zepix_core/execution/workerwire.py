@@ -10,13 +10,16 @@ import contextlib
 import io
 import os
 import pickle
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
 from zepix_core.contract.errors import MESSAGE_LIMIT, WrongShape
 
-__all__ = ["HOST_SECRETS", "Call", "line", "loads_plain", "settle", "strings", "worker_env"]
+__all__ = ["HOST_SECRETS", "Call", "Reply", "line", "loads_plain", "settle", "strings",
+           "worker_env"]
 
 
 #: The host's secrets in its environment, which a worker's plugin has no use for.
@@ -45,6 +48,29 @@ class Call:
     hook: str
     started: float
     future: Future[object]
+    #: The caller reads the answer itself (``Reply.result``); False once it gave up
+    #: waiting, and the runner's reader thread takes the call over.
+    caller_reads: bool = False
+
+
+class Reply(Future[object]):
+    """A call's future whose ``result(timeout)`` reads the answer from the socket on
+    the caller's own thread (``serve(reply, timeout)``), within that timeout: no
+    reader thread wakes up, then the caller, for each call. Only ``result``
+    reads: a caller that waits otherwise (``concurrent.futures.wait``) uses
+    ``ProcessRunner.submit``, whose futures the runner's reader thread settles."""
+
+    def __init__(self, serve: Callable[[Reply, float | None], None]) -> None:
+        super().__init__()
+        self._serve = serve
+
+    def result(self, timeout: float | None = None) -> object:
+        if self.done():
+            return super().result(0)
+        started = time.monotonic()
+        self._serve(self, timeout)
+        left = None if timeout is None else max(0.0, started + timeout - time.monotonic())
+        return super().result(left)
 
 
 def settle(future: Future[Any], error: BaseException | None = None,
