@@ -63,6 +63,7 @@ def test_upgrade_is_applied_live_within_one_round_and_passes_its_gate(rig: pv.Ri
     [request] = rig.host.store.requests("alpha")
     assert request["outcome"] == "applied: 1.1.0 is active, on probation for 3 round(s)"
     assert rig.versions()["1.1.0"]["note"] == "probation 0/3 rounds"
+    assert rig.versions()["1.1.0"]["gate"] == "probation"
 
     rig.rounds(3)
     rows = rig.versions()
@@ -102,6 +103,7 @@ def test_a_version_that_fails_its_gate_is_rolled_back_automatically(
     assert tried["version"] == bad and tried["deactivation_reason"] == back["activation_reason"]
     rows = rig.versions()
     assert rows[bad]["gate_passed"] is False and rows[bad]["last_active"] is not None
+    assert (rows[bad]["gate"], rows["1.0.0"]["gate"]) == ("failed", "passed")
     assert rows["1.0.0"]["state"] == "active" and rows["1.0.0"]["desired"] is True
     assert rig.host.store.version_book("alpha").desired["actor"] == "gate"  # type: ignore[index]
 

@@ -142,3 +142,10 @@ class HistoryQueries(Database):
         return self.rows_as(
             EventRow, "SELECT * FROM events WHERE (? IS NULL OR plugin_id = ?) AND (? IS NULL OR ts >= ?) "
             "ORDER BY ts DESC, id DESC LIMIT ?", (plugin_id, plugin_id, since, since, limit))
+
+    def gate_verdicts(self, plugin_id: str) -> dict[str, str]:
+        """version -> the kind of its latest gate event (``gate_passed``/``gate_failed``)."""
+        rows = self.query("SELECT version, kind FROM events WHERE plugin_id = ? AND kind IN "
+                          "('gate_passed', 'gate_failed') AND version IS NOT NULL "
+                          "ORDER BY ts, id", (plugin_id,))
+        return {str(r["version"]): str(r["kind"]) for r in rows}

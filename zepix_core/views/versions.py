@@ -21,6 +21,8 @@ def version_listing(operator: VersionCommands, plugin_id: str) -> list[dict[str,
     active = running if running is not None else current
     stored = operator.plugins.records(plugin_id)
     env = operator.env.get(plugin_id)
+    verdicts = operator.db.gate_verdicts(plugin_id)
+    disabled = operator.config.plugins.get(plugin_id, {}).get("enabled", True) is False
     rows = []
     for f in facts:
         copies: list[EntryRecord | None] = [f.record]
@@ -30,9 +32,29 @@ def version_listing(operator: VersionCommands, plugin_id: str) -> list[dict[str,
                 copies.append(other)
                 break
         for record in copies:
-            rows.append(_row(operator, book, f, record, active, running,
-                             loads=record is f.record))
+            row = _row(operator, book, f, record, active, running, loads=record is f.record)
+            rows.append({**row, "gate": _gate(book, f, verdicts.get(f.version), disabled)})
     return rows
+
+
+#: ``gate`` of a version row: how its probation went, or why it had none.
+GATES = ("passed", "failed", "probation", "disabled", "never_ran", "pending")
+
+
+def _gate(book: VersionBook, f: VersionFacts, verdict: str | None, disabled: bool) -> str:
+    """``gate_passed`` false alone reads as "failed its gate"; this says which it is:
+    ``passed``; ``failed`` (its last gate said so); ``disabled`` (the plugin is off in
+    the config, so nothing gates it); ``probation`` (on it now); ``never_ran``;
+    ``pending`` (it ran, its quiet probation has not finished)."""
+    if f.gate_passed:
+        return "passed"
+    if verdict == "gate_failed":
+        return "failed"
+    if disabled:
+        return "disabled"
+    if book.probation is not None and book.probation["version"] == f.version:
+        return "probation"
+    return "never_ran" if f.last_active is None else "pending"
 
 
 def _row(operator: VersionCommands, book: VersionBook, f: VersionFacts, record: EntryRecord | None,

@@ -39,7 +39,7 @@ from zepix_core.versions.store import PluginStore, content_digest
 from zepix_core.views.versions import version_listing
 
 VERSION_COLUMNS = ("version", "distribution", "state", "origin", "runs", "source",
-                   "first_seen", "last_active", "gate_passed", "note")
+                   "first_seen", "last_active", "gate", "note")
 
 
 
