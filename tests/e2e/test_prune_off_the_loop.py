@@ -72,7 +72,7 @@ def test_a_locked_plugin_database_is_pruned_without_the_loop_lock(
             host.round()
             assert host.on_bar(make_bar(1.1, ts=60.0)) == []  # the loop is free meanwhile
             wait_until(lambda: held, timeout=60)
-            pruner = getattr(host, "pruner", None)  # (before the fix: none, it ran inline)
+            pruner = host.pipeline.pruner  # the round pipeline's (``host.rounds``)
             if pruner is not None:
                 pruner.join(60)  # gave up on the locked database (lock_wait)
         finally:
@@ -84,7 +84,7 @@ def test_a_locked_plugin_database_is_pruned_without_the_loop_lock(
         assert _refs(db_file) == ["old", "recent"]  # locked: nothing pruned, nothing lost
 
         # the next hour's prune, with the database free, drops the old closed trade
-        host._pruned_at -= 3600.0
+        host.pipeline.pruned_at -= 3600.0
         host.round()
         wait_until(lambda: _refs(db_file) == ["recent"], timeout=60)
         assert held == [False, False]

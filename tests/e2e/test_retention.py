@@ -42,8 +42,8 @@ def test_retention_prunes_only_old_closed_synced_trades(zepix_home: Path,
         db.close_trade(late.id, 98.0, ts=now - 45 * DAY)
         db.close()
         host.round()
-        assert host.pruner is not None
-        host.pruner.join(60)  # the round starts the prune on a thread of its own
+        assert host.pipeline.pruner is not None
+        host.pipeline.pruner.join(60)  # the round starts the prune on a thread of its own
         db = PluginDatabase(database_file("calm", plugin_data_dir("calm")))
         try:
             refs = sorted(str(t.ref) for t in db.trades())

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
@@ -28,15 +27,13 @@ from zepix_core.contract.model import AlertLevel, PluginState
 from zepix_core.execution.dispatch import IntentLimits
 from zepix_core.execution.runner import call
 from zepix_core.health.alerting import HOST_ALERTS
+from zepix_core.host.parts import HostParts
 from zepix_core.loading.config import HOST_PLUGIN_KEYS
 from zepix_core.loading.edit import effective, lookup, split_key
 from zepix_core.loading.tables import hidden, read_at_start, redact
 from zepix_core.loading.watch import POLL, Changed, ConfigWatcher, Rejected
 from zepix_core.storage.configchanges import RELOAD
 from zepix_core.versions.policy import VersionCommands
-
-if TYPE_CHECKING:  # the same layer: the host owns its reconfigurer
-    from zepix_core.host.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +63,7 @@ class LastReload:
 
 
 class Reconfigurer:
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: HostParts) -> None:
         self.host = host
         path = host.config.path
         self.watcher = ConfigWatcher(path) if path is not None else None
@@ -143,7 +140,7 @@ class Reconfigurer:
                                                message, firing=firing)
 
     def _apply(self, changed: Changed) -> None:
-        old, self.host.config = self.host.config, changed.config
+        old, self.host.ports.config = self.host.config, changed.config
         self._before, self._after = effective(old), effective(changed.config)
         self.host.monitor.retune(changed.config)
         per_plugin: dict[str, dict[str, tuple[object, object]]] = defaultdict(dict)

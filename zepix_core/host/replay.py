@@ -32,8 +32,8 @@ class ReplayHost(Protocol):
     store: Store
     supervisor: Supervisor
     dispatcher: Dispatcher
-    pauses: dict[str, PauseRow]
-
+    @property
+    def pauses(self) -> dict[str, PauseRow]: ...
     @property
     def config(self) -> Config: ...
     def start(self) -> list[PluginSlot]: ...

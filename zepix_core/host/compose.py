@@ -1,0 +1,150 @@
+"""The composition root: every subsystem of a host, built and wired to the others.
+
+``wire`` builds, in order, the retrier, the ``Ports`` the subsystems see instead
+of the host, the monitor, the outage state, the supervisor (whose worker factory
+replaces the plain ``process`` one unless a caller supplied its own), the version
+manager, the dispatcher with the fan-out of what it reports (``Fanout``), the
+turns, trades, bar accounts, ledger sync, restart notices, pauses and risk watch,
+and registers the subsystems' ``snapshot_fields`` on the host's own plugin manager.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+from zepix_core.contract.errors import ConfigError, StorageError
+from zepix_core.contract.logs import fields
+from zepix_core.execution.dispatch import LIMIT, Dispatcher
+from zepix_core.execution.lifecycle import RunnerFactory, inprocess_runner
+from zepix_core.execution.ports import Clocks, Ports
+from zepix_core.execution.runner import CallResult
+from zepix_core.execution.worker import process_runner
+from zepix_core.health.monitor import Monitor
+from zepix_core.host.bars import BarAccounts
+from zepix_core.host.fields import SlotFields
+from zepix_core.host.outage import Outage
+from zepix_core.host.parts import HostParts
+from zepix_core.host.pauses import Pauses
+from zepix_core.host.risk import RiskWatch
+from zepix_core.host.trades import Trades
+from zepix_core.host.turns import Turns
+from zepix_core.loading.config import Config
+from zepix_core.loading.paths import data_dir
+from zepix_core.retry import Retrier, retrier_from_config
+from zepix_core.storage import Store
+from zepix_core.supervision.restarted import RestartNotices
+from zepix_core.supervision.supervisor import Supervisor
+from zepix_core.sync import SyncLoop, SyncManager
+from zepix_core.versions.reconcile import HostVersions
+
+log = logging.getLogger("zepix.host")
+
+__all__ = ["Fanout", "only_plugins", "resync", "sync_loop", "wire"]
+
+
+def wire(host: HostParts, config: Config,
+         runner_factories: Mapping[str, RunnerFactory] | None = None) -> None:
+    """Build ``host``'s subsystems from ``config`` and wire them to each other."""
+    host.work_listeners = []  # a backtest counts hook errors through it
+    host.factories = {"inprocess": inprocess_runner, **(runner_factories or {})}
+    host.retrier = retrier_from_config(config.sections.get("retry", {}), host.store,
+                                       str(config.path or "<defaults>"))
+    #: ``config`` lives in the ports, so a config taken while running is everybody's.
+    host.ports = Ports(plugins=host, config=config, store=host.store, clocks=host.clocks,
+                       api_version=host.api_version, host_id=host.host_id)
+    host.monitor = Monitor(host.ports, host.retrier)
+    host.outage = Outage(host.store, host.monitor.alerting.raise_event,
+                         lambda: {s.runner.pid if s.runner else None: s.plugin_id
+                                  for s in host.slots.values()},
+                         lambda: host.monitor.host_sample)
+    host.supervisor = Supervisor(host.ports, host.monitor)
+    if host.factories.get("process", process_runner) is process_runner:
+        host.factories["process"] = host.supervisor.process_runner
+    host.versions = HostVersions(host.ports, host.monitor, factories=host.factories,
+                                 spawn=host.supervisor.spawn,
+                                 breaker=host.supervisor.breaker_state)
+    fanout = Fanout(host)
+    host.dispatcher = Dispatcher(fanout.on_work, host.clocks.monotonic,
+                                 on_stuck=fanout.on_stuck, id_prefix=host.host_id[:8] + "-",
+                                 on_answers=fanout.on_answers)
+    host.dispatcher.mode = str(config.host.get("dispatch", "thread"))
+    host.turns = Turns(host.supervisor.loop.busy)  # plugins in a round's health calls
+    host.trades = Trades(int(config.host["accuracy_horizon"]))
+    host.bar_accounts = BarAccounts()
+    host.sync = sync_loop(config, host.store, host.clocks, host.retrier)
+    host.restart_notices = RestartNotices(host.monitor.on_hook, host.clocks.monotonic)
+    # The subsystems' snapshot fields: HostSpec.snapshot_fields on the host's own
+    # plugin manager, in this order (datasette-style hooks, not a callback list).
+    own_fields = SlotFields(host.slots.get, host.activated_at, host.clocks.wall)
+    for owner, name in ((host.supervisor, "zepix.supervisor"),
+                        (host.trades, "zepix.trades"), (own_fields, SlotFields.name)):
+        host.monitor.alerting.pm.register(owner, name=name)
+    host.paused = Pauses(host.store, host.outage)  # ``zepix pause``, as the database has it
+    host.risk = RiskWatch(host, lambda: data_dir() / "plugins")
+
+
+class Fanout:
+    """What the dispatcher reports, told to each subsystem that keeps figures of it."""
+
+    def __init__(self, host: HostParts) -> None:
+        self.host = host
+
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        host = self.host
+        host.bar_accounts.called(result.plugin_id)
+        try:
+            host.supervisor.on_work(result, problem)
+            host.versions.on_work(result, problem)
+        except StorageError as exc:  # bookkeeping; the next bar still goes out
+            host.outage.failed("work", exc)
+        if problem is not None and problem.startswith(LIMIT):
+            host.trades.over_limit(result.plugin_id, problem)
+        for listener in host.work_listeners:
+            listener(result, problem)
+
+    def on_answers(self, plugin_id: str, durations: list[float]) -> None:
+        host = self.host
+        host.bar_accounts.called(plugin_id, len(durations))
+        host.supervisor.on_answers(plugin_id, durations)
+        host.versions.on_answers(plugin_id, durations)
+
+    def on_stuck(self, plugin_id: str, running: Future[None], held: float) -> None:
+        self.host.monitor.stuck_in(plugin_id, "on_bar", running, held)
+        log.warning("on_bar abandoned", extra=fields(plugin=plugin_id, held_s=round(held, 2)))
+
+
+def sync_loop(config: Config, store: Store, clocks: Clocks, retrier: Retrier) -> SyncLoop:
+    """The sync manager for ``[sync]``, on the host's timer, retrying through the
+    host's retrier (the ``sync`` policy of ``[retry]``)."""
+    settings = config.sync()
+    manager = SyncManager(store, settings, data_dir() / "plugins", retrier=retrier,
+                          wall=clocks.wall)
+    return SyncLoop(manager, settings.interval, clocks.monotonic)
+
+
+def resync(host: HostParts) -> str:
+    """``[sync]`` changed in a running host: the next runs use the new table at once,
+    and one starts now (a new target gets every trade: cursors are per target)."""
+    settings = host.config.sync()
+    host.sync.manager = SyncManager(host.store, settings, data_dir() / "plugins",
+                                    retrier=host.retrier, wall=host.clocks.wall)
+    host.sync.interval = settings.interval
+    host.sync.start("config")
+    return f"applied live: syncing to {host.sync.manager.target} from now on"
+
+
+def only_plugins(config: Config, wanted: Sequence[str], installed: set[str]) -> Config:
+    """``config`` with every installed plugin but ``wanted`` disabled (idle, not removed).
+    Raises ``ConfigError`` naming an id that is not installed."""
+    missing = sorted(set(wanted) - installed)
+    if missing:
+        raise ConfigError(f"plugins={list(wanted)!r}: {', '.join(missing)} not installed; "
+                          f"installed: {', '.join(sorted(installed)) or 'none'}")
+    tables: dict[str, Mapping[str, Any]] = {pid: dict(t) for pid, t in config.plugins.items()}
+    for pid in installed - set(wanted):
+        tables[pid] = {**tables.get(pid, {}), "enabled": False}
+    return replace(config, plugins=tables)
