@@ -27,6 +27,7 @@ from zepix_core.contract.hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from zepix_core.contract.model import PluginState
 from zepix_core.contract.process import SignalGuard
 from zepix_core.contract.stdio import plugin_output
+from zepix_core.loading.registration import PLANS
 
 GROUP = "zepix.plugins"
 #: A valid plugin id (contract section 1): lowercase letters, digits and _, a letter first.
@@ -246,7 +247,9 @@ def build_manager(record: EntryRecord, obj: object) -> pluggy.PluginManager:
     pm.add_spec()
     try:
         with plugin_output(record.plugin_id):  # registering reads the object's attributes
-            pm.register(obj, name=record.plugin_id)
+            known = PLANS.register(pm, obj, record.plugin_id, pm.parse_hookimpl_opts)
+            if not known:
+                pm.register(obj, name=record.plugin_id)
     except pluggy.PluginValidationError as exc:
         raise LoadFailure(record, PluginState.REJECTED, _validation_cause(exc)) from exc
     except KeyboardInterrupt:
@@ -266,6 +269,9 @@ def build_manager(record: EntryRecord, obj: object) -> pluggy.PluginManager:
         raise LoadFailure(record, PluginState.REJECTED,
                           f"missing required hook(s) {', '.join(missing)}; "
                           "implement them with @zepix_core.hookimpl")
+    if not known:  # validated: the next instance of its class registers from the plan
+        with plugin_output(record.plugin_id):
+            PLANS.remember(pm, obj, pm.parse_hookimpl_opts)
     return pm
 
 
