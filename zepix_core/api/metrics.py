@@ -27,6 +27,7 @@ from zepix_core.health.histogram import Histogram
 from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 from zepix_core.storage import Store
+from zepix_core.sync.reading import ledger_lags
 
 #: Hooks whose error counters and latency histograms exist from activation: the ones
 #: every round or every bar calls.
@@ -168,7 +169,7 @@ class HostCollector(Collector):
 
     def _sync(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily("zepix_sync_lag_seconds", "age of the oldest trade not yet "
-                                "in the ledger, as of the last sync (0: all in)",
+                                "in the ledger, now (0: all in)",
                                 labels=["plugin"])
         failures = GaugeMetricFamily("zepix_sync_consecutive_failures",
                                      "ledger syncs of the plugin that failed in a row",
@@ -176,9 +177,12 @@ class HostCollector(Collector):
         success = GaugeMetricFamily("zepix_sync_last_success_timestamp_seconds",
                                     "when the plugin's trades last reached the ledger",
                                     labels=["plugin"])
+        now = time.time()
+        for pid, seconds in ledger_lags(self.store, self.host.config.sync().url, now).items():
+            if seconds is not None:  # unknown is no series, not 0
+                lag.add_metric([pid], seconds)
         for row in self.store.sync_status():
             pid = row["plugin_id"]
-            lag.add_metric([pid], float(row["lag_seconds"] or 0.0))
             failures.add_metric([pid], float(row["consecutive_failures"] or 0))
             if row["last_success"] is not None:
                 success.add_metric([pid], float(row["last_success"]))

@@ -64,7 +64,7 @@ def reads(ctx: Context) -> APIRouter:
     def status() -> JSONResponse:
         from zepix_core.views.status import host_status
 
-        doc = host_status(ctx.store, time.time(), ctx.period)
+        doc = host_status(ctx.store, time.time(), ctx.period, ctx.host.config.sync().url)
         doc["reach"] = ctx.reach.report(ctx.host.config)  # Telegram and Alertmanager, checked
         return document(doc)
 

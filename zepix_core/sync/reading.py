@@ -5,38 +5,65 @@ The CLI (and later the HTTP API and Telegram) are thin edges over these.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from zepix_core.contract.errors import StorageError
+from zepix_core.loading.paths import data_dir
 from zepix_core.plugindb import PluginDatabase
 from zepix_core.storage import Store
-from zepix_core.sync.manager import plugin_databases
+from zepix_core.sync.manager import plugin_databases, target_of
 
 
 def _reader(path: Path, plugin_id: str) -> PluginDatabase:
     return PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
 
 
-def sync_status(store: Store, plugins_dir: Path, now: float,
-                target: str) -> list[dict[str, object]]:
-    """Per plugin database: last success, rows copied, lag (age of the oldest change
-    not yet in ledger ``target``, 0 when none) and consecutive failures."""
-    state = {r["plugin_id"]: r for r in store.sync_status()}
+def sync_lags(store: Store, plugins_dir: Path, now: float,
+              target: str) -> dict[str, float | None]:
+    """Per plugin database: the age at ``now`` of its oldest change not yet in ledger
+    ``target`` (0 when none; the last sync's figure when the file cannot be read).
+    The one computation behind ``zepix sync status``, ``sync_lag_seconds`` of
+    ``zepix status`` and ``GET /api/v1/status`` (the largest), and /metrics'
+    ``zepix_sync_lag_seconds``, so they never disagree."""
+    stored = {r["plugin_id"]: r["lag_seconds"] for r in store.sync_status()}
     cursors = store.sync_cursors(target)
-    rows = []
+    lags: dict[str, float | None] = {}
     for plugin_id, path in plugin_databases(plugins_dir).items():
-        known = state.get(plugin_id, {})
-        lag: float | None = None
         db = _reader(path, plugin_id)
         try:
             oldest, _ = db.pending(cursors.get(plugin_id, 0))
-            lag = 0.0 if oldest is None else max(0.0, now - oldest)
+            lags[plugin_id] = 0.0 if oldest is None else max(0.0, now - oldest)
         except StorageError:
-            lag = known.get("lag_seconds")
+            lags[plugin_id] = stored.get(plugin_id)
         finally:
             db.close()
+    return lags
+
+
+def ledger_lags(store: Store, url: str, now: float) -> dict[str, float | None]:
+    """:func:`sync_lags` of the plugin databases in the data directory, for the ledger at
+    ``url`` (``[sync] url``)."""
+    return sync_lags(store, data_dir() / "plugins", now, target_of(url))
+
+
+def largest(lags: Mapping[str, float | None]) -> float | None:
+    """The largest known lag (``sync_lag_seconds``), None when none is known."""
+    known = [lag for lag in lags.values() if lag is not None]
+    return max(known) if known else None
+
+
+def sync_status(store: Store, plugins_dir: Path, now: float,
+                target: str) -> list[dict[str, object]]:
+    """Per plugin database: last success, rows copied, lag (:func:`sync_lags`) and
+    consecutive failures."""
+    state = {r["plugin_id"]: r for r in store.sync_status()}
+    lags = sync_lags(store, plugins_dir, now, target)
+    rows = []
+    for plugin_id, path in plugin_databases(plugins_dir).items():
+        known = state.get(plugin_id, {})
         rows.append({"plugin_id": plugin_id, "last_success": known.get("last_success"),
-                     "rows": int(known.get("rows") or 0), "lag_seconds": lag,
+                     "rows": int(known.get("rows") or 0), "lag_seconds": lags.get(plugin_id),
                      "consecutive_failures": int(known.get("consecutive_failures") or 0),
                      "last_attempt": known.get("last_attempt"),
                      "last_error": known.get("last_error"),

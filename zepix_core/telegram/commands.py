@@ -189,7 +189,8 @@ class Surface:
 
     def status(self) -> str:
         """``/status``: what ``zepix status`` says, in a few lines."""
-        doc = host_status(self.store, self.wall(), float(self.host.config.host["interval"]))
+        doc = host_status(self.store, self.wall(), float(self.host.config.host["interval"]),
+                          self.host.config.sync().url)
         up = doc["uptime_seconds"]
         lag = doc["sync_lag_seconds"]
         states = ", ".join(f"{n} {s}" for s, n in doc["plugins"]["by_state"].items())

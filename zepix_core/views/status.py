@@ -10,6 +10,7 @@ from typing import Any
 from zepix_core.contract.model import PluginState
 from zepix_core.host.lease import alive
 from zepix_core.storage import HostRow, Store
+from zepix_core.sync.reading import largest, ledger_lags
 
 #: Rounds that may be missed before the host's rounds count as stale (as /healthz).
 LATE_ROUNDS = 3
@@ -29,8 +30,9 @@ def no_host_line(store: Store) -> str:
             "state, not a live one\n")
 
 
-def host_status(store: Store, now: float, interval: float) -> dict[str, Any]:
-    """The status document; ``interval`` is the host's round period (staleness)."""
+def host_status(store: Store, now: float, interval: float, ledger_url: str) -> dict[str, Any]:
+    """The status document; ``interval`` is the host's round period (staleness),
+    ``ledger_url`` the ledger whose lag it shows (``[sync] url``)."""
     host = running_host(store)
     latest = store.hosts(limit=2)
     current = host or (latest[0] if latest else None)
@@ -45,7 +47,6 @@ def host_status(store: Store, now: float, interval: float) -> dict[str, Any]:
     active = {pid for pid, r in statuses.items() if r["state"] == PluginState.ACTIVE.value}
     health = Counter(str(s["status"]) for s in store.latest_snapshots()
                      if host is not None and s["plugin_id"] in active)
-    lags = [float(r["lag_seconds"]) for r in store.sync_status() if r["lag_seconds"] is not None]
     return {
         "running": host is not None,
         "pid": None if host is None else int(host["pid"]),
@@ -59,7 +60,7 @@ def host_status(store: Store, now: float, interval: float) -> dict[str, Any]:
         "plugins": {"by_state": dict(sorted(states.items())),
                     "by_health": dict(sorted(health.items()))},
         "paused": sorted(store.pauses()),
-        "sync_lag_seconds": max(lags) if lags else None,
+        "sync_lag_seconds": largest(ledger_lags(store, ledger_url, now)),
     }
 
 

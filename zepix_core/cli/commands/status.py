@@ -25,7 +25,8 @@ def _status(args: argparse.Namespace) -> int:
     config = view_config(args)
     store = store_from(args)
     try:
-        doc = host_status(store, time.time(), float(config.host["interval"]))
+        doc = host_status(store, time.time(), float(config.host["interval"]),
+                          config.sync().url)
     finally:
         store.close()
     doc["http"] = _http(config) if doc["running"] else None
