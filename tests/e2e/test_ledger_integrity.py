@@ -103,7 +103,7 @@ def test_a_target_switched_live_gets_every_trade_and_stays_true(
     assert all(r["lag_seconds"] == 0 for r in rows)
     code, out = cli(capsys, "sync", "history", "--limit", "10000", "--json")
     targets = {r["target"] for r in json.loads(out)}
-    assert targets == {f"sqlite:///{central}", target_of(url)}
+    assert targets == {target_of(f"sqlite:///{central}"), target_of(url)}
     # a backfill re-sends every trade of one plugin (idempotent)
     with psycopg.connect(url, password=PASSWORD) as conn:
         conn.execute("DELETE FROM aggregated_trades WHERE plugin_id = 'price_action_1m'")

@@ -10,7 +10,7 @@ rows again next time; the ledger's upsert makes that harmless.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from zepix_core.storage.db import Database, Row
 
@@ -66,6 +66,21 @@ class SyncQueries(Database):
             return int(conn.execute("DELETE FROM sync_cursors WHERE target = ? AND "
                                     "(? IS NULL OR plugin_id = ?)",
                                     (target, plugin_id, plugin_id)).rowcount)
+
+    def adopt_sync_cursors(self, target: str, same: Callable[[str], bool]) -> int:
+        """Merge the cursors kept under each other name of ``target`` (``same(name)``)
+        into ``target``'s, keeping the furthest; returns how many names went."""
+        with self.transaction() as conn:
+            others = [str(r["target"]) for r in conn.execute(
+                "SELECT DISTINCT target FROM sync_cursors WHERE target != ?", (target,))]
+            gone = [name for name in others if same(name)]
+            for name in gone:
+                conn.execute("INSERT INTO sync_cursors (plugin_id, target, rev) "
+                             "SELECT plugin_id, ?, rev FROM sync_cursors WHERE target = ? "
+                             "ON CONFLICT (plugin_id, target) DO UPDATE SET "
+                             "rev = MAX(rev, excluded.rev)", (target, name))
+                conn.execute("DELETE FROM sync_cursors WHERE target = ?", (name,))
+            return len(gone)
 
     def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
                        recovered: str | None = None) -> None:

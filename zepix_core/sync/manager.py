@@ -20,6 +20,7 @@ it. The host raises the decisions on its own thread.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class SyncBook(Protocol):
     def advance_sync_cursor(self, plugin_id: str, target: str,
                             revs: Sequence[int]) -> None: ...
     def reset_sync_cursors(self, target: str, plugin_id: str | None = None) -> int: ...
+    def adopt_sync_cursors(self, target: str, same: Callable[[str], bool]) -> int: ...
     def sync_succeeded(self, plugin_id: str, now: float, lag: float | None,
                        recovered: str | None = None) -> None: ...
     def sync_failed(self, plugin_id: str, now: float, error: str, lag: float | None) -> int: ...
@@ -138,12 +140,14 @@ class SyncManager:
     def backfill(self, plugin_id: str | None = None) -> SyncRun:
         """Send every trade (of ``plugin_id``, else of every plugin) to the target again:
         idempotent, since the ledger keeps one row per trade."""
+        self._adopt()
         self.book.reset_sync_cursors(self.target, plugin_id)
         return self.run("backfill", only=plugin_id)
 
     def run(self, trigger: str = "timer", only: str | None = None) -> SyncRun:
         """Sync every plugin database once; never raises for a ledger or database fault."""
         started = self._wall()
+        self._adopt()
         run_id = self.book.begin_sync_run(started, trigger, self.target)
         results: list[PluginSync] = []
         alerts: list[AlertDecision] = []
@@ -213,6 +217,12 @@ class SyncManager:
                 raise
         self.retrier.run(OPERATION, attempt)
 
+    def _adopt(self) -> None:
+        """Cursors kept under another spelling of this target (before spellings were
+        made one, see ``target_of``) are this target's."""
+        target = self.target
+        self.book.adopt_sync_cursors(target, lambda other: target_of(other) == target)
+
     def _lag(self, db: PluginDatabase, cursor: int) -> float | None:
         try:
             oldest, _ = db.pending(cursor)
@@ -241,13 +251,30 @@ class SyncManager:
 
 
 def target_of(url: str) -> str:
-    """The ledger ``url`` as shown and as the cursors' key: its user information and
-    query (where a password may be) hidden, its host, port, database or file kept, so
-    an operator can tell the targets apart."""
-    if url.startswith("sqlite:"):
-        return url  # a file path: nothing secret in it
+    """The ledger ``url`` as shown and as the cursors' key: one spelling per ledger, so
+    writing the same ledger another way keeps its cursors (no re-sync, no split).
+    A SQLite file is ``sqlite://`` and its real path (``sqlite:////a/b``,
+    ``sqlite:///a/./b`` and a symlink to it are one target); PostgreSQL is
+    ``postgresql://HOST[:PORT]/DATABASE``, host in lower case, port 5432 left out, and
+    user information and query (where a password may be) never shown."""
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        # a relative path is refused when the ledger is opened; shown as written
+        return f"sqlite://{os.path.realpath(path)}" if path.startswith("/") else url
     parts = urlsplit(redact_source(url))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:  # not a number: shown as written, the connection says why
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    host = f"[{host}]" if ":" in host else host
+    netloc = host if port in (None, POSTGRES_PORT) else f"{host}:{port}"
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, netloc, parts.path, "", ""))
+
+
+#: PostgreSQL's port when a URL names none.
+POSTGRES_PORT = 5432
 
 
 def _connect(settings: SyncSettings) -> Ledger:
