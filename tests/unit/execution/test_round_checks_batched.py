@@ -99,8 +99,10 @@ def test_a_hung_check_ends_that_plugins_checks_and_the_rest_never_run(
         made: list[tuple[Plugin, InProcessRunner]]) -> None:
     hung, hung_runner = _make(made, "hung", hold=60.0)
     _, calm_runner = _make(made, "calm")
-    checks = [HookCall("health_ping", 0.2, {"now": 1.0}), *CHECKS[1:]]
-    late, fine = run_calls([(hung_runner, checks), (calm_runner, checks)], time.monotonic)
+    # 2 s: time for a busy machine to start the ping (it then hangs far past it); the
+    # calm plugin keeps the roomy deadlines, so only the hung one can time out.
+    checks = [HookCall("health_ping", 2.0, {"now": 1.0}), *CHECKS[1:]]
+    late, fine = run_calls([(hung_runner, checks), (calm_runner, CHECKS)], time.monotonic)
     assert late.results[0].timed_out and late.skipped == ["get_metrics", "self_test"]
     assert late.stuck is not None and not late.stuck.done()
     assert [r.hook for r in fine.results] == ["health_ping", "get_metrics", "self_test"]

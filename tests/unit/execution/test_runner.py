@@ -9,11 +9,21 @@ from pathlib import Path
 import pluggy
 import pytest
 
+from tests.waiting import wait_until
 from zepix_core import hookimpl
 from zepix_core.contract.errors import PluginBusy, PluginDead
 from zepix_core.contract.hookspecs import PluginSpec
 from zepix_core.execution.calls import call_many
 from zepix_core.execution.runner import InProcessRunner, call
+
+#: How long a ping blocks at most: far beyond any deadline here, so a "hung" call is
+#: hung however slow a busy machine is (the test releases it long before).
+HOLD = 120.0
+#: A deadline meant to run out (behind a hung call): its length changes nothing.
+SHORT = 0.05
+#: A deadline for a call that must start in time: a busy 2-core machine may take a
+#: while to wake the runner's thread, and the call waits for nothing else.
+ROOMY = 2.0
 
 
 class Gate:
@@ -26,7 +36,7 @@ class Gate:
     @hookimpl
     def health_ping(self, now: float) -> bool:
         self.calls.append(f"ping {now}")
-        self.release.wait(10)
+        self.release.wait(HOLD)
         return True
 
     @hookimpl
@@ -65,22 +75,22 @@ def test_calls_run_in_order_and_return_values(runner: InProcessRunner, gate: Gat
 
 def test_a_missed_deadline_is_recorded_and_the_queued_call_never_runs(
         runner: InProcessRunner, gate: Gate) -> None:
-    missed = call(runner, "health_ping", 0.05, {"now": 1.0})
+    assert call(runner, "get_metrics", 30.0).ok  # the runner's thread is up and idle
+    # The ping starts well within its deadline and hangs far past it.
+    missed = call(runner, "health_ping", ROOMY, {"now": 1.0})
     assert missed.timed_out and not missed.ok
-    assert missed.error == "HookTimeout: no answer within 0.05s"
-    behind = call(runner, "get_metrics", 0.05)  # waits behind the hung ping, then gives up
+    assert missed.error == f"HookTimeout: no answer within {ROOMY:.2f}s"
+    behind = call(runner, "get_metrics", SHORT)  # waits behind the hung ping, then gives up
     assert behind.timed_out
     gate.release.set()
-    assert call(runner, "get_metrics", 1.0).ok
-    assert gate.calls == ["ping 1.0", "metrics"]  # the cancelled metrics call never started
+    assert call(runner, "get_metrics", 30.0).ok
+    # the cancelled metrics call never started
+    assert gate.calls == ["metrics", "ping 1.0", "metrics"]
 
 
 def test_a_full_queue_refuses_at_once(runner: InProcessRunner) -> None:
     hung = runner.submit("health_ping", {"now": 1.0})
-    for _ in range(1000):  # until the ping is running, not just queued
-        if runner.busy():
-            break
-        threading.Event().wait(0.005)
+    wait_until(runner.busy, timeout=30, waiting_for="the ping to run, not just be queued")
     waiting = [runner.submit("get_metrics", {}) for _ in range(2)]
     refused = runner.submit("get_metrics", {})
     with pytest.raises(PluginBusy, match="health_ping still running after"):
@@ -116,11 +126,12 @@ def test_a_batch_reports_each_call_its_own_duration_not_the_wait_behind_another(
     pm.register(quick, name="quick")
     other = InProcessRunner("quick", pm)
     try:
-        threading.Timer(0.6, gate.release.set).start()
-        slow, fast = call_many([(runner, "health_ping", {"now": 1.0}, 5.0),
-                                (other, "get_metrics", {}, 5.0)])
+        threading.Timer(ROOMY, gate.release.set).start()
+        slow, fast = call_many([(runner, "health_ping", {"now": 1.0}, 60.0),
+                                (other, "get_metrics", {}, 60.0)])
         assert slow.ok and fast.ok
-        # The quick answer was collected after the slow one, but took far less.
-        assert slow.duration >= 0.5 and fast.duration < slow.duration / 2
+        # The quick answer was collected after the slow one, but took far less (the
+        # margin is a whole second of a busy machine's scheduling).
+        assert slow.duration >= ROOMY - 0.1 and fast.duration < slow.duration / 2
     finally:
         other.close(1.0)
