@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,6 +201,43 @@ def test_a_crashed_store_version_comes_back_between_rounds_after_its_backoff(
     assert host.versions.in_store(again.record)
     assert [e["kind"] for e in reversed(rig.host.store.events("alpha"))
             if e["kind"] in ("crashed", "restart")] == ["crashed", "restart"]
+
+
+def test_a_worker_exit_reported_late_is_still_restarted_during_the_wait(
+        rig: pv.Rig) -> None:
+    """The worker is gone (``alive()`` is False) some time before its watcher reports
+    the exit: on a loaded machine, long enough for the wait between rounds to look
+    for live workers, find none, and sleep to the next round. It must keep polling."""
+    with (store_dir().parent / "zepix.toml").open("a") as config:
+        config.write("\n[supervision]\nrestart_backoff = 0.05\nrestart_jitter = 0.0\n")
+    rig.install("1.0.0")
+    rig.start()
+    rig.rounds(1)
+    host, slot = rig.host, rig.host.slots["alpha"]
+    report, crashed = threading.Event(), host.supervisor.crashed
+    back: list[float] = []
+
+    def late(*args: Any) -> None:  # the watcher thread: held until the wait has begun
+        report.wait(60)
+        crashed(*args)
+
+    def wait(seconds: float) -> bool:
+        report.set()
+        now = host.slots["alpha"]
+        if not back and now is not slot and now.state is PluginState.ACTIVE:
+            back.append(time.monotonic())
+            host.clocks.stop.set()  # seen: end the wait early
+        return host.clocks.stop.wait(max(0.0, seconds))
+
+    host.supervisor.crashed = late  # type: ignore[method-assign]
+    os.kill(slot.runner.pid, signal.SIGKILL)  # type: ignore[union-attr]
+    wait_until(lambda: not slot.runner.alive(),  # type: ignore[union-attr]
+               waiting_for="the watcher to reap the killed worker")
+    host.clocks.wait = wait  # type: ignore[method-assign]
+    started = time.monotonic()
+    host.supervisor.idle(started + 90.0)  # the wait between two rounds 90 s apart
+    assert back, "not restarted during the wait"
+    assert back[0] - started < 45.0  # a worker start on a loaded machine, not the 90 s
 
 
 def test_a_crash_during_probation_is_rolled_back_not_restarted_over(rig: pv.Rig) -> None:

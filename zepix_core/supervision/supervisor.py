@@ -337,8 +337,10 @@ class Supervisor(WorkAndBreakers):
         return True
 
     def _workers(self) -> bool:
-        return any(isinstance(s.runner, ProcessRunner) and s.runner.alive()
-                   for s in self.ports.plugins.active())
+        """Whether an active plugin runs in a worker, alive or not: a worker that has
+        exited stays ACTIVE until its watcher has reported the exit (``crashed``), and
+        the wait must not sleep through the restart that report schedules."""
+        return any(isinstance(s.runner, ProcessRunner) for s in self.ports.plugins.active())
 
     def hold(self) -> None:
         """The loop thread works on the host until ``let_go`` (``Host.run``)."""
