@@ -198,7 +198,7 @@ def _instants(source: Source, stop: threading.Event, start: float | None,
     """The source's bars grouped by close time: what a live feed hands over at once."""
     group: list[Bar] = []
     for batch in source.batches(stop):
-        for bar in _within(batch, start, end):
+        for bar in batch if start is None and end is None else _within(batch, start, end):
             if group and bar.ts != group[0].ts:
                 yield group
                 group = []

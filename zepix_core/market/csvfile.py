@@ -149,13 +149,11 @@ class CsvSource:
         over its 128 KiB limit) is a bad row."""
         while True:
             try:
-                row = next(reader)
-            except StopIteration:
+                for row in reader:  # one loop, no ``next`` and ``try`` per row
+                    yield reader.line_num, row
                 return
-            except csv.Error as exc:
+            except csv.Error as exc:  # raised by the reader: the loop goes on after it
                 self._problem(path, reader.line_num, f"bad row ({_clip(exc)})")
-                continue
-            yield reader.line_num, row
 
     def _rows(self, path: Path, records: Iterator[tuple[int, list[str]]],
               header: list[str]) -> Iterator[Bar]:
