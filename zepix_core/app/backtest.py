@@ -17,7 +17,6 @@ import os
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from itertools import chain
 from pathlib import Path
 
 from zepix_core.app import report
+from zepix_core.app.batches import drive
 from zepix_core.app.embedded import EmbeddedHost
 from zepix_core.app.sources import load_source
 from zepix_core.contract.api import API_VERSION
@@ -215,6 +215,8 @@ class Backtest:
         self.embedded = embedded
         self.costs = costs
         self.books = {pid: Book(cash=costs.capital, trips=Trips(pid)) for pid in plugin_ids}
+        #: Plugins whose books are not ruined: their answers end a feed (``app.batches``).
+        self.trading = set(plugin_ids)
         self.benchmark = Book(cash=costs.capital)
         self.first: dict[str, float] = {}
         self.pending: list[Intent] = []
@@ -294,8 +296,10 @@ class Backtest:
             seen[0].append(ts)
             seen[1].append(closes[symbol])
         self.bars += len(group)
-        for book in self.books.values():
+        for plugin_id, book in self.books.items():
             book.mark(ts, closes)
+            if book.ruined and plugin_id in self.trading:
+                self.trading.discard(plugin_id)
         self._hold(ts)
 
     def _hold(self, ts: float) -> None:
@@ -345,7 +349,7 @@ def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
             host.work_listeners.append(engine.on_work)
             began = time.perf_counter()
             with host.dispatcher.alarm():
-                _drive(engine, host, _instants(source, host.clocks.stop, start, end))
+                drive(engine, host, _instants(source, host.clocks.stop, start, end))
             seconds = time.perf_counter() - began
             store.write_fills()
             found = {pid: report.figures(engine.books[pid], host, pid) for pid in plugin_ids}
@@ -356,41 +360,6 @@ def run_backtest(plugin_ids: Sequence[str], source: Source, *, config: Config,
     return Result(list(plugin_ids), engine.bars, seconds, found, engine.books,
                   engine.benchmark if engine.benchmark.times else None, warnings,
                   getattr(source, "time_format", None), engine.prices)
-
-
-#: Close times fed at most at once (a feed stops at the first answer anyway).
-MOST = 1024
-
-
-def _drive(engine: Backtest, host: Host, instants: Iterator[list[Bar]]) -> None:
-    """Feed the close times of ``instants`` through ``engine``. Inline, several at once
-    (``Dispatcher.until_answer`` stops the feed after the first one with an answer), as
-    many as the last feed used twice over; one at a time while a breaker is not CLOSED
-    (the host then admits bar by bar) or in thread dispatch."""
-    dispatcher = host.dispatcher
-    batched = dispatcher.mode == "inline"
-    dispatcher.until_answer = batched
-    size, queue = 1, deque[list[Bar]]()
-    try:
-        for group in instants:
-            queue.append(group)
-            if len(queue) >= size:
-                size = _feed_some(engine, host, queue, batched)
-        while queue:
-            _feed_some(engine, host, queue, batched)
-    finally:
-        dispatcher.until_answer = False
-
-
-def _feed_some(engine: Backtest, host: Host, queue: deque[list[Bar]], batched: bool) -> int:
-    """One feed from the front of ``queue``; returns the next batch size."""
-    if not batched or host.supervisor.any_breaker_open():
-        engine.step([queue.popleft()])
-        return 1
-    used = engine.step(list(queue))
-    for _ in range(used):
-        queue.popleft()
-    return min(MOST, 2 * used)
 
 
 def _require_active(host: Host, plugin_ids: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -71,9 +71,10 @@ class Dispatcher:
         self._dog: Watchdog | None = None
         self._here_runners: Sequence[InProcessRunner] = ()
         #: Offline (``zepix backtest``, inline mode): a feed stops after the close time
-        #: (bars of one ``ts`` in a row) of the first call that answered anything, raised
-        #: or timed out, so the caller can fill before the plugins see the next bar.
-        self.until_answer = False
+        #: (bars of one ``ts`` in a row) of the first call that raised, timed out or, for
+        #: a plugin named here, answered anything, so the caller can fill before the
+        #: plugins see the next bar. None: feeds are not cut.
+        self.until_answer: Container[str] | None = None
         #: How many bars of the last ``feed_by_bar`` were delivered (a prefix).
         self.delivered = 0
         self._end = 0
@@ -223,7 +224,7 @@ class Dispatcher:
                     skip.add(runner_at)
                     calls.lost[runner_at] = fired
                     index = max(index, fired + 1)
-                    if self.until_answer:
+                    if self.until_answer is not None:
                         self._cut(bars, fired // width, width)
         finally:
             with dog.lock:
@@ -273,6 +274,7 @@ class Dispatcher:
         """The hot path of ``_inline_here`` from ``index`` on; returns the end."""
         values, took, errors, clock = calls.values, calls.took, calls.errors, self.clock
         width, until = len(hooks), self.until_answer
+        cuts = [] if until is None else [r.plugin_id in until for r in self._here_runners]
         started = clock()
         while index < self._end:
             bar_at, runner_at = divmod(index, width)
@@ -294,7 +296,8 @@ class Dispatcher:
             ended = clock()
             if error is not None:
                 errors[index] = error
-            if until and (value is not None or error is not None):
+            if until is not None and (error is not None or (value is not None
+                                                            and cuts[runner_at])):
                 self._cut(bars, index // width, width)
             took[index], values[index] = ended - started, value
             started = ended

@@ -73,6 +73,17 @@ class Waits(_Base):
         self.unfilled -= 1
 
 
+class Every(_Base):
+    """Buys on every 1m bar."""
+
+    @hookimpl
+    def on_bar(self, bar):
+        if bar.timeframe != "1m":
+            return None
+        self.seen += 1
+        return [{"symbol": bar.symbol, "side": "buy", "quantity": 1.0}]
+
+
 class Spins(_Base):
     """Spins in Python from its 50th 1m bar on."""
 
@@ -103,6 +114,7 @@ def csv_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     factory = DistFactory(tmp_path / "site")
     factory.add("zepix-batch-rules", "1.0.0",
                 {"t_waits": "batch_rules:Waits", "t_spins": "batch_rules:Spins",
+                 "t_every": "batch_rules:Every",
                  "t_sleeps": "batch_rules:Sleeps"}, {"batch_rules": PLUGINS})
     monkeypatch.syspath_prepend(str(factory.root))
     path = tmp_path / "bars.csv"
@@ -111,9 +123,10 @@ def csv_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     factory.cleanup()
 
 
-def _run(path: Path, plugins: list[str], **kwargs: object) -> backtest.Result:
+def _run(path: Path, plugins: list[str], fee: float = 0.001,
+         **kwargs: object) -> backtest.Result:
     source = backtest_source(Config(), "csv", {"path": str(path)})
-    return run_backtest(plugins, source, config=Config(), costs=Costs(fee=0.001),
+    return run_backtest(plugins, source, config=Config(), costs=Costs(fee=fee),
                         **kwargs)  # type: ignore[arg-type]
 
 
@@ -129,6 +142,17 @@ def test_no_bar_reaches_a_plugin_before_the_fill_of_its_intent(csv_path: Path) -
     assert inline.bars == threaded.bars > 600
     assert inline.figures == threaded.figures
     assert _book(inline.books["t_waits"]) == _book(threaded.books["t_waits"])
+
+
+def test_a_ruined_plugin_answering_on_does_not_change_the_report(csv_path: Path) -> None:
+    # A fee of 60 % ruins t_every at its first fill; its answers no longer end a feed.
+    inline = _run(csv_path, ["t_every", "t_waits"], fee=0.6, allow_errors=True)
+    threaded = _run(csv_path, ["t_every", "t_waits"], fee=0.6, allow_errors=True,
+                    dispatch="thread")
+    assert inline.books["t_every"].ruined and inline.figures["t_every"]["fills"] == 1
+    assert inline.figures == threaded.figures
+    assert {p: _book(b) for p, b in inline.books.items()} == \
+        {p: _book(b) for p, b in threaded.books.items()}
 
 
 @pytest.mark.parametrize("hung", ["t_spins", "t_sleeps"])
