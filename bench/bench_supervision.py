@@ -116,7 +116,33 @@ def hook_calls(calls: int) -> list[dict[str, Any]]:
         base = times["in process"]
         rows += [{"bench": "supervision", "what": f"{hook} {mode} (median)", "seconds": t,
                   "ratio": t / base} for mode, t in times.items()]
-    return rows
+    return rows + feed_calls(bars, 100)
+
+
+def feed_calls(bars: list[Any], size: int) -> list[dict[str, Any]]:
+    """A feed of ``size`` bars through ``Dispatcher.feed_by_bar``, per bar: a worker
+    takes the feed in one frame (``workerbatch``), in process one handoff per feed."""
+    from zepix_core.execution.dispatch import Dispatcher
+    from zepix_core.execution.runner import InProcessRunner
+    from zepix_core.execution.worker import ProcessRunner
+    from zepix_core.loading.discovery import load_plugin
+
+    record = _record()
+    times = {}
+    for mode, runner in (("in process", InProcessRunner(PLUGIN, load_plugin(record))),
+                         ("through a worker", ProcessRunner(record))):
+        dispatcher = Dispatcher(lambda result, problem: None, deadline=2.0)
+        took = []
+        for start in range(0, len(bars) - size + 1, size):
+            started = time.perf_counter()
+            dispatcher.feed_by_bar([runner], bars[start:start + size])
+            took.append((time.perf_counter() - started) / size)
+        runner.close()
+        dispatcher.close()
+        times[mode] = _median(took)
+    base = times["in process"]
+    return [{"bench": "supervision", "what": f"on_bar in a {size}-bar feed {mode} (median, per "
+             "bar)", "seconds": t, "ratio": t / base} for mode, t in times.items()]
 
 
 def _host(tmp: str) -> tuple[Any, threading.Thread]:

@@ -23,7 +23,7 @@ from typing import Any
 from zepix_core.contract.errors import HookTimeout, PluginError, describe, describe_hook
 from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
 from zepix_core.contract.model import Bar, Intent
-from zepix_core.execution import interrupt
+from zepix_core.execution import interrupt, workerbatch
 from zepix_core.execution.boundary import plain
 from zepix_core.execution.direct import direct
 from zepix_core.execution.intents import LIMIT, NO_LIMITS, IntentLimits, parse_intents
@@ -115,6 +115,10 @@ class Dispatcher:
             calls = run(bars, inline)
             return self._check_all(bars[:self.delivered] if self.delivered < len(bars)
                                    else bars, inline, calls)
+        fed = None if self.until_answer else workerbatch.feed(queued, bars, self.deadline)
+        if fed is not None:  # worker processes: the feed in one frame each (workerbatch)
+            ahead = self._check_all(bars, inline, run(bars, inline)) if inline else None
+            return fed.intents(ahead, self._check)
         intents: list[Sequence[Intent]] = []
         for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
             pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]

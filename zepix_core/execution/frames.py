@@ -2,9 +2,11 @@
 
 A frame is a 4-byte big-endian length and a pickle of one message tuple.
 Host -> worker: ``("load", record, extra_paths)`` once, then ``("call", id,
-hook, pickled_kwargs)`` and finally ``("stop",)``. Worker -> host:
-``("ready",)`` or ``("load_failed", state, cause)``, then one ``("ok", id,
-value)`` or ``("err", id, "Type: message")`` per call. Answers hold plain data
+hook, pickled_kwargs)`` or ``("batch", id, hook, pickled_list_of_kwargs,
+deadline)`` and finally ``("stop",)``. Worker -> host: ``("ready",)`` or
+``("load_failed", state, cause)``, then one ``("ok", id, value)`` or ``("err",
+id, "Type: message")`` per call, and one ``("item", id, index, ok, value or
+message, seconds, last)`` per call of a batch (``workerbatch``). Answers hold plain data
 only (``_workerproc``), and the host unpickles them refusing every class
 (``_worker``), so a plugin's own types never load into the host.
 """
@@ -61,7 +63,8 @@ class FrameReader:
         deadline = None if timeout is None else time.monotonic() + timeout
         while (frame := self._take()) is None:
             left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and (left <= 0 or not self._poll.poll(math.ceil(left * 1000))):
+            # Even with no time left, what has arrived already is read (poll(0)).
+            if left is not None and not self._poll.poll(max(0, math.ceil(left * 1000))):
                 return None
             data = self.sock.recv(max(self._chunk, self._missing()))
             if not data:

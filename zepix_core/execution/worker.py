@@ -34,13 +34,13 @@ from zepix_core.contract.errors import (
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import PluginState
 from zepix_core.execution.boundary import plain
-from zepix_core.execution.frames import DEFAULT_MAX_FRAME, FrameReader, send_frame
+from zepix_core.execution.frames import DEFAULT_MAX_FRAME, send_frame
+from zepix_core.execution.workerbatch import Batch, Call
+from zepix_core.execution.workerread import Reading
 from zepix_core.execution.workerspawn import exit_text, spawn
 from zepix_core.execution.workerwire import (
-    Call,
     Reply,
     line,
-    loads_plain,
     settle,
     strings,
 )
@@ -57,7 +57,7 @@ OnExit = Callable[[int | None, int | None], None]
 _KILL_WAIT = 10.0  # SIGKILL is final, but a process in uninterruptible sleep dies late
 
 
-class ProcessRunner:
+class ProcessRunner(Reading):
     """Runs one plugin in a worker process of its own (see the module docstring).
 
     Raises ``LoadFailure`` from the constructor when the plugin cannot be
@@ -88,17 +88,10 @@ class ProcessRunner:
         self._exited = threading.Event()  # reaped, and outstanding calls failed
         self._gone = threading.Event()  # reaped: the exit status is known
         self._ready: Future[None] = Future()
-        # The socket's read side: whoever holds _read_lock reads. A caller waiting
-        # on an ``ask`` reads its own answer; the reader thread reads while armed
-        # (the handshake, ``submit``'s calls, a call its caller gave up on, the exit).
-        self._read_lock = threading.Lock()
-        self._armed = threading.Event()
-        self._armed.set()
-        self._broken = False  # the worker broke the protocol: its stream is not read again
         self.warnings: list[str] = []  # from the worker's ready frame (plugin_warnings)
         self.hooks: list[str] = []  # ... and the hooks the plugin implements
         self._sock, child = socket.socketpair()
-        self._frames = FrameReader(self._sock, max_frame)
+        self._init_reading(self._sock, max_frame)
         try:
             self._proc = spawn(self.plugin_id, child)
         except OSError:
@@ -143,18 +136,27 @@ class ProcessRunner:
     def submit(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
         """Send a call; the runner's reader thread settles its future, however
         the caller waits for it."""
-        return self._send_call(hook, kwargs, Future())
+        return self._send_call(hook, dict(kwargs), Future())
 
     def ask(self, hook: str, kwargs: Mapping[str, object]) -> Future[object]:
         """Send a call whose caller waits with ``result(timeout)``, which reads the
         answer on the caller's thread (``Reply``): no reader thread's wake-up."""
-        return self._send_call(hook, kwargs, Reply(self._serve))
+        return self._send_call(hook, dict(kwargs), Reply(self._serve))
 
-    def _send_call(self, hook: str, kwargs: Mapping[str, object],
-                   future: Future[object]) -> Future[object]:
-        caller_reads = isinstance(future, Reply)
+    def ask_batch(self, hook: str, calls: Sequence[Mapping[str, object]],
+                  deadline: float) -> Batch:
+        """Send ``calls`` of ``hook`` in one frame; ``workerbatch.collect`` reads the
+        answers on the caller's thread. A call that ran past ``deadline`` seconds
+        ends the batch in the worker."""
+        batch = Batch(self.plugin_id, hook, len(calls))
+        self._send_call(hook, [dict(c) for c in calls], batch.done, batch, deadline)
+        return batch
+
+    def _send_call(self, hook: str, kwargs: object, future: Future[object],
+                   batch: Batch | None = None, deadline: float = 0.0) -> Future[object]:
+        caller_reads = batch is not None or isinstance(future, Reply)
         try:
-            blob = pickle.dumps(dict(kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps(kwargs, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - pickling can fail with almost any type
             future.set_exception(PluginError(
                 f"arguments of {hook} cannot be sent to the worker: {describe(exc)}",
@@ -165,8 +167,9 @@ class ProcessRunner:
             if refusal is None:
                 self._next_id += 1
                 self._pending = Call(self._next_id, hook, time.monotonic(), future,
-                                     caller_reads)
-                frame = ("call", self._next_id, hook, blob)
+                                     caller_reads, batch)
+                frame: tuple[object, ...] = (("batch", self._next_id, hook, blob, deadline)
+                                             if batch else ("call", self._next_id, hook, blob))
         if refusal is not None:
             future.set_exception(refusal)
             return future
@@ -244,54 +247,6 @@ class ProcessRunner:
             self._pending = None
             return call
 
-    def _read(self) -> None:
-        # Whatever happens here is reported: a worker that breaks the protocol is
-        # not trusted, so it is killed with the reason, and its watcher reports the exit.
-        try:
-            while self._armed.wait():
-                with self._read_lock:
-                    while self._armed.is_set() and not self._broken:
-                        data = self._frames.read()
-                        if data is not None:
-                            self._dispatch(loads_plain(data))
-                        self._rest()
-        except (EOFError, OSError):
-            return  # end of stream: the worker is gone, its watcher reports it
-        except BaseException as exc:  # noqa: BLE001 - the reader must never die silently
-            self._reject(describe(exc))
-
-    def _rest(self) -> None:
-        """The reader thread parks once nothing is left for it to read."""
-        with self._lock:
-            if self._ready.done() and not self._gone.is_set() and (
-                    self._pending is None or self._pending.caller_reads):
-                self._armed.clear()
-
-    def _serve(self, reply: Reply, timeout: float | None) -> None:
-        """Read frames on the caller's thread until ``reply`` is settled or ``timeout``
-        runs out; a call still unanswered then is left to the reader thread (a late
-        answer, the worker's death)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._read_lock.acquire(timeout=-1 if timeout is None else timeout):
-            return
-        try:
-            while not reply.done() and not self._broken:
-                left = None if deadline is None else deadline - time.monotonic()
-                if (data := self._frames.read(left)) is None:
-                    break
-                self._dispatch(loads_plain(data))
-        except (EOFError, OSError):
-            pass  # the worker is gone: its watcher fails the call
-        except Exception as exc:  # noqa: BLE001 - a worker breaking the protocol in any way
-            self._reject(describe(exc))
-        finally:
-            if not reply.done():
-                with self._lock:
-                    if self._pending is not None and self._pending.future is reply:
-                        self._pending.caller_reads = False
-                self._armed.set()
-            self._read_lock.release()
-
     def _reject(self, why: str) -> None:
         self._broken = True
         self.kill_reason = f"killed by the host: {why}"
@@ -310,6 +265,12 @@ class ProcessRunner:
         elif kind == "load_failed":
             settle(self._ready, LoadFailure(self.record, PluginState(message[1]),
                                              line(message[2])))
+        elif kind == "item":
+            call = self._pending
+            if call is None or call.batch is None or call.call_id != message[1]:
+                return  # an answer of a batch given up on and failed: nobody waits for it
+            if call.batch.add(message) and self._take(call.call_id) is not None:
+                settle(call.future)
         elif kind == "ok":
             # The worker already made this plain; checked again, since a plugin in
             # the worker could write to the socket itself.

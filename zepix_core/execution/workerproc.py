@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -132,18 +133,48 @@ def _arm_parent_death_signal(host_pid: int) -> None:
 def _serve(pm: pluggy.PluginManager, sock: socket.socket, frames: FrameReader) -> None:
     # S301: frames come only from the parent host over a private socketpair
     while (message := pickle.loads(_next(frames)))[0] != "stop":  # noqa: S301
+        if message[0] == "batch":
+            _batch(pm, sock, *message[1:])
+            continue
         _, call_id, hook, blob = message
-        send_frame(sock, _answer(pm, call_id, hook, blob))
+        try:
+            # S301: the parent host pickled these arguments itself
+            kwargs = pickle.loads(blob)  # noqa: S301
+        except BaseException as exc:  # noqa: BLE001 - whatever unpickling raises
+            send_frame(sock, ("err", call_id, describe_hook(exc)))
+            continue
+        ok, value = _answer(pm, hook, kwargs)
+        send_frame(sock, ("ok" if ok else "err", call_id, value))
     log.info("worker stopping")
 
 
-def _answer(pm: pluggy.PluginManager, call_id: int, hook: str,
-            blob: bytes) -> tuple[object, ...]:
+def _batch(pm: pluggy.PluginManager, sock: socket.socket, call_id: int, hook: str,
+           blob: bytes, deadline: float) -> None:
+    """One call of ``hook`` per kwargs in ``blob``, in order, each answer a frame of its
+    own as soon as it is ready (``("item", id, index, ok, value, took, last)``), so the
+    host times every call from the answer before it. A call that ran past ``deadline``
+    seconds ends the batch, as the host gives up on the plugin for the rest of a feed."""
     try:
         # S301: the parent host pickled these arguments itself
-        kwargs = pickle.loads(blob)  # noqa: S301
-        return ("ok", call_id, plain(getattr(pm.hook, hook)(**kwargs)))
+        calls = pickle.loads(blob)  # noqa: S301
+    except BaseException as exc:  # noqa: BLE001 - whatever unpickling raises
+        send_frame(sock, ("err", call_id, describe_hook(exc)))
+        return
+    clock, last = time.monotonic, len(calls) - 1
+    for index, kwargs in enumerate(calls):
+        started = clock()
+        ok, value = _answer(pm, hook, kwargs)
+        took = clock() - started
+        late = took > deadline
+        send_frame(sock, ("item", call_id, index, ok, value, took, late or index == last))
+        if late:
+            return
+
+
+def _answer(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, object]) -> tuple[bool, object]:
+    try:
+        return True, plain(getattr(pm.hook, hook)(**kwargs))
     except WrongShape as exc:
-        return ("err", call_id, describe(WrongShape(f"{hook} {exc}")))
+        return False, describe(WrongShape(f"{hook} {exc}"))
     except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
-        return ("err", call_id, describe_hook(exc))
+        return False, describe_hook(exc)

@@ -13,12 +13,11 @@ import pickle
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
 from typing import Any
 
 from zepix_core.contract.errors import MESSAGE_LIMIT, WrongShape
 
-__all__ = ["HOST_SECRETS", "Call", "Reply", "line", "loads_plain", "settle", "strings",
+__all__ = ["HOST_SECRETS", "Reply", "line", "loads_plain", "settle", "strings",
            "worker_env"]
 
 
@@ -40,17 +39,6 @@ class PlainUnpickler(pickle.Unpickler):
 
 def loads_plain(data: bytes) -> object:
     return PlainUnpickler(io.BytesIO(data)).load()
-
-
-@dataclass
-class Call:
-    call_id: int
-    hook: str
-    started: float
-    future: Future[object]
-    #: The caller reads the answer itself (``Reply.result``); False once it gave up
-    #: waiting, and the runner's reader thread takes the call over.
-    caller_reads: bool = False
 
 
 class Reply(Future[object]):
