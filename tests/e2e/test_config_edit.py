@@ -94,16 +94,18 @@ def test_set_creates_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_racing_sets_lose_nothing(config: Path) -> None:
     """Many concurrent ``zepix config set`` processes, each a different key: all land."""
     env = {**os.environ, "ZEPIX_HOME": str(config.parent)}
+    # (a plugin that is not installed: an installed one's undeclared keys are refused,
+    # tests/e2e/test_config_plugin_settings.py)
     procs = [subprocess.Popen([sys.executable, "-m", "zepix_core.cli.main", "config", "set",
-                               f"plugins.combined_v3.key_{n}", str(n)], env=env,
+                               f"plugins.racer.key_{n}", str(n)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for n in range(8)]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-    table = load_config(config).plugins["combined_v3"]
+    table = load_config(config).plugins["racer"]
     assert {table[f"key_{n}"] for n in range(8)} == set(range(8))
-    assert table["risk_per_trade"] == 0.01
+    assert load_config(config).plugins["combined_v3"]["risk_per_trade"] == 0.01
 
 
 def test_history_records_sets_and_rejections(config: Path,

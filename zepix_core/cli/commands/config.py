@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from zepix_core.cli.commands.base import (
@@ -17,10 +19,13 @@ from zepix_core.cli.commands.base import (
     store_from,
 )
 from zepix_core.cli.render import emit_json
+from zepix_core.contract.api import API_VERSION
 from zepix_core.contract.errors import ConfigError, ZepixError
 from zepix_core.contract.redact import redact_text
 from zepix_core.contract.terminal import printable
-from zepix_core.loading.config import Config, load_lenient
+from zepix_core.host.host import Host
+from zepix_core.loading.config import HOST_PLUGIN_KEYS, Config, load_lenient
+from zepix_core.loading.discovery import enumerate_plugins
 from zepix_core.loading.edit import (
     edit_value,
     effective,
@@ -30,6 +35,7 @@ from zepix_core.loading.edit import (
     split_key,
 )
 from zepix_core.loading.paths import config_path
+from zepix_core.loading.settings import Setting, apply_settings
 from zepix_core.loading.tables import PLUGIN_ID, hidden, redact
 from zepix_core.storage.configchanges import RELOAD
 
@@ -132,6 +138,8 @@ def _set(args: argparse.Namespace) -> int:
     store = store_from(args)
     try:
         try:
+            if not remove:
+                _check_declared(args, path, value)
             done = edit_value(path, args.key, value, remove=remove)
         except ConfigError as exc:
             store.add_config_change(time.time(), args.key, None, hidden(args.key, value),
@@ -151,6 +159,46 @@ def _set(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(f"{args.key}: {_text(old)} -> {_text(new)} in {path}\n")
     return 0
+
+
+def _check_declared(args: argparse.Namespace, path: Path, value: object) -> None:
+    """``plugins.ID.NAME`` that is not a host key is the plugin's own setting: checked
+    against what the installed plugin declares (``plugin_settings``), as a start would,
+    so a value that would get the plugin REJECTED is refused before it is written."""
+    parts = split_key(args.key)
+    if len(parts) != 3 or parts[0] != "plugins" or parts[2] in HOST_PLUGIN_KEYS:
+        return
+    declared = _declared(args, parts[1])
+    if declared is None:
+        return
+    try:
+        apply_settings(declared, {parts[2]: value}, where=str(path), plugin_id=parts[1],
+                       host_keys=HOST_PLUGIN_KEYS)
+    except ConfigError as exc:
+        if hidden(args.key, value) == value:
+            raise
+        raise ConfigError(str(exc).replace(repr(value), "***")) from None  # a secret
+
+
+def _declared(args: argparse.Namespace, plugin_id: str) -> tuple[Setting, ...] | None:
+    """The settings the version of ``plugin_id`` a start would load declares (None: not
+    installed, or it declares none). Only that plugin is loaded, in this process."""
+    installed = {r.plugin_id for r in enumerate_plugins()}
+    if plugin_id not in installed:
+        return None
+    cfg, _ = load_lenient(config_path(args.config))
+    tables = {pid: {**cfg.plugins.get(pid, {}), "enabled": False} for pid in installed}
+    hosts = {k: v for k, v in cfg.plugins.get(plugin_id, {}).items() if k in HOST_PLUGIN_KEYS}
+    tables[plugin_id] = {**hosts, "enabled": True}  # its own keys are what is checked
+    cfg = replace(cfg, plugins=tables)
+    store = store_from(args)
+    host = Host(cfg, store, api_version=API_VERSION)
+    try:
+        slot = next((s for s in host.discover() if s.plugin_id == plugin_id), None)
+        return None if slot is None else slot.settings
+    finally:
+        host.release()
+        store.close()
 
 
 def _default(key: str) -> object:
