@@ -67,6 +67,7 @@ def test_rounds_share_one_checks_thread_a_hung_ping_still_bounded_and_shutdown_e
     dists.add("zepix-hang", "1.0.0", {"hang": "hang_mod:Plugin"}, {"hang_mod": HANGING})
     config = tmp_path / "zepix.toml"
     config.write_text("[host]\nwarmup_bars = 0\nself_test_every = 1000\n"
+                      "[plugins.alpha]\nping_timeout = 60\n"  # never missed on a busy machine
                       "[plugins.hang]\nping_timeout = 1\n", encoding="utf-8")
     before = set(_checks_threads())
     seen: list[threading.Thread] = []  # kept referenced: no object reused between rounds
