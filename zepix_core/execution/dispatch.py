@@ -100,7 +100,7 @@ class Dispatcher:
         Returns the intents of each bar.
 
         In-process runners take the whole feed in one handoff to the dispatch
-        thread. A runner that misses the deadline gets none of the remaining bars
+        thread, worker processes in one frame each (``workerbatch``). A runner that misses the deadline gets none of the remaining bars
         of this feed: they would only queue behind its stuck call, and each would
         cost the other plugins another full deadline.
         """
@@ -115,10 +115,8 @@ class Dispatcher:
             calls = run(bars, inline)
             return self._check_all(bars[:self.delivered] if self.delivered < len(bars)
                                    else bars, inline, calls)
-        fed = None if self.until_answer else workerbatch.feed(queued, bars, self.deadline)
-        if fed is not None:  # worker processes: the feed in one frame each (workerbatch)
-            ahead = self._check_all(bars, inline, run(bars, inline)) if inline else None
-            return fed.intents(ahead, self._check)
+        if fed := workerbatch.feed(queued, bars, self.deadline, self.until_answer is None):
+            return fed.intents(self._check, lambda: self._check_all(bars, inline, run(bars, inline)))
         intents: list[Sequence[Intent]] = []
         for bar in bars:  # worker processes: bar by bar, beside the dispatch thread
             pending = [(r, r.submit("on_bar", {"bar": bar}), self.clock()) for r in queued]

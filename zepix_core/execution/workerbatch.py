@@ -140,23 +140,25 @@ class Fed:
                  deadline: float) -> None:
         self.bars, self.sent, self.deadline = bars, sent, deadline
 
-    def intents(self, ahead: Sequence[Sequence[Intent]] | None,
-                check: Callable[[Bar, CallResult], list[Intent]]) -> list[Sequence[Intent]]:
-        """Each bar's intents: ``ahead`` (the in-process plugins'), then each worker's in
-        runner order, every result passed through ``check`` (the dispatcher's)."""
-        found = [[*f] for f in ahead] if ahead is not None else [[] for _ in self.bars]
+    def intents(self, check: Callable[[Bar, CallResult], list[Intent]],
+                ahead: Callable[[], Sequence[Sequence[Intent]]]) -> list[Sequence[Intent]]:
+        """Each bar's intents: ``ahead()``'s (the in-process plugins', run while the
+        workers work), then each worker's in runner order, every result passed
+        through ``check`` (the dispatcher's)."""
+        found = [[*f] for f in ahead()]
         for runner, batch in self.sent:
             for bar_at, result in enumerate(collect(runner, batch, self.deadline)):
                 found[bar_at].extend(check(self.bars[bar_at], result))
         return list(found)
 
 
-def feed(runners: Sequence[object], bars: Sequence[Bar], deadline: float) -> Fed | None:
-    """Send ``bars`` to each of ``runners`` as one batch of ``on_bar`` calls, if they
-    all take batches, before the caller does its own work for the feed; None to go
-    bar by bar."""
+def feed(runners: Sequence[object], bars: Sequence[Bar], deadline: float,
+         allowed: bool = True) -> Fed | None:
+    """Send ``bars`` to each of ``runners`` as one batch of ``on_bar`` calls, if
+    ``allowed`` and they all take batches, before the caller does its own work for
+    the feed; None to go bar by bar."""
     batching = [r for r in runners if isinstance(r, Batching)]
-    if not bars or len(batching) != len(runners):
+    if not allowed or not bars or len(batching) != len(runners):
         return None
     calls = [{"bar": bar} for bar in bars]
     return Fed(bars, [(r, r.ask_batch("on_bar", calls, deadline)) for r in batching], deadline)
