@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -135,11 +135,12 @@ def parse_config(text: str, path: Path) -> Config:
     return cfg
 
 
-def _built(raw: dict[str, Any], path: Path) -> Config:
+def _built(raw: Mapping[str, Mapping[str, object]], path: Path) -> Config:
     """A ``Config`` of the checked tables of ``raw`` (which it leaves as it is)."""
     rest = dict(raw)
     host = {**HOST_DEFAULTS, **HOST.typed(rest.pop("host", {}))}
-    return Config(host=host, plugins=rest.pop("plugins", {}), path=path, sections=rest)
+    plugins = cast("Mapping[str, Mapping[str, object]]", rest.pop("plugins", {}))
+    return Config(host=host, plugins=plugins, path=path, sections=rest)
 
 
 def _check_across(cfg: Config) -> None:
