@@ -88,8 +88,11 @@ class Book:
 
     def mark(self, ts: float, closes: Mapping[str, float]) -> None:
         positions = self.positions
-        value = self.cash + (sum(q * closes.get(s, 0.0) for s, q in positions.items())
-                             if positions else 0)
+        if len(positions) == 1:  # ``sum`` of one term, without the generator
+            [(symbol, quantity)] = positions.items()
+            value = self.cash + (0 + quantity * closes.get(symbol, 0.0))
+        else:
+            value = self.cash + sum(q * closes.get(s, 0.0) for s, q in positions.items())
         self.times.append(ts)
         self.equity.append(value)
         self.in_market.append(self.holding)
@@ -309,8 +312,12 @@ class Backtest:
             self.first = {s: p for s, p in self.closes.items() if p > 0}
         share = self.costs.capital / max(1, len(self.first))
         self.benchmark.times.append(ts)
-        self.benchmark.equity.append(sum(share * self.closes[s] / p
-                                         for s, p in self.first.items()))
+        if len(self.first) == 1:  # ``sum`` of one term, without the generator
+            [(symbol, price)] = self.first.items()
+            self.benchmark.equity.append(0 + share * self.closes[symbol] / price)
+        else:
+            self.benchmark.equity.append(sum(share * self.closes[s] / p
+                                             for s, p in self.first.items()))
         self.benchmark.in_market.append(True)
 
     def _fill(self, intent: Intent, open_price: float, ts: float) -> None:

@@ -12,6 +12,7 @@ aggregated to it.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -37,6 +38,8 @@ class Aggregates:
         self._own: set[tuple[str, str]] = set()
         self._steps = [(t, TIMEFRAME_MINUTES[t], TIMEFRAME_MINUTES[t] * 60)
                        for t in self.timeframes]
+        #: Every period is a multiple of this: a bar off it closes none (most bars).
+        self._every = math.gcd(*(seconds for _, _, seconds in self._steps)) or 60
 
     def after(self, bar: Bar) -> list[Bar]:
         if bar.timeframe != "1m":
@@ -46,6 +49,8 @@ class Aggregates:
         if recent is None:  # not ``setdefault``: that built a deque for every bar
             recent = self._recent[bar.symbol] = deque(maxlen=self._longest)
         recent.append(bar)
+        if bar.ts % self._every:
+            return []
         out = []
         for tf, minutes, seconds in self._steps:
             if bar.ts % seconds or (bar.symbol, tf) in self._own or len(recent) < minutes:

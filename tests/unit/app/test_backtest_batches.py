@@ -144,6 +144,35 @@ def test_no_bar_reaches_a_plugin_before_the_fill_of_its_intent(csv_path: Path) -
     assert _book(inline.books["t_waits"]) == _book(threaded.books["t_waits"])
 
 
+def test_the_equity_curve_matches_a_hand_computation(csv_path: Path) -> None:
+    """Each close time: the 7th 1m bar's intent filled at the next 1m open (fee 0.1 %),
+    then cash plus the position at the close, as the book's definition says."""
+    result = _run(csv_path, ["t_waits"])
+    groups: dict[str, list[list[str]]] = {}
+    for row in csv_path.read_text(encoding="utf-8").splitlines()[1:]:
+        fields = row.split(",")  # time, symbol, timeframe, open, high, low, close, volume
+        groups.setdefault(fields[0], []).append(fields)
+    cash, held, seen, side, long = 10_000.0, None, 0, None, False
+    equity = []
+    for group in groups.values():
+        if side is not None:
+            price = float(next(f[3] for f in group if f[2] == "1m"))
+            signed = 1.0 if side == "buy" else -1.0
+            cash -= signed * price + abs(price) * 0.001
+            held, side = (held or 0.0) + signed, None
+        for fields in group:
+            if fields[2] == "1m":
+                seen += 1
+                if seen % 7 == 0:
+                    long = not long
+                    side = "buy" if long else "sell"
+        close = float(group[-1][6])
+        equity.append(cash + sum(q * close for q in ([] if held is None else [held])))
+    book = result.books["t_waits"]
+    assert len(equity) == len(book.equity) == 600
+    assert book.equity == equity
+
+
 def test_a_ruined_plugin_answering_on_does_not_change_the_report(csv_path: Path) -> None:
     # A fee of 60 % ruins t_every at its first fill; its answers no longer end a feed.
     inline = _run(csv_path, ["t_every", "t_waits"], fee=0.6, allow_errors=True)
