@@ -151,8 +151,8 @@ class Venv:
 
     def pip_install(self, *names: str) -> None:
         """Install distributions by name from the wheelhouse, without an index."""
-        done = _pip("install", "--no-deps", "--no-index", "--find-links", str(self.wheelhouse),
-                    *names, python=self.python)
+        done = _pip("install", "--no-deps", "--no-compile", "--no-index",
+                    "--find-links", str(self.wheelhouse), *names, python=self.python)
         if done.returncode != 0:
             raise RuntimeError(f"pip install {' '.join(names)} failed:\n{done.stderr}")
 
