@@ -10,8 +10,10 @@ tables and the API.
 from zepix_core.contract.plugindata import DailyStats, Migration, Trade, day_of
 from zepix_core.plugindb._database import PluginDatabase, database_file
 from zepix_core.plugindb._health import DbFields, health_fields, prepare
+from zepix_core.plugindb._pending import oldest_change
 from zepix_core.plugindb._pool import DatabaseLocked, DbStats
 from zepix_core.plugindb._schema import MIGRATIONS, TRADE_COLUMNS
 
 __all__ = ["MIGRATIONS", "TRADE_COLUMNS", "DailyStats", "DatabaseLocked", "DbFields", "DbStats",
-           "Migration", "PluginDatabase", "Trade", "database_file", "day_of", "health_fields", "prepare"]
+           "Migration", "PluginDatabase", "Trade", "database_file", "day_of", "health_fields",
+           "oldest_change", "prepare"]

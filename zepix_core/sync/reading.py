@@ -5,18 +5,50 @@ The CLI (and later the HTTP API and Telegram) are thin edges over these.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from zepix_core.contract.errors import StorageError
 from zepix_core.loading.paths import data_dir
-from zepix_core.plugindb import PluginDatabase
+from zepix_core.plugindb import PluginDatabase, oldest_change
 from zepix_core.storage import Store
 from zepix_core.sync.manager import plugin_databases, target_of
 
 
 def _reader(path: Path, plugin_id: str) -> PluginDatabase:
     return PluginDatabase(path, plugin_id, track=False, lock_wait=2.0)
+
+
+#: Seconds a plugin database's oldest pending change is taken as read while its cursor
+#: stays: the dashboard polls the status every 2 s and Prometheus scrapes /metrics, and
+#: one read costs about 1 ms a database (a second at 1,000 plugins). A sync moves the
+#: cursor, which reads again at once; a change made since shows within this time.
+FRESH_FOR = 10.0
+
+
+class _Oldest:
+    """The oldest pending change per (database, target), read at most every FRESH_FOR s."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.seen: dict[tuple[Path, str], tuple[float, int, float | None]] = {}
+
+    def read(self, path: Path, target: str, cursor: int) -> float | None:
+        now = self.clock()
+        with self.lock:
+            hit = self.seen.get((path, target))
+        if hit is not None and hit[1] == cursor and now - hit[0] < FRESH_FOR:
+            return hit[2]
+        oldest = oldest_change(path, cursor)  # StorageError: not kept, read again next time
+        with self.lock:
+            self.seen[(path, target)] = (now, cursor, oldest)
+        return oldest
+
+
+_OLDEST = _Oldest()
 
 
 def sync_lags(store: Store, plugins_dir: Path, now: float,
@@ -30,14 +62,11 @@ def sync_lags(store: Store, plugins_dir: Path, now: float,
     cursors = store.sync_cursors(target)
     lags: dict[str, float | None] = {}
     for plugin_id, path in plugin_databases(plugins_dir).items():
-        db = _reader(path, plugin_id)
         try:
-            oldest, _ = db.pending(cursors.get(plugin_id, 0))
+            oldest = _OLDEST.read(path, target, cursors.get(plugin_id, 0))
             lags[plugin_id] = 0.0 if oldest is None else max(0.0, now - oldest)
         except StorageError:
             lags[plugin_id] = stored.get(plugin_id)
-        finally:
-            db.close()
     return lags
 
 
