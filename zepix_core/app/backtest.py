@@ -2,7 +2,8 @@
 
 A host on a temporary database and data directory runs only the chosen plugins
 (in process, no rounds, no services). Bars from a market source are fed through
-``EmbeddedHost.feed`` one instant at a time; every intent is filled at the open
+``EmbeddedHost.feed``, several instants a feed up to the first with an answer
+(``app.batches``); every intent is filled at the open
 of the next bar of its symbol through ``report_fill`` (slippage moves the price
 against the order, the fee is a share of the notional), so plugins hear of
 their fills through ``on_fill`` as they would live. Equity is marked to the
