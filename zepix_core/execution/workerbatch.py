@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast
 
 from zepix_core.contract.errors import RemoteError, WrongShape, describe_hook
 from zepix_core.contract.model import Bar, Intent
@@ -71,7 +71,6 @@ class Batch:
         return last or len(self.items) >= self.size
 
 
-@runtime_checkable
 class Batching(Protocol):
     """A runner that takes a feed's calls in one frame (``ProcessRunner``)."""
 
@@ -157,8 +156,9 @@ def feed(runners: Sequence[object], bars: Sequence[Bar], deadline: float,
     """Send ``bars`` to each of ``runners`` as one batch of ``on_bar`` calls, if
     ``allowed`` and they all take batches, before the caller does its own work for
     the feed; None to go bar by bar."""
-    batching = [r for r in runners if isinstance(r, Batching)]
-    if not allowed or not bars or len(batching) != len(runners):
+    # hasattr, not isinstance of the runtime-checkable protocol: ~0.1 us, not ~20 us
+    if not allowed or not bars or not all(hasattr(r, "ask_batch") for r in runners):
         return None
+    batching = [cast(Batching, r) for r in runners]
     calls = [{"bar": bar} for bar in bars]
     return Fed(bars, [(r, r.ask_batch("on_bar", calls, deadline)) for r in batching], deadline)
