@@ -14,7 +14,8 @@ from zepix_core.host.facade import of
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 EDGES = ("api", "telegram", "cli", "app")
 #: A subsystem reached through the host object: ``host.monitor.latest``, ``ctx.host.sync.start``.
-DEEP = re.compile(r"\bhost\.(supervisor|monitor|reconfig|turns|versions|risk|sync|retrier|loop|outage)\.")
+DEEP = re.compile(r"\bhost\.(supervisor|monitor|reconfig|turns|versions|risk|sync|retrier|loop|outage|"
+                  r"hooks|pipeline|feeding|activation|paused)\.")
 #: The backtest builds and tunes its own scratch host (composition, not an edge's read).
 ALLOWED = {"app/backtest.py"}
 

@@ -202,7 +202,7 @@ def test_risk_limits_follow_a_new_config_object(tmp_path: Path, dists: DistFacto
         path = tmp_path / "zepix.toml"
         text = path.read_text(encoding="utf-8").replace("= 50", "= 75")
         path.write_text(text, encoding="utf-8")
-        host.config = load_config(path)
+        host.ports.config = load_config(path)
         assert host.risk.limits("calm").daily_loss_limit == 75.0
     finally:
         host.shutdown()

@@ -190,7 +190,7 @@ def test_a_crashed_store_version_comes_back_between_rounds_after_its_backoff(
     killer = threading.Timer(0.3, os.kill, (slot.runner.pid, signal.SIGKILL))  # type: ignore[union-attr]
     started = time.monotonic()
     killer.start()
-    host.supervisor.idle(started + 60.0)  # the wait between two rounds 60 s apart
+    host.loop.idle(started + 60.0)  # the wait between two rounds 60 s apart
     killer.join()
     assert back, "not restarted during the wait"
     # The backoff (0.05 s) and a worker start (seconds on a loaded machine), not the
@@ -235,7 +235,7 @@ def test_a_worker_exit_reported_late_is_still_restarted_during_the_wait(
                waiting_for="the watcher to reap the killed worker")
     host.clocks.wait = wait  # type: ignore[method-assign]
     started = time.monotonic()
-    host.supervisor.idle(started + 90.0)  # the wait between two rounds 90 s apart
+    host.loop.idle(started + 90.0)  # the wait between two rounds 90 s apart
     assert back, "not restarted during the wait"
     assert back[0] - started < 45.0  # a worker start on a loaded machine, not the 90 s
 

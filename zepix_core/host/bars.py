@@ -32,9 +32,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 
+from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
-from zepix_core.execution.runner import Runner
+from zepix_core.execution.runner import CallResult, Runner
 
 #: Why a bar was not offered to a plugin, for reasons other than its state.
 PAUSED, UNRESPONSIVE, NOT_ADMITTED, GIVEN_UP = ("paused", "unresponsive", "not_admitted",
@@ -45,7 +46,8 @@ OVER_BACKLOG, SHUTDOWN = "over_backlog", "shutdown"
 
 class BarAccounts:
     """The counters; ``begin`` and ``end`` bracket one feed, ``called`` counts the
-    ``on_bar`` calls the dispatcher reports in between (one per bar offered)."""
+    ``on_bar`` calls the dispatcher reports in between (one per bar offered), heard
+    through the host's ``on_work`` and ``on_answers`` hooks (``host.hooks``)."""
 
     def __init__(self) -> None:
         #: timeframe -> bars fed
@@ -60,6 +62,14 @@ class BarAccounts:
 
     def begin(self) -> None:
         self._calls = Counter()
+
+    @hookimpl
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        self.called(result.plugin_id)
+
+    @hookimpl
+    def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
+        self.called(plugin_id, len(durations))
 
     def called(self, plugin_id: str, calls: int = 1) -> None:
         """The dispatcher reported ``calls`` answered, failed or timed-out ``on_bar``

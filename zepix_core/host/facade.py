@@ -2,8 +2,8 @@
 
 The edges read slots and figures, run something under the host's loop, ask for a
 reload, raise a host alert or register an alert sink through ``Facade`` only, never
-through a subsystem's attributes (``host.supervisor.loop.busy``,
-``host.reconfig.restarters``, ``host.monitor.alerting``, ...), so a subsystem can
+through a subsystem's attributes (``host.loop.busy``, ``host.reconfig.force``,
+``host.hooks``, ``host.monitor.alerting``, ...), so a subsystem can
 change its insides without touching an edge. ``of(host)`` gives it; it keeps no
 state of its own.
 """
@@ -20,6 +20,7 @@ from zepix_core.execution.lifecycle import PluginSlot
 from zepix_core.health.alerting import HOST_ALERTS
 from zepix_core.health.histogram import Histogram
 from zepix_core.health.watched import Watched
+from zepix_core.host.hooks import SectionRestart
 from zepix_core.host.host import Host
 from zepix_core.host.reconfig import LastReload
 
@@ -86,12 +87,12 @@ class Facade:
     @contextmanager
     def under_loop(self) -> Iterator[None]:
         """Run the block between bars and rounds (the host's loop lock)."""
-        with self._host.supervisor.loop.busy:
+        with self._host.loop.busy:
             yield
 
     def loop_lock(self) -> threading.RLock:
         """The loop lock itself, for a caller that must try it without blocking."""
-        return self._host.supervisor.loop.busy
+        return self._host.loop.busy
 
     def persist_now(self) -> list[dict[str, Any]]:
         """A snapshot of every watched plugin now (take ``under_loop`` first)."""
@@ -127,7 +128,7 @@ class Facade:
     def on_config_change(self, section: str, restart: Callable[[], str]) -> None:
         """``restart`` (returning what it did, in words) carries out a change of
         ``[section]`` in a running host (the HTTP server, the Telegram bot)."""
-        self._host.reconfig.restarters[section] = restart
+        self._host.hooks.register(SectionRestart(section, restart), f"zepix.section.{section}")
 
     def raise_alert(self, kind: str, level: AlertLevel, message: str,
                     firing: bool = True) -> None:

@@ -37,7 +37,7 @@ class Feeding:
     def feed(self, bars: Sequence[Bar]) -> list[Intent]:
         """Feed ``bars`` in order to every active plugin that answers and whose breaker
         lets it through; returns the active plugins' intents (never a canary's)."""
-        with self.host.supervisor.loop.busy:
+        with self.host.loop.busy:
             if len(bars) > 1 and not self.host.supervisor.any_breaker_open():
                 return self._feed(bars)
             return [i for bar in bars for i in self._feed([bar])]
@@ -146,7 +146,7 @@ class Feeding:
             host.store.record_fill(host.host_id, intent, fill)
         except StorageError as exc:  # booked in memory; the plugin still hears of it
             host.outage.failed("fill", exc)
-        with host.supervisor.loop.busy:  # never beside an on_bar or a round's calls
+        with host.loop.busy:  # never beside an on_bar or a round's calls
             host.turns.wait_free(intent.plugin_id)
             slot = host.slots.get(intent.plugin_id)
             if (slot is not None and slot.runner is not None

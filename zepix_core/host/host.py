@@ -1,10 +1,6 @@
-"""The host: the plugin slot table and the start, reload and stop sequence.
-
-Each step is owned elsewhere in the package: start-up and activation
-(``activation``), the feed path (``feeding``, ``pauses``), the round pipeline
-(``rounds``), the loop between rounds (``loop``), reloads of a changed config
-(``reconfig``), the database lease (``lease``) and outage (``outage``), and the
-seeded replay of tests and the author kit (``replay``).
+"""The host: the plugin slot table and the start, reload and stop sequence; the
+subsystems are wired by ``compose``, and each step is owned by a module of its own
+(``activation``, ``feeding``, ``rounds``, ``loop``, ``reconfig``, ``lease``, ``replay``).
 """
 
 from __future__ import annotations
@@ -18,11 +14,10 @@ from zepix_core.contract.model import Bar, Fill, Intent, PluginState
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
 from zepix_core.execution.ports import Clocks
 from zepix_core.host.activation import Activation
-from zepix_core.host.compose import only_plugins, resync, wire
+from zepix_core.host.compose import only_plugins, wire
 from zepix_core.host.feeding import Feeding
 from zepix_core.host.lease import claim
 from zepix_core.host.limits import raise_open_files
-from zepix_core.host.loop import Loop
 from zepix_core.host.parts import HostParts
 from zepix_core.host.reconfig import Reconfigurer
 from zepix_core.host.replay import Replay
@@ -56,9 +51,7 @@ class Host(HostParts):
         self.fresh_figures = False
         wire(self, config, runner_factories)  # every subsystem (``compose``)
         self.reconfig = Reconfigurer(self)
-        self.reconfig.restarters["sync"] = lambda: resync(self)
-        self.loop = Loop(self.clocks, self.supervisor, self.reconfig, self._poll, self.outage,
-                         self.monitor.alerting.raise_event, self.host_id)
+        self.hooks.register(self.reconfig, "zepix.reconfig")  # between_rounds: the file
         self.activation = Activation(self)
         self.feeding = Feeding(self, self.paused)
         self.pipeline = Rounds(self, self.feeding)
@@ -67,11 +60,8 @@ class Host(HostParts):
 
     @property
     def config(self) -> Config:
+        """The config in force (kept in ``ports``: a reload replaces it for everyone)."""
         return self.ports.config
-
-    @config.setter
-    def config(self, value: Config) -> None:
-        self.ports.config = value
 
     # -- start -------------------------------------------------------------
     def claim(self) -> list[HostRow]:
@@ -177,8 +167,7 @@ class Host(HostParts):
 
     @property
     def pauses(self) -> dict[str, PauseRow]:
-        """Paused plugins: plugin id -> reason, actor, paused_at."""
-        return self.paused.rows
+        return self.paused.rows  # plugin id -> reason, actor, paused_at
 
     def refresh_pauses(self) -> dict[str, PauseRow]:
         return self.paused.refresh()
@@ -213,11 +202,6 @@ class Host(HostParts):
 
     def warm_up(self) -> None:
         self.replay.warm_up()
-
-    def _poll(self) -> None:
-        """Between rounds (the loop held): pauses written elsewhere, the config file."""
-        self.paused.if_changed()
-        self.reconfig.poll()
 
     # -- stop --------------------------------------------------------------
     def release(self) -> None:

@@ -1,6 +1,15 @@
-"""The host's loop: a round every ``[host] interval`` on a fixed monotonic schedule,
-and between rounds the supervisor's restarts and a look at the config file every
-``POLL`` seconds.
+"""The host's one scheduler: the loop lock and every wait between rounds.
+
+A round runs every ``[host] interval`` on a fixed monotonic schedule (a slow round
+shortens the next wait instead of pushing every later round back; a new interval
+from a config reload applies from then on). Between rounds the scheduler wakes
+for whatever falls due first: the supervisor's restarts (``Supervisor.next_due``,
+run by ``Supervisor.service``) and, every ``POLL`` seconds, the host's
+``between_rounds`` hook (pauses written by another process, the config file),
+under the loop lock. What rides on the rounds (the restart decisions, version
+gates, the ledger sync) is the ``after_round`` hook (``host.hooks``), called by
+the round pipeline (``host.rounds``). The wait itself lets go of the loop lock
+(``LoopThread.wait``), so bars and alerts from other threads go on.
 
 Rounds are supervised here, whoever drives them (``open_host``'s round thread,
 ``zepix run``, a bare ``Host.run``): a round that raises is logged, counted and
@@ -12,55 +21,61 @@ resolves with the next round that completes. Trading never stops silently.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from typing import Protocol
 
 from zepix_core.contract.errors import StorageError, describe
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel
 from zepix_core.execution.ports import Clocks
 from zepix_core.health.alerting import HOST_ALERTS
+from zepix_core.host.hooks import Hooks
 from zepix_core.host.outage import Outage, Raise
 from zepix_core.loading.watch import POLL
+from zepix_core.supervision.loopthread import LoopThread
 from zepix_core.supervision.supervisor import Supervisor
 
 log = logging.getLogger("zepix.host")
 
-__all__ = ["Loop", "Polled"]
-
-
-class Polled(Protocol):
-    """What the loop needs of the config watcher (``host.reconfig.Reconfigurer``)."""
-
-    period: float | None
-    polled_at: float
+__all__ = ["Loop"]
 
 
 class Loop:
     """Runs the rounds and the waits between them on the calling thread."""
 
-    def __init__(self, clocks: Clocks, supervisor: Supervisor, config: Polled,
-                 poll: Callable[[], None], outage: Outage, raise_event: Raise,
-                 host_id: str) -> None:
+    def __init__(self, clocks: Clocks, thread: LoopThread, supervisor: Supervisor,
+                 hooks: Hooks, outage: Outage, raise_event: Raise, host_id: str) -> None:
         self.clocks = clocks
+        self.thread = thread
+        #: The loop lock: bars, rounds, restarts and config polls take turns on it.
+        self.busy: threading.RLock = thread.busy
         self.supervisor = supervisor
-        self.config = config
-        self._poll = poll            # pauses and the config file, under the loop lock
+        self.hooks = hooks
+        #: A new ``[host] interval`` (a config reload), taken after the current round.
+        self.period: float | None = None
         self.outage = outage
         self._raise = raise_event
         self.host_id = host_id
+        #: Monotonic time the ``between_rounds`` hook last ran (due every ``POLL`` s).
+        self.polled_at = clocks.monotonic()
         #: How often a round raised and the rounds went on.
         self.restarts = 0
+
+    def hold(self) -> None:
+        """The calling thread works on the host until ``let_go`` (``Host.run``)."""
+        self.thread.hold()
+
+    def let_go(self) -> None:
+        self.thread.let_go()
 
     def run(self, period: float, step: Callable[[], str],
             on_round: Callable[[str], None] | None = None, *,
             once: bool = False, duration: float | None = None) -> None:
         """``step`` (a round) every ``period`` seconds until ``clocks.stop`` (or
-        ``duration``). A slow round shortens the next wait instead of pushing every
-        later round back; between rounds restarts fall due, and other threads may
+        ``duration``); between rounds what falls due runs, and other threads may
         feed bars."""
         clocks = self.clocks
-        self.supervisor.hold()
+        self.hold()
         try:
             begin = clocks.monotonic()
             end = begin + duration if duration is not None else None
@@ -85,17 +100,45 @@ class Loop:
                     on_round(summary)
                 if once:
                     break
-                if self.config.period is not None:  # a new [host] interval: from now on
-                    period, self.config.period = self.config.period, None
+                if self.period is not None:  # a new [host] interval: from now on
+                    period, self.period = self.period, None
                     begin, count = clocks.monotonic(), 1
                 wake = begin + count * period
-                if end is not None and wake >= end:
-                    self.supervisor.idle(end)
-                    break
-                if self.idle(wake):
+                if self.idle(wake if end is None else min(wake, end)) or (
+                        end is not None and wake >= end):
                     break
         finally:
-            self.supervisor.let_go()
+            self.let_go()
+
+    def idle(self, until: float) -> bool:
+        """Wait until monotonic ``until``, running what falls due meanwhile (restarts;
+        the ``between_rounds`` hook every ``POLL`` s). True when asked to stop."""
+        clocks = self.clocks
+        while not clocks.stop.is_set():
+            self.supervisor.service()
+            now = clocks.monotonic()
+            if now >= self.polled_at + POLL:
+                self._between_rounds()
+                now = clocks.monotonic()
+            if now >= until:
+                return False
+            wake = min(until, self.polled_at + POLL)
+            restart = self.supervisor.next_due(now)
+            if restart is not None:
+                wake = min(wake, restart)
+            if self.thread.wait(clocks.wait, max(0.0, wake - now)):
+                return True
+        return True
+
+    def _between_rounds(self) -> None:
+        self.polled_at = self.clocks.monotonic()
+        with self.busy:
+            try:
+                self.hooks.between_rounds()
+            except StorageError as exc:
+                self.outage.failed("config", exc)
+            except Exception:  # a reload gone wrong never stops the rounds
+                log.exception("config check failed; the config in force stays")
 
     def died(self, exc: Exception) -> None:
         """A round raised: logged, counted and raised as CRITICAL ``zepix:rounds``."""
@@ -109,26 +152,7 @@ class Loop:
     def alert(self, message: str, firing: bool) -> None:
         """The host's ``zepix:rounds`` alert; its failure is logged, never fatal."""
         try:
-            with self.supervisor.loop.busy:
+            with self.busy:
                 self._raise(HOST_ALERTS, "rounds", AlertLevel.CRITICAL, message, firing)
         except Exception:  # the alert is the report
             log.exception("rounds alert not raised", extra=fields(message=message))
-
-    def idle(self, until: float) -> bool:
-        """``supervisor.idle`` in slices of ``POLL`` seconds, looking at the config file
-        between them. Returns True when the host was asked to stop."""
-        while True:
-            due = self.config.polled_at + POLL
-            step = min(until, due)
-            if self.supervisor.idle(step):
-                return True
-            if self.clocks.monotonic() >= due:
-                with self.supervisor.loop.busy:
-                    try:
-                        self._poll()
-                    except StorageError as exc:
-                        self.outage.failed("config", exc)
-                    except Exception:  # a reload gone wrong never stops the rounds
-                        log.exception("config check failed; the config in force stays")
-            if step >= until:
-                return False

@@ -19,6 +19,8 @@ from zepix_core.execution.ports import Clocks, Ports
 from zepix_core.execution.runner import CallResult
 from zepix_core.health.monitor import Monitor
 from zepix_core.host.bars import BarAccounts
+from zepix_core.host.hooks import Hooks
+from zepix_core.host.loop import Loop
 from zepix_core.host.outage import Outage
 from zepix_core.host.pauses import Pauses
 from zepix_core.host.risk import RiskWatch
@@ -63,6 +65,8 @@ class HostParts(ABC):
     sync: SyncLoop
     restart_notices: RestartNotices
     paused: Pauses
+    hooks: Hooks
+    loop: Loop
     risk: RiskWatch
 
     @property

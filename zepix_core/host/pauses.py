@@ -10,6 +10,7 @@ never lost to a locked database.
 from __future__ import annotations
 
 from zepix_core.contract.errors import StorageError
+from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.host.outage import Outage
 from zepix_core.storage import PauseRow, Store
 
@@ -33,6 +34,7 @@ class Pauses:
             self.outage.failed("pauses", exc)
         return self.rows
 
+    @hookimpl(specname="between_rounds")
     def if_changed(self) -> None:
         """``refresh`` when another connection committed since the last look."""
         try:

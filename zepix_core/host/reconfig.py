@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from packaging.version import Version
 
 from zepix_core.contract.errors import StorageError, ZepixError
-from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES, hookimpl
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, PluginState
 from zepix_core.execution.dispatch import IntentLimits
@@ -69,14 +69,6 @@ class Reconfigurer:
         self.watcher = ConfigWatcher(path) if path is not None else None
         #: Set from a signal handler (SIGHUP): check at the next poll whatever the stamp.
         self.force = False
-        #: A new ``[host] interval`` for the round timer to take.
-        self.period: float | None = None
-        #: Monotonic time of the last look at the file.
-        self.polled_at = host.clocks.monotonic()
-        #: What restarts an edge served beside the host when its table changes, by
-        #: section (``http``, ``telegram``): registered by ``zepix_core.app``, which
-        #: owns those servers; returns how the change was applied.
-        self.restarters: dict[str, Callable[[], str]] = {}
         #: How the file in force came: ``loaded`` at start, ``applied`` by a reload.
         self._status = "loaded"
         #: The config in force before and after the change being applied, defaults in.
@@ -85,9 +77,10 @@ class Reconfigurer:
         started = host.clocks.wall()
         self.last_reload = LastReload(started, True, started)
 
+    @hookimpl(specname="between_rounds")
     def poll(self) -> Changed | Rejected | None:
-        """Look at the file (and pending reload requests); apply what changed."""
-        self.polled_at = self.host.clocks.monotonic()
+        """Look at the file (and pending reload requests); apply what changed. The
+        host's scheduler calls it every ``POLL`` seconds between rounds."""
         if self.watcher is None:
             return None
         store, now = self.host.store, self.host.clocks.wall()
@@ -144,28 +137,26 @@ class Reconfigurer:
         self._before, self._after = effective(old), effective(changed.config)
         self.host.monitor.retune(changed.config)
         per_plugin: dict[str, dict[str, tuple[object, object]]] = defaultdict(dict)
-        edges: dict[str, list[tuple[str, object, object]]] = defaultdict(list)
+        sections: dict[str, list[tuple[str, object, object]]] = defaultdict(list)
         for key, (a, b) in changed.changes.items():
             parts = key.split(".", 2)
             if parts[0] == "plugins" and len(parts) == 3:
                 per_plugin[parts[1]][parts[2]] = (a, b)
-            elif parts[0] in self.restarters:
-                edges[parts[0]].append((key, a, b))
             else:
-                self._record(key, a, b, self._live(key))
-        for section, keys in edges.items():
-            reason = self._restart_edge(section)
+                sections[parts[0]].append((key, a, b))
+        for section, keys in sections.items():
+            how = self._restart_edge(section)  # the host's ``section_changed`` hook
             for key, a, b in keys:
-                self._record(key, a, b, reason)
+                self._record(key, a, b, self._live(key) if how is None else how)
         for plugin_id, changes in per_plugin.items():
             self._plugin(plugin_id, changes)
         if changed.config.host["interval"] != old.host["interval"]:
-            self.period = float(changed.config.host["interval"])
+            self.host.loop.period = float(changed.config.host["interval"])
         self._alert(f"config {changed.config.path} applied", firing=False)
 
-    def _restart_edge(self, section: str) -> str:
+    def _restart_edge(self, section: str) -> str | None:
         try:
-            return self.restarters[section]()
+            return self.host.hooks.section_changed(section)
         except Exception as exc:  # noqa: BLE001 - the host goes on; the history says why
             log.warning("config change not applied", extra=fields(section=section,
                                                                    error=str(exc)))

@@ -16,10 +16,10 @@ from zepix_core.contract.logs import fields
 from zepix_core.contract.model import Bar, Intent
 from zepix_core.execution.dispatch import Dispatcher
 from zepix_core.execution.lifecycle import PluginSlot
+from zepix_core.host.loop import Loop
 from zepix_core.loading.config import Config
 from zepix_core.market.replay import MarketReplay
 from zepix_core.storage import PauseRow, Store
-from zepix_core.supervision.supervisor import Supervisor
 
 log = logging.getLogger("zepix.host")
 
@@ -30,7 +30,7 @@ class ReplayHost(Protocol):
     """What the replay drives (``host.host.Host``)."""
 
     store: Store
-    supervisor: Supervisor
+    loop: Loop
     dispatcher: Dispatcher
     @property
     def pauses(self) -> dict[str, PauseRow]: ...
@@ -62,7 +62,7 @@ class Replay:
         """Start, then alternate replay bars and rounds on this thread until told to stop."""
         host = self.host
         host.store.defer_writes = True  # a locked or full database never stops trading
-        host.supervisor.hold()
+        host.loop.hold()
         try:
             slots = host.start()  # inside the try: what it activated is deactivated
             if on_start:
@@ -77,7 +77,7 @@ class Replay:
                         step=replay_then_round)
         finally:
             host.shutdown()
-            host.supervisor.let_go()
+            host.loop.let_go()
 
     def work(self) -> tuple[int, int]:
         """Feed this round's replay bars (``bars_per_round`` steps). Returns how many bars
@@ -101,6 +101,6 @@ class Replay:
         runners = [s.runner for s in host.active()
                    if s.runner is not None and s.plugin_id not in paused]
         if bars and runners:
-            with host.supervisor.loop.busy:
+            with host.loop.busy:
                 host.dispatcher.feed(runners, bars)
             log.info("warmed up", extra=fields(plugins=len(runners), bars=len(bars)))

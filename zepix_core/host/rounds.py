@@ -4,8 +4,9 @@ Under the loop lock: the bars kept for plugins in the last round's checks are
 handed over, deferred writes flushed, counters saved, then the health calls run
 with the loop let go (``turns``: bars never wait on a health hook), the verdicts
 are judged (risk, supervision), ``zepix alerts test`` requests answered, the plugin
-databases pruned (``retention``, at most hourly), the heartbeat written, versions
-reconciled and the ledger sync ticked. A locked or full database ends the round's
+databases pruned (``retention``, at most hourly), the heartbeat written, and the
+host's ``after_round`` hook called (``host.hooks``: the supervisor's restart
+decisions, the versions' gates, the ledger sync's tick). A locked or full database ends the round's
 bookkeeping early, never the host (``outage``).
 """
 
@@ -49,7 +50,7 @@ class Rounds:
         """
         host, feeding = self.host, self.feeding
         summary = "round: database unavailable"
-        with host.supervisor.loop.busy:
+        with host.loop.busy:
             host.turns.begin()
             before = {s.plugin_id: s.version for s in host.active()}
             # Bars kept for plugins in the last round's checks reach them before this
@@ -76,12 +77,7 @@ class Rounds:
                 self.alert_tests()
                 self.prune()
                 host.store.heartbeat(host.host_id, host.clocks.wall())
-                host.supervisor.after_round()
-                host.versions.reconcile()
-                for decision in host.sync.tick():
-                    host.monitor.alerting.raise_event(decision.plugin_id, "sync",
-                                                      decision.level, decision.message,
-                                                      decision.firing)
+                host.hooks.after_round()  # restarts, version gates, the ledger sync
             except StorageError as exc:
                 host.outage.failed("round", exc)
             finally:

@@ -18,6 +18,8 @@ from typing import Any
 from zepix_core.contract.errors import IntentError
 from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.model import Bar, Fill, Intent
+from zepix_core.execution.dispatch import LIMIT
+from zepix_core.execution.runner import CallResult
 from zepix_core.trading import Accuracy, Ledger
 
 #: Intents remembered for fills; the oldest are forgotten first.
@@ -67,6 +69,12 @@ class Trades:
     def on_bar(self, bar: Bar, intents: Sequence[Intent]) -> None:
         """Book one bar and the intents answered on it (shadow ones included)."""
         self.on_bars([bar], [intents])
+
+    @hookimpl
+    def on_work(self, result: CallResult, problem: str | None) -> None:
+        """An intent dropped for a per-plugin limit (``dispatch.LIMIT``) is counted."""
+        if problem is not None and problem.startswith(LIMIT):
+            self.over_limit(result.plugin_id, problem)
 
     def over_limit(self, plugin_id: str, why: str) -> None:
         with self._lock:

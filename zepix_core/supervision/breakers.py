@@ -59,6 +59,7 @@ class WorkAndBreakers(abc.ABC):
         return any(g.breaker.state is not BreakerState.CLOSED
                    for g in list(self.guards.values()))
 
+    @hookimpl
     def on_work(self, result: CallResult, problem: str | None) -> None:
         """The dispatcher's sink: the monitor's record, then the breaker's."""
         self.flush()  # a crash inside on_bar: its alert before anything else
@@ -67,6 +68,7 @@ class WorkAndBreakers(abc.ABC):
         if guard is not None:
             guard.breaker.record(result.ok and problem is None)
 
+    @hookimpl
     def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
         """The dispatcher's sink for work calls of one plugin that answered in shape."""
         self.flush()

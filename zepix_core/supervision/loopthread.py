@@ -17,7 +17,7 @@ from zepix_core.contract.model import AlertLevel
 
 #: ``(plugin_id, kind, level, message, firing)``, as ``AlertManager.raise_event`` takes them.
 Alert = tuple[str, str, AlertLevel, str, bool]
-Deliver = Callable[[str, str, AlertLevel, str, bool], None]
+Deliver = Callable[[str, str, AlertLevel, str, bool], object]
 
 
 class LoopThread:

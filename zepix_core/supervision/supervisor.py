@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 import psutil
 
+from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, HealthStatus, PluginState
 from zepix_core.execution.lifecycle import PluginSlot
@@ -51,17 +52,20 @@ _UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 
 class Supervisor(WorkAndBreakers):
     """Restarts, gives up and circuit-breaks for one host; the host calls ``admits`` at
-    start, ``admits_work`` per bar, ``after_round`` after each round and ``idle``
-    between rounds."""
+    start, ``admits_work`` per bar, ``after_round`` after each round and ``service``
+    between rounds (when ``next_due``)."""
 
     def __init__(self, ports: PortsOf[SupervisorRepo], monitor: Monitor,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 loop: LoopThread | None = None) -> None:
         self.ports = ports
         self.monitor = monitor
         self.rand = rand
         self.guards: dict[str, RestartRecord] = {}
         self._lock = threading.Lock()  # guards' fields: crashes arrive on watcher threads
-        self.loop = LoopThread(self._raise)
+        #: The loop lock and the alerts held while it is taken; the host's scheduler
+        #: (``host.loop``) owns it and hands it in.
+        self.loop = loop or LoopThread(self._raise)
         self._stopping = False
         self.operator = RestartRequests(self)
         for plugin_id in ("", *ports.config.plugins):
@@ -154,6 +158,7 @@ class Supervisor(WorkAndBreakers):
             guard.due, guard.gave_up = None, decision.reason
             return f"no restart: {decision.reason}"
 
+    @hookimpl
     def after_round(self) -> None:
         """After each monitoring round: act on the verdicts, apply operator requests, then
         restart or give up what is due."""
@@ -317,37 +322,20 @@ class Supervisor(WorkAndBreakers):
         self.loop.alert(plugin_id, "gave_up", AlertLevel.CRITICAL, f"{reason}; FAILED, {until}")
         log.error("gave up", extra=fields(plugin=plugin_id, reason=reason))
 
-    def idle(self, until: float) -> bool:
-        """Wait until monotonic ``until`` between rounds, restarting what falls due
-        meanwhile. Returns True when the host was asked to stop."""
-        clocks = self.ports.clocks
-        while not clocks.stop.is_set():
-            self.service()
-            now = clocks.monotonic()
-            if now >= until:
-                return False
-            step = until - now
-            due = [g.due for g in list(self.guards.values()) if g.due is not None]
-            if due:
-                step = min(step, max(0.0, min(due) - now))
-            if self._workers():  # a crash may schedule a restart sooner than ``until``
-                step = min(step, TICK)
-            if self.loop.wait(clocks.wait, step):
-                return True
-        return True
+    def next_due(self, now: float) -> float | None:
+        """When ``service`` has work next (the host's scheduler waits at most that
+        long): the earliest restart due, or ``TICK`` from ``now`` while workers run
+        (a crash may schedule a restart sooner); None when nothing is pending."""
+        due = [g.due for g in list(self.guards.values()) if g.due is not None]
+        if self._workers():
+            due.append(now + TICK)
+        return min(due) if due else None
 
     def _workers(self) -> bool:
         """Whether an active plugin runs in a worker, alive or not: a worker that has
         exited stays ACTIVE until its watcher has reported the exit (``crashed``), and
         the wait must not sleep through the restart that report schedules."""
         return any(isinstance(s.runner, ProcessRunner) for s in self.ports.plugins.active())
-
-    def hold(self) -> None:
-        """The loop thread works on the host until ``let_go`` (``Host.run``)."""
-        self.loop.hold()
-
-    def let_go(self) -> None:
-        self.loop.let_go()
 
     def flush(self) -> None:
         """Raise the alerts held back while the loop thread was busy (loop thread)."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from packaging.version import Version
 
 from zepix_core.contract.errors import PluginError
-from zepix_core.contract.hookspecs import DEFAULT_DEADLINES
+from zepix_core.contract.hookspecs import DEFAULT_DEADLINES, hookimpl
 from zepix_core.contract.logs import fields
 from zepix_core.contract.model import AlertLevel, BreakerState, Intent, PluginState
 from zepix_core.execution.lifecycle import PluginSlot, RunnerFactory
@@ -142,9 +142,11 @@ class HostVersions:
     def shadow_runners(self) -> list[Runner]:
         return self.canaries.runners()
 
+    @hookimpl
     def on_work(self, result: CallResult, problem: str | None) -> None:
         self.canaries.on_work(result, problem)
 
+    @hookimpl
     def on_answers(self, plugin_id: str, durations: Sequence[float]) -> None:
         if self.canaries.runs:  # the active arm of a canary compares every call
             for took in durations:
@@ -154,6 +156,7 @@ class HostVersions:
         self.canaries.on_intents(intents)
 
     # -- the round ---------------------------------------------------------
+    @hookimpl(specname="after_round")
     def reconcile(self) -> None:
         """Called by the host after each monitoring round."""
         if not self.adopted:

@@ -93,7 +93,7 @@ def test_invalid_and_half_written_files_are_refused_whole(host: Host) -> None:
     assert host.config.host["interval"] == 30.0
     fixed = edit(host, BASE.replace("interval = 30", "interval = 5"))
     assert isinstance(fixed, Changed) and host.config.host["interval"] == 5.0
-    assert host.reconfig.period == 5.0  # the round timer takes it at once
+    assert host.loop.period == 5.0  # the round timer takes it at once
     statuses = [r["status"] for r in host.store.config_changes()]
     assert statuses[0] == "applied" and "rejected" in statuses
 
