@@ -333,17 +333,27 @@ def unmarked_hooks(obj: object) -> list[tuple[str, str]]:
     receives that hook; a name one or two edits from a hook is most likely a typo
     of one that is also unmarked.
     """
-    found = []
+    def judge(name: str) -> tuple[str, str] | None:
+        if _is_marked_or_data(_MARKERS, obj, name):
+            return None
+        return name, _near(name, _spec_hooks(), 2) or name
+
+    known = PLANS.lint(obj, _candidate, judge)  # an earlier instance of its class
+    if known is not None:
+        return known
     try:
         names = [n for n in dir(obj) if isinstance(n, str) and not n.startswith("_")]
     except Exception:  # noqa: BLE001 - a hostile __dir__: nothing to lint
         return []
-    for name in names:
-        near = _near(name, _spec_hooks(), 2)
-        if near is None or _is_marked_or_data(_MARKERS, obj, name):
-            continue
-        found.append((name, near))
+    candidates = [name for name in names if _candidate(name)]
+    found = [pair for name in candidates if (pair := judge(name)) is not None]
+    PLANS.remember_lint(obj, candidates, found)
     return found
+
+
+def _candidate(name: str) -> bool:
+    """A public name one or two edits from a hook (or a hook's): what the lint looks at."""
+    return not name.startswith("_") and _near(name, _spec_hooks(), 2) is not None
 
 
 def _is_marked_or_data(pm: pluggy.PluginManager, obj: object, name: str) -> bool:

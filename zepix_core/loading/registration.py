@@ -97,6 +97,8 @@ class Plans:
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[weakref.ref[type], Plan]] = {}
+        #: ``unmarked_hooks`` of the class's instances, when it holds for every instance.
+        self._lint: dict[int, tuple[Plan, tuple[tuple[str, str], ...]]] = {}
         self._lock = threading.Lock()
 
     def get(self, cls: type) -> Plan | None:
@@ -137,6 +139,41 @@ class Plans:
     def _forget(self, key: int, _: object) -> None:
         with self._lock:
             self._by_id.pop(key, None)
+            self._lint.pop(key, None)
+
+    def lint(self, obj: object, candidate: Callable[[str], bool],
+             judge: Callable[[str], tuple[str, str] | None]) -> list[tuple[str, str]] | None:
+        """The unmarked-hook lint of an earlier instance of ``obj``'s class, when it holds
+        for ``obj`` too (the class unchanged, no class name hidden by the object's own);
+        the object's own ``candidate`` names are ``judge``d here."""
+        cls = type(obj)
+        known = self._lint.get(id(cls))
+        if known is None or self.get(cls) is not known[0] or not _unchanged(known[0], cls):
+            return None
+        own = [n for n in _own(obj) if isinstance(n, str) and candidate(n)]
+        if any(_in_class(cls, n) for n in own):
+            return None
+        found = [*known[1], *(pair for n in own if (pair := judge(n)) is not None)]
+        return sorted(found)
+
+    def remember_lint(self, obj: object, candidates: list[str],
+                      found: list[tuple[str, str]]) -> None:
+        """Keep what ``found`` says of ``obj``'s class names when that cannot depend on
+        the instance: each is a function of a class (marked or not), none hidden."""
+        cls = type(obj)
+        plan = self.get(cls)
+        if plan is None or not _unchanged(plan, cls):
+            return
+        own = _own(obj)
+        for name in candidates:
+            held = _in_class(cls, name)
+            if name in own:
+                if held:
+                    return
+            elif not isinstance(held, (types.FunctionType, staticmethod, classmethod)):
+                return
+        with self._lock:
+            self._lint[id(cls)] = (plan, tuple(pair for pair in found if pair[0] not in own))
 
     def register(self, pm: pluggy.PluginManager, plugin: object, name: str,
                  parse: Callable[[object, str], object]) -> bool:
@@ -162,6 +199,11 @@ class Plans:
             caller._maybe_apply_history(impl)
             caller._add_hookimpl(impl)
         return True
+
+
+def _in_class(cls: type, name: str) -> object:
+    """The value ``name`` has in the first class of ``cls``'s MRO holding it, or None."""
+    return next((_TYPE_DICT(k)[name] for k in _TYPE_MRO(cls) if name in _TYPE_DICT(k)), None)
 
 
 def _impl(plugin: object, name: str, known: _Impl) -> pluggy.HookImpl:

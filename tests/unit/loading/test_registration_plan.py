@@ -146,3 +146,46 @@ def test_dir_and_slots_get_no_plan_and_a_rejected_class_stays_rejected() -> None
         with pytest.raises(LoadFailure, match="unknown hook"):
             build_manager(_record(pid), Unknown())
     assert PLANS.get(Unknown) is None
+
+
+def _linted_class() -> type:
+    base = _make_class()
+
+    class Linted(base):  # type: ignore[valid-type, misc]
+        def on_fil(self, fill: object) -> None:  # unmarked, one edit from on_fill
+            return None
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.active = True  # data near 'activate': never a hook
+
+    return Linted
+
+
+def test_the_unmarked_hook_lint_of_an_instance_is_its_own() -> None:
+    from zepix_core.loading.discovery import unmarked_hooks
+
+    cls = _linted_class()
+    first = cls()
+    build_manager(_record("l0"), first)
+    assert unmarked_hooks(first) == [("on_fil", "on_fill")]
+    second = cls()
+    build_manager(_record("l1"), second)
+    assert unmarked_hooks(second) == [("on_fil", "on_fill")]  # from the class's plan
+
+    own = cls()  # a callable of its own near a hook
+    own.deactivat = lambda reason: None
+    build_manager(_record("l2"), own)
+    assert unmarked_hooks(own) == [("deactivat", "deactivate"), ("on_fil", "on_fill")]
+
+    hidden = cls()  # the class's unmarked method hidden by data of the instance
+    hidden.on_fil = 5
+    build_manager(_record("l3"), hidden)
+    assert unmarked_hooks(hidden) == []
+
+    def self_tst(self: object) -> bool:  # the class changed: read again
+        return True
+    cls.self_tst = self_tst  # type: ignore[attr-defined]
+    changed = cls()
+    build_manager(_record("l4"), changed)
+    assert unmarked_hooks(changed) == [("on_fil", "on_fill"), ("self_tst", "self_test")]
