@@ -122,23 +122,22 @@ STARTUP_PARTS = [
     ("version selection (pins, store)", "versions/reconcile.py", "select"),
     ("import + register (pluggy, hook markers)", "loading/discovery.py", "load_plugin"),
     ("unmarked-hook lint", "execution/runner.py", "plugin_warnings"),
-    ("plugin_version calls + metadata", "host/host.py", "_read_versions"),
-    ("settings checks (plugin_settings)", "host/host.py", "_read_settings"),
-    ("dependency resolution", "host/host.py", "_resolve"),
-    ("plugin databases (prepare)", "plugindb/_database.py", "prepare"),
+    ("plugin_version + plugin_settings calls, checked", "host/activation.py", "_read"),
+    ("dependency resolution", "host/activation.py", "_resolve"),
+    ("plugin databases (prepare)", "plugindb/_health.py", "prepare"),
     ("activate calls", "execution/runner.py", "call"),
     ("monitor attach (anomaly baselines)", "health/monitor.py", "attach"),
     ("host records (versions, activations, status)", "storage/history.py", "*"),
 ]
 ROUND_PARTS = [
-    # Since host/turns.py the calls run on a "zepix-checks" thread, which cProfile of
-    # the round's thread does not see: this share reads 0 %; their cost is in the wall.
+    # The calls run on the host's "zepix-checks" thread (host/turns.py), which cProfile
+    # of the round's thread does not see: this share reads 0 %; their cost is in the wall.
     ("plugin calls (health_ping, get_metrics via runners; other thread)", "execution/calls.py",
      "run_calls"),
     ("results recorded (latency sketch, breaker)", "health/monitor.py", "_record"),
     ("health rules (shapes, thresholds)", "health/shapes.py", "assess"),
     ("anomaly baselines", "health/monitor.py", "_anomalies"),
-    ("plugin database counts (db_* fields)", "host/host.py", "_db_fields"),
+    ("plugin database counts (db_* fields)", "plugindb/_health.py", "health_fields"),
     ("trading fields", "host/trades.py", "fields"),
     ("snapshots stored (JSON + SQLite)", "storage/deferred.py", "save_snapshots"),
     ("versions (reconcile, gate)", "versions/reconcile.py", "reconcile"),
