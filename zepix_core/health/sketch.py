@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 Clock = Callable[[], float]
 
-#: Durations kept in a window's buffer at most before they go into its sketch.
-PENDING = 4096
+#: Durations kept in a window's buffer at most before they go into its sketch: with a
+#: feed's sample (256) on top, ~25 kB a window (every round's read empties it).
+PENDING = 512
 
 
 @dataclass(frozen=True)
