@@ -157,3 +157,51 @@ def test_a_call_hung_mid_batch_times_out_and_the_plugin_sees_no_later_bar(
     assert seen.read_text().split() == ["60", "120", "180"]
     again = call(runner, "health_ping", 20.0, {"now": 1.0})
     assert again.ok, again
+
+
+FORGER = textwrap.dedent('''
+    import os, pickle, struct, sys, time
+    from zepix_core import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def plugin_version(self):
+            return "1.0.0"
+
+        @hookimpl
+        def health_ping(self, now):
+            return {"ok": True, "last_activity": now}
+
+        @hookimpl
+        def get_metrics(self):
+            return {}
+
+        @hookimpl
+        def self_test(self):
+            return True
+
+        @hookimpl
+        def on_bar(self, bar):
+            if bar.ts == 120.0:  # the batch is call 1; its answer #1 forged out of order
+                blob = pickle.dumps(("item", 1, 3, True, None, 0.0, False))
+                fd = int(sys.argv[sys.argv.index("--fd") + 1])
+                os.write(fd, struct.pack("!I", len(blob)) + blob)
+                time.sleep(30)
+            return None
+''')
+
+
+def test_a_forged_answer_in_a_batch_gets_the_worker_killed_with_the_reason(
+        dists: DistFactory, start: list[ProcessRunner]) -> None:
+    dists.add("zepix-forger", "1.0.0", {"forger": "forger_mod:Plugin"}, {"forger_mod": FORGER})
+    [record] = [r for r in enumerate_plugins([str(dists.root)]) if r.plugin_id == "forger"]
+    runner = runner_for(record, dists, start)
+    feed = bars(4)
+    got = collect(runner, runner.ask_batch("on_bar", [{"bar": b} for b in feed], 20.0), 20.0)
+    assert runner.wait_exited(20.0)
+    assert len(got) == len(feed) and got[0].ok
+    for result in got[1:]:
+        assert result.error is not None and "PluginDead" in result.error, result
+    description = runner.exit_description or ""
+    assert "killed by SIGKILL" in description
+    assert "a malformed item message (index 3 of 1 read)" in description
