@@ -173,7 +173,8 @@ def _batch(pm: pluggy.PluginManager, sock: socket.socket, call_id: int, hook: st
 
 def _answer(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, object]) -> tuple[bool, object]:
     try:
-        return True, plain(getattr(pm.hook, hook)(**kwargs))
+        value = getattr(pm.hook, hook)(**kwargs)
+        return True, None if value is None else plain(value)  # most bars: no intents
     except WrongShape as exc:
         return False, describe(WrongShape(f"{hook} {exc}"))
     except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
