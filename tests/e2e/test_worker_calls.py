@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import socket
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,32 @@ def test_the_worker_exits_when_the_hosts_end_hangs_up_mid_hook(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+GARBAGE = good_plugin().replace(
+    "        return {\"ok\": True, \"last_activity\": now}\n",
+    textwrap.indent(textwrap.dedent("""
+        import os, sys, time
+        fd = int(sys.argv[sys.argv.index("--fd") + 1])
+        os.write(fd, b"\\x00\\x00\\x00\\x05garbage")
+        time.sleep(30)
+    """), " " * 8))
+
+
+def test_garbage_read_by_the_caller_kills_the_worker_and_ends_its_reader_thread(
+        dists: DistFactory, runners: list[ProcessRunner]) -> None:
+    # The caller finds the garbage and has the worker killed; the reader thread, woken
+    # for the exit, must end rather than spin on a stream that is no longer read.
+    record = install(dists, "garbage", GARBAGE)
+    runner = ProcessRunner(record, extra_paths=[str(dists.root)])
+    runners.append(runner)
+    result = call(runner, "health_ping", 20.0, {"now": 1.0})
+    assert not result.ok and "PluginDead" in (result.error or "")
+    assert runner.wait_exited(20.0)
+    assert "killed by the host" in (runner.exit_description or "")
+
+    def reader_alive() -> bool:
+        return any(t.name == "zepix-garbage-reader" and t.is_alive()
+                   for t in threading.enumerate())
+
+    wait_until(lambda: not reader_alive(), waiting_for="the reader thread to end")

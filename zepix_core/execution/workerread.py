@@ -57,7 +57,7 @@ class Reading:
         # Whatever happens here is reported: a worker that breaks the protocol is
         # not trusted, so it is killed with the reason, and its watcher reports the exit.
         try:
-            while self._armed.wait():
+            while self._armed.wait() and not self._broken:
                 with self._read_lock:
                     while self._armed.is_set() and not self._broken:
                         data = self._frames.read()
