@@ -92,6 +92,7 @@ class Reading:
     def serve_until(self, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Read frames on the caller's thread until ``ready()`` or ``timeout`` seconds
         pass; False once the stream is over (the worker gone, or cut off)."""
+        timeout = None if timeout is None else max(0.0, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._read_lock.acquire(timeout=-1 if timeout is None else timeout):
             return not self._broken
