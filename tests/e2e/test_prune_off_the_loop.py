@@ -84,7 +84,7 @@ def test_a_locked_plugin_database_is_pruned_without_the_loop_lock(
         assert _refs(db_file) == ["old", "recent"]  # locked: nothing pruned, nothing lost
 
         # the next hour's prune, with the database free, drops the old closed trade
-        host.pipeline.pruned_at -= 3600.0
+        host.loop.timers["prune"].next -= 3600.0
         host.round()
         wait_until(lambda: _refs(db_file) == ["recent"], timeout=60)
         assert held == [False, False]

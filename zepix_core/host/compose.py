@@ -31,7 +31,7 @@ from zepix_core.health.monitor import Monitor
 from zepix_core.host.bars import BarAccounts
 from zepix_core.host.fields import SlotFields
 from zepix_core.host.hooks import Hooks
-from zepix_core.host.loop import Loop
+from zepix_core.host.loop import Loop, Timer
 from zepix_core.host.outage import Outage
 from zepix_core.host.parts import HostParts
 from zepix_core.host.pauses import Pauses
@@ -88,17 +88,18 @@ def wire(host: HostParts, config: Config,
     host.sync = sync_loop(config, host.store, host.clocks, host.retrier)
     host.restart_notices = RestartNotices(host.monitor.on_hook, host.clocks.monotonic)
     host.paused = Pauses(host.store, host.outage)  # ``zepix pause``, as the database has it
+    host.loop = Loop(host.clocks, thread, host.supervisor, hooks, host.outage,
+                     host.monitor.alerting.raise_event, host.host_id)
     # Each subsystem on the host's hooks (``LoopSpec``, ``HostSpec.snapshot_fields``),
     # in this order: it is the order they are called in.
     for owner, name in ((host.bar_accounts, "zepix.bars"), (host.supervisor, "zepix.supervisor"),
                         (host.versions, "zepix.versions"), (host.trades, "zepix.trades"),
                         (Listeners(host.work_listeners), "zepix.listeners"),
-                        (SyncTicks(host), "zepix.sync"),
+                        (SyncTicks(host, host.loop.every("sync", host.sync.interval)),
+                         "zepix.sync"),
                         (SlotFields(host.slots.get, host.activated_at, host.clocks.wall),
                          SlotFields.name), (host.paused, "zepix.pauses")):
         hooks.register(owner, name)
-    host.loop = Loop(host.clocks, thread, host.supervisor, hooks, host.outage,
-                     host.monitor.alerting.raise_event, host.host_id)
     host.risk = RiskWatch(host, lambda: data_dir() / "plugins")
 
 
@@ -147,21 +148,30 @@ class Listeners:
 
 
 class SyncTicks:
-    """The ledger sync on the host's hooks: ticked after each round (its alert
-    decisions raised on the round's thread), restarted when ``[sync]`` changes."""
+    """The ledger sync on the host's hooks: after each round a run starts when the
+    scheduler's ``sync`` timer is due (and none is running), and finished runs' alert
+    decisions are raised on the round's thread; restarted when ``[sync]`` changes."""
 
-    def __init__(self, host: HostParts) -> None:
+    def __init__(self, host: HostParts, timer: Timer) -> None:
         self.host = host
+        self.timer = timer
 
     @hookimpl
     def after_round(self) -> None:
-        for decision in self.host.sync.tick():
+        sync = self.host.sync
+        if self.timer.due() and sync.start("timer"):
+            self.timer.done()
+        for decision in sync.drain():
             self.host.monitor.alerting.raise_event(decision.plugin_id, "sync", decision.level,
                                                    decision.message, decision.firing)
 
     @hookimpl
     def section_changed(self, section: str) -> str | None:
-        return resync(self.host) if section == "sync" else None
+        if section != "sync":
+            return None
+        done = resync(self.host)
+        self.timer.every = self.host.sync.interval  # from the next run the timer starts
+        return done
 
 
 def sync_loop(config: Config, store: Store, clocks: Clocks, retrier: Retrier) -> SyncLoop:

@@ -8,7 +8,9 @@ run by ``Supervisor.service``) and, every ``POLL`` seconds, the host's
 ``between_rounds`` hook (pauses written by another process, the config file),
 under the loop lock. What rides on the rounds (the restart decisions, version
 gates, the ledger sync) is the ``after_round`` hook (``host.hooks``), called by
-the round pipeline (``host.rounds``). The wait itself lets go of the loop lock
+the round pipeline (``host.rounds``); the due times of the work done there (the
+ledger sync's runs, the prune of the plugin databases) are ``Timer``s kept here
+too (``every``). The wait itself lets go of the loop lock
 (``LoopThread.wait``), so bars and alerts from other threads go on.
 
 Rounds are supervised here, whoever drives them (``open_host``'s round thread,
@@ -37,7 +39,24 @@ from zepix_core.supervision.supervisor import Supervisor
 
 log = logging.getLogger("zepix.host")
 
-__all__ = ["Loop"]
+__all__ = ["Loop", "Timer"]
+
+
+class Timer:
+    """One due time the scheduler keeps: ``due`` once ``every`` seconds have passed
+    since the last ``done`` (the first time ``first`` seconds after it was made)."""
+
+    def __init__(self, clock: Callable[[], float], every: float, first: float) -> None:
+        self.clock = clock
+        self.every = every
+        #: Monotonic time it is due next.
+        self.next = clock() + first
+
+    def due(self) -> bool:
+        return self.clock() >= self.next
+
+    def done(self) -> None:
+        self.next = self.clock() + self.every
 
 
 class Loop:
@@ -56,10 +75,19 @@ class Loop:
         self.outage = outage
         self._raise = raise_event
         self.host_id = host_id
-        #: Monotonic time the ``between_rounds`` hook last ran (due every ``POLL`` s).
-        self.polled_at = clocks.monotonic()
+        #: Every due time but the rounds' and the restarts' (``Supervisor.next_due``),
+        #: by name: ``between_rounds``, and those the round's work asks (``every``).
+        self.timers: dict[str, Timer] = {}
+        self.polls = self.every("between_rounds", POLL)
         #: How often a round raised and the rounds went on.
         self.restarts = 0
+
+    def every(self, name: str, seconds: float, first: float | None = None) -> Timer:
+        """The timer ``name``, due every ``seconds`` (the first time after ``first``,
+        by default ``seconds``), kept here so every due time is in one place."""
+        timer = self.timers[name] = Timer(self.clocks.monotonic, seconds,
+                                          seconds if first is None else first)
+        return timer
 
     def hold(self) -> None:
         """The calling thread works on the host until ``let_go`` (``Host.run``)."""
@@ -116,13 +144,12 @@ class Loop:
         clocks = self.clocks
         while not clocks.stop.is_set():
             self.supervisor.service()
-            now = clocks.monotonic()
-            if now >= self.polled_at + POLL:
+            if self.polls.due():
                 self._between_rounds()
-                now = clocks.monotonic()
+            now = clocks.monotonic()
             if now >= until:
                 return False
-            wake = min(until, self.polled_at + POLL)
+            wake = min(until, self.polls.next)
             restart = self.supervisor.next_due(now)
             if restart is not None:
                 wake = min(wake, restart)
@@ -131,7 +158,7 @@ class Loop:
         return True
 
     def _between_rounds(self) -> None:
-        self.polled_at = self.clocks.monotonic()
+        self.polls.done()
         with self.busy:
             try:
                 self.hooks.between_rounds()

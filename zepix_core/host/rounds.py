@@ -36,7 +36,8 @@ class Rounds:
     def __init__(self, host: HostParts, feeding: Feeding) -> None:
         self.host = host
         self.feeding = feeding
-        self.pruned_at = -PRUNE_EVERY
+        #: The scheduler's ``prune`` timer: due at once, then hourly.
+        self.prunes = host.loop.every("prune", PRUNE_EVERY, first=0.0)
         self.pruner: threading.Thread | None = None
         self._testing: set[int] = set()
 
@@ -95,11 +96,10 @@ class Rounds:
         of its own (``retention``): a locked plugin database never holds the round."""
         host = self.host
         days = float(host.config.sections.get("plugindb", {}).get("retention_days") or 0)
-        now = host.clocks.monotonic()
-        if days <= 0 or now < self.pruned_at + PRUNE_EVERY or (
+        if days <= 0 or not self.prunes.due() or (
                 self.pruner is not None and self.pruner.is_alive()):
             return
-        self.pruned_at = now
+        self.prunes.done()
         self.pruner = retention.start(data_dir() / "plugins", host.clocks.wall() - days * 86_400,
                                       host.store.sync_cursors(host.sync.manager.target), days)
 

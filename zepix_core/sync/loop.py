@@ -36,6 +36,11 @@ class SyncLoop:
         alert decisions."""
         if self._mono() >= self._next and self.start("timer"):
             self._next = self._mono() + self.interval
+        return self.drain()
+
+    def drain(self) -> list[AlertDecision]:
+        """The alert decisions of runs finished since the last call (a host whose
+        scheduler keeps the due time starts runs itself and drains them here)."""
         with self._lock:
             decisions, self._decisions = self._decisions, []
         return decisions

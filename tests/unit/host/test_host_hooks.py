@@ -14,7 +14,6 @@ from zepix_core.contract.hookspecs import hookimpl
 from zepix_core.execution.runner import CallResult
 from zepix_core.host.facade import of
 from zepix_core.host.host import Host, create_host
-from zepix_core.loading.watch import POLL
 from zepix_core.testing import make_bar
 
 BASE = '[host]\ninterval = 30\n\n[http]\nlisten = ""\n'
@@ -141,6 +140,15 @@ def test_a_part_registered_on_the_hooks_hears_work_rounds_and_the_looks_between(
     host.round()
     assert counted.rounds == 1
     start = time.monotonic()
-    host.loop.polled_at = start - POLL  # a look is due now
+    host.loop.timers["between_rounds"].next = start  # a look is due now
     assert host.loop.idle(start + 0.2) is False
     assert counted.looks == 1  # once, not again before POLL seconds are over
+
+
+def test_a_changed_sync_table_restarts_the_ledger_sync_on_the_new_timer(host: Host) -> None:
+    _reload(host, BASE + "\n[sync]\ninterval = 120\n")
+    [change] = [c for c in host.store.config_changes() if c["key"] == "sync.interval"]
+    assert str(change["reason"]).startswith("applied live: syncing to ")
+    assert change["status"] == "applied"
+    assert host.sync.interval == 120.0
+    assert host.loop.timers["sync"].every == 120.0  # the scheduler's due time follows
