@@ -194,12 +194,24 @@ class VersionQueries(Database):
 
     def end_probation(self, plugin_id: str, version: str, passed: bool | None) -> None:
         """Drop the probation; ``passed`` True or False also sets the version's gate flag."""
+        self.end_probations([(plugin_id, version, passed)])
+
+    def end_probations(self, ended: Sequence[tuple[str, str, bool | None]]) -> None:
+        """``end_probation`` of each (plugin id, version, passed), in one transaction."""
+        if not ended:
+            return
         with self.transaction() as conn:
-            conn.execute("DELETE FROM probations WHERE plugin_id = ? AND version = ?",
-                         (plugin_id, version))
-            if passed is not None:
-                conn.execute("UPDATE plugin_versions SET gate_passed = ? WHERE plugin_id = ? "
-                             "AND version = ?", (int(passed), plugin_id, version))
+            conn.executemany("DELETE FROM probations WHERE plugin_id = ? AND version = ?",
+                             [(pid, version) for pid, version, _ in ended])
+            conn.executemany("UPDATE plugin_versions SET gate_passed = ? WHERE plugin_id = ? "
+                             "AND version = ?", [(int(passed), pid, version)
+                                                 for pid, version, passed in ended
+                                                 if passed is not None])
+
+    def deprecated_versions(self) -> set[tuple[str, str]]:
+        """(plugin id, version) of every version marked deprecated (usually none)."""
+        return {(str(r["plugin_id"]), str(r["version"])) for r in self.query(
+            "SELECT plugin_id, version FROM plugin_versions WHERE deprecated")}
 
     # -- canaries ----------------------------------------------------------
     def open_canaries(self) -> list[Row]:

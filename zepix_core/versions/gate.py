@@ -89,7 +89,16 @@ class Gate:
         return p
 
     def advance(self) -> None:
-        """Judge every probation on this round's verdicts (after each round)."""
+        """Judge every probation on this round's verdicts (after each round). The quiet
+        passes (every plugin at start-up) are written in one transaction, after the
+        loop or before a failure reads the versions."""
+        quiet: list[tuple[str, str, bool | None]] = []
+        try:
+            self._advance(quiet)
+        finally:
+            self.ports.store.end_probations(quiet)
+
+    def _advance(self, quiet: list[tuple[str, str, bool | None]]) -> None:
         for p in list(self.probations.values()):
             slot = self.ports.plugins.get(p.plugin_id)
             if slot is None or slot.version != p.version:
@@ -103,6 +112,8 @@ class Gate:
                 p.base = watched.rounds if watched else 0
                 continue
             if trouble is not None:
+                self.ports.store.end_probations(quiet)
+                quiet.clear()
                 self.fail(p, trouble)
                 continue
             rounds = min(watched.rounds - p.base, p.rounds) if watched else 0
@@ -112,7 +123,14 @@ class Gate:
                     self.ports.store.save_probation(p.plugin_id, p.version, p.previous,
                                                    p.rounds, rounds, self.ports.clocks.wall())
             if watched and rounds >= p.rounds and watched.health.self_test_passed:
-                self._pass(p)
+                if p.quiet:
+                    del self.probations[p.plugin_id]
+                    quiet.append((p.plugin_id, p.version, True))
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("probation passed", extra=fields(
+                            plugin=p.plugin_id, version=p.version, rounds=p.rounds, quiet=True))
+                else:
+                    self._pass(p)
 
     def _trouble(self, slot: PluginSlot, p: Probation) -> str | None:
         """What fails the gate this round, or None."""
@@ -136,10 +154,6 @@ class Gate:
     def _pass(self, p: Probation) -> None:
         del self.probations[p.plugin_id]
         self.ports.store.end_probation(p.plugin_id, p.version, True)
-        if p.quiet:
-            log.debug("probation passed", extra=fields(plugin=p.plugin_id, version=p.version,
-                                                       rounds=p.rounds, quiet=True))
-            return
         message = f"{p.plugin_id} {p.version} passed its gate ({p.rounds} healthy rounds)"
         self.ports.store.record_event(p.plugin_id, "gate_passed", message,
                                      self.ports.clocks.wall(), p.version, GATE)

@@ -288,10 +288,22 @@ class HostVersions:
         return self.ports.plugins.reload(pid, reason, record)
 
     def _warn_deprecated(self) -> None:
-        rows = self.ports.store.all_versions()
+        """Each active plugin's ``deprecated_version`` alert fires while the version it
+        runs is deprecated (another process may mark it, so it is read every round).
+        Only the plugins that run a deprecated version or have the alert open are
+        told: for the others not firing is a no-op (``AlertManager.observe``)."""
+        deprecated = self.ports.store.deprecated_versions()
+        suffix = ":deprecated_version"
+        opened = {fp.removesuffix(suffix) for fp in self.monitor.alerting.open_fingerprints()
+                  if fp.endswith(suffix)}
+        if not deprecated and not opened:
+            return
+        versions = {pid for pid, _ in deprecated}
         for slot in self.ports.plugins.active():
-            deprecated = bool(rows.get(slot.plugin_id, {}).get(slot.version, {}).get("deprecated"))
+            if slot.plugin_id not in versions and slot.plugin_id not in opened:
+                continue
+            deprecated_now = (slot.plugin_id, slot.version) in deprecated
             self.monitor.alerting.raise_event(
                 slot.plugin_id, "deprecated_version", AlertLevel.WARNING,
                 f"{slot.plugin_id} runs {slot.version}, which is deprecated; move off it with "
-                f"'zepix rollback {slot.plugin_id}' or 'zepix upgrade'", firing=deprecated)
+                f"'zepix rollback {slot.plugin_id}' or 'zepix upgrade'", firing=deprecated_now)
