@@ -33,6 +33,8 @@ __all__ = ["Batch", "Batching", "Call", "Fed", "collect", "feed"]
 
 @dataclass
 class Call:
+    """The call a worker is answering (one at a time)."""
+
     call_id: int
     hook: str
     started: float
@@ -65,7 +67,7 @@ class Batch:
         _, _, index, ok, value, took, last = message
         if index != len(self.items) or type(ok) is not bool or type(last) is not bool \
                 or type(took) is not float or not math.isfinite(took) or took < 0:
-            raise WrongShape(f"a malformed item message (index {index!r} of "
+            raise WrongShape(f"a malformed item message (index {index!r:.40} of "
                              f"{len(self.items)} read)")
         self.items.append((ok, plain(value) if ok else line(value), took, time.monotonic()))
         return last or len(self.items) >= self.size
