@@ -33,7 +33,7 @@ def _baseline(path: Path) -> tuple[float, float]:
     import zepix_core
     from zepix_core.market.csvfile import CsvSource
 
-    with zepix_core.open_host(interval=3600) as host:
+    with zepix_core.open_host(interval=3600, services=False) as host:  # no HTTP port
         source = CsvSource({"path": str(path)})
         start, cpu = time.perf_counter(), time.process_time()
         for batch in source.batches(threading.Event()):
