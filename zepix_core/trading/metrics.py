@@ -35,9 +35,11 @@ def drawdowns(equity: Sequence[float]) -> list[float]:
     """At each point, how far below its running peak the curve is (0 or negative)."""
     peak = -math.inf
     out: list[float] = []
+    append = out.append
     for value in equity:
-        peak = max(peak, value)
-        out.append(value / peak - 1.0 if peak > 0 else 0.0)
+        if value > peak:  # noqa: PLR1730 - max() is a call per point of a whole curve
+            peak = value
+        append(value / peak - 1.0 if peak > 0 else 0.0)
     return out
 
 
