@@ -4,5 +4,5 @@ config, the trading bookkeeping, and a clean shutdown. Only the edges
 """
 
 #: The package's public modules; a module named ``_x`` is private to it.
-__all__ = ["activation", "bars", "compose", "facade", "feeding", "host", "lease", "loop",
+__all__ = ["activation", "bars", "compose", "facade", "feeding", "hooks", "host", "lease", "loop",
            "outage", "parts", "pauses", "reconfig", "replay", "rounds", "trades", "turns"]
