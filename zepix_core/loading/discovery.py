@@ -27,7 +27,7 @@ from zepix_core.contract.hookspecs import PROJECT, REQUIRED_HOOKS, PluginSpec
 from zepix_core.contract.model import PluginState
 from zepix_core.contract.process import SignalGuard
 from zepix_core.contract.stdio import plugin_output
-from zepix_core.loading.registration import PLANS
+from zepix_core.loading.registration import PLANS, ClassState, class_state, unchanged
 
 GROUP = "zepix.plugins"
 #: A valid plugin id (contract section 1): lowercase letters, digits and _, a letter first.
@@ -166,13 +166,26 @@ class _Classes:
     pluggy reads every attribute of a plugin through ``inspect.getattr_static``
     at registration (about 0.5 ms a plugin); 1,000 plugins of a few classes
     paid that 1,000 times. Only names a class provides are cached: a value on
-    the instance itself (its ``__dict__``), or any class with ``__slots__`` in
-    its MRO, is read by pluggy every time.
+    the instance itself (its ``__dict__``), or any class with ``__slots__`` or
+    ``__dir__`` in its MRO, is read by pluggy every time. The cache holds while
+    the class is as it was read (``registration.unchanged``: the same attributes,
+    equal hook markers), checked once per registered object (``check``).
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[weakref.ref[type], dict[str, object] | None]] = {}
+        self._by_id: dict[int, tuple[weakref.ref[type], dict[str, object] | None,
+                                     ClassState | None]] = {}
         self._lock = threading.Lock()
+
+    def check(self, cls: type) -> None:
+        """Before an instance of ``cls`` registers: forget what was read of ``cls`` if
+        it changed since (an attribute set, replaced or deleted, a hook marker added,
+        removed or edited on one of its functions)."""
+        entry = self._by_id.get(id(cls))
+        if entry is not None and (entry[2] is None or not unchanged(entry[2], cls)):
+            with self._lock:
+                if self._by_id.get(id(cls)) is entry:
+                    del self._by_id[id(cls)]
 
     def names(self, cls: type) -> dict[str, object] | None:
         """The cache for ``cls`` (a name -> options dict), or None when not cacheable."""
@@ -180,14 +193,13 @@ class _Classes:
         if entry is not None and entry[0]() is cls:
             return entry[1]
         try:
-            mro = _TYPE_MRO(cls)
-            cacheable: dict[str, object] | None = (
-                {} if not any("__slots__" in _TYPE_DICT(k) for k in mro) else None)
+            state = class_state(cls)
+            cacheable: dict[str, object] | None = {} if state is not None else None
             ref = weakref.ref(cls, functools.partial(self._forget, id(cls)))
         except Exception:  # noqa: BLE001 - an odd metaclass: no cache, pluggy reads
             return None
         with self._lock:
-            self._by_id[id(cls)] = (ref, cacheable)
+            self._by_id[id(cls)] = (ref, cacheable, state)
         return cacheable
 
     def _forget(self, key: int, _: object) -> None:
@@ -196,8 +208,6 @@ class _Classes:
 
 
 _CLASSES = _Classes()
-_TYPE_MRO = type.__dict__["__mro__"].__get__
-_TYPE_DICT = type.__dict__["__dict__"].__get__
 _UNSET = object()
 
 
@@ -212,6 +222,11 @@ class HostManager(pluggy.PluginManager):
             caller = pluggy.HookCaller(name, self._hookexec)
             caller.spec = spec
             setattr(self.hook, name, caller)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        if not isinstance(plugin, (type, types.ModuleType)):
+            _CLASSES.check(type(plugin))  # once per object, not per name read
+        return super().register(plugin, name)
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         if isinstance(plugin, (type, types.ModuleType)) or name in _own_dict(plugin):

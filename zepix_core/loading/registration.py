@@ -10,7 +10,8 @@ from the plan, the same ``HookImpl`` objects pluggy would build, when nothing
 could make pluggy's reading differ:
 
 - the class and every base (``object`` aside) hold the very same attributes as
-  when the plan was made (a class changed since, by anyone, is read again);
+  when the plan was made, each function carrying the same hook marker (a class
+  changed since, by anyone, or a marker added, removed or edited, is read again);
 - no class defines ``__dir__`` or ``__slots__``;
 - the instance's own ``__dict__`` neither hides a hook attribute of its class
   nor holds a hook of its own.
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 
 import pluggy
 
+from zepix_core.contract.hookspecs import PROJECT
+
 _TYPE_MRO = type.__dict__["__mro__"].__get__
 _TYPE_DICT = type.__dict__["__dict__"].__get__
 
@@ -48,18 +51,42 @@ _SLOTS = tuple(sorted(getattr(pluggy.HookImpl, "__slots__", ()))) == _FIELDS
 _Impl = tuple[str, object, bool, dict[str, object], object, object]
 
 
+#: One class of an MRO as it was: the class, its attribute names, their values, and
+#: the hook markers of those that can carry one (``_markers``).
+_Class = tuple[type, tuple[str, ...], tuple[object, ...], tuple[object, ...]]
+#: What pluggy's reading of a class's instances depends on (``class_state``).
+ClassState = tuple[_Class, ...]
+
+_MARK = f"{PROJECT}_impl"
+_HOLDERS = (types.FunctionType, types.MethodType, staticmethod, classmethod)
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a class's instance registered as, and the class as it was then."""
 
-    classes: tuple[tuple[type, tuple[str, ...], tuple[object, ...]], ...]
+    classes: ClassState
     attrs: frozenset[str]
     impls: tuple[_Impl, ...]
 
 
-def _classes(cls: type) -> tuple[tuple[type, tuple[str, ...], tuple[object, ...]], ...] | None:
-    """Each class of ``cls``'s MRO but ``object`` with its attribute names and values, or
-    None when pluggy's reading could depend on more than these."""
+def _markers(values: tuple[object, ...]) -> tuple[object, ...]:
+    """The hook marker each value carries where pluggy reads it (on a function, a
+    static or class method, or its ``__func__``), copied so that a marker edited in
+    place differs; None for a value that carries none."""
+    found: list[object] = []
+    for value in values:
+        if not isinstance(value, _HOLDERS):
+            found.append(None)
+            continue
+        marks = (getattr(value, _MARK, None), getattr(getattr(value, "__func__", None), _MARK, None))
+        found.append(tuple(dict(m) if isinstance(m, dict) else m for m in marks))
+    return tuple(found)
+
+
+def class_state(cls: type) -> ClassState | None:
+    """Each class of ``cls``'s MRO but ``object`` with its attribute names, values and
+    hook markers, or None when pluggy's reading could depend on more than these."""
     found = []
     for klass in _TYPE_MRO(cls):
         if klass is object:
@@ -67,21 +94,33 @@ def _classes(cls: type) -> tuple[tuple[type, tuple[str, ...], tuple[object, ...]
         attrs = _TYPE_DICT(klass)
         if "__dir__" in attrs or "__slots__" in attrs:
             return None
-        found.append((klass, tuple(attrs), tuple(attrs.values())))
+        values = tuple(attrs.values())
+        found.append((klass, tuple(attrs), values, _markers(values)))
     return tuple(found)
 
 
-def _unchanged(plan: Plan, cls: type) -> bool:
-    mro = [k for k in _TYPE_MRO(cls) if k is not object]
-    if len(mro) != len(plan.classes):
+def unchanged(state: ClassState, cls: type) -> bool:
+    """Whether ``cls`` is as ``state`` (``class_state``) saw it: the same classes holding
+    the very same attributes, with equal hook markers."""
+    try:
+        mro = [k for k in _TYPE_MRO(cls) if k is not object]
+        if len(mro) != len(state):
+            return False
+        for klass, (known, names, values, marks) in zip(mro, state, strict=True):
+            attrs = _TYPE_DICT(klass)
+            if klass is not known or len(attrs) != len(names) or tuple(attrs) != names:
+                return False
+            if any(a is not b for a, b in zip(attrs.values(), values, strict=True)):
+                return False
+            if _markers(values) != marks:
+                return False
+    except Exception:  # noqa: BLE001 - a marker that cannot be read or compared: read again
         return False
-    for klass, (known, names, values) in zip(mro, plan.classes, strict=True):
-        attrs = _TYPE_DICT(klass)
-        if klass is not known or len(attrs) != len(names) or tuple(attrs) != names:
-            return False
-        if any(a is not b for a, b in zip(attrs.values(), values, strict=True)):
-            return False
     return True
+
+
+def _unchanged(plan: Plan, cls: type) -> bool:
+    return unchanged(plan.classes, cls)
 
 
 def _own(obj: object) -> dict[str, object]:
@@ -110,7 +149,7 @@ class Plans:
         """After ``pm`` registered ``plugin`` through pluggy: keep its class's plan."""
         cls = type(plugin)
         try:
-            classes = _classes(cls)
+            classes = class_state(cls)
             if classes is None or not _USABLE:
                 return
             own = _own(plugin)
