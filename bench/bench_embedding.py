@@ -39,7 +39,7 @@ def fanout(bars: int) -> list[dict[str, Any]]:
     feed: list[Any] = []
     while len(feed) < bars:
         feed.extend(replay.next_bars())
-    with zepix_core.open_host(interval=3600) as host:
+    with zepix_core.open_host(interval=3600, services=False) as host:  # no HTTP port
         host.feed(warm)
         hooks = [s.runner.pm.hook.on_bar for s in host.host.active()]  # type: ignore[union-attr]
         dispatcher = host.host.dispatcher
@@ -113,7 +113,7 @@ def csv_replay(count: int) -> list[dict[str, Any]]:
     folder = Path(tempfile.mkdtemp(prefix="zepix-bench-csv-"))
     path = folder / "bars.csv"
     written = _write(path, count)
-    with zepix_core.open_host(interval=3600) as host:
+    with zepix_core.open_host(interval=3600, services=False) as host:  # no HTTP port
         slots = host.host.active()
         pms = [s.runner.pm for s in slots]  # type: ignore[union-attr]
         raw, raw_cpu = _raw_pass(path, [pm.hook.on_bar for pm in pms])

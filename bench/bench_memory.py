@@ -71,7 +71,7 @@ from zepix_core.market.csvfile import CsvSource
 
 path, site = sys.argv[1], sys.argv[2]
 bars = 0
-with open_host(interval=3600, paths=[site]) as host:
+with open_host(interval=3600, paths=[site], services=False) as host:  # no HTTP port
     start = time.perf_counter()
     for batch in CsvSource({"path": path, "aggregate": ""}).batches(threading.Event()):
         host.feed(batch)
