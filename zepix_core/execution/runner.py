@@ -169,6 +169,7 @@ class InProcessRunner:
             with self._lock:
                 self._pending -= 1
                 self._running = None
+            del job, hook, kwargs, future  # parked until the next call: keep none of this one
 
     def _execute(self, hook: str, kwargs: Mapping[str, object], future: Future[object]) -> None:
         # The boundary: the reply becomes plain data and an exception one line, here on

@@ -107,6 +107,11 @@ class Turns:
                 with self.cond:
                     box["done"] = True
                     self.cond.notify_all()
+            # Parked until the next round, this frame would keep the round's calls, their
+            # futures and outcomes alive: ~28 objects a plugin pushed into the oldest
+            # garbage-collector generation every round, so a full collection every
+            # other round at 1,000 plugins. Let go, they are freed when the round ends.
+            del job, work, box
 
     def close(self) -> None:
         """End the checks thread (shutdown); a later round's calls get a thread that
