@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -90,6 +90,7 @@ class Monitor:
         self.last_round: tuple[float, float] | None = None
         self.latest: dict[str, dict[str, Any]] = {}
         self.host_sample: ResourceSample | None = None  # the last round's, for open files
+        self.baselines: list[tuple[str, Mapping[str, object], float]] = []
 
     def fields(self, plugin_id: str) -> dict[str, Any]:
         """The ``snapshot_fields`` of every owner on the host's plugin manager, merged."""
@@ -226,7 +227,9 @@ class Monitor:
         # One host sample per round: every in-process plugin shares it, and a
         # second cpu_percent() read moments later would measure nothing.
         self.host_sample = host_sample = self.sampler.sample_host()
+        self.baselines = []  # saved in one go, after the round's assessments
         snapshots = [self._assess(w, now, host_sample) for w in watched]
+        self.ports.store.save_baselines(self.baselines)
         self.ports.store.save_snapshots(now, snapshots)
         if self.rounds == 1:
             self._forget_inactive()
@@ -368,7 +371,7 @@ class Monitor:
         metrics = w.health.metrics.values if w.health.metrics else None
         found = feed.assess(feed.sample(now, metrics, resources, w.limits.memory_mb))
         if w.rounds % SAVE_BASELINES_EVERY == 0:
-            self.ports.store.save_baseline(w.slot.plugin_id, feed.detector.state(), now)
+            self.baselines.append((w.slot.plugin_id, feed.detector.state(), now))
         verdict = with_anomalies(verdict, breaches(found.findings))
         w.health.status, w.health.reasons = verdict.status, verdict.reasons
         return verdict
