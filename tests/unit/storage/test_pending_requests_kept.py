@@ -107,3 +107,18 @@ def test_requests_written_before_the_store_opened_are_read(tmp_path: Path) -> No
         assert [r["plugin_id"] for r in host.pending_requests()] == ["alpha"]
     finally:
         host.close()
+
+
+def test_the_trigger_works_with_an_untrusted_schema(tmp_path: Path) -> None:
+    # A SQLite built with trusted_schema off refuses application functions in the
+    # schema's triggers; a TEMP trigger is not the schema's, so writes still work.
+    host = Store(tmp_path / "zepix.db")
+    try:
+        host._conn.execute("PRAGMA trusted_schema = OFF")
+        assert host.pending_requests() == []
+        mine = host.add_request("alpha", "restart", "ops", 1.0)
+        assert [r["id"] for r in host.pending_requests()] == [mine]
+        assert host.finish_request(mine, 2.0, "done")
+        assert host.pending_requests() == []
+    finally:
+        host.close()
