@@ -149,7 +149,8 @@ class Listeners:
 
 class SyncTicks:
     """The ledger sync on the host's hooks: after each round a run starts when the
-    scheduler's ``sync`` timer is due (and none is running), and finished runs' alert
+    scheduler's ``sync`` timer is due (none with ``[sync] enabled = false``, and
+    none while one is running), and finished runs' alert
     decisions are raised on the round's thread; restarted when ``[sync]`` changes."""
 
     def __init__(self, host: HostParts, timer: Timer) -> None:
@@ -159,7 +160,7 @@ class SyncTicks:
     @hookimpl
     def after_round(self) -> None:
         sync = self.host.sync
-        if self.timer.due() and sync.start("timer"):
+        if sync.enabled and self.timer.due() and sync.start("timer"):
             self.timer.done()
         for decision in sync.drain():
             self.host.monitor.alerting.raise_event(decision.plugin_id, "sync", decision.level,
@@ -190,6 +191,8 @@ def resync(host: HostParts) -> str:
     host.sync.manager = SyncManager(host.store, settings, data_dir() / "plugins",
                                     retrier=host.retrier, wall=host.clocks.wall)
     host.sync.interval = settings.interval
+    if not settings.enabled:
+        return f"applied live: no timed syncs to {host.sync.manager.target} ([sync] enabled = false)"
     host.sync.start("config")
     return f"applied live: syncing to {host.sync.manager.target} from now on"
 

@@ -206,7 +206,8 @@ SYNC = Table("sync", (
     Key("warn_after", "int", 3, "failed syncs in a row: WARNING", minimum=1),
     Key("critical_after", "int", 6, "failed syncs in a row: CRITICAL", minimum=1),
     Key("connect_timeout", "float", 5.0, "seconds to connect to the ledger", minimum=1),
-    Key("enabled", "bool", True, "sync at all"),
+    Key("enabled", "bool", True,
+        "the host's own syncs (timer, shutdown); false: only zepix sync --now"),
 ), "the central ledger (docs/plugin-databases.md); a change starts a sync on the new table")
 
 RISK = Table("risk", (

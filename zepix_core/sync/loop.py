@@ -31,10 +31,17 @@ class SyncLoop:
         self._decisions: list[AlertDecision] = []
         self.last: SyncRun | None = None
 
+    @property
+    def enabled(self) -> bool:
+        """``[sync] enabled``: false stops the host's own runs (its timer, a changed
+        ``[sync]``, the one at shutdown); a run asked for by hand (``zepix sync
+        --now``, ``POST /api/v1/sync``, Telegram ``/sync``) still goes."""
+        return self.manager.settings.enabled
+
     def tick(self) -> list[AlertDecision]:
         """Start a run when one is due and none is going on; returns finished runs'
         alert decisions."""
-        if self._mono() >= self._next and self.start("timer"):
+        if self.enabled and self._mono() >= self._next and self.start("timer"):
             self._next = self._mono() + self.interval
         return self.drain()
 
@@ -70,7 +77,7 @@ class SyncLoop:
 
     def finish(self, timeout: float = 30.0) -> SyncRun | None:
         """At shutdown: cut a running run's retry waits short, then copy what the
-        plugins wrote last, with a single try."""
+        plugins wrote last, with a single try (none when ``[sync] enabled = false``)."""
         self.manager.retrier.stop()
         thread = self._thread
         if thread is not None:
@@ -78,6 +85,8 @@ class SyncLoop:
             if thread.is_alive():
                 log.warning("sync still running at shutdown", extra=fields(waited=timeout))
                 return None
+        if not self.enabled:
+            return None
         try:
             return self.manager.run("shutdown")
         except Exception:
