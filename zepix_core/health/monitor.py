@@ -10,8 +10,9 @@ slowest plugin's own deadlines: ``2 x ping_timeout`` on an ordinary round,
 plus 2 s + 10 s on a self-test round, and a plugin that misses a deadline
 costs the round only that one deadline. A plugin still stuck in a call from
 an earlier round gets no calls at all: its ping counts as missed at once.
-Snapshots and resolved alerts past ``retention_days`` are pruned at the
-first round and then once per hour of monotonic time.
+Snapshots and resolved alerts past ``retention_days`` are pruned (``prune``)
+at the first round and then once per hour of monotonic time: the ``snapshots``
+timer of the host's scheduler (``host.loop``, run by ``host.rounds``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ log = logging.getLogger("zepix.monitor")
 #: Seconds a round waits for a worker's watcher to reap a worker seen gone.
 REAP_WAIT = 0.25
 
-#: Seconds of monotonic time between two retention prunes.
+#: Seconds of monotonic time between two retention prunes (the host's ``snapshots`` timer).
 PRUNE_EVERY = 3600.0
 DAY = 86400.0
 #: Rounds between two saves of a plugin's anomaly baselines (and at detach).
@@ -78,7 +79,6 @@ class Monitor:
         self.watched: dict[str, Watched] = {}
         self.rounds = 0
         self.every = max(1, int(ports.config.host["self_test_every"]))
-        self.pruned_at: float | None = None
         self.stopping = False
         #: What /metrics reads at scrape time: hook latencies, intents per plugin, the
         #: last round (wall time it ended, its duration in seconds) and each plugin's
@@ -233,8 +233,6 @@ class Monitor:
         self.ports.store.save_snapshots(now, snapshots)
         if self.rounds == 1:
             self._forget_inactive()
-        if self.pruned_at is None or clocks.monotonic() - self.pruned_at >= PRUNE_EVERY:
-            self.prune()
         took = (clocks.monotonic() - checks.started) * 1000
         self.last_round = (clocks.wall(), took / 1000)
         self.round_latency.observe("host", "round", took / 1000)
@@ -393,7 +391,6 @@ class Monitor:
         store = self.ports.store
         counts = store.prune_snapshots(before), store.prune_alerts(before)
         store.prune_config_changes(before)
-        self.pruned_at = self.ports.clocks.monotonic()
         if any(counts):
             log.info("retention pruned", extra=fields(snapshots=counts[0], alerts=counts[1],
                                                       days=days))

@@ -3,8 +3,9 @@
 Under the loop lock: the bars kept for plugins in the last round's checks are
 handed over, deferred writes flushed, counters saved, then the health calls run
 with the loop let go (``turns``: bars never wait on a health hook), the verdicts
-are judged (risk, supervision), ``zepix alerts test`` requests answered, the plugin
-databases pruned (``retention``, at most hourly), the heartbeat written, and the
+are judged (risk, supervision), ``zepix alerts test`` requests answered, old
+snapshots and resolved alerts pruned (``Monitor.prune``) and the plugin databases
+(``retention``), each at the first round and then hourly, the heartbeat written, and the
 host's ``after_round`` hook called (``host.hooks``: the supervisor's restart
 decisions, the versions' gates, the ledger sync's tick). A locked or full database ends the round's
 bookkeeping early, never the host (``outage``).
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Mapping
 
 from zepix_core.contract.errors import StorageError
+from zepix_core.health import monitor
 from zepix_core.host import retention
 from zepix_core.host.feeding import Feeding
 from zepix_core.host.parts import HostParts
@@ -39,6 +41,9 @@ class Rounds:
         #: The scheduler's ``prune`` timer: due at once, then hourly.
         self.prunes = host.loop.every("prune", PRUNE_EVERY, first=0.0)
         self.pruner: threading.Thread | None = None
+        #: The ``snapshots`` timer: the monitor's own retention (snapshots, resolved
+        #: alerts, config history past ``[host] retention_days``), at once, then hourly.
+        self.snapshots = host.loop.every("snapshots", monitor.PRUNE_EVERY, first=0.0)
         self._testing: set[int] = set()
 
     def round(self) -> str:
@@ -93,8 +98,12 @@ class Rounds:
     def prune(self) -> None:
         """``[plugindb] retention_days``: at most once an hour, drop each plugin
         database's old signals and closed trades the ledger already has, on a thread
-        of its own (``retention``): a locked plugin database never holds the round."""
+        of its own (``retention``): a locked plugin database never holds the round.
+        Before that, when the ``snapshots`` timer is due, the monitor's own prune."""
         host = self.host
+        if self.snapshots.due():
+            host.monitor.prune()  # a StorageError leaves it due: the next round tries again
+            self.snapshots.done()
         days = float(host.config.sections.get("plugindb", {}).get("retention_days") or 0)
         if days <= 0 or not self.prunes.due() or (
                 self.pruner is not None and self.pruner.is_alive()):
