@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from zepix_core.contract import jsondoc
-from zepix_core.storage.db import Database, Row
+from zepix_core.storage.db import Row
+from zepix_core.storage.kept import KeptReads
 from zepix_core.storage.rows import DesiredRow, ProbationRow
 
 
@@ -125,7 +126,7 @@ def end_canary(conn: sqlite3.Connection, canary_id: int, state: str, actor: str,
     return cur.rowcount == 1
 
 
-class VersionQueries(Database):
+class VersionQueries(KeptReads):
     @contextmanager
     def version_tx(self, plugin_id: str, now: float) -> Iterator[VersionTx]:
         """Read ``plugin_id``'s book and write a change in one ``BEGIN IMMEDIATE``."""
@@ -210,12 +211,16 @@ class VersionQueries(Database):
 
     def deprecated_versions(self) -> set[tuple[str, str]]:
         """(plugin id, version) of every version marked deprecated (usually none)."""
-        return {(str(r["plugin_id"]), str(r["version"])) for r in self.query(
-            "SELECT plugin_id, version FROM plugin_versions WHERE deprecated")}
+        return set(self.kept_read("deprecated_versions", ("plugin_versions",), lambda: {
+            (str(r["plugin_id"]), str(r["version"])) for r in self.query(
+                "SELECT plugin_id, version FROM plugin_versions WHERE deprecated")}))
 
     # -- canaries ----------------------------------------------------------
     def open_canaries(self) -> list[Row]:
-        return self.query("SELECT * FROM canary_runs WHERE ended_at IS NULL ORDER BY id")
+        """Canary runs not ended, read again only when ``canary_runs`` may have changed
+        (``KeptReads``: every round asks)."""
+        return [dict(r) for r in self.kept_read("open_canaries", ("canary_runs",), lambda: self.query(
+            "SELECT * FROM canary_runs WHERE ended_at IS NULL ORDER BY id"))]
 
     def canary_runs(self, plugin_id: str, limit: int = 20) -> list[Row]:
         rows = self.query("SELECT * FROM canary_runs WHERE plugin_id = ? ORDER BY id DESC "

@@ -1,4 +1,5 @@
-"""``Store.pending_requests`` reads the table only when it may have changed (issue 26).
+"""``Store.pending_requests`` (and ``open_canaries``, ``deprecated_versions``) read their
+tables only when they may have changed (issue 26, ``storage.kept``).
 
 A running host asks for pending requests several times a round (restart, breaker,
 reload, alert tests, versions, canaries), almost always for none. The rows are
@@ -122,3 +123,35 @@ def test_the_trigger_works_with_an_untrusted_schema(tmp_path: Path) -> None:
         assert host.pending_requests() == []
     finally:
         host.close()
+
+
+def test_open_canaries_and_deprecated_versions_follow_every_write(tmp_path: Path) -> None:
+    # The two other reads every round makes, kept the same way.
+    db = tmp_path / "zepix.db"
+    host, shell = Store(db), Store(db)
+    try:
+        assert host.open_canaries() == [] and host.deprecated_versions() == set()
+        asked = shell.add_request("alpha", "canary", "ops", 1.0)
+        with shell.version_tx("alpha", 1.0) as tx:  # another connection
+            tx.ensure_version("1.0.0", "zx-alpha", "store")
+            tx.set_deprecated("1.0.0", True)
+            run = tx.open_canary("1.1.0", "1.0.0", asked)
+        assert host.deprecated_versions() == {("alpha", "1.0.0")}
+        assert [r["id"] for r in host.open_canaries()] == [run]
+        with host.version_tx("alpha", 2.0) as tx:  # this connection
+            tx.set_deprecated("1.0.0", False)
+            tx.end_canary(run, "aborted", "ops", "enough")
+        assert host.deprecated_versions() == set() and host.open_canaries() == []
+        host.record_version("beta", "2.0.0", "zx-beta", "environment", 3.0)
+        host.execute("UPDATE plugin_versions SET deprecated = 1 WHERE plugin_id = 'beta'")
+        found = host.deprecated_versions()
+        assert found == {("beta", "2.0.0")}
+        found.clear()  # a caller's copy
+        assert host.deprecated_versions() == {("beta", "2.0.0")}
+        statements = _traced(host)
+        host.deprecated_versions()
+        host.open_canaries()
+        assert statements == ["PRAGMA data_version", "PRAGMA data_version"]
+    finally:
+        host.close()
+        shell.close()
