@@ -14,10 +14,11 @@ by bar) and in thread dispatch.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from zepix_core.contract.model import Bar
+from zepix_core.host.facade import of
 from zepix_core.host.host import Host
 
 #: Close times offered at most in one feed, and at least while batching.
@@ -37,23 +38,25 @@ def drive(engine: Engine, host: Host, instants: Iterator[list[Bar]]) -> None:
     dispatcher = host.dispatcher
     batched = dispatcher.mode == "inline"
     dispatcher.until_answer = engine.trading if batched else None
+    breaker_open = of(host).any_breaker_open
     size, run, queue = 1, float(LEAST), deque[list[Bar]]()
     try:
         for group in instants:
             queue.append(group)
             if len(queue) >= size:
-                used = _feed_some(engine, host, queue, batched)
+                used = _feed_some(engine, queue, batched, breaker_open)
                 run = 0.75 * run + 0.25 * used
                 size = min(MOST, max(LEAST, int(4 * run))) if batched else 1
         while queue:
-            _feed_some(engine, host, queue, batched)
+            _feed_some(engine, queue, batched, breaker_open)
     finally:
         dispatcher.until_answer = None
 
 
-def _feed_some(engine: Engine, host: Host, queue: deque[list[Bar]], batched: bool) -> int:
+def _feed_some(engine: Engine, queue: deque[list[Bar]], batched: bool,
+               breaker_open: Callable[[], bool]) -> int:
     """One feed from the front of ``queue``; returns how many close times it used."""
-    if not batched or host.supervisor.any_breaker_open():
+    if not batched or breaker_open():
         engine.step([queue.popleft()])
         return 1
     used = engine.step(list(queue))

@@ -114,6 +114,11 @@ class Facade:
     def open_breaker(self, plugin_id: str, actor: str) -> None:
         self._host.supervisor.open_breaker(plugin_id, actor)
 
+    def any_breaker_open(self) -> bool:
+        """Whether any plugin's circuit breaker is open now (a backtest then feeds
+        one close time at a time)."""
+        return self._host.supervisor.any_breaker_open()
+
     def reset_breaker(self, plugin_id: str, actor: str) -> None:
         self._host.supervisor.reset_breaker(plugin_id, actor)
 
