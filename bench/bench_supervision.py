@@ -74,7 +74,8 @@ def runner_detection(repeat: int) -> list[float]:
         seen = threading.Event()
         at: list[float] = []
 
-        def exited(code: int | None, sig: int | None, at: list[float] = at,
+        def exited(runner: ProcessRunner, code: int | None, sig: int | None,
+                   at: list[float] = at,
                    seen: threading.Event = seen) -> None:
             at.append(time.monotonic())
             seen.set()

@@ -63,8 +63,10 @@ class ExitWatch:
         self.done = threading.Event()
         self.at = 0.0
         self.args: tuple[int | None, int | None] | None = None
+        self.runner: ProcessRunner | None = None
 
-    def __call__(self, code: int | None, sig: int | None) -> None:
+    def __call__(self, runner: ProcessRunner, code: int | None, sig: int | None) -> None:
+        self.runner = runner
         self.at, self.args = time.monotonic(), (code, sig)
         self.done.set()
 
@@ -158,6 +160,7 @@ def test_sigkill_from_outside_is_seen_within_100ms(spawn: Spawn) -> None:
     killed_at = time.monotonic()
     os.kill(runner.pid, signal.SIGKILL)
     assert watch.done.wait(5.0) and watch.args == (None, signal.SIGKILL)
+    assert watch.runner is runner  # the runner passes itself: no closure over it needed
     latency = watch.at - killed_at
     assert latency < 1.0, f"kill seen after {latency * 1000:.0f} ms"
     assert (runner.exit_code, runner.exit_signal) == (None, signal.SIGKILL)

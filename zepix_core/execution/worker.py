@@ -52,7 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zepix.worker")
 
-OnExit = Callable[[int | None, int | None], None]
+#: ``on_exit(runner, code, signal)``: the runner that exited passes itself, so whoever
+#: made it needs no closure over it (``Supervisor.exited``).
+OnExit = Callable[["ProcessRunner", int | None, int | None], None]
 
 _KILL_WAIT = 10.0  # SIGKILL is final, but a process in uninterruptible sleep dies late
 
@@ -62,7 +64,7 @@ class ProcessRunner(Reading):
 
     Raises ``LoadFailure`` from the constructor when the plugin cannot be
     loaded, with the same state and reason as loading it in process.
-    ``on_exit(code, signal)`` is called from a watcher thread when the worker
+    ``on_exit(runner, code, signal)`` is called from a watcher thread when the worker
     exits without being asked to (crash, outside kill); ``close()`` and
     ``kill()`` do not call it.
     """
@@ -311,7 +313,7 @@ class ProcessRunner(Reading):
                 self.plugin_id, self.pid, self.exit_code, self.exit_signal, expected)
         if not expected and self._on_exit is not None:
             try:
-                self._on_exit(self.exit_code, self.exit_signal)
+                self._on_exit(self, self.exit_code, self.exit_signal)
             except Exception:
                 log.exception("on_exit failed", extra=fields(plugin=self.plugin_id))
 

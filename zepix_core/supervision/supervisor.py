@@ -98,21 +98,20 @@ class Supervisor(WorkAndBreakers):
         """Every worker the host starts, for an environment or a store version: stopped
         with the plugin's ``stop_grace``, and an exit nobody asked for is reported to
         ``crashed``, so crash handling does not depend on where the plugin came from."""
-        box: list[ProcessRunner] = []
-        runner = ProcessRunner(
+        return ProcessRunner(
             record, extra_paths, grace=self.guard(record.plugin_id).limits.stop_grace,
-            on_exit=lambda code, sig: self.crashed(record.plugin_id, box, code, sig),
-            max_frame=self.ports.config.plugin(record.plugin_id).max_frame)
-        box.append(runner)
-        return runner
+            on_exit=self.exited, max_frame=self.ports.config.plugin(record.plugin_id).max_frame)
 
-    def crashed(self, plugin_id: str, box: list[ProcessRunner], code: int | None,
+    def exited(self, runner: ProcessRunner, code: int | None, sig: int | None) -> None:
+        """``on_exit`` of every worker ``spawn`` made: the runner passes itself."""
+        self.crashed(runner.plugin_id, runner, code, sig)
+
+    def crashed(self, plugin_id: str, runner: ProcessRunner, code: int | None,
                 sig: int | None) -> None:
         """A worker exited by itself (its watcher thread): DEAD, recorded with its exit
         code or signal, alerted, and a restart scheduled, within milliseconds."""
         slot = self.ports.plugins.get(plugin_id)
-        runner = box[0] if box else None
-        if (self._stopping or not self.ports.plugins.running or slot is None or runner is None
+        if (self._stopping or not self.ports.plugins.running or slot is None
                 or slot.runner is not runner):
             log.info("exit ignored (not the running instance)",
                      extra=fields(plugin=plugin_id, code=code, signal=sig))

@@ -47,7 +47,7 @@ class FakeWorker(InProcessRunner):
 
     def exit(self, code: int | None = 3, sig: int | None = None) -> None:
         self.close()
-        self.host.supervisor.crashed(self.plugin_id, [self], code, sig)
+        self.host.supervisor.crashed(self.plugin_id, self, code, sig)  # type: ignore[arg-type]
 
 
 Build = Callable[..., Host]
