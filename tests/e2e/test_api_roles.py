@@ -9,11 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
+from tests.chromium import chromium
 from tests.livehost import BUNDLED, Live, live_host, wait_until
-from tests.servers import binary
 from zepix_core.api import read_settings
 from zepix_core.contract.errors import ConfigError
 
@@ -102,13 +100,7 @@ def test_reads_need_token_is_forced_on_a_non_loopback_address(
 @pytest.mark.parametrize("who", ["viewer", "admin"])
 def test_the_dashboard_works_with_either_token(zepix_home: Path, tmp_path: Path,
                                                who: str) -> None:
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(binary("chromedriver")))
+    driver = chromium(tmp_path / "chromium-profile")
     try:
         with live_host(zepix_home, config=roles_config(zepix_home)) as live:
             token = VIEWER if who == "viewer" else live.token

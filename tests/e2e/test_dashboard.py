@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from tests.chromium import headless
 from tests.distfactory import DistFactory
 from tests.livehost import BUNDLED, hanger, live_host, wait_until
 from tests.paths import ROOT
-from tests.servers import binary
 
 pytestmark = pytest.mark.slow
 
@@ -31,18 +30,8 @@ RED = "rgb(211, 47, 47)"
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(binary("chromedriver")))
-    try:
+    with headless(tmp_path / "chromium-profile", "1400,900") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def rows(driver: webdriver.Chrome) -> dict[str, tuple[str, str]]:

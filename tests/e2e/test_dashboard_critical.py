@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
+from tests.chromium import headless
 from tests.distfactory import DistFactory, good_plugin
 from tests.livehost import BUNDLED, live_host, wait_until
-from tests.servers import binary
 
 pytestmark = pytest.mark.slow
 
@@ -24,18 +23,8 @@ FAILING = (3, 6, 9)
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1600,700"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(binary("chromedriver")))
-    try:
+    with headless(tmp_path / "chromium-profile", "1600,700") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def stumbler(log: Path) -> str:

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from tests.chromium import headless
 from tests.distfactory import DistFactory, good_plugin
 from tests.livehost import BUNDLED, Live, live_host, wait_until
 from tests.paths import ROOT
-from tests.servers import binary
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +29,8 @@ OFF = "".join(f"[plugins.{pid}]\nenabled = false\n" for pid in BUNDLED)
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,700"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(binary("chromedriver")))
-    try:
+    with headless(tmp_path / "chromium-profile", "1400,700") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def bars(live: Live, pid: str) -> int:

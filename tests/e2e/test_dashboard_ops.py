@@ -33,14 +33,14 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+import tests.chromium
 from tests.distfactory import DistFactory, good_plugin
 from tests.livehost import BUNDLED, Live, hanger, live_host, wait_until
 from tests.paths import ROOT
 from tests.plugin_versions import handmade_wheel
-from tests.servers import binary, free_port
+from tests.servers import free_port
 from tests.telegram_standin import StandIn
 from zepix_core.sync.manager import plugin_databases
 
@@ -93,14 +93,7 @@ class Desk:
 
 
 def chromium(profile: Path) -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1500,760"):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(binary("chromedriver")))
+    return tests.chromium.chromium(profile, "1500,760")
 
 
 def zepix(*args: str) -> str:
