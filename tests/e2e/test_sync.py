@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_until
 from zepix_core import AlertLevel, PluginDatabase
 from zepix_core.cli.main import main
 from zepix_core.loading.syncconfig import SyncSettings
@@ -332,22 +333,20 @@ def test_zepix_run_leaves_exactly_the_plugin_trades_in_the_ledger(zepix_home: Pa
     assert triggers[0] == "shutdown" and "timer" in triggers
 
 
-def test_the_loop_runs_when_due_in_the_background_and_once_more_at_shutdown(rig: Rig) -> None:
+def test_a_run_goes_in_the_background_one_at_a_time_and_once_more_at_shutdown(
+        rig: Rig) -> None:
     from zepix_core.sync import SyncLoop
 
     a = plugin_db(rig.home, "alpha")
     a.open_trade("X", "buy", 1, 10)
-    loop = SyncLoop(rig.manager, interval=10, monotonic=rig.clock.monotonic)
-    assert loop.tick() == [] and not loop.running()  # not due yet
-    rig.clock.advance(10)
-    loop.tick()
-    deadline = time.monotonic() + 30
-    while loop.last is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    loop = SyncLoop(rig.manager, interval=10)
+    assert loop.drain() == [] and not loop.running()
+    assert loop.start("timer")  # what the host scheduler's sync timer does when due
+    wait_until(lambda: loop.last is not None, waiting_for="the timed run to end")
     assert loop.last is not None and loop.last.trigger == "timer" and loop.last.rows == 1
-    decisions = loop.tick()  # handed to the host once, to raise on its own thread
+    decisions = loop.drain()  # handed to the host once, to raise on its own thread
     assert [(d.plugin_id, d.firing) for d in decisions] == [("alpha", False)]
-    assert loop.tick() == []
+    assert loop.drain() == []
     a.open_trade("Y", "buy", 1, 10)
     final = loop.finish()
     assert final is not None and final.trigger == "shutdown" and final.rows == 1

@@ -181,7 +181,7 @@ def sync_loop(config: Config, store: Store, clocks: Clocks, retrier: Retrier) ->
     settings = config.sync()
     manager = SyncManager(store, settings, data_dir() / "plugins", retrier=retrier,
                           wall=clocks.wall)
-    return SyncLoop(manager, settings.interval, clocks.monotonic)
+    return SyncLoop(manager, settings.interval)
 
 
 def resync(host: HostParts) -> str:

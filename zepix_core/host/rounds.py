@@ -7,7 +7,7 @@ are judged (risk, supervision), ``zepix alerts test`` requests answered, old
 snapshots and resolved alerts pruned (``Monitor.prune``) and the plugin databases
 (``retention``), each at the first round and then hourly, the heartbeat written, and the
 host's ``after_round`` hook called (``host.hooks``: the supervisor's restart
-decisions, the versions' gates, the ledger sync's tick). A locked or full database ends the round's
+decisions, the versions' gates, the ledger sync's finished runs). A locked or full database ends the round's
 bookkeeping early, never the host (``outage``).
 """
 

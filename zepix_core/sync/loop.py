@@ -1,7 +1,8 @@
-"""The sync manager on the host's timer: one run at a time, on a thread of its own.
+"""The sync manager's runs: one at a time, on a thread of its own.
 
 A run waits between retries (5, 10, 20 s for ``sync``), so it never runs on
-the host's round: ``tick`` starts a run in the background when one is due and
+the host's round. When a run is due is the host scheduler's ``sync`` timer
+(``host.loop``, every ``interval`` seconds): it calls ``start``, and ``drain``
 hands back the alert decisions of finished runs, for the host to raise on its
 own thread.
 """
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 
 from zepix_core.contract.logs import fields
 from zepix_core.sync.manager import AlertDecision, SyncManager, SyncRun
@@ -20,12 +19,10 @@ log = logging.getLogger("zepix.sync")
 
 
 class SyncLoop:
-    def __init__(self, manager: SyncManager, interval: float,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, manager: SyncManager, interval: float) -> None:
         self.manager = manager
+        #: Seconds between two timed runs (the scheduler's ``sync`` timer reads it).
         self.interval = interval
-        self._mono = monotonic
-        self._next = monotonic() + interval
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._decisions: list[AlertDecision] = []
@@ -38,16 +35,8 @@ class SyncLoop:
         --now``, ``POST /api/v1/sync``, Telegram ``/sync``) still goes."""
         return self.manager.settings.enabled
 
-    def tick(self) -> list[AlertDecision]:
-        """Start a run when one is due and none is going on; returns finished runs'
-        alert decisions."""
-        if self.enabled and self._mono() >= self._next and self.start("timer"):
-            self._next = self._mono() + self.interval
-        return self.drain()
-
     def drain(self) -> list[AlertDecision]:
-        """The alert decisions of runs finished since the last call (a host whose
-        scheduler keeps the due time starts runs itself and drains them here)."""
+        """The alert decisions of runs finished since the last call."""
         with self._lock:
             decisions, self._decisions = self._decisions, []
         return decisions
@@ -68,7 +57,7 @@ class SyncLoop:
     def _run(self, trigger: str) -> None:
         try:
             run = self.manager.run(trigger)
-        except Exception:  # a bug must not end the host: the next tick tries again
+        except Exception:  # a bug must not end the host: the next run tries again
             log.exception("sync run crashed", extra=fields(trigger=trigger))
             return
         with self._lock:
