@@ -42,7 +42,8 @@ def _baseline(path: Path) -> tuple[float, float]:
 
 
 def _backtest(path: Path) -> tuple[float, float, int, dict[str, Any]]:
-    from zepix_core.app.backtest import Costs, run_backtest
+    from zepix_core.app.backtest import run_backtest
+    from zepix_core.app.book import Costs
     from zepix_core.loading.config import Config
     from zepix_core.market.csvfile import CsvSource
 

@@ -127,7 +127,8 @@ def _write(path: Path, count: int) -> int:
 
 
 def run_zepix(path: Path, site: Path) -> dict[str, dict[str, Any]]:
-    from zepix_core.app.backtest import Costs, backtest_source, run_backtest
+    from zepix_core.app.backtest import backtest_source, run_backtest
+    from zepix_core.app.book import Costs
     from zepix_core.loading.config import Config
 
     sys.path.insert(0, str(site))

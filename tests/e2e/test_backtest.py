@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from zepix_core.app import plot
-from zepix_core.app.backtest import Costs, backtest_source, run_backtest
+from zepix_core.app.backtest import backtest_source, run_backtest
+from zepix_core.app.book import Costs
 from zepix_core.loading.config import Config
 from zepix_core.market.csvfile import write_csv
 from zepix_core.market.replay import MarketReplay

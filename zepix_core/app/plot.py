@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from zepix_core.app.backtest import Book
+from zepix_core.app.book import Book
 from zepix_core.contract.errors import ZepixError
 from zepix_core.trading import metrics
 
@@ -80,7 +80,7 @@ def plot(books: Mapping[str, Book], path: Path, *,
          figures: Mapping[str, Mapping[str, object]] | None = None,
          benchmark: Book | None = None,
          prices: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> Path:
-    """Write the equity picture of ``books`` (plugin id -> ``backtest.Book``) to ``path``."""
+    """Write the equity picture of ``books`` (plugin id -> ``book.Book``) to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -15,7 +15,7 @@ from zepix_core.host.host import Host
 from zepix_core.trading import metrics
 
 if TYPE_CHECKING:
-    from zepix_core.app.backtest import Book
+    from zepix_core.app.book import Book
 
 
 def _pct(value: float | None) -> float | None:

@@ -20,7 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from zepix_core.app.backtest import Costs, Result, backtest_source, run_backtest
+from zepix_core.app.backtest import Result, backtest_source, run_backtest
+from zepix_core.app.book import Costs
 from zepix_core.contract.errors import ZepixError
 from zepix_core.loading.config import Config
 

@@ -14,7 +14,8 @@ import pytest
 from tests.distfactory import DistFactory
 from tests.paths import ROOT
 from zepix_core.app import backtest
-from zepix_core.app.backtest import Book, Costs, HookFailed, backtest_source, run_backtest
+from zepix_core.app.backtest import HookFailed, backtest_source, run_backtest
+from zepix_core.app.book import Book, Costs
 from zepix_core.loading.config import Config
 
 sys.path.insert(0, str(ROOT / "bench"))

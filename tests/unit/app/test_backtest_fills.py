@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.paths import ROOT
-from zepix_core.app.backtest import Costs, backtest_source, run_backtest
+from zepix_core.app.backtest import backtest_source, run_backtest
+from zepix_core.app.book import Costs
 from zepix_core.loading.config import Config
 
 BENCH = ROOT / "bench"

@@ -12,7 +12,8 @@ import pluggy
 import pytest
 
 from zepix_core import Bar, hookimpl
-from zepix_core.app.backtest import Costs, backtest_source, run_backtest
+from zepix_core.app.backtest import backtest_source, run_backtest
+from zepix_core.app.book import Costs
 from zepix_core.contract.hookspecs import PluginSpec
 from zepix_core.execution.dispatch import Dispatcher
 from zepix_core.execution.runner import CallResult, InProcessRunner

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from zepix_core.app import plot, report, research
-from zepix_core.app.backtest import Costs, HookFailed, Result
+from zepix_core.app.backtest import HookFailed, Result
+from zepix_core.app.book import Costs
 from zepix_core.cli.commands.base import Command, since
 from zepix_core.cli.render import emit_json, iso, table
 from zepix_core.contract.errors import ZepixError
