@@ -11,6 +11,7 @@ answer frees the worker), and at the worker's exit; otherwise it sleeps.
 
 from __future__ import annotations
 
+import abc
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from zepix_core.execution.workerbatch import Batch, Call
 
 
-class Reading:
+class Reading(abc.ABC):
     """The read side of ``ProcessRunner`` (its base class)."""
 
     _lock: threading.Lock
@@ -41,11 +42,13 @@ class Reading:
         self._armed.set()  # for the handshake
         self._broken = False  # the worker broke the protocol: its stream is not read again
 
+    @abc.abstractmethod
     def _dispatch(self, message: object) -> None:
-        raise NotImplementedError
+        """Hand one answer the worker wrote to the call waiting for it."""
 
+    @abc.abstractmethod
     def _reject(self, why: str) -> None:
-        raise NotImplementedError
+        """The worker broke the protocol: kill it with ``why``."""
 
     def give_up(self, batch: Batch) -> None:
         with self._lock:
