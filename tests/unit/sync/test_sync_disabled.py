@@ -15,6 +15,7 @@ from tests.waiting import wait_until
 from zepix_core.contract.model import Bar
 from zepix_core.host.facade import of
 from zepix_core.host.host import Host, create_host
+from zepix_core.testing import FakeClock
 
 PAPER = good_plugin().replace("    def activate(self, context, config):\n", """\
     def activate(self, context, config):
@@ -47,13 +48,14 @@ def trading_host(home: Path, dists: DistFactory, enabled: bool) -> tuple[Host, P
     central = home / "central.db"
     path = home / "zepix.toml"
     path.write_text(f'[host]\nwarmup_bars = 0\n[http]\nlisten = ""\n'
-                    f'[sync]\ninterval = 0.001\nurl = "sqlite://{central}"\n'
+                    f'[sync]\ninterval = 60\nurl = "sqlite://{central}"\n'
                     f"enabled = {'true' if enabled else 'false'}\n" + OFF, encoding="utf-8")
-    host = create_host(path, home / "zepix.db", paths=[str(dists.root)])
+    clock = FakeClock(wall=time.time())
+    host = create_host(path, home / "zepix.db", paths=[str(dists.root)], clocks=clock.clocks())
     host.start()
-    for n in range(3):
-        host.feed([Bar("BTCUSD", "1m", time.time() + n / 1000, 100.0, 101.0, 99.0, 100.0, 5.0)])
-        time.sleep(0.01)  # past the 1 ms interval: the timer is due at every round
+    for _ in range(3):
+        host.feed([Bar("BTCUSD", "1m", clock.time(), 100.0, 101.0, 99.0, 100.0, 5.0)])
+        clock.advance(61)  # past the 60 s interval: the sync timer is due at every round
         host.round()
     return host, central
 
