@@ -15,11 +15,11 @@ registration (``Hooks.refresh``) and called from a tuple, never looked up per ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import pluggy
 
-from zepix_core.contract.hookspecs import hookimpl, hookspec
+from zepix_core.contract.hookspecs import PROJECT, hookimpl, hookspec
 from zepix_core.execution.runner import CallResult
 
 __all__ = ["Hooks", "LoopSpec", "SectionRestart"]
@@ -78,7 +78,7 @@ class Hooks:
         if name in self._own:
             self.pm.unregister(name=name)
             self._own.remove(name)
-        self.pm.register(owner, name=name)
+        self.pm.register(_Part(owner, vars(self.pm.hook)), name=name)
         self._own.append(name)
         self.refresh()
 
@@ -112,6 +112,23 @@ class Hooks:
             if done is not None:
                 return str(done)
         return None
+
+
+class _Part:
+    """Only ``owner``'s marked implementations of the manager's hooks, bound to it.
+    pluggy reads every attribute ``dir`` gives of what it registers, and a subsystem
+    has dozens (0.8 ms a part, nine parts at every host start; 0.25 ms with only the
+    object's dunders left); looked up on the class, so no property of the subsystem
+    runs."""
+
+    def __init__(self, owner: object, hooks: Iterable[str]) -> None:
+        for name in hooks:
+            if hasattr(getattr(type(owner), name, None), f"{PROJECT}_impl"):
+                setattr(self, name, getattr(owner, name))
+
+    def __dir__(self) -> list[str]:
+        """What pluggy looks at when it registers the part: its hooks, no dunders."""
+        return list(vars(self))
 
 
 class SectionRestart:
