@@ -93,6 +93,26 @@ class {class_name}:
 '''
 
 
+def plugin_with(*, on_bar: str | None = None, health_ping: str | None = None,
+                header: str = "", class_name: str = "Plugin") -> str:
+    """``good_plugin`` whose ``activate`` keeps its table as ``self.config`` and
+    whose ``on_bar`` (after counting the bar in ``self.bars``) or ``health_ping``
+    body is replaced by the given source; ``header``: module lines (imports,
+    globals) before the class. For the one hook a test is about."""
+    source = good_plugin(class_name=class_name).replace(
+        "        self.active = True\n",
+        "        self.active = True\n        self.config = dict(config)\n").replace(
+        "        self.bars = 0\n", "        self.bars = 0\n        self.config = {}\n")
+    if on_bar is not None:
+        source = source.replace("        self.bars += 1\n        return None\n",
+                                "        self.bars += 1\n"
+                                + textwrap.indent(textwrap.dedent(on_bar), " " * 8))
+    if health_ping is not None:
+        source = source.replace('        return {"ok": True, "last_activity": now}\n',
+                                textwrap.indent(textwrap.dedent(health_ping), " " * 8))
+    return textwrap.dedent(header) + source
+
+
 def good_plugin(version: str = "1.0.0", requires: Mapping[str, str] | None = None,
                 api: str = ">=1.0,<2", class_name: str = "Plugin") -> str:
     """Source of a module with a conforming plugin class (``Plugin`` unless named):

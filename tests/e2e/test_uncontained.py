@@ -12,46 +12,16 @@ from pathlib import Path
 
 import psutil
 
-from tests.distfactory import DistFactory
+from tests.distfactory import DistFactory, plugin_with
 from tests.livehost import BUNDLED
 from tests.runproc import Running
 from tests.waiting import wait_until
 
-EXITER = '''
-import os
-from zepix_core import hookimpl
-
-
-class Plugin:
-    def __init__(self):
-        self.config = {}
-
-    @hookimpl
-    def plugin_version(self):
-        return "1.0.0"
-
-    @hookimpl
-    def health_ping(self, now):
-        return {"ok": True, "last_activity": now}
-
-    @hookimpl
-    def get_metrics(self):
-        return {}
-
-    @hookimpl
-    def self_test(self):
-        return True
-
-    @hookimpl
-    def activate(self, context, config):
-        self.config = dict(config)
-
-    @hookimpl
-    def on_bar(self, bar):
-        if os.path.exists(self.config["flag"]):
-            os._exit(7)
-        return None
-'''
+EXITER = plugin_with(header="import os\n", on_bar="""
+    if os.path.exists(self.config["flag"]):
+        os._exit(7)
+    return None
+""")
 
 
 def _config(home: Path, flag: Path, isolation: str) -> None:

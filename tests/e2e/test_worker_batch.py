@@ -3,13 +3,12 @@ answers and intents as bar by bar, a hung or dying worker mid-batch accounted fo
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.distfactory import DistFactory
+from tests.distfactory import DistFactory, plugin_with
 from tests.waiting import wait_until
 from zepix_core.contract.model import Bar, Intent
 from zepix_core.execution.dispatch import Dispatcher
@@ -19,47 +18,21 @@ from zepix_core.execution.workerbatch import collect
 from zepix_core.loading.discovery import EntryRecord, enumerate_plugins
 from zepix_core.testing import make_bar
 
-STRATEGY = textwrap.dedent('''
-    import os, pathlib, time
-    from zepix_core import hookimpl
-
-    class Plugin:
-        def __init__(self):
-            self.seen = 0
-
-        @hookimpl
-        def plugin_version(self):
-            return "1.0.0"
-
-        @hookimpl
-        def health_ping(self, now):
-            return {"ok": True, "last_activity": now}
-
-        @hookimpl
-        def get_metrics(self):
-            return {}
-
-        @hookimpl
-        def self_test(self):
-            return True
-
-        @hookimpl
-        def on_bar(self, bar):
-            self.seen += 1
-            with open(os.environ.get("SEEN_FILE", os.devnull), "a") as out:
-                out.write(f"{bar.ts:.0f}\\n")
-            if bar.ts == 60.0 * DIE:
-                os._exit(3)
-            gate = pathlib.Path(GATE)
-            if bar.ts == 60.0 * HANG:
-                while not gate.exists():
-                    time.sleep(0.01)
-            if self.seen % 4 == 0:
-                raise ValueError(f"no view on bar {self.seen}")
-            if self.seen % 3 == 0:
-                return [{"symbol": bar.symbol, "side": "buy", "quantity": self.seen}]
-            return None
-''')
+STRATEGY = plugin_with(header="import os, pathlib, time\n", on_bar="""
+    with open(os.environ.get("SEEN_FILE", os.devnull), "a") as out:
+        out.write(f"{bar.ts:.0f}\\n")
+    if bar.ts == 60.0 * DIE:
+        os._exit(3)
+    gate = pathlib.Path(GATE)
+    if bar.ts == 60.0 * HANG:
+        while not gate.exists():
+            time.sleep(0.01)
+    if self.bars % 4 == 0:
+        raise ValueError(f"no view on bar {self.bars}")
+    if self.bars % 3 == 0:
+        return [{"symbol": bar.symbol, "side": "buy", "quantity": self.bars}]
+    return None
+""")
 
 
 def install(dists: DistFactory, name: str, *, die: int = -1, hang: int = -1,
@@ -159,36 +132,14 @@ def test_a_call_hung_mid_batch_times_out_and_the_plugin_sees_no_later_bar(
     assert again.ok, again
 
 
-FORGER = textwrap.dedent('''
-    import os, pickle, struct, sys, time
-    from zepix_core import hookimpl
-
-    class Plugin:
-        @hookimpl
-        def plugin_version(self):
-            return "1.0.0"
-
-        @hookimpl
-        def health_ping(self, now):
-            return {"ok": True, "last_activity": now}
-
-        @hookimpl
-        def get_metrics(self):
-            return {}
-
-        @hookimpl
-        def self_test(self):
-            return True
-
-        @hookimpl
-        def on_bar(self, bar):
-            if bar.ts == 120.0:  # the batch is call 1; its answer #1 forged out of order
-                blob = pickle.dumps(("item", 1, 3, True, None, 0.0, False))
-                fd = int(sys.argv[sys.argv.index("--fd") + 1])
-                os.write(fd, struct.pack("!I", len(blob)) + blob)
-                time.sleep(30)
-            return None
-''')
+FORGER = plugin_with(header="import os, pickle, struct, sys, time\n", on_bar="""
+    if bar.ts == 120.0:  # the batch is call 1; its answer #1 forged out of order
+        blob = pickle.dumps(("item", 1, 3, True, None, 0.0, False))
+        fd = int(sys.argv[sys.argv.index("--fd") + 1])
+        os.write(fd, struct.pack("!I", len(blob)) + blob)
+        time.sleep(30)
+    return None
+""")
 
 
 def test_a_forged_answer_in_a_batch_gets_the_worker_killed_with_the_reason(

@@ -16,48 +16,18 @@ import sqlite3
 from pathlib import Path
 
 import zepix_core
-from tests.distfactory import DistFactory
+from tests.distfactory import DistFactory, plugin_with
 from tests.waiting import wait_until
 from zepix_core.testing import make_bar
 
-WITNESS = '''
-import os, time
-from zepix_core import hookimpl
-
-
-class Witness:
-    def __init__(self):
-        self.config = {}
-
-    @hookimpl
-    def plugin_version(self):
-        return "1.0.0"
-
-    @hookimpl
-    def health_ping(self, now):
-        return {"ok": True, "last_activity": now}
-
-    @hookimpl
-    def get_metrics(self):
-        return {}
-
-    @hookimpl
-    def self_test(self):
-        return True
-
-    @hookimpl
-    def activate(self, context, config):
-        self.config = dict(config)
-
-    @hookimpl
-    def on_bar(self, bar):
-        with open(self.config["out"], "a") as out:
-            out.write(f"{bar.ts:.0f}\\n")
-        flag = self.config.get("hang")
-        while flag and os.path.exists(flag):
-            time.sleep(0.02)
-        return None
-'''
+WITNESS = plugin_with(header="import os, time\n", class_name="Witness", on_bar="""
+    with open(self.config["out"], "a") as out:
+        out.write(f"{bar.ts:.0f}\\n")
+    flag = self.config.get("hang")
+    while flag and os.path.exists(flag):
+        time.sleep(0.02)
+    return None
+""")
 
 PLUGINS = ("alpha", "remote", "held", "sleepy")
 

@@ -20,40 +20,20 @@ from pathlib import Path
 import pytest
 
 import zepix_core
-from tests.distfactory import DistFactory, good_plugin
+from tests.distfactory import DistFactory, good_plugin, plugin_with
 from zepix_core.testing import make_bar
 
-HANGING = '''
-import threading
-from zepix_core import hookimpl
+HANGING = plugin_with(header="""
+    import threading
 
-#: Armed by the test: the next ping hangs until RELEASE (past its 1 s deadline).
-ARMED, RELEASE = threading.Event(), threading.Event()
-
-class Plugin:
-    @hookimpl
-    def plugin_version(self):
-        return "1.0.0"
-
-    @hookimpl
-    def health_ping(self, now):
-        if ARMED.is_set():
-            ARMED.clear()
-            RELEASE.wait(120)
-        return {"ok": True, "last_activity": now}
-
-    @hookimpl
-    def get_metrics(self):
-        return {}
-
-    @hookimpl
-    def self_test(self):
-        return True
-
-    @hookimpl
-    def on_bar(self, bar):
-        return None
-'''
+    #: Armed by the test: the next ping hangs until RELEASE (past its 1 s deadline).
+    ARMED, RELEASE = threading.Event(), threading.Event()
+""", health_ping="""
+    if ARMED.is_set():
+        ARMED.clear()
+        RELEASE.wait(120)
+    return {"ok": True, "last_activity": now}
+""")
 
 
 def _checks_threads() -> list[threading.Thread]:
